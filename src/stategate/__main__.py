@@ -1,0 +1,3 @@
+from stategate.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""The one place that starts processes.
+
+Every subprocess goes through :func:`run` or :func:`popen`. Both take the
+secret values known to the caller and mask them in anything they log or put in
+an error message, so a password passed through the environment never reaches
+output, logs or evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from stategate.errors import ExternalError
+
+log = logging.getLogger("stategate.execute")
+
+MASK = "***"
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each (non-empty) secret in ``text``."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+
+def _env(extra: Mapping[str, str] | None) -> dict[str, str] | None:
+    if not extra:
+        return None
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+    cwd: str | os.PathLike[str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    user: str | None = None,
+) -> Completed:
+    """Run ``argv`` to completion and capture its output.
+
+    ``user`` runs the command as another local user (``runuser -u``), which
+    PostgreSQL needs when stategate itself runs as root.
+    """
+    full = _as_user(argv, user)
+    secret_list = list(secrets)
+    shown = mask(" ".join(full), secret_list)
+    log.debug("run: %s", shown)
+    try:
+        proc = subprocess.run(
+            full,
+            env=_env(env),
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ExternalError(f"command not found: {full[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ExternalError(f"command timed out after {timeout}s: {shown}") from exc
+    done = Completed(tuple(full), proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        err = mask(proc.stderr.decode("utf-8", "replace").strip(), secret_list)
+        last = err.splitlines()[-1] if err else ""
+        raise ExternalError(f"{shown} exited with {proc.returncode}: {last}".rstrip(": "))
+    return done
+
+
+def popen(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+    cwd: str | os.PathLike[str] | None = None,
+    user: str | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+    stdout: int | None = subprocess.PIPE,
+    stderr: int | None = subprocess.PIPE,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` without waiting (servers, streaming dumps)."""
+    full = _as_user(argv, user)
+    log.debug("start: %s", mask(" ".join(full), secrets))
+    try:
+        return subprocess.Popen(
+            full, env=_env(env), cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr
+        )
+    except FileNotFoundError as exc:
+        raise ExternalError(f"command not found: {full[0]}") from exc
+
+
+def _as_user(argv: Sequence[str], user: str | None) -> list[str]:
+    if user is None or _current_user() == user:
+        return list(argv)
+    return ["runuser", "-u", user, "--", *argv]
+
+
+def _current_user() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
