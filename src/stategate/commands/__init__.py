@@ -1,0 +1,7 @@
+"""The registry of CLI commands: one module per command, listed explicitly."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: tuple[click.Command, ...] = ()

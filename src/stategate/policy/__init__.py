@@ -1,0 +1,1 @@
+"""Policy: classes, gate rules and verdicts (pure: no I/O here except ``load``)."""

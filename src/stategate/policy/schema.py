@@ -1,0 +1,201 @@
+"""The ``stategate.yaml`` policy schema.
+
+One set of pydantic models drives validation, the exported JSON Schema and the
+generated gate document, so the three cannot disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stategate.providers.config import ProviderConfig, SmokeCheck
+
+POLICY_VERSION = 1
+
+
+class UpgradeClass(str, enum.Enum):
+    STATEFUL = "stateful"
+    SIDECAR_BOUND = "sidecar-bound"
+    SECRET_BEARING = "secret-bearing"
+    PUBLIC_EDGE = "public-edge"
+    AUTH = "auth"
+    PRIVILEGED = "privileged"
+    STATELESS = "stateless"
+
+
+class MergeRequirement(str, enum.Enum):
+    """What an upgrade packet PR needs before merge."""
+
+    PACKET = "packet"  # a packet that matches the diff exactly
+    DIGEST_PINNED = "digest-pinned"  # target image pinned by digest
+    ROLLBACK_PATH = "rollback-path"  # packet declares how to roll back
+    SMOKE_CONTRACT = "smoke-contract"  # packet or policy declares smoke checks
+    MIGRATION_NOTE = "migration-note"  # on a major version change
+    MANUAL_MERGE = "manual-merge"  # never auto-merged (ADR-0022)
+
+
+class ApplyRequirement(str, enum.Enum):
+    """What a runtime apply/recreate needs, beyond the merge requirements."""
+
+    BACKUP = "backup"  # of the running digest, within the freshness window
+    RESTORE_DRILL = "restore-drill"  # of that same backup, content verified
+    ROLLBACK_PATH = "rollback-path"  # previous digest; whether rollback needs a restore
+    SMOKE_BASELINE = "smoke-baseline"  # a passing smoke run before the change
+    DR_DRILL = "dr-drill"  # full sandbox DR drill, when mandatory
+    PARENT_BACKUP = "parent-backup"  # sidecar: the parent's backup
+    PARENT_SMOKE = "parent-smoke"  # sidecar: the parent's smoke evidence
+    IDEMPOTENCY = "idempotency"  # sidecar: re-run in a sandbox changes nothing
+    SECRET_REFS = "secret-refs"  # secret references unchanged, or a rotation plan
+    EXPOSURE_DIFF = "exposure-diff"  # ports, routers, hosts added or removed
+    EXTERNAL_SMOKE = "external-smoke"  # smoke of the external route
+    OPERATOR_APPROVAL = "operator-approval"
+
+
+class DrTrigger(str, enum.Enum):
+    """When the full sandbox DR drill is mandatory before an apply."""
+
+    CORE = "core"  # the module is core
+    BROAD = "broad"  # the batch touches two or more stateful modules
+    MAJOR = "major"  # a major version change on a stateful module
+    BACKUP_REFERENCE = "backup-reference"  # the backup reference module is touched
+    STALE = "stale"  # the last passing DR drill is older than the window
+
+
+class StopCondition(str, enum.Enum):
+    UNDECLARED_CHANGE = "undeclared-change"
+    OUT_OF_SCOPE_PATH = "out-of-scope-path"
+    FORBIDDEN_PATH = "forbidden-path"
+    POLICY_RELAXATION = "policy-relaxation"
+    DIGEST_DRIFT = "digest-drift"
+    BACKUP_REFERENCE_BATCH = "backup-reference-batch"
+    SECRET_VALUE = "secret-value"
+    MAJOR_WITHOUT_MIGRATION_NOTE = "major-without-migration-note"
+    FLOATING_TAG = "floating-tag"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClassRule(_Strict):
+    """Gate rules for one upgrade class."""
+
+    always_manual: bool = Field(
+        False,
+        description="Never auto-merged; relaxing it needs a decision record (ADR-0022).",
+    )
+    merge: list[MergeRequirement] = Field(
+        default_factory=list, description="Requirements before an upgrade packet PR merges."
+    )
+    apply: list[ApplyRequirement] = Field(
+        default_factory=list, description="Requirements before a runtime apply/recreate."
+    )
+    labels: list[str] = Field(default_factory=list, description="PR labels this class adds.")
+    manual_reason: str | None = Field(
+        None, description="Suffix of the merge/manual-<reason> label when always manual."
+    )
+
+
+class Freshness(_Strict):
+    backup_max_age_hours: float = Field(24, description="A backup older than this is stale.")
+    dr_drill_max_age_days: float = Field(30, description="A DR drill older than this is stale.")
+    approval_max_age_hours: float = Field(72, description="Longest validity of an approval.")
+
+
+class DrDrillRule(_Strict):
+    mode: Literal["strict", "core-and-broad"] = Field(
+        "strict",
+        description="strict: every trigger applies; core-and-broad: only core and broad batches.",
+    )
+
+    def triggers(self) -> list[DrTrigger]:
+        if self.mode == "core-and-broad":
+            return [DrTrigger.CORE, DrTrigger.BROAD]
+        return list(DrTrigger)
+
+
+class ComposeSettings(_Strict):
+    files: list[str] = Field(
+        default_factory=list,
+        description="Compose files in merge order; empty: discover them.",
+    )
+    profiles: list[str] = Field(
+        default_factory=list,
+        description="Active profiles; empty: every service counts, whatever its profiles.",
+    )
+    env_file: str | None = Field(
+        None, description="Variables file for interpolation (default: .env beside the project)."
+    )
+
+
+class DocsLint(_Strict):
+    runtime_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions of runtime instructions that must be operator-gated.",
+    )
+    gate_marker: str = Field(
+        "operator-gated",
+        description="Marker opening a fenced block or HTML comment region that is operator-gated.",
+    )
+
+
+class EvidenceSettings(_Strict):
+    dir: str = Field("evidence", description="Folder of evidence records in the platform repo.")
+    artifacts: str | None = Field(
+        None,
+        description="Folder of backup artifacts, outside git (default: $STATEGATE_ARTIFACTS).",
+    )
+
+
+class ClassOverride(_Strict):
+    add: list[UpgradeClass] = Field(default_factory=list)
+    remove: list[UpgradeClass] = Field(default_factory=list)
+
+
+class ModulePolicy(_Strict):
+    """Per-module settings, keyed by module id ``<project>/<service>``."""
+
+    classes: ClassOverride = Field(default_factory=ClassOverride)
+    tier: Literal["core", "leaf"] | None = Field(None, description="Force the tier.")
+    backup_reference: bool = Field(
+        False, description="This module stores other modules' backups."
+    )
+    backups_in: str | None = Field(
+        None, description="Module holding this module's backups (default: the reference module)."
+    )
+    decision: str | None = Field(
+        None, description="Decision record (path) justifying a relaxation for this module."
+    )
+    evidence: ProviderConfig | None = Field(None, description="How to reach its data.")
+    smoke: list[SmokeCheck] = Field(default_factory=list, description="Smoke contract.")
+    cross_smoke: list[SmokeCheck] = Field(
+        default_factory=list, description="Cross-module checks run in the DR drill."
+    )
+
+
+class Policy(_Strict):
+    """A complete, validated policy (defaults applied)."""
+
+    version: Literal[1] = 1
+    name: str = Field("default", description="Name shown in reports.")
+    decision: str | None = Field(
+        None, description="Decision record justifying any policy-wide relaxation."
+    )
+    compose: ComposeSettings = Field(default_factory=ComposeSettings)
+    classes: dict[UpgradeClass, ClassRule] = Field(default_factory=dict)
+    freshness: Freshness = Field(default_factory=Freshness)
+    dr_drill: DrDrillRule = Field(default_factory=DrDrillRule)
+    stops: list[StopCondition] = Field(default_factory=lambda: list(StopCondition))
+    forbidden_paths: list[str] = Field(default_factory=list)
+    docs: DocsLint = Field(default_factory=DocsLint)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    modules: dict[str, ModulePolicy] = Field(default_factory=dict)
+
+    def rule(self, cls: UpgradeClass) -> ClassRule:
+        return self.classes.get(cls, ClassRule())
+
+    def module(self, module_id: str) -> ModulePolicy:
+        return self.modules.get(module_id, ModulePolicy())

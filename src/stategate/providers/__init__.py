@@ -1,0 +1,1 @@
+"""Evidence providers: postgres, redis, s3, volume (one Protocol, one registry)."""

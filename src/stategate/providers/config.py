@@ -1,0 +1,114 @@
+"""How a module's data is reached for evidence: the policy's ``evidence`` and ``smoke`` entries.
+
+Credentials are never inline: only the name of an environment variable or the
+path of a file holding them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Credential(_Strict):
+    """Where a credential comes from: an environment variable or a file, never a value."""
+
+    env: str | None = Field(None, description="Name of the environment variable holding it.")
+    file: str | None = Field(None, description="Path of a file holding it (e.g. a compose secret).")
+
+
+class PostgresSource(_Strict):
+    provider: Literal["postgres"] = "postgres"
+    host: str = Field("127.0.0.1", description="Host name, loopback address or Unix socket directory.")
+    port: int = Field(5432, description="TCP port (also names the socket file).")
+    user: str = Field("postgres", description="Role used for pg_dump and the fingerprint.")
+    password: Credential | None = Field(None, description="Password reference, if any.")
+    databases: list[str] = Field(default_factory=list, description="Databases to back up; empty: all.")
+
+
+class RedisSource(_Strict):
+    provider: Literal["redis"] = "redis"
+    host: str = "127.0.0.1"
+    port: int = 6379
+    password: Credential | None = None
+
+
+class S3Source(_Strict):
+    provider: Literal["s3"] = "s3"
+    endpoint: str = Field(..., description="S3 endpoint URL, e.g. http://127.0.0.1:9000.")
+    access_key: Credential = Field(..., description="Access key id reference.")
+    secret_key: Credential = Field(..., description="Secret access key reference.")
+    buckets: list[str] = Field(default_factory=list, description="Buckets to back up; empty: all.")
+    region: str = "us-east-1"
+
+
+class VolumeSource(_Strict):
+    provider: Literal["volume"] = "volume"
+    path: str = Field(..., description="Directory holding the data (bind source or volume mountpoint).")
+
+
+ProviderConfig = Annotated[
+    PostgresSource | RedisSource | S3Source | VolumeSource, Field(discriminator="provider")
+]
+
+
+class TcpCheck(_Strict):
+    kind: Literal["tcp"] = "tcp"
+    name: str | None = None
+    host: str = "127.0.0.1"
+    port: int
+    timeout: float = 5.0
+
+
+class HttpCheck(_Strict):
+    kind: Literal["http"] = "http"
+    name: str | None = None
+    url: str
+    status: int = 200
+    body_contains: str | None = None
+    timeout: float = 5.0
+
+
+class SqlCheck(_Strict):
+    kind: Literal["sql"] = "sql"
+    name: str | None = None
+    database: str = "postgres"
+    query: str
+    expect: str | None = Field(None, description="Expected first column of the first row, as text.")
+    timeout: float = 5.0
+
+
+class RedisCheck(_Strict):
+    kind: Literal["redis"] = "redis"
+    name: str | None = None
+    command: list[str]
+    expect: str | None = None
+    timeout: float = 5.0
+
+
+class S3Check(_Strict):
+    kind: Literal["s3"] = "s3"
+    name: str | None = None
+    bucket: str
+    key: str | None = Field(None, description="Canary object to get; omitted: list the bucket.")
+    expect_sha256: str | None = None
+    timeout: float = 5.0
+
+
+class CommandCheck(_Strict):
+    kind: Literal["command"] = "command"
+    name: str | None = None
+    argv: list[str]
+    expect_exit: int = 0
+    timeout: float = 30.0
+
+
+SmokeCheck = Annotated[
+    TcpCheck | HttpCheck | SqlCheck | RedisCheck | S3Check | CommandCheck,
+    Field(discriminator="kind"),
+]
