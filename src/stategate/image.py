@@ -9,7 +9,6 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
-
 @dataclass(frozen=True)
 class ImageRef:
     registry: str | None

@@ -72,8 +72,12 @@ def load_platform_from(
     loaded = load_policy(source, policy_file)
     settings = loaded.policy.compose
     chosen = list(files or settings.files)
-    compose = load_compose(source, chosen or None, env_file=settings.env_file,
-                           profiles=list(profiles) or settings.profiles)
+    compose = load_compose(
+        source,
+        chosen or None,
+        env_file=settings.env_file,
+        profiles=list(profiles) or settings.profiles,
+    )
     services = [svc for project in compose.projects for svc in services_of(project)]
     decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
     inventory = classify(services, loaded.policy, decisions)

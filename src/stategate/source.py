@@ -80,8 +80,9 @@ class WorkTree:
             raise InputError("is a directory, not a file", file=rel)
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise InputError(f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit",
-                             file=rel)
+            raise InputError(
+                f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
+            )
         return path.read_bytes()
 
     def is_file(self, rel: str) -> bool:

@@ -108,7 +108,9 @@ _Resolver12.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
-_Resolver12.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_Resolver12.add_implicit_resolver(
+    _NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
 _Resolver12.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])
 
 
@@ -227,8 +229,11 @@ class _Builder:
         if directive is not None:
             # !reset / !override only make sense as a value in a mapping;
             # build() is reached for them only at the document root or in a list.
-            raise InputError(f"{tag} is only allowed on a mapping value", file=self.shown,
-                             line=node.start_mark.line + 1)
+            raise InputError(
+                f"{tag} is only allowed on a mapping value",
+                file=self.shown,
+                line=node.start_mark.line + 1,
+            )
         return self._build_plain(node)
 
     def _build_value(self, node: Node) -> tuple[Any, str | None]:
@@ -280,12 +285,14 @@ class _Builder:
                     return int(text[2:], 8)
                 return int(text, 0) if text.startswith("0x") else int(text)
             except ValueError:
-                raise InputError(f"invalid integer {text!r}", file=self.shown,
-                                 line=node.start_mark.line + 1) from None
+                raise InputError(
+                    f"invalid integer {text!r}", file=self.shown, line=node.start_mark.line + 1
+                ) from None
         if tag == _FLOAT:
             try:
-                return float(text.replace(".inf", "inf").replace(".Inf", "inf")
-                             .replace(".INF", "inf"))
+                return float(
+                    text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
+                )
             except ValueError:
                 return text
         if tag == _MERGE:
@@ -307,13 +314,17 @@ class _Builder:
                 merged.extend(self._merge_sources(value_node))
                 continue
             if not isinstance(key_node, ScalarNode):
-                raise InputError("mapping keys must be scalars", file=self.shown,
-                                 line=key_node.start_mark.line + 1)
+                raise InputError(
+                    "mapping keys must be scalars",
+                    file=self.shown,
+                    line=key_node.start_mark.line + 1,
+                )
             key = self._scalar(key_node)
             key = "" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
             if key in out:
-                raise InputError(f"duplicate key {key!r}", file=self.shown,
-                                 line=key_node.start_mark.line + 1)
+                raise InputError(
+                    f"duplicate key {key!r}", file=self.shown, line=key_node.start_mark.line + 1
+                )
             value, directive = self._build_value(value_node)
             out.put(key, value, self.loc(key_node), directive)
         # Merge keys: explicit keys win; among merged maps the first one wins.
@@ -334,5 +345,8 @@ class _Builder:
                 result.append(self._map(child))
             else:
                 return result
-        raise InputError("merge key '<<' needs a mapping or a list of mappings",
-                         file=self.shown, line=node.start_mark.line + 1)
+        raise InputError(
+            "merge key '<<' needs a mapping or a list of mappings",
+            file=self.shown,
+            line=node.start_mark.line + 1,
+        )

@@ -4,4 +4,11 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from stategate.commands import classify, config, doc, policy
+
+COMMANDS: tuple[click.Command, ...] = (
+    classify.command,
+    config.command,
+    doc.command,
+    policy.command,
+)

@@ -158,8 +158,7 @@ class _Loader:
             if doc is None:
                 doc = YMap(Loc(rel, 1))
             if not isinstance(doc, YMap):
-                raise InputError("a compose file must be a mapping at the top", file=rel,
-                                 line=1)
+                raise InputError("a compose file must be a mapping at the top", file=rel, line=1)
             self._raw[rel] = doc
         return self._raw[rel]
 
@@ -194,8 +193,14 @@ class _Loader:
         return doc
 
     # -- projects --------------------------------------------------------
-    def project(self, files: list[str], *, name_hint: str | None = None,
-                env: Mapping[str, str] | None = None, stack: tuple[str, ...] = ()) -> Project:
+    def project(
+        self,
+        files: list[str],
+        *,
+        name_hint: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stack: tuple[str, ...] = (),
+    ) -> Project:
         directory = posixpath.dirname(files[0])
         env = dict(env) if env is not None else self.env_for(directory)
         merged_services: dict[str, ServiceDef] = {}
@@ -216,12 +221,12 @@ class _Loader:
                         )
                     merged_services[svc.name] = svc
                 for section, values in included.sections.items():
-                    sections[section] = merge_top(sections.get(section, YMap(values.loc)),
-                                                  values)
+                    sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
             services = doc.get("services") or YMap(doc.loc)
             if not isinstance(services, YMap):
-                raise InputError("'services' must be a mapping", file=rel,
-                                 line=doc.key_loc("services").line)
+                raise InputError(
+                    "'services' must be a mapping", file=rel, line=doc.key_loc("services").line
+                )
             for svc_name, raw_spec in services.items():
                 loc = services.key_loc(svc_name)
                 spec = self._service(rel, svc_name, raw_spec, loc, env, doc, ())
@@ -234,20 +239,18 @@ class _Loader:
                 section_values = doc.get(section)
                 if isinstance(section_values, YMap):
                     values = section_values
-                    sections[section] = merge_top(sections.get(section, YMap(values.loc)),
-                                                  values)
-        project_name = name or name_hint or _default_project_name(directory,
-                                                                  self.source.root_name)
+                    sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
+        project_name = name or name_hint or _default_project_name(directory, self.source.root_name)
         return Project(project_name, directory, list(files), merged_services, sections)
 
-    def _includes(self, doc: YMap, rel: str, directory: str, env: Mapping[str, str],
-                  stack: tuple[str, ...]) -> list[Project]:
+    def _includes(
+        self, doc: YMap, rel: str, directory: str, env: Mapping[str, str], stack: tuple[str, ...]
+    ) -> list[Project]:
         entries = doc.get("include")
         if entries is None:
             return []
         if not isinstance(entries, YSeq):
-            raise InputError("'include' must be a list", file=rel,
-                             line=doc.key_loc("include").line)
+            raise InputError("'include' must be a list", file=rel, line=doc.key_loc("include").line)
         projects: list[Project] = []
         base_dir = posixpath.dirname(rel)
         for index, entry in enumerate(entries):
@@ -257,8 +260,9 @@ class _Loader:
             inc_env_file: str | None = None
             if isinstance(entry, YMap):
                 raw_paths = entry.get("path")
-                paths = [str(p) for p in raw_paths] if isinstance(raw_paths, YSeq) else [
-                    str(raw_paths)]
+                paths = (
+                    [str(p) for p in raw_paths] if isinstance(raw_paths, YSeq) else [str(raw_paths)]
+                )
                 project_dir = scalar_text(entry.get("project_directory"))
                 env_value = entry.get("env_file")
                 if isinstance(env_value, YSeq) and env_value:
@@ -273,10 +277,8 @@ class _Loader:
             resolved = [join(base_dir, p, shown=rel) for p in paths]
             for target in resolved:
                 if not self.source.is_file(target):
-                    raise InputError(f"include target {target} not found", file=rel,
-                                     line=loc.line)
-            inc_dir = join(base_dir, project_dir) if project_dir else posixpath.dirname(
-                resolved[0])
+                    raise InputError(f"include target {target} not found", file=rel, line=loc.line)
+            inc_dir = join(base_dir, project_dir) if project_dir else posixpath.dirname(resolved[0])
             inc_env = dict(env)
             env_rel = join(base_dir, inc_env_file) if inc_env_file else join(inc_dir, ".env")
             if self.source.is_file(env_rel):
@@ -285,8 +287,16 @@ class _Loader:
         return projects
 
     # -- services and extends -------------------------------------------
-    def _service(self, rel: str, name: str, raw: Any, loc: Loc, env: Mapping[str, str],
-                 doc: YMap, chain: tuple[tuple[str, str], ...]) -> YMap:
+    def _service(
+        self,
+        rel: str,
+        name: str,
+        raw: Any,
+        loc: Loc,
+        env: Mapping[str, str],
+        doc: YMap,
+        chain: tuple[tuple[str, str], ...],
+    ) -> YMap:
         if raw is None:
             raw = YMap(loc)
         if not isinstance(raw, YMap):
@@ -315,11 +325,18 @@ class _Loader:
             target, base_doc = rel, doc
         base_services = base_doc.get("services")
         if not isinstance(base_services, YMap) or base_name not in base_services:
-            raise InputError(f"extends: service {base_name!r} not found in {target}", file=rel,
-                             line=eloc.line)
-        base = self._service(target, base_name, base_services[base_name],
-                             base_services.key_loc(base_name), env, base_doc,
-                             (*chain, (rel, name)))
+            raise InputError(
+                f"extends: service {base_name!r} not found in {target}", file=rel, line=eloc.line
+            )
+        base = self._service(
+            target,
+            base_name,
+            base_services[base_name],
+            base_services.key_loc(base_name),
+            env,
+            base_doc,
+            (*chain, (rel, name)),
+        )
         local = YMap(spec.loc)
         for key, value in spec.items():
             if key != "extends":

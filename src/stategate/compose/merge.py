@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stategate.yamlfile import RESET, OVERRIDE, YMap, YSeq
+from stategate.yamlfile import OVERRIDE, RESET, YMap, YSeq
 
 _REPLACE = frozenset({"command", "entrypoint", "image", "build", "env_file"})
 _BY_KEY = {"volumes": "target", "secrets": "source", "configs": "source"}

@@ -160,10 +160,14 @@ def service_from(project: Project, definition: ServiceDef) -> Service:
     for index, item in enumerate(spec.get("tmpfs") or []):
         mounts.append(Mount("tmpfs", None, str(item), False, spec["tmpfs"].item_loc(index)))
     depends = spec.get("depends_on")
-    depends_on = tuple(
-        Ref(name, depends.key_loc(name), scalar_text(entry.get("condition")))
-        for name, entry in (depends or {}).items()
-    ) if isinstance(depends, YMap) else ()
+    depends_on = (
+        tuple(
+            Ref(name, depends.key_loc(name), scalar_text(entry.get("condition")))
+            for name, entry in (depends or {}).items()
+        )
+        if isinstance(depends, YMap)
+        else ()
+    )
     deploy = spec.get("deploy")
     deploy_restart = None
     if isinstance(deploy, YMap) and isinstance(deploy.get("restart_policy"), YMap):

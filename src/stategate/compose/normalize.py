@@ -79,8 +79,9 @@ def port_entry(item: Any, loc: Loc) -> YMap:
         return out
     text = scalar_text(item)
     if text is None:
-        raise InputError("a port must be a string, a number or a mapping", file=loc.file,
-                         line=loc.line)
+        raise InputError(
+            "a port must be a string, a number or a mapping", file=loc.file, line=loc.line
+        )
     host_ip, published, target, proto = _split_port(text, loc)
     out.put("mode", "ingress", loc)
     if host_ip:
@@ -120,7 +121,7 @@ def _port_number(value: Any, loc: Loc) -> Any:
 
 
 def is_path_source(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or source.startswith("${") and "/" in source
+    return source.startswith(("/", ".", "~")) or (source.startswith("${") and "/" in source)
 
 
 def volume_entry(item: Any, loc: Loc) -> YMap:
@@ -271,8 +272,19 @@ def normalize_service(raw: YMap) -> YMap:
             value = networks_map(value, kloc)
         elif key == "env_file":
             value = env_files(value, kloc)
-        elif key in ("expose", "cap_add", "cap_drop", "profiles", "dns", "volumes_from",
-                     "devices", "security_opt", "links", "external_links", "tmpfs"):
+        elif key in (
+            "expose",
+            "cap_add",
+            "cap_drop",
+            "profiles",
+            "dns",
+            "volumes_from",
+            "devices",
+            "security_opt",
+            "links",
+            "external_links",
+            "tmpfs",
+        ):
             value = as_list(value, kloc)
         out.put(key, value, kloc, directive)
     return out

@@ -42,23 +42,57 @@ CREDENTIAL_KEY = re.compile(
     re.IGNORECASE,
 )
 URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
-KEY_FILE = re.compile(r"\.(key|pem|crt|cert|p12|pfx|jks|keystore)$|(^|/)(id_rsa|id_ed25519|\.ssh"
-                      r"|secrets?|private)(/|$)|acme\.json$", re.IGNORECASE)
-BROAD_CAPS = frozenset({"ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_MODULE", "SYS_PTRACE",
-                        "SYS_RAWIO", "SYS_BOOT", "DAC_READ_SEARCH", "SYS_TIME", "BPF",
-                        "PERFMON", "CAP_SYS_ADMIN", "CAP_NET_ADMIN"})
-JOB_NAME = re.compile(r"(^|[-_])(init|setup|migrat\w*|bootstrap|configurator|provision\w*|seed"
-                      r"|create[-_]?\w*|createbuckets|bucket\w*|install|upgrade|prepare|certs?"
-                      r"|mc|wait)($|[-_0-9])", re.IGNORECASE)
-JOB_COMMAND = re.compile(r"\bmc\s+(mb|admin|policy|anonymous)\b|\bmigrat|\bdb:(migrate|create|setup)"
-                         r"|\bcreate[-_]?(site|bucket|db|user)|\bbootstrap\b|\binit\b",
-                         re.IGNORECASE)
+KEY_FILE = re.compile(
+    r"\.(key|pem|crt|cert|p12|pfx|jks|keystore)$|(^|/)(id_rsa|id_ed25519|\.ssh"
+    r"|secrets?|private)(/|$)|acme\.json$",
+    re.IGNORECASE,
+)
+BROAD_CAPS = frozenset(
+    {
+        "ALL",
+        "SYS_ADMIN",
+        "NET_ADMIN",
+        "SYS_MODULE",
+        "SYS_PTRACE",
+        "SYS_RAWIO",
+        "SYS_BOOT",
+        "DAC_READ_SEARCH",
+        "SYS_TIME",
+        "BPF",
+        "PERFMON",
+        "CAP_SYS_ADMIN",
+        "CAP_NET_ADMIN",
+    }
+)
+JOB_NAME = re.compile(
+    r"(^|[-_])(init|setup|migrat\w*|bootstrap|configurator|provision\w*|seed"
+    r"|create[-_]?\w*|createbuckets|bucket\w*|install|upgrade|prepare|certs?"
+    r"|mc|wait)($|[-_0-9])",
+    re.IGNORECASE,
+)
+JOB_COMMAND = re.compile(
+    r"\bmc\s+(mb|admin|policy|anonymous)\b|\bmigrat|\bdb:(migrate|create|setup)"
+    r"|\bcreate[-_]?(site|bucket|db|user)|\bbootstrap\b|\binit\b",
+    re.IGNORECASE,
+)
 REDIS_PERSIST = re.compile(r"--appendonly\s+yes|--save\s+(?!\"\"|''|$)\S", re.IGNORECASE)
-SYSTEM_FILES = ("/etc/localtime", "/etc/timezone", "/etc/hosts", "/etc/resolv.conf",
-                "/etc/machine-id", "/dev/", "/proc", "/sys", "/run/udev")
-FILE_LIKE = re.compile(r"\.(ya?ml|json|toml|conf|cfg|ini|env|xml|properties|sh|py|js|lua|sql"
-                       r"|txt|html|php|rb|tmpl|template|ts|Caddyfile)$|/Caddyfile$"
-                       r"|/nginx\.conf$", re.IGNORECASE)
+SYSTEM_FILES = (
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/machine-id",
+    "/dev/",
+    "/proc",
+    "/sys",
+    "/run/udev",
+)
+FILE_LIKE = re.compile(
+    r"\.(ya?ml|json|toml|conf|cfg|ini|env|xml|properties|sh|py|js|lua|sql"
+    r"|txt|html|php|rb|tmpl|template|ts|Caddyfile)$|/Caddyfile$"
+    r"|/nginx\.conf$",
+    re.IGNORECASE,
+)
 SOCKET = re.compile(r"\.sock$|/run/.*\.sock|docker\.sock|podman\.sock")
 CERT_DIR = re.compile(r"(^|/)(certs?|ssl|tls)(/|$)", re.IGNORECASE)
 
@@ -141,11 +175,13 @@ def _stateful(svc: Service) -> list[Reason]:
     elif KV_IMAGES.match(name):
         text = f"{svc.entrypoint} {svc.command}"
         if REDIS_PERSIST.search(text):
-            reasons.append(Reason(C.STATEFUL, f"{name} with persistence on (command)",
-                                  svc.command_loc))
+            reasons.append(
+                Reason(C.STATEFUL, f"{name} with persistence on (command)", svc.command_loc)
+            )
         elif reasons:
-            reasons.append(Reason(C.STATEFUL, f"{name} with a data mount (RDB/AOF persist)",
-                                  svc.image_loc))
+            reasons.append(
+                Reason(C.STATEFUL, f"{name} with a data mount (RDB/AOF persist)", svc.image_loc)
+            )
     return reasons
 
 
@@ -182,9 +218,13 @@ def _public_edge(svc: Service) -> list[Reason]:
     for port in svc.ports:
         if port.is_published and not port.is_loopback:
             bind = port.host_ip or "all interfaces"
-            reasons.append(Reason(C.PUBLIC_EDGE,
-                                  f"port {port.published}:{port.target}/{port.protocol} "
-                                  f"published on {bind}", port.loc))
+            reasons.append(
+                Reason(
+                    C.PUBLIC_EDGE,
+                    f"port {port.published}:{port.target}/{port.protocol} published on {bind}",
+                    port.loc,
+                )
+            )
     enabled = svc.labels.get("traefik.enable")
     traefik_off = enabled is not None and (enabled.value or "").lower() == "false"
     for key, setting in svc.labels.items():
@@ -222,15 +262,19 @@ def _privileged(svc: Service) -> list[Reason]:
         reasons.append(Reason(C.PRIVILEGED, "privileged: true", svc.privileged.loc))
     for mount in svc.mounts:
         if mount.source and re.search(r"(docker|podman|containerd)\.sock$", mount.source):
-            reasons.append(Reason(C.PRIVILEGED, f"container engine socket {mount.source}",
-                                  mount.loc))
+            reasons.append(
+                Reason(C.PRIVILEGED, f"container engine socket {mount.source}", mount.loc)
+            )
         elif mount.source in ("/", "/proc", "/sys") and mount.type == "bind":
             reasons.append(Reason(C.PRIVILEGED, f"host path {mount.source} mounted", mount.loc))
     for cap in svc.cap_add:
         if cap.name.upper() in BROAD_CAPS:
             reasons.append(Reason(C.PRIVILEGED, f"cap_add {cap.name}", cap.loc))
-    for field_name, setting in (("network_mode", svc.network_mode), ("pid", svc.pid),
-                                ("ipc", svc.ipc)):
+    for field_name, setting in (
+        ("network_mode", svc.network_mode),
+        ("pid", svc.pid),
+        ("ipc", svc.ipc),
+    ):
         if setting is not None and setting.value == "host":
             reasons.append(Reason(C.PRIVILEGED, f"{field_name}: host", setting.loc))
     for device in svc.devices:
@@ -252,13 +296,18 @@ def _is_job(svc: Service) -> tuple[bool, str, Loc]:
     return False, "", svc.loc
 
 
-def _sidecar(svc: Service, services: dict[str, Service], awaited: set[str],
-             stateful: set[str], volume_users: dict[str, list[str]]) -> tuple[str | None,
-                                                                              list[Reason]]:
+def _sidecar(
+    svc: Service,
+    services: dict[str, Service],
+    awaited: set[str],
+    stateful: set[str],
+    volume_users: dict[str, list[str]],
+) -> tuple[str | None, list[Reason]]:
     if svc.network_mode and (svc.network_mode.value or "").startswith("service:"):
         parent = (svc.network_mode.value or "").split(":", 1)[1]
-        return parent, [Reason(C.SIDECAR_BOUND, f"shares the network of {parent}",
-                               svc.network_mode.loc)]
+        return parent, [
+            Reason(C.SIDECAR_BOUND, f"shares the network of {parent}", svc.network_mode.loc)
+        ]
     for ref in svc.volumes_from:
         target = ref.name
         if target.startswith("container:"):
@@ -277,14 +326,19 @@ def _sidecar(svc: Service, services: dict[str, Service], awaited: set[str],
             continue
         for other in volume_users.get(mount.source, []):
             if other != svc.name and other in deps:
-                return other, [Reason(C.SIDECAR_BOUND,
-                                      f"shares data volume {mount.source} with {other}",
-                                      mount.loc)]
+                return other, [
+                    Reason(
+                        C.SIDECAR_BOUND,
+                        f"shares data volume {mount.source} with {other}",
+                        mount.loc,
+                    )
+                ]
     return None, []
 
 
-def classify(services: Sequence[Service], policy: Policy,
-             decisions: Iterable[str] = ()) -> Inventory:
+def classify(
+    services: Sequence[Service], policy: Policy, decisions: Iterable[str] = ()
+) -> Inventory:
     """Classify ``services``; ``decisions`` are the decision records present in the repo
     (a policy may only remove an always-manual class from a module by citing one)."""
     cited = {posixpath.normpath(d) for d in decisions}
@@ -293,8 +347,12 @@ def classify(services: Sequence[Service], policy: Policy,
         by_project.setdefault(svc.project, {})[svc.name] = svc
     modules: dict[str, Module] = {}
     for project_services in by_project.values():
-        awaited = {d.name for s in project_services.values() for d in s.depends_on
-                   if d.detail == "service_completed_successfully"}
+        awaited = {
+            d.name
+            for s in project_services.values()
+            for d in s.depends_on
+            if d.detail == "service_completed_successfully"
+        }
         volume_users: dict[str, list[str]] = {}
         for svc in project_services.values():
             for mount in svc.mounts:
@@ -302,8 +360,13 @@ def classify(services: Sequence[Service], policy: Policy,
                     volume_users.setdefault(mount.source, []).append(svc.name)
         found: dict[str, list[Reason]] = {}
         for svc in project_services.values():
-            found[svc.name] = (_stateful(svc) + _secret_bearing(svc) + _public_edge(svc)
-                               + _auth(svc) + _privileged(svc))
+            found[svc.name] = (
+                _stateful(svc)
+                + _secret_bearing(svc)
+                + _public_edge(svc)
+                + _auth(svc)
+                + _privileged(svc)
+            )
         stateful = {n for n, rs in found.items() if any(r.cls is C.STATEFUL for r in rs)}
         for svc in project_services.values():
             parent, side = _sidecar(svc, project_services, awaited, stateful, volume_users)
@@ -316,8 +379,11 @@ def classify(services: Sequence[Service], policy: Policy,
             )
         for svc in project_services.values():
             targets = {d.name for d in svc.depends_on}
-            targets.update(r.name.removeprefix("service:").split(":")[0]
-                           for r in svc.volumes_from if not r.name.startswith("container:"))
+            targets.update(
+                r.name.removeprefix("service:").split(":")[0]
+                for r in svc.volumes_from
+                if not r.name.startswith("container:")
+            )
             if svc.network_mode and (svc.network_mode.value or "").startswith("service:"):
                 targets.add((svc.network_mode.value or "").split(":", 1)[1])
             for target in sorted(targets):

@@ -53,14 +53,14 @@ class PolicyError(InputError):
     """Every validation error of a policy file, one per line."""
 
     def __init__(self, file: str, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s) in the policy:\n  " + "\n  ".join(problems),
-                         file=file)
+        super().__init__(
+            f"{len(problems)} problem(s) in the policy:\n  " + "\n  ".join(problems), file=file
+        )
         self.problems = problems
 
 
 def policy_digest(policy: Policy) -> str:
-    canonical = json.dumps(policy.model_dump(mode="json"), sort_keys=True,
-                           separators=(",", ":"))
+    canonical = json.dumps(policy.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -137,8 +137,7 @@ def _cites_decision(decision: str | None, source: Source | None) -> bool:
     return norm.startswith("decisions/") and source.is_file(norm)
 
 
-def find_relaxations(loaded: LoadedPolicy, base: Policy, source: Source | None) -> list[
-        Relaxation]:
+def find_relaxations(loaded: LoadedPolicy, base: Policy, source: Source | None) -> list[Relaxation]:
     """Settings that weaken an always-manual rule of the strict default without a
     policy-level ``decision:`` naming an existing file under ``decisions/``."""
     policy = loaded.policy
@@ -151,30 +150,52 @@ def find_relaxations(loaded: LoadedPolicy, base: Policy, source: Source | None) 
         rule = policy.rule(cls)
         where = loaded.loc_of("classes", cls.value)
         if not rule.always_manual:
-            found.append(Relaxation(f"class {cls.value} is always manual; setting "
-                                    "always_manual: false needs a decision record", where))
+            found.append(
+                Relaxation(
+                    f"class {cls.value} is always manual; setting "
+                    "always_manual: false needs a decision record",
+                    where,
+                )
+            )
         for stage in ("merge", "apply"):
-            missing = [r.value for r in getattr(default_rule, stage)
-                       if r not in getattr(rule, stage)]
+            missing = [
+                r.value for r in getattr(default_rule, stage) if r not in getattr(rule, stage)
+            ]
             if missing:
-                found.append(Relaxation(
-                    f"class {cls.value} drops {stage} requirement(s) {', '.join(missing)}; "
-                    "relaxing an always-manual class needs a decision record",
-                    loaded.loc_of("classes", cls.value, stage)))
+                found.append(
+                    Relaxation(
+                        f"class {cls.value} drops {stage} requirement(s) {', '.join(missing)}; "
+                        "relaxing an always-manual class needs a decision record",
+                        loaded.loc_of("classes", cls.value, stage),
+                    )
+                )
     missing_stops = [s.value for s in base.stops if s not in policy.stops]
     if missing_stops:
-        found.append(Relaxation(f"stop condition(s) {', '.join(missing_stops)} removed; "
-                                "that needs a decision record", loaded.loc_of("stops")))
+        found.append(
+            Relaxation(
+                f"stop condition(s) {', '.join(missing_stops)} removed; "
+                "that needs a decision record",
+                loaded.loc_of("stops"),
+            )
+        )
     for name in ("backup_max_age_hours", "dr_drill_max_age_days", "approval_max_age_hours"):
         if getattr(policy.freshness, name) > getattr(base.freshness, name):
-            found.append(Relaxation(f"freshness.{name} is longer than the default "
-                                    f"({getattr(base.freshness, name)}); that needs a decision "
-                                    "record", loaded.loc_of("freshness", name)))
+            found.append(
+                Relaxation(
+                    f"freshness.{name} is longer than the default "
+                    f"({getattr(base.freshness, name)}); that needs a decision "
+                    "record",
+                    loaded.loc_of("freshness", name),
+                )
+            )
     for module_id, entry in policy.modules.items():
         for cls in entry.classes.remove:
             if policy.rule(cls).always_manual and not _cites_decision(entry.decision, source):
-                found.append(Relaxation(
-                    f"module {module_id} removes always-manual class {cls.value}; set "
-                    "decision: to a decision record under decisions/",
-                    loaded.loc_of("modules", module_id, "classes")))
+                found.append(
+                    Relaxation(
+                        f"module {module_id} removes always-manual class {cls.value}; set "
+                        "decision: to a decision record under decisions/",
+                        loaded.loc_of("modules", module_id, "classes"),
+                    )
+                )
     return found
