@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from stategate.commands import classify, config, doc, policy
+from stategate.commands import classify, config, demo, doc, policy
 
 COMMANDS: tuple[click.Command, ...] = (
     classify.command,
     config.command,
+    demo.command,
     doc.command,
     policy.command,
 )
