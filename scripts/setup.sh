@@ -24,5 +24,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements/lock.txt
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+pip_install() {
+  # This machine's pip configuration names optional local indexes; their absence is noise.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
+  return "${PIPESTATUS[0]}"
+}
+pip_install -r requirements/lock.txt
+pip_install --no-deps -e .

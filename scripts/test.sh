@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; ruff check src tests bench
-echo "== ruff format"; ruff format --check src tests bench
+echo "== ruff"; ruff check .
+echo "== ruff format"; ruff format --check .
 echo "== mypy (strict)"; mypy
 echo "== pytest"; python -m pytest -q -p no:cacheprovider "$@"
