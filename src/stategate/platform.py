@@ -7,7 +7,7 @@ typed data for the pure policy and report code.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,7 @@ def load_platform_from(
     *,
     profiles: Sequence[str] = (),
     policy_file: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Platform:
     loaded = load_policy(source, policy_file)
     settings = loaded.policy.compose
@@ -77,6 +78,7 @@ def load_platform_from(
         chosen or None,
         env_file=settings.env_file,
         profiles=list(profiles) or settings.profiles,
+        extra_env=env,
     )
     services = [svc for project in compose.projects for svc in services_of(project)]
     decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
@@ -90,11 +92,14 @@ def load_platform(
     *,
     profiles: Sequence[str] = (),
     policy_file: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Platform:
     """Load the work tree at ``repo``; ``files`` are ``-f`` paths (relative to the cwd)."""
     source = WorkTree(repo)
     rel_files = [repo_relative(source.root, f) for f in files or ()]
-    return load_platform_from(source, rel_files, profiles=profiles, policy_file=policy_file)
+    return load_platform_from(
+        source, rel_files, profiles=profiles, policy_file=policy_file, env=env
+    )
 
 
 def repo_relative(root: Path, path: Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from stategate.commands.options import compose_options
+from stategate.commands.options import compose_options, parse_env_options
 from stategate.platform import load_platform
 from stategate.report.inventory import inventory_json, inventory_table
 
@@ -18,9 +18,11 @@ from stategate.report.inventory import inventory_json, inventory_table
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-def command(repo: Path, files: tuple[Path, ...], profiles: tuple[str, ...], fmt: str) -> int:
+def command(
+    repo: Path, files: tuple[Path, ...], profiles: tuple[str, ...], env: tuple[str, ...], fmt: str
+) -> int:
     """Classify every compose service of the platform (classes, tier, reasons)."""
-    platform = load_platform(repo, files, profiles=profiles)
+    platform = load_platform(repo, files, profiles=profiles, env=parse_env_options(env))
     if fmt == "json":
         click.echo(json.dumps(inventory_json(platform.inventory, platform.warnings), indent=2))
     else:

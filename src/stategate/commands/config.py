@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import yaml
 
-from stategate.commands.options import compose_options
+from stategate.commands.options import compose_options, parse_env_options
 from stategate.compose.canonical import canonical_project
 from stategate.execute import mask
 from stategate.platform import load_platform
@@ -20,9 +20,11 @@ from stategate.policy.classify import CREDENTIAL_KEY
 @click.option(
     "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
 )
-def command(repo: Path, files: tuple[Path, ...], profiles: tuple[str, ...], fmt: str) -> int:
+def command(
+    repo: Path, files: tuple[Path, ...], profiles: tuple[str, ...], env: tuple[str, ...], fmt: str
+) -> int:
     """Print the resolved compose model (interpolated, merged, extends and include applied)."""
-    platform = load_platform(repo, files, profiles=profiles)
+    platform = load_platform(repo, files, profiles=profiles, env=parse_env_options(env))
     projects = [canonical_project(p) for p in platform.compose.projects]
     data: object = projects[0] if len(projects) == 1 else {"projects": projects}
     if fmt == "json":

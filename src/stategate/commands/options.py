@@ -31,9 +31,26 @@ def compose_options(func: F) -> F:
         help="Compose file (repeatable; merged in order like docker compose -f).",
     )(func)
     func = click.option(
+        "--env",
+        "env",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Variable for interpolation, over the env file (repeatable).",
+    )(func)
+    func = click.option(
         "--profile",
         "profiles",
         multiple=True,
         help="Only services active with these profiles (default: every service).",
     )(func)
     return repo_option(func)
+
+
+def parse_env_options(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
+        out[key] = value
+    return out

@@ -76,26 +76,25 @@ def load_compose(
     *,
     env_file: str | None = None,
     profiles: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
 ) -> ComposeSet:
     """Load the platform's compose projects.
 
     With ``files`` (``-f`` or the policy's list) they form one project merged in
     order. Otherwise files are discovered and grouped by project name; files of
     one project are merged in path order, as ``docker compose -f`` would.
+    ``extra_env`` (``--env KEY=VALUE``) overrides the env file's variables.
     """
     diag = Diagnostics()
-    if files:
-        projects = [_Loader(source, diag, env_file).project(list(files))]
-    else:
-        projects = _discovered_projects(source, diag, env_file)
+    loader = _Loader(source, diag, env_file, dict(extra_env or {}))
+    projects = [loader.project(list(files))] if files else _discovered_projects(loader, source)
     if profiles:
         for project in projects:
             _apply_profiles(project, set(profiles))
     return ComposeSet(projects, diag.items)
 
 
-def _discovered_projects(source: Source, diag: Diagnostics, env_file: str | None) -> list[Project]:
-    loader = _Loader(source, diag, env_file)
+def _discovered_projects(loader: _Loader, source: Source) -> list[Project]:
     groups: dict[str, list[str]] = {}
     for rel in discover(source):
         if _is_override_of_sibling(rel, source):
@@ -140,10 +139,13 @@ def _default_project_name(directory: str, root_name: str) -> str:
 
 
 class _Loader:
-    def __init__(self, source: Source, diag: Diagnostics, env_file: str | None) -> None:
+    def __init__(
+        self, source: Source, diag: Diagnostics, env_file: str | None, extra_env: dict[str, str]
+    ) -> None:
         self.source = source
         self.diag = diag
         self.env_file = env_file
+        self.extra_env = extra_env
         self._raw: dict[str, Any] = {}
         self._env_cache: dict[str, dict[str, str]] = {}
 
@@ -181,11 +183,12 @@ class _Loader:
                 return self._env_cache[rel]
             if self.source.is_file(rel):
                 env = parse_env(decode_text(self.source.read_bytes(rel), rel), rel)
+                env.update(self.extra_env)
                 self._env_cache[rel] = env
                 return env
             if chosen:
                 raise InputError("env file not found", file=rel)
-        return {}
+        return dict(self.extra_env)
 
     def document(self, rel: str, env: Mapping[str, str]) -> YMap:
         doc = interpolate_tree(self.raw(rel), env, self.diag, Loc(rel, 1))

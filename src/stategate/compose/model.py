@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stategate.compose.load import Project, ServiceDef
-from stategate.compose.normalize import scalar_text
+from stategate.compose.normalize import as_map, scalar_text
 from stategate.yamlfile import Loc, YMap, YSeq
 
 LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
@@ -175,6 +175,11 @@ def service_from(project: Project, definition: ServiceDef) -> Service:
         if "condition" in policy:
             deploy_restart = Setting(scalar_text(policy["condition"]), policy.key_loc("condition"))
     restart = _setting(spec, "restart")
+    labels = _settings(spec.get("labels"))
+    if isinstance(deploy, YMap) and deploy.get("labels") is not None:
+        # swarm-style deploy.labels route traffic too (caddy-docker-proxy, traefik swarm)
+        deploy_labels = as_map(deploy["labels"], deploy.key_loc("labels"), "deploy.labels")
+        labels = {**_settings(deploy_labels), **labels}
     return Service(
         project=project.name,
         name=definition.name,
@@ -194,7 +199,7 @@ def service_from(project: Project, definition: ServiceDef) -> Service:
         volumes_from=_refs(spec.get("volumes_from"), definition.loc),
         depends_on=depends_on,
         environment=_settings(spec.get("environment")),
-        labels=_settings(spec.get("labels")),
+        labels=labels,
         env_files=_refs(spec.get("env_file"), definition.loc),
         secrets=_refs(spec.get("secrets"), definition.loc, detail_key="target"),
         network_mode=_setting(spec, "network_mode"),

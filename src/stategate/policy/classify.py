@@ -37,10 +37,12 @@ PROXY_IMAGES = re.compile(
     r"|envoy|nginx-proxy-manager|wg-easy|wireguard|swag|zoraxy|pangolin|newt|gerbil)$"
 )
 CREDENTIAL_KEY = re.compile(
-    r"(PASSWORD|PASSWD|_PASS$|^PASS$|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL"
-    r"|AUTH_KEY|ENCRYPTION_KEY|SIGNING_KEY|MASTER_KEY|SALT|LICENSE_KEY|_DSN$|CLIENT_KEY)",
+    r"(PASSWORD|PASSWD|PASSPHRASE|PASS$|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL"
+    r"|AUTH_?KEY|ENCRYPTION_KEY|SIGNING_KEY|MASTER_KEY|SALT|LICENSE_KEY|_DSN$|CLIENT_KEY"
+    r"|(?<!PUBLIC)_KEY$|DATASOURCE|DATABASE_URL|CONNECTION_STRING|CLAIM$)",
     re.IGNORECASE,
 )
+FLAG_VALUES = frozenset({"0", "1", "true", "false", "yes", "no", "on", "off"})
 URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 KEY_FILE = re.compile(
     r"\.(key|pem|crt|cert|p12|pfx|jks|keystore)$|(^|/)(id_rsa|id_ed25519|\.ssh"
@@ -67,7 +69,7 @@ BROAD_CAPS = frozenset(
 JOB_NAME = re.compile(
     r"(^|[-_])(init|setup|migrat\w*|bootstrap|configurator|provision\w*|seed"
     r"|create[-_]?\w*|createbuckets|bucket\w*|install|upgrade|prepare|certs?"
-    r"|mc|wait)($|[-_0-9])",
+    r"|mc|wait)($|[-_0-9])|^init(?=[A-Z])",
     re.IGNORECASE,
 )
 JOB_COMMAND = re.compile(
@@ -95,6 +97,22 @@ FILE_LIKE = re.compile(
 )
 SOCKET = re.compile(r"\.sock$|/run/.*\.sock|docker\.sock|podman\.sock")
 CERT_DIR = re.compile(r"(^|/)(certs?|ssl|tls)(/|$)", re.IGNORECASE)
+KEY_DIR = re.compile(
+    r"(^|/)(certs?|ssl|tls|letsencrypt|acme(\.sh)?|htpasswd|private|keys)(/|$)", re.IGNORECASE
+)
+INLINE_CREDENTIAL = re.compile(
+    r"--[\w-]*(requirepass|password|passwd|secret|token)\b|\bmc\s+(alias\s+set|config\s+host"
+    r"\s+add|admin\s+user\s+add)\s+\S+\s+\S+\s+\S+",
+    re.IGNORECASE,
+)
+HELPER_NAME = re.compile(
+    r"(^|[-_])(cron|worker|queue[-_]?\w*|scheduler|beat|celery\w*|runner|jobrunner|backup"
+    r"|websocket|updater|gen|companion|sidekiq|clock)($|[-_0-9])",
+    re.IGNORECASE,
+)
+AUTH_SERVICE_NAME = re.compile(
+    r"(^|[-_])(ldap|oidc\w*|sso|idp|keycloak|authelia|authentik|dex)($|[-_0-9])", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,8 @@ def image_name(service: Service) -> str:
 def _mount_holds_data(mount: Mount) -> bool:
     if mount.type == "tmpfs" or mount.read_only:
         return False
+    if mount.target.startswith(("/run/", "/var/run/")) or mount.target in ("/run", "/var/run"):
+        return False  # runtime sockets and pid files, recreated on start
     for path in (mount.source or "", mount.target):
         if SOCKET.search(path) or any(path.startswith(p) for p in SYSTEM_FILES):
             return False
@@ -195,16 +215,20 @@ def _secret_bearing(svc: Service) -> list[Reason]:
         value = setting.value or ""
         if key.upper().endswith("_FILE") and value.startswith("/run/secrets"):
             reasons.append(Reason(C.SECRET_BEARING, f"{key} reads {value}", setting.loc))
-        elif CREDENTIAL_KEY.search(key) and not key.upper().endswith("_FILE"):
+        elif (
+            CREDENTIAL_KEY.search(key)
+            and not key.upper().endswith("_FILE")
+            and value.lower() not in FLAG_VALUES  # SECRETS=0: a permission flag, no credential
+        ):
             reasons.append(Reason(C.SECRET_BEARING, f"credential variable {key}", setting.loc))
         elif URL_WITH_PASSWORD.match(value):
             reasons.append(Reason(C.SECRET_BEARING, f"{key} embeds credentials", setting.loc))
     text = f"{svc.entrypoint} {svc.command}"
-    if re.search(r"--(requirepass|password|masterauth)\b", text):
-        reasons.append(Reason(C.SECRET_BEARING, "password on the command line", svc.command_loc))
+    if INLINE_CREDENTIAL.search(text):
+        reasons.append(Reason(C.SECRET_BEARING, "credential on the command line", svc.command_loc))
     for mount in svc.mounts:
         for path in (mount.source or "", mount.target):
-            if KEY_FILE.search(path) and not SOCKET.search(path):
+            if (KEY_FILE.search(path) or KEY_DIR.search(path)) and not SOCKET.search(path):
                 reasons.append(Reason(C.SECRET_BEARING, f"key/cert mount {path}", mount.loc))
                 break
     for key, setting in svc.labels.items():
@@ -236,7 +260,7 @@ def _public_edge(svc: Service) -> list[Reason]:
         elif low in ("virtual_host", "com.github.nginx-proxy.virtual_host"):
             reasons.append(Reason(C.PUBLIC_EDGE, f"proxy label {key}", setting.loc))
     vhost = svc.environment.get("VIRTUAL_HOST")
-    if vhost is not None:
+    if vhost is not None and vhost.value:  # a bare pass-through name routes nothing by itself
         reasons.append(Reason(C.PUBLIC_EDGE, "nginx-proxy routing VIRTUAL_HOST", vhost.loc))
     name = image_name(svc)
     if PROXY_IMAGES.match(name):
@@ -246,6 +270,8 @@ def _public_edge(svc: Service) -> list[Reason]:
 
 def _auth(svc: Service) -> list[Reason]:
     if not svc.image:
+        if AUTH_SERVICE_NAME.search(svc.name):
+            return [Reason(C.AUTH, f"identity provider by its name {svc.name}", svc.loc)]
         return []
     ref = parse_image(svc.image)
     name = ref.name.lower()
@@ -253,6 +279,8 @@ def _auth(svc: Service) -> list[Reason]:
         return []
     if AUTH_IMAGES.match(name) or ref.repository.endswith(AUTH_REPOS):
         return [Reason(C.AUTH, f"identity provider / auth gate image {name}", svc.image_loc)]
+    if AUTH_SERVICE_NAME.search(svc.name):
+        return [Reason(C.AUTH, f"identity provider by its name {svc.name}", svc.loc)]
     return []
 
 
@@ -265,7 +293,9 @@ def _privileged(svc: Service) -> list[Reason]:
             reasons.append(
                 Reason(C.PRIVILEGED, f"container engine socket {mount.source}", mount.loc)
             )
-        elif mount.source in ("/", "/proc", "/sys") and mount.type == "bind":
+        elif (
+            mount.source in ("/", "/proc", "/sys") and mount.type == "bind" and not mount.read_only
+        ):
             reasons.append(Reason(C.PRIVILEGED, f"host path {mount.source} mounted", mount.loc))
     for cap in svc.cap_add:
         if cap.name.upper() in BROAD_CAPS:
@@ -286,7 +316,7 @@ def _privileged(svc: Service) -> list[Reason]:
 
 
 def _is_job(svc: Service) -> tuple[bool, str, Loc]:
-    restart = (svc.restart or "").strip('"').lower()
+    restart = (svc.restart or "").strip('"').lower().split(":")[0]
     if svc.deploy_restart and (svc.deploy_restart.value or "").lower() == "none":
         return True, "deploy.restart_policy condition none", svc.deploy_restart.loc
     if restart in ("", "no") and JOB_COMMAND.search(f"{svc.entrypoint} {svc.command}"):
@@ -302,6 +332,7 @@ def _sidecar(
     awaited: set[str],
     stateful: set[str],
     volume_users: dict[str, list[str]],
+    jobs: set[str],
 ) -> tuple[str | None, list[Reason]]:
     if svc.network_mode and (svc.network_mode.value or "").startswith("service:"):
         parent = (svc.network_mode.value or "").split(":", 1)[1]
@@ -321,15 +352,35 @@ def _sidecar(
     if is_job and deps:
         parent = next((d for d in deps if d in stateful), deps[0])
         return parent, [Reason(C.SIDECAR_BOUND, f"{why}; depends on {parent}", loc)]
+    helper = is_job or bool(HELPER_NAME.search(svc.name))
+    if helper and not is_job and svc.image:
+        same = parse_image(svc.image).full_repository
+        for dep in deps:
+            if dep in jobs or HELPER_NAME.search(dep):
+                continue
+            dep_image = services[dep].image
+            if dep_image and parse_image(dep_image).full_repository == same:
+                reason = f"helper of {dep} (same image, depends on it)"
+                return dep, [Reason(C.SIDECAR_BOUND, reason, svc.image_loc)]
     for mount in svc.mounts:
-        if mount.type != "volume" or not mount.source or not _mount_holds_data(mount):
+        if not mount.source or not _mount_holds_data(mount):
             continue
-        for other in volume_users.get(mount.source, []):
-            if other != svc.name and other in deps:
+        candidates = volume_users.get(posixpath.normpath(mount.source), [])
+        if "backup" in svc.name.lower():  # a backup job serves the data store it dumps
+            candidates = [d for d in deps if d in stateful] + candidates
+        for other in candidates:
+            if other == svc.name or other in jobs:
+                continue
+            # A job or helper (cron, worker, backup, ...) sharing another service's data
+            # volume moves with that service; so does a service that depends on its partner.
+            if (other in deps and not is_job) or (helper and not HELPER_NAME.search(other)):
+                what = "job writing" if is_job else "shares"
+                if "backup" in svc.name.lower() and other in stateful and other in deps:
+                    return other, [Reason(C.SIDECAR_BOUND, f"backup helper of {other}", mount.loc)]
                 return other, [
                     Reason(
                         C.SIDECAR_BOUND,
-                        f"shares data volume {mount.source} with {other}",
+                        f"{what} data volume {mount.source} with {other}",
                         mount.loc,
                     )
                 ]
@@ -356,8 +407,9 @@ def classify(
         volume_users: dict[str, list[str]] = {}
         for svc in project_services.values():
             for mount in svc.mounts:
-                if mount.type == "volume" and mount.source:
-                    volume_users.setdefault(mount.source, []).append(svc.name)
+                if mount.type in ("volume", "bind") and mount.source:
+                    key = posixpath.normpath(mount.source)
+                    volume_users.setdefault(key, []).append(svc.name)
         found: dict[str, list[Reason]] = {}
         for svc in project_services.values():
             found[svc.name] = (
@@ -368,8 +420,9 @@ def classify(
                 + _privileged(svc)
             )
         stateful = {n for n, rs in found.items() if any(r.cls is C.STATEFUL for r in rs)}
+        jobs = {n for n, s in project_services.items() if _is_job(s)[0] or n in awaited}
         for svc in project_services.values():
-            parent, side = _sidecar(svc, project_services, awaited, stateful, volume_users)
+            parent, side = _sidecar(svc, project_services, awaited, stateful, volume_users, jobs)
             reasons = side + found[svc.name]
             modules[svc.id] = Module(
                 service=svc,
