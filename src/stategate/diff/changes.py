@@ -1,0 +1,151 @@
+"""Per-module changes between two classified platforms (pure).
+
+Values of configuration are compared but never reported: a change lists the
+fields that changed (``environment.DB_PASSWORD``), not what they hold.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from stategate.compose.canonical import plain
+from stategate.compose.model import Service
+from stategate.image import parse_image, semver_delta
+from stategate.policy.classify import Module
+
+_MAP_FIELDS = ("environment", "labels")
+_IGNORED = frozenset({"image"})
+
+
+class ChangeKind(enum.StrEnum):
+    IMAGE_REPO = "image-repo"
+    IMAGE_TAG = "image-tag"
+    IMAGE_DIGEST = "image-digest"
+    ADDED = "added"
+    REMOVED = "removed"
+    RENAMED = "renamed"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class ModuleChange:
+    module: str
+    service: str
+    file: str
+    line: int
+    kind: ChangeKind
+    from_image: str | None
+    to_image: str | None
+    semver: str | None
+    fields: tuple[str, ...] = ()
+    renamed_from: str | None = None
+
+    @property
+    def touches_image(self) -> bool:
+        return self.kind in (ChangeKind.IMAGE_REPO, ChangeKind.IMAGE_TAG, ChangeKind.IMAGE_DIGEST)
+
+
+def config_fields(before: Service, after: Service) -> tuple[str, ...]:
+    """Names of the runtime-affecting fields that differ (values never returned)."""
+    a: dict[str, Any] = plain(before.spec)
+    b: dict[str, Any] = plain(after.spec)
+    changed: list[str] = []
+    for key in sorted(set(a) | set(b)):
+        if key in _IGNORED or key == "extends":
+            continue
+        if a.get(key) == b.get(key):
+            continue
+        if (
+            key in _MAP_FIELDS
+            and isinstance(a.get(key, {}), dict)
+            and isinstance(b.get(key, {}), dict)
+        ):
+            old, new = a.get(key) or {}, b.get(key) or {}
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            changed.extend(f"{key}.{name}" for name in names)
+        else:
+            changed.append(key)
+    return tuple(changed)
+
+
+def image_change(before: str | None, after: str | None) -> tuple[ChangeKind | None, str | None]:
+    if before == after:
+        return None, None
+    if before is None or after is None:
+        return ChangeKind.CONFIG, None
+    a, b = parse_image(before), parse_image(after)
+    if a.full_repository != b.full_repository:
+        return ChangeKind.IMAGE_REPO, semver_delta(a.tag, b.tag)
+    if a.tag != b.tag:
+        return ChangeKind.IMAGE_TAG, semver_delta(a.tag, b.tag)
+    return ChangeKind.IMAGE_DIGEST, None
+
+
+def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[ModuleChange]:
+    changes: list[ModuleChange] = []
+    removed = {k: m for k, m in base.items() if k not in head}
+    added = {k: m for k, m in head.items() if k not in base}
+    for module_id in sorted(set(base) & set(head)):
+        before, after = base[module_id].service, head[module_id].service
+        kind, semver = image_change(before.image, after.image)
+        fields = config_fields(before, after)
+        if kind is None and not fields:
+            continue  # unchanged, or only moved to another file
+        changes.append(
+            ModuleChange(
+                module=module_id,
+                service=after.name,
+                file=after.file,
+                line=after.image_loc.line if kind else after.loc.line,
+                kind=kind or ChangeKind.CONFIG,
+                from_image=before.image,
+                to_image=after.image,
+                semver=semver,
+                fields=fields,
+            )
+        )
+    # A service renamed within the same image is one change, not removed + added.
+    for new_id, new in sorted(added.items()):
+        twin = next(
+            (
+                old_id
+                for old_id, old in removed.items()
+                if old.service.project == new.service.project
+                and old.service.image == new.service.image
+                and new.service.image is not None
+            ),
+            None,
+        )
+        svc = new.service
+        if twin is not None:
+            old = removed.pop(twin)
+            changes.append(
+                ModuleChange(
+                    module=new_id,
+                    service=svc.name,
+                    file=svc.file,
+                    line=svc.loc.line,
+                    kind=ChangeKind.RENAMED,
+                    from_image=old.service.image,
+                    to_image=svc.image,
+                    semver=None,
+                    fields=config_fields(old.service, svc),
+                    renamed_from=twin,
+                )
+            )
+            continue
+        changes.append(
+            ModuleChange(
+                new_id, svc.name, svc.file, svc.loc.line, ChangeKind.ADDED, None, svc.image, None
+            )
+        )
+    for old_id, old in sorted(removed.items()):
+        svc = old.service
+        changes.append(
+            ModuleChange(
+                old_id, svc.name, svc.file, svc.loc.line, ChangeKind.REMOVED, svc.image, None, None
+            )
+        )
+    return sorted(changes, key=lambda c: c.module)

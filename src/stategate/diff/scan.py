@@ -1,0 +1,150 @@
+"""Secret values in a diff, and runtime instructions in docs (pure).
+
+A finding names the file, the line and the key, never the value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from stategate.git import AddedLine
+from stategate.policy.classify import CREDENTIAL_KEY
+
+PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z ]+ )?PRIVATE KEY-----")
+TOKEN_SHAPES = (
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
+    re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b"),
+    re.compile(r"\bsk-[A-Za-z0-9]{20,}\b"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b"),
+)
+ASSIGNMENT = re.compile(
+    r"""^\s*(?:-\s*)?(?:export\s+)?["']?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?P<op>[:=])\s*"""
+    r"""(?P<value>.*?)\s*(?:\s#.*)?$"""
+)
+URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:(?P<pw>[^/\s@]+)@", re.IGNORECASE)
+PLACEHOLDERS = re.compile(
+    r"^(changeme|change-me|password|secret|example|xxx+|\*+|<[^>]*>|null|none|true|false"
+    r"|redacted|todo|placeholder|dummy)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    file: str
+    line: int
+    message: str
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def _is_reference(value: str) -> bool:
+    return (
+        not value
+        or "$" in value
+        or value.startswith(("/", "./", "../", "~", "{{", "vault:", "op://", "secret:"))
+        or PLACEHOLDERS.match(value) is not None
+    )
+
+
+def credential_shaped(value: str) -> bool:
+    """A value that looks like a real credential rather than a reference or placeholder."""
+    if _is_reference(value) or len(value) < 8 or " " in value:
+        return False
+    classes = sum(
+        bool(re.search(pattern, value))
+        for pattern in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
+    )
+    return _entropy(value) >= 3.0 and classes >= 2
+
+
+def scan_secrets(lines: Iterable[AddedLine]) -> list[Finding]:
+    findings: list[Finding] = []
+    for added in lines:
+        text = added.text
+        if PRIVATE_KEY.search(text):
+            findings.append(Finding("secret-value", added.path, added.line, "a private key block"))
+            continue
+        if any(shape.search(text) for shape in TOKEN_SHAPES):
+            findings.append(
+                Finding("secret-value", added.path, added.line, "a token-shaped value (not shown)")
+            )
+            continue
+        url = URL_PASSWORD.search(text)
+        if url and not _is_reference(url.group("pw")):
+            findings.append(
+                Finding("secret-value", added.path, added.line, "a URL with an inline password")
+            )
+            continue
+        match = ASSIGNMENT.match(text)
+        if not match:
+            continue
+        key, value = match.group("key"), match.group("value").strip().strip("'\"")
+        if key.upper().endswith("_FILE") or not CREDENTIAL_KEY.search(key):
+            continue
+        if credential_shaped(value):
+            findings.append(
+                Finding(
+                    "secret-value",
+                    added.path,
+                    added.line,
+                    f"a credential-shaped value assigned to {key} (value not shown)",
+                )
+            )
+    return findings
+
+
+def lint_docs(path: str, text: str, patterns: Sequence[str], marker: str) -> list[Finding]:
+    """Runtime instructions outside operator-gated regions of a Markdown document.
+
+    Gated regions: a fenced block whose info string contains the marker
+    (```` ```sh operator-gated ````), or the lines between ``<!-- operator-gated -->``
+    and ``<!-- /operator-gated -->``.
+    """
+    compiled = [re.compile(p, re.IGNORECASE) for p in patterns]
+    findings: list[Finding] = []
+    fence: str | None = None
+    fence_gated = False
+    comment_gated = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped == f"<!-- {marker} -->":
+            comment_gated = True
+            continue
+        if stripped == f"<!-- /{marker} -->":
+            comment_gated = False
+            continue
+        fence_match = re.match(r"^(`{3,}|~{3,})(.*)$", stripped)
+        if fence_match:
+            if fence is None:
+                fence = fence_match.group(1)
+                fence_gated = marker in fence_match.group(2)
+                continue
+            if stripped.startswith(fence):
+                fence, fence_gated = None, False
+                continue
+        if comment_gated or fence_gated:
+            continue
+        for pattern in compiled:
+            if pattern.search(line):
+                findings.append(
+                    Finding(
+                        "docs-runtime-instruction",
+                        path,
+                        number,
+                        f"runtime instruction outside an operator-gated block ({marker})",
+                    )
+                )
+                break
+    return findings

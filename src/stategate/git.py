@@ -1,0 +1,192 @@
+"""The one git gateway: parsed results, never raw text, for the rest of stategate.
+
+Both sides of a pull request are read from git objects (``ls-tree`` and one
+``cat-file --batch`` process per revision), not from the work tree, so the
+check judges exactly what the base and head commits contain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from stategate import execute
+from stategate.errors import ExternalError, InputError
+from stategate.source import MAX_FILE_BYTES, clean_rel
+
+
+@dataclass(frozen=True)
+class ChangedPath:
+    status: str  # A, M, D, R (renamed), C, T
+    path: str
+    old_path: str | None = None
+
+
+@dataclass(frozen=True)
+class AddedLine:
+    path: str
+    line: int
+    text: str
+
+
+class Git:
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+
+    def run(self, *args: str, check: bool = True) -> str:
+        done = execute.run(
+            ["git", "-C", str(self.repo), "-c", "core.quotepath=off", *args], check=False
+        )
+        if check and done.returncode != 0:
+            err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise InputError(f"git {args[0]}: {err[-1] if err else 'failed'}", file=str(self.repo))
+        return done.text()
+
+    def is_repo(self) -> bool:
+        return self.run("rev-parse", "--git-dir", check=False).strip() != ""
+
+    def rev_parse(self, rev: str) -> str:
+        out = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
+        if not out:
+            raise InputError(f"unknown revision {rev!r}", file=str(self.repo))
+        return out
+
+    def default_branch(self) -> str | None:
+        ref = self.run("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", check=False).strip()
+        if ref:
+            return ref.removeprefix("refs/remotes/")
+        for name in ("main", "master", "origin/main", "origin/master"):
+            if self.run("rev-parse", "--verify", "--quiet", name, check=False).strip():
+                return name
+        return None
+
+    def merge_base(self, a: str, b: str) -> str:
+        out = self.run("merge-base", a, b, check=False).strip()
+        if not out:
+            raise InputError(f"no merge base between {a} and {b}", file=str(self.repo))
+        return out
+
+    def changed_paths(self, base: str, head: str) -> list[ChangedPath]:
+        out = self.run("diff", "--name-status", "-z", "-M", "--no-ext-diff", base, head)
+        fields = out.split("\0")
+        changes: list[ChangedPath] = []
+        i = 0
+        while i < len(fields) and fields[i]:
+            status = fields[i][0]
+            if status in ("R", "C"):
+                changes.append(ChangedPath(status, fields[i + 2], fields[i + 1]))
+                i += 3
+            else:
+                changes.append(ChangedPath(status, fields[i + 1]))
+                i += 2
+        return changes
+
+    def added_lines(self, base: str, head: str) -> list[AddedLine]:
+        """Lines the diff adds (with their line numbers on the head side)."""
+        out = self.run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", base, head)
+        added: list[AddedLine] = []
+        path: str | None = None
+        line = 0
+        for raw in out.splitlines():
+            if raw.startswith("+++ "):
+                target = raw[4:]
+                path = target[2:] if target.startswith("b/") else None
+            elif raw.startswith("@@"):
+                # @@ -a,b +c,d @@
+                plus = raw.split("+", 1)[1].split(" ", 1)[0]
+                line = int(plus.split(",", 1)[0])
+            elif raw.startswith("+") and path is not None:
+                added.append(AddedLine(path, line, raw[1:]))
+                line += 1
+        return added
+
+    def tree(self, rev: str) -> GitTree:
+        return GitTree(self, self.rev_parse(rev))
+
+
+class GitTree:
+    """A :class:`~stategate.source.Source` over one commit's tree."""
+
+    def __init__(self, git: Git, commit: str) -> None:
+        self.git = git
+        self.commit = commit
+        self.label = f"{git.repo}@{commit[:12]}"
+        self.root_name = git.repo.resolve().name
+        self._blobs: dict[str, tuple[str, str]] = {}  # path -> (mode, sha)
+        out = git.run("ls-tree", "-r", "-z", "--full-tree", commit)
+        for entry in out.split("\0"):
+            if not entry:
+                continue
+            meta, path = entry.split("\t", 1)
+            mode, kind, sha = meta.split(" ")
+            if kind == "blob":
+                self._blobs[path] = (mode, sha)
+        self._batch: subprocess.Popen[bytes] | None = None
+
+    def list_files(self) -> list[str]:
+        return sorted(self._blobs)
+
+    def is_file(self, rel: str) -> bool:
+        try:
+            return clean_rel(rel) in self._blobs
+        except InputError:
+            return False
+
+    def read_bytes(self, rel: str) -> bytes:
+        path = clean_rel(rel)
+        if path not in self._blobs:
+            raise FileNotFoundError(rel)
+        mode, sha = self._blobs[path]
+        if mode == "120000":
+            raise InputError("is a symlink in git; stategate does not follow symlinks", file=rel)
+        return self._cat(sha, rel)
+
+    def _cat(self, sha: str, rel: str) -> bytes:
+        if self._batch is None:
+            self._batch = execute.popen(
+                ["git", "-C", str(self.git.repo), "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        proc = self._batch
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(sha.encode() + b"\n")
+        proc.stdin.flush()
+        header = proc.stdout.readline().decode().split()
+        if len(header) != 3:
+            raise ExternalError(f"git cat-file could not read {rel}")
+        size = int(header[2])
+        data = _read_exact(proc.stdout, size)
+        proc.stdout.read(1)  # trailing newline
+        if size > MAX_FILE_BYTES:
+            raise InputError(
+                f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
+            )
+        return data
+
+    def close(self) -> None:
+        if self._batch is not None:
+            if self._batch.stdin:
+                self._batch.stdin.close()
+            self._batch.wait(timeout=10)
+            self._batch = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown; nothing to report
+            self.close()
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise ExternalError("git cat-file ended early")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
