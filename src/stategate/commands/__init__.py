@@ -4,4 +4,8 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from stategate.commands.approve import approve
+from stategate.commands.evidence import evidence
+from stategate.commands.keys import keys
+
+COMMANDS: tuple[click.Command, ...] = (keys, evidence, approve)

@@ -1,0 +1,128 @@
+"""Reading the packet and the policy for ``stategate approve``.
+
+Stand-ins until the packet and policy loaders of the PR-gate work land: they
+read only the fields an approval binds, with the same defensive YAML reader.
+Packet shape assumed (``packets/<id>.yaml``)::
+
+    id: pg-16-3                       # also accepted: packet_id
+    modules:                          # a list ...
+      - module: app/postgres          # also accepted: id
+        from: postgres:16.2@sha256:<64 hex>   # absent or null: module added
+        to: postgres:16.3@sha256:<64 hex>
+    # ... or a mapping: modules: {app/postgres: {from: ..., to: ...}}
+
+Other packet fields are ignored here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from stategate.attest.approval import ImageBinding, ModuleApproval, image_digest
+from stategate.attest.canonical import sha256_bytes
+from stategate.attest.files import read_bounded
+from stategate.attest.layout import RepoLayout
+from stategate.attest.yamlfile import MAX_YAML_BYTES, load_yaml
+from stategate.errors import InputError
+from stategate.policy.schema import Policy
+
+POLICY_FILE = "stategate.yaml"
+
+
+@dataclass(frozen=True)
+class PacketFacts:
+    """What an approval binds from a packet."""
+
+    id: str
+    path: str  # repo-relative
+    sha256: str  # of the packet file's bytes
+    modules: tuple[ModuleApproval, ...]
+
+
+def read_packet(layout: RepoLayout, packet_path: str | os.PathLike[str]) -> PacketFacts:
+    rel = layout.to_rel(packet_path)
+    path = layout.inside(rel)
+    sha = sha256_bytes(read_bounded(path, MAX_YAML_BYTES, shown=rel))
+    raw = load_yaml(path, shown=rel)
+    if not isinstance(raw, dict):
+        raise InputError("a packet must be a YAML mapping", file=rel)
+    packet_id = raw.get("id", raw.get("packet_id"))
+    if not isinstance(packet_id, str) or not packet_id:
+        raise InputError("packet has no 'id'", file=rel)
+    modules = tuple(_modules(raw.get("modules"), rel))
+    if not modules:
+        raise InputError("packet declares no modules", file=rel)
+    return PacketFacts(packet_id, rel, sha, modules)
+
+
+def _modules(raw: Any, rel: str) -> list[ModuleApproval]:
+    items: list[tuple[str, Any]] = []
+    if isinstance(raw, dict):
+        items = [(str(k), v) for k, v in raw.items()]
+    elif isinstance(raw, list):
+        for index, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise InputError(f"modules[{index}] must be a mapping", file=rel)
+            name = item.get("module", item.get("id"))
+            if not isinstance(name, str):
+                raise InputError(f"modules[{index}] has no 'module'", file=rel)
+            items.append((name, item))
+    else:
+        raise InputError("packet 'modules' must be a list or a mapping", file=rel)
+    result: list[ModuleApproval] = []
+    for name, spec in items:
+        if not isinstance(spec, dict):
+            raise InputError(f"module {name} must be a mapping with 'from' and 'to'", file=rel)
+        from_ref, to_ref = spec.get("from"), spec.get("to")
+        if not isinstance(to_ref, str):
+            raise InputError(f"module {name} has no 'to' image", file=rel)
+        try:
+            result.append(
+                ModuleApproval.model_validate(
+                    {
+                        "module": name,
+                        "from": None if from_ref is None else _binding(name, "from", from_ref, rel),
+                        "to": _binding(name, "to", to_ref, rel),
+                    }
+                )
+            )
+        except ValidationError as exc:
+            raise InputError(f"module {name}: {exc.errors()[0]['msg']}", file=rel) from exc
+    return result
+
+
+def _binding(module: str, side: str, ref: object, rel: str) -> ImageBinding:
+    if not isinstance(ref, str):
+        raise InputError(f"module {module}: '{side}' must be an image reference", file=rel)
+    digest = image_digest(ref)
+    if digest is None:
+        raise InputError(
+            f"module {module}: '{side}' image {ref} is not pinned by digest "
+            "(an approval binds exact digests: name@sha256:...)",
+            file=rel,
+        )
+    return ImageBinding(image=ref, digest=digest)
+
+
+def read_policy(layout: RepoLayout, policy_file: str | os.PathLike[str] | None = None) -> Policy:
+    """The policy (``stategate.yaml`` in the repo, or defaults when there is none)."""
+    if policy_file is None:
+        path: Path = layout.path(POLICY_FILE)
+        shown = POLICY_FILE
+        if not path.exists():
+            return Policy()
+    else:
+        path = Path(policy_file)
+        shown = str(policy_file)
+    raw = load_yaml(path, shown=shown)
+    try:
+        return Policy.model_validate(raw or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "policy"
+        raise InputError(f"invalid policy: {where}: {err['msg']}", file=shown) from exc
