@@ -153,13 +153,18 @@ def check_chain(data: bytes, *, shown: str) -> ChainCheck:
             remaining.add(line.entry.seq)
     later_seqs.reverse()
 
+    # each entry must name the digest of the entry numbered one lower (by the digest
+    # that entry claims: an edited entry is reported once, not again by its successor)
+    digest_of: dict[int, str] = {0: GENESIS}
+    for line in lines:
+        if line.entry is not None:
+            digest_of.setdefault(line.entry.seq, line.entry.digest)
+
     expected_seq = 1
-    prev: str | None = GENESIS
     seen: dict[str, int] = {}
     for line, later in zip(lines, later_seqs, strict=True):
         entry = line.entry
         if entry is None:
-            prev = None  # unknown: do not also blame the next entry
             continue
         if entry.computed_digest() != entry.digest:
             findings.append(
@@ -170,7 +175,6 @@ def check_chain(data: bytes, *, shown: str) -> ChainCheck:
                     line.number,
                 )
             )
-        seq_ok = entry.seq == expected_seq
         if entry.seq < expected_seq or (entry.seq > expected_seq and expected_seq in later):
             findings.append(
                 Finding(
@@ -195,12 +199,13 @@ def check_chain(data: bytes, *, shown: str) -> ChainCheck:
                     line.number,
                 )
             )
-        if seq_ok and prev is not None and entry.prev != prev:
+        wanted = digest_of.get(entry.seq - 1)
+        if wanted is not None and entry.prev != wanted:
             findings.append(
                 Finding(
                     shown,
                     FindingCode.CHAIN_BROKEN,
-                    f"entry for {entry.path} does not chain to the entry before it "
+                    f"entry for {entry.path} does not chain to entry seq {entry.seq - 1} "
                     "(an entry was removed, inserted or rewritten)",
                     line.number,
                 )
@@ -217,7 +222,6 @@ def check_chain(data: bytes, *, shown: str) -> ChainCheck:
         else:
             seen[entry.path] = line.number
         expected_seq = max(expected_seq, entry.seq + 1)
-        prev = entry.digest
     return ChainCheck(tuple(lines), tuple(findings))
 
 

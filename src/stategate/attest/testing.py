@@ -20,7 +20,7 @@ from stategate.attest.files import atomic_write
 from stategate.attest.keys import SigningKey
 from stategate.attest.layout import RepoLayout, as_layout
 from stategate.attest.statement import STATEMENT_TYPE, coerce_statement, predicate_type
-from stategate.attest.trust import TRUST_HEADER, Role, TrustEntry
+from stategate.attest.trust import TRUST_HEADER, Role, TrustEntry, TrustRoots, parse_trust
 
 
 def statement(
@@ -116,3 +116,9 @@ def write_envelope(repo: RepoLayout | str | os.PathLike[str], rel: str, envelope
     path = layout.path(rel)
     atomic_write(path, envelope.to_json())
     return path
+
+
+def trust_roots(entries: Iterable[TrustEntry]) -> TrustRoots:
+    """In-memory trust roots, through the same validation as the trust file."""
+    rows = [e.model_dump(mode="json") for e in entries]
+    return parse_trust({"version": 1, "keys": rows}, shown="trust/allowed_signers.yaml")
