@@ -59,8 +59,12 @@ def test_intact_evidence_verifies(platform: Platform) -> None:
     assert report.records == 3
     assert report.artifacts_checked == 2  # the backup and the drill name the dump
     assert report.artifacts_unreachable == 1  # the smoke names a module, not a file
+    store = platform.store()
+    assert [e.path for e in store.entries("restore-drill")] == [DRILL]
     for path in RECORDS:
-        assert platform.store().load_verified(path).signer.name == "ci-host"
+        record = store.load_verified(path)
+        assert record.signer.name == "ci-host"
+        assert record.statement.predicate_type.startswith("https://stategate.dev/")
 
 
 def test_edited_record(platform: Platform) -> None:

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from stategate.errors import InputError
+from stategate.errors import ExternalError, InputError
 
 
 def read_bounded(path: Path, limit: int, *, shown: str) -> bytes:
@@ -34,7 +34,15 @@ def atomic_write(path: Path, data: bytes, *, exclusive: bool = False, mode: int 
 
     A reader sees the old file or the whole new one, never a partial file.
     With ``exclusive`` an existing ``path`` is an error (records are write-once).
+    A failing disk (full, read-only) is an ``ExternalError`` naming the file.
     """
+    try:
+        _atomic_write(path, data, exclusive=exclusive, mode=mode)
+    except OSError as exc:
+        raise ExternalError(f"cannot write: {exc.strerror or exc}", file=str(path)) from exc
+
+
+def _atomic_write(path: Path, data: bytes, *, exclusive: bool, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if exclusive and path.exists():
         raise InputError("file already exists; records are never overwritten", file=str(path))

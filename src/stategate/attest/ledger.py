@@ -22,7 +22,7 @@ from stategate.attest.canonical import canonical_json, is_sha256_hex, parse_json
 from stategate.attest.files import fsync_dir
 from stategate.attest.findings import Finding, FindingCode
 from stategate.attest.trust import Role
-from stategate.errors import InputError
+from stategate.errors import ExternalError, InputError
 
 GENESIS = "0" * 64
 
@@ -269,6 +269,13 @@ def append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry
     Refuses a path already in the ledger (records are write-once) and a ledger
     whose last line is damaged (the chain could not continue).
     """
+    try:
+        return _append_entry(ledger_path, new, shown=shown)
+    except OSError as exc:
+        raise ExternalError(f"cannot append: {exc.strerror or exc}", file=shown) from exc
+
+
+def _append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry:
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
     created = not ledger_path.exists()
     with open(ledger_path, "a+b") as handle:

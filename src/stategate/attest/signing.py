@@ -59,7 +59,11 @@ def sign_statement(
         )
     moment = signed_at or utc_now()
     bound = parsed.with_signer(key.keyid, role, moment)
-    return sign_payload(IN_TOTO_PAYLOAD_TYPE, canonical_json(bound.to_json_obj()), key)
+    try:
+        payload = canonical_json(bound.to_json_obj())
+    except (TypeError, ValueError) as exc:  # e.g. a datetime or NaN in the predicate
+        raise ValueError(f"statement is not plain JSON: {exc}") from exc
+    return sign_payload(IN_TOTO_PAYLOAD_TYPE, payload, key)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,13 @@ class EvidenceStore:
             self._chain = check_chain(data, shown=self.layout.ledger)
         return self._chain
 
+    def entries(self, kind: str | None = None) -> tuple[LedgerEntry, ...]:
+        """Ledger entries in order, optionally of one kind (``backup``, ``approval``, ...).
+
+        Listing is not verifying: load each record with :meth:`load_verified`.
+        """
+        return tuple(e for e in self.chain().entries if kind is None or e.kind == kind)
+
     def write_signed(
         self,
         relpath: str,

@@ -212,3 +212,8 @@ def test_envelope_json_is_a_standard_dsse_envelope(evidence_key: SigningKey) -> 
     payload = json.loads(base64.b64decode(doc["payload"]))
     assert payload["_type"] == "https://in-toto.io/Statement/v1"
     assert parse_envelope(env.to_json()) == env
+
+
+def test_statement_that_is_not_plain_json_is_refused(evidence_key: SigningKey) -> None:
+    with pytest.raises(ValueError, match="not plain JSON"):
+        sign_statement(statement("backup", predicate={"at": T0}), evidence_key, Role.EVIDENCE)
