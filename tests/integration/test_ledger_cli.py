@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 from ledger_support import BACKUP, DRILL, git, make_platform
 
-from stategate.attest.approval import ApprovalExpectation, ApprovalReason, policy_digest
+from stategate.attest.approval import ApprovalExpectation, ApprovalReason
 from stategate.attest.approval_store import check_approval
-from stategate.attest.inputs import read_packet
+from stategate.attest.inputs import read_packet, read_policy
 from stategate.attest.keys import load_signing_key
 from stategate.attest.layout import RepoLayout
 from stategate.attest.store import EvidenceStore
 from stategate.attest.testing import statement
 from stategate.attest.trust import Role, load_trust
 from stategate.cli import main
-from stategate.policy.schema import Policy
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +125,7 @@ def test_keys_init_sign_approve_verify_round_trip(
         packet_sha256=facts.sha256,
         modules=facts.modules,
         evidence={},
-        policy_digest=policy_digest(Policy()),
+        policy_digest=read_policy(RepoLayout(repo)).digest,
         max_age_hours=72,
     )
     assert check_approval(EvidenceStore.open(repo), approval_rel, expected).valid
@@ -161,7 +160,7 @@ def test_approval_for_other_digests_via_cli(repo: Path, capsys: pytest.CaptureFi
             packet_sha256=facts.sha256,
             modules=facts.modules,
             evidence={},
-            policy_digest=policy_digest(Policy()),
+            policy_digest=read_policy(RepoLayout(repo)).digest,
             max_age_hours=72,
         ),
     )

@@ -34,7 +34,6 @@ from stategate.attest.approval import (
     ModuleApproval,
     PacketRef,
     image_digest,
-    policy_digest,
     sign_approval,
     verify_approval,
 )
@@ -67,6 +66,7 @@ from stategate.attest.store import (
     write_signed,
 )
 from stategate.attest.trust import KeyState, Role, TrustRoots, load_trust
+from stategate.policy.load import policy_digest
 
 __all__ = [
     "APPROVAL_PREDICATE_TYPE",

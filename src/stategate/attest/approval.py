@@ -20,11 +20,9 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stategate.attest.canonical import (
-    canonical_json,
     format_time,
     is_sha256_hex,
     parse_time,
-    sha256_bytes,
 )
 from stategate.attest.dsse import Envelope
 from stategate.attest.findings import FindingCode
@@ -32,26 +30,16 @@ from stategate.attest.keys import SigningKey
 from stategate.attest.signing import CLOCK_SKEW, Signer, check_envelope, sign_statement
 from stategate.attest.statement import APPROVAL_KIND, SIGNER_FIELD, Statement, predicate_type
 from stategate.attest.trust import Role, TrustRoots
-from stategate.policy.schema import Policy
+from stategate.image import parse_image
 
 APPROVAL_PREDICATE_TYPE = predicate_type(APPROVAL_KIND)
-_DIGEST_RE = re.compile(r"@(sha256:[0-9a-f]{64})$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def image_digest(ref: str) -> str | None:
     """``sha256:...`` from an image reference pinned by digest (``repo:tag@sha256:...``)."""
-    match = _DIGEST_RE.search(ref.strip())
-    return match.group(1) if match else None
-
-
-def policy_digest(policy: Policy) -> str:
-    """``sha256:`` of the validated policy's canonical JSON (defaults applied).
-
-    Formatting or comments in the policy file do not change it; any effective
-    rule change does.
-    """
-    return "sha256:" + sha256_bytes(canonical_json(policy.model_dump(mode="json")))
+    image = parse_image(ref)
+    return image.digest if image.is_digest_pinned else None
 
 
 class _Model(BaseModel):

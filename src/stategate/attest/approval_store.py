@@ -19,7 +19,6 @@ from stategate.attest.approval import (
     approval_record_path,
     approval_statement,
     approval_window,
-    policy_digest,
     verify_approval,
 )
 from stategate.attest.canonical import utc_now
@@ -30,6 +29,7 @@ from stategate.attest.statement import SIGNER_FIELD
 from stategate.attest.store import EvidenceStore, VerifiedRecord, parse_record, read_record_file
 from stategate.attest.trust import Role
 from stategate.errors import InputError
+from stategate.policy.load import policy_digest
 from stategate.policy.schema import Policy
 
 _LEDGER_CODES = frozenset(

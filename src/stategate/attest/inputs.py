@@ -1,8 +1,8 @@
-"""Reading the packet and the policy for ``stategate approve``.
+"""Reading the packet for ``stategate approve``, and the policy for the trust layer.
 
-Stand-ins until the packet and policy loaders of the PR-gate work land: they
-read only the fields an approval binds, with the same defensive YAML reader.
-Packet shape assumed (``packets/<id>.yaml``)::
+The packet reader is a stand-in until the packet loader of the PR-gate work
+lands: it reads only the fields an approval binds. Packet shape assumed
+(``packets/<id>.yaml``)::
 
     id: pg-16-3                       # also accepted: packet_id
     modules:                          # a list ...
@@ -27,11 +27,11 @@ from stategate.attest.approval import ImageBinding, ModuleApproval, image_digest
 from stategate.attest.canonical import sha256_bytes
 from stategate.attest.files import read_bounded
 from stategate.attest.layout import RepoLayout
-from stategate.attest.yamlfile import MAX_YAML_BYTES, load_yaml
 from stategate.errors import InputError
+from stategate.policy.load import LoadedPolicy, load_policy
 from stategate.policy.schema import Policy
-
-POLICY_FILE = "stategate.yaml"
+from stategate.source import WorkTree
+from stategate.yamlfile import MAX_FILE_BYTES, decode_text, loads
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,9 @@ class PacketFacts:
 def read_packet(layout: RepoLayout, packet_path: str | os.PathLike[str]) -> PacketFacts:
     rel = layout.to_rel(packet_path)
     path = layout.inside(rel)
-    sha = sha256_bytes(read_bounded(path, MAX_YAML_BYTES, shown=rel))
-    raw = load_yaml(path, shown=rel)
+    data = read_bounded(path, MAX_FILE_BYTES, shown=rel)
+    raw = loads(decode_text(data, rel), rel)
+    sha = sha256_bytes(data)
     if not isinstance(raw, dict):
         raise InputError("a packet must be a YAML mapping", file=rel)
     packet_id = raw.get("id", raw.get("packet_id"))
@@ -109,20 +110,14 @@ def _binding(module: str, side: str, ref: object, rel: str) -> ImageBinding:
     return ImageBinding(image=ref, digest=digest)
 
 
-def read_policy(layout: RepoLayout, policy_file: str | os.PathLike[str] | None = None) -> Policy:
-    """The policy (``stategate.yaml`` in the repo, or defaults when there is none)."""
-    if policy_file is None:
-        path: Path = layout.path(POLICY_FILE)
-        shown = POLICY_FILE
-        if not path.exists():
-            return Policy()
-    else:
-        path = Path(policy_file)
-        shown = str(policy_file)
-    raw = load_yaml(path, shown=shown)
-    try:
-        return Policy.model_validate(raw or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "policy"
-        raise InputError(f"invalid policy: {where}: {err['msg']}", file=shown) from exc
+def read_policy(
+    layout: RepoLayout, policy_file: str | os.PathLike[str] | None = None
+) -> LoadedPolicy:
+    """The policy in force (``stategate.yaml`` over the built-in default)."""
+    rel = None if policy_file is None else layout.to_rel(policy_file)
+    return load_policy(WorkTree(layout.root), rel)
+
+
+def layout_for(repo: str | os.PathLike[str], policy: Policy) -> RepoLayout:
+    """The trust layer's paths in ``repo`` as the policy sets them."""
+    return RepoLayout.from_policy(Path(repo), policy)

@@ -23,8 +23,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from stategate.attest.canonical import format_time
 from stategate.attest.files import atomic_write
 from stategate.attest.keys import PublicKey
-from stategate.attest.yamlfile import load_yaml
 from stategate.errors import InputError
+from stategate.yamlfile import load_file, loads
 
 DEFAULT_TRUST_FILE = "trust/allowed_signers.yaml"
 
@@ -209,7 +209,7 @@ def load_trust(path: Path, *, shown: str | None = None, missing_ok: bool = True)
         if missing_ok:
             return TrustRoots((), label)
         raise InputError("trust file not found (create one with 'stategate keys init')", file=label)
-    return parse_trust(load_yaml(path, shown=label), shown=label)
+    return parse_trust(load_file(path, label), shown=label)
 
 
 def _entry_yaml(entry: TrustEntry) -> str:
@@ -239,7 +239,7 @@ def add_trusted_key(path: Path, entry: TrustEntry, *, shown: str | None = None) 
     block = _entry_yaml(entry)
     if not path.exists():
         text = TRUST_HEADER + block
-        parse_trust(yaml.safe_load(text), shown=label)
+        parse_trust(loads(text, label), shown=label)
         atomic_write(path, text.encode("utf-8"))
         return True
     current = load_trust(path, shown=label)
@@ -247,15 +247,15 @@ def add_trusted_key(path: Path, entry: TrustEntry, *, shown: str | None = None) 
     appended = old_text + ("" if old_text.endswith("\n") else "\n") + block
     expected = len(current.keys) + 1
     try:
-        candidate = parse_trust(yaml.safe_load(appended), shown=label)
+        candidate = parse_trust(loads(appended, label), shown=label)
         if len(candidate.keys) == expected and candidate.keys[:-1] == current.keys:
             atomic_write(path, appended.encode("utf-8"))
             return True
-    except (yaml.YAMLError, InputError):
+    except InputError:
         pass
-    raw = load_yaml(path, shown=label) or {}
+    raw = load_file(path, label) or {}
     entries = [TrustEntry.model_validate(e) for e in (raw.get("keys") or [])]
     text = TRUST_HEADER + "".join(_entry_yaml(e) for e in [*entries, entry])
-    parse_trust(yaml.safe_load(text), shown=label)
+    parse_trust(loads(text, label), shown=label)
     atomic_write(path, text.encode("utf-8"))
     return False

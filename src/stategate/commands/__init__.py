@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-from stategate.commands.approve import approve
-from stategate.commands.evidence import evidence
-from stategate.commands.keys import keys
+from stategate.commands import approve, classify, config, demo, doc, evidence, keys, policy
 
-COMMANDS: tuple[click.Command, ...] = (keys, evidence, approve)
+COMMANDS: tuple[click.Command, ...] = (
+    classify.command,
+    config.command,
+    demo.command,
+    doc.command,
+    policy.command,
+    keys.command,
+    evidence.command,
+    approve.command,
+)

@@ -8,12 +8,13 @@ import click
 
 from stategate.attest.approval_store import approve_packet
 from stategate.attest.canonical import format_time
-from stategate.attest.inputs import read_packet, read_policy
+from stategate.attest.inputs import layout_for, read_packet, read_policy
 from stategate.attest.keyring import find_role_key
 from stategate.attest.keys import default_key_dir, load_signing_key
 from stategate.attest.layout import RepoLayout
 from stategate.attest.store import EvidenceStore
 from stategate.attest.trust import Role
+from stategate.commands.options import repo_option
 from stategate.errors import ExitCode
 
 
@@ -46,21 +47,15 @@ from stategate.errors import ExitCode
     type=click.Path(dir_okay=False, path_type=Path),
     help="An evidence record the approval relies on (repeatable).",
 )
-@click.option(
-    "--repo",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=".",
-    show_default=True,
-    help="Platform repo.",
-)
+@repo_option
 @click.option(
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="Policy file (default: stategate.yaml in the repo, else the default policy).",
+    help="Policy file in the repo (default: stategate.yaml, else the built-in default).",
 )
-def approve(
+def command(
     packet_file: Path,
     role: str,
     key_path: Path | None,
@@ -70,8 +65,8 @@ def approve(
     policy_file: Path | None,
 ) -> int:
     """Approve the runtime apply of PACKET_FILE, bound to its exact image digests."""
-    policy = read_policy(RepoLayout(repo), policy_file)
-    layout = RepoLayout.from_policy(repo, policy)
+    policy = read_policy(RepoLayout(repo), policy_file).policy
+    layout = layout_for(repo, policy)
     store = EvidenceStore.open(layout)
     key = load_signing_key(key_path or find_role_key(default_key_dir(), Role(role)))
     packet = read_packet(layout, packet_file)

@@ -9,26 +9,21 @@ from pathlib import Path
 import click
 
 from stategate.attest.audit import verify as verify_evidence
-from stategate.attest.inputs import read_policy
+from stategate.attest.inputs import layout_for, read_policy
 from stategate.attest.layout import RepoLayout
+from stategate.commands.options import repo_option
 from stategate.errors import ExitCode
 
 ARTIFACTS_ENV = "STATEGATE_ARTIFACTS"
 
 
 @click.group("evidence")
-def evidence() -> None:
+def command() -> None:
     """Work with the evidence records of a platform repo."""
 
 
-@evidence.command("verify")
-@click.option(
-    "--repo",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=".",
-    show_default=True,
-    help="Platform repo.",
-)
+@command.command("verify")
+@repo_option
 @click.option(
     "--artifacts",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -51,8 +46,8 @@ def verify(repo: Path, artifacts: Path | None, base_ref: str | None, fmt: str) -
 
     Exits 1 on any finding.
     """
-    policy = read_policy(RepoLayout(repo))
-    layout = RepoLayout.from_policy(repo, policy)
+    policy = read_policy(RepoLayout(repo)).policy
+    layout = layout_for(repo, policy)
     artifacts_dir = artifacts or _default_artifacts(repo, policy.evidence.artifacts)
     report = verify_evidence(layout, artifacts=artifacts_dir, base_ref=base_ref)
     if fmt == "json":

@@ -7,20 +7,21 @@ from pathlib import Path
 import click
 
 from stategate.attest.canonical import format_time
-from stategate.attest.inputs import read_policy
+from stategate.attest.inputs import layout_for, read_policy
 from stategate.attest.keyring import init_key
 from stategate.attest.keys import default_key_dir
 from stategate.attest.layout import RepoLayout
 from stategate.attest.trust import Role
+from stategate.commands.options import repo_option
 from stategate.errors import ExitCode
 
 
 @click.group("keys")
-def keys() -> None:
+def command() -> None:
     """Manage the keys that sign evidence and approvals."""
 
 
-@keys.command("init")
+@command.command("init")
 @click.option(
     "--role",
     type=click.Choice([r.value for r in Role]),
@@ -28,13 +29,7 @@ def keys() -> None:
     help="evidence: hosts and agents producing evidence; operator: approvals.",
 )
 @click.option("--name", required=True, help="Who or what holds the key, e.g. ci-host or alice.")
-@click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    show_default=True,
-    help="Platform repo whose trust file lists the public key.",
-)
+@repo_option
 @click.option(
     "--key-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -46,7 +41,7 @@ def keys() -> None:
 )
 def init(role: str, name: str, repo: Path, key_dir: Path | None, expires: float | None) -> int:
     """Create a key pair for ROLE and add its public key to the repo's trust file."""
-    layout = RepoLayout.from_policy(repo, read_policy(RepoLayout(repo)))
+    layout = layout_for(repo, read_policy(RepoLayout(repo)).policy)
     made = init_key(layout, Role(role), name, key_dir or default_key_dir(), expires_days=expires)
     until = format_time(made.valid_before) if made.valid_before else "no expiry"
     click.echo(f"created {made.role.value} key {made.name}: {made.keyid}")

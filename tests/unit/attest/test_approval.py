@@ -16,7 +16,6 @@ from stategate.attest.approval import (
     PacketRef,
     approval_window,
     image_digest,
-    policy_digest,
     sign_approval,
     verify_approval,
 )
@@ -26,6 +25,7 @@ from stategate.attest.keys import SigningKey
 from stategate.attest.signing import sign_statement
 from stategate.attest.testing import sign_as, statement, trust_entry, trust_roots
 from stategate.attest.trust import Role, TrustRoots
+from stategate.policy.load import policy_digest
 from stategate.policy.schema import Freshness, Policy
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

@@ -6,7 +6,6 @@ import pytest
 
 from stategate.attest.inputs import read_packet, read_policy
 from stategate.attest.layout import RepoLayout, safe_relpath
-from stategate.attest.yamlfile import load_yaml
 from stategate.errors import InputError
 
 A = "sha256:" + "a" * 64
@@ -74,11 +73,14 @@ def test_packet_outside_the_repo(tmp_path: Path) -> None:
 
 def test_policy_defaults_and_errors(tmp_path: Path) -> None:
     layout = RepoLayout(tmp_path)
-    assert read_policy(layout).freshness.approval_max_age_hours == 72
+    default = read_policy(layout)
+    assert default.file is None
     (tmp_path / "stategate.yaml").write_text("freshness:\n  approval_max_age_hours: 8\n")
-    assert read_policy(layout).freshness.approval_max_age_hours == 8
+    tightened = read_policy(layout)
+    assert tightened.policy.freshness.approval_max_age_hours == 8
+    assert tightened.digest != default.digest
     (tmp_path / "stategate.yaml").write_text("freshness:\n  approval_max_age: 8\n")
-    with pytest.raises(InputError, match=r"^stategate.yaml: invalid policy: freshness"):
+    with pytest.raises(InputError, match=r"stategate.yaml:2: freshness.approval_max_age"):
         read_policy(layout)
 
 
@@ -86,26 +88,30 @@ def test_layout_follows_the_policy(tmp_path: Path) -> None:
     (tmp_path / "stategate.yaml").write_text(
         "evidence:\n  dir: attestations\n  trust_file: keys/trust.yaml\n"
     )
-    layout = RepoLayout.from_policy(tmp_path, read_policy(RepoLayout(tmp_path)))
+    layout = RepoLayout.from_policy(tmp_path, read_policy(RepoLayout(tmp_path)).policy)
     assert (layout.ledger, layout.trust_file) == ("attestations/ledger.jsonl", "keys/trust.yaml")
 
 
-def test_huge_yaml_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "big.yaml"
-    path.write_bytes(b"a: " + b"x" * (2 * 1024 * 1024) + b"\n")
-    with pytest.raises(InputError, match="too large"):
-        load_yaml(path, shown="big.yaml")
+def test_huge_packet_is_refused(tmp_path: Path) -> None:
+    path = packet(tmp_path, "id: p\nnote: " + "x" * (5 * 1024 * 1024) + "\n")
+    with pytest.raises(InputError, match="too large") as err:
+        read_packet(RepoLayout(tmp_path), path)
+    assert str(err.value).startswith("packets/p.yaml")
 
 
-def test_billion_laughs_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "bomb.yaml"
-    lines = ['a: &a ["lol","lol"]'] + [
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)}]" for i in range(8)
+def test_yaml_bomb_packet_is_refused(tmp_path: Path) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'] + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)
     ]
-    path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(InputError, match="aliases are not allowed") as err:
-        load_yaml(path, shown="bomb.yaml")
-    assert err.value.line == 2
+    path = packet(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="YAML bomb"):
+        read_packet(RepoLayout(tmp_path), path)
+
+
+def test_python_tags_are_refused(tmp_path: Path) -> None:
+    path = packet(tmp_path, "id: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(InputError, match="unsupported YAML tag"):
+        read_packet(RepoLayout(tmp_path), path)
 
 
 @pytest.mark.parametrize("bad", ["", "/etc/x", "a/../b", "a\\b", "a\x00b", "."])

@@ -72,8 +72,8 @@ def test_expiry_and_permanent_revocation(tmp_path: Path) -> None:
         ("keys:\n  - name: a\n    role: admin\n    public_key: x\n", "keys.0.role"),
         ("keys:\n  - name: a\n    role: evidence\n    public_key: ssh-rsa AAAA\n", "public_key"),
         ("keys:\n  - name: a\n    role: evidence\n    public_key: x\n    extra: 1\n", "extra"),
-        ("a: &x [1]\nb: *x\n", "aliases are not allowed"),
-        ("keys: !!python/object/apply:os.system ['true']\n", "invalid YAML"),
+        ("keys: !!python/object/apply:os.system ['true']\n", "unsupported YAML tag"),
+        ("keys: []\nkeys: []\n", "duplicate key"),
         (
             "keys:\n  - name: a\n    role: evidence\n    public_key: x\n    valid_before: soon\n",
             "valid_before",
