@@ -115,7 +115,12 @@ def test_keys_init_sign_approve_verify_round_trip(
     assert out.startswith("ok: 2 ledgered records")
     code, out, _ = cli(capsys, "evidence", "verify", "--repo", str(repo), "--format", "json")
     doc = json.loads(out)
-    assert (doc["schema_version"], doc["ok"], doc["records"], doc["findings"]) == (1, True, 2, [])
+    assert (doc["schema"], doc["ok"], doc["records"], doc["findings"]) == (
+        "stategate.evidence-verify/v1",
+        True,
+        2,
+        [],
+    )
 
     # the gate's view of the approval: valid now, invalid once its evidence changes
     approval_rel = next(p for p in store.chain().by_path() if p.startswith("evidence/approvals/"))

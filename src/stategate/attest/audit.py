@@ -24,7 +24,7 @@ from stategate.attest.store import (
 from stategate.errors import InputError
 from stategate.execute import run
 
-REPORT_SCHEMA_VERSION = 1
+VERIFY_SCHEMA = "stategate.evidence-verify/v1"
 
 
 @dataclass
@@ -42,7 +42,7 @@ class VerifyReport:
 
     def to_json_obj(self) -> dict[str, Any]:
         return {
-            "schema_version": REPORT_SCHEMA_VERSION,
+            "schema": VERIFY_SCHEMA,
             "ok": self.ok,
             "records": self.records,
             "artifacts": {
