@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stategate.commands import classify, config, demo, doc, policy
+from stategate.commands import approve, classify, config, demo, doc, evidence, keys, policy
 
 COMMANDS: tuple[click.Command, ...] = (
     classify.command,
@@ -12,4 +12,7 @@ COMMANDS: tuple[click.Command, ...] = (
     demo.command,
     doc.command,
     policy.command,
+    keys.command,
+    evidence.command,
+    approve.command,
 )

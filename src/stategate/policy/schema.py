@@ -148,6 +148,10 @@ class EvidenceSettings(_Strict):
         None,
         description="Folder of backup artifacts, outside git (default: $STATEGATE_ARTIFACTS).",
     )
+    trust_file: str = Field(
+        "trust/allowed_signers.yaml",
+        description="Trust roots: public keys allowed to sign, per role (evidence, operator).",
+    )
 
 
 class ClassOverride(_Strict):

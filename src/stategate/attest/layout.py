@@ -1,0 +1,87 @@
+"""Where the trust layer's files live in the platform repo, and path safety."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from stategate.attest.trust import DEFAULT_TRUST_FILE
+from stategate.errors import InputError
+from stategate.policy.schema import Policy
+
+LEDGER_NAME = "ledger.jsonl"
+RECORD_SUFFIX = ".json"  # every *.json under the evidence folder is a signed record
+
+
+@dataclass(frozen=True)
+class RepoLayout:
+    """The platform repo and the trust layer's paths inside it (POSIX, repo-relative)."""
+
+    root: Path
+    evidence_dir: str = "evidence"
+    trust_file: str = DEFAULT_TRUST_FILE
+
+    @classmethod
+    def from_policy(cls, root: str | os.PathLike[str], policy: Policy) -> RepoLayout:
+        return cls(Path(root), policy.evidence.dir.strip("/"), policy.evidence.trust_file)
+
+    @property
+    def ledger(self) -> str:
+        return f"{self.evidence_dir}/{LEDGER_NAME}"
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def is_record(self, rel: str) -> bool:
+        return rel.startswith(self.evidence_dir + "/") and rel.endswith(RECORD_SUFFIX)
+
+    def record_rel(self, rel: str) -> str:
+        """Validate a record path: repo-relative, inside the evidence folder, ``*.json``."""
+        clean = safe_relpath(rel)
+        if not self.is_record(clean):
+            raise InputError(
+                f"a record must be a *{RECORD_SUFFIX} file under {self.evidence_dir}/", file=rel
+            )
+        self.inside(clean)
+        return clean
+
+    def inside(self, rel: str) -> Path:
+        """The absolute path of ``rel``, refusing one that resolves outside the repo."""
+        root = self.root.resolve()
+        target = (root / rel).resolve()
+        if not target.is_relative_to(root):
+            raise InputError("path resolves outside the repo (symlink?)", file=rel)
+        return target
+
+    def to_rel(self, user_path: str | os.PathLike[str]) -> str:
+        """A path given by a user (absolute, cwd- or repo-relative) as a repo-relative path."""
+        given = Path(user_path)
+        if given.is_absolute():
+            candidate = given
+        elif given.exists() and not (self.root / given).exists():
+            candidate = Path.cwd() / given
+        else:
+            candidate = self.root / given
+        root = self.root.resolve()
+        try:
+            return candidate.resolve().relative_to(root).as_posix()
+        except ValueError as exc:
+            raise InputError("path is outside the repo", file=str(user_path)) from exc
+
+
+def as_layout(repo: RepoLayout | str | os.PathLike[str]) -> RepoLayout:
+    return repo if isinstance(repo, RepoLayout) else RepoLayout(Path(repo))
+
+
+def safe_relpath(text: str) -> str:
+    """``text`` as a normalised POSIX relative path, refusing absolute paths and ``..``."""
+    if not text or "\x00" in text or "\\" in text:
+        raise InputError("invalid path", file=repr(text))
+    path = PurePosixPath(text)
+    if path.is_absolute() or any(part == ".." for part in path.parts):
+        raise InputError("path must be relative and must not contain '..'", file=text)
+    clean = path.as_posix()
+    if clean in ("", "."):
+        raise InputError("invalid path", file=text)
+    return clean

@@ -1,0 +1,330 @@
+"""The evidence ledger: an append-only, hash-chained index of signed records.
+
+One JSON line per record (``evidence/ledger.jsonl``), naming the record's path,
+sha256, kind and signer, the previous entry's digest and its own digest (the
+sha256 of the entry's canonical JSON without ``digest``). Editing, removing or
+reordering entries breaks the chain; comparing with the ledger at a base git
+ref (``verify --base``) also catches a chain rewritten from scratch.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stategate.attest.canonical import canonical_json, is_sha256_hex, parse_json, sha256_bytes
+from stategate.attest.files import fsync_dir
+from stategate.attest.findings import Finding, FindingCode
+from stategate.attest.trust import Role
+from stategate.errors import ExternalError, InputError
+
+GENESIS = "0" * 64
+
+
+class LedgerEntry(BaseModel):
+    """One ledger line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(..., ge=1, description="1 for the first entry, then +1 each.")
+    path: str = Field(..., description="Record file, repo-relative POSIX path.")
+    sha256: str = Field(..., description="sha256 of the record file's bytes.")
+    kind: str = Field(..., description="Short kind: backup, restore-drill, approval, ...")
+    predicate_type: str
+    keyid: str = Field(..., description="Key that signed the record.")
+    role: Role = Field(..., description="Role the record was signed in.")
+    signed_at: str
+    prev: str = Field(..., description="Digest of the previous entry (zeros for the first).")
+    digest: str = Field(..., description="sha256 of this entry's canonical JSON without digest.")
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"digest"})
+
+    def computed_digest(self) -> str:
+        return sha256_bytes(canonical_json(self.body()))
+
+    def line(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json")) + b"\n"
+
+
+def make_entry(
+    *,
+    seq: int,
+    prev: str,
+    path: str,
+    sha256: str,
+    kind: str,
+    predicate_type: str,
+    keyid: str,
+    role: Role,
+    signed_at: str,
+) -> LedgerEntry:
+    """A new entry with its digest computed."""
+    body: dict[str, Any] = {
+        "seq": seq,
+        "path": path,
+        "sha256": sha256,
+        "kind": kind,
+        "predicate_type": predicate_type,
+        "keyid": keyid,
+        "role": role.value,
+        "signed_at": signed_at,
+        "prev": prev,
+    }
+    return LedgerEntry.model_validate({**body, "digest": sha256_bytes(canonical_json(body))})
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    number: int  # 1-based line number in the ledger file
+    raw: bytes
+    entry: LedgerEntry | None  # None when the line is malformed
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The ledger's lines and what is wrong with the chain itself."""
+
+    lines: tuple[LedgerLine, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def entries(self) -> tuple[LedgerEntry, ...]:
+        return tuple(line.entry for line in self.lines if line.entry is not None)
+
+    def by_path(self) -> dict[str, LedgerLine]:
+        """The first ledger line naming each path."""
+        found: dict[str, LedgerLine] = {}
+        for line in self.lines:
+            if line.entry is not None:
+                found.setdefault(line.entry.path, line)
+        return found
+
+
+def parse_line(raw: bytes) -> LedgerEntry:
+    """Parse one ledger line (``ValueError`` if malformed)."""
+    try:
+        doc = parse_json(raw)
+        entry = LedgerEntry.model_validate(doc)
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, ValidationError):
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "entry"
+            raise ValueError(f"{where}: {err['msg']}") from exc
+        raise ValueError(str(exc)) from exc
+    for name in ("sha256", "prev", "digest"):
+        if not is_sha256_hex(getattr(entry, name)):
+            raise ValueError(f"{name} is not a sha256 hex digest")
+    return entry
+
+
+def split_lines(data: bytes) -> list[tuple[int, bytes]]:
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the final newline
+    return [(i + 1, raw) for i, raw in enumerate(lines)]
+
+
+def check_chain(data: bytes, *, shown: str) -> ChainCheck:
+    """Parse the ledger and check its chain. Pure: takes the file's bytes."""
+    numbered = split_lines(data)
+    lines: list[LedgerLine] = []
+    findings: list[Finding] = []
+    for number, raw in numbered:
+        try:
+            entry: LedgerEntry | None = parse_line(raw)
+        except ValueError as exc:
+            entry = None
+            what = "blank line" if not raw.strip() else f"not a ledger entry: {exc}"
+            findings.append(Finding(shown, FindingCode.LEDGER_MALFORMED, what, number))
+        lines.append(LedgerLine(number, raw, entry))
+
+    later_seqs: list[set[int]] = []
+    remaining: set[int] = set()
+    for line in reversed(lines):
+        later_seqs.append(set(remaining))
+        if line.entry is not None:
+            remaining.add(line.entry.seq)
+    later_seqs.reverse()
+
+    # each entry must name the digest of the entry numbered one lower (by the digest
+    # that entry claims: an edited entry is reported once, not again by its successor)
+    digest_of: dict[int, str] = {0: GENESIS}
+    for line in lines:
+        if line.entry is not None:
+            digest_of.setdefault(line.entry.seq, line.entry.digest)
+
+    expected_seq = 1
+    seen: dict[str, int] = {}
+    for line, later in zip(lines, later_seqs, strict=True):
+        entry = line.entry
+        if entry is None:
+            continue
+        if entry.computed_digest() != entry.digest:
+            findings.append(
+                Finding(
+                    shown,
+                    FindingCode.ENTRY_EDITED,
+                    f"entry for {entry.path} was edited: its digest does not match its content",
+                    line.number,
+                )
+            )
+        if entry.seq < expected_seq or (entry.seq > expected_seq and expected_seq in later):
+            findings.append(
+                Finding(
+                    shown,
+                    FindingCode.ENTRY_REORDERED,
+                    f"entry seq {entry.seq} ({entry.path}) is out of order "
+                    f"(expected seq {expected_seq} here): entries were reordered",
+                    line.number,
+                )
+            )
+        elif entry.seq > expected_seq:
+            missing = (
+                f"seq {expected_seq}"
+                if entry.seq == expected_seq + 1
+                else f"seq {expected_seq}-{entry.seq - 1}"
+            )
+            findings.append(
+                Finding(
+                    shown,
+                    FindingCode.ENTRY_REMOVED,
+                    f"entry {missing} before {entry.path} is missing: entries were removed",
+                    line.number,
+                )
+            )
+        wanted = digest_of.get(entry.seq - 1)
+        if wanted is not None and entry.prev != wanted:
+            findings.append(
+                Finding(
+                    shown,
+                    FindingCode.CHAIN_BROKEN,
+                    f"entry for {entry.path} does not chain to entry seq {entry.seq - 1} "
+                    "(an entry was removed, inserted or rewritten)",
+                    line.number,
+                )
+            )
+        if entry.path in seen:
+            findings.append(
+                Finding(
+                    shown,
+                    FindingCode.DUPLICATE_ENTRY,
+                    f"{entry.path} is already ledgered at line {seen[entry.path]}",
+                    line.number,
+                )
+            )
+        else:
+            seen[entry.path] = line.number
+        expected_seq = max(expected_seq, entry.seq + 1)
+    return ChainCheck(tuple(lines), tuple(findings))
+
+
+def compare_with_base(current: bytes, base: bytes, *, shown: str, ref: str) -> list[Finding]:
+    """The ledger at ``ref`` must be a prefix of the current one (append-only)."""
+    now_lines = split_lines(current)
+    for number, raw in split_lines(base):
+        if number > len(now_lines):
+            return [
+                Finding(
+                    shown,
+                    FindingCode.LEDGER_REWRITTEN,
+                    f"ledger is shorter than at {ref}: entries from line {number} on were removed",
+                    number,
+                )
+            ]
+        if now_lines[number - 1][1] != raw:
+            return [
+                Finding(
+                    shown,
+                    FindingCode.LEDGER_REWRITTEN,
+                    f"line differs from the ledger at {ref}: history was rewritten",
+                    number,
+                )
+            ]
+    return []
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What :func:`append_entry` needs to know about a record."""
+
+    path: str
+    sha256: str
+    kind: str
+    predicate_type: str
+    keyid: str
+    role: Role
+    signed_at: str
+
+
+def append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry:
+    """Append ``new`` under an exclusive lock, chained to the last entry; fsync'd.
+
+    Refuses a path already in the ledger (records are write-once) and a ledger
+    whose last line is damaged (the chain could not continue).
+    """
+    try:
+        return _append_entry(ledger_path, new, shown=shown)
+    except OSError as exc:
+        raise ExternalError(f"cannot append: {exc.strerror or exc}", file=shown) from exc
+
+
+def _append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry:
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    created = not ledger_path.exists()
+    with open(ledger_path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        handle.seek(0)
+        data = handle.read()
+        numbered = split_lines(data)
+        last: LedgerEntry | None = None
+        for number, raw in numbered:
+            try:
+                entry = parse_line(raw)
+            except ValueError as exc:
+                if number == len(numbered):
+                    raise InputError(
+                        f"last ledger line is damaged ({exc}); run 'stategate evidence verify'",
+                        file=shown,
+                        line=number,
+                    ) from exc
+                continue
+            if entry.path == new.path:
+                raise InputError(f"{new.path} is already ledgered", file=shown, line=number)
+            last = entry
+        entry = make_entry(
+            seq=last.seq + 1 if last else 1,
+            prev=last.digest if last else GENESIS,
+            path=new.path,
+            sha256=new.sha256,
+            kind=new.kind,
+            predicate_type=new.predicate_type,
+            keyid=new.keyid,
+            role=new.role,
+            signed_at=new.signed_at,
+        )
+        prefix = b"" if not data or data.endswith(b"\n") else b"\n"
+        handle.write(prefix + entry.line())
+        handle.flush()
+        os.fsync(handle.fileno())
+    if created:
+        fsync_dir(ledger_path.parent)
+    return entry
+
+
+def read_ledger(ledger_path: Path) -> bytes:
+    """The ledger's bytes; an absent ledger is empty."""
+    try:
+        return ledger_path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def paths_of(entries: Sequence[LedgerEntry]) -> set[str]:
+    return {e.path for e in entries}

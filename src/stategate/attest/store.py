@@ -1,0 +1,278 @@
+"""Writing signed records into the platform repo and loading them back verified.
+
+This is the one-call API for evidence producers (:func:`write_signed`) and for
+the gate (:func:`load_verified`). A record counts only if its file is ledgered
+with the same sha256, the ledger's chain is intact, and its signature verifies
+with a key trusted for the record's role at signing time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from stategate.attest.canonical import sha256_bytes
+from stategate.attest.dsse import Envelope, EnvelopeError, parse_envelope
+from stategate.attest.files import atomic_write, read_bounded
+from stategate.attest.findings import FindingCode, Problem, VerificationError
+from stategate.attest.keys import SigningKey
+from stategate.attest.layout import RepoLayout, as_layout
+from stategate.attest.ledger import (
+    ChainCheck,
+    LedgerEntry,
+    NewEntry,
+    append_entry,
+    check_chain,
+    read_ledger,
+)
+from stategate.attest.signing import Signer, check_envelope, decode_statement, sign_statement
+from stategate.attest.statement import Statement
+from stategate.attest.trust import Role, TrustRoots, load_trust
+from stategate.errors import InputError
+
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class VerifiedRecord:
+    """A record that counts: its statement and the proven signer."""
+
+    path: str  # repo-relative
+    sha256: str  # of the record file
+    statement: Statement
+    signer: Signer
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    path: str
+    data: bytes
+    sha256: str
+
+
+def read_record_file(layout: RepoLayout, rel: str) -> RecordFile:
+    """Read a record file (bounded; refuses symlinks and paths outside the repo)."""
+    path = layout.path(rel)
+    if path.is_symlink():
+        raise InputError("record is a symlink; records must be regular files", file=rel)
+    layout.inside(rel)
+    data = read_bounded(path, MAX_RECORD_BYTES, shown=rel)
+    return RecordFile(rel, data, sha256_bytes(data))
+
+
+def parse_record(record: RecordFile) -> Envelope:
+    try:
+        return parse_envelope(record.data)
+    except EnvelopeError as exc:
+        raise VerificationError(
+            record.path, [Problem(FindingCode.RECORD_MALFORMED, str(exc))]
+        ) from exc
+
+
+class EvidenceStore:
+    """The evidence of one platform repo: trust roots loaded once, ledger cached."""
+
+    def __init__(self, layout: RepoLayout, trust: TrustRoots, *, now: datetime | None = None):
+        self.layout = layout
+        self.trust = trust
+        self.now = now
+        self._chain: ChainCheck | None = None
+
+    @classmethod
+    def open(
+        cls, repo: RepoLayout | str | os.PathLike[str], *, now: datetime | None = None
+    ) -> EvidenceStore:
+        """Open ``repo``; a malformed trust file is an ``InputError`` naming it."""
+        layout = as_layout(repo)
+        trust = load_trust(layout.path(layout.trust_file), shown=layout.trust_file)
+        return cls(layout, trust, now=now)
+
+    def chain(self) -> ChainCheck:
+        if self._chain is None:
+            data = read_ledger(self.layout.path(self.layout.ledger))
+            self._chain = check_chain(data, shown=self.layout.ledger)
+        return self._chain
+
+    def entries(self, kind: str | None = None) -> tuple[LedgerEntry, ...]:
+        """Ledger entries in order, optionally of one kind (``backup``, ``approval``, ...).
+
+        Listing is not verifying: load each record with :meth:`load_verified`.
+        """
+        return tuple(e for e in self.chain().entries if kind is None or e.kind == kind)
+
+    def write_signed(
+        self,
+        relpath: str,
+        statement: Statement | Mapping[str, Any],
+        key: SigningKey,
+        role: Role,
+        *,
+        signed_at: datetime | None = None,
+    ) -> VerifiedRecord:
+        """Sign ``statement``, write it atomically to ``relpath`` and ledger it.
+
+        Refuses (before writing anything) a key the trust file does not allow for
+        ``role``, and never overwrites a record. If the ledger append fails the
+        record file is removed again, so no unledgered record is left behind.
+        """
+        rel = self.layout.record_rel(relpath)
+        try:
+            envelope = sign_statement(statement, key, role, signed_at=signed_at)
+        except ValueError as exc:
+            raise InputError(f"cannot sign: {exc}", file=rel) from exc
+        check = check_envelope(envelope, self.trust, now=self.now)
+        if not check.ok or check.statement is None or check.signer is None:
+            raise VerificationError(rel, check.problems)
+        data = envelope.to_json()
+        target = self.layout.path(rel)
+        atomic_write(target, data, exclusive=True)
+        digest = sha256_bytes(data)
+        try:
+            self._append(rel, digest, check.statement, check.signer)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            raise
+        return VerifiedRecord(rel, digest, check.statement, check.signer)
+
+    def append(
+        self, record_path: str | os.PathLike[str], *, require_trusted: bool = True
+    ) -> LedgerEntry:
+        """Ledger an existing record file (written by other means).
+
+        With ``require_trusted`` (the default) the record must verify first.
+        """
+        rel = self.layout.record_rel(self.layout.to_rel(record_path))
+        record = read_record_file(self.layout, rel)
+        envelope = parse_record(record)
+        if require_trusted:
+            check = check_envelope(envelope, self.trust, now=self.now)
+            if not check.ok or check.statement is None or check.signer is None:
+                raise VerificationError(rel, check.problems)
+            return self._append(rel, record.sha256, check.statement, check.signer)
+        try:
+            statement, claim = decode_statement(envelope)
+        except ValueError as exc:
+            raise VerificationError(rel, [Problem(FindingCode.RECORD_MALFORMED, str(exc))]) from exc
+        signer = Signer(claim.keyid, None, claim.role, claim.signed_time)
+        return self._append(rel, record.sha256, statement, signer)
+
+    def _append(self, rel: str, digest: str, statement: Statement, signer: Signer) -> LedgerEntry:
+        claim = statement.signer_claim()
+        signed_at = claim.signed_at if claim else ""
+        entry = append_entry(
+            self.layout.path(self.layout.ledger),
+            NewEntry(
+                path=rel,
+                sha256=digest,
+                kind=statement.kind,
+                predicate_type=statement.predicate_type,
+                keyid=signer.keyid,
+                role=signer.role,
+                signed_at=signed_at,
+            ),
+            shown=self.layout.ledger,
+        )
+        self._chain = None
+        return entry
+
+    def load_verified(self, record_path: str | os.PathLike[str]) -> VerifiedRecord:
+        """Load a record that counts, or raise :class:`VerificationError` saying why not."""
+        rel = self.layout.record_rel(self.layout.to_rel(record_path))
+        chain = self.chain()
+        problems: list[Problem] = [
+            Problem(f.code, f"ledger line {f.line}: {f.message}") for f in chain.findings
+        ]
+        line = chain.by_path().get(rel)
+        try:
+            record = read_record_file(self.layout, rel)
+        except InputError as exc:
+            raise VerificationError(
+                rel, [*problems, Problem(FindingCode.RECORD_MISSING, exc.message)]
+            ) from exc
+        if line is None or line.entry is None:
+            problems.append(Problem(FindingCode.UNLEDGERED_RECORD, f"not in {self.layout.ledger}"))
+        elif line.entry.sha256 != record.sha256:
+            problems.append(
+                Problem(
+                    FindingCode.RECORD_EDITED, "sha256 differs from the ledger: record was edited"
+                )
+            )
+        envelope = parse_record(record)
+        check = check_envelope(envelope, self.trust, now=self.now)
+        problems.extend(check.problems)
+        if line is not None and line.entry is not None and check.claim is not None:
+            resigned = resign_problem(line.entry, check.claim.keyid, check.claim.role)
+            if resigned is not None:
+                problems.append(resigned)
+        if problems or check.statement is None or check.signer is None:
+            raise VerificationError(rel, problems)
+        return VerifiedRecord(rel, record.sha256, check.statement, check.signer)
+
+
+def resign_problem(entry: LedgerEntry, keyid: str, role: Role) -> Problem | None:
+    """A record now signed by another key (or in another role) than when it was ledgered."""
+    if entry.keyid == keyid and entry.role is role:
+        return None
+    return Problem(
+        FindingCode.RESIGNED,
+        f"signed by key {keyid} as {role.value}, but the ledger records key {entry.keyid} "
+        f"as {entry.role.value}: re-signed",
+    )
+
+
+def write_signed(
+    repo: RepoLayout | str | os.PathLike[str],
+    relpath: str,
+    statement: Statement | Mapping[str, Any],
+    key: SigningKey,
+    role: Role,
+    *,
+    signed_at: datetime | None = None,
+) -> VerifiedRecord:
+    """Sign, write atomically and ledger one record (see :meth:`EvidenceStore.write_signed`)."""
+    return EvidenceStore.open(repo).write_signed(relpath, statement, key, role, signed_at=signed_at)
+
+
+def load_verified(
+    repo: RepoLayout | str | os.PathLike[str],
+    record_path: str | os.PathLike[str],
+    *,
+    now: datetime | None = None,
+) -> VerifiedRecord:
+    """Load one record that counts (see :meth:`EvidenceStore.load_verified`)."""
+    return EvidenceStore.open(repo, now=now).load_verified(record_path)
+
+
+def append(
+    repo: RepoLayout | str | os.PathLike[str],
+    record_path: str | os.PathLike[str],
+    *,
+    require_trusted: bool = True,
+) -> LedgerEntry:
+    """Ledger an existing record file (see :meth:`EvidenceStore.append`)."""
+    return EvidenceStore.open(repo).append(record_path, require_trusted=require_trusted)
+
+
+def record_files(layout: RepoLayout) -> list[tuple[str, bool]]:
+    """Every ``*.json`` under the evidence folder (repo-relative, sorted) and whether it
+    is a symlink; symlinked folders are listed as symlinks and not followed."""
+    base = layout.path(layout.evidence_dir)
+    found: list[tuple[str, bool]] = []
+    for folder, dirs, files in os.walk(base, followlinks=False):
+        dirs.sort()
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():  # not followed: report it
+                found.append(((Path(folder) / name).relative_to(layout.root).as_posix(), True))
+        for name in files:
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            full = Path(folder) / name
+            rel = full.relative_to(layout.root).as_posix()
+            found.append((rel, full.is_symlink()))
+    return sorted(found)

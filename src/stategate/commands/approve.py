@@ -1,0 +1,89 @@
+"""``stategate approve``: sign an operator approval of a packet (parsing and printing only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stategate.attest.approval_store import approve_packet
+from stategate.attest.canonical import format_time
+from stategate.attest.inputs import layout_for, read_packet, read_policy
+from stategate.attest.keyring import find_role_key
+from stategate.attest.keys import default_key_dir, load_signing_key
+from stategate.attest.layout import RepoLayout
+from stategate.attest.store import EvidenceStore
+from stategate.attest.trust import Role
+from stategate.commands.options import repo_option
+from stategate.errors import ExitCode
+
+
+@click.command("approve")
+@click.argument("packet_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--role",
+    type=click.Choice([Role.OPERATOR.value]),
+    required=True,
+    help="Approvals are signed in the operator role.",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Operator private key (default: the one operator-*.key in the key folder).",
+)
+@click.option(
+    "--expires",
+    type=float,
+    default=None,
+    metavar="HOURS",
+    help="Validity in hours (default and maximum: the policy's approval_max_age_hours).",
+)
+@click.option(
+    "--evidence",
+    "evidence_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An evidence record the approval relies on (repeatable).",
+)
+@repo_option
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Policy file in the repo (default: stategate.yaml, else the built-in default).",
+)
+def command(
+    packet_file: Path,
+    role: str,
+    key_path: Path | None,
+    expires: float | None,
+    evidence_paths: tuple[Path, ...],
+    repo: Path,
+    policy_file: Path | None,
+) -> int:
+    """Approve the runtime apply of PACKET_FILE, bound to its exact image digests."""
+    policy = read_policy(RepoLayout(repo), policy_file).policy
+    layout = layout_for(repo, policy)
+    store = EvidenceStore.open(layout)
+    key = load_signing_key(key_path or find_role_key(default_key_dir(), Role(role)))
+    packet = read_packet(layout, packet_file)
+    written = approve_packet(
+        store, packet, key, policy=policy, evidence_paths=evidence_paths, hours=expires
+    )
+    approval = written.approval
+    click.echo(f"approved packet {approval.packet.id}: {written.record.path}")
+    for module in approval.modules:
+        before = module.from_.digest if module.from_ else "(added)"
+        click.echo(f"  {module.module}: {before} -> {module.to.digest}")
+    for ref in approval.evidence:
+        click.echo(f"  relies on {ref.path} (sha256 {ref.sha256[:12]}...)")
+    click.echo(f"  signed by {written.record.signer.name} ({written.record.signer.keyid})")
+    click.echo(f"  expires {approval.expires}")
+    if written.capped:
+        max_age = policy.freshness.approval_max_age_hours
+        click.echo(f"  note: --expires capped to the policy's {max_age:g} h")
+    click.echo(f"  created {format_time(approval.created_at)}; commit the record and ledger")
+    return int(ExitCode.OK)
