@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from stategate.commands import approve, classify, config, demo, doc, evidence, keys, policy
+from stategate.commands import approve, check, classify, config, demo, doc, evidence, keys, policy
 
 COMMANDS: tuple[click.Command, ...] = (
+    check.command,
     classify.command,
     config.command,
     demo.command,

@@ -1,0 +1,93 @@
+"""Assemble a pull request from git: both sides loaded with full compose semantics,
+per-module changes, touched paths, packets, secret and docs findings.
+
+This is the I/O edge of ``check``; :func:`stategate.policy.gate.evaluate_merge` is pure.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from stategate.diff.changes import diff_modules
+from stategate.diff.scan import lint_docs, scan_secrets
+from stategate.errors import InputError
+from stategate.git import Git, GitTree
+from stategate.packet import PACKETS_DIR, is_packet_path, load_packet
+from stategate.platform import Platform, load_platform_from
+from stategate.policy.gate import PullRequest
+from stategate.yamlfile import decode_text
+
+
+@dataclass
+class Sides:
+    base_rev: str
+    head_rev: str
+    base: Platform
+    head: Platform
+
+
+def resolve_revisions(git: Git, base: str | None, head: str | None) -> tuple[str, str]:
+    if not git.is_repo():
+        raise InputError("not a git repository", file=str(git.repo))
+    head_rev = git.rev_parse(head or "HEAD")
+    if base:
+        return git.rev_parse(base), head_rev
+    branch = git.default_branch()
+    if branch is None:
+        raise InputError("no default branch found; pass --base REV", file=str(git.repo))
+    base_rev = git.merge_base(branch, head_rev)
+    return base_rev, head_rev
+
+
+def load_pull_request(repo: Path, base: str | None, head: str | None) -> tuple[PullRequest, Sides]:
+    git = Git(repo)
+    base_rev, head_rev = resolve_revisions(git, base, head)
+    base_tree, head_tree = git.tree(base_rev), git.tree(head_rev)
+    try:
+        base_platform = load_platform_from(base_tree)
+        head_platform = load_platform_from(head_tree)
+        touched = git.changed_paths(base_rev, head_rev)
+        packets = [
+            load_packet(head_tree, c.path)
+            for c in touched
+            if c.status != "D" and is_packet_path(c.path)
+        ]
+        merged = {
+            posixpath.splitext(posixpath.basename(p))[0]
+            for p in base_tree.list_files()
+            if is_packet_path(p)
+        }
+        policy = base_platform.policy
+        doc_findings = []
+        for change in touched:
+            if change.status == "D" or not change.path.endswith(".md"):
+                continue
+            text = decode_text(head_tree.read_bytes(change.path), change.path)
+            doc_findings.extend(
+                lint_docs(change.path, text, policy.docs.runtime_patterns, policy.docs.gate_marker)
+            )
+        pr = PullRequest(
+            policy=policy,
+            base=base_platform.inventory,
+            head=head_platform.inventory,
+            changes=diff_modules(base_platform.modules, head_platform.modules),
+            touched=touched,
+            packets=packets,
+            merged_packet_ids=merged,
+            head_relaxations=head_platform.relaxations,
+            secret_findings=scan_secrets(git.added_lines(base_rev, head_rev)),
+            doc_findings=doc_findings,
+        )
+    finally:
+        _close(base_tree, head_tree)
+    return pr, Sides(base_rev, head_rev, base_platform, head_platform)
+
+
+def _close(*trees: GitTree) -> None:
+    for tree in trees:
+        tree.close()
+
+
+__all__ = ["PACKETS_DIR", "Sides", "load_pull_request", "resolve_revisions"]

@@ -1,0 +1,61 @@
+"""Pins the stategate.verdict/v1 JSON contract and the SARIF shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.gitrepo import platform_repo
+
+from stategate.policy.gate import evaluate_merge
+from stategate.pullrequest import load_pull_request
+from stategate.report.verdict import VERDICT_SCHEMA, verdict_json, verdict_sarif
+
+TOP = {
+    "schema",
+    "verdict",
+    "stage",
+    "changes",
+    "requirements",
+    "stops",
+    "findings",
+    "labels",
+    "touched_paths",
+    "packets",
+}
+CHANGE = {"module", "service", "file", "kind", "from", "to", "semver", "fields", "renamed_from"}
+REQUIREMENT = {"id", "module", "class", "status", "hint"}
+STOP = {"condition", "module", "message", "file", "line"}
+FINDING = {"rule", "file", "line", "message"}
+
+
+def test_verdict_contract_and_sarif(tmp_path: Path) -> None:
+    repo = platform_repo(tmp_path / "p")
+    repo.replace("compose/postgres.yml", "16.4-alpine", "16.6-alpine")
+    repo.write("docs/run.md", "docker compose up -d\n")
+    repo.commit("bump without packet, ungated doc")
+    pr, _ = load_pull_request(repo.path, "main", "HEAD")
+    verdict = evaluate_merge(pr)
+    doc = verdict_json(verdict)
+    assert VERDICT_SCHEMA == "stategate.verdict/v1" == doc["schema"]
+    assert set(doc) == TOP
+    assert doc["verdict"] in ("pass", "blocked", "ready_for_operator", "approved", "stop")
+    assert doc["stage"] == "merge"
+    assert doc["changes"] and all(set(c) == CHANGE for c in doc["changes"])
+    assert doc["requirements"] and all(set(r) == REQUIREMENT for r in doc["requirements"])
+    assert all(r["status"] in ("met", "missing") for r in doc["requirements"])
+    assert doc["stops"] and all(set(s) == STOP for s in doc["stops"])  # floating tag
+    assert doc["findings"] and all(set(f) == FINDING for f in doc["findings"])
+    assert all(isinstance(label, str) for label in doc["labels"])
+    assert doc["touched_paths"] == ["compose/postgres.yml", "docs/run.md"]
+
+    sarif = verdict_sarif(verdict)
+    assert sarif["version"] == "2.1.0"
+    (run,) = sarif["runs"]
+    assert run["tool"]["driver"]["name"] == "stategate"
+    rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
+    for result in run["results"]:
+        assert result["ruleId"] in rule_ids
+        assert result["level"] in ("error", "warning", "note")
+        for loc in result.get("locations", []):
+            assert loc["physicalLocation"]["artifactLocation"]["uri"]
+    assert any(r["ruleId"] == "stop/floating-tag" and r["level"] == "error" for r in run["results"])
