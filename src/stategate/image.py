@@ -83,7 +83,7 @@ def tag_version(tag: str | None) -> Version | None:
 
 
 def semver_delta(old: str | None, new: str | None) -> str | None:
-    """major, minor, patch, same, or None when either tag has no version."""
+    """major, minor, patch, or None (same tag, or a tag without a version)."""
     a, b = tag_version(old), tag_version(new)
     if a is None or b is None:
         return None
@@ -93,4 +93,6 @@ def semver_delta(old: str | None, new: str | None) -> str | None:
         return "minor"
     if (a.patch or 0) != (b.patch or 0):
         return "patch"
-    return "same" if old == new else "patch"
+    # Same leading version: identical tags are no version change; a different suffix
+    # (7.1.1-0012 -> 7.1.1-0015, a rebuild) counts as the smallest step.
+    return None if old == new else "patch"

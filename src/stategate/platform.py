@@ -72,15 +72,15 @@ def load_platform_from(
 ) -> Platform:
     loaded = load_policy(source, policy_file)
     settings = loaded.policy.compose
-    chosen = list(files or settings.files)
+    chosen = list(files) if files is not None else (list(settings.files) or None)
     compose = load_compose(
         source,
-        chosen or None,
+        chosen,
         env_file=settings.env_file,
         profiles=list(profiles) or settings.profiles,
         extra_env=env,
     )
-    services = [svc for project in compose.projects for svc in services_of(project)]
+    services = [svc for project in compose.projects for svc in services_of(project, source)]
     decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
     inventory = classify(services, loaded.policy, decisions)
     return Platform(source, loaded, compose, services, inventory)
@@ -96,7 +96,7 @@ def load_platform(
 ) -> Platform:
     """Load the work tree at ``repo``; ``files`` are ``-f`` paths (relative to the cwd)."""
     source = WorkTree(repo)
-    rel_files = [repo_relative(source.root, f) for f in files or ()]
+    rel_files = [repo_relative(source.root, f) for f in files] if files else None
     return load_platform_from(
         source, rel_files, profiles=profiles, policy_file=policy_file, env=env
     )

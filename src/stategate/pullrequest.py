@@ -7,6 +7,7 @@ This is the I/O edge of ``check``; :func:`stategate.policy.gate.evaluate_merge` 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +42,17 @@ def resolve_revisions(git: Git, base: str | None, head: str | None) -> tuple[str
     return base_rev, head_rev
 
 
-def load_pull_request(repo: Path, base: str | None, head: str | None) -> tuple[PullRequest, Sides]:
+def load_pull_request(
+    repo: Path, base: str | None, head: str | None, files: Sequence[str] | None = None
+) -> tuple[PullRequest, Sides]:
+    """Load both sides; ``files`` (``-f``) name the compose files on each side, a file
+    missing on one side (added or deleted by the PR) counting as empty there."""
     git = Git(repo)
     base_rev, head_rev = resolve_revisions(git, base, head)
     base_tree, head_tree = git.tree(base_rev), git.tree(head_rev)
     try:
-        base_platform = load_platform_from(base_tree)
-        head_platform = load_platform_from(head_tree)
+        base_platform = load_platform_from(base_tree, _present(base_tree, files))
+        head_platform = load_platform_from(head_tree, _present(head_tree, files))
         touched = git.changed_paths(base_rev, head_rev)
         packets = [
             load_packet(head_tree, c.path)
@@ -83,6 +88,10 @@ def load_pull_request(repo: Path, base: str | None, head: str | None) -> tuple[P
     finally:
         _close(base_tree, head_tree)
     return pr, Sides(base_rev, head_rev, base_platform, head_platform)
+
+
+def _present(tree: GitTree, files: Sequence[str] | None) -> list[str] | None:
+    return None if files is None else [f for f in files if tree.is_file(f)]
 
 
 def _close(*trees: GitTree) -> None:

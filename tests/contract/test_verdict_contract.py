@@ -30,7 +30,8 @@ FINDING = {"rule", "file", "line", "message"}
 
 def test_verdict_contract_and_sarif(tmp_path: Path) -> None:
     repo = platform_repo(tmp_path / "p")
-    repo.replace("compose/postgres.yml", "16.4-alpine", "16.6-alpine")
+    old = "postgres:16.4-alpine@sha256:963dbe32ce63a7c52ced1eddc8ad975efb564238419e88628e701469a8226a8e"
+    repo.replace("compose/postgres.yml", old, "postgres:16.6-alpine")
     repo.write("docs/run.md", "docker compose up -d\n")
     repo.commit("bump without packet, ungated doc")
     pr, _ = load_pull_request(repo.path, "main", "HEAD")

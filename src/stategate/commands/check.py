@@ -28,6 +28,13 @@ EXIT = {
 @repo_option
 @click.option("--base", help="Base revision (default: merge base with the default branch).")
 @click.option("--head", help="Head revision (default: HEAD).")
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    help="Compose file, repo-relative, on both sides (repeatable; default: policy or discovery).",
+)
 @click.option("--stage", type=click.Choice(["merge"]), default="merge", show_default=True)
 @click.option(
     "--format",
@@ -43,10 +50,16 @@ EXIT = {
     help="Write the report to a file (the summary still goes to the terminal).",
 )
 def command(
-    repo: Path, base: str | None, head: str | None, stage: str, fmt: str, output: Path | None
+    repo: Path,
+    base: str | None,
+    head: str | None,
+    files: tuple[str, ...],
+    stage: str,
+    fmt: str,
+    output: Path | None,
 ) -> int:
     """Judge the pull request base..head: changes, requirements, stops, verdict, labels."""
-    pr, _sides = load_pull_request(repo, base, head)
+    pr, _sides = load_pull_request(repo, base, head, list(files) or None)
     verdict = evaluate_merge(pr)
     if fmt == "text":
         text = None

@@ -81,13 +81,16 @@ def load_compose(
     """Load the platform's compose projects.
 
     With ``files`` (``-f`` or the policy's list) they form one project merged in
-    order. Otherwise files are discovered and grouped by project name; files of
+    order (an empty list: no project). Otherwise files are discovered and grouped by project name; files of
     one project are merged in path order, as ``docker compose -f`` would.
     ``extra_env`` (``--env KEY=VALUE``) overrides the env file's variables.
     """
     diag = Diagnostics()
     loader = _Loader(source, diag, env_file, dict(extra_env or {}))
-    projects = [loader.project(list(files))] if files else _discovered_projects(loader, source)
+    if files is None:
+        projects = _discovered_projects(loader, source)
+    else:
+        projects = [loader.project(list(files))] if files else []
     if profiles:
         for project in projects:
             _apply_profiles(project, set(profiles))

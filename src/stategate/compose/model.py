@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stategate.compose.dockerfile import base_image
 from stategate.compose.load import Project, ServiceDef
 from stategate.compose.normalize import as_map, scalar_text
+from stategate.source import Source
 from stategate.yamlfile import Loc, YMap, YSeq
 
 LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
@@ -66,6 +68,7 @@ class Service:
     image: str | None
     image_loc: Loc
     build: bool
+    base_image: str | None
     command: str
     command_loc: Loc
     entrypoint: str
@@ -94,6 +97,11 @@ class Service:
     @property
     def id(self) -> str:
         return f"{self.project}/{self.name}"
+
+    @property
+    def effective_image(self) -> str | None:
+        """What runs: the image, or for a built service its Dockerfile's base image."""
+        return self.image or self.base_image
 
     def at(self, key: str) -> Loc:
         return self.spec.key_loc(key)
@@ -132,7 +140,7 @@ def _command_text(value: Any) -> str:
     return scalar_text(value) or ""
 
 
-def service_from(project: Project, definition: ServiceDef) -> Service:
+def service_from(project: Project, definition: ServiceDef, source: Source | None = None) -> Service:
     spec = definition.spec
     ports = []
     for index, item in enumerate(spec.get("ports") or []):
@@ -188,6 +196,11 @@ def service_from(project: Project, definition: ServiceDef) -> Service:
         image=scalar_text(spec.get("image")),
         image_loc=spec.key_loc("image"),
         build="build" in spec,
+        base_image=(
+            base_image(source, project.directory, spec["build"], spec.key_loc("build"))
+            if source is not None and "build" in spec and "image" not in spec
+            else None
+        ),
         command=_command_text(spec.get("command")),
         command_loc=spec.key_loc("command" if "command" in spec else "entrypoint"),
         entrypoint=_command_text(spec.get("entrypoint")),
@@ -215,5 +228,6 @@ def service_from(project: Project, definition: ServiceDef) -> Service:
     )
 
 
-def services_of(project: Project) -> list[Service]:
-    return [service_from(project, d) for d in project.services.values()]
+def services_of(project: Project, source: Source | None = None) -> list[Service]:
+    """Typed services; with ``source``, built services also get their Dockerfile's base image."""
+    return [service_from(project, d, source) for d in project.services.values()]

@@ -243,6 +243,20 @@ def env_files(value: Any, loc: Loc) -> YSeq:
     return out
 
 
+def build_map(value: Any, loc: Loc) -> YMap:
+    """``build: ./dir`` or the long form, with ``args`` as a map."""
+    if isinstance(value, YMap):
+        out = YMap(value.loc)
+        for key, item in value.items():
+            if key == "args":
+                item = as_map(item, value.key_loc(key), "build.args")
+            out.put(key, item, value.key_loc(key))
+        return out
+    out = YMap(loc)
+    out.put("context", scalar_text(value) or ".", loc)
+    return out
+
+
 def normalize_service(raw: YMap) -> YMap:
     """Canonical copy of one service definition (locations preserved)."""
     out = YMap(raw.loc)
@@ -272,6 +286,8 @@ def normalize_service(raw: YMap) -> YMap:
             value = networks_map(value, kloc)
         elif key == "env_file":
             value = env_files(value, kloc)
+        elif key == "build":
+            value = build_map(value, kloc)
         elif key in (
             "expose",
             "cap_add",

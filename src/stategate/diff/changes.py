@@ -53,21 +53,25 @@ def config_fields(before: Service, after: Service) -> tuple[str, ...]:
     b: dict[str, Any] = plain(after.spec)
     changed: list[str] = []
     for key in sorted(set(a) | set(b)):
-        if key in _IGNORED or key == "extends":
+        if key in _IGNORED or key == "extends" or a.get(key) == b.get(key):
             continue
-        if a.get(key) == b.get(key):
-            continue
-        if (
-            key in _MAP_FIELDS
-            and isinstance(a.get(key, {}), dict)
-            and isinstance(b.get(key, {}), dict)
-        ):
-            old, new = a.get(key) or {}, b.get(key) or {}
-            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            changed.extend(f"{key}.{name}" for name in names)
-        else:
-            changed.append(key)
+        changed.append(key)
+        if key in _MAP_FIELDS:
+            changed.extend(f"{key}.{name}" for name in _changed_keys(a.get(key), b.get(key)))
+        elif key == "build":
+            old_args = a[key].get("args") if isinstance(a.get(key), dict) else None
+            new_args = b[key].get("args") if isinstance(b.get(key), dict) else None
+            changed.extend(f"build.args.{name}" for name in _changed_keys(old_args, new_args))
     return tuple(changed)
+
+
+def _changed_keys(old: Any, new: Any) -> list[str]:
+    """Keys added, removed or re-valued between two maps (a pass-through ``KEY`` counts)."""
+    old = old if isinstance(old, dict) else {}
+    new = new if isinstance(new, dict) else {}
+    return sorted(
+        k for k in set(old) | set(new) if k not in old or k not in new or old[k] != new[k]
+    )
 
 
 def image_change(before: str | None, after: str | None) -> tuple[ChangeKind | None, str | None]:
@@ -89,7 +93,7 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
     added = {k: m for k, m in head.items() if k not in base}
     for module_id in sorted(set(base) & set(head)):
         before, after = base[module_id].service, head[module_id].service
-        kind, semver = image_change(before.image, after.image)
+        kind, semver = image_change(before.effective_image, after.effective_image)
         fields = config_fields(before, after)
         if kind is None and not fields:
             continue  # unchanged, or only moved to another file
@@ -100,8 +104,8 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
                 file=after.file,
                 line=after.image_loc.line if kind else after.loc.line,
                 kind=kind or ChangeKind.CONFIG,
-                from_image=before.image,
-                to_image=after.image,
+                from_image=before.effective_image,
+                to_image=after.effective_image,
                 semver=semver,
                 fields=fields,
             )
@@ -113,8 +117,8 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
                 old_id
                 for old_id, old in removed.items()
                 if old.service.project == new.service.project
-                and old.service.image == new.service.image
-                and new.service.image is not None
+                and old.service.effective_image == new.service.effective_image
+                and new.service.effective_image is not None
             ),
             None,
         )
@@ -128,8 +132,8 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
                     file=svc.file,
                     line=svc.loc.line,
                     kind=ChangeKind.RENAMED,
-                    from_image=old.service.image,
-                    to_image=svc.image,
+                    from_image=old.service.effective_image,
+                    to_image=svc.effective_image,
                     semver=None,
                     fields=config_fields(old.service, svc),
                     renamed_from=twin,
@@ -138,14 +142,28 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
             continue
         changes.append(
             ModuleChange(
-                new_id, svc.name, svc.file, svc.loc.line, ChangeKind.ADDED, None, svc.image, None
+                new_id,
+                svc.name,
+                svc.file,
+                svc.loc.line,
+                ChangeKind.ADDED,
+                None,
+                svc.effective_image,
+                None,
             )
         )
     for old_id, old in sorted(removed.items()):
         svc = old.service
         changes.append(
             ModuleChange(
-                old_id, svc.name, svc.file, svc.loc.line, ChangeKind.REMOVED, svc.image, None, None
+                old_id,
+                svc.name,
+                svc.file,
+                svc.loc.line,
+                ChangeKind.REMOVED,
+                svc.effective_image,
+                None,
+                None,
             )
         )
     return sorted(changes, key=lambda c: c.module)

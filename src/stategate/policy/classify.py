@@ -157,7 +157,8 @@ class Inventory:
 
 
 def image_name(service: Service) -> str:
-    return parse_image(service.image).name.lower() if service.image else ""
+    image = service.effective_image
+    return parse_image(image).name.lower() if image else ""
 
 
 def _mount_holds_data(mount: Mount) -> bool:
@@ -449,6 +450,13 @@ def classify(
         _apply_policy(module, policy, cited)
         if not module.classes:
             module.classes = [C.STATELESS]
+            module.reasons.append(
+                Reason(
+                    C.STATELESS,
+                    "no data, sidecar, credential, exposure, auth or host-control property found",
+                    module.service.loc,
+                )
+            )
     return Inventory(dict(sorted(modules.items())))
 
 

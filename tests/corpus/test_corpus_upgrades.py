@@ -1,0 +1,72 @@
+"""Real upgrade commits (Renovate, Dependabot, manual) replayed in temporary git repos:
+the changes stategate reports must equal what each commit did, as labelled by hand in
+tests/data/upgrade_labels.yaml before the diff engine existed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stategate.pullrequest import load_pull_request
+from tests.conftest import REPO_ROOT, SHARED
+from tests.gitrepo import init_repo
+
+UPGRADES = SHARED / "corpus" / "upgrades"
+LABELS = yaml.safe_load((REPO_ROOT / "tests" / "data" / "upgrade_labels.yaml").read_text())
+pytestmark = [
+    pytest.mark.corpus,
+    pytest.mark.skipif(not UPGRADES.is_dir(), reason="../shared/corpus is not beside the project"),
+]
+
+
+def _id(entry: dict[str, Any]) -> str:
+    return entry["case"] + ":" + "+".join(entry["files"])
+
+
+def _replay(case: str, tmp_path: Path) -> Path:
+    repo = init_repo(tmp_path / case)
+    # copyfile, not copy2: a fresh mtime makes git see same-size edits (digest swaps)
+    shutil.copytree(
+        UPGRADES / case / "before", repo.path, dirs_exist_ok=True, copy_function=shutil.copyfile
+    )
+    repo.commit("before")
+    for child in repo.path.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    shutil.copytree(
+        UPGRADES / case / "after", repo.path, dirs_exist_ok=True, copy_function=shutil.copyfile
+    )
+    repo.commit("after")
+    return repo.path
+
+
+@pytest.mark.parametrize("entry", LABELS["cases"], ids=_id)
+def test_reported_changes_equal_the_commit(entry: dict[str, Any], tmp_path: Path) -> None:
+    path = _replay(entry["case"], tmp_path)
+    pr, _ = load_pull_request(path, "HEAD~1", "HEAD", entry["files"])
+    got = {
+        c.service: {
+            "kind": c.kind.value,
+            "from": c.from_image,
+            "to": c.to_image,
+            "semver": c.semver,
+            "fields": sorted(c.fields),
+        }
+        for c in pr.changes
+    }
+    want = {
+        c["service"]: {
+            "kind": c["kind"],
+            "from": c.get("from"),
+            "to": c.get("to"),
+            "semver": c.get("semver"),
+            "fields": sorted(c.get("fields") or []),
+        }
+        for c in entry["changes"]
+    }
+    assert got == want
