@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import EXAMPLE
-
 from stategate.platform import load_platform
 from stategate.report.inventory import INVENTORY_SCHEMA, inventory_json
+from tests.conftest import EXAMPLE
 
 MODULE_KEYS = {
     "id",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.gitrepo import platform_repo
-
 from stategate.policy.gate import evaluate_merge
 from stategate.pullrequest import load_pull_request
 from stategate.report.verdict import VERDICT_SCHEMA, verdict_json, verdict_sarif
+from tests.gitrepo import platform_repo
 
 TOP = {
     "schema",

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import REPO_ROOT, SHARED
 
 from stategate.compose.load import load_compose
 from stategate.compose.model import services_of
 from stategate.policy.classify import Module, classify
 from stategate.policy.default import default_policy
 from stategate.source import WorkTree
+from tests.conftest import REPO_ROOT, SHARED
 
 CORPUS = SHARED / "corpus" / "compose"
 LABELS = yaml.safe_load((REPO_ROOT / "tests" / "data" / "corpus_labels.yaml").read_text())

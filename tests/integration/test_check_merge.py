@@ -7,11 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import installed_cli
-from tests.gitrepo import Repo, init_repo, platform_repo
 
 from stategate.policy.gate import Verdict, evaluate_merge
 from stategate.pullrequest import load_pull_request
+from tests.conftest import installed_cli
+from tests.gitrepo import Repo, init_repo, platform_repo
 
 PG_OLD = (
     "postgres:16.4-alpine@sha256:963dbe32ce63a7c52ced1eddc8ad975efb564238419e88628e701469a8226a8e"

@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.conftest import Tree
 
 from stategate.compose.canonical import canonical_project
 from stategate.compose.load import load_compose
 from stategate.errors import InputError
 from stategate.source import WorkTree
+from tests.conftest import Tree
 
 
 def _config(root: Any, files: list[str] | None = None, **kw: Any) -> dict[str, Any]:

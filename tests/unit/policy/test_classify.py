@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import EXAMPLE, Tree
-
 from stategate.platform import load_platform
+from tests.conftest import EXAMPLE, Tree
 
 
 def _classes(root: Path, files: list[str] | None = None) -> dict[str, list[str]]:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import Tree
 
 from stategate.policy.load import PolicyError, load_policy, parse_policy
 from stategate.source import WorkTree
 from stategate.yamlfile import loads
+from tests.conftest import Tree
 
 
 def test_default_policy_is_strict() -> None:
