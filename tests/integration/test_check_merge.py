@@ -194,7 +194,7 @@ def test_secret_in_diff_stops_and_is_never_printed(repo: Repo) -> None:
         assert proc.returncode == 3
         assert secret not in proc.stdout + proc.stderr
     # the change itself names the variable, not the value
-    assert v.changes[0].fields == ("environment.SMTP_PASSWORD",)
+    assert v.changes[0].fields == ("environment", "environment.SMTP_PASSWORD")
 
 
 def test_env_file_change_shows_every_affected_module(repo: Repo) -> None:
@@ -250,7 +250,7 @@ def test_override_files_and_extends_report_on_the_defining_file(tmp_path: Path) 
     got = [(c.module, c.kind.value, c.file, c.fields) for c in pr.changes]
     assert got == [
         ("shop/db", "image-tag", "compose.yaml", ()),
-        ("shop/web", "config", "compose.yaml", ("environment.MODE",)),
+        ("shop/web", "config", "compose.yaml", ("environment", "environment.MODE")),
     ]
     v = evaluate_merge(pr)
     assert v.verdict.value == "stop"  # stateful postgres on a floating tag
