@@ -4,4 +4,12 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: tuple[click.Command, ...] = ()
+from stategate.commands import classify, config, demo, doc, policy
+
+COMMANDS: tuple[click.Command, ...] = (
+    classify.command,
+    config.command,
+    demo.command,
+    doc.command,
+    policy.command,
+)

@@ -16,7 +16,7 @@ from stategate.providers.config import ProviderConfig, SmokeCheck
 POLICY_VERSION = 1
 
 
-class UpgradeClass(str, enum.Enum):
+class UpgradeClass(enum.StrEnum):
     STATEFUL = "stateful"
     SIDECAR_BOUND = "sidecar-bound"
     SECRET_BEARING = "secret-bearing"
@@ -26,7 +26,7 @@ class UpgradeClass(str, enum.Enum):
     STATELESS = "stateless"
 
 
-class MergeRequirement(str, enum.Enum):
+class MergeRequirement(enum.StrEnum):
     """What an upgrade packet PR needs before merge."""
 
     PACKET = "packet"  # a packet that matches the diff exactly
@@ -37,7 +37,7 @@ class MergeRequirement(str, enum.Enum):
     MANUAL_MERGE = "manual-merge"  # never auto-merged (ADR-0022)
 
 
-class ApplyRequirement(str, enum.Enum):
+class ApplyRequirement(enum.StrEnum):
     """What a runtime apply/recreate needs, beyond the merge requirements."""
 
     BACKUP = "backup"  # of the running digest, within the freshness window
@@ -54,7 +54,7 @@ class ApplyRequirement(str, enum.Enum):
     OPERATOR_APPROVAL = "operator-approval"
 
 
-class DrTrigger(str, enum.Enum):
+class DrTrigger(enum.StrEnum):
     """When the full sandbox DR drill is mandatory before an apply."""
 
     CORE = "core"  # the module is core
@@ -64,7 +64,7 @@ class DrTrigger(str, enum.Enum):
     STALE = "stale"  # the last passing DR drill is older than the window
 
 
-class StopCondition(str, enum.Enum):
+class StopCondition(enum.StrEnum):
     UNDECLARED_CHANGE = "undeclared-change"
     OUT_OF_SCOPE_PATH = "out-of-scope-path"
     FORBIDDEN_PATH = "forbidden-path"
@@ -160,9 +160,7 @@ class ModulePolicy(_Strict):
 
     classes: ClassOverride = Field(default_factory=ClassOverride)
     tier: Literal["core", "leaf"] | None = Field(None, description="Force the tier.")
-    backup_reference: bool = Field(
-        False, description="This module stores other modules' backups."
-    )
+    backup_reference: bool = Field(False, description="This module stores other modules' backups.")
     backups_in: str | None = Field(
         None, description="Module holding this module's backups (default: the reference module)."
     )

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what stategate and its tests need on a fresh Debian machine:
+# PostgreSQL and Redis server packages, rclone (benchmarks), a virtualenv with
+# the pinned Python dependencies and stategate itself (editable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
+command -v rclone >/dev/null || need+=(rclone)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "setup: please install: ${need[*]} (needs root)" >&2
+    exit 2
+  fi
+fi
+# Debian's postgresql package starts a cluster of its own; stategate never uses it.
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+pip_install() {
+  # This machine's pip configuration names optional local indexes; their absence is noise.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
+  return "${PIPESTATUS[0]}"
+}
+pip_install -r requirements/lock.txt
+pip_install --no-deps -e .

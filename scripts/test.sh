@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, lint, type check (strict), tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff"; ruff check .
+echo "== ruff format"; ruff format --check .
+echo "== mypy (strict)"; mypy
+echo "== pytest"; python -m pytest -q -p no:cacheprovider "$@"

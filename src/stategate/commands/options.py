@@ -1,0 +1,39 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def repo_option(func: F) -> F:
+    return click.option(
+        "--repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="Platform repository.",
+    )(func)
+
+
+def compose_options(func: F) -> F:
+    func = click.option(
+        "-f",
+        "--file",
+        "files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Compose file (repeatable; merged in order like docker compose -f).",
+    )(func)
+    func = click.option(
+        "--profile",
+        "profiles",
+        multiple=True,
+        help="Only services active with these profiles (default: every service).",
+    )(func)
+    return repo_option(func)

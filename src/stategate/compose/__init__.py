@@ -1,0 +1,1 @@
+"""Compose files to typed models, with compose's own semantics."""

@@ -1,0 +1,54 @@
+"""Parse ``.env`` files the way compose does (KEY=VALUE, quotes, comments, ``export``)."""
+
+from __future__ import annotations
+
+import re
+
+from stategate.errors import InputError
+
+_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=\s*(.*))?$")
+
+
+def parse_env(text: str, shown: str) -> dict[str, str]:
+    """Return the variables of a .env file; later definitions may use earlier ones."""
+    from stategate.compose.interpolate import substitute
+
+    result: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise InputError("not a KEY=VALUE line", file=shown, line=number)
+        key, value = match.group(1), match.group(2)
+        if value is None:
+            continue  # bare KEY: taken from the process environment by compose; not here
+        value = value.strip()
+        if value[:1] == "'":
+            end = value.find("'", 1)
+            result[key] = value[1:end] if end > 0 else value[1:]
+            continue
+        if value[:1] == '"':
+            end = _closing_quote(value)
+            inner = value[1:end] if end > 0 else value[1:]
+            inner = inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+            result[key] = substitute(inner, result).text
+            continue
+        hash_at = value.find(" #")
+        if hash_at >= 0:
+            value = value[:hash_at].rstrip()
+        result[key] = substitute(value, result).text
+    return result
+
+
+def _closing_quote(value: str) -> int:
+    i = 1
+    while i < len(value):
+        if value[i] == "\\":
+            i += 2
+            continue
+        if value[i] == '"':
+            return i
+        i += 1
+    return -1

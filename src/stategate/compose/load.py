@@ -1,0 +1,344 @@
+"""Load compose files into projects: discovery, ``-f`` merging, ``include``,
+``extends``, interpolation and profiles.
+
+Everything is read through a :class:`~stategate.source.Source`, so the same code
+loads the work tree and any git revision.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stategate.compose.diagnostics import Diagnostics, Warning
+from stategate.compose.envfile import parse_env
+from stategate.compose.interpolate import interpolate_tree
+from stategate.compose.merge import merge_service, merge_top
+from stategate.compose.normalize import normalize_service, scalar_text
+from stategate.errors import InputError
+from stategate.source import Source, join
+from stategate.yamlfile import Loc, YMap, YSeq, decode_text, loads
+
+_DISCOVER = (
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose*.yaml",
+    "docker-compose*.yml",
+    "*.compose.yaml",
+    "*.compose.yml",
+)
+_TOP_SECTIONS = ("volumes", "networks", "secrets", "configs")
+
+
+@dataclass
+class ServiceDef:
+    name: str
+    file: str  # repo-relative file whose definition names this service first
+    loc: Loc  # where the service key is written
+    spec: YMap  # normalized, interpolated, merged definition
+
+
+@dataclass
+class Project:
+    name: str
+    directory: str
+    files: list[str]
+    services: dict[str, ServiceDef] = field(default_factory=dict)
+    sections: dict[str, YMap] = field(default_factory=dict)  # volumes, networks, ...
+
+
+@dataclass
+class ComposeSet:
+    projects: list[Project]
+    warnings: list[Warning]
+
+
+def discover(source: Source) -> list[str]:
+    """Compose files of a repo: the usual names anywhere, and every YAML file under compose/."""
+    found: list[str] = []
+    for rel in source.list_files():
+        name = posixpath.basename(rel)
+        in_compose_dir = rel.startswith("compose/") or "/compose/" in rel
+        if any(fnmatch.fnmatch(name, pattern) for pattern in _DISCOVER) or (
+            in_compose_dir and name.endswith((".yml", ".yaml")) and rel.startswith("compose/")
+        ):
+            found.append(rel)
+    return found
+
+
+def load_compose(
+    source: Source,
+    files: Sequence[str] | None = None,
+    *,
+    env_file: str | None = None,
+    profiles: Sequence[str] = (),
+) -> ComposeSet:
+    """Load the platform's compose projects.
+
+    With ``files`` (``-f`` or the policy's list) they form one project merged in
+    order. Otherwise files are discovered and grouped by project name; files of
+    one project are merged in path order, as ``docker compose -f`` would.
+    """
+    diag = Diagnostics()
+    if files:
+        projects = [_Loader(source, diag, env_file).project(list(files))]
+    else:
+        projects = _discovered_projects(source, diag, env_file)
+    if profiles:
+        for project in projects:
+            _apply_profiles(project, set(profiles))
+    return ComposeSet(projects, diag.items)
+
+
+def _discovered_projects(source: Source, diag: Diagnostics, env_file: str | None) -> list[Project]:
+    loader = _Loader(source, diag, env_file)
+    groups: dict[str, list[str]] = {}
+    for rel in discover(source):
+        if _is_override_of_sibling(rel, source):
+            continue
+        name = loader.peek_name(rel)
+        groups.setdefault(name, []).append(rel)
+    projects: list[Project] = []
+    for name, members in groups.items():
+        files: list[str] = []
+        for rel in members:
+            files.append(rel)
+            override = _override_sibling(rel, source)
+            if override:
+                files.append(override)
+        projects.append(loader.project(files, name_hint=name))
+    return projects
+
+
+def _override_sibling(rel: str, source: Source) -> str | None:
+    stem, ext = posixpath.splitext(rel)
+    candidate = f"{stem}.override{ext}"
+    return candidate if source.is_file(candidate) else None
+
+
+def _is_override_of_sibling(rel: str, source: Source) -> bool:
+    stem, ext = posixpath.splitext(rel)
+    if not stem.endswith(".override"):
+        return False
+    return source.is_file(stem[: -len(".override")] + ext)
+
+
+def _apply_profiles(project: Project, active: set[str]) -> None:
+    for name in list(project.services):
+        profiles = project.services[name].spec.get("profiles")
+        if profiles and not active.intersection(str(p) for p in profiles):
+            del project.services[name]
+
+
+def _default_project_name(directory: str, root_name: str) -> str:
+    base = posixpath.basename(directory) if directory else root_name
+    return re.sub(r"[^a-z0-9_-]", "", base.lower()) or "default"
+
+
+class _Loader:
+    def __init__(self, source: Source, diag: Diagnostics, env_file: str | None) -> None:
+        self.source = source
+        self.diag = diag
+        self.env_file = env_file
+        self._raw: dict[str, Any] = {}
+        self._env_cache: dict[str, dict[str, str]] = {}
+
+    # -- files -----------------------------------------------------------
+    def raw(self, rel: str) -> Any:
+        if rel not in self._raw:
+            try:
+                data = self.source.read_bytes(rel)
+            except FileNotFoundError:
+                raise InputError("compose file not found", file=rel) from None
+            doc = loads(decode_text(data, rel), rel)
+            if doc is None:
+                doc = YMap(Loc(rel, 1))
+            if not isinstance(doc, YMap):
+                raise InputError("a compose file must be a mapping at the top", file=rel, line=1)
+            self._raw[rel] = doc
+        return self._raw[rel]
+
+    def peek_name(self, rel: str) -> str:
+        name = scalar_text(self.raw(rel).get("name"))
+        if name and "$" not in name:
+            return name
+        return _default_project_name(posixpath.dirname(rel), self.source.root_name)
+
+    def env_for(self, directory: str, explicit: str | None = None) -> dict[str, str]:
+        """Variables for interpolation: the given env file, else .env in the project
+        directory, else .env at the repo root. The process environment is not used:
+        the gate judges the repo, not the shell it runs in."""
+        chosen = explicit or self.env_file
+        candidates = [chosen] if chosen else [join(directory, ".env"), ".env"]
+        for rel in candidates:
+            if rel is None:
+                continue
+            if rel in self._env_cache:
+                return self._env_cache[rel]
+            if self.source.is_file(rel):
+                env = parse_env(decode_text(self.source.read_bytes(rel), rel), rel)
+                self._env_cache[rel] = env
+                return env
+            if chosen:
+                raise InputError("env file not found", file=rel)
+        return {}
+
+    def document(self, rel: str, env: Mapping[str, str]) -> YMap:
+        doc = interpolate_tree(self.raw(rel), env, self.diag, Loc(rel, 1))
+        assert isinstance(doc, YMap)
+        return doc
+
+    # -- projects --------------------------------------------------------
+    def project(
+        self,
+        files: list[str],
+        *,
+        name_hint: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stack: tuple[str, ...] = (),
+    ) -> Project:
+        directory = posixpath.dirname(files[0])
+        env = dict(env) if env is not None else self.env_for(directory)
+        merged_services: dict[str, ServiceDef] = {}
+        sections: dict[str, YMap] = {}
+        name: str | None = None
+        for rel in files:
+            if rel in stack:
+                raise InputError("include cycle: " + " -> ".join((*stack, rel)), file=rel)
+            doc = self.document(rel, env)
+            name = scalar_text(doc.get("name")) or name
+            for included in self._includes(doc, rel, directory, env, (*stack, rel)):
+                for svc in included.services.values():
+                    if svc.name in merged_services:
+                        raise InputError(
+                            f"service {svc.name!r} from included {svc.file} conflicts with "
+                            f"one already defined in {merged_services[svc.name].file}",
+                            file=rel,
+                        )
+                    merged_services[svc.name] = svc
+                for section, values in included.sections.items():
+                    sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
+            services = doc.get("services") or YMap(doc.loc)
+            if not isinstance(services, YMap):
+                raise InputError(
+                    "'services' must be a mapping", file=rel, line=doc.key_loc("services").line
+                )
+            for svc_name, raw_spec in services.items():
+                loc = services.key_loc(svc_name)
+                spec = self._service(rel, svc_name, raw_spec, loc, env, doc, ())
+                if svc_name in merged_services:
+                    prior = merged_services[svc_name]
+                    prior.spec = merge_service(prior.spec, spec)
+                else:
+                    merged_services[svc_name] = ServiceDef(svc_name, rel, loc, spec)
+            for section in _TOP_SECTIONS:
+                section_values = doc.get(section)
+                if isinstance(section_values, YMap):
+                    values = section_values
+                    sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
+        project_name = name or name_hint or _default_project_name(directory, self.source.root_name)
+        return Project(project_name, directory, list(files), merged_services, sections)
+
+    def _includes(
+        self, doc: YMap, rel: str, directory: str, env: Mapping[str, str], stack: tuple[str, ...]
+    ) -> list[Project]:
+        entries = doc.get("include")
+        if entries is None:
+            return []
+        if not isinstance(entries, YSeq):
+            raise InputError("'include' must be a list", file=rel, line=doc.key_loc("include").line)
+        projects: list[Project] = []
+        base_dir = posixpath.dirname(rel)
+        for index, entry in enumerate(entries):
+            loc = entries.item_loc(index)
+            paths: list[str]
+            project_dir: str | None = None
+            inc_env_file: str | None = None
+            if isinstance(entry, YMap):
+                raw_paths = entry.get("path")
+                paths = (
+                    [str(p) for p in raw_paths] if isinstance(raw_paths, YSeq) else [str(raw_paths)]
+                )
+                project_dir = scalar_text(entry.get("project_directory"))
+                env_value = entry.get("env_file")
+                if isinstance(env_value, YSeq) and env_value:
+                    inc_env_file = str(env_value[0])
+                elif env_value is not None:
+                    inc_env_file = scalar_text(env_value)
+            else:
+                paths = [str(entry)]
+            if any("$" in p for p in paths):
+                self.diag.warn(loc, f"include path {paths[0]!r} has an unset variable; skipped")
+                continue
+            resolved = [join(base_dir, p, shown=rel) for p in paths]
+            for target in resolved:
+                if not self.source.is_file(target):
+                    raise InputError(f"include target {target} not found", file=rel, line=loc.line)
+            inc_dir = join(base_dir, project_dir) if project_dir else posixpath.dirname(resolved[0])
+            inc_env = dict(env)
+            env_rel = join(base_dir, inc_env_file) if inc_env_file else join(inc_dir, ".env")
+            if self.source.is_file(env_rel):
+                inc_env.update(self.env_for(inc_dir, env_rel))
+            projects.append(self.project(resolved, env=inc_env, stack=stack))
+        return projects
+
+    # -- services and extends -------------------------------------------
+    def _service(
+        self,
+        rel: str,
+        name: str,
+        raw: Any,
+        loc: Loc,
+        env: Mapping[str, str],
+        doc: YMap,
+        chain: tuple[tuple[str, str], ...],
+    ) -> YMap:
+        if raw is None:
+            raw = YMap(loc)
+        if not isinstance(raw, YMap):
+            raise InputError(f"service {name!r} must be a mapping", file=rel, line=loc.line)
+        if (rel, name) in chain:
+            cycle = " -> ".join(f"{f}:{s}" for f, s in (*chain, (rel, name)))
+            raise InputError(f"extends cycle: {cycle}", file=rel, line=loc.line)
+        spec = normalize_service(raw)
+        extends = spec.get("extends")
+        if extends is None:
+            return spec
+        eloc = spec.key_loc("extends")
+        if isinstance(extends, YMap):
+            base_name = scalar_text(extends.get("service"))
+            base_file = scalar_text(extends.get("file"))
+        else:
+            base_name, base_file = scalar_text(extends), None
+        if not base_name:
+            raise InputError("extends needs a service", file=rel, line=eloc.line)
+        if base_file:
+            target = join(posixpath.dirname(rel), base_file, shown=rel)
+            if not self.source.is_file(target):
+                raise InputError(f"extends file {target} not found", file=rel, line=eloc.line)
+            base_doc = self.document(target, env)
+        else:
+            target, base_doc = rel, doc
+        base_services = base_doc.get("services")
+        if not isinstance(base_services, YMap) or base_name not in base_services:
+            raise InputError(
+                f"extends: service {base_name!r} not found in {target}", file=rel, line=eloc.line
+            )
+        base = self._service(
+            target,
+            base_name,
+            base_services[base_name],
+            base_services.key_loc(base_name),
+            env,
+            base_doc,
+            (*chain, (rel, name)),
+        )
+        local = YMap(spec.loc)
+        for key, value in spec.items():
+            if key != "extends":
+                local.put(key, value, spec.key_loc(key), spec.directives.get(key))
+        return merge_service(base, local)

@@ -1,0 +1,290 @@
+"""Short and long syntax to one canonical shape, keeping every item's location.
+
+The canonical shape is the one ``docker compose config`` prints: environment
+and labels as maps, ports and volumes in long syntax, depends_on as a map with
+conditions, secrets as ``{source, target}`` entries.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from stategate.errors import InputError
+from stategate.yamlfile import Loc, YMap, YSeq
+
+_MAP_LIKE = ("environment", "labels", "annotations", "extra_hosts", "sysctls")
+
+
+def scalar_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, YMap | YSeq | dict | list):
+        return None
+    return str(value)
+
+
+def as_map(value: Any, loc: Loc, what: str, *, separator: str = "=") -> YMap:
+    """environment/labels: a list of ``K=V`` (or bare ``K``) or a map -> map of str|None."""
+    out = YMap(value.loc if isinstance(value, YMap | YSeq) else loc)
+    if value is None:
+        return out
+    if isinstance(value, YMap):
+        for key, item in value.items():
+            out.put(key, scalar_text(item), value.key_loc(key))
+        return out
+    if isinstance(value, YSeq):
+        for index, item in enumerate(value):
+            text = scalar_text(item)
+            if text is None:
+                raise InputError(f"{what} entries must be strings", file=loc.file, line=loc.line)
+            key, sep, rest = text.partition(separator)
+            out.put(key.strip(), rest if sep else None, value.item_loc(index))
+        return out
+    raise InputError(f"{what} must be a list or a mapping", file=loc.file, line=loc.line)
+
+
+def as_list(value: Any, loc: Loc) -> YSeq:
+    if isinstance(value, YSeq):
+        return value
+    out = YSeq(loc)
+    if value is not None:
+        out.push(value, loc)
+    return out
+
+
+_PORT = re.compile(
+    r"^(?:(?:\[(?P<ip6>[^\]]+)\]|(?P<ip>[^:\[\]]*)):)??"
+    r"(?:(?P<published>[0-9${}A-Za-z_:\-]*?):)?"
+    r"(?P<target>[0-9${}A-Za-z_\-]+)(?:/(?P<proto>[a-z]+))?$"
+)
+
+
+def port_entry(item: Any, loc: Loc) -> YMap:
+    """One port, short or long syntax, as ``{target, published, host_ip, protocol, mode}``."""
+    out = YMap(loc)
+    if isinstance(item, YMap):
+        target = item.get("target")
+        out.put("mode", scalar_text(item.get("mode")) or "ingress", loc)
+        if item.get("host_ip") is not None:
+            out.put("host_ip", scalar_text(item.get("host_ip")), loc)
+        out.put("target", _port_number(target, loc), loc)
+        if item.get("published") is not None:
+            out.put("published", scalar_text(item.get("published")), loc)
+        out.put("protocol", scalar_text(item.get("protocol")) or "tcp", loc)
+        if item.get("app_protocol") is not None:
+            out.put("app_protocol", scalar_text(item.get("app_protocol")), loc)
+        return out
+    text = scalar_text(item)
+    if text is None:
+        raise InputError(
+            "a port must be a string, a number or a mapping", file=loc.file, line=loc.line
+        )
+    host_ip, published, target, proto = _split_port(text, loc)
+    out.put("mode", "ingress", loc)
+    if host_ip:
+        out.put("host_ip", host_ip, loc)
+    out.put("target", _port_number(target, loc), loc)
+    if published:
+        out.put("published", published, loc)
+    out.put("protocol", proto or "tcp", loc)
+    return out
+
+
+def _split_port(text: str, loc: Loc) -> tuple[str | None, str | None, str, str | None]:
+    rest, _, proto = text.partition("/")
+    host_ip: str | None = None
+    if rest.startswith("["):
+        end = rest.find("]")
+        host_ip = rest[1:end]
+        rest = rest[end + 2 :]
+    pieces = rest.split(":")
+    if len(pieces) == 1:
+        return host_ip, None, pieces[0], proto or None
+    if len(pieces) == 2:
+        return host_ip, pieces[0] or None, pieces[1], proto or None
+    if len(pieces) == 3 and host_ip is None:
+        return pieces[0] or None, pieces[1] or None, pieces[2], proto or None
+    # IPv6 without brackets: everything but the last two pieces is the address.
+    if host_ip is None and len(pieces) > 3:
+        return ":".join(pieces[:-2]), pieces[-2] or None, pieces[-1], proto or None
+    raise InputError(f"cannot parse port {text!r}", file=loc.file, line=loc.line)
+
+
+def _port_number(value: Any, loc: Loc) -> Any:
+    text = scalar_text(value)
+    if text is None:
+        raise InputError("a port needs a target", file=loc.file, line=loc.line)
+    return int(text) if text.isdigit() else text
+
+
+def is_path_source(source: str) -> bool:
+    return source.startswith(("/", ".", "~")) or (source.startswith("${") and "/" in source)
+
+
+def volume_entry(item: Any, loc: Loc) -> YMap:
+    """One service volume as ``{type, source, target, read_only}`` (long syntax)."""
+    out = YMap(loc)
+    if isinstance(item, YMap):
+        for key, value in item.items():
+            out.put(key, value, item.key_loc(key))
+        if "type" not in out:
+            source = scalar_text(out.get("source")) or ""
+            out.put("type", "bind" if is_path_source(source) else "volume", loc)
+        if "target" not in out:
+            raise InputError("a volume needs a target", file=loc.file, line=loc.line)
+        return out
+    text = scalar_text(item)
+    if text is None:
+        raise InputError("a volume must be a string or a mapping", file=loc.file, line=loc.line)
+    pieces = _split_volume(text)
+    if len(pieces) == 1:
+        out.put("type", "volume", loc)
+        out.put("target", pieces[0], loc)
+        return out
+    source, target = pieces[0], pieces[1]
+    options = pieces[2].split(",") if len(pieces) > 2 else []
+    kind = "bind" if is_path_source(source) else "volume"
+    out.put("type", kind, loc)
+    out.put("source", source, loc)
+    out.put("target", target, loc)
+    if "ro" in options:
+        out.put("read_only", True, loc)
+    if kind == "bind":
+        bind = YMap(loc)
+        bind.put("create_host_path", True, loc)
+        for opt in options:
+            if opt in ("z", "Z"):
+                bind.put("selinux", opt, loc)
+            elif opt in ("shared", "rshared", "slave", "rslave", "private", "rprivate"):
+                bind.put("propagation", opt, loc)
+        out.put("bind", bind, loc)
+    elif "nocopy" in options:
+        vol = YMap(loc)
+        vol.put("nocopy", True, loc)
+        out.put("volume", vol, loc)
+    return out
+
+
+def _split_volume(text: str) -> list[str]:
+    # A Windows drive letter (C:\...) is not a separator; compose allows it.
+    if re.match(r"^[A-Za-z]:[\\/]", text):
+        head, rest = text[:2], text[2:]
+        pieces = rest.split(":")
+        return [head + pieces[0], *pieces[1:]]
+    return text.split(":")
+
+
+def depends_on_map(value: Any, loc: Loc) -> YMap:
+    out = YMap(value.loc if isinstance(value, YMap | YSeq) else loc)
+    if value is None:
+        return out
+    if isinstance(value, YSeq):
+        for index, item in enumerate(value):
+            entry = YMap(value.item_loc(index))
+            entry.put("condition", "service_started", value.item_loc(index))
+            entry.put("required", True, value.item_loc(index))
+            out.put(str(item), entry, value.item_loc(index))
+        return out
+    if isinstance(value, YMap):
+        for name, spec in value.items():
+            kloc = value.key_loc(name)
+            entry = YMap(kloc)
+            spec_map = spec if isinstance(spec, YMap) else YMap(kloc)
+            entry.put("condition", spec_map.get("condition", "service_started"), kloc)
+            if "restart" in spec_map:
+                entry.put("restart", spec_map["restart"], kloc)
+            entry.put("required", spec_map.get("required", True), kloc)
+            out.put(name, entry, kloc)
+        return out
+    raise InputError("depends_on must be a list or a mapping", file=loc.file, line=loc.line)
+
+
+def secret_entries(value: Any, loc: Loc) -> YSeq:
+    """Service ``secrets``/``configs``: each as ``{source, target?, ...}``."""
+    out = YSeq(loc)
+    for index, item in enumerate(as_list(value, loc)):
+        iloc = as_list(value, loc).item_loc(index)
+        if isinstance(item, YMap):
+            out.push(item, iloc)
+        else:
+            entry = YMap(iloc)
+            entry.put("source", scalar_text(item), iloc)
+            out.push(entry, iloc)
+    return out
+
+
+def networks_map(value: Any, loc: Loc) -> YMap:
+    if isinstance(value, YSeq):
+        out = YMap(value.loc)
+        for index, item in enumerate(value):
+            out.put(str(item), None, value.item_loc(index))
+        return out
+    if isinstance(value, YMap):
+        return value
+    return YMap(loc)
+
+
+def env_files(value: Any, loc: Loc) -> YSeq:
+    out = YSeq(loc)
+    seq = as_list(value, loc)
+    for index, item in enumerate(seq):
+        iloc = seq.item_loc(index)
+        entry = YMap(iloc)
+        if isinstance(item, YMap):
+            entry.put("path", scalar_text(item.get("path")), iloc)
+            entry.put("required", item.get("required", True), iloc)
+        else:
+            entry.put("path", scalar_text(item), iloc)
+            entry.put("required", True, iloc)
+        out.push(entry, iloc)
+    return out
+
+
+def normalize_service(raw: YMap) -> YMap:
+    """Canonical copy of one service definition (locations preserved)."""
+    out = YMap(raw.loc)
+    for key, value in raw.items():
+        kloc = raw.key_loc(key)
+        directive = raw.directives.get(key)
+        if key in _MAP_LIKE:
+            sep = ":" if key == "extra_hosts" else "="
+            value = as_map(value, kloc, key, separator=sep)
+        elif key == "ports":
+            seq = as_list(value, kloc)
+            ports = YSeq(seq.loc)
+            for index, item in enumerate(seq):
+                ports.push(port_entry(item, seq.item_loc(index)), seq.item_loc(index))
+            value = ports
+        elif key == "volumes":
+            seq = as_list(value, kloc)
+            vols = YSeq(seq.loc)
+            for index, item in enumerate(seq):
+                vols.push(volume_entry(item, seq.item_loc(index)), seq.item_loc(index))
+            value = vols
+        elif key == "depends_on":
+            value = depends_on_map(value, kloc)
+        elif key in ("secrets", "configs"):
+            value = secret_entries(value, kloc)
+        elif key == "networks":
+            value = networks_map(value, kloc)
+        elif key == "env_file":
+            value = env_files(value, kloc)
+        elif key in (
+            "expose",
+            "cap_add",
+            "cap_drop",
+            "profiles",
+            "dns",
+            "volumes_from",
+            "devices",
+            "security_opt",
+            "links",
+            "external_links",
+            "tmpfs",
+        ):
+            value = as_list(value, kloc)
+        out.put(key, value, kloc, directive)
+    return out

@@ -1,0 +1,105 @@
+"""A platform repo, loaded: policy in force, compose projects, classified modules.
+
+This is the I/O edge that the commands call; everything it returns is plain
+typed data for the pure policy and report code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stategate.compose.diagnostics import Warning
+from stategate.compose.load import ComposeSet, load_compose
+from stategate.compose.model import Service, services_of
+from stategate.errors import InputError
+from stategate.policy.classify import Inventory, Module, classify
+from stategate.policy.load import LoadedPolicy, Relaxation, load_policy
+from stategate.policy.schema import Policy
+from stategate.source import Source, WorkTree
+
+DECISIONS_DIR = "decisions/"
+
+
+@dataclass
+class Platform:
+    source: Source
+    loaded_policy: LoadedPolicy
+    compose: ComposeSet
+    services: list[Service]
+    inventory: Inventory
+
+    @property
+    def policy(self) -> Policy:
+        return self.loaded_policy.policy
+
+    @property
+    def policy_digest(self) -> str:
+        return self.loaded_policy.digest
+
+    @property
+    def modules(self) -> dict[str, Module]:
+        return self.inventory.modules
+
+    @property
+    def warnings(self) -> list[Warning]:
+        return self.compose.warnings
+
+    @property
+    def relaxations(self) -> list[Relaxation]:
+        return self.loaded_policy.relaxations
+
+    def module(self, module_id: str) -> Module:
+        """A module by id (``project/service``) or, when unambiguous, by service name."""
+        if module_id in self.modules:
+            return self.modules[module_id]
+        matches = [m for m in self.modules.values() if m.service.name == module_id]
+        if len(matches) == 1:
+            return matches[0]
+        known = ", ".join(self.modules) or "none"
+        raise InputError(f"unknown module {module_id!r} (modules: {known})")
+
+
+def load_platform_from(
+    source: Source,
+    files: Sequence[str] | None = None,
+    *,
+    profiles: Sequence[str] = (),
+    policy_file: str | None = None,
+) -> Platform:
+    loaded = load_policy(source, policy_file)
+    settings = loaded.policy.compose
+    chosen = list(files or settings.files)
+    compose = load_compose(
+        source,
+        chosen or None,
+        env_file=settings.env_file,
+        profiles=list(profiles) or settings.profiles,
+    )
+    services = [svc for project in compose.projects for svc in services_of(project)]
+    decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
+    inventory = classify(services, loaded.policy, decisions)
+    return Platform(source, loaded, compose, services, inventory)
+
+
+def load_platform(
+    repo: Path,
+    files: Sequence[Path] | None = None,
+    *,
+    profiles: Sequence[str] = (),
+    policy_file: str | None = None,
+) -> Platform:
+    """Load the work tree at ``repo``; ``files`` are ``-f`` paths (relative to the cwd)."""
+    source = WorkTree(repo)
+    rel_files = [repo_relative(source.root, f) for f in files or ()]
+    return load_platform_from(source, rel_files, profiles=profiles, policy_file=policy_file)
+
+
+def repo_relative(root: Path, path: Path) -> str:
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    try:
+        return Path(os.path.relpath(absolute.resolve(), root)).as_posix()
+    except ValueError:
+        raise InputError("file is outside the repository", file=str(path)) from None

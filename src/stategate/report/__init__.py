@@ -1,0 +1,1 @@
+"""Pure renderers: data in, text or JSON-ready data out."""

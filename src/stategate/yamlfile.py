@@ -1,0 +1,352 @@
+"""Safe YAML loading that keeps file and line for every mapping key and list item.
+
+Compose files are read with the YAML 1.2 core schema (as compose itself does:
+``yes`` and ``22:22`` stay strings), only plain data tags plus compose's
+``!reset`` and ``!override`` are accepted, alias expansion is bounded (a YAML
+bomb is an error, not an out-of-memory), duplicate keys are rejected, merge
+keys (``<<``) are applied, and every problem is an :class:`InputError` naming
+the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import BaseResolver
+from yaml.scanner import Scanner
+
+from stategate.errors import InputError
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_EXPANDED_NODES = 500_000
+
+RESET = "reset"
+OVERRIDE = "override"
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_DIRECTIVE_TAGS = {"!reset": RESET, "!override": OVERRIDE}
+
+
+@dataclass(frozen=True, order=True)
+class Loc:
+    """Where a fact comes from: a file (as shown to the user) and a 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class YMap(dict[str, Any]):
+    """A mapping that remembers where it and each of its keys were written."""
+
+    def __init__(self, loc: Loc) -> None:
+        super().__init__()
+        self.loc = loc
+        self.key_locs: dict[str, Loc] = {}
+        self.directives: dict[str, str] = {}
+
+    def key_loc(self, key: str) -> Loc:
+        return self.key_locs.get(key, self.loc)
+
+    def put(self, key: str, value: Any, loc: Loc, directive: str | None = None) -> None:
+        self[key] = value
+        self.key_locs[key] = loc
+        if directive:
+            self.directives[key] = directive
+        else:
+            self.directives.pop(key, None)
+
+
+class YSeq(list[Any]):
+    """A list that remembers where it and each of its items were written."""
+
+    def __init__(self, loc: Loc) -> None:
+        super().__init__()
+        self.loc = loc
+        self.item_locs: list[Loc] = []
+
+    def push(self, value: Any, loc: Loc) -> None:
+        self.append(value)
+        self.item_locs.append(loc)
+
+    def item_loc(self, index: int) -> Loc:
+        return self.item_locs[index] if index < len(self.item_locs) else self.loc
+
+
+class _Resolver12(BaseResolver):
+    """YAML 1.2 core schema: what compose (go-yaml v3) resolves plain scalars to."""
+
+
+_Resolver12.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Resolver12.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_Resolver12.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+_Resolver12.add_implicit_resolver(
+    _NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+_Resolver12.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])
+
+
+class _Loader(Reader, Scanner, Parser, Composer, _Resolver12):
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _Resolver12.__init__(self)
+
+
+def read_text(path: Path, shown: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a UTF-8 text file with a size limit; errors name ``shown``."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InputError("file not found", file=shown) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=shown) from None
+    if size > max_bytes:
+        raise InputError(f"file is {size} bytes, over the {max_bytes}-byte limit", file=shown)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", file=shown) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=shown) from None
+    return decode_text(data, shown)
+
+
+def decode_text(data: bytes, shown: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    if len(data) > max_bytes:
+        raise InputError(f"file is {len(data)} bytes, over the {max_bytes}-byte limit", file=shown)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 (byte {exc.start})", file=shown) from None
+
+
+def load_file(path: Path, shown: str) -> Any:
+    """Load one YAML document from ``path``; ``shown`` is the name used in messages."""
+    return loads(read_text(path, shown), shown)
+
+
+def loads(text: str, shown: str) -> Any:
+    """Parse one YAML document into YMap/YSeq/scalars; an empty document is ``None``."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", file=shown, line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", file=shown) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return None
+    _check_expansion(node, shown)
+    return _Builder(shown).build(node)
+
+
+def _check_expansion(root: Node, shown: str) -> None:
+    """Reject documents whose aliases expand past MAX_EXPANDED_NODES (YAML bombs)."""
+    sizes: dict[int, int] = {}
+    # Iterative post-order walk; sizes are memoised per node so shared subtrees
+    # are measured once but counted every time they are referenced.
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            total = 1 + sum(sizes[id(c)] for c in _children(node))
+            if total > MAX_EXPANDED_NODES:
+                raise InputError(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
+                    "(refusing a possible YAML bomb)",
+                    file=shown,
+                    line=node.start_mark.line + 1,
+                )
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise InputError("recursive YAML alias", file=shown, line=node.start_mark.line + 1)
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+class _Builder:
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+
+    def loc(self, node: Node) -> Loc:
+        return Loc(self.shown, node.start_mark.line + 1)
+
+    def build(self, node: Node) -> Any:
+        tag = node.tag
+        directive = _DIRECTIVE_TAGS.get(tag)
+        if directive is not None:
+            # !reset / !override only make sense as a value in a mapping;
+            # build() is reached for them only at the document root or in a list.
+            raise InputError(
+                f"{tag} is only allowed on a mapping value",
+                file=self.shown,
+                line=node.start_mark.line + 1,
+            )
+        return self._build_plain(node)
+
+    def _build_value(self, node: Node) -> tuple[Any, str | None]:
+        directive = _DIRECTIVE_TAGS.get(node.tag)
+        if directive is None:
+            return self._build_plain(node), None
+        if isinstance(node, ScalarNode):
+            value: Any = self._scalar(node, implicit=True)
+        elif isinstance(node, SequenceNode):
+            value = self._seq(node)
+        else:
+            assert isinstance(node, MappingNode)
+            value = self._map(node)
+        return value, directive
+
+    def _build_plain(self, node: Node) -> Any:
+        if isinstance(node, ScalarNode):
+            return self._scalar(node)
+        if isinstance(node, SequenceNode):
+            if node.tag != _SEQ:
+                self._bad_tag(node)
+            return self._seq(node)
+        assert isinstance(node, MappingNode)
+        if node.tag != _MAP:
+            self._bad_tag(node)
+        return self._map(node)
+
+    def _bad_tag(self, node: Node) -> None:
+        raise InputError(
+            f"unsupported YAML tag {node.tag!r} (only plain data, !reset and !override)",
+            file=self.shown,
+            line=node.start_mark.line + 1,
+        )
+
+    def _scalar(self, node: ScalarNode, *, implicit: bool = False) -> Any:
+        tag = node.tag
+        text: str = node.value
+        if implicit:
+            tag = _Resolver12().resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+        if tag == _STR:
+            return text
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return text.lower() == "true"
+        if tag == _INT:
+            try:
+                if text.startswith("0o"):
+                    return int(text[2:], 8)
+                return int(text, 0) if text.startswith("0x") else int(text)
+            except ValueError:
+                raise InputError(
+                    f"invalid integer {text!r}", file=self.shown, line=node.start_mark.line + 1
+                ) from None
+        if tag == _FLOAT:
+            try:
+                return float(
+                    text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf")
+                )
+            except ValueError:
+                return text
+        if tag == _MERGE:
+            return text
+        self._bad_tag(node)
+        return None  # unreachable
+
+    def _seq(self, node: SequenceNode) -> YSeq:
+        out = YSeq(self.loc(node))
+        for child in node.value:
+            out.push(self.build(child), self.loc(child))
+        return out
+
+    def _map(self, node: MappingNode) -> YMap:
+        out = YMap(self.loc(node))
+        merged: list[YMap] = []
+        for key_node, value_node in node.value:
+            if isinstance(key_node, ScalarNode) and key_node.tag == _MERGE:
+                merged.extend(self._merge_sources(value_node))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                raise InputError(
+                    "mapping keys must be scalars",
+                    file=self.shown,
+                    line=key_node.start_mark.line + 1,
+                )
+            key = self._scalar(key_node)
+            key = "" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+            if key in out:
+                raise InputError(
+                    f"duplicate key {key!r}", file=self.shown, line=key_node.start_mark.line + 1
+                )
+            value, directive = self._build_value(value_node)
+            out.put(key, value, self.loc(key_node), directive)
+        # Merge keys: explicit keys win; among merged maps the first one wins.
+        for source in merged:
+            for key, value in source.items():
+                if key not in out:
+                    out.put(key, value, source.key_loc(key), source.directives.get(key))
+        return out
+
+    def _merge_sources(self, node: Node) -> list[YMap]:
+        if isinstance(node, MappingNode):
+            return [self._map(node)]
+        if isinstance(node, SequenceNode):
+            result: list[YMap] = []
+            for child in node.value:
+                if not isinstance(child, MappingNode):
+                    break
+                result.append(self._map(child))
+            else:
+                return result
+        raise InputError(
+            "merge key '<<' needs a mapping or a list of mappings",
+            file=self.shown,
+            line=node.start_mark.line + 1,
+        )
