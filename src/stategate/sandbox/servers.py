@@ -83,7 +83,9 @@ class LocalPostgres:
         password: str | None = None,
         tcp: bool = False,
         durable: bool = False,
+        port: int | None = None,
     ) -> None:
+        self.fixed_port = port
         self.bin_dir = bin_dir
         self.superuser = superuser
         self.password = password
@@ -117,8 +119,9 @@ class LocalPostgres:
         secrets = (self.password,) if self.password else ()
         try:
             self._init(secrets)
-            for _attempt in range(5):
-                self.port = free_port()
+            for _attempt in range(1 if self.fixed_port else 5):
+                self.port = self.fixed_port or free_port()
+                _require_free(self.port)
                 self._configure()
                 done = execute.run(
                     [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"),
@@ -237,7 +240,9 @@ class LocalRedis:
         rdb: Path | None = None,
         password: str | None = None,
         persistent: bool = False,
+        port: int | None = None,
     ) -> None:
+        self.fixed_port = port
         self.binary = binary
         self.rdb = rdb
         self.password = password
@@ -262,8 +267,9 @@ class LocalRedis:
         try:
             if self.rdb is not None:
                 shutil.copyfile(self.rdb, server.root / "dump.rdb")
-            for _attempt in range(5):
-                self.port = free_port()
+            for _attempt in range(1 if self.fixed_port else 5):
+                self.port = self.fixed_port or free_port()
+                _require_free(self.port)
                 conf = server.root / "redis.conf"
                 lines = [
                     f"port {self.port}", f"bind {LOOPBACK}", "protected-mode yes",
@@ -311,7 +317,9 @@ class LocalRedis:
 class LocalS3:
     """A fresh S3-protocol endpoint: moto's server (MinIO is not installable here)."""
 
-    def __init__(self, *, access_key: str = "sandbox", secret_key: str = "sandbox-secret") -> None:
+    def __init__(self, *, access_key: str = "sandbox", secret_key: str = "sandbox-secret",
+                 port: int | None = None) -> None:
+        self.fixed_port = port
         self.access_key = access_key
         self.secret_key = secret_key
         self.port = 0
@@ -340,8 +348,9 @@ class LocalS3:
             raise ExternalError("the local S3 sandbox needs moto[server] installed") from exc
         server = self._server = _Process("stategate-s3-")
         try:
-            for _attempt in range(5):
-                self.port = free_port()
+            for _attempt in range(1 if self.fixed_port else 5):
+                self.port = self.fixed_port or free_port()
+                _require_free(self.port)
                 server.spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p",
                               str(self.port)])
                 if self._wait_ready(timeout):
@@ -358,8 +367,9 @@ class LocalS3:
             if not self._server.alive():
                 return False
             if port_open(LOOPBACK, self.port):
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
                 try:
-                    with urllib.request.urlopen(self.endpoint + "/", timeout=2):
+                    with opener.open(self.endpoint + "/", timeout=2):
                         return True
                 except OSError:
                     pass
@@ -370,6 +380,11 @@ class LocalS3:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _require_free(port: int) -> None:
+    if port_open(LOOPBACK, port):
+        raise ExternalError(f"port {LOOPBACK}:{port} is already in use")
 
 
 def moto_version() -> str:

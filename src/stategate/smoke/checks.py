@@ -161,8 +161,14 @@ def _redis(check: SmokeCheck, target: SmokeTarget) -> tuple[Status, str]:
     client = redis.Redis(host=access.host, port=access.port, username=access.username,
                          password=access.password, socket_timeout=check.timeout,
                          socket_connect_timeout=check.timeout)
+    # a raw connection: redis-py's reply callbacks would turn PONG into True
     with client:
-        reply = client.execute_command(*check.command)  # type: ignore[no-untyped-call]
+        conn = client.connection_pool.get_connection()
+        try:
+            conn.send_command(*check.command)
+            reply = conn.read_response()
+        finally:
+            client.connection_pool.release(conn)
     got = _text(reply)
     if check.expect is not None and got != check.expect:
         return "fail", f"got {got!r}, expected {check.expect!r}"
