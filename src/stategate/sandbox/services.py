@@ -48,7 +48,7 @@ def default_sources() -> dict[str, ProviderConfig]:
             endpoint=f"http://{LOOPBACK}:{free_port()}",
             access_key=Credential(env="STATEGATE_DEMO_S3_ACCESS_KEY"),
             secret_key=Credential(env="STATEGATE_DEMO_S3_SECRET_KEY"),
-            buckets=["backups", "uploads", "platform-canary"]),
+            buckets=["uploads", "backups", "platform-canary"]),
     }
 
 

@@ -165,7 +165,7 @@ def _redis(check: SmokeCheck, target: SmokeTarget) -> tuple[Status, str]:
     with client:
         conn = client.connection_pool.get_connection()
         try:
-            conn.send_command(*check.command)
+            conn.send_command(*check.command)  # type: ignore[no-untyped-call]
             reply = conn.read_response()
         finally:
             client.connection_pool.release(conn)
