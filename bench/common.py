@@ -12,14 +12,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from stategate.operations.context import ModuleContext  # noqa: E402
-from stategate.providers.config import ProviderConfig  # noqa: E402
+from stategate.operations.context import ModuleContext
+from stategate.providers.config import ProviderConfig
 
 
 def parser(description: str, default_scale: float) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--scale", type=float, default=default_scale,
-                   help=f"data size factor (default {default_scale}; use a small one for a quick run)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=default_scale,
+        help=f"data size factor (default {default_scale}; use a small one for a quick run)",
+    )
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best time counts")
     return p
 
@@ -42,21 +46,27 @@ def workdir() -> Path:
 def context(work: Path, module_id: str, config: ProviderConfig) -> ModuleContext:
     repo = work / "repo"
     repo.mkdir(exist_ok=True)
-    return ModuleContext(module_id, config, [], None, None, repo, repo / "evidence",
-                         work / "artifacts")
+    return ModuleContext(
+        module_id, config, [], None, None, repo, repo / "evidence", work / "artifacts"
+    )
 
 
-def report(name: str, ours: float, bare: float, bare_name: str, *, kind: str, target: str,
-           size: int) -> None:
+def report(
+    name: str, ours: float, bare: float, bare_name: str, *, kind: str, target: str, size: int
+) -> None:
     mb = size / 1e6
     if kind == "time":
         ratio = ours / bare
-        print(f"{name}: stategate {ours:.2f}s, {bare_name} {bare:.2f}s, data {mb:.1f} MB "
-              f"-> time ratio {ratio:.3f} (target {target})")
+        print(
+            f"{name}: stategate {ours:.2f}s, {bare_name} {bare:.2f}s, data {mb:.1f} MB "
+            f"-> time ratio {ratio:.3f} (target {target})"
+        )
     else:
         ratio = bare / ours
-        print(f"{name}: stategate {mb / ours:.1f} MB/s, {bare_name} {mb / bare:.1f} MB/s "
-              f"-> throughput ratio {ratio:.3f} (target {target})")
+        print(
+            f"{name}: stategate {mb / ours:.1f} MB/s, {bare_name} {mb / bare:.1f} MB/s "
+            f"-> throughput ratio {ratio:.3f} (target {target})"
+        )
 
 
 def rm(path: Path) -> None:

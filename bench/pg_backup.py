@@ -20,8 +20,15 @@ def main() -> None:
     bin_dir = find_postgres_bin()
     with LocalPostgres(bin_dir=bin_dir, superuser="postgres", tcp=False) as access:
         env = {"PGHOST": access.host, "PGPORT": str(access.port), "PGUSER": "postgres"}
-        run = lambda argv: subprocess.run(argv, check=True, env={**env, "PATH": "/usr/bin:/bin"},  # noqa: E731
-                                          capture_output=True)
+
+        def run(argv):
+            return subprocess.run(
+                argv,
+                check=True,
+                env={**env, "PATH": "/usr/bin:/bin"},
+                capture_output=True,
+            )
+
         run(["createdb", "bench"])
         run([str(bin_dir / "pgbench"), "-i", "-q", "-s", str(int(max(1, args.scale))), "bench"])
         out = work / "bare.dump"
@@ -38,8 +45,15 @@ def main() -> None:
             assert record.result == "pass", record.statement.predicate.reason
 
         t_ours, t_bare = best(args.rounds, ours, bare)
-        report("postgres backup", t_ours, t_bare, "pg_dump -Fc", kind="time", target="<= 1.05",
-               size=out.stat().st_size)
+        report(
+            "postgres backup",
+            t_ours,
+            t_bare,
+            "pg_dump -Fc",
+            kind="time",
+            target="<= 1.05",
+            size=out.stat().st_size,
+        )
     rm(work)
 
 

@@ -19,13 +19,24 @@ def main() -> None:
     work = workdir()
     bin_dir = find_postgres_bin()
     with LocalPostgres(bin_dir=bin_dir, superuser="postgres") as access:
-        env = {"PGHOST": access.host, "PGPORT": str(access.port), "PGUSER": "postgres",
-               "PATH": "/usr/bin:/bin"}
+        env = {
+            "PGHOST": access.host,
+            "PGPORT": str(access.port),
+            "PGUSER": "postgres",
+            "PATH": "/usr/bin:/bin",
+        }
         subprocess.run(["createdb", "bench"], check=True, env=env)
-        subprocess.run([str(bin_dir / "pgbench"), "-i", "-q", "-s", str(int(max(1, args.scale))),
-                        "bench"], check=True, env=env, capture_output=True)
-        ctx = context(work, "bench/postgres",
-                      PostgresSource(host=access.host, port=access.port, databases=["bench"]))
+        subprocess.run(
+            [str(bin_dir / "pgbench"), "-i", "-q", "-s", str(int(max(1, args.scale))), "bench"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        ctx = context(
+            work,
+            "bench/postgres",
+            PostgresSource(host=access.host, port=access.port, databases=["bench"]),
+        )
         backup = run_backup(ctx)
         pred = backup.statement.predicate
         assert isinstance(pred, BackupPredicate) and pred.result == "pass"
@@ -33,17 +44,39 @@ def main() -> None:
 
     def bare() -> None:
         with LocalPostgres(bin_dir=bin_dir, superuser="postgres") as sandbox:
-            subprocess.run(["pg_restore", "-h", sandbox.host, "-p", str(sandbox.port), "-U",
-                            "postgres", "--exit-on-error", "--create", "-d", "postgres",
-                            str(dump)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "pg_restore",
+                    "-h",
+                    sandbox.host,
+                    "-p",
+                    str(sandbox.port),
+                    "-U",
+                    "postgres",
+                    "--exit-on-error",
+                    "--create",
+                    "-d",
+                    "postgres",
+                    str(dump),
+                ],
+                check=True,
+                capture_output=True,
+            )
 
     def ours() -> None:
         record = run_restore_drill(ctx)
         assert record.result == "pass", record.statement.predicate.reason
 
     t_ours, t_bare = best(args.rounds, ours, bare)
-    report("postgres restore drill", t_ours, t_bare, "initdb + pg_restore", kind="time",
-           target="<= 1.30", size=dump.stat().st_size)
+    report(
+        "postgres restore drill",
+        t_ours,
+        t_bare,
+        "initdb + pg_restore",
+        kind="time",
+        target="<= 1.30",
+        size=dump.stat().st_size,
+    )
     rm(work)
 
 

@@ -39,8 +39,11 @@ def main() -> None:
 
         def bare() -> None:
             out.unlink(missing_ok=True)
-            subprocess.run(["redis-cli", "-h", access.host, "-p", str(access.port), "--rdb",
-                            str(out)], check=True, capture_output=True)
+            subprocess.run(
+                ["redis-cli", "-h", access.host, "-p", str(access.port), "--rdb", str(out)],
+                check=True,
+                capture_output=True,
+            )
 
         def ours() -> None:
             rm(work / "artifacts")
@@ -48,8 +51,15 @@ def main() -> None:
             assert record.result == "pass", record.statement.predicate.reason
 
         t_ours, t_bare = best(args.rounds, ours, bare)
-        report("redis backup", t_ours, t_bare, "redis-cli --rdb", kind="time", target="<= 1.10",
-               size=out.stat().st_size)
+        report(
+            "redis backup",
+            t_ours,
+            t_bare,
+            "redis-cli --rdb",
+            kind="time",
+            target="<= 1.10",
+            size=out.stat().st_size,
+        )
     rm(work)
 
 

@@ -8,9 +8,9 @@ import subprocess
 
 from common import best, context, parser, report, rm, workdir
 
+from stategate.operations.backup import run_backup
 from stategate.providers.config import Credential, S3Source
 from stategate.providers.s3 import client_for
-from stategate.operations.backup import run_backup
 from stategate.sandbox.servers import LocalS3
 
 
@@ -22,23 +22,38 @@ def main() -> None:
         client.create_bucket(Bucket="data")
         count = int(args.scale * 100)
         for i in range(count):
-            client.put_object(Bucket="data", Key=f"dir{i % 10}/obj-{i}.bin",
-                              Body=os.urandom(1024 * 1024))
+            client.put_object(
+                Bucket="data", Key=f"dir{i % 10}/obj-{i}.bin", Body=os.urandom(1024 * 1024)
+            )
         os.environ.update(BENCH_S3_ACCESS="bench", BENCH_S3_SECRET="bench-secret")
-        config = S3Source(endpoint=access.endpoint, access_key=Credential(env="BENCH_S3_ACCESS"),
-                          secret_key=Credential(env="BENCH_S3_SECRET"), buckets=["data"])
+        config = S3Source(
+            endpoint=access.endpoint,
+            access_key=Credential(env="BENCH_S3_ACCESS"),
+            secret_key=Credential(env="BENCH_S3_SECRET"),
+            buckets=["data"],
+        )
         ctx = context(work, "bench/minio", config)
-        rclone_env = {**os.environ, "RCLONE_CONFIG_SRC_TYPE": "s3",
-                      "RCLONE_CONFIG_SRC_PROVIDER": "Other",
-                      "RCLONE_CONFIG_SRC_ENDPOINT": access.endpoint,
-                      "RCLONE_CONFIG_SRC_ACCESS_KEY_ID": "bench",
-                      "RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY": "bench-secret",
-                      "RCLONE_CONFIG_SRC_FORCE_PATH_STYLE": "true"}
+        base = {k: v for k, v in os.environ.items() if "CA_BUNDLE" not in k}
+        rclone_env = {
+            **base,
+            "RCLONE_CONFIG_SRC_TYPE": "s3",
+            "RCLONE_CONFIG_SRC_PROVIDER": "Other",
+            "RCLONE_CONFIG_SRC_ENDPOINT": access.endpoint,
+            "RCLONE_CONFIG_SRC_ACCESS_KEY_ID": "bench",
+            "RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY": "bench-secret",
+            "RCLONE_CONFIG_SRC_FORCE_PATH_STYLE": "true",
+            "RCLONE_CONFIG_SRC_REGION": "us-east-1",
+        }
 
         def bare() -> None:
             rm(work / "rclone")
-            subprocess.run(["rclone", "copy", "src:data", str(work / "rclone")], check=True,
-                           env=rclone_env, capture_output=True)
+            done = subprocess.run(
+                ["rclone", "copy", "src:data", str(work / "rclone")],
+                env=rclone_env,
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stderr[-500:]
 
         def ours() -> None:
             rm(work / "artifacts")
@@ -46,8 +61,15 @@ def main() -> None:
             assert record.result == "pass", record.statement.predicate.reason
 
         t_ours, t_bare = best(args.rounds, ours, bare)
-        report("s3 backup", t_ours, t_bare, "rclone copy", kind="throughput", target=">= 1.0",
-               size=count * 1024 * 1024)
+        report(
+            "s3 backup",
+            t_ours,
+            t_bare,
+            "rclone copy",
+            kind="throughput",
+            target=">= 1.0",
+            size=count * 1024 * 1024,
+        )
     rm(work)
 
 

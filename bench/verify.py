@@ -22,8 +22,9 @@ def main() -> None:
         while written < size:
             handle.write(block[: min(len(block), size - written)])
             written += min(len(block), size - written)
-    expected = subprocess.run(["sha256sum", str(path)], check=True, capture_output=True,
-                              text=True).stdout.split()[0]
+    expected = subprocess.run(
+        ["sha256sum", str(path)], check=True, capture_output=True, text=True
+    ).stdout.split()[0]
     assert hash_file(path)[1] == expected
 
     def bare() -> None:
@@ -33,8 +34,15 @@ def main() -> None:
         hash_file(path)
 
     t_ours, t_bare = best(args.rounds + 1, ours, bare)
-    report("artifact verification", t_ours, t_bare, "sha256sum", kind="throughput",
-           target=">= 0.95", size=size)
+    report(
+        "artifact verification",
+        t_ours,
+        t_bare,
+        "sha256sum",
+        kind="throughput",
+        target=">= 0.95",
+        size=size,
+    )
     rm(work)
 
 

@@ -22,8 +22,12 @@ from stategate.providers.config import (
     SmokeCheck,
     SqlCheck,
 )
-from stategate.sandbox.services import CANARY_KEY, CANARY_SHA256, ProductionServices, \
-    production_services
+from stategate.sandbox.services import (
+    CANARY_KEY,
+    CANARY_SHA256,
+    ProductionServices,
+    production_services,
+)
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGES = {
@@ -32,13 +36,23 @@ IMAGES = {
     "data/minio": f"minio/minio:RELEASE.2024-06-13T22-53-53Z@{DIGEST}",
 }
 SMOKE: dict[str, list[SmokeCheck]] = {
-    "data/postgres": [SqlCheck(name="migrations present", database="app",
-                               query="select count(*) from schema_migrations", expect="2")],
-    "data/redis": [RedisCheck(name="ping", command=["PING"], expect="PONG"),
-                   RedisCheck(name="user hash", command=["HGET", "user:3", "name"],
-                              expect="user 3")],
-    "data/minio": [S3Check(name="canary", bucket="platform-canary", key=CANARY_KEY,
-                           expect_sha256=CANARY_SHA256)],
+    "data/postgres": [
+        SqlCheck(
+            name="migrations present",
+            database="app",
+            query="select count(*) from schema_migrations",
+            expect="2",
+        )
+    ],
+    "data/redis": [
+        RedisCheck(name="ping", command=["PING"], expect="PONG"),
+        RedisCheck(name="user hash", command=["HGET", "user:3", "name"], expect="user 3"),
+    ],
+    "data/minio": [
+        S3Check(
+            name="canary", bucket="platform-canary", key=CANARY_KEY, expect_sha256=CANARY_SHA256
+        )
+    ],
 }
 
 
@@ -54,8 +68,12 @@ class Workspace:
     artifacts: Path
     services: ProductionServices
 
-    def context(self, module_id: str, config: ProviderConfig | None = None,
-                smoke: list[SmokeCheck] | None = None) -> ModuleContext:
+    def context(
+        self,
+        module_id: str,
+        config: ProviderConfig | None = None,
+        smoke: list[SmokeCheck] | None = None,
+    ) -> ModuleContext:
         return ModuleContext(
             module_id=module_id,
             config=config or self.services.sources[module_id],
@@ -79,7 +97,8 @@ def write_platform(repo: Path, services: ProductionServices) -> None:
     """A platform repo (compose + policy) whose modules point at the stand-in services."""
     compose = repo / "compose" / "data.yml"
     compose.parent.mkdir(parents=True)
-    compose.write_text(textwrap.dedent(f"""\
+    compose.write_text(
+        textwrap.dedent(f"""\
         name: data
         services:
           postgres:
@@ -93,7 +112,8 @@ def write_platform(repo: Path, services: ProductionServices) -> None:
             image: {IMAGES["data/minio"]}
             volumes: [miniodata:/data]
         volumes: {{pgdata: {{}}, redisdata: {{}}, miniodata: {{}}}}
-        """))
+        """)
+    )
     lines = ["version: 1", "compose:", "  files: [compose/data.yml]", "modules:"]
     for module_id, config in services.sources.items():
         entry = config.model_dump(mode="json", exclude_defaults=False, exclude={"sandbox"})

@@ -24,8 +24,11 @@ from .conftest import Workspace
 pytestmark = pytest.mark.integration
 
 MODULES = ["data/postgres", "data/redis", "data/minio"]
-MAIN_PART = {"data/postgres": "db/app.dump", "data/redis": "dump.rdb",
-             "data/minio": "fingerprint.jsonl"}
+MAIN_PART = {
+    "data/postgres": "db/app.dump",
+    "data/redis": "dump.rdb",
+    "data/minio": "fingerprint.jsonl",
+}
 
 
 def backup_pred(record: object) -> BackupPredicate:
@@ -50,8 +53,9 @@ def test_backup_then_drill_passes(workspace: Workspace, module_id: str) -> None:
     assert pred.source.image_digest == "sha256:" + "ab" * 32
     assert pred.source.server_version
     directory = workspace.artifacts / pred.location
-    assert directory.is_dir() and not any(p.name.endswith(".partial")
-                                          for p in directory.parent.iterdir())
+    assert directory.is_dir() and not any(
+        p.name.endswith(".partial") for p in directory.parent.iterdir()
+    )
     raw = json.loads(backup.path.read_text())
     assert raw["_type"] == "https://in-toto.io/Statement/v1"
     assert raw["predicateType"] == "https://stategate.dev/backup/v1"
@@ -118,8 +122,14 @@ def test_s3_object_corrupted_in_mirror_fails_the_drill(workspace: Workspace) -> 
 
 
 def _pg(access: PostgresAccess, db: str = "app") -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(host=access.host, port=access.port, user=access.user,
-                           password=access.password, dbname=db, autocommit=True)
+    return psycopg.connect(
+        host=access.host,
+        port=access.port,
+        user=access.user,
+        password=access.password,
+        dbname=db,
+        autocommit=True,
+    )
 
 
 def test_postgres_change_during_backup_stays_out_of_the_snapshot(workspace: Workspace) -> None:
@@ -220,7 +230,9 @@ def test_volume_backup_and_drill(workspace: Workspace, tmp_path: Path) -> None:
     assert pred.fingerprint is not None and pred.fingerprint.items == 5
     drill = drill_pred(run_restore_drill(ctx))
     assert drill.result == "pass", drill.reason
-    (data / "config.yml").write_text("a: 2\n")  # the source moves on; the drill still reads the backup
+    (data / "config.yml").write_text(
+        "a: 2\n"
+    )  # the source moves on; the drill still reads the backup
     assert drill_pred(run_restore_drill(ctx)).result == "pass"
 
 

@@ -20,7 +20,7 @@ from stategate.evidence.store import list_records
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.operations.smoke_run import run_smoke
-from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
+from stategate.providers.access import RedisAccess
 from stategate.providers.config import RedisCheck, TcpCheck
 
 from .conftest import Workspace, write_platform
@@ -32,7 +32,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_path: Path) -> None:
     marker = tmp_path / "streaming"
     script = tmp_path / "child.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import pathlib, time
         from stategate.evidence import artifact
         original = artifact.HashingFile.copy_from
@@ -48,14 +49,18 @@ def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_pat
         from tests.integration.conftest import Workspace
         from stategate.operations.backup import run_backup
         from stategate.providers.config import PostgresSource
-        cfg = PostgresSource.model_validate_json({workspace.services.sources["data/postgres"]
-                                                  .model_dump_json()!r})
-        ws = Workspace(pathlib.Path({str(workspace.repo)!r}), pathlib.Path({str(workspace.artifacts)!r}), None)
+        cfg = PostgresSource.model_validate_json({
+            workspace.services.sources["data/postgres"].model_dump_json()!r
+        })
+        ws = Workspace(pathlib.Path({str(workspace.repo)!r}), pathlib.Path({
+            str(workspace.artifacts)!r
+        }), None)
         from stategate.operations.context import ModuleContext
         ctx = ModuleContext("data/postgres", cfg, [], None, None, ws.repo, ws.repo / "evidence",
                             ws.artifacts)
         run_backup(ctx)
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{SRC.parent}"}
     child = subprocess.Popen([sys.executable, str(script)], env=env)
     try:
@@ -98,16 +103,16 @@ class _SourceAsSandbox:
         yield self.access
 
 
-def test_drill_refuses_a_sandbox_that_is_the_source(workspace: Workspace,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drill_refuses_a_sandbox_that_is_the_source(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     access = workspace.services.access["data/redis"]
     assert isinstance(access, RedisAccess)
     ctx = workspace.context("data/redis")
     assert run_backup(ctx).result == "pass"
     import stategate.operations.drill as drill_module
 
-    monkeypatch.setattr(drill_module, "engine_for",
-                        lambda *a, **k: _SourceAsSandbox(access))
+    monkeypatch.setattr(drill_module, "engine_for", lambda *a, **k: _SourceAsSandbox(access))
     record = run_restore_drill(ctx)
     pred = record.statement.predicate
     assert isinstance(pred, DrillPredicate)
@@ -118,13 +123,16 @@ def test_drill_refuses_a_sandbox_that_is_the_source(workspace: Workspace,
 def _docker_engine_reachable() -> bool:
     if shutil.which("docker") is None:
         return False
-    done = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                          capture_output=True, timeout=30)
+    done = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, timeout=30
+    )
     return done.returncode == 0
 
 
-@pytest.mark.skipif(_docker_engine_reachable(),
-                    reason="a Docker engine is reachable: this test covers hosts without one")
+@pytest.mark.skipif(
+    _docker_engine_reachable(),
+    reason="a Docker engine is reachable: this test covers hosts without one",
+)
 def test_docker_engine_without_docker_is_recorded_as_unavailable(workspace: Workspace) -> None:
     ctx = workspace.context("data/redis")
     assert run_backup(ctx).result == "pass"
@@ -132,16 +140,21 @@ def test_docker_engine_without_docker_is_recorded_as_unavailable(workspace: Work
     assert isinstance(pred, DrillPredicate)
     assert pred.result == "error"
     assert pred.engine.name == "docker" and pred.engine.available is False
-    assert "no docker client" in pred.engine.detail or "no reachable Docker engine" in pred.engine.detail
+    assert (
+        "no docker client" in pred.engine.detail
+        or "no reachable Docker engine" in pred.engine.detail
+    )
     assert pred.engine.image == "redis:7.0.15@sha256:" + "ab" * 32
 
 
 def test_smoke_on_source_and_sandbox(workspace: Workspace) -> None:
     access = workspace.services.access["data/redis"]
     assert isinstance(access, RedisAccess)
-    checks = [RedisCheck(name="ping", command=["PING"], expect="PONG"),
-              TcpCheck(name="port", host=access.host, port=access.port),
-              TcpCheck(name="elsewhere", host="127.0.0.1", port=1)]
+    checks = [
+        RedisCheck(name="ping", command=["PING"], expect="PONG"),
+        TcpCheck(name="port", host=access.host, port=access.port),
+        TcpCheck(name="elsewhere", host="127.0.0.1", port=1),
+    ]
     ctx = workspace.context("data/redis", smoke=checks)
     source = run_smoke(ctx).statement.predicate
     assert isinstance(source, SmokePredicate)
@@ -157,8 +170,10 @@ def test_smoke_on_source_and_sandbox(workspace: Workspace) -> None:
 
 
 def test_smoke_failure_and_refused_command(workspace: Workspace) -> None:
-    checks = [RedisCheck(name="wrong", command=["HGET", "user:3", "name"], expect="nobody"),
-              RedisCheck(name="destructive", command=["FLUSHALL"])]
+    checks = [
+        RedisCheck(name="wrong", command=["HGET", "user:3", "name"], expect="nobody"),
+        RedisCheck(name="destructive", command=["FLUSHALL"]),
+    ]
     pred = run_smoke(workspace.context("data/redis", smoke=checks)).statement.predicate
     assert isinstance(pred, SmokePredicate)
     assert [c.result for c in pred.checks] == ["fail", "error"]
@@ -172,8 +187,13 @@ def test_smoke_failure_and_refused_command(workspace: Workspace) -> None:
 
 
 def _cli(args: list[str], repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stategate", "-v", *args, "--repo", str(repo)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "stategate", "-v", *args, "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> None:
@@ -186,15 +206,22 @@ def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> No
     env = {**os.environ, "PYTHONPATH": str(SRC), "STATEGATE_ARTIFACTS": str(workspace.artifacts)}
     outputs = []
     for module_id in ("data/postgres", "data/redis", "data/minio"):
-        for args in (["backup", module_id], ["restore-drill", module_id],
-                     ["smoke", module_id], ["smoke", module_id, "--target", "sandbox"],
-                     ["backup", module_id, "--format", "json"]):
+        for args in (
+            ["backup", module_id],
+            ["restore-drill", module_id],
+            ["smoke", module_id],
+            ["smoke", module_id, "--target", "sandbox"],
+            ["backup", module_id, "--format", "json"],
+        ):
             done = _cli(args, repo, env)
             assert done.returncode == 0, done.stdout + done.stderr
             outputs.append(done.stdout + done.stderr)
     # wrong credentials: the error names the server, never the value tried
-    wrong = {**env, "STATEGATE_DEMO_PG_PASSWORD": "Wrong-Password-0123456789",
-             "STATEGATE_DEMO_REDIS_PASSWORD": "Wrong-Password-0123456789"}
+    wrong = {
+        **env,
+        "STATEGATE_DEMO_PG_PASSWORD": "Wrong-Password-0123456789",
+        "STATEGATE_DEMO_REDIS_PASSWORD": "Wrong-Password-0123456789",
+    }
     for module_id in ("data/postgres", "data/redis"):
         done = _cli(["backup", module_id], repo, wrong)
         assert done.returncode == 1
@@ -203,8 +230,11 @@ def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> No
     records = [p.read_text() for p in (repo / "evidence").rglob("*.json")]
     assert len(records) >= 17
     assert any('"result": "error"' in r for r in records)
-    small_artifacts = [p.read_bytes() for p in workspace.artifacts.rglob("*")
-                       if p.is_file() and p.suffix in (".sql", ".jsonl", ".rdb")]
+    small_artifacts = [
+        p.read_bytes()
+        for p in workspace.artifacts.rglob("*")
+        if p.is_file() and p.suffix in (".sql", ".jsonl", ".rdb")
+    ]
     for secret in [*secrets, "Wrong-Password-0123456789"]:
         for text in outputs + records:
             assert secret not in text

@@ -15,13 +15,25 @@ from stategate.sandbox.engine import EngineName
 
 @click.command("smoke")
 @click.argument("module")
-@click.option("--target", type=click.Choice(["source", "sandbox"]), default="source",
-              show_default=True, help="Run against the module itself or a restored sandbox copy.")
+@click.option(
+    "--target",
+    type=click.Choice(["source", "sandbox"]),
+    default="source",
+    show_default=True,
+    help="Run against the module itself or a restored sandbox copy.",
+)
 @click.option("--backup", "backup_id", help="sandbox: backup to restore (default: newest).")
 @click.option("--engine", type=click.Choice(["local", "docker"]), help="sandbox: engine.")
 @evidence_options
-def command(module: str, target: Literal["source", "sandbox"], backup_id: str | None,
-            engine: EngineName | None, repo: Path, artifacts: Path | None, fmt: str) -> int:
+def command(
+    module: str,
+    target: Literal["source", "sandbox"],
+    backup_id: str | None,
+    engine: EngineName | None,
+    repo: Path,
+    artifacts: Path | None,
+    fmt: str,
+) -> int:
     """Run MODULE's smoke checks (each with its timeout) against source or sandbox."""
     ctx = module_context(repo, module, artifacts=artifacts, progress=progress_factory(fmt))
     record = run_smoke(ctx, target=target, backup_id=backup_id, engine_name=engine)

@@ -119,8 +119,9 @@ class SmokePredicate(_Common):
     checks: list[CheckOutcome] = Field(default_factory=list)
 
 
-Predicate = Annotated[BackupPredicate | DrillPredicate | SmokePredicate,
-                      Field(discriminator="kind")]
+Predicate = Annotated[
+    BackupPredicate | DrillPredicate | SmokePredicate, Field(discriminator="kind")
+]
 
 
 class Statement(_Model):
@@ -130,7 +131,7 @@ class Statement(_Model):
 
     type_: Literal["https://in-toto.io/Statement/v1"] = Field(STATEMENT_TYPE, alias="_type")
     subject: list[Subject]
-    predicateType: str  # noqa: N815  (in-toto field name)
+    predicateType: str
     predicate: Predicate
 
     def to_json(self) -> bytes:
@@ -138,10 +139,12 @@ class Statement(_Model):
         return (json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
 
 
-def statement(subjects: list[Subject], predicate: BackupPredicate | DrillPredicate |
-              SmokePredicate) -> Statement:
-    return Statement(subject=subjects, predicateType=PREDICATE_TYPES[predicate.kind],
-                     predicate=predicate)
+def statement(
+    subjects: list[Subject], predicate: BackupPredicate | DrillPredicate | SmokePredicate
+) -> Statement:
+    return Statement(
+        subject=subjects, predicateType=PREDICATE_TYPES[predicate.kind], predicate=predicate
+    )
 
 
 def content_subject(name: str, payload: object) -> Subject:

@@ -78,12 +78,14 @@ def read_record(path: Path) -> StoredRecord:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"invalid evidence record: {where}: {first['msg']}",
-                         file=str(path)) from exc
+        raise InputError(
+            f"invalid evidence record: {where}: {first['msg']}", file=str(path)
+        ) from exc
 
 
-def list_records(evidence_dir: Path, module_id: str | None = None,
-                 kind: Kind | None = None) -> list[StoredRecord]:
+def list_records(
+    evidence_dir: Path, module_id: str | None = None, kind: Kind | None = None
+) -> list[StoredRecord]:
     """Records oldest first (by id, which starts with the UTC time)."""
     roots = [evidence_dir / module_path(module_id)] if module_id else [evidence_dir]
     found: list[tuple[str, Path]] = []
@@ -102,11 +104,15 @@ def list_records(evidence_dir: Path, module_id: str | None = None,
     return records
 
 
-def latest_record(evidence_dir: Path, module_id: str, kind: Kind,
-                  result: Result | None = "pass") -> StoredRecord | None:
+def latest_record(
+    evidence_dir: Path, module_id: str, kind: Kind, result: Result | None = "pass"
+) -> StoredRecord | None:
     """The newest record of a kind for a module (by default: the newest passing one)."""
-    records = [r for r in list_records(evidence_dir, module_id, kind)
-               if result is None or r.result == result]
+    records = [
+        r
+        for r in list_records(evidence_dir, module_id, kind)
+        if result is None or r.result == result
+    ]
     return records[-1] if records else None
 
 
@@ -143,5 +149,7 @@ def artifacts_root(repo: Path, configured: str | None, override: Path | None = N
         root = Path(state) / "stategate" / "artifacts"
     root = root.resolve()
     if root.is_relative_to(repo.resolve()):
-        raise InputError(f"artifacts folder {root} is inside the platform repo: keep it outside git")
+        raise InputError(
+            f"artifacts folder {root} is inside the platform repo: keep it outside git"
+        )
     return root

@@ -35,8 +35,9 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     backup_id = new_id(started)
     location = module_path(ctx.module_id) / backup_id
     final = ctx.artifacts / location
-    source = SourceInfo(image=ctx.image, image_digest=image_digest(ctx.image),
-                        address=provider.address())
+    source = SourceInfo(
+        image=ctx.image, image_digest=image_digest(ctx.image), address=provider.address()
+    )
     artifacts: list[Artifact] = []
     summary: FingerprintSummary | None = None
     consistent, note = False, ""
@@ -45,31 +46,49 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     try:
         source.server_version = provider.server_version()
         source.identity = provider.identity()
-        with ctx.progress(f"backup {ctx.module_id}", None) as progress, \
-                open_backup(final, progress) as writer:
+        with (
+            ctx.progress(f"backup {ctx.module_id}", None) as progress,
+            open_backup(final, progress) as writer,
+        ):
             output = provider.backup(writer, hooks or BackupHooks())
             with writer.part(FINGERPRINT_PART) as dest:
                 dest.write(output.fingerprint.to_jsonl())
             summary = output.fingerprint.summary()
             consistent, note = output.consistent, output.note
             covered = output.covered_prefix
-            artifacts = [Artifact(name=p.name, size=p.size, sha256=p.sha256)
-                         for p in sorted(writer.parts, key=lambda p: p.name)
-                         if not (covered and p.name.startswith(covered))]
+            artifacts = [
+                Artifact(name=p.name, size=p.size, sha256=p.sha256)
+                for p in sorted(writer.parts, key=lambda p: p.name)
+                if not (covered and p.name.startswith(covered))
+            ]
             total = sum(p.size for p in writer.parts)
     except (StategateError, OSError) as exc:
         result, reason = "error", execute.mask(str(exc), provider.secrets())
         artifacts, summary, total = [], None, 0
         shutil.rmtree(final, ignore_errors=True)
     predicate = BackupPredicate(
-        module=ctx.module_id, provider=config.provider, id=backup_id, result=result,
-        reason=reason, started=started, finished=now(), tool=tool(),
-        policy_digest=ctx.policy_digest, source=source, backup_id=backup_id,
-        location=location.as_posix(), artifacts=artifacts, total_size=total,
-        fingerprint=summary, consistent=consistent, note=note,
+        module=ctx.module_id,
+        provider=config.provider,
+        id=backup_id,
+        result=result,
+        reason=reason,
+        started=started,
+        finished=now(),
+        tool=tool(),
+        policy_digest=ctx.policy_digest,
+        source=source,
+        backup_id=backup_id,
+        location=location.as_posix(),
+        artifacts=artifacts,
+        total_size=total,
+        fingerprint=summary,
+        consistent=consistent,
+        note=note,
     )
-    subjects = [Subject(name=f"{location.as_posix()}/{a.name}", digest={"sha256": a.sha256})
-                for a in artifacts]
+    subjects = [
+        Subject(name=f"{location.as_posix()}/{a.name}", digest={"sha256": a.sha256})
+        for a in artifacts
+    ]
     if not subjects:
         subjects = [content_subject(location.as_posix(), {"result": result, "reason": reason})]
     stmt = statement(subjects, predicate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import urllib.parse
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,8 +75,6 @@ def host_port(address: str) -> tuple[str, int] | None:
         if host.startswith("/"):
             return None
         port = int(raw)
-    try:
+    with suppress(OSError):
         host = socket.gethostbyname(host)
-    except OSError:
-        pass
     return host, port

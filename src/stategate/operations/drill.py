@@ -27,8 +27,9 @@ from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import overall, run_checks
 
 
-def run_restore_drill(ctx: ModuleContext, *, backup_id: str | None = None,
-                      engine_name: EngineName | None = None) -> StoredRecord:
+def run_restore_drill(
+    ctx: ModuleContext, *, backup_id: str | None = None, engine_name: EngineName | None = None
+) -> StoredRecord:
     """Verify, restore into a sandbox, compare fingerprints, smoke, tear down, record."""
     config = ctx.require_config()
     backup = find_backup(ctx.evidence_dir, ctx.module_id, backup_id)
@@ -53,11 +54,13 @@ def run_restore_drill(ctx: ModuleContext, *, backup_id: str | None = None,
         if not comparison.match:
             result = "fail"
             reason = "restored content differs from the backup's fingerprint: " + "; ".join(
-                comparison.examples[:3])
+                comparison.examples[:3]
+            )
         elif overall(smoke) != "pass":
             result = "fail"
             reason = "smoke contract failed on the sandbox: " + "; ".join(
-                f"{o.name}: {o.detail}" for o in smoke if o.result in ("fail", "error"))
+                f"{o.name}: {o.detail}" for o in smoke if o.result in ("fail", "error")
+            )
     except ArtifactMismatch as exc:
         result, reason = "fail", str(exc)
     except (StategateError, OSError) as exc:
@@ -68,13 +71,23 @@ def run_restore_drill(ctx: ModuleContext, *, backup_id: str | None = None,
     reason = execute.mask(reason, source.secrets()) if reason else None
     drill_id = new_id(started)
     predicate = DrillPredicate(
-        module=ctx.module_id, provider=config.provider, id=drill_id, result=result,
-        reason=reason, started=started, finished=now(), tool=tool(),
+        module=ctx.module_id,
+        provider=config.provider,
+        id=drill_id,
+        result=result,
+        reason=reason,
+        started=started,
+        finished=now(),
+        tool=tool(),
         policy_digest=ctx.policy_digest,
         source=bpred.source.model_copy(update={"image": bpred.source.image}),
-        backup_id=bpred.backup_id, backup_record=_rel(ctx, backup),
-        artifacts_verified=verified, engine=engine.info(), sandbox=sandbox,
-        fingerprint=comparison, smoke=smoke,
+        backup_id=bpred.backup_id,
+        backup_record=_rel(ctx, backup),
+        artifacts_verified=verified,
+        engine=engine.info(),
+        sandbox=sandbox,
+        fingerprint=comparison,
+        smoke=smoke,
     )
     subjects = [Subject(name=s.name, digest=dict(s.digest)) for s in backup.statement.subject]
     stmt = statement(subjects, predicate)

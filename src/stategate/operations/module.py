@@ -10,8 +10,13 @@ from stategate.platform import load_platform
 from stategate.providers.config import ProviderConfig
 
 
-def module_context(repo: Path, module_id: str, *, artifacts: Path | None = None,
-                   progress: ProgressFactory = no_progress) -> ModuleContext:
+def module_context(
+    repo: Path,
+    module_id: str,
+    *,
+    artifacts: Path | None = None,
+    progress: ProgressFactory = no_progress,
+) -> ModuleContext:
     """Policy entry, image ref and policy digest of one module, at the repo's work tree."""
     platform = load_platform(repo)
     module = platform.module(module_id)

@@ -53,8 +53,9 @@ class Sandbox:
 
 
 @contextmanager
-def restored_sandbox(source: Provider, backup: StoredBackup, engine: Engine,
-                     recorded: SourceInfo) -> Iterator[Sandbox]:
+def restored_sandbox(
+    source: Provider, backup: StoredBackup, engine: Engine, recorded: SourceInfo
+) -> Iterator[Sandbox]:
     """Restore ``backup`` into a fresh sandbox; refuse one that is the source itself."""
     with source.restore(backup, engine) as copy:
         identity, address = copy.identity(), copy.address()
@@ -64,8 +65,7 @@ def restored_sandbox(source: Provider, backup: StoredBackup, engine: Engine,
             raise ExternalError(
                 f"refused: the sandbox at {address} resolves to the source {source.address()}"
             )
-        info = SourceInfo(address=address, identity=identity,
-                          server_version=copy.server_version())
+        info = SourceInfo(address=address, identity=identity, server_version=copy.server_version())
         target = copy.smoke_target("sandbox")
         if here and there:
             target.rewrites[f"{there[0]}:{there[1]}"] = f"{here[0]}:{here[1]}"

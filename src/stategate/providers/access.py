@@ -89,5 +89,7 @@ def resolve_credential(ref: Credential, *, base: Path, what: str) -> str:
         try:
             return path.read_text().rstrip("\r\n")
         except OSError as exc:
-            raise InputError(f"{what}: cannot read credential file: {exc.strerror}", file=str(path)) from exc
+            raise InputError(
+                f"{what}: cannot read credential file: {exc.strerror}", file=str(path)
+            ) from exc
     raise InputError(f"{what}: credential reference names neither env nor file")

@@ -95,9 +95,7 @@ class Provider(Protocol):
         """Write the backup's parts into ``out`` and fingerprint the same content."""
         ...
 
-    def restore(
-        self, backup: StoredBackup, engine: Engine
-    ) -> AbstractContextManager[Provider]:
+    def restore(self, backup: StoredBackup, engine: Engine) -> AbstractContextManager[Provider]:
         """Start a throwaway server holding ``backup``; yield a provider bound to it."""
         ...
 

@@ -44,11 +44,15 @@ class SandboxSettings(_Strict):
 
 class PostgresSource(_Strict):
     provider: Literal["postgres"] = "postgres"
-    host: str = Field("127.0.0.1", description="Host name, loopback address or Unix socket directory.")
+    host: str = Field(
+        "127.0.0.1", description="Host name, loopback address or Unix socket directory."
+    )
     port: int = Field(5432, description="TCP port (also names the socket file).")
     user: str = Field("postgres", description="Role used for pg_dump and the fingerprint.")
     password: Credential | None = Field(None, description="Password reference, if any.")
-    databases: list[str] = Field(default_factory=list, description="Databases to back up; empty: all.")
+    databases: list[str] = Field(
+        default_factory=list, description="Databases to back up; empty: all."
+    )
     snapshot: bool = Field(
         True,
         description="Fingerprint and dump in one exported snapshot (turn off behind poolers).",
@@ -77,7 +81,9 @@ class S3Source(_Strict):
 
 class VolumeSource(_Strict):
     provider: Literal["volume"] = "volume"
-    path: str = Field(..., description="Directory holding the data (bind source or volume mountpoint).")
+    path: str = Field(
+        ..., description="Directory holding the data (bind source or volume mountpoint)."
+    )
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +24,9 @@ class FingerprintItem:
     size: int  # rows, bytes, or 1
     digest: str
     detail: str = ""  # informative only (e.g. an S3 etag), never compared
+
+
+_ORDER = attrgetter("group", "name", "size", "digest")
 
 
 class GroupSummary(BaseModel):
@@ -45,7 +49,8 @@ class FingerprintSummary(BaseModel):
 
 class Fingerprint:
     def __init__(self, items: Iterable[FingerprintItem]) -> None:
-        self.items: tuple[FingerprintItem, ...] = tuple(sorted(items))
+        # a key function: dataclass ordering compares field by field in Python, 10x slower
+        self.items: tuple[FingerprintItem, ...] = tuple(sorted(items, key=_ORDER))
 
     def summary(self) -> FingerprintSummary:
         groups: dict[str, list[FingerprintItem]] = {}
@@ -74,7 +79,9 @@ class Fingerprint:
         items = []
         for line in data.decode().splitlines():
             group, name, size, digest, detail = json.loads(line)
-            items.append(FingerprintItem(str(group), str(name), int(size), str(digest), str(detail)))
+            items.append(
+                FingerprintItem(str(group), str(name), int(size), str(digest), str(detail))
+            )
         return cls(items)
 
 

@@ -87,9 +87,15 @@ class RedisProvider:
         self.timeout = timeout
 
     def _client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(host=self.access.host, port=self.access.port, db=db,
-                           username=self.access.username, password=self.access.password,
-                           socket_timeout=self.timeout, socket_connect_timeout=10)
+        return redis.Redis(
+            host=self.access.host,
+            port=self.access.port,
+            db=db,
+            username=self.access.username,
+            password=self.access.password,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=10,
+        )
 
     def _error(self, exc: Exception) -> ExternalError:
         msg = execute.mask(f"redis {self.address()}: {exc}", self.secrets())
@@ -137,13 +143,15 @@ class RedisProvider:
                 self._sync_rdb(dest.write)
             except OSError as exc:
                 raise self._error(exc) from exc
-        return BackupOutput(fingerprint, consistent=False,
-                            note="fingerprint taken just before the RDB snapshot")
+        return BackupOutput(
+            fingerprint, consistent=False, note="fingerprint taken just before the RDB snapshot"
+        )
 
     def _sync_rdb(self, write: Callable[[bytes], int]) -> None:
         """Fetch an RDB snapshot as a replica would, streaming it to ``write``."""
-        with socket.create_connection((self.access.host, self.access.port),
-                                      timeout=self.timeout) as sock:
+        with socket.create_connection(
+            (self.access.host, self.access.port), timeout=self.timeout
+        ) as sock:
             reader = cast(IO[bytes], sock.makefile("rb", buffering=1024 * 1024))
             if self.access.password:
                 auth = ["AUTH", self.access.password]
@@ -193,8 +201,14 @@ def _resp(args: list[str]) -> bytes:
     return b"".join(out)
 
 
-def _command(sock: socket.socket, reader: IO[bytes], args: list[str], secrets: tuple[str, ...],
-             *, optional: bool = False) -> None:
+def _command(
+    sock: socket.socket,
+    reader: IO[bytes],
+    args: list[str],
+    secrets: tuple[str, ...],
+    *,
+    optional: bool = False,
+) -> None:
     sock.sendall(_resp(args))
     line = reader.readline()
     if not line.startswith(b"+"):

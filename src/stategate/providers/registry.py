@@ -41,8 +41,11 @@ def _wrong(config: ProviderConfig, expected: str) -> InputError:
 def _postgres(config: ProviderConfig, base: Path) -> Provider:
     if not isinstance(config, PostgresSource):
         raise _wrong(config, "postgres")
-    password = (resolve_credential(config.password, base=base, what="postgres password")
-                if config.password else None)
+    password = (
+        resolve_credential(config.password, base=base, what="postgres password")
+        if config.password
+        else None
+    )
     access = PostgresAccess(config.host, config.port, config.user, password)
     return PostgresProvider(access, databases=config.databases, snapshot=config.snapshot)
 
@@ -50,8 +53,11 @@ def _postgres(config: ProviderConfig, base: Path) -> Provider:
 def _redis(config: ProviderConfig, base: Path) -> Provider:
     if not isinstance(config, RedisSource):
         raise _wrong(config, "redis")
-    password = (resolve_credential(config.password, base=base, what="redis password")
-                if config.password else None)
+    password = (
+        resolve_credential(config.password, base=base, what="redis password")
+        if config.password
+        else None
+    )
     return RedisProvider(RedisAccess(config.host, config.port, config.username, password))
 
 

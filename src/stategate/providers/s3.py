@@ -47,8 +47,13 @@ class Listed:
 def object_part(bucket: str, key: str) -> str:
     """Where an object lands in the mirror; refuses keys that would escape it."""
     segments = key.split("/")
-    if (not key or key.startswith("/") or "\\" in key or "\0" in key
-            or any(s in ("", ".", "..") for s in segments)):
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or "\0" in key
+        or any(s in ("", ".", "..") for s in segments)
+    ):
         raise ExternalError(f"s3 key {bucket}/{key!r} would escape the backup target: refused")
     if not bucket or "/" in bucket or bucket in (".", ".."):
         raise ExternalError(f"s3 bucket name {bucket!r} is not usable as a directory: refused")
@@ -64,9 +69,14 @@ def client_for(access: S3Access, timeout: float = 60.0) -> Any:
         retries={"max_attempts": 3, "mode": "standard"},
         max_pool_connections=WORKERS * 2,
     )
-    return boto3.client("s3", endpoint_url=access.endpoint, aws_access_key_id=access.access_key,
-                        aws_secret_access_key=access.secret_key, region_name=access.region,
-                        config=config)
+    return boto3.client(
+        "s3",
+        endpoint_url=access.endpoint,
+        aws_access_key_id=access.access_key,
+        aws_secret_access_key=access.secret_key,
+        region_name=access.region,
+        config=config,
+    )
 
 
 class S3Provider:
@@ -116,8 +126,14 @@ class S3Provider:
                 pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
                 for page in pages:
                     for obj in page.get("Contents", []):
-                        listed.append(Listed(bucket, obj["Key"], int(obj["Size"]),
-                                             str(obj.get("ETag", "")).strip('"')))
+                        listed.append(
+                            Listed(
+                                bucket,
+                                obj["Key"],
+                                int(obj["Size"]),
+                                str(obj.get("ETag", "")).strip('"'),
+                            )
+                        )
             except (BotoCoreError, ClientError) as exc:
                 raise self._error(f"list {bucket}", exc) from exc
         return listed
@@ -178,23 +194,33 @@ class S3Provider:
                     f"s3 object {obj.bucket}/{obj.key} changed during the backup: refused"
                 )
             with lock:
-                items.append(FingerprintItem(obj.bucket, obj.key, dest.size, dest.hexdigest(),
-                                             obj.etag))
+                items.append(
+                    FingerprintItem(obj.bucket, obj.key, dest.size, dest.hexdigest(), obj.etag)
+                )
 
         with ThreadPoolExecutor(WORKERS) as pool:
             for _ in pool.map(mirror, zip(listed, parts, strict=True)):
                 pass
-        return BackupOutput(Fingerprint(items), consistent=True,
-                            note="every object fetched If-Match its listed etag",
-                            covered_prefix="objects/")
+        return BackupOutput(
+            Fingerprint(items),
+            consistent=True,
+            note="every object fetched If-Match its listed etag",
+            covered_prefix="objects/",
+        )
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[S3Provider]:
         with engine.s3() as access:
-            buckets = sorted({i.group for i in backup.fingerprint.items} |
-                             set(self.access.buckets))
-            restored = S3Provider(S3Access(access.endpoint, access.access_key,
-                                           access.secret_key, access.region, tuple(buckets)))
+            buckets = sorted({i.group for i in backup.fingerprint.items} | set(self.access.buckets))
+            restored = S3Provider(
+                S3Access(
+                    access.endpoint,
+                    access.access_key,
+                    access.secret_key,
+                    access.region,
+                    tuple(buckets),
+                )
+            )
             restored._load(backup.directory, backup.fingerprint, buckets)
             yield restored
 
@@ -228,5 +254,7 @@ def _refuse_collisions(parts: list[str]) -> None:
         prefix = part.rsplit("/", 1)[0]
         while prefix.count("/") >= 2:
             if prefix in files:
-                raise ExternalError(f"s3 keys collide in the mirror: {prefix!r} is a key and a prefix")
+                raise ExternalError(
+                    f"s3 keys collide in the mirror: {prefix!r} is a key and a prefix"
+                )
             prefix = prefix.rsplit("/", 1)[0]

@@ -86,8 +86,14 @@ class VolumeProvider:
         root = self._require_dir()
         items: list[FingerprintItem] = []
         hooks.fingerprinted()
-        with out.part(TAR_PART) as dest, tarfile.open(fileobj=dest, mode="w|",  # type: ignore[call-overload]
-                                                      format=tarfile.PAX_FORMAT) as tar:
+        with (
+            out.part(TAR_PART) as dest,
+            tarfile.open(
+                fileobj=dest,
+                mode="w|",  # type: ignore[call-overload]
+                format=tarfile.PAX_FORMAT,
+            ) as tar,
+        ):
             for rel, path in _walk(root):
                 info = tar.gettarinfo(str(path), arcname=rel)
                 if info.isreg():
@@ -102,8 +108,11 @@ class VolumeProvider:
                     tar.addfile(info)
                     items.append(FingerprintItem(GROUP, rel, 0, "dir"))
                 # sockets, fifos and devices are not data: left out on purpose
-        return BackupOutput(Fingerprint(items), consistent=True,
-                            note="manifest computed from the bytes written to the tar")
+        return BackupOutput(
+            Fingerprint(items),
+            consistent=True,
+            note="manifest computed from the bytes written to the tar",
+        )
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[VolumeProvider]:

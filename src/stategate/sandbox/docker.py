@@ -50,12 +50,22 @@ def postgres_plan(docker: str, image: str, name: str, port: int, superuser: str)
     return ContainerPlan(
         name=name,
         run=(
-            docker, "run", "--detach", "--rm", "--name", name,
-            "--label", "stategate.sandbox=1",
-            "--publish", f"{LOOPBACK}:{port}:5432",
-            "--env", "POSTGRES_HOST_AUTH_METHOD=trust",
-            "--env", f"POSTGRES_USER={superuser}",
-            "--tmpfs", "/var/lib/postgresql/data",
+            docker,
+            "run",
+            "--detach",
+            "--rm",
+            "--name",
+            name,
+            "--label",
+            "stategate.sandbox=1",
+            "--publish",
+            f"{LOOPBACK}:{port}:5432",
+            "--env",
+            "POSTGRES_HOST_AUTH_METHOD=trust",
+            "--env",
+            f"POSTGRES_USER={superuser}",
+            "--tmpfs",
+            "/var/lib/postgresql/data",
             require_digest(image),
         ),
         remove=(docker, "rm", "--force", "--volumes", name),
@@ -67,32 +77,62 @@ def redis_plan(docker: str, image: str, name: str, port: int, data_dir: Path) ->
     return ContainerPlan(
         name=name,
         run=(
-            docker, "run", "--detach", "--rm", "--name", name,
-            "--label", "stategate.sandbox=1",
-            "--publish", f"{LOOPBACK}:{port}:6379",
-            "--volume", f"{data_dir}:/data",
+            docker,
+            "run",
+            "--detach",
+            "--rm",
+            "--name",
+            name,
+            "--label",
+            "stategate.sandbox=1",
+            "--publish",
+            f"{LOOPBACK}:{port}:6379",
+            "--volume",
+            f"{data_dir}:/data",
             require_digest(image),
-            "redis-server", "--dir", "/data", "--dbfilename", "dump.rdb",
-            "--save", "", "--appendonly", "no", "--protected-mode", "no",
+            "redis-server",
+            "--dir",
+            "/data",
+            "--dbfilename",
+            "dump.rdb",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
         ),
         remove=(docker, "rm", "--force", "--volumes", name),
         port=port,
     )
 
 
-def minio_plan(docker: str, image: str, name: str, port: int, access_key: str,
-               secret_key: str) -> ContainerPlan:
+def minio_plan(
+    docker: str, image: str, name: str, port: int, access_key: str, secret_key: str
+) -> ContainerPlan:
     return ContainerPlan(
         name=name,
         run=(
-            docker, "run", "--detach", "--rm", "--name", name,
-            "--label", "stategate.sandbox=1",
-            "--publish", f"{LOOPBACK}:{port}:9000",
+            docker,
+            "run",
+            "--detach",
+            "--rm",
+            "--name",
+            name,
+            "--label",
+            "stategate.sandbox=1",
+            "--publish",
+            f"{LOOPBACK}:{port}:9000",
             # values come from docker's own environment, so they stay off argv
-            "--env", "MINIO_ROOT_USER", "--env", "MINIO_ROOT_PASSWORD",
-            "--tmpfs", "/data",
+            "--env",
+            "MINIO_ROOT_USER",
+            "--env",
+            "MINIO_ROOT_PASSWORD",
+            "--tmpfs",
+            "/data",
             require_digest(image),
-            "server", "/data",
+            "server",
+            "/data",
         ),
         remove=(docker, "rm", "--force", "--volumes", name),
         port=port,
@@ -112,8 +152,13 @@ class DockerEngine:
 
     def info(self) -> EngineInfo:
         self._probe()
-        return EngineInfo(name="docker", available=bool(self._available), version=self._version,
-                          image=self.image, detail=self._detail)
+        return EngineInfo(
+            name="docker",
+            available=bool(self._available),
+            version=self._version,
+            image=self.image,
+            detail=self._detail,
+        )
 
     def _probe(self) -> None:
         if self._available is not None:
@@ -122,8 +167,9 @@ class DockerEngine:
             self._available = False
             self._detail = "no docker client on this host, so no sandbox could run"
             return
-        done = execute.run([self.docker, "version", "--format", "{{.Server.Version}}"],
-                           check=False, timeout=30)
+        done = execute.run(
+            [self.docker, "version", "--format", "{{.Server.Version}}"], check=False, timeout=30
+        )
         self._available = done.returncode == 0
         if self._available:
             self._version = done.text().strip()
@@ -210,8 +256,13 @@ def _wait_postgres(access: PostgresAccess, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            psycopg.connect(host=access.host, port=access.port, user=access.user,
-                            dbname="postgres", connect_timeout=2).close()
+            psycopg.connect(
+                host=access.host,
+                port=access.port,
+                user=access.user,
+                dbname="postgres",
+                connect_timeout=2,
+            ).close()
             return
         except psycopg.Error:
             time.sleep(0.5)

@@ -9,7 +9,10 @@ from stategate.sandbox.local import LocalEngine
 
 
 def engine_for(
-    settings: SandboxSettings, *, override: EngineName | None = None, module_image: str | None = None
+    settings: SandboxSettings,
+    *,
+    override: EngineName | None = None,
+    module_image: str | None = None,
 ) -> Engine:
     name = override or settings.engine
     if name == "docker":

@@ -110,7 +110,10 @@ class LocalPostgres:
         return self.access()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -124,9 +127,20 @@ class LocalPostgres:
                 _require_free(self.port)
                 self._configure()
                 done = execute.run(
-                    [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"),
-                     "-l", str(self.root / "server.log"), "-w", "-t", "60", "start"],
-                    user=self.user, check=False, timeout=90,
+                    [
+                        str(self.bin_dir / "pg_ctl"),
+                        "-D",
+                        str(self.root / "data"),
+                        "-l",
+                        str(self.root / "server.log"),
+                        "-w",
+                        "-t",
+                        "60",
+                        "start",
+                    ],
+                    user=self.user,
+                    check=False,
+                    timeout=90,
                 )
                 if done.returncode == 0:
                     return
@@ -137,8 +151,17 @@ class LocalPostgres:
 
     def _init(self, secrets: tuple[str, ...]) -> None:
         assert self.root is not None
-        argv = [str(self.bin_dir / "initdb"), "-D", str(self.root / "data"), "-U", self.superuser,
-                "-E", "UTF8", "--locale=C", "--no-sync"]
+        argv = [
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.root / "data"),
+            "-U",
+            self.superuser,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
         if self.password:
             pwfile = self.root / "pwfile"
             pwfile.write_text(self.password + "\n")
@@ -189,8 +212,12 @@ class LocalPostgres:
             return
         data = self.root / "data"
         if (data / "postmaster.pid").exists():
-            execute.run([str(self.bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                         "stop"], user=self.user, check=False, timeout=60)
+            execute.run(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                user=self.user,
+                check=False,
+                timeout=60,
+            )
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 
@@ -205,8 +232,9 @@ class _Process:
 
     def spawn(self, argv: list[str], secrets: tuple[str, ...] = ()) -> None:
         with open(self.log, "wb") as log:
-            self.proc = execute.popen(argv, secrets=secrets, stdout=log.fileno(), stderr=subprocess.STDOUT,
-                                      cwd=self.root)
+            self.proc = execute.popen(
+                argv, secrets=secrets, stdout=log.fileno(), stderr=subprocess.STDOUT, cwd=self.root
+            )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -258,7 +286,10 @@ class LocalRedis:
         return self.access()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -272,9 +303,14 @@ class LocalRedis:
                 _require_free(self.port)
                 conf = server.root / "redis.conf"
                 lines = [
-                    f"port {self.port}", f"bind {LOOPBACK}", "protected-mode yes",
-                    f'dir "{server.root}"', "dbfilename dump.rdb", "appendonly no",
-                    "save 3600 1" if self.persistent else 'save ""', "daemonize no",
+                    f"port {self.port}",
+                    f"bind {LOOPBACK}",
+                    "protected-mode yes",
+                    f'dir "{server.root}"',
+                    "dbfilename dump.rdb",
+                    "appendonly no",
+                    "save 3600 1" if self.persistent else 'save ""',
+                    "daemonize no",
                 ]
                 if self.password:
                     lines.append(f'requirepass "{self.password}"')
@@ -297,8 +333,9 @@ class LocalRedis:
             if not self._server.alive():
                 return False  # port race or bad RDB: the caller retries or reports
             try:
-                client = redis.Redis(host=LOOPBACK, port=self.port, password=self.password,
-                                     socket_timeout=2)
+                client = redis.Redis(
+                    host=LOOPBACK, port=self.port, password=self.password, socket_timeout=2
+                )
                 info = client.info("persistence")
                 client.close()
                 if not info.get("loading"):
@@ -317,8 +354,13 @@ class LocalRedis:
 class LocalS3:
     """A fresh S3-protocol endpoint: moto's server (MinIO is not installable here)."""
 
-    def __init__(self, *, access_key: str = "sandbox", secret_key: str = "sandbox-secret",
-                 port: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        access_key: str = "sandbox",
+        secret_key: str = "sandbox-secret",
+        port: int | None = None,
+    ) -> None:
         self.fixed_port = port
         self.access_key = access_key
         self.secret_key = secret_key
@@ -337,7 +379,10 @@ class LocalS3:
         return self.access()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -351,8 +396,9 @@ class LocalS3:
             for _attempt in range(1 if self.fixed_port else 5):
                 self.port = self.fixed_port or free_port()
                 _require_free(self.port)
-                server.spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p",
-                              str(self.port)])
+                server.spawn(
+                    [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+                )
                 if self._wait_ready(timeout):
                     return
             raise ExternalError(f"S3 server did not start: {server.log_tail()}")

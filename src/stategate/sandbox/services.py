@@ -39,16 +39,22 @@ def default_sources() -> dict[str, ProviderConfig]:
     """Entries for a postgres, a redis and an S3 module on free loopback ports."""
     return {
         "data/postgres": PostgresSource(
-            host=LOOPBACK, port=free_port(), password=Credential(env="STATEGATE_DEMO_PG_PASSWORD"),
-            databases=["app"]),
+            host=LOOPBACK,
+            port=free_port(),
+            password=Credential(env="STATEGATE_DEMO_PG_PASSWORD"),
+            databases=["app"],
+        ),
         "data/redis": RedisSource(
-            host=LOOPBACK, port=free_port(),
-            password=Credential(env="STATEGATE_DEMO_REDIS_PASSWORD")),
+            host=LOOPBACK,
+            port=free_port(),
+            password=Credential(env="STATEGATE_DEMO_REDIS_PASSWORD"),
+        ),
         "data/minio": S3Source(
             endpoint=f"http://{LOOPBACK}:{free_port()}",
             access_key=Credential(env="STATEGATE_DEMO_S3_ACCESS_KEY"),
             secret_key=Credential(env="STATEGATE_DEMO_S3_SECRET_KEY"),
-            buckets=["uploads", "backups", "platform-canary"]),
+            buckets=["uploads", "backups", "platform-canary"],
+        ),
     }
 
 
@@ -63,8 +69,13 @@ class ProductionServices:
 
 
 @contextmanager
-def production_services(sources: Mapping[str, ProviderConfig] | None = None, *, seed: bool = True,
-                        export_env: bool = True, scale: int = 1) -> Iterator[ProductionServices]:
+def production_services(
+    sources: Mapping[str, ProviderConfig] | None = None,
+    *,
+    seed: bool = True,
+    export_env: bool = True,
+    scale: int = 1,
+) -> Iterator[ProductionServices]:
     """Start (and seed) one server per entry; stop and remove them all on exit.
 
     With ``export_env`` the generated credentials are in ``os.environ`` for the
@@ -76,26 +87,35 @@ def production_services(sources: Mapping[str, ProviderConfig] | None = None, *, 
         for module_id, config in services.sources.items():
             if isinstance(config, PostgresSource):
                 password = "pg-" + secrets.token_urlsafe(18)
-                server = LocalPostgres(bin_dir=find_postgres_bin(), superuser=config.user,
-                                       password=password, tcp=True, port=config.port)
+                server = LocalPostgres(
+                    bin_dir=find_postgres_bin(),
+                    superuser=config.user,
+                    password=password,
+                    tcp=True,
+                    port=config.port,
+                )
                 access: PostgresAccess | RedisAccess | S3Access = stack.enter_context(server)
                 _export(services, config.password, password, module_id)
                 if seed:
                     seed_postgres(server.access(), config.databases or ["app"], scale=scale)
             elif isinstance(config, RedisSource):
                 password = "redis-" + secrets.token_urlsafe(18)
-                access = stack.enter_context(LocalRedis(password=password, persistent=True,
-                                                        port=config.port))
+                access = stack.enter_context(
+                    LocalRedis(password=password, persistent=True, port=config.port)
+                )
                 _export(services, config.password, password, module_id)
                 if seed:
                     seed_redis(access, keys=2000 * scale)
             elif isinstance(config, S3Source):
                 url = urllib.parse.urlsplit(config.endpoint)
                 if url.hostname not in (LOOPBACK, "localhost") or url.port is None:
-                    raise InputError(f"{module_id}: stand-in S3 needs a loopback endpoint with a port")
+                    raise InputError(
+                        f"{module_id}: stand-in S3 needs a loopback endpoint with a port"
+                    )
                 access_key, secret_key = "platform-admin", "s3-" + secrets.token_urlsafe(24)
-                access = stack.enter_context(LocalS3(access_key=access_key,
-                                                     secret_key=secret_key, port=url.port))
+                access = stack.enter_context(
+                    LocalS3(access_key=access_key, secret_key=secret_key, port=url.port)
+                )
                 _export(services, config.access_key, access_key, module_id)
                 _export(services, config.secret_key, secret_key, module_id)
                 if seed:
@@ -110,8 +130,9 @@ def production_services(sources: Mapping[str, ProviderConfig] | None = None, *, 
         yield services
 
 
-def _export(services: ProductionServices, ref: Credential | None, value: str,
-            module_id: str) -> None:
+def _export(
+    services: ProductionServices, ref: Credential | None, value: str, module_id: str
+) -> None:
     if ref is None:
         return
     if not ref.env:
@@ -134,14 +155,19 @@ def seed_postgres(access: PostgresAccess, databases: list[str], *, scale: int = 
     import psycopg
     from psycopg import sql
 
-    kw: dict[str, object] = {"host": access.host, "port": access.port, "user": access.user,
-                             "password": access.password}
+    kw: dict[str, object] = {
+        "host": access.host,
+        "port": access.port,
+        "user": access.user,
+        "password": access.password,
+    }
     with psycopg.connect(dbname="postgres", autocommit=True, **kw) as conn:  # type: ignore[arg-type]
         conn.execute("CREATE ROLE app_owner LOGIN")
         for db in databases:
             if db != "postgres":
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER app_owner").format(
-                    sql.Identifier(db)))
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER app_owner").format(sql.Identifier(db))
+                )
     users, orders = 500 * scale, 3000 * scale
     for db in databases:
         with psycopg.connect(dbname=db, **kw) as conn:  # type: ignore[arg-type]
@@ -156,19 +182,25 @@ def seed_postgres(access: PostgresAccess, databases: list[str], *, scale: int = 
             conn.execute("""
                 CREATE TABLE notes (id serial PRIMARY KEY, title text, body text,
                                     created timestamptz DEFAULT now())""")
-            conn.execute("""
+            conn.execute(
+                """
                 INSERT INTO users (email, created, profile)
                 SELECT 'user' || g || '@example.org',
                        timestamptz '2024-01-01' + g * interval '1 hour',
                        jsonb_build_object('n', g, 'tags', jsonb_build_array('a', g %% 7))
-                FROM generate_series(1, %s) g""", (users,))
-            conn.execute("""
+                FROM generate_series(1, %s) g""",
+                (users,),
+            )
+            conn.execute(
+                """
                 INSERT INTO orders (user_id, amount, placed, note, blob, ratio)
                 SELECT 1 + g %% %s, (g * 1.37)::numeric(12,2),
                        timestamptz '2024-02-01' + g * interval '7 minutes',
                        CASE WHEN g %% 5 = 0 THEN NULL ELSE 'order ' || g END,
                        decode(md5(g::text), 'hex'), g / 3.0
-                FROM generate_series(1, %s) g""", (users, orders))
+                FROM generate_series(1, %s) g""",
+                (users, orders),
+            )
             conn.execute("""
                 INSERT INTO notes (title, body, created)
                 SELECT 'note ' || g, repeat('lorem ipsum ', g % 40),
@@ -186,11 +218,16 @@ def seed_redis(access: RedisAccess, *, keys: int = 2000) -> None:
     with redis.Redis(host=access.host, port=access.port, password=access.password) as client:
         pipe = client.pipeline(transaction=False)
         for i in range(keys):
-            pipe.set(f"session:{i}", f"user-{rng.randrange(10_000)}",
-                     ex=86_400 if i % 3 else None)
+            pipe.set(f"session:{i}", f"user-{rng.randrange(10_000)}", ex=86_400 if i % 3 else None)
         for i in range(keys // 10):
-            pipe.hset(f"user:{i}", mapping={"name": f"user {i}", "visits": str(i * 3),
-                                            "plan": rng.choice(["free", "pro"])})
+            pipe.hset(
+                f"user:{i}",
+                mapping={
+                    "name": f"user {i}",
+                    "visits": str(i * 3),
+                    "plan": rng.choice(["free", "pro"]),
+                },
+            )
             pipe.rpush(f"queue:{i % 20}", f"job-{i}")
             pipe.sadd(f"tags:{i % 50}", f"t{i}", f"t{i + 1}")
             pipe.zadd("leaderboard", {f"user:{i}": i * 1.5})
@@ -213,5 +250,6 @@ def seed_s3(access: S3Access, buckets: list[str], *, objects: int = 60) -> None:
         client.put_object(Bucket=bucket, Key=CANARY_KEY, Body=CANARY_BODY)
     for i in range(objects):
         size = rng.choice([0, 100, 4096, 70_000, 300_000])
-        client.put_object(Bucket=buckets[0], Key=f"users/{i % 7}/file-{i}.bin",
-                          Body=rng.randbytes(size))
+        client.put_object(
+            Bucket=buckets[0], Key=f"users/{i % 7}/file-{i}.bin", Body=rng.randbytes(size)
+        )

@@ -30,8 +30,23 @@ from stategate.providers.config import (
 )
 
 # Never run as a smoke check: they change or stop the server.
-REFUSED_REDIS = {"FLUSHALL", "FLUSHDB", "SHUTDOWN", "DEBUG", "CONFIG", "REPLICAOF", "SLAVEOF",
-                 "MIGRATE", "DEL", "UNLINK", "SWAPDB", "FAILOVER", "MONITOR", "SYNC", "PSYNC"}
+REFUSED_REDIS = {
+    "FLUSHALL",
+    "FLUSHDB",
+    "SHUTDOWN",
+    "DEBUG",
+    "CONFIG",
+    "REPLICAOF",
+    "SLAVEOF",
+    "MIGRATE",
+    "DEL",
+    "UNLINK",
+    "SWAPDB",
+    "FAILOVER",
+    "MONITOR",
+    "SYNC",
+    "PSYNC",
+}
 
 Status = Literal["pass", "fail", "error", "skipped"]
 
@@ -58,8 +73,9 @@ def check_name(check: SmokeCheck) -> str:
             return f"command {check.argv[0] if check.argv else ''}"
 
 
-def run_checks(checks: Iterable[SmokeCheck], target: SmokeTarget,
-               secrets: Iterable[str] = ()) -> list[CheckOutcome]:
+def run_checks(
+    checks: Iterable[SmokeCheck], target: SmokeTarget, secrets: Iterable[str] = ()
+) -> list[CheckOutcome]:
     masked = (*secrets, *_target_secrets(target))
     outcomes = []
     for check in checks:
@@ -70,11 +86,15 @@ def run_checks(checks: Iterable[SmokeCheck], target: SmokeTarget,
             status, detail = "skipped", str(exc)
         except Exception as exc:  # a failing server, a timeout: this check errs, others run
             status, detail = "error", f"{type(exc).__name__}: {exc}"
-        outcomes.append(CheckOutcome(
-            name=execute.mask(check_name(check), masked), kind=check.kind, result=status,
-            detail=execute.mask(detail, masked)[:500],
-            duration_s=round(time.monotonic() - started, 4),
-        ))
+        outcomes.append(
+            CheckOutcome(
+                name=execute.mask(check_name(check), masked),
+                kind=check.kind,
+                result=status,
+                detail=execute.mask(detail, masked)[:500],
+                duration_s=round(time.monotonic() - started, 4),
+            )
+        )
     return outcomes
 
 
@@ -138,10 +158,15 @@ def _sql(check: SmokeCheck, target: SmokeTarget) -> tuple[Status, str]:
     if access is None:
         raise _Skip("no postgres endpoint for this module")
     timeout_ms = int(check.timeout * 1000)
-    with psycopg.connect(host=access.host, port=access.port, user=access.user,
-                         password=access.password, dbname=check.database,
-                         connect_timeout=max(1, int(check.timeout)),
-                         options=f"-c statement_timeout={timeout_ms}") as conn:
+    with psycopg.connect(
+        host=access.host,
+        port=access.port,
+        user=access.user,
+        password=access.password,
+        dbname=check.database,
+        connect_timeout=max(1, int(check.timeout)),
+        options=f"-c statement_timeout={timeout_ms}",
+    ) as conn:
         row = conn.execute(check.query.encode()).fetchone()
     got = None if row is None else ("" if row[0] is None else str(row[0]))
     if check.expect is not None and got != check.expect:
@@ -158,9 +183,14 @@ def _redis(check: SmokeCheck, target: SmokeTarget) -> tuple[Status, str]:
         raise _Skip("no redis endpoint for this module")
     if not check.command or check.command[0].upper() in REFUSED_REDIS:
         return "error", "command refused: smoke checks must not change or stop the server"
-    client = redis.Redis(host=access.host, port=access.port, username=access.username,
-                         password=access.password, socket_timeout=check.timeout,
-                         socket_connect_timeout=check.timeout)
+    client = redis.Redis(
+        host=access.host,
+        port=access.port,
+        username=access.username,
+        password=access.password,
+        socket_timeout=check.timeout,
+        socket_connect_timeout=check.timeout,
+    )
     # a raw connection: redis-py's reply callbacks would turn PONG into True
     with client:
         conn = client.connection_pool.get_connection()
@@ -206,23 +236,32 @@ def _command(check: SmokeCheck, target: SmokeTarget) -> tuple[Status, str]:
     assert isinstance(check, CommandCheck)
     env: dict[str, str] = {"STATEGATE_TARGET": target.name}
     if target.postgres:
-        env.update(PGHOST=target.postgres.host, PGPORT=str(target.postgres.port),
-                   PGUSER=target.postgres.user, **target.postgres.env())
+        env.update(
+            PGHOST=target.postgres.host,
+            PGPORT=str(target.postgres.port),
+            PGUSER=target.postgres.user,
+            **target.postgres.env(),
+        )
     if target.redis:
-        env.update(STATEGATE_REDIS_HOST=target.redis.host,
-                   STATEGATE_REDIS_PORT=str(target.redis.port))
+        env.update(
+            STATEGATE_REDIS_HOST=target.redis.host, STATEGATE_REDIS_PORT=str(target.redis.port)
+        )
         if target.redis.password:
             env["REDISCLI_AUTH"] = target.redis.password
     if target.s3:
-        env.update(STATEGATE_S3_ENDPOINT=target.s3.endpoint,
-                   AWS_ACCESS_KEY_ID=target.s3.access_key,
-                   AWS_SECRET_ACCESS_KEY=target.s3.secret_key)
-    done = execute.run(check.argv, env=env, secrets=_target_secrets(target),
-                       timeout=check.timeout, check=False)
+        env.update(
+            STATEGATE_S3_ENDPOINT=target.s3.endpoint,
+            AWS_ACCESS_KEY_ID=target.s3.access_key,
+            AWS_SECRET_ACCESS_KEY=target.s3.secret_key,
+        )
+    done = execute.run(
+        check.argv, env=env, secrets=_target_secrets(target), timeout=check.timeout, check=False
+    )
     if done.returncode != check.expect_exit:
         err = done.stderr.decode("utf-8", "replace").strip().splitlines()
         return "fail", f"exit {done.returncode}, expected {check.expect_exit}" + (
-            f": {err[-1]}" if err else "")
+            f": {err[-1]}" if err else ""
+        )
     return "pass", f"exit {done.returncode}"
 
 

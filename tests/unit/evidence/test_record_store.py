@@ -29,16 +29,25 @@ from stategate.evidence.store import (
 def _backup(module: str, rid: str, result: str = "pass") -> BackupPredicate:
     moment = datetime(2026, 5, 26, 17, 54, tzinfo=UTC)
     return BackupPredicate(
-        module=module, provider="redis", id=rid, result=result,  # type: ignore[arg-type]
-        started=moment, finished=moment, tool=Tool(version="0.1.0"), policy_digest="sha256:x",
-        source=SourceInfo(address="127.0.0.1:6379"), backup_id=rid, location=f"{module}/{rid}",
+        module=module,
+        provider="redis",
+        id=rid,
+        result=result,  # type: ignore[arg-type]
+        started=moment,
+        finished=moment,
+        tool=Tool(version="0.1.0"),
+        policy_digest="sha256:x",
+        source=SourceInfo(address="127.0.0.1:6379"),
+        backup_id=rid,
+        location=f"{module}/{rid}",
     )
 
 
 def test_statement_layout_and_naming(tmp_path: Path) -> None:
     rid = "20260526T175400Z-abc123"
-    stmt = statement([Subject(name="a/b/dump.rdb", digest={"sha256": "0" * 64})],
-                     _backup("platform/redis", rid))
+    stmt = statement(
+        [Subject(name="a/b/dump.rdb", digest={"sha256": "0" * 64})], _backup("platform/redis", rid)
+    )
     path = write_record(tmp_path, stmt)
     assert path == tmp_path / "platform" / "redis" / f"backup-{rid}.json"
     raw = json.loads(path.read_text())
@@ -66,8 +75,9 @@ def test_module_ids_that_could_escape_are_refused(bad: str) -> None:
 def test_latest_and_find_backup(tmp_path: Path) -> None:
     ids = ["20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb", "20260103T000000Z-cccccc"]
     for rid, result in zip(ids, ["pass", "pass", "fail"], strict=True):
-        stmt = statement([Subject(name="x", digest={"sha256": "1" * 64})],
-                         _backup("p/r", rid, result))
+        stmt = statement(
+            [Subject(name="x", digest={"sha256": "1" * 64})], _backup("p/r", rid, result)
+        )
         write_record(tmp_path, stmt)
     (tmp_path / "p" / "r" / "notes.json").write_text("{}")  # not a record: ignored
     assert [r.statement.predicate.id for r in list_records(tmp_path, "p/r")] == ids
@@ -81,8 +91,9 @@ def test_latest_and_find_backup(tmp_path: Path) -> None:
 
 def test_tampered_record_is_a_clear_error(tmp_path: Path) -> None:
     rid = "20260101T000000Z-aaaaaa"
-    path = write_record(tmp_path, statement([Subject(name="x", digest={"sha256": "1" * 64})],
-                                            _backup("p/r", rid)))
+    path = write_record(
+        tmp_path, statement([Subject(name="x", digest={"sha256": "1" * 64})], _backup("p/r", rid))
+    )
     raw = json.loads(path.read_text())
     raw["predicate"]["result"] = "maybe"
     path.write_text(json.dumps(raw))
@@ -90,8 +101,9 @@ def test_tampered_record_is_a_clear_error(tmp_path: Path) -> None:
         read_record(path)
 
 
-def test_artifacts_root_must_be_outside_the_repo(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_artifacts_root_must_be_outside_the_repo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("STATEGATE_ARTIFACTS", raising=False)
     repo = tmp_path / "repo"
     repo.mkdir()

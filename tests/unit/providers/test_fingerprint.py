@@ -22,10 +22,16 @@ def test_detail_is_not_compared() -> None:
 
 
 def test_compare_names_what_differs() -> None:
-    expected = _fp(("app", "public.users", 500, "rows:1"), ("app", "public.orders", 10, "rows:2"),
-                   ("app", "public.gone", 1, "rows:3"))
-    observed = _fp(("app", "public.users", 499, "rows:1"), ("app", "public.orders", 10, "rows:9"),
-                   ("app", "public.extra", 1, "rows:4"))
+    expected = _fp(
+        ("app", "public.users", 500, "rows:1"),
+        ("app", "public.orders", 10, "rows:2"),
+        ("app", "public.gone", 1, "rows:3"),
+    )
+    observed = _fp(
+        ("app", "public.users", 499, "rows:1"),
+        ("app", "public.orders", 10, "rows:9"),
+        ("app", "public.extra", 1, "rows:4"),
+    )
     result = compare(expected, observed)
     assert not result.match
     assert (result.missing, result.unexpected, result.changed) == (1, 1, 2)
@@ -35,6 +41,6 @@ def test_compare_names_what_differs() -> None:
 
 
 def test_keys_with_odd_bytes_survive_jsonl() -> None:
-    odd = "caf\udce9\n\"key\""
+    odd = 'caf\udce9\n"key"'
     fp = Fingerprint([FingerprintItem("db0", odd, 1, "d")])
     assert Fingerprint.from_jsonl(fp.to_jsonl()).items[0].name == odd

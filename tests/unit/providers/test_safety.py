@@ -14,8 +14,9 @@ from stategate.providers.s3 import _refuse_collisions, object_part
 from stategate.providers.volume import check_member, extract_safely
 
 
-@pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", "a//b", "dir/", "a\\b",
-                                 ".", "a/./b", ""])
+@pytest.mark.parametrize(
+    "key", ["../x", "a/../../x", "/etc/passwd", "a//b", "dir/", "a\\b", ".", "a/./b", ""]
+)
 def test_escaping_s3_keys_fail_closed(key: str) -> None:
     with pytest.raises(ExternalError):
         object_part("bucket", key)
@@ -37,12 +38,19 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
     return info
 
 
-@pytest.mark.parametrize("member", [
-    _member("/abs"), _member("../up"), _member("a/../../up"),
-    _member("dev", tarfile.CHRTYPE), _member("fifo", tarfile.FIFOTYPE),
-    _member("hard", tarfile.LNKTYPE, "x"),
-    _member("link", tarfile.SYMTYPE, "/etc/passwd"), _member("a/link", tarfile.SYMTYPE, "../../x"),
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        _member("/abs"),
+        _member("../up"),
+        _member("a/../../up"),
+        _member("dev", tarfile.CHRTYPE),
+        _member("fifo", tarfile.FIFOTYPE),
+        _member("hard", tarfile.LNKTYPE, "x"),
+        _member("link", tarfile.SYMTYPE, "/etc/passwd"),
+        _member("a/link", tarfile.SYMTYPE, "../../x"),
+    ],
+)
 def test_hostile_tar_members_are_refused(member: tarfile.TarInfo) -> None:
     with pytest.raises(ExternalError):
         check_member(member)

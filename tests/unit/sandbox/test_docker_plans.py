@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from stategate.errors import InputError
+from stategate.providers.config import SandboxSettings
 from stategate.sandbox.docker import minio_plan, postgres_plan, redis_plan, require_digest
 from stategate.sandbox.select import engine_for
-from stategate.providers.config import SandboxSettings
 
 IMAGE = "postgres:16.4-alpine@sha256:" + "c" * 64
 
@@ -17,9 +17,23 @@ IMAGE = "postgres:16.4-alpine@sha256:" + "c" * 64
 def test_postgres_plan() -> None:
     plan = postgres_plan("docker", IMAGE, "sg-pg", 41000, "postgres")
     assert plan.run == (
-        "docker", "run", "--detach", "--rm", "--name", "sg-pg", "--label", "stategate.sandbox=1",
-        "--publish", "127.0.0.1:41000:5432", "--env", "POSTGRES_HOST_AUTH_METHOD=trust",
-        "--env", "POSTGRES_USER=postgres", "--tmpfs", "/var/lib/postgresql/data", IMAGE,
+        "docker",
+        "run",
+        "--detach",
+        "--rm",
+        "--name",
+        "sg-pg",
+        "--label",
+        "stategate.sandbox=1",
+        "--publish",
+        "127.0.0.1:41000:5432",
+        "--env",
+        "POSTGRES_HOST_AUTH_METHOD=trust",
+        "--env",
+        "POSTGRES_USER=postgres",
+        "--tmpfs",
+        "/var/lib/postgresql/data",
+        IMAGE,
     )
     assert plan.remove == ("docker", "rm", "--force", "--volumes", "sg-pg")
 
@@ -28,8 +42,18 @@ def test_redis_plan_loads_the_rdb_from_a_private_dir() -> None:
     image = "redis:7.0.15@sha256:" + "d" * 64
     plan = redis_plan("docker", image, "sg-r", 41001, Path("/tmp/x"))
     assert plan.run[-12:] == (
-        image, "redis-server", "--dir", "/data", "--dbfilename", "dump.rdb", "--save", "",
-        "--appendonly", "no", "--protected-mode", "no",
+        image,
+        "redis-server",
+        "--dir",
+        "/data",
+        "--dbfilename",
+        "dump.rdb",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
     )
     assert "--publish" in plan.run and "127.0.0.1:41001:6379" in plan.run
     assert "/tmp/x:/data" in plan.run
