@@ -32,6 +32,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_path: Path) -> None:
     marker = tmp_path / "streaming"
     script = tmp_path / "child.py"
+    config_json = workspace.services.sources["data/postgres"].model_dump_json()
+    repo, artifacts = str(workspace.repo), str(workspace.artifacts)
     script.write_text(
         textwrap.dedent(f"""
         import pathlib, time
@@ -49,12 +51,8 @@ def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_pat
         from tests.integration.conftest import Workspace
         from stategate.operations.backup import run_backup
         from stategate.providers.config import PostgresSource
-        cfg = PostgresSource.model_validate_json({
-            workspace.services.sources["data/postgres"].model_dump_json()!r
-        })
-        ws = Workspace(pathlib.Path({str(workspace.repo)!r}), pathlib.Path({
-            str(workspace.artifacts)!r
-        }), None)
+        cfg = PostgresSource.model_validate_json({config_json!r})
+        ws = Workspace(pathlib.Path({repo!r}), pathlib.Path({artifacts!r}), None)
         from stategate.operations.context import ModuleContext
         ctx = ModuleContext("data/postgres", cfg, [], None, None, ws.repo, ws.repo / "evidence",
                             ws.artifacts)
