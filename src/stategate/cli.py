@@ -23,11 +23,10 @@ from stategate.errors import ExitCode, StategateError
 @click.option("-v", "--verbose", is_flag=True, help="Log what stategate does (secrets masked).")
 def cli(verbose: bool) -> None:
     """Gate upgrades of stateful, sidecar-bound, secret-bearing and public-edge services."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="stategate: %(message)s",
-        stream=sys.stderr,
-    )
+    # only stategate's own loggers go verbose: library debug logs (botocore,
+    # urllib3) print request headers, which carry credentials
+    logging.basicConfig(level=logging.WARNING, format="stategate: %(message)s", stream=sys.stderr)
+    logging.getLogger("stategate").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 for _command in COMMANDS:

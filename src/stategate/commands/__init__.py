@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import click
 
-from stategate.commands import approve, check, classify, config, demo, doc, evidence, keys, policy
+from stategate.commands import (
+    approve,
+    backup,
+    check,
+    classify,
+    config,
+    demo,
+    doc,
+    evidence,
+    keys,
+    policy,
+    restore_drill,
+    smoke,
+)
 
 COMMANDS: tuple[click.Command, ...] = (
     check.command,
     classify.command,
     config.command,
-    demo.command,
     doc.command,
     policy.command,
+    backup.command,
+    restore_drill.command,
+    smoke.command,
     keys.command,
     evidence.command,
     approve.command,
+    demo.command,
 )

@@ -22,6 +22,26 @@ class Credential(_Strict):
     file: str | None = Field(None, description="Path of a file holding it (e.g. a compose secret).")
 
 
+class SandboxSettings(_Strict):
+    """Where restore drills run, and on which server version."""
+
+    engine: Literal["local", "docker"] = Field(
+        "local",
+        description="local: server binaries on this host; docker: the image at an exact digest.",
+    )
+    image: str | None = Field(
+        None,
+        description="docker: image to run (name@sha256:...); default: the module's own image.",
+    )
+    postgres_bin: str | None = Field(
+        None,
+        description="local: directory of the PostgreSQL binaries to use (selects the version).",
+    )
+    redis_server: str | None = Field(
+        None, description="local: the redis-server binary to use (selects the version)."
+    )
+
+
 class PostgresSource(_Strict):
     provider: Literal["postgres"] = "postgres"
     host: str = Field(
@@ -33,13 +53,20 @@ class PostgresSource(_Strict):
     databases: list[str] = Field(
         default_factory=list, description="Databases to back up; empty: all."
     )
+    snapshot: bool = Field(
+        True,
+        description="Fingerprint and dump in one exported snapshot (turn off behind poolers).",
+    )
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 
 class RedisSource(_Strict):
     provider: Literal["redis"] = "redis"
     host: str = "127.0.0.1"
     port: int = 6379
+    username: str | None = Field(None, description="ACL user, if not the default user.")
     password: Credential | None = None
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 
 class S3Source(_Strict):
@@ -49,6 +76,7 @@ class S3Source(_Strict):
     secret_key: Credential = Field(..., description="Secret access key reference.")
     buckets: list[str] = Field(default_factory=list, description="Buckets to back up; empty: all.")
     region: str = "us-east-1"
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 
 class VolumeSource(_Strict):
@@ -56,6 +84,7 @@ class VolumeSource(_Strict):
     path: str = Field(
         ..., description="Directory holding the data (bind source or volume mountpoint)."
     )
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 
 ProviderConfig = Annotated[

@@ -1,0 +1,84 @@
+"""stategate restore-drill (verify sha256 + fresh cluster + pg_restore + fingerprint compare)
+vs bare initdb + start + pg_restore of the same dump. Data: pgbench -i at --scale."""
+
+from __future__ import annotations
+
+import subprocess
+
+from common import best, context, parser, report, rm, workdir
+
+from stategate.evidence.record import BackupPredicate
+from stategate.operations.backup import run_backup
+from stategate.operations.drill import run_restore_drill
+from stategate.providers.config import PostgresSource
+from stategate.sandbox.servers import LocalPostgres, find_postgres_bin
+
+
+def main() -> None:
+    args = parser(__doc__ or "", 50).parse_args()
+    work = workdir()
+    bin_dir = find_postgres_bin()
+    with LocalPostgres(bin_dir=bin_dir, superuser="postgres") as access:
+        env = {
+            "PGHOST": access.host,
+            "PGPORT": str(access.port),
+            "PGUSER": "postgres",
+            "PATH": "/usr/bin:/bin",
+        }
+        subprocess.run(["createdb", "bench"], check=True, env=env)
+        subprocess.run(
+            [str(bin_dir / "pgbench"), "-i", "-q", "-s", str(int(max(1, args.scale))), "bench"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        ctx = context(
+            work,
+            "bench/postgres",
+            PostgresSource(host=access.host, port=access.port, databases=["bench"]),
+        )
+        backup = run_backup(ctx)
+        pred = backup.statement.predicate
+        assert isinstance(pred, BackupPredicate) and pred.result == "pass"
+    dump = work / "artifacts" / pred.location / "db" / "bench.dump"
+
+    def bare() -> None:
+        with LocalPostgres(bin_dir=bin_dir, superuser="postgres") as sandbox:
+            subprocess.run(
+                [
+                    "pg_restore",
+                    "-h",
+                    sandbox.host,
+                    "-p",
+                    str(sandbox.port),
+                    "-U",
+                    "postgres",
+                    "--exit-on-error",
+                    "--create",
+                    "-d",
+                    "postgres",
+                    str(dump),
+                ],
+                check=True,
+                capture_output=True,
+            )
+
+    def ours() -> None:
+        record = run_restore_drill(ctx)
+        assert record.result == "pass", record.statement.predicate.reason
+
+    t_ours, t_bare = best(args.rounds, ours, bare)
+    report(
+        "postgres restore drill",
+        t_ours,
+        t_bare,
+        "initdb + pg_restore",
+        kind="time",
+        target="<= 1.30",
+        size=dump.stat().st_size,
+    )
+    rm(work)
+
+
+if __name__ == "__main__":
+    main()

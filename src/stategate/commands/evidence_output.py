@@ -1,0 +1,153 @@
+"""Shared options and printing for the evidence commands (backup, restore-drill, smoke)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from stategate.errors import ExitCode
+from stategate.evidence.artifact import Progress as ProgressSink
+from stategate.evidence.record import BackupPredicate, DrillPredicate, SmokePredicate
+from stategate.evidence.store import StoredRecord
+from stategate.operations.context import ProgressFactory, no_progress
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_SCHEMA_VERSION = 1
+
+
+def evidence_options(func: F) -> F:
+    func = click.option(
+        "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    )(func)
+    func = click.option(
+        "--artifacts",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Artifacts folder outside git (default: $STATEGATE_ARTIFACTS, "
+        "then the policy's evidence.artifacts).",
+    )(func)
+    return click.option(
+        "--repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="Platform repository.",
+    )(func)
+
+
+class _Bar:
+    def __init__(self, progress: Progress, task: Any) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, nbytes: int) -> None:
+        self._progress.advance(self._task, nbytes)
+
+
+def progress_factory(fmt: str) -> ProgressFactory:
+    """A rich progress bar on an interactive stderr; nothing in CI, pipes or JSON mode."""
+    if fmt == "json" or os.environ.get("CI") or not sys.stderr.isatty():
+        return no_progress
+
+    @contextmanager
+    def bar(label: str, total: int | None) -> Iterator[ProgressSink]:
+        columns = [
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+        ]
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            yield _Bar(progress, progress.add_task(label, total=total))
+
+    factory: Callable[[str, int | None], AbstractContextManager[ProgressSink]] = bar
+    return factory
+
+
+def report(record: StoredRecord, repo: Path, fmt: str) -> int:
+    """Print one record's outcome; the exit code says whether it passed."""
+    stmt = record.statement
+    pred = stmt.predicate
+    try:
+        shown = record.path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        shown = str(record.path)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "schema_version": JSON_SCHEMA_VERSION,
+                    "kind": pred.kind,
+                    "result": pred.result,
+                    "record": shown,
+                    "statement": stmt.model_dump(mode="json", by_alias=True),
+                },
+                indent=2,
+            )
+        )
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        colour = {"pass": "green", "fail": "red", "error": "red"}[pred.result]
+        console.print(f"[bold]{pred.kind}[/] {pred.module}: [{colour}]{pred.result}[/]")
+        for line in _details(pred):
+            console.print(f"  {line}", markup=False)
+        if pred.reason:
+            console.print(f"  reason: {pred.reason}", markup=False)
+        console.print(f"  record: {shown}", markup=False)
+    return int(ExitCode.OK if pred.result == "pass" else ExitCode.BLOCKED)
+
+
+def _details(pred: BackupPredicate | DrillPredicate | SmokePredicate) -> list[str]:
+    lines = [f"server: {pred.source.server_version or 'unknown'} at {pred.source.address}"]
+    if isinstance(pred, BackupPredicate):
+        lines.append(
+            f"backup id: {pred.backup_id} ({pred.total_size} bytes, "
+            f"{len(pred.artifacts)} artifact(s))"
+        )
+        if pred.fingerprint:
+            lines.append(
+                f"fingerprint: {pred.fingerprint.items} item(s) in "
+                f"{len(pred.fingerprint.groups)} group(s), "
+                f"{'one snapshot' if pred.consistent else pred.note}"
+            )
+    elif isinstance(pred, DrillPredicate):
+        lines.append(f"backup id: {pred.backup_id}; artifacts verified: {pred.artifacts_verified}")
+        engine = pred.engine
+        lines.append(
+            f"engine: {engine.name} ({engine.version or 'n/a'})"
+            + ("" if engine.available else " unavailable: " + engine.detail)
+        )
+        if pred.sandbox:
+            lines.append(f"sandbox: {pred.sandbox.server_version} at {pred.sandbox.address}")
+        if pred.fingerprint:
+            fp = pred.fingerprint
+            lines.append(
+                f"fingerprint: {'match' if fp.match else 'MISMATCH'} "
+                f"({fp.expected.items} expected, {fp.observed.items} restored)"
+            )
+            lines += [f"  {e}" for e in fp.examples]
+        lines += [f"smoke {o.name}: {o.result} {o.detail}" for o in pred.smoke]
+    else:
+        lines.append(
+            f"target: {pred.target}" + (f" (backup {pred.backup_id})" if pred.backup_id else "")
+        )
+        lines += [f"{o.name}: {o.result} {o.detail}" for o in pred.checks]
+    return lines

@@ -1,0 +1,197 @@
+"""Backup artifacts on disk: streamed, hashed on the fly, committed atomically.
+
+A backup is a directory of parts. It is built under a ``.partial`` name and
+renamed into place only after every part is written, fsynced and hashed, so a
+backup that is killed or fails midway never exists under its final name and
+can never be mistaken for a valid one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO, Protocol
+
+from stategate.errors import ExternalError, InputError
+
+CHUNK = 1024 * 1024
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One file of a backup: its name inside the backup, size and sha256."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+class Progress(Protocol):
+    """Receives byte counts of long operations (a terminal bar, or nothing)."""
+
+    def advance(self, nbytes: int) -> None: ...
+
+
+class NoProgress:
+    def advance(self, nbytes: int) -> None:
+        return None
+
+
+class HashingFile:
+    """A write-only file that hashes and counts what goes through it."""
+
+    def __init__(self, handle: BinaryIO, progress: Progress) -> None:
+        self._handle = handle
+        self._hash = hashlib.sha256()
+        self._progress = progress
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._handle.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+        self._progress.advance(len(data))
+        return len(data)
+
+    def copy_from(self, stream: IO[bytes]) -> None:
+        """Copy a whole stream (a child's stdout, a download) into the file."""
+        while chunk := stream.read(CHUNK):
+            self.write(chunk)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class BackupWriter:
+    """Builds one backup directory; see :func:`open_backup`."""
+
+    def __init__(self, partial: Path, progress: Progress) -> None:
+        self.partial = partial
+        self.progress = progress
+        self.parts: list[PartInfo] = []
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[HashingFile]:
+        """Write one part; it counts only if the block finishes without error."""
+        path = self.partial / safe_part_name(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as handle:
+            out = HashingFile(handle, self.progress)
+            yield out
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.parts.append(PartInfo(name, out.size, out.hexdigest()))
+
+
+@contextmanager
+def open_backup(final: Path, progress: Progress | None = None) -> Iterator[BackupWriter]:
+    """Create backup directory ``final`` atomically.
+
+    Parts are written under ``<final>.partial``; on success the directory is
+    fsynced and renamed to ``final``; on any error (or interrupt) it is removed.
+    A SIGKILL leaves only the ``.partial`` directory, which nothing reads.
+    """
+    if final.exists():
+        raise InputError(f"backup directory already exists: {final}")
+    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    writer = BackupWriter(partial, progress or NoProgress())
+    try:
+        yield writer
+        _fsync_tree(partial)
+        os.rename(partial, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def safe_part_name(name: str) -> str:
+    """Refuse part names that would leave the backup directory."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise InputError(f"unsafe artifact name: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class VerifyFailure:
+    name: str
+    problem: str
+
+
+def hash_file(path: Path, progress: Progress | None = None) -> tuple[int, str]:
+    """Size and sha256 of a file, read in large chunks (as fast as sha256sum)."""
+    digest = hashlib.sha256()
+    size = 0
+    prog = progress or NoProgress()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buf):
+            digest.update(view[:n])
+            size += n
+            prog.advance(n)
+    return size, digest.hexdigest()
+
+
+def verify_parts(
+    directory: Path, parts: list[PartInfo], progress: Progress | None = None
+) -> list[VerifyFailure]:
+    """Check every part's presence, size and sha256; return what does not match."""
+    failures: list[VerifyFailure] = []
+    if not directory.is_dir():
+        return [VerifyFailure(str(directory), "backup directory is missing")]
+    for part in parts:
+        path = directory / safe_part_name(part.name)
+        if not path.is_file() or path.is_symlink():
+            failures.append(VerifyFailure(part.name, "missing"))
+            continue
+        size, sha = hash_file(path, progress)
+        if size != part.size:
+            failures.append(
+                VerifyFailure(part.name, f"size {size} differs from recorded {part.size}")
+            )
+        elif sha != part.sha256:
+            failures.append(VerifyFailure(part.name, "sha256 differs from the recorded digest"))
+    return failures
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _dirs, _files in os.walk(root):
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise ExternalError(f"cannot open directory {path}: {exc.strerror}") from exc
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,153 @@
+"""Evidence records: in-toto Statement v1 documents, one per backup, drill or smoke run.
+
+The statement's subject is what the evidence is about (the backup's artifact
+files with their sha256, or the smoke results); the predicate says what was
+done, on what, with which result. Signing (``stategate.attest``) wraps these
+statements; nothing here knows about signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stategate.providers.fingerprint import Comparison, FingerprintSummary
+from stategate.sandbox.engine import EngineInfo
+
+STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
+PREDICATE_BASE = "https://stategate.dev"
+BACKUP_TYPE = f"{PREDICATE_BASE}/backup/v1"
+DRILL_TYPE = f"{PREDICATE_BASE}/restore-drill/v1"
+SMOKE_TYPE = f"{PREDICATE_BASE}/smoke/v1"
+
+Kind = Literal["backup", "restore-drill", "smoke"]
+Result = Literal["pass", "fail", "error"]  # error: could not run (server gone, no engine)
+
+PREDICATE_TYPES: dict[Kind, str] = {
+    "backup": BACKUP_TYPE,
+    "restore-drill": DRILL_TYPE,
+    "smoke": SMOKE_TYPE,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Subject(_Model):
+    name: str
+    digest: dict[str, str]
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.get("sha256", "")
+
+
+class Tool(_Model):
+    name: Literal["stategate"] = "stategate"
+    version: str
+
+
+class SourceInfo(_Model):
+    """The instance the evidence is about, as declared and as observed."""
+
+    image: str | None = Field(None, description="Image ref as written in the repo.")
+    image_digest: str | None = Field(None, description="sha256:... of the image, when pinned.")
+    address: str = Field(..., description="Host:port, socket or endpoint; never credentials.")
+    identity: str | None = Field(None, description="Server identity (system id, run id).")
+    server_version: str | None = Field(None, description="Version the server reported.")
+
+
+class Artifact(_Model):
+    name: str  # path inside the backup directory
+    size: int
+    sha256: str
+
+
+class CheckOutcome(_Model):
+    name: str
+    kind: str
+    result: Literal["pass", "fail", "error", "skipped"]
+    detail: str = ""
+    duration_s: float
+
+
+class _Common(_Model):
+    module: str
+    provider: str
+    id: str
+    result: Result
+    reason: str | None = None  # why it did not pass, secrets masked
+    started: datetime
+    finished: datetime
+    tool: Tool
+    policy_digest: str | None
+    source: SourceInfo
+
+
+class BackupPredicate(_Common):
+    kind: Literal["backup"] = "backup"
+    backup_id: str
+    location: str = Field(..., description="Backup directory, relative to the artifacts root.")
+    artifacts: list[Artifact] = Field(default_factory=list)
+    total_size: int = 0
+    fingerprint: FingerprintSummary | None = None
+    consistent: bool = Field(False, description="Fingerprint and data from one snapshot.")
+    note: str = ""
+
+
+class DrillPredicate(_Common):
+    kind: Literal["restore-drill"] = "restore-drill"
+    backup_id: str
+    backup_record: str = Field(..., description="Evidence record of the backup (repo path).")
+    artifacts_verified: bool = False
+    engine: EngineInfo
+    sandbox: SourceInfo | None = None
+    fingerprint: Comparison | None = None
+    smoke: list[CheckOutcome] = Field(default_factory=list)
+
+
+class SmokePredicate(_Common):
+    kind: Literal["smoke"] = "smoke"
+    target: Literal["source", "sandbox"]
+    backup_id: str | None = None  # sandbox target: the backup restored for it
+    engine: EngineInfo | None = None
+    checks: list[CheckOutcome] = Field(default_factory=list)
+
+
+Predicate = Annotated[
+    BackupPredicate | DrillPredicate | SmokePredicate, Field(discriminator="kind")
+]
+
+
+class Statement(_Model):
+    """An in-toto Statement v1 whose predicate is one of stategate's kinds."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type_: Literal["https://in-toto.io/Statement/v1"] = Field(STATEMENT_TYPE, alias="_type")
+    subject: list[Subject]
+    predicateType: str
+    predicate: Predicate
+
+    def to_json(self) -> bytes:
+        data = self.model_dump(mode="json", by_alias=True)
+        return (json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
+
+
+def statement(
+    subjects: list[Subject], predicate: BackupPredicate | DrillPredicate | SmokePredicate
+) -> Statement:
+    return Statement(
+        subject=subjects, predicateType=PREDICATE_TYPES[predicate.kind], predicate=predicate
+    )
+
+
+def content_subject(name: str, payload: object) -> Subject:
+    """A subject for evidence without an artifact: the digest of its canonical JSON."""
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return Subject(name=name, digest={"sha256": hashlib.sha256(raw).hexdigest()})

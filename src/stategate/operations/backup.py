@@ -1,0 +1,95 @@
+"""``stategate backup``: take the backup a module's class needs, record the evidence."""
+
+from __future__ import annotations
+
+import shutil
+
+from stategate import execute
+from stategate.errors import StategateError
+from stategate.evidence.artifact import open_backup
+from stategate.evidence.record import (
+    Artifact,
+    BackupPredicate,
+    Result,
+    SourceInfo,
+    Subject,
+    content_subject,
+    statement,
+)
+from stategate.evidence.store import StoredRecord, module_path, new_id, write_record
+from stategate.operations.context import ModuleContext, image_digest, now, tool
+from stategate.providers.base import FINGERPRINT_PART, BackupHooks
+from stategate.providers.fingerprint import FingerprintSummary
+from stategate.providers.registry import provider_for
+
+
+def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> StoredRecord:
+    """Back up the module's source; write the artifact and a record (pass or not).
+
+    Only a backup whose every part was written, fsynced and renamed into place
+    gets a passing record; any failure leaves no backup directory behind.
+    """
+    config = ctx.require_config()
+    provider = provider_for(config, ctx.repo)
+    started = now()
+    backup_id = new_id(started)
+    location = module_path(ctx.module_id) / backup_id
+    final = ctx.artifacts / location
+    source = SourceInfo(
+        image=ctx.image, image_digest=image_digest(ctx.image), address=provider.address()
+    )
+    artifacts: list[Artifact] = []
+    summary: FingerprintSummary | None = None
+    consistent, note = False, ""
+    result: Result = "pass"
+    reason: str | None = None
+    try:
+        source.server_version = provider.server_version()
+        source.identity = provider.identity()
+        with (
+            ctx.progress(f"backup {ctx.module_id}", None) as progress,
+            open_backup(final, progress) as writer,
+        ):
+            output = provider.backup(writer, hooks or BackupHooks())
+            with writer.part(FINGERPRINT_PART) as dest:
+                dest.write(output.fingerprint.to_jsonl())
+            summary = output.fingerprint.summary()
+            consistent, note = output.consistent, output.note
+            covered = output.covered_prefix
+            artifacts = [
+                Artifact(name=p.name, size=p.size, sha256=p.sha256)
+                for p in sorted(writer.parts, key=lambda p: p.name)
+                if not (covered and p.name.startswith(covered))
+            ]
+            total = sum(p.size for p in writer.parts)
+    except (StategateError, OSError) as exc:
+        result, reason = "error", execute.mask(str(exc), provider.secrets())
+        artifacts, summary, total = [], None, 0
+        shutil.rmtree(final, ignore_errors=True)
+    predicate = BackupPredicate(
+        module=ctx.module_id,
+        provider=config.provider,
+        id=backup_id,
+        result=result,
+        reason=reason,
+        started=started,
+        finished=now(),
+        tool=tool(),
+        policy_digest=ctx.policy_digest,
+        source=source,
+        backup_id=backup_id,
+        location=location.as_posix(),
+        artifacts=artifacts,
+        total_size=total,
+        fingerprint=summary,
+        consistent=consistent,
+        note=note,
+    )
+    subjects = [
+        Subject(name=f"{location.as_posix()}/{a.name}", digest={"sha256": a.sha256})
+        for a in artifacts
+    ]
+    if not subjects:
+        subjects = [content_subject(location.as_posix(), {"result": result, "reason": reason})]
+    stmt = statement(subjects, predicate)
+    return StoredRecord(write_record(ctx.evidence_dir, stmt), stmt)

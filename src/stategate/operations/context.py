@@ -1,0 +1,80 @@
+"""What an evidence job needs to know about its module, passed explicitly."""
+
+from __future__ import annotations
+
+import socket
+import urllib.parse
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stategate import __version__
+from stategate.errors import InputError
+from stategate.evidence.artifact import NoProgress, Progress
+from stategate.evidence.record import Tool
+from stategate.providers.config import ProviderConfig, SmokeCheck
+
+# (label, total bytes or None) -> a progress sink for one long step
+ProgressFactory = Callable[[str, int | None], AbstractContextManager[Progress]]
+
+
+def no_progress(_label: str, _total: int | None) -> AbstractContextManager[Progress]:
+    return nullcontext(NoProgress())
+
+
+@dataclass(frozen=True)
+class ModuleContext:
+    """One module's evidence settings plus where records and artifacts go."""
+
+    module_id: str
+    config: ProviderConfig | None
+    smoke: list[SmokeCheck]
+    image: str | None  # image ref as written in the repo
+    policy_digest: str | None
+    repo: Path  # resolves relative credential files and volume paths
+    evidence_dir: Path
+    artifacts: Path
+    progress: ProgressFactory = field(default=no_progress)
+
+    def require_config(self) -> ProviderConfig:
+        if self.config is None:
+            raise InputError(
+                f"module {self.module_id} has no evidence: entry in the policy "
+                "(which provider, how to reach it)"
+            )
+        return self.config
+
+
+def image_digest(image: str | None) -> str | None:
+    if image and "@" in image:
+        digest = image.rsplit("@", 1)[1]
+        if digest.startswith("sha256:"):
+            return digest
+    return None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def tool() -> Tool:
+    return Tool(version=__version__)
+
+
+def host_port(address: str) -> tuple[str, int] | None:
+    """Loopback-normalised (host, port) of an address or URL; None for sockets and paths."""
+    if "://" in address:
+        url = urllib.parse.urlsplit(address)
+        host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    elif address.startswith("/") or ":" not in address:
+        return None
+    else:
+        host, raw = address.rsplit(":", 1)
+        if host.startswith("/"):
+            return None
+        port = int(raw)
+    with suppress(OSError):
+        host = socket.gethostbyname(host)
+    return host, port

@@ -1,0 +1,75 @@
+"""Verifying a recorded backup and restoring it into a sandbox (shared by drill and smoke)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from stategate.errors import ExternalError, InputError
+from stategate.evidence.artifact import PartInfo, verify_parts
+from stategate.evidence.record import BackupPredicate, SourceInfo
+from stategate.evidence.store import StoredRecord
+from stategate.operations.context import ModuleContext, host_port
+from stategate.providers.base import FINGERPRINT_PART, Provider, SmokeTarget, StoredBackup
+from stategate.providers.fingerprint import Fingerprint
+from stategate.sandbox.engine import Engine
+
+
+class ArtifactMismatch(ExternalError):
+    """The artifact on disk is not the one the backup record describes."""
+
+
+def backup_predicate(record: StoredRecord) -> BackupPredicate:
+    pred = record.statement.predicate
+    if not isinstance(pred, BackupPredicate):
+        raise InputError("not a backup record", file=str(record.path))
+    return pred
+
+
+def verify_backup(ctx: ModuleContext, record: StoredRecord) -> StoredBackup:
+    """Check every recorded part's size and sha256, then load the fingerprint."""
+    pred = backup_predicate(record)
+    directory = ctx.artifacts / pred.location
+    parts = [PartInfo(a.name, a.size, a.sha256) for a in pred.artifacts]
+    with ctx.progress(f"verify {pred.backup_id}", sum(p.size for p in parts)) as progress:
+        failures = verify_parts(directory, parts, progress)
+    if failures:
+        shown = "; ".join(f"{f.name}: {f.problem}" for f in failures[:3])
+        raise ArtifactMismatch(f"backup {pred.backup_id} artifact check failed: {shown}")
+    if FINGERPRINT_PART not in {p.name for p in parts}:
+        raise ArtifactMismatch(f"backup {pred.backup_id} has no fingerprint artifact")
+    fingerprint = Fingerprint.from_jsonl((directory / FINGERPRINT_PART).read_bytes())
+    if pred.fingerprint is None or fingerprint.summary().digest != pred.fingerprint.digest:
+        raise ArtifactMismatch(f"backup {pred.backup_id} fingerprint differs from its record")
+    return StoredBackup(directory, tuple(parts), fingerprint)
+
+
+@dataclass
+class Sandbox:
+    provider: Provider
+    info: SourceInfo
+    target: SmokeTarget
+
+
+@contextmanager
+def restored_sandbox(
+    source: Provider, backup: StoredBackup, engine: Engine, recorded: SourceInfo
+) -> Iterator[Sandbox]:
+    """Restore ``backup`` into a fresh sandbox; refuse one that is the source itself."""
+    with source.restore(backup, engine) as copy:
+        identity, address = copy.identity(), copy.address()
+        same_identity = recorded.identity is not None and identity == recorded.identity
+        here, there = host_port(address), host_port(source.address())
+        if same_identity or address == source.address() or (here and here == there):
+            raise ExternalError(
+                f"refused: the sandbox at {address} resolves to the source {source.address()}"
+            )
+        info = SourceInfo(address=address, identity=identity, server_version=copy.server_version())
+        target = copy.smoke_target("sandbox")
+        if here and there:
+            target.rewrites[f"{there[0]}:{there[1]}"] = f"{here[0]}:{here[1]}"
+            src = source.address()
+            if "://" not in src and src.count(":") == 1:
+                target.rewrites[src] = f"{here[0]}:{here[1]}"
+        yield Sandbox(copy, info, target)

@@ -1,0 +1,93 @@
+"""``stategate smoke``: run a module's smoke contract on its source or a sandbox copy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from stategate import execute
+from stategate.errors import InputError, StategateError
+from stategate.evidence.record import (
+    CheckOutcome,
+    Result,
+    SmokePredicate,
+    SourceInfo,
+    content_subject,
+    statement,
+)
+from stategate.evidence.store import StoredRecord, find_backup, new_id, write_record
+from stategate.operations.context import ModuleContext, image_digest, now, tool
+from stategate.operations.restore import backup_predicate, restored_sandbox, verify_backup
+from stategate.providers.registry import provider_for
+from stategate.sandbox.engine import EngineInfo, EngineName
+from stategate.sandbox.select import engine_for
+from stategate.smoke.checks import overall, run_checks
+
+
+def run_smoke(
+    ctx: ModuleContext,
+    *,
+    target: Literal["source", "sandbox"] = "source",
+    backup_id: str | None = None,
+    engine_name: EngineName | None = None,
+) -> StoredRecord:
+    if not ctx.smoke:
+        raise InputError(f"module {ctx.module_id} declares no smoke checks in the policy")
+    config = ctx.require_config()
+    source = provider_for(config, ctx.repo)
+    started = now()
+    info = SourceInfo(
+        image=ctx.image, image_digest=image_digest(ctx.image), address=source.address()
+    )
+    checks: list[CheckOutcome] = []
+    engine_info: EngineInfo | None = None
+    used_backup: str | None = None
+    result: Result = "pass"
+    reason: str | None = None
+    try:
+        if target == "source":
+            try:
+                info.server_version = source.server_version()
+            except StategateError:
+                info.server_version = None  # the checks themselves say what is wrong
+            checks = run_checks(ctx.smoke, source.smoke_target("source"), source.secrets())
+        else:
+            backup = find_backup(ctx.evidence_dir, ctx.module_id, backup_id)
+            used_backup = backup_predicate(backup).backup_id
+            engine = engine_for(config.sandbox, override=engine_name, module_image=ctx.image)
+            try:
+                stored = verify_backup(ctx, backup)
+                with restored_sandbox(
+                    source, stored, engine, backup_predicate(backup).source
+                ) as box:
+                    info = info.model_copy(update={"server_version": box.info.server_version})
+                    checks = run_checks(ctx.smoke, box.target, source.secrets())
+            finally:
+                engine_info = engine.info()
+        result = overall(checks)
+        if result != "pass":
+            reason = "; ".join(
+                f"{c.name}: {c.detail}" for c in checks if c.result in ("fail", "error")
+            )
+    except (StategateError, OSError) as exc:
+        result, reason = "error", execute.mask(str(exc), source.secrets())
+    run_id = new_id(started)
+    predicate = SmokePredicate(
+        module=ctx.module_id,
+        provider=config.provider,
+        id=run_id,
+        result=result,
+        reason=reason,
+        started=started,
+        finished=now(),
+        tool=tool(),
+        policy_digest=ctx.policy_digest,
+        source=info,
+        target=target,
+        backup_id=used_backup,
+        engine=engine_info,
+        checks=checks,
+    )
+    payload = [c.model_dump(mode="json", exclude={"duration_s"}) for c in checks]
+    subject = content_subject(f"{ctx.module_id}/smoke/{run_id}", payload)
+    stmt = statement([subject], predicate)
+    return StoredRecord(write_record(ctx.evidence_dir, stmt), stmt)

@@ -1,0 +1,102 @@
+"""The provider contract: the same small set of functions for every kind of state.
+
+A provider is bound to one server (the source, or a sandbox copy). The
+registry (``stategate.providers.registry``) maps the literal provider name of
+a policy entry to the function that builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from stategate.evidence.artifact import BackupWriter, PartInfo
+from stategate.providers.access import PostgresAccess, RedisAccess, S3Access, VolumeAccess
+from stategate.providers.fingerprint import Fingerprint
+from stategate.sandbox.engine import Engine
+
+ProviderName = Literal["postgres", "redis", "s3", "volume"]
+
+FINGERPRINT_PART = "fingerprint.jsonl"
+
+
+@dataclass(frozen=True)
+class BackupHooks:
+    """Points where tests (and only tests) inject faults or concurrent writes."""
+
+    after_fingerprint: Callable[[], None] | None = None
+
+    def fingerprinted(self) -> None:
+        if self.after_fingerprint is not None:
+            self.after_fingerprint()
+
+
+@dataclass(frozen=True)
+class BackupOutput:
+    """What a provider's backup produced, besides the parts it wrote."""
+
+    fingerprint: Fingerprint
+    consistent: bool  # fingerprint and data taken from one snapshot
+    note: str = ""
+    # parts under this prefix are listed (with sha256) in the fingerprint
+    # itself, so the record lists only the fingerprint for them (s3 objects)
+    covered_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredBackup:
+    """A backup whose parts were verified against its evidence record."""
+
+    directory: Path
+    parts: tuple[PartInfo, ...]
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True)
+class SmokeTarget:
+    """How smoke checks reach one instance (source or sandbox)."""
+
+    name: Literal["source", "sandbox"]
+    postgres: PostgresAccess | None = None
+    redis: RedisAccess | None = None
+    s3: S3Access | None = None
+    volume: VolumeAccess | None = None
+    # source address -> address of this instance, so tcp/http checks written
+    # against the source can be pointed at a sandbox copy
+    rewrites: dict[str, str] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """One server of one kind of state, reachable for evidence."""
+
+    @property
+    def name(self) -> ProviderName: ...
+
+    def address(self) -> str:
+        """Where it is, without credentials (for records and messages)."""
+        ...
+
+    def secrets(self) -> tuple[str, ...]:
+        """Credential values in use, to mask in every output."""
+        ...
+
+    def identity(self) -> str:
+        """A server identity that differs between the source and any sandbox."""
+        ...
+
+    def server_version(self) -> str: ...
+
+    def fingerprint(self) -> Fingerprint: ...
+
+    def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
+        """Write the backup's parts into ``out`` and fingerprint the same content."""
+        ...
+
+    def restore(self, backup: StoredBackup, engine: Engine) -> AbstractContextManager[Provider]:
+        """Start a throwaway server holding ``backup``; yield a provider bound to it."""
+        ...
+
+    def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget: ...

@@ -1,0 +1,260 @@
+"""S3 object storage (MinIO or any S3 server): a keyed mirror plus a manifest.
+
+Objects are mirrored under ``objects/<bucket>/<key>`` in the backup directory
+(outside the source), hashed while they stream. The manifest (fingerprint)
+lists key, size, sha256 and etag. Keys that would escape the mirror (``..``,
+absolute paths, empty segments) fail the backup closed. Each object is fetched
+with ``If-Match`` on the listed etag, so an object changed between listing and
+download fails the backup instead of producing a mixed manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stategate import execute
+from stategate.errors import ExternalError
+from stategate.evidence.artifact import BackupWriter, safe_part_name
+from stategate.providers.access import S3Access
+from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
+from stategate.providers.fingerprint import Fingerprint, FingerprintItem
+from stategate.sandbox.engine import Engine
+
+WORKERS = 8
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Listed:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+
+
+def object_part(bucket: str, key: str) -> str:
+    """Where an object lands in the mirror; refuses keys that would escape it."""
+    segments = key.split("/")
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or "\0" in key
+        or any(s in ("", ".", "..") for s in segments)
+    ):
+        raise ExternalError(f"s3 key {bucket}/{key!r} would escape the backup target: refused")
+    if not bucket or "/" in bucket or bucket in (".", ".."):
+        raise ExternalError(f"s3 bucket name {bucket!r} is not usable as a directory: refused")
+    return safe_part_name(f"objects/{bucket}/{key}")
+
+
+def client_for(access: S3Access, timeout: float = 60.0) -> Any:
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        connect_timeout=10,
+        read_timeout=timeout,
+        retries={"max_attempts": 3, "mode": "standard"},
+        max_pool_connections=WORKERS * 2,
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=access.endpoint,
+        aws_access_key_id=access.access_key,
+        aws_secret_access_key=access.secret_key,
+        region_name=access.region,
+        config=config,
+    )
+
+
+class S3Provider:
+    name: Literal["s3"] = "s3"
+
+    def __init__(self, access: S3Access) -> None:
+        self.access = access
+        self._client = client_for(access)
+        self._server_header: str | None = None
+
+    def address(self) -> str:
+        return self.access.address()
+
+    def secrets(self) -> tuple[str, ...]:
+        return self.access.secrets()
+
+    def _error(self, what: str, exc: Exception) -> ExternalError:
+        return ExternalError(execute.mask(f"s3 {self.address()}: {what}: {exc}", self.secrets()))
+
+    def _buckets(self) -> list[str]:
+        if self.access.buckets:
+            return list(self.access.buckets)
+        try:
+            reply = self._client.list_buckets()
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("list buckets", exc) from exc
+        headers = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        self._server_header = headers.get("server")
+        return sorted(b["Name"] for b in reply.get("Buckets", []))
+
+    def identity(self) -> str:
+        parsed = urllib.parse.urlsplit(self.access.endpoint)
+        return f"s3:{parsed.hostname}:{parsed.port or 443}"
+
+    def server_version(self) -> str:
+        try:
+            reply = self._client.list_buckets()
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("list buckets", exc) from exc
+        headers = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return str(headers.get("server", "unknown"))
+
+    def list_objects(self) -> list[Listed]:
+        listed: list[Listed] = []
+        for bucket in self._buckets():
+            try:
+                pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for page in pages:
+                    for obj in page.get("Contents", []):
+                        listed.append(
+                            Listed(
+                                bucket,
+                                obj["Key"],
+                                int(obj["Size"]),
+                                str(obj.get("ETag", "")).strip('"'),
+                            )
+                        )
+            except (BotoCoreError, ClientError) as exc:
+                raise self._error(f"list {bucket}", exc) from exc
+        return listed
+
+    def fingerprint(self) -> Fingerprint:
+        listed = self.list_objects()
+
+        def digest(obj: Listed) -> FingerprintItem:
+            h = hashlib.sha256()
+            size = 0
+            for chunk in self._get(obj):
+                h.update(chunk)
+                size += len(chunk)
+            return FingerprintItem(obj.bucket, obj.key, size, h.hexdigest(), obj.etag)
+
+        with ThreadPoolExecutor(WORKERS) as pool:
+            return Fingerprint(pool.map(digest, listed))
+
+    def _get(self, obj: Listed, *, if_match: bool = False) -> Iterator[bytes]:
+        kwargs: dict[str, str] = {"Bucket": obj.bucket, "Key": obj.key}
+        if if_match and obj.etag:
+            kwargs["IfMatch"] = f'"{obj.etag}"'
+        try:
+            reply = self._client.get_object(**kwargs)
+            etag = str(reply.get("ETag", "")).strip('"')
+            if if_match and obj.etag and etag != obj.etag:
+                raise ExternalError(
+                    f"s3 object {obj.bucket}/{obj.key} changed during the backup: refused"
+                )
+            body = reply["Body"]
+            while chunk := body.read(CHUNK):
+                yield chunk
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "412"):
+                raise ExternalError(
+                    f"s3 object {obj.bucket}/{obj.key} changed during the backup: refused"
+                ) from exc
+            raise self._error(f"get {obj.bucket}/{obj.key}", exc) from exc
+        except BotoCoreError as exc:
+            raise self._error(f"get {obj.bucket}/{obj.key}", exc) from exc
+
+    def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
+        listed = self.list_objects()
+        parts = [object_part(o.bucket, o.key) for o in listed]  # refuse escapes before writing
+        _refuse_collisions(parts)
+        hooks.fingerprinted()
+        lock = threading.Lock()
+        items: list[FingerprintItem] = []
+
+        def mirror(job: tuple[Listed, str]) -> None:
+            obj, part = job
+            with out.part(part) as dest:
+                for chunk in self._get(obj, if_match=True):
+                    dest.write(chunk)
+            if dest.size != obj.size:
+                raise ExternalError(
+                    f"s3 object {obj.bucket}/{obj.key} changed during the backup: refused"
+                )
+            with lock:
+                items.append(
+                    FingerprintItem(obj.bucket, obj.key, dest.size, dest.hexdigest(), obj.etag)
+                )
+
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for _ in pool.map(mirror, zip(listed, parts, strict=True)):
+                pass
+        return BackupOutput(
+            Fingerprint(items),
+            consistent=True,
+            note="every object fetched If-Match its listed etag",
+            covered_prefix="objects/",
+        )
+
+    @contextmanager
+    def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[S3Provider]:
+        with engine.s3() as access:
+            buckets = sorted({i.group for i in backup.fingerprint.items} | set(self.access.buckets))
+            restored = S3Provider(
+                S3Access(
+                    access.endpoint,
+                    access.access_key,
+                    access.secret_key,
+                    access.region,
+                    tuple(buckets),
+                )
+            )
+            restored._load(backup.directory, backup.fingerprint, buckets)
+            yield restored
+
+    def _load(self, directory: Path, manifest: Fingerprint, buckets: list[str]) -> None:
+        try:
+            for bucket in buckets:
+                self._client.create_bucket(Bucket=bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("create sandbox bucket", exc) from exc
+
+        def upload(item: FingerprintItem) -> None:
+            path = directory / object_part(item.group, item.name)
+            try:
+                with open(path, "rb") as handle:
+                    self._client.put_object(Bucket=item.group, Key=item.name, Body=handle)
+            except (BotoCoreError, ClientError) as exc:
+                raise self._error(f"put {item.group}/{item.name}", exc) from exc
+
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for _ in pool.map(upload, manifest.items):
+                pass
+
+    def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
+        return SmokeTarget(name=name, s3=self.access)
+
+
+def _refuse_collisions(parts: list[str]) -> None:
+    """``a`` and ``a/b`` cannot both be files in a mirror: fail closed."""
+    files = set(parts)
+    for part in parts:
+        prefix = part.rsplit("/", 1)[0]
+        while prefix.count("/") >= 2:
+            if prefix in files:
+                raise ExternalError(
+                    f"s3 keys collide in the mirror: {prefix!r} is a key and a prefix"
+                )
+            prefix = prefix.rsplit("/", 1)[0]

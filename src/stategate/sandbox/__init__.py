@@ -1,0 +1,1 @@
+"""Throwaway servers for restore drills, and seeded stand-ins for production."""

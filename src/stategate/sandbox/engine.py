@@ -1,0 +1,60 @@
+"""The sandbox engine contract: start throwaway servers, tear them down.
+
+Engines never receive the source's credentials: every server they start gets
+fresh, local-only access, and the drill refuses a sandbox whose identity or
+address is the source's.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from stategate.errors import ExternalError
+from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
+
+EngineName = Literal["local", "docker"]
+
+
+class EngineInfo(BaseModel):
+    """What an evidence record says about the engine a drill ran on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: EngineName
+    available: bool
+    version: str | None = None  # engine or binary version (docker server, postgres --version)
+    image: str | None = None  # docker: image@digest the sandbox ran
+    detail: str = ""
+
+
+class EngineUnavailable(ExternalError):
+    """The engine cannot run here (no Docker engine, binaries missing)."""
+
+
+class Engine(Protocol):
+    @property
+    def name(self) -> EngineName: ...
+
+    def info(self) -> EngineInfo:
+        """Describe the engine and what it started last (versions, image)."""
+        ...
+
+    def postgres(self, superuser: str, major: str | None) -> AbstractContextManager[PostgresAccess]:
+        """A fresh, empty cluster whose superuser is ``superuser`` (no password)."""
+        ...
+
+    def redis(self, rdb: Path) -> AbstractContextManager[RedisAccess]:
+        """A fresh redis-server that loaded ``rdb`` at start."""
+        ...
+
+    def s3(self) -> AbstractContextManager[S3Access]:
+        """A fresh, empty S3 endpoint with throwaway credentials."""
+        ...
+
+    def volume(self) -> AbstractContextManager[Path]:
+        """A fresh, empty directory."""
+        ...

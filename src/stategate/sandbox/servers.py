@@ -1,0 +1,439 @@
+"""Real servers started from binaries on this host: PostgreSQL, Redis, an S3 endpoint.
+
+Used by the ``local`` sandbox engine for drills and by the seeded stand-in
+"production" services of tests and the demo. Every server listens on
+127.0.0.1 or a Unix socket only, lives in its own temporary directory and is
+removed on exit.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from stategate import execute
+from stategate.errors import ExternalError
+from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
+from stategate.sandbox.ports import LOOPBACK, free_port, port_open
+
+PG_SYSTEM_USER = "postgres"  # PostgreSQL refuses to run as root
+
+
+def postgres_run_user() -> str | None:
+    """The account PostgreSQL runs as: ``postgres`` when we are root, else ourselves."""
+    return PG_SYSTEM_USER if os.geteuid() == 0 else None
+
+
+def find_postgres_bin(major: str | None = None, configured: str | None = None) -> Path:
+    """Directory of PostgreSQL server binaries: configured, the source's major, or the newest."""
+    if configured:
+        path = Path(configured)
+        if not (path / "postgres").is_file():
+            raise ExternalError(f"no postgres binary in {path}")
+        return path
+    env = os.environ.get("STATEGATE_PG_BIN")
+    if env:
+        return find_postgres_bin(configured=env)
+    found = {
+        Path(p).parent.parent.name: Path(p).parent
+        for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")
+    }
+    if major and major in found:
+        return found[major]
+    if found:
+        return found[max(found, key=lambda v: [int(x) for x in re.findall(r"\d+", v)] or [0])]
+    on_path = shutil.which("postgres") or shutil.which("initdb")
+    if on_path:
+        return Path(on_path).parent
+    raise ExternalError("no PostgreSQL server binaries found (install postgresql)")
+
+
+def binary_version(binary: Path | str) -> str:
+    done = execute.run([str(binary), "--version"], timeout=30)
+    return done.text().strip()
+
+
+def _make_private_dir(prefix: str, owner: str | None) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if owner is not None:
+        info = pwd.getpwnam(owner)
+        os.chown(path, info.pw_uid, info.pw_gid)
+    return path
+
+
+class LocalPostgres:
+    """A fresh PostgreSQL cluster; a context manager yielding its access."""
+
+    def __init__(
+        self,
+        *,
+        bin_dir: Path,
+        superuser: str = "postgres",
+        password: str | None = None,
+        tcp: bool = False,
+        durable: bool = False,
+        port: int | None = None,
+    ) -> None:
+        self.fixed_port = port
+        self.bin_dir = bin_dir
+        self.superuser = superuser
+        self.password = password
+        self.tcp = tcp  # listen on 127.0.0.1 (with password auth) besides the socket
+        self.durable = durable
+        self.user = postgres_run_user()
+        self.root: Path | None = None
+        self.port = 0
+
+    @property
+    def socket_dir(self) -> Path:
+        assert self.root is not None
+        return self.root / "sock"
+
+    def access(self) -> PostgresAccess:
+        if self.tcp:
+            return PostgresAccess(LOOPBACK, self.port, self.superuser, self.password)
+        return PostgresAccess(str(self.socket_dir), self.port, self.superuser, None)
+
+    def __enter__(self) -> PostgresAccess:
+        self.start()
+        return self.access()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.root = _make_private_dir("stategate-pg-", self.user)
+        secrets = (self.password,) if self.password else ()
+        try:
+            self._init(secrets)
+            for _attempt in range(1 if self.fixed_port else 5):
+                self.port = self.fixed_port or free_port()
+                _require_free(self.port)
+                self._configure()
+                done = execute.run(
+                    [
+                        str(self.bin_dir / "pg_ctl"),
+                        "-D",
+                        str(self.root / "data"),
+                        "-l",
+                        str(self.root / "server.log"),
+                        "-w",
+                        "-t",
+                        "60",
+                        "start",
+                    ],
+                    user=self.user,
+                    check=False,
+                    timeout=90,
+                )
+                if done.returncode == 0:
+                    return
+            raise ExternalError(f"postgres did not start: {self._log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _init(self, secrets: tuple[str, ...]) -> None:
+        assert self.root is not None
+        argv = [
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.root / "data"),
+            "-U",
+            self.superuser,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
+        if self.password:
+            pwfile = self.root / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            if self.user:
+                info = pwd.getpwnam(self.user)
+                os.chown(pwfile, info.pw_uid, info.pw_gid)
+            os.chmod(pwfile, 0o600)
+            argv += ["--pwfile", str(pwfile), "--auth-local=trust", "--auth-host=scram-sha-256"]
+        else:
+            argv += ["--auth=trust"]
+        try:
+            execute.run(argv, user=self.user, secrets=secrets, timeout=120)
+        finally:
+            (self.root / "pwfile").unlink(missing_ok=True)
+        self.socket_dir.mkdir()
+        if self.user:
+            info = pwd.getpwnam(self.user)
+            os.chown(self.socket_dir, info.pw_uid, info.pw_gid)
+
+    def _configure(self) -> None:
+        assert self.root is not None
+        conf = self.root / "data" / "postgresql.auto.conf"
+        listen = LOOPBACK if self.tcp else ""
+        settings = {
+            "listen_addresses": listen,
+            "port": str(self.port),
+            "unix_socket_directories": str(self.socket_dir),
+            "fsync": "on" if self.durable else "off",
+            "synchronous_commit": "on" if self.durable else "off",
+            "full_page_writes": "on" if self.durable else "off",
+            "max_connections": "40",
+            "shared_buffers": "128MB",
+            "logging_collector": "off",
+        }
+        body = "".join(f"{k} = '{v}'\n" for k, v in settings.items())
+        conf.write_text(body)
+
+    def _log_tail(self) -> str:
+        assert self.root is not None
+        try:
+            lines = (self.root / "server.log").read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no server log"
+        return lines[-1] if lines else "empty server log"
+
+    def stop(self) -> None:
+        if self.root is None:
+            return
+        data = self.root / "data"
+        if (data / "postmaster.pid").exists():
+            execute.run(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                user=self.user,
+                check=False,
+                timeout=60,
+            )
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root = None
+
+
+class _Process:
+    """A child server process with a temporary directory, stopped on exit."""
+
+    def __init__(self, prefix: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = self.root / "server.log"
+
+    def spawn(self, argv: list[str], secrets: tuple[str, ...] = ()) -> None:
+        with open(self.log, "wb") as log:
+            self.proc = execute.popen(
+                argv, secrets=secrets, stdout=log.fileno(), stderr=subprocess.STDOUT, cwd=self.root
+            )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no server log"
+        return lines[-1] if lines else "no output"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class LocalRedis:
+    """A redis-server on a free loopback port, optionally loading an RDB file."""
+
+    def __init__(
+        self,
+        *,
+        binary: str = "redis-server",
+        rdb: Path | None = None,
+        password: str | None = None,
+        persistent: bool = False,
+        port: int | None = None,
+    ) -> None:
+        self.fixed_port = port
+        self.binary = binary
+        self.rdb = rdb
+        self.password = password
+        self.persistent = persistent
+        self.port = 0
+        self._server: _Process | None = None
+
+    def access(self) -> RedisAccess:
+        return RedisAccess(LOOPBACK, self.port, None, self.password)
+
+    def __enter__(self) -> RedisAccess:
+        self.start()
+        return self.access()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120.0) -> None:
+        server = self._server = _Process("stategate-redis-")
+        try:
+            if self.rdb is not None:
+                shutil.copyfile(self.rdb, server.root / "dump.rdb")
+            for _attempt in range(1 if self.fixed_port else 5):
+                self.port = self.fixed_port or free_port()
+                _require_free(self.port)
+                conf = server.root / "redis.conf"
+                lines = [
+                    f"port {self.port}",
+                    f"bind {LOOPBACK}",
+                    "protected-mode yes",
+                    f'dir "{server.root}"',
+                    "dbfilename dump.rdb",
+                    "appendonly no",
+                    "save 3600 1" if self.persistent else 'save ""',
+                    "daemonize no",
+                ]
+                if self.password:
+                    lines.append(f'requirepass "{self.password}"')
+                conf.write_text("\n".join(lines) + "\n")
+                os.chmod(conf, 0o600)
+                server.spawn([self.binary, str(conf)])
+                if self._wait_ready(timeout):
+                    return
+            raise ExternalError(f"redis-server did not start: {server.log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> bool:
+        import redis
+
+        assert self._server is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._server.alive():
+                return False  # port race or bad RDB: the caller retries or reports
+            try:
+                client = redis.Redis(
+                    host=LOOPBACK, port=self.port, password=self.password, socket_timeout=2
+                )
+                info = client.info("persistence")
+                client.close()
+                if not info.get("loading"):
+                    return True
+            except redis.exceptions.RedisError:
+                pass
+            time.sleep(0.05)
+        raise ExternalError("redis-server did not become ready in time")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class LocalS3:
+    """A fresh S3-protocol endpoint: moto's server (MinIO is not installable here)."""
+
+    def __init__(
+        self,
+        *,
+        access_key: str = "sandbox",
+        secret_key: str = "sandbox-secret",
+        port: int | None = None,
+    ) -> None:
+        self.fixed_port = port
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.port = 0
+        self._server: _Process | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def access(self) -> S3Access:
+        return S3Access(self.endpoint, self.access_key, self.secret_key)
+
+    def __enter__(self) -> S3Access:
+        self.start()
+        return self.access()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 60.0) -> None:
+        try:
+            import moto.server  # noqa: F401
+        except ImportError as exc:
+            raise ExternalError("the local S3 sandbox needs moto[server] installed") from exc
+        server = self._server = _Process("stategate-s3-")
+        try:
+            for _attempt in range(1 if self.fixed_port else 5):
+                self.port = self.fixed_port or free_port()
+                _require_free(self.port)
+                server.spawn(
+                    [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
+                )
+                if self._wait_ready(timeout):
+                    return
+            raise ExternalError(f"S3 server did not start: {server.log_tail()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> bool:
+        assert self._server is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._server.alive():
+                return False
+            if port_open(LOOPBACK, self.port):
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                try:
+                    with opener.open(self.endpoint + "/", timeout=2):
+                        return True
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        raise ExternalError("S3 server did not become ready in time")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def _require_free(port: int) -> None:
+    if port_open(LOOPBACK, port):
+        raise ExternalError(f"port {LOOPBACK}:{port} is already in use")
+
+
+def moto_version() -> str:
+    from importlib.metadata import version
+
+    return f"moto {version('moto')}"

@@ -1,0 +1,255 @@
+"""Seeded stand-ins for "production" postgres, redis and S3, for tests and the demo.
+
+:func:`production_services` starts real servers for the modules' ``evidence:``
+entries (on the ports they name), with fresh random credentials exported under
+the environment variable names the entries reference, seeds realistic data,
+and removes everything on exit. Without entries it picks free ports and the
+``STATEGATE_DEMO_*`` variable names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import secrets
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+
+from stategate.errors import InputError
+from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
+from stategate.providers.config import (
+    Credential,
+    PostgresSource,
+    ProviderConfig,
+    RedisSource,
+    S3Source,
+)
+from stategate.sandbox.ports import LOOPBACK, free_port
+from stategate.sandbox.servers import LocalPostgres, LocalRedis, LocalS3, find_postgres_bin
+
+CANARY_KEY = "canary.txt"
+CANARY_BODY = b"stategate canary object\n"
+CANARY_SHA256 = hashlib.sha256(CANARY_BODY).hexdigest()
+
+
+def default_sources() -> dict[str, ProviderConfig]:
+    """Entries for a postgres, a redis and an S3 module on free loopback ports."""
+    return {
+        "data/postgres": PostgresSource(
+            host=LOOPBACK,
+            port=free_port(),
+            password=Credential(env="STATEGATE_DEMO_PG_PASSWORD"),
+            databases=["app"],
+        ),
+        "data/redis": RedisSource(
+            host=LOOPBACK,
+            port=free_port(),
+            password=Credential(env="STATEGATE_DEMO_REDIS_PASSWORD"),
+        ),
+        "data/minio": S3Source(
+            endpoint=f"http://{LOOPBACK}:{free_port()}",
+            access_key=Credential(env="STATEGATE_DEMO_S3_ACCESS_KEY"),
+            secret_key=Credential(env="STATEGATE_DEMO_S3_SECRET_KEY"),
+            buckets=["uploads", "backups", "platform-canary"],
+        ),
+    }
+
+
+@dataclass
+class ProductionServices:
+    sources: dict[str, ProviderConfig] = field(default_factory=dict)  # module id -> entry
+    access: dict[str, PostgresAccess | RedisAccess | S3Access] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # credential variables by name
+
+    def secrets(self) -> list[str]:
+        return list(self.env.values())
+
+
+@contextmanager
+def production_services(
+    sources: Mapping[str, ProviderConfig] | None = None,
+    *,
+    seed: bool = True,
+    export_env: bool = True,
+    scale: int = 1,
+) -> Iterator[ProductionServices]:
+    """Start (and seed) one server per entry; stop and remove them all on exit.
+
+    With ``export_env`` the generated credentials are in ``os.environ`` for the
+    duration, under the names the entries reference. ``scale`` multiplies the
+    seeded row/key/object counts.
+    """
+    services = ProductionServices(sources=dict(sources or default_sources()))
+    with ExitStack() as stack:
+        for module_id, config in services.sources.items():
+            if isinstance(config, PostgresSource):
+                password = "pg-" + secrets.token_urlsafe(18)
+                server = LocalPostgres(
+                    bin_dir=find_postgres_bin(),
+                    superuser=config.user,
+                    password=password,
+                    tcp=True,
+                    port=config.port,
+                )
+                access: PostgresAccess | RedisAccess | S3Access = stack.enter_context(server)
+                _export(services, config.password, password, module_id)
+                if seed:
+                    seed_postgres(server.access(), config.databases or ["app"], scale=scale)
+            elif isinstance(config, RedisSource):
+                password = "redis-" + secrets.token_urlsafe(18)
+                access = stack.enter_context(
+                    LocalRedis(password=password, persistent=True, port=config.port)
+                )
+                _export(services, config.password, password, module_id)
+                if seed:
+                    seed_redis(access, keys=2000 * scale)
+            elif isinstance(config, S3Source):
+                url = urllib.parse.urlsplit(config.endpoint)
+                if url.hostname not in (LOOPBACK, "localhost") or url.port is None:
+                    raise InputError(
+                        f"{module_id}: stand-in S3 needs a loopback endpoint with a port"
+                    )
+                access_key, secret_key = "platform-admin", "s3-" + secrets.token_urlsafe(24)
+                access = stack.enter_context(
+                    LocalS3(access_key=access_key, secret_key=secret_key, port=url.port)
+                )
+                _export(services, config.access_key, access_key, module_id)
+                _export(services, config.secret_key, secret_key, module_id)
+                if seed:
+                    seed_s3(access, config.buckets or ["uploads"], objects=60 * scale)
+            else:
+                continue  # volumes need no server
+            services.access[module_id] = access
+        if export_env:
+            saved = {k: os.environ.get(k) for k in services.env}
+            stack.callback(_restore_env, saved, True)
+            os.environ.update(services.env)
+        yield services
+
+
+def _export(
+    services: ProductionServices, ref: Credential | None, value: str, module_id: str
+) -> None:
+    if ref is None:
+        return
+    if not ref.env:
+        raise InputError(f"{module_id}: stand-in services export credentials by env var only")
+    services.env[ref.env] = value
+
+
+def _restore_env(saved: dict[str, str | None], enabled: bool) -> None:
+    if not enabled:
+        return
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def seed_postgres(access: PostgresAccess, databases: list[str], *, scale: int = 1) -> None:
+    """Each database: users, orders (numeric, timestamptz, jsonb, bytea, float), notes."""
+    import psycopg
+    from psycopg import sql
+
+    kw: dict[str, object] = {
+        "host": access.host,
+        "port": access.port,
+        "user": access.user,
+        "password": access.password,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **kw) as conn:  # type: ignore[arg-type]
+        conn.execute("CREATE ROLE app_owner LOGIN")
+        for db in databases:
+            if db != "postgres":
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER app_owner").format(sql.Identifier(db))
+                )
+    users, orders = 500 * scale, 3000 * scale
+    for db in databases:
+        with psycopg.connect(dbname=db, **kw) as conn:  # type: ignore[arg-type]
+            conn.execute("SET ROLE app_owner")
+            conn.execute("""
+                CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL,
+                                    created timestamptz NOT NULL, profile jsonb)""")
+            conn.execute("""
+                CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int REFERENCES users(id),
+                                     amount numeric(12,2), placed timestamptz, note text,
+                                     blob bytea, ratio double precision)""")
+            conn.execute("""
+                CREATE TABLE notes (id serial PRIMARY KEY, title text, body text,
+                                    created timestamptz DEFAULT now())""")
+            conn.execute(
+                """
+                INSERT INTO users (email, created, profile)
+                SELECT 'user' || g || '@example.org',
+                       timestamptz '2024-01-01' + g * interval '1 hour',
+                       jsonb_build_object('n', g, 'tags', jsonb_build_array('a', g %% 7))
+                FROM generate_series(1, %s) g""",
+                (users,),
+            )
+            conn.execute(
+                """
+                INSERT INTO orders (user_id, amount, placed, note, blob, ratio)
+                SELECT 1 + g %% %s, (g * 1.37)::numeric(12,2),
+                       timestamptz '2024-02-01' + g * interval '7 minutes',
+                       CASE WHEN g %% 5 = 0 THEN NULL ELSE 'order ' || g END,
+                       decode(md5(g::text), 'hex'), g / 3.0
+                FROM generate_series(1, %s) g""",
+                (users, orders),
+            )
+            conn.execute("""
+                INSERT INTO notes (title, body, created)
+                SELECT 'note ' || g, repeat('lorem ipsum ', g % 40),
+                       timestamptz '2024-03-01' + g * interval '1 day'
+                FROM generate_series(1, 200) g""")
+            conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY)")
+            conn.execute("INSERT INTO schema_migrations VALUES ('20240101'), ('20240301')")
+
+
+def seed_redis(access: RedisAccess, *, keys: int = 2000) -> None:
+    """Strings, hashes, lists, sets, sorted sets and a stream, some with TTLs, in db 0 and 1."""
+    import redis
+
+    rng = random.Random(4)
+    with redis.Redis(host=access.host, port=access.port, password=access.password) as client:
+        pipe = client.pipeline(transaction=False)
+        for i in range(keys):
+            pipe.set(f"session:{i}", f"user-{rng.randrange(10_000)}", ex=86_400 if i % 3 else None)
+        for i in range(keys // 10):
+            pipe.hset(
+                f"user:{i}",
+                mapping={
+                    "name": f"user {i}",
+                    "visits": str(i * 3),
+                    "plan": rng.choice(["free", "pro"]),
+                },
+            )
+            pipe.rpush(f"queue:{i % 20}", f"job-{i}")
+            pipe.sadd(f"tags:{i % 50}", f"t{i}", f"t{i + 1}")
+            pipe.zadd("leaderboard", {f"user:{i}": i * 1.5})
+        pipe.xadd("events", {"kind": "signup", "user": "1"})
+        pipe.xadd("events", {"kind": "login", "user": "1"})
+        pipe.execute()
+    with redis.Redis(host=access.host, port=access.port, password=access.password, db=1) as one:
+        one.set("feature:new-ui", "on")
+        one.hset("config", mapping={"max_upload_mb": "50"})
+
+
+def seed_s3(access: S3Access, buckets: list[str], *, objects: int = 60) -> None:
+    """Each bucket gets a canary object; the first gets mixed-size objects under nested keys."""
+    from stategate.providers.s3 import client_for
+
+    client = client_for(access)
+    rng = random.Random(7)
+    for bucket in buckets:
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key=CANARY_KEY, Body=CANARY_BODY)
+    for i in range(objects):
+        size = rng.choice([0, 100, 4096, 70_000, 300_000])
+        client.put_object(
+            Bucket=buckets[0], Key=f"users/{i % 7}/file-{i}.bin", Body=rng.randbytes(size)
+        )

@@ -1,0 +1,254 @@
+"""Back up seeded data, restore-drill it, and catch every way it can go wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from stategate.errors import InputError
+from stategate.evidence.record import BackupPredicate, DrillPredicate
+from stategate.evidence.store import list_records, read_record
+from stategate.operations.backup import run_backup
+from stategate.operations.drill import run_restore_drill
+from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
+from stategate.providers.base import BackupHooks
+from stategate.providers.config import PostgresSource, VolumeSource
+from stategate.providers.s3 import client_for
+
+from .conftest import Workspace
+
+pytestmark = pytest.mark.integration
+
+MODULES = ["data/postgres", "data/redis", "data/minio"]
+MAIN_PART = {
+    "data/postgres": "db/app.dump",
+    "data/redis": "dump.rdb",
+    "data/minio": "fingerprint.jsonl",
+}
+
+
+def backup_pred(record: object) -> BackupPredicate:
+    pred = record.statement.predicate  # type: ignore[attr-defined]
+    assert isinstance(pred, BackupPredicate)
+    return pred
+
+
+def drill_pred(record: object) -> DrillPredicate:
+    pred = record.statement.predicate  # type: ignore[attr-defined]
+    assert isinstance(pred, DrillPredicate)
+    return pred
+
+
+@pytest.mark.parametrize("module_id", MODULES)
+def test_backup_then_drill_passes(workspace: Workspace, module_id: str) -> None:
+    ctx = workspace.context(module_id)
+    backup = run_backup(ctx)
+    pred = backup_pred(backup)
+    assert pred.result == "pass", pred.reason
+    assert pred.fingerprint is not None and pred.fingerprint.items > 0
+    assert pred.source.image_digest == "sha256:" + "ab" * 32
+    assert pred.source.server_version
+    directory = workspace.artifacts / pred.location
+    assert directory.is_dir() and not any(
+        p.name.endswith(".partial") for p in directory.parent.iterdir()
+    )
+    raw = json.loads(backup.path.read_text())
+    assert raw["_type"] == "https://in-toto.io/Statement/v1"
+    assert raw["predicateType"] == "https://stategate.dev/backup/v1"
+    assert all(len(s["digest"]["sha256"]) == 64 for s in raw["subject"])
+    assert backup.path.parent == workspace.repo / "evidence" / module_id
+
+    drill = run_restore_drill(ctx)
+    dpred = drill_pred(drill)
+    assert dpred.result == "pass", dpred.reason
+    assert dpred.artifacts_verified
+    assert dpred.fingerprint is not None and dpred.fingerprint.match
+    assert dpred.fingerprint.observed.digest == pred.fingerprint.digest
+    assert dpred.engine.name == "local" and dpred.engine.version
+    assert dpred.sandbox is not None and dpred.sandbox.server_version
+    assert dpred.sandbox.address != pred.source.address
+    assert dpred.smoke and all(o.result == "pass" for o in dpred.smoke)
+    assert dpred.backup_id == pred.backup_id
+    assert read_record(drill.path).statement == drill.statement
+
+
+@pytest.mark.parametrize("module_id", MODULES)
+def test_one_flipped_byte_fails_the_drill(workspace: Workspace, module_id: str) -> None:
+    ctx = workspace.context(module_id)
+    pred = backup_pred(run_backup(ctx))
+    target = workspace.artifacts / pred.location / MAIN_PART[module_id]
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "fail"
+    assert not drill.artifacts_verified
+    assert "sha256" in (drill.reason or "")
+
+
+@pytest.mark.parametrize("module_id", MODULES)
+def test_truncated_artifact_fails_the_drill(workspace: Workspace, module_id: str) -> None:
+    ctx = workspace.context(module_id)
+    pred = backup_pred(run_backup(ctx))
+    target = workspace.artifacts / pred.location / MAIN_PART[module_id]
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) - 7])
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "fail"
+    assert "size" in (drill.reason or "")
+
+
+def test_missing_artifact_fails_the_drill(workspace: Workspace) -> None:
+    ctx = workspace.context("data/redis")
+    pred = backup_pred(run_backup(ctx))
+    (workspace.artifacts / pred.location / "dump.rdb").unlink()
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "fail" and "missing" in (drill.reason or "")
+
+
+def test_s3_object_corrupted_in_mirror_fails_the_drill(workspace: Workspace) -> None:
+    """Objects are covered by the manifest: a changed object shows as a content mismatch."""
+    ctx = workspace.context("data/minio")
+    pred = backup_pred(run_backup(ctx))
+    obj = next((workspace.artifacts / pred.location / "objects" / "uploads").rglob("*.bin"))
+    obj.write_bytes(obj.read_bytes() + b"x")
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "fail"
+    assert drill.fingerprint is not None and drill.fingerprint.changed == 1
+
+
+def _pg(access: PostgresAccess, db: str = "app") -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host=access.host,
+        port=access.port,
+        user=access.user,
+        password=access.password,
+        dbname=db,
+        autocommit=True,
+    )
+
+
+def test_postgres_change_during_backup_stays_out_of_the_snapshot(workspace: Workspace) -> None:
+    """Fingerprint and dump share one exported snapshot: a concurrent write is in neither."""
+    access = workspace.services.access["data/postgres"]
+    assert isinstance(access, PostgresAccess)
+
+    def write() -> None:
+        with _pg(access) as conn:
+            conn.execute("INSERT INTO notes (title) VALUES ('written during backup')")
+
+    ctx = workspace.context("data/postgres")
+    pred = backup_pred(run_backup(ctx, hooks=BackupHooks(after_fingerprint=write)))
+    assert pred.result == "pass" and pred.consistent
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "pass", drill.reason
+
+
+def test_postgres_change_between_fingerprint_and_dump_is_detected(workspace: Workspace) -> None:
+    """Without a shared snapshot the change reaches the dump and the drill must fail."""
+    access = workspace.services.access["data/postgres"]
+    assert isinstance(access, PostgresAccess)
+    config = workspace.services.sources["data/postgres"]
+    assert isinstance(config, PostgresSource)
+    loose = config.model_copy(update={"snapshot": False})
+
+    def write() -> None:
+        with _pg(access) as conn:
+            conn.execute("UPDATE users SET email = email || '.changed' WHERE id = 7")
+
+    ctx = workspace.context("data/postgres", loose)
+    pred = backup_pred(run_backup(ctx, hooks=BackupHooks(after_fingerprint=write)))
+    assert pred.result == "pass" and not pred.consistent
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "fail"
+    assert drill.fingerprint is not None and drill.fingerprint.changed == 1
+    assert any("app/public.users" in e for e in drill.fingerprint.examples)
+
+
+def test_redis_change_between_fingerprint_and_dump_is_detected(workspace: Workspace) -> None:
+    access = workspace.services.access["data/redis"]
+    assert isinstance(access, RedisAccess)
+
+    def write() -> None:
+        with redis.Redis(host=access.host, port=access.port, password=access.password) as c:
+            c.hset("user:5", "plan", "enterprise-changed")
+
+    ctx = workspace.context("data/redis")
+    assert backup_pred(run_backup(ctx, hooks=BackupHooks(after_fingerprint=write))).result == "pass"
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "fail"
+    assert drill.fingerprint is not None and drill.fingerprint.changed == 1
+    assert "db0/user:5: content differs" in drill.fingerprint.examples
+
+
+def test_s3_change_between_listing_and_download_fails_the_backup(workspace: Workspace) -> None:
+    access = workspace.services.access["data/minio"]
+    assert isinstance(access, S3Access)
+    client = client_for(access)
+
+    def write() -> None:
+        client.put_object(Bucket="uploads", Key="users/1/file-1.bin", Body=b"changed under us")
+
+    ctx = workspace.context("data/minio")
+    record = run_backup(ctx, hooks=BackupHooks(after_fingerprint=write))
+    pred = backup_pred(record)
+    assert pred.result == "error"
+    assert "changed during the backup" in (pred.reason or "")
+    assert not (workspace.artifacts / pred.location).exists()
+    assert pred.artifacts == []
+    with pytest.raises(InputError, match="no passing backup"):
+        run_restore_drill(ctx)
+
+
+def test_s3_key_escaping_the_target_fails_closed(workspace: Workspace) -> None:
+    access = workspace.services.access["data/minio"]
+    assert isinstance(access, S3Access)
+    client = client_for(access)
+    client.create_bucket(Bucket="hostile")
+    client.put_object(Bucket="hostile", Key="../../etc/evil", Body=b"x")
+    config = workspace.services.sources["data/minio"].model_copy(update={"buckets": ["hostile"]})
+    ctx = workspace.context("data/minio", config)
+    pred = backup_pred(run_backup(ctx))
+    assert pred.result == "error" and "escape" in (pred.reason or "")
+    assert not (workspace.artifacts / pred.location).exists()
+    assert not list(workspace.artifacts.rglob("evil"))
+
+
+def test_volume_backup_and_drill(workspace: Workspace, tmp_path: Path) -> None:
+    data = tmp_path / "volume"
+    (data / "sub" / "deep").mkdir(parents=True)
+    (data / "sub" / "deep" / "file.bin").write_bytes(bytes(range(256)) * 100)
+    (data / "config.yml").write_text("a: 1\n")
+    (data / "link").symlink_to("config.yml")
+    ctx = workspace.context("data/files", VolumeSource(path=str(data)), smoke=[])
+    pred = backup_pred(run_backup(ctx))
+    assert pred.result == "pass", pred.reason
+    assert pred.fingerprint is not None and pred.fingerprint.items == 5
+    drill = drill_pred(run_restore_drill(ctx))
+    assert drill.result == "pass", drill.reason
+    (data / "config.yml").write_text(
+        "a: 2\n"
+    )  # the source moves on; the drill still reads the backup
+    assert drill_pred(run_restore_drill(ctx)).result == "pass"
+
+
+def test_drill_of_unknown_or_failed_backup_is_refused(workspace: Workspace) -> None:
+    ctx = workspace.context("data/redis")
+    with pytest.raises(InputError, match="no passing backup"):
+        run_restore_drill(ctx)
+    with pytest.raises(InputError, match="no backup 20990101T000000Z-abcdef"):
+        run_restore_drill(ctx, backup_id="20990101T000000Z-abcdef")
+
+
+def test_drill_named_backup(workspace: Workspace) -> None:
+    ctx = workspace.context("data/redis")
+    first = backup_pred(run_backup(ctx))
+    run_backup(ctx)
+    drill = drill_pred(run_restore_drill(ctx, backup_id=first.backup_id))
+    assert drill.result == "pass" and drill.backup_id == first.backup_id
+    kinds = [r.kind for r in list_records(workspace.repo / "evidence", "data/redis")]
+    assert kinds.count("backup") == 2 and kinds.count("restore-drill") == 1

@@ -1,0 +1,240 @@
+"""A killed backup, a sandbox that is the source, no Docker engine, and seeded secrets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from stategate.evidence.record import DrillPredicate, SmokePredicate
+from stategate.evidence.store import list_records
+from stategate.operations.backup import run_backup
+from stategate.operations.drill import run_restore_drill
+from stategate.operations.smoke_run import run_smoke
+from stategate.providers.access import RedisAccess
+from stategate.providers.config import RedisCheck, TcpCheck
+
+from .conftest import Workspace, write_platform
+
+pytestmark = pytest.mark.integration
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_path: Path) -> None:
+    marker = tmp_path / "streaming"
+    script = tmp_path / "child.py"
+    config_json = workspace.services.sources["data/postgres"].model_dump_json()
+    repo, artifacts = str(workspace.repo), str(workspace.artifacts)
+    script.write_text(
+        textwrap.dedent(f"""
+        import pathlib, time
+        from stategate.evidence import artifact
+        original = artifact.HashingFile.copy_from
+        calls = []
+        def slow(self, stream):
+            calls.append(1)
+            if len(calls) < 2:  # globals.sql streams whole; the database dump stalls
+                return original(self, stream)
+            self.write(stream.read(4096))
+            pathlib.Path({str(marker)!r}).write_text("x")
+            time.sleep(120)
+        artifact.HashingFile.copy_from = slow
+        from tests.integration.conftest import Workspace
+        from stategate.operations.backup import run_backup
+        from stategate.providers.config import PostgresSource
+        cfg = PostgresSource.model_validate_json({config_json!r})
+        ws = Workspace(pathlib.Path({repo!r}), pathlib.Path({artifacts!r}), None)
+        from stategate.operations.context import ModuleContext
+        ctx = ModuleContext("data/postgres", cfg, [], None, None, ws.repo, ws.repo / "evidence",
+                            ws.artifacts)
+        run_backup(ctx)
+    """)
+    )
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{SRC.parent}"}
+    child = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert child.poll() is None, "backup child exited before streaming"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    module_dir = workspace.artifacts / "data" / "postgres"
+    leftovers = list(module_dir.iterdir())
+    assert leftovers and all(p.name.endswith(".partial") for p in leftovers)
+    assert list_records(workspace.repo / "evidence") == []
+    with pytest.raises(Exception, match="no passing backup"):
+        run_restore_drill(workspace.context("data/postgres"))
+    # the leftover is ignored: the next backup and drill work
+    assert run_backup(workspace.context("data/postgres")).result == "pass"
+    assert run_restore_drill(workspace.context("data/postgres")).result == "pass"
+
+
+class _SourceAsSandbox:
+    """A misconfigured engine whose "sandbox" is the production redis itself."""
+
+    name = "local"
+
+    def __init__(self, access: RedisAccess) -> None:
+        self.access = access
+
+    def info(self):  # type: ignore[no-untyped-def]
+        from stategate.sandbox.engine import EngineInfo
+
+        return EngineInfo(name="local", available=True, detail="test: points at the source")
+
+    @contextmanager
+    def redis(self, rdb: Path) -> Iterator[RedisAccess]:
+        yield self.access
+
+
+def test_drill_refuses_a_sandbox_that_is_the_source(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    access = workspace.services.access["data/redis"]
+    assert isinstance(access, RedisAccess)
+    ctx = workspace.context("data/redis")
+    assert run_backup(ctx).result == "pass"
+    import stategate.operations.drill as drill_module
+
+    monkeypatch.setattr(drill_module, "engine_for", lambda *a, **k: _SourceAsSandbox(access))
+    record = run_restore_drill(ctx)
+    pred = record.statement.predicate
+    assert isinstance(pred, DrillPredicate)
+    assert pred.result != "pass"
+    assert "refused" in (pred.reason or "") and "resolves to the source" in (pred.reason or "")
+
+
+def _docker_engine_reachable() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    done = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, timeout=30
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(
+    _docker_engine_reachable(),
+    reason="a Docker engine is reachable: this test covers hosts without one",
+)
+def test_docker_engine_without_docker_is_recorded_as_unavailable(workspace: Workspace) -> None:
+    ctx = workspace.context("data/redis")
+    assert run_backup(ctx).result == "pass"
+    pred = run_restore_drill(ctx, engine_name="docker").statement.predicate
+    assert isinstance(pred, DrillPredicate)
+    assert pred.result == "error"
+    assert pred.engine.name == "docker" and pred.engine.available is False
+    assert (
+        "no docker client" in pred.engine.detail
+        or "no reachable Docker engine" in pred.engine.detail
+    )
+    assert pred.engine.image == "redis:7.0.15@sha256:" + "ab" * 32
+
+
+def test_smoke_on_source_and_sandbox(workspace: Workspace) -> None:
+    access = workspace.services.access["data/redis"]
+    assert isinstance(access, RedisAccess)
+    checks = [
+        RedisCheck(name="ping", command=["PING"], expect="PONG"),
+        TcpCheck(name="port", host=access.host, port=access.port),
+        TcpCheck(name="elsewhere", host="127.0.0.1", port=1),
+    ]
+    ctx = workspace.context("data/redis", smoke=checks)
+    source = run_smoke(ctx).statement.predicate
+    assert isinstance(source, SmokePredicate)
+    assert [c.result for c in source.checks] == ["pass", "pass", "error"]
+    assert source.result == "error"
+    assert run_backup(ctx).result == "pass"
+    sandbox = run_smoke(ctx, target="sandbox").statement.predicate
+    assert isinstance(sandbox, SmokePredicate)
+    # the source's port is rewritten to the sandbox; other addresses are never reached
+    assert [c.result for c in sandbox.checks] == ["pass", "pass", "skipped"]
+    assert sandbox.result == "pass" and sandbox.backup_id
+    assert sandbox.engine is not None and sandbox.engine.name == "local"
+
+
+def test_smoke_failure_and_refused_command(workspace: Workspace) -> None:
+    checks = [
+        RedisCheck(name="wrong", command=["HGET", "user:3", "name"], expect="nobody"),
+        RedisCheck(name="destructive", command=["FLUSHALL"]),
+    ]
+    pred = run_smoke(workspace.context("data/redis", smoke=checks)).statement.predicate
+    assert isinstance(pred, SmokePredicate)
+    assert [c.result for c in pred.checks] == ["fail", "error"]
+    assert pred.result == "fail"
+    access = workspace.services.access["data/redis"]
+    assert isinstance(access, RedisAccess)
+    import redis
+
+    with redis.Redis(host=access.host, port=access.port, password=access.password) as client:
+        assert client.dbsize() > 0  # FLUSHALL never ran
+
+
+def _cli(args: list[str], repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stategate", "-v", *args, "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> None:
+    """Passwords and keys reach no output, log line (-v), error message, record or artifact."""
+    services = workspace.services
+    secrets = services.secrets()
+    assert len(secrets) == 4 and all(len(s) > 12 for s in secrets)
+    repo = workspace.repo
+    write_platform(repo, services)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "STATEGATE_ARTIFACTS": str(workspace.artifacts)}
+    outputs = []
+    for module_id in ("data/postgres", "data/redis", "data/minio"):
+        for args in (
+            ["backup", module_id],
+            ["restore-drill", module_id],
+            ["smoke", module_id],
+            ["smoke", module_id, "--target", "sandbox"],
+            ["backup", module_id, "--format", "json"],
+        ):
+            done = _cli(args, repo, env)
+            assert done.returncode == 0, done.stdout + done.stderr
+            outputs.append(done.stdout + done.stderr)
+    # wrong credentials: the error names the server, never the value tried
+    wrong = {
+        **env,
+        "STATEGATE_DEMO_PG_PASSWORD": "Wrong-Password-0123456789",
+        "STATEGATE_DEMO_REDIS_PASSWORD": "Wrong-Password-0123456789",
+    }
+    for module_id in ("data/postgres", "data/redis"):
+        done = _cli(["backup", module_id], repo, wrong)
+        assert done.returncode == 1
+        outputs.append(done.stdout + done.stderr)
+        assert "Wrong-Password-0123456789" not in done.stdout + done.stderr
+    records = [p.read_text() for p in (repo / "evidence").rglob("*.json")]
+    assert len(records) >= 17
+    assert any('"result": "error"' in r for r in records)
+    small_artifacts = [
+        p.read_bytes()
+        for p in workspace.artifacts.rglob("*")
+        if p.is_file() and p.suffix in (".sql", ".jsonl", ".rdb")
+    ]
+    for secret in [*secrets, "Wrong-Password-0123456789"]:
+        for text in outputs + records:
+            assert secret not in text
+        for blob in small_artifacts:
+            assert secret.encode() not in blob

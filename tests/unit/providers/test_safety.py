@@ -1,0 +1,80 @@
+"""Hostile names: S3 keys and tar members that would leave the backup or sandbox."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from stategate.errors import ExternalError
+from stategate.providers.registry import PROVIDERS
+from stategate.providers.s3 import _refuse_collisions, object_part
+from stategate.providers.volume import check_member, extract_safely
+
+
+@pytest.mark.parametrize(
+    "key", ["../x", "a/../../x", "/etc/passwd", "a//b", "dir/", "a\\b", ".", "a/./b", ""]
+)
+def test_escaping_s3_keys_fail_closed(key: str) -> None:
+    with pytest.raises(ExternalError):
+        object_part("bucket", key)
+
+
+def test_plain_keys_map_into_the_mirror() -> None:
+    assert object_part("b", "users/1/photo.jpg") == "objects/b/users/1/photo.jpg"
+
+
+def test_key_and_prefix_collision_fails_closed() -> None:
+    with pytest.raises(ExternalError, match="collide"):
+        _refuse_collisions([object_part("b", "a"), object_part("b", "a/b")])
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    return info
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        _member("/abs"),
+        _member("../up"),
+        _member("a/../../up"),
+        _member("dev", tarfile.CHRTYPE),
+        _member("fifo", tarfile.FIFOTYPE),
+        _member("hard", tarfile.LNKTYPE, "x"),
+        _member("link", tarfile.SYMTYPE, "/etc/passwd"),
+        _member("a/link", tarfile.SYMTYPE, "../../x"),
+    ],
+)
+def test_hostile_tar_members_are_refused(member: tarfile.TarInfo) -> None:
+    with pytest.raises(ExternalError):
+        check_member(member)
+
+
+def test_inner_symlink_is_fine() -> None:
+    check_member(_member("a/link", tarfile.SYMTYPE, "../b"))
+
+
+def test_extraction_stops_at_the_first_escape(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tar:
+        good = tarfile.TarInfo("ok.txt")
+        good.size = 2
+        tar.addfile(good, io.BytesIO(b"ok"))
+        bad = tarfile.TarInfo("../escaped.txt")
+        bad.size = 2
+        tar.addfile(bad, io.BytesIO(b"no"))
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ExternalError, match="escapes"):
+        extract_safely(archive, target)
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_registry_is_explicit() -> None:
+    assert set(PROVIDERS) == {"postgres", "redis", "s3", "volume"}
