@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from ledger_support import BACKUP, DRILL, git, make_platform
 
 from stategate.attest.approval import ApprovalExpectation, ApprovalReason
 from stategate.attest.approval_store import check_approval
@@ -18,6 +17,7 @@ from stategate.attest.store import EvidenceStore
 from stategate.attest.testing import statement
 from stategate.attest.trust import Role, load_trust
 from stategate.cli import main
+from tests.integration.ledger_support import BACKUP, DRILL, git, make_platform
 
 pytestmark = pytest.mark.integration
 

@@ -9,17 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ledger_support import (
-    ARTIFACT,
-    BACKUP,
-    DRILL,
-    NOW,
-    RECORDS,
-    SINCE,
-    SMOKE,
-    Platform,
-    make_platform,
-)
 
 from stategate.attest.audit import VerifyReport, verify
 from stategate.attest.canonical import canonical_json, sha256_bytes
@@ -36,6 +25,17 @@ from stategate.attest.testing import (
 )
 from stategate.attest.trust import Role
 from stategate.errors import InputError
+from tests.integration.ledger_support import (
+    ARTIFACT,
+    BACKUP,
+    DRILL,
+    NOW,
+    RECORDS,
+    SINCE,
+    SMOKE,
+    Platform,
+    make_platform,
+)
 
 pytestmark = pytest.mark.integration
 
