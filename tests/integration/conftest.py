@@ -2,7 +2,8 @@
 
 The stand-in "production" services are started once per session by the same
 code the demo uses, with real credentials (postgres password, redis
-requirepass, S3 keys) exported under environment variables.
+requirepass, S3 keys) exported under environment variables. Every workspace
+repo trusts one evidence key (which signs the records) and one operator key.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from stategate.attest.keys import SigningKey, write_key_pair
+from stategate.attest.store import EvidenceStore
+from stategate.attest.testing import trust_entry, write_trust_file
+from stategate.attest.trust import Role
 from stategate.operations.context import ModuleContext
 from stategate.providers.config import (
     ProviderConfig,
@@ -62,11 +67,47 @@ def services() -> Iterator[ProductionServices]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def evidence_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+@pytest.fixture(scope="session")
+def operator_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+def trust_keys(repo: Path, evidence: SigningKey, operator: SigningKey) -> None:
+    """The repo's trust file: ``evidence`` signs evidence (ci-host), ``operator`` approvals."""
+    write_trust_file(
+        repo,
+        [
+            trust_entry(evidence, Role.EVIDENCE, "ci-host"),
+            trust_entry(operator, Role.OPERATOR, "alice"),
+        ],
+    )
+
+
+def key_file(key: SigningKey, path: Path) -> Path:
+    """Write ``key`` as a 0600 private key file (for the CLI's --key / $STATEGATE_EVIDENCE_KEY)."""
+    if not path.exists():
+        write_key_pair(key, path, comment="test")
+    return path
+
+
 @dataclass
 class Workspace:
     repo: Path
     artifacts: Path
     services: ProductionServices
+    key: SigningKey  # trusted for evidence
+    operator_key: SigningKey  # trusted for approvals only
+
+    def store(self) -> EvidenceStore:
+        return EvidenceStore.open(self.repo)
+
+    def key_path(self) -> Path:
+        return key_file(self.key, self.repo.parent / "keys" / "evidence-ci-host.key")
 
     def context(
         self,
@@ -81,16 +122,23 @@ class Workspace:
             image=IMAGES.get(module_id),
             policy_digest="sha256:" + "0" * 64,
             repo=self.repo,
-            evidence_dir=self.repo / "evidence",
+            store=self.store(),
+            key=self.key,
             artifacts=self.artifacts,
         )
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, services: ProductionServices) -> Workspace:
+def workspace(
+    tmp_path: Path,
+    services: ProductionServices,
+    evidence_key: SigningKey,
+    operator_key: SigningKey,
+) -> Workspace:
     repo = tmp_path / "platform"
     repo.mkdir()
-    return Workspace(repo, tmp_path / "artifacts", services)
+    trust_keys(repo, evidence_key, operator_key)
+    return Workspace(repo, tmp_path / "artifacts", services, evidence_key, operator_key)
 
 
 def write_platform(repo: Path, services: ProductionServices) -> None:

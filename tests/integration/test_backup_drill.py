@@ -9,6 +9,7 @@ import psycopg
 import pytest
 import redis
 
+from stategate.attest.dsse import parse_envelope
 from stategate.errors import InputError
 from stategate.evidence.record import BackupPredicate, DrillPredicate
 from stategate.evidence.store import list_records, read_record
@@ -56,7 +57,11 @@ def test_backup_then_drill_passes(workspace: Workspace, module_id: str) -> None:
     assert directory.is_dir() and not any(
         p.name.endswith(".partial") for p in directory.parent.iterdir()
     )
-    raw = json.loads(backup.path.read_text())
+    envelope = parse_envelope(backup.path.read_bytes())
+    assert envelope.payload_type == "application/vnd.in-toto+json"
+    raw = json.loads(envelope.payload)
+    assert raw["predicate"]["signer"]["keyid"] == workspace.key.keyid
+    assert raw["predicate"]["signer"]["role"] == "evidence"
     assert raw["_type"] == "https://in-toto.io/Statement/v1"
     assert raw["predicateType"] == "https://stategate.dev/backup/v1"
     assert all(len(s["digest"]["sha256"]) == 64 for s in raw["subject"])
@@ -73,7 +78,11 @@ def test_backup_then_drill_passes(workspace: Workspace, module_id: str) -> None:
     assert dpred.sandbox.address != pred.source.address
     assert dpred.smoke and all(o.result == "pass" for o in dpred.smoke)
     assert dpred.backup_id == pred.backup_id
-    assert read_record(drill.path).statement == drill.statement
+    again = read_record(workspace.store(), drill.path)
+    assert again.statement == drill.statement and again.sha256 == drill.sha256
+    assert again.signer.name == "ci-host"
+    ledger = (workspace.repo / "evidence" / "ledger.jsonl").read_text().splitlines()
+    assert [json.loads(line)["path"] for line in ledger] == [backup.rel, drill.rel]
 
 
 @pytest.mark.parametrize("module_id", MODULES)
@@ -250,5 +259,5 @@ def test_drill_named_backup(workspace: Workspace) -> None:
     run_backup(ctx)
     drill = drill_pred(run_restore_drill(ctx, backup_id=first.backup_id))
     assert drill.result == "pass" and drill.backup_id == first.backup_id
-    kinds = [r.kind for r in list_records(workspace.repo / "evidence", "data/redis")]
+    kinds = [r.kind for r in list_records(workspace.store(), "data/redis")]
     assert kinds.count("backup") == 2 and kinds.count("restore-drill") == 1

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from stategate.attest.dsse import parse_envelope
 from stategate.evidence.record import DrillPredicate, SmokePredicate
 from stategate.evidence.store import list_records
 from stategate.operations.backup import run_backup
@@ -34,6 +35,7 @@ def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_pat
     script = tmp_path / "child.py"
     config_json = workspace.services.sources["data/postgres"].model_dump_json()
     repo, artifacts = str(workspace.repo), str(workspace.artifacts)
+    key_path = str(workspace.key_path())
     script.write_text(
         textwrap.dedent(f"""
         import pathlib, time
@@ -48,14 +50,16 @@ def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_pat
             pathlib.Path({str(marker)!r}).write_text("x")
             time.sleep(120)
         artifact.HashingFile.copy_from = slow
-        from tests.integration.conftest import Workspace
+        from stategate.attest.keys import load_signing_key
+        from stategate.attest.store import EvidenceStore
         from stategate.operations.backup import run_backup
+        from stategate.operations.context import ModuleContext
         from stategate.providers.config import PostgresSource
         cfg = PostgresSource.model_validate_json({config_json!r})
-        ws = Workspace(pathlib.Path({repo!r}), pathlib.Path({artifacts!r}), None)
-        from stategate.operations.context import ModuleContext
-        ctx = ModuleContext("data/postgres", cfg, [], None, None, ws.repo, ws.repo / "evidence",
-                            ws.artifacts)
+        repo = pathlib.Path({repo!r})
+        ctx = ModuleContext("data/postgres", cfg, [], None, None, repo, EvidenceStore.open(repo),
+                            load_signing_key(pathlib.Path({key_path!r})),
+                            pathlib.Path({artifacts!r}))
         run_backup(ctx)
     """)
     )
@@ -75,7 +79,8 @@ def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_pat
     module_dir = workspace.artifacts / "data" / "postgres"
     leftovers = list(module_dir.iterdir())
     assert leftovers and all(p.name.endswith(".partial") for p in leftovers)
-    assert list_records(workspace.repo / "evidence") == []
+    assert list_records(workspace.store()) == []
+    assert not (workspace.repo / "evidence").exists()  # no record, no ledger entry
     with pytest.raises(Exception, match="no passing backup"):
         run_restore_drill(workspace.context("data/postgres"))
     # the leftover is ignored: the next backup and drill work
@@ -201,7 +206,12 @@ def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> No
     assert len(secrets) == 4 and all(len(s) > 12 for s in secrets)
     repo = workspace.repo
     write_platform(repo, services)
-    env = {**os.environ, "PYTHONPATH": str(SRC), "STATEGATE_ARTIFACTS": str(workspace.artifacts)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "STATEGATE_ARTIFACTS": str(workspace.artifacts),
+        "STATEGATE_EVIDENCE_KEY": str(workspace.key_path()),
+    }
     outputs = []
     for module_id in ("data/postgres", "data/redis", "data/minio"):
         for args in (
@@ -225,9 +235,13 @@ def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> No
         assert done.returncode == 1
         outputs.append(done.stdout + done.stderr)
         assert "Wrong-Password-0123456789" not in done.stdout + done.stderr
-    records = [p.read_text() for p in (repo / "evidence").rglob("*.json")]
-    assert len(records) >= 17
-    assert any('"result": "error"' in r for r in records)
+    files = sorted((repo / "evidence").rglob("*.json"))
+    assert len(files) >= 17
+    # records are signed envelopes: check the signed statements themselves, and the ledger
+    records = [parse_envelope(p.read_bytes()).payload.decode() for p in files]
+    records += [p.read_text() for p in files]
+    records.append((repo / "evidence" / "ledger.jsonl").read_text())
+    assert any('"result":"error"' in r for r in records)
     small_artifacts = [
         p.read_bytes()
         for p in workspace.artifacts.rglob("*")

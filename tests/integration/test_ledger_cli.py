@@ -123,7 +123,7 @@ def test_keys_init_sign_approve_verify_round_trip(
     )
 
     # the gate's view of the approval: valid now, invalid once its evidence changes
-    approval_rel = next(p for p in store.chain().by_path() if p.startswith("evidence/approvals/"))
+    approval_rel = next(p for p in store.chain().by_path() if p.startswith("evidence/_approvals/"))
     facts = read_packet(RepoLayout(repo), packet)
     expected = ApprovalExpectation(
         packet_id=facts.id,

@@ -160,7 +160,7 @@ def test_re_signed_record(platform: Platform) -> None:
 
 
 def test_approval_signed_by_an_evidence_key(platform: Platform) -> None:
-    rel = "evidence/approvals/pg-16-3/forged.json"
+    rel = "evidence/_approvals/pg-16-3/approval-20260501T120000Z-forged.json"
     env = sign_statement(statement("approval"), platform.evidence_key, Role.OPERATOR)
     write_envelope(platform.layout, rel, env)
     platform.store().append(rel, require_trusted=False)

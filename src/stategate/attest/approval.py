@@ -27,6 +27,7 @@ from stategate.attest.canonical import (
 from stategate.attest.dsse import Envelope
 from stategate.attest.findings import FindingCode
 from stategate.attest.keys import SigningKey
+from stategate.attest.layout import APPROVALS_SCOPE, record_file_name
 from stategate.attest.signing import CLOCK_SKEW, Signer, check_envelope, sign_statement
 from stategate.attest.statement import APPROVAL_KIND, SIGNER_FIELD, Statement, predicate_type
 from stategate.attest.trust import Role, TrustRoots
@@ -175,10 +176,11 @@ def sign_approval(
 
 
 def approval_record_path(evidence_dir: str, packet_id: str, created: datetime, keyid: str) -> str:
-    """Where an approval is written: ``evidence/approvals/<packet>/<time>-<key>.json``."""
+    """Where an approval is written: ``evidence/_approvals/<packet>/approval-<time>-<key>.json``."""
     stamp = created.strftime("%Y%m%dT%H%M%SZ")
     short = "".join(c for c in keyid.removeprefix("SHA256:") if c.isalnum())[:10]
-    return f"{evidence_dir}/approvals/{packet_id}/{stamp}-{short}.json"
+    name = record_file_name(APPROVAL_KIND, f"{stamp}-{short}")
+    return f"{evidence_dir}/{APPROVALS_SCOPE}/{packet_id}/{name}"
 
 
 class ApprovalReason(enum.StrEnum):

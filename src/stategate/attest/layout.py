@@ -13,6 +13,18 @@ from stategate.policy.schema import Policy
 LEDGER_NAME = "ledger.jsonl"
 RECORD_SUFFIX = ".json"  # every *.json under the evidence folder is a signed record
 
+# One naming scheme for every record: <evidence dir>/<scope>/<kind>-<id>.json.
+# A module's records (backup, restore-drill, smoke) have the scope <project>/<service>;
+# records about something else have a scope starting with "_", which no compose
+# project name can start with, so they never mix with a module's records.
+PLATFORM_SCOPE = "_platform"  # the whole platform: DR drills
+APPROVALS_SCOPE = "_approvals"  # approvals, one folder per packet: _approvals/<packet id>
+
+
+def record_file_name(kind: str, record_id: str) -> str:
+    """``backup-20260527T100000Z-1a2b3c.json``: the kind, then an id that starts with UTC time."""
+    return f"{kind}-{record_id}{RECORD_SUFFIX}"
+
 
 @dataclass(frozen=True)
 class RepoLayout:
@@ -32,6 +44,10 @@ class RepoLayout:
 
     def path(self, rel: str) -> Path:
         return self.root / rel
+
+    def record_path(self, scope: str, kind: str, record_id: str) -> str:
+        """The repo-relative path of a record (the one naming scheme, see above)."""
+        return self.record_rel(f"{self.evidence_dir}/{scope}/{record_file_name(kind, record_id)}")
 
     def is_record(self, rel: str) -> bool:
         return rel.startswith(self.evidence_dir + "/") and rel.endswith(RECORD_SUFFIX)

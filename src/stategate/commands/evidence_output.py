@@ -33,10 +33,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 JSON_SCHEMA_VERSION = 1
 
 
+def key_option(func: F) -> F:
+    return click.option(
+        "--key",
+        "key_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Evidence signing key (default: $STATEGATE_EVIDENCE_KEY, else the one "
+        "evidence-*.key in $STATEGATE_KEYS or ~/.config/stategate/keys).",
+    )(func)
+
+
 def evidence_options(func: F) -> F:
     func = click.option(
         "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
     )(func)
+    func = key_option(func)
     func = click.option(
         "--artifacts",
         type=click.Path(file_okay=False, path_type=Path),
@@ -82,14 +94,10 @@ def progress_factory(fmt: str) -> ProgressFactory:
     return factory
 
 
-def report(record: StoredRecord, repo: Path, fmt: str) -> int:
+def report(record: StoredRecord, fmt: str) -> int:
     """Print one record's outcome; the exit code says whether it passed."""
     stmt = record.statement
-    pred = stmt.predicate
-    try:
-        shown = record.path.resolve().relative_to(repo.resolve()).as_posix()
-    except ValueError:
-        shown = str(record.path)
+    pred = record.module_predicate()
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -97,8 +105,10 @@ def report(record: StoredRecord, repo: Path, fmt: str) -> int:
                     "schema_version": JSON_SCHEMA_VERSION,
                     "kind": pred.kind,
                     "result": pred.result,
-                    "record": shown,
-                    "statement": stmt.model_dump(mode="json", by_alias=True),
+                    "record": record.rel,
+                    "record_sha256": record.sha256,
+                    "signer": {"keyid": record.signer.keyid, "name": record.signer.name},
+                    "statement": stmt.to_json_obj(),
                 },
                 indent=2,
             )
@@ -111,8 +121,13 @@ def report(record: StoredRecord, repo: Path, fmt: str) -> int:
             console.print(f"  {line}", markup=False)
         if pred.reason:
             console.print(f"  reason: {pred.reason}", markup=False)
-        console.print(f"  record: {shown}", markup=False)
+        console.print(f"  record: {record.rel}", markup=False)
+        console.print(f"  signed by {signer_text(record)}; ledgered", markup=False)
     return int(ExitCode.OK if pred.result == "pass" else ExitCode.BLOCKED)
+
+
+def signer_text(record: StoredRecord) -> str:
+    return f"{record.signer.name or 'unknown'} ({record.signer.keyid})"
 
 
 def _details(pred: BackupPredicate | DrillPredicate | SmokePredicate) -> list[str]:

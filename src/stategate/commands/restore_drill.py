@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from stategate.commands.evidence_output import evidence_options, progress_factory, report
+from stategate.evidence.signer import load_evidence_key
 from stategate.operations.drill import run_restore_drill
 from stategate.operations.module import module_context
 from stategate.sandbox.engine import EngineName
@@ -27,8 +28,15 @@ def command(
     engine: EngineName | None,
     repo: Path,
     artifacts: Path | None,
+    key_path: Path | None,
     fmt: str,
 ) -> int:
     """Verify MODULE's backup, restore it into a sandbox, compare content, run smoke."""
-    ctx = module_context(repo, module, artifacts=artifacts, progress=progress_factory(fmt))
-    return report(run_restore_drill(ctx, backup_id=backup_id, engine_name=engine), repo, fmt)
+    ctx = module_context(
+        repo,
+        module,
+        key=load_evidence_key(key_path),
+        artifacts=artifacts,
+        progress=progress_factory(fmt),
+    )
+    return report(run_restore_drill(ctx, backup_id=backup_id, engine_name=engine), fmt)

@@ -8,6 +8,7 @@ from typing import Literal
 import click
 
 from stategate.commands.evidence_output import evidence_options, progress_factory, report
+from stategate.evidence.signer import load_evidence_key
 from stategate.operations.module import module_context
 from stategate.operations.smoke_run import run_smoke
 from stategate.sandbox.engine import EngineName
@@ -32,9 +33,16 @@ def command(
     engine: EngineName | None,
     repo: Path,
     artifacts: Path | None,
+    key_path: Path | None,
     fmt: str,
 ) -> int:
     """Run MODULE's smoke checks (each with its timeout) against source or sandbox."""
-    ctx = module_context(repo, module, artifacts=artifacts, progress=progress_factory(fmt))
+    ctx = module_context(
+        repo,
+        module,
+        key=load_evidence_key(key_path),
+        artifacts=artifacts,
+        progress=progress_factory(fmt),
+    )
     record = run_smoke(ctx, target=target, backup_id=backup_id, engine_name=engine)
-    return report(record, repo, fmt)
+    return report(record, fmt)

@@ -1,9 +1,10 @@
-"""Evidence records: in-toto Statement v1 documents, one per backup, drill or smoke run.
+"""Evidence records: in-toto Statement v1 documents, one per backup, drill, smoke run or DR drill.
 
 The statement's subject is what the evidence is about (the backup's artifact
 files with their sha256, or the smoke results); the predicate says what was
 done, on what, with which result. Signing (``stategate.attest``) wraps these
-statements; nothing here knows about signatures.
+statements in DSSE envelopes (``stategate.evidence.store``); nothing here
+knows about signatures.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,14 +24,17 @@ PREDICATE_BASE = "https://stategate.dev"
 BACKUP_TYPE = f"{PREDICATE_BASE}/backup/v1"
 DRILL_TYPE = f"{PREDICATE_BASE}/restore-drill/v1"
 SMOKE_TYPE = f"{PREDICATE_BASE}/smoke/v1"
+DR_DRILL_TYPE = f"{PREDICATE_BASE}/dr-drill/v1"
 
-Kind = Literal["backup", "restore-drill", "smoke"]
+Kind = Literal["backup", "restore-drill", "smoke", "dr-drill"]
+ModuleKind = Literal["backup", "restore-drill", "smoke"]  # records about one module
 Result = Literal["pass", "fail", "error"]  # error: could not run (server gone, no engine)
 
 PREDICATE_TYPES: dict[Kind, str] = {
     "backup": BACKUP_TYPE,
     "restore-drill": DRILL_TYPE,
     "smoke": SMOKE_TYPE,
+    "dr-drill": DR_DRILL_TYPE,
 }
 
 
@@ -119,8 +123,64 @@ class SmokePredicate(_Common):
     checks: list[CheckOutcome] = Field(default_factory=list)
 
 
+class CrossCheckOutcome(CheckOutcome):
+    """A cross-module smoke check of a DR drill, and the module whose policy declares it."""
+
+    module: str
+
+
+class BackupWindow(_Model):
+    """The backups a DR drill restored were all taken between ``start`` and ``end``."""
+
+    hours: float
+    start: datetime
+    end: datetime
+
+
+class DrModule(_Model):
+    """One module of a DR drill: the backup restored, and what was verified on its sandbox."""
+
+    module: str
+    provider: str
+    result: Result
+    reason: str | None = None
+    backup_id: str | None = None  # None: no passing backup in the window
+    backup_record: str | None = Field(None, description="The backup's record (repo path).")
+    backup_record_sha256: str | None = Field(None, description="sha256 of that record file.")
+    backup_started: datetime | None = None
+    source: SourceInfo | None = Field(None, description="What was backed up (from the record).")
+    artifacts: list[Artifact] = Field(default_factory=list, description="Artifacts verified.")
+    artifacts_verified: bool = False
+    engine: EngineInfo | None = None
+    sandbox: SourceInfo | None = None  # address and server version of the restored copy
+    fingerprint: Comparison | None = None
+    smoke: list[CheckOutcome] = Field(default_factory=list)
+
+
+class DrDrillPredicate(_Model):
+    """A full sandbox DR drill: every stateful module restored together from one window."""
+
+    kind: Literal["dr-drill"] = "dr-drill"
+    id: str
+    result: Result
+    reason: str | None = None
+    started: datetime
+    finished: datetime
+    tool: Tool
+    policy_digest: str | None
+    window: BackupWindow | None = None  # None: no backup at all to anchor a window
+    modules: list[DrModule] = Field(default_factory=list)
+    cross_smoke: list[CrossCheckOutcome] = Field(default_factory=list)
+    uncovered: list[str] = Field(
+        default_factory=list,
+        description="Stateful modules without an evidence: entry, so not part of the drill.",
+    )
+
+
+ModulePredicate = BackupPredicate | DrillPredicate | SmokePredicate
 Predicate = Annotated[
-    BackupPredicate | DrillPredicate | SmokePredicate, Field(discriminator="kind")
+    BackupPredicate | DrillPredicate | SmokePredicate | DrDrillPredicate,
+    Field(discriminator="kind"),
 ]
 
 
@@ -134,14 +194,18 @@ class Statement(_Model):
     predicateType: str
     predicate: Predicate
 
-    def to_json(self) -> bytes:
-        data = self.model_dump(mode="json", by_alias=True)
-        return (json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
+    def to_json_obj(self) -> dict[str, Any]:
+        """The statement as plain JSON data (what is signed)."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
+        return data
 
 
 def statement(
-    subjects: list[Subject], predicate: BackupPredicate | DrillPredicate | SmokePredicate
+    subjects: list[Subject],
+    predicate: BackupPredicate | DrillPredicate | SmokePredicate | DrDrillPredicate,
 ) -> Statement:
+    if not subjects:
+        raise ValueError("an in-toto statement needs at least one subject")
     return Statement(
         subject=subjects, predicateType=PREDICATE_TYPES[predicate.kind], predicate=predicate
     )

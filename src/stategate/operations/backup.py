@@ -30,6 +30,7 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     gets a passing record; any failure leaves no backup directory behind.
     """
     config = ctx.require_config()
+    ctx.require_signer()
     provider = provider_for(config, ctx.repo)
     started = now()
     backup_id = new_id(started)
@@ -91,5 +92,4 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     ]
     if not subjects:
         subjects = [content_subject(location.as_posix(), {"result": result, "reason": reason})]
-    stmt = statement(subjects, predicate)
-    return StoredRecord(write_record(ctx.evidence_dir, stmt), stmt)
+    return write_record(ctx.store, statement(subjects, predicate), ctx.key)

@@ -11,9 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stategate import __version__
+from stategate.attest.keys import SigningKey
+from stategate.attest.store import EvidenceStore
 from stategate.errors import InputError
 from stategate.evidence.artifact import NoProgress, Progress
 from stategate.evidence.record import Tool
+from stategate.evidence.signer import require_evidence_signer
 from stategate.providers.config import ProviderConfig, SmokeCheck
 
 # (label, total bytes or None) -> a progress sink for one long step
@@ -26,7 +29,7 @@ def no_progress(_label: str, _total: int | None) -> AbstractContextManager[Progr
 
 @dataclass(frozen=True)
 class ModuleContext:
-    """One module's evidence settings plus where records and artifacts go."""
+    """One module's evidence settings, where records and artifacts go, and the signing key."""
 
     module_id: str
     config: ProviderConfig | None
@@ -34,9 +37,14 @@ class ModuleContext:
     image: str | None  # image ref as written in the repo
     policy_digest: str | None
     repo: Path  # resolves relative credential files and volume paths
-    evidence_dir: Path
+    store: EvidenceStore  # the repo's evidence: records are read verified, written signed
+    key: SigningKey  # signs every record this job writes (role evidence)
     artifacts: Path
     progress: ProgressFactory = field(default=no_progress)
+
+    def require_signer(self) -> None:
+        """Refuse, before any work, a key the trust file does not allow to sign evidence."""
+        require_evidence_signer(self.store, self.key)
 
     def require_config(self) -> ProviderConfig:
         if self.config is None:

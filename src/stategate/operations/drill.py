@@ -1,6 +1,16 @@
-"""``stategate restore-drill``: prove a recorded backup restores and reads back the same."""
+"""``stategate restore-drill``: prove a recorded backup restores and reads back the same.
+
+:func:`drilled` is the drill itself for one module (verify the artifacts,
+restore into a sandbox, compare fingerprints, run the smoke contract) and keeps
+the sandbox up while its block runs, so the DR drill can hold every module's
+sandbox up together and run cross-module checks against them.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 
 from stategate import execute
 from stategate.errors import StategateError
@@ -16,15 +26,94 @@ from stategate.evidence.store import StoredRecord, find_backup, new_id, write_re
 from stategate.operations.context import ModuleContext, now, tool
 from stategate.operations.restore import (
     ArtifactMismatch,
+    Sandbox,
     backup_predicate,
     restored_sandbox,
     verify_backup,
 )
+from stategate.providers.base import Provider
 from stategate.providers.fingerprint import Comparison, compare
 from stategate.providers.registry import provider_for
-from stategate.sandbox.engine import EngineName
+from stategate.sandbox.engine import Engine, EngineName
 from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import overall, run_checks
+
+
+@dataclass
+class DrillOutcome:
+    """What drilling one backup showed; ``result`` is ``pass`` only if everything held."""
+
+    result: Result = "pass"
+    reason: str | None = None
+    verified: bool = False  # every artifact's size and sha256 matched the record
+    sandbox: SourceInfo | None = None
+    comparison: Comparison | None = None
+    smoke: list[CheckOutcome] = field(default_factory=list)
+
+    def failed(self, result: Result, reason: str) -> None:
+        if self.result == "pass" or (self.result == "fail" and result == "error"):
+            self.result = result
+        self.reason = reason if self.reason is None else f"{self.reason}; {reason}"
+
+
+@dataclass
+class Drilled:
+    """A drilled module: its outcome, and its sandbox while it is still up (None if it never came up)."""
+
+    outcome: DrillOutcome
+    box: Sandbox | None
+    source: Provider
+
+
+@contextmanager
+def drilled(ctx: ModuleContext, backup: StoredRecord, engine: Engine) -> Iterator[Drilled]:
+    """Verify ``backup``, restore it into a sandbox, compare content, run the smoke contract.
+
+    Yields with the sandbox still up; tears it down when the block ends. A
+    failure is recorded in the outcome, never raised, except a failing teardown.
+    """
+    source = provider_for(ctx.require_config(), ctx.repo)
+    bpred = backup_predicate(backup)
+    outcome = DrillOutcome()
+    box: Sandbox | None = None
+    with ExitStack() as stack:
+        try:
+            stored = verify_backup(ctx, backup)
+            outcome.verified = True
+            box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
+            outcome.sandbox = box.info
+            with ctx.progress(f"fingerprint sandbox of {ctx.module_id}", None):
+                outcome.comparison = compare(stored.fingerprint, box.provider.fingerprint())
+            outcome.smoke = run_checks(ctx.smoke, box.target, source.secrets())
+            _judge(outcome)
+        except ArtifactMismatch as exc:
+            outcome.failed("fail", str(exc))
+        except (StategateError, OSError) as exc:
+            # a restore that errors (corrupt dump, no engine) is not a pass either
+            outcome.failed("error" if not outcome.verified else "fail", str(exc))
+            if engine.name == "docker" and not engine.info().available:
+                outcome.result = "error"
+        if outcome.reason:
+            outcome.reason = execute.mask(outcome.reason, source.secrets())
+        yield Drilled(outcome, box if outcome.sandbox is not None else None, source)
+
+
+def _judge(outcome: DrillOutcome) -> None:
+    comparison = outcome.comparison
+    if comparison is not None and not comparison.match:
+        outcome.failed(
+            "fail",
+            "restored content differs from the backup's fingerprint: "
+            + "; ".join(comparison.examples[:3]),
+        )
+    elif overall(outcome.smoke) != "pass":
+        outcome.failed(
+            "fail",
+            "smoke contract failed on the sandbox: "
+            + "; ".join(
+                f"{o.name}: {o.detail}" for o in outcome.smoke if o.result in ("fail", "error")
+            ),
+        )
 
 
 def run_restore_drill(
@@ -32,70 +121,36 @@ def run_restore_drill(
 ) -> StoredRecord:
     """Verify, restore into a sandbox, compare fingerprints, smoke, tear down, record."""
     config = ctx.require_config()
-    backup = find_backup(ctx.evidence_dir, ctx.module_id, backup_id)
+    ctx.require_signer()
+    backup = find_backup(ctx.store, ctx.module_id, backup_id)
     bpred = backup_predicate(backup)
-    source = provider_for(config, ctx.repo)
     engine = engine_for(config.sandbox, override=engine_name, module_image=ctx.image)
     started = now()
-    verified = False
-    sandbox: SourceInfo | None = None
-    comparison: Comparison | None = None
-    smoke: list[CheckOutcome] = []
-    result: Result = "pass"
-    reason: str | None = None
+    outcome = DrillOutcome()
     try:
-        stored = verify_backup(ctx, backup)
-        verified = True
-        with restored_sandbox(source, stored, engine, bpred.source) as box:
-            sandbox = box.info
-            with ctx.progress(f"fingerprint sandbox of {ctx.module_id}", None):
-                comparison = compare(stored.fingerprint, box.provider.fingerprint())
-            smoke = run_checks(ctx.smoke, box.target, source.secrets())
-        if not comparison.match:
-            result = "fail"
-            reason = "restored content differs from the backup's fingerprint: " + "; ".join(
-                comparison.examples[:3]
-            )
-        elif overall(smoke) != "pass":
-            result = "fail"
-            reason = "smoke contract failed on the sandbox: " + "; ".join(
-                f"{o.name}: {o.detail}" for o in smoke if o.result in ("fail", "error")
-            )
-    except ArtifactMismatch as exc:
-        result, reason = "fail", str(exc)
-    except (StategateError, OSError) as exc:
-        # a restore that errors (corrupt dump, no engine) is not a pass either
-        result, reason = ("error" if not verified else "fail"), str(exc)
-        if engine.name == "docker" and not engine.info().available:
-            result = "error"
-    reason = execute.mask(reason, source.secrets()) if reason else None
-    drill_id = new_id(started)
+        with drilled(ctx, backup, engine) as done:
+            outcome = done.outcome
+    except (StategateError, OSError) as exc:  # the sandbox did not tear down cleanly
+        secrets = provider_for(config, ctx.repo).secrets()
+        outcome.failed("fail" if outcome.verified else "error", execute.mask(str(exc), secrets))
     predicate = DrillPredicate(
         module=ctx.module_id,
         provider=config.provider,
-        id=drill_id,
-        result=result,
-        reason=reason,
+        id=new_id(started),
+        result=outcome.result,
+        reason=outcome.reason,
         started=started,
         finished=now(),
         tool=tool(),
         policy_digest=ctx.policy_digest,
-        source=bpred.source.model_copy(update={"image": bpred.source.image}),
+        source=bpred.source,
         backup_id=bpred.backup_id,
-        backup_record=_rel(ctx, backup),
-        artifacts_verified=verified,
+        backup_record=backup.rel,
+        artifacts_verified=outcome.verified,
         engine=engine.info(),
-        sandbox=sandbox,
-        fingerprint=comparison,
-        smoke=smoke,
+        sandbox=outcome.sandbox,
+        fingerprint=outcome.comparison,
+        smoke=outcome.smoke,
     )
     subjects = [Subject(name=s.name, digest=dict(s.digest)) for s in backup.statement.subject]
-    stmt = statement(subjects, predicate)
-    return StoredRecord(write_record(ctx.evidence_dir, stmt), stmt)
-
-
-def _rel(ctx: ModuleContext, record: StoredRecord) -> str:
-    try:
-        return record.path.resolve().relative_to(ctx.repo.resolve()).as_posix()
-    except ValueError:
-        return str(record.path)
+    return write_record(ctx.store, statement(subjects, predicate), ctx.key)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stategate.attest.keys import SigningKey
+from stategate.attest.layout import RepoLayout
+from stategate.attest.store import EvidenceStore
+from stategate.evidence.signer import require_evidence_signer
 from stategate.evidence.store import artifacts_root
 from stategate.operations.context import ModuleContext, ProgressFactory, no_progress
-from stategate.platform import load_platform
+from stategate.platform import Platform, load_platform
+from stategate.policy.classify import Module
 from stategate.providers.config import ProviderConfig
 
 
@@ -14,14 +19,46 @@ def module_context(
     repo: Path,
     module_id: str,
     *,
+    key: SigningKey,
     artifacts: Path | None = None,
     progress: ProgressFactory = no_progress,
 ) -> ModuleContext:
-    """Policy entry, image ref and policy digest of one module, at the repo's work tree."""
+    """Policy entry, image ref and policy digest of one module, at the repo's work tree.
+
+    ``key`` signs the records; it must be trusted for ``evidence`` (checked here,
+    before any work).
+    """
     platform = load_platform(repo)
-    module = platform.module(module_id)
-    policy = platform.policy
-    entry = policy.module(module.id)
+    store = open_store(repo, platform)
+    require_evidence_signer(store, key)
+    return context_for(
+        platform,
+        platform.module(module_id),
+        repo=repo,
+        store=store,
+        key=key,
+        artifacts=artifacts_root(repo, platform.policy.evidence.artifacts, artifacts),
+        progress=progress,
+    )
+
+
+def open_store(repo: Path, platform: Platform) -> EvidenceStore:
+    """The repo's evidence (records, ledger, trust roots) where the policy puts it."""
+    return EvidenceStore.open(RepoLayout.from_policy(repo, platform.policy))
+
+
+def context_for(
+    platform: Platform,
+    module: Module,
+    *,
+    repo: Path,
+    store: EvidenceStore,
+    key: SigningKey,
+    artifacts: Path,
+    progress: ProgressFactory = no_progress,
+) -> ModuleContext:
+    """The context of one module of an already loaded platform."""
+    entry = platform.policy.module(module.id)
     return ModuleContext(
         module_id=module.id,
         config=entry.evidence,
@@ -29,8 +66,9 @@ def module_context(
         image=module.image,
         policy_digest=platform.policy_digest,
         repo=repo,
-        evidence_dir=repo / policy.evidence.dir,
-        artifacts=artifacts_root(repo, policy.evidence.artifacts, artifacts),
+        store=store,
+        key=key,
+        artifacts=artifacts,
         progress=progress,
     )
 

@@ -33,6 +33,7 @@ def run_smoke(
     if not ctx.smoke:
         raise InputError(f"module {ctx.module_id} declares no smoke checks in the policy")
     config = ctx.require_config()
+    ctx.require_signer()
     source = provider_for(config, ctx.repo)
     started = now()
     info = SourceInfo(
@@ -51,7 +52,7 @@ def run_smoke(
                 info.server_version = None  # the checks themselves say what is wrong
             checks = run_checks(ctx.smoke, source.smoke_target("source"), source.secrets())
         else:
-            backup = find_backup(ctx.evidence_dir, ctx.module_id, backup_id)
+            backup = find_backup(ctx.store, ctx.module_id, backup_id)
             used_backup = backup_predicate(backup).backup_id
             engine = engine_for(config.sandbox, override=engine_name, module_image=ctx.image)
             try:
@@ -89,5 +90,4 @@ def run_smoke(
     )
     payload = [c.model_dump(mode="json", exclude={"duration_s"}) for c in checks]
     subject = content_subject(f"{ctx.module_id}/smoke/{run_id}", payload)
-    stmt = statement([subject], predicate)
-    return StoredRecord(write_record(ctx.evidence_dir, stmt), stmt)
+    return write_record(ctx.store, statement([subject], predicate), ctx.key)

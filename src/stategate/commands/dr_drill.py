@@ -1,0 +1,150 @@
+"""``stategate dr-drill``: restore every stateful module together and record one DR attestation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from stategate.commands.evidence_output import (
+    JSON_SCHEMA_VERSION,
+    evidence_options,
+    progress_factory,
+    signer_text,
+)
+from stategate.errors import ExitCode
+from stategate.evidence.record import DrDrillPredicate, DrModule
+from stategate.evidence.signer import load_evidence_key
+from stategate.evidence.store import StoredRecord
+from stategate.operations.dr import DEFAULT_WINDOW_HOURS, run_dr_drill
+from stategate.sandbox.engine import EngineName
+
+_COLOUR = {"pass": "green", "fail": "red", "error": "red", "skipped": "yellow"}
+
+
+@click.command("dr-drill")
+@click.option(
+    "--window",
+    "window_hours",
+    type=float,
+    default=DEFAULT_WINDOW_HOURS,
+    show_default=True,
+    metavar="HOURS",
+    help="The restored backups must all be taken within this many hours of each other.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "docker"]),
+    help="Sandbox engine for every module (default: each module's policy setting, else local).",
+)
+@evidence_options
+def command(
+    window_hours: float,
+    engine: EngineName | None,
+    repo: Path,
+    artifacts: Path | None,
+    key_path: Path | None,
+    fmt: str,
+) -> int:
+    """Restore the newest backups of every stateful module together, verify, smoke, record."""
+    record = run_dr_drill(
+        repo,
+        key=load_evidence_key(key_path),
+        window_hours=window_hours,
+        artifacts=artifacts,
+        engine_name=engine,
+        progress=progress_factory(fmt),
+    )
+    pred = record.statement.predicate
+    assert isinstance(pred, DrDrillPredicate)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "schema_version": JSON_SCHEMA_VERSION,
+                    "kind": pred.kind,
+                    "result": pred.result,
+                    "record": record.rel,
+                    "record_sha256": record.sha256,
+                    "signer": {"keyid": record.signer.keyid, "name": record.signer.name},
+                    "statement": record.statement.to_json_obj(),
+                },
+                indent=2,
+            )
+        )
+    else:
+        _print_text(record, pred)
+    return int(ExitCode.OK if pred.result == "pass" else ExitCode.BLOCKED)
+
+
+def _print_text(record: StoredRecord, pred: DrDrillPredicate) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"[bold]dr-drill[/]: [{_COLOUR[pred.result]}]{pred.result}[/]")
+    if pred.window is not None:
+        window = pred.window
+        console.print(
+            f"  backup window: {window.start:%Y-%m-%d %H:%M:%S} to {window.end:%Y-%m-%d %H:%M:%S}"
+            f" UTC (at most {window.hours:g} h)",
+            markup=False,
+        )
+    table = Table(show_header=True, header_style="bold")
+    for column in ("module", "backup", "artifacts", "content", "smoke", "sandbox", "result"):
+        table.add_column(column, overflow="fold")
+    for module in pred.modules:
+        table.add_row(
+            module.module,
+            module.backup_id or "-",
+            _artifacts(module),
+            _content(module),
+            _smoke(module),
+            _sandbox(module),
+            f"[{_COLOUR[module.result]}]{module.result}[/]",
+        )
+    console.print(table)
+    for check in pred.cross_smoke:
+        detail = f" {check.detail}" if check.detail else ""
+        console.print(
+            f"  cross-smoke {check.module} {check.name}: {check.result}{detail}", markup=False
+        )
+    if pred.uncovered:
+        console.print(
+            "  not drilled (stateful, no evidence: entry in the policy): "
+            + ", ".join(pred.uncovered),
+            markup=False,
+        )
+    if pred.reason:
+        console.print(f"  reason: {pred.reason}", markup=False)
+    console.print(f"  record: {record.rel}", markup=False)
+    console.print(f"  signed by {signer_text(record)}; ledgered", markup=False)
+
+
+def _artifacts(module: DrModule) -> str:
+    if not module.artifacts:
+        return "-"
+    state = "verified" if module.artifacts_verified else "NOT verified"
+    return f"{len(module.artifacts)} {state}"
+
+
+def _content(module: DrModule) -> str:
+    if module.fingerprint is None:
+        return "-"
+    fp = module.fingerprint
+    return f"{'match' if fp.match else 'MISMATCH'} ({fp.observed.items}/{fp.expected.items})"
+
+
+def _smoke(module: DrModule) -> str:
+    if not module.smoke:
+        return "-"
+    passed = sum(1 for o in module.smoke if o.result == "pass")
+    return f"{passed}/{len(module.smoke)} pass"
+
+
+def _sandbox(module: DrModule) -> str:
+    version = module.sandbox.server_version if module.sandbox else None
+    engine = module.engine.name if module.engine else None
+    if engine is None:
+        return "-"
+    return f"{engine}: {version or 'not up'}"

@@ -1,0 +1,380 @@
+"""``stategate dr-drill``: every stateful module restored together from one backup window.
+
+The DR drill takes, for every stateful module with an ``evidence:`` entry, the
+newest passing backup inside one window (all taken within ``window`` hours of
+the newest), restores them all into sandboxes that are up at the same time,
+verifies each one as a restore drill does (artifacts, fingerprint, smoke
+contract), then runs the policy's ``cross_smoke`` checks against the sandboxes,
+tears everything down and records one signed DR attestation. Anything that
+does not hold makes it a failing DR drill; it is recorded all the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from stategate import execute
+from stategate.attest.keys import SigningKey
+from stategate.attest.store import EvidenceStore
+from stategate.errors import InputError, StategateError
+from stategate.evidence.record import (
+    BackupWindow,
+    CheckOutcome,
+    CrossCheckOutcome,
+    DrDrillPredicate,
+    DrModule,
+    Result,
+    Subject,
+    content_subject,
+    statement,
+)
+from stategate.evidence.signer import require_evidence_signer
+from stategate.evidence.store import (
+    StoredRecord,
+    artifacts_root,
+    latest_dr_drill,
+    new_id,
+    passing_backups,
+    write_record,
+)
+from stategate.operations.context import ModuleContext, ProgressFactory, no_progress, now, tool
+from stategate.operations.drill import Drilled, DrillOutcome, drilled
+from stategate.operations.module import context_for, open_store
+from stategate.operations.restore import backup_predicate
+from stategate.platform import Platform, load_platform
+from stategate.policy.schema import UpgradeClass
+from stategate.providers.base import SmokeTarget
+from stategate.providers.config import SmokeCheck
+from stategate.sandbox.engine import Engine, EngineName
+from stategate.sandbox.select import engine_for
+from stategate.smoke.checks import run_checks
+
+DEFAULT_WINDOW_HOURS = 24.0
+
+T = TypeVar("T")
+
+__all__ = ["DEFAULT_WINDOW_HOURS", "choose_window", "latest_dr_drill", "run_dr_drill"]
+
+
+@dataclass(frozen=True)
+class WindowChoice(Generic[T]):
+    """The backups chosen for a DR drill, and the modules that have none in the window."""
+
+    window: BackupWindow | None  # None: no backup at all
+    chosen: dict[str, T]  # module id -> newest backup inside the window
+    missing: list[str]  # module ids without a backup inside the window
+
+
+def choose_window(
+    candidates: Mapping[str, Sequence[tuple[datetime, T]]], hours: float
+) -> WindowChoice[T]:
+    """Anchor the window at the newest backup; take each module's newest backup within
+    ``hours`` before it. Pure: ``candidates`` are (backup time, backup) per module."""
+    times = [moment for items in candidates.values() for moment, _ in items]
+    if not times:
+        return WindowChoice(None, {}, sorted(candidates))
+    end = max(times)
+    start = end - timedelta(hours=hours)
+    chosen: dict[str, T] = {}
+    taken: list[datetime] = []
+    missing: list[str] = []
+    for module_id in sorted(candidates):
+        inside = [(t, b) for t, b in candidates[module_id] if start <= t <= end]
+        if not inside:
+            missing.append(module_id)
+            continue
+        moment, backup = max(inside, key=lambda item: item[0])
+        chosen[module_id] = backup
+        taken.append(moment)
+    if missing:  # the window searched
+        window = BackupWindow(hours=hours, start=start, end=end)
+    else:  # the window the restored backups actually span
+        window = BackupWindow(hours=hours, start=min(taken), end=max(taken))
+    return WindowChoice(window, chosen, missing)
+
+
+@dataclass
+class _Member:
+    """One module of the drill while it runs."""
+
+    ctx: ModuleContext
+    provider: str
+    backup: StoredRecord | None = None
+    engine: Engine | None = None
+    drilled: Drilled | None = None
+    outcome: DrillOutcome | None = None
+    note: str | None = None  # why it was not drilled
+
+
+def run_dr_drill(
+    repo: Path,
+    *,
+    key: SigningKey,
+    window_hours: float = DEFAULT_WINDOW_HOURS,
+    artifacts: Path | None = None,
+    engine_name: EngineName | None = None,
+    progress: ProgressFactory = no_progress,
+) -> StoredRecord:
+    """Run the full sandbox DR drill of ``repo`` and record it (pass or not), signed by ``key``.
+
+    ``InputError`` (nothing recorded) when the window is not positive, the key
+    cannot sign evidence, or no stateful module has an ``evidence:`` entry.
+    """
+    if not window_hours > 0:
+        raise InputError(f"--window must be a positive number of hours, not {window_hours:g}")
+    platform = load_platform(repo)
+    store = open_store(repo, platform)
+    require_evidence_signer(store, key)
+    artifacts_dir = artifacts_root(repo, platform.policy.evidence.artifacts, artifacts)
+    members, uncovered = _members(platform, repo, store, key, artifacts_dir, progress)
+    started = now()
+    scans = {mid: passing_backups(store, mid) for mid in members}
+    choice = choose_window(
+        {
+            mid: [(backup_predicate(b).started, b) for b in backups]
+            for mid, (backups, _) in scans.items()
+        },
+        window_hours,
+    )
+    for mid, member in members.items():
+        member.backup = choice.chosen.get(mid)
+    cross: list[CrossCheckOutcome] = []
+    problems: list[str] = []
+    if choice.missing:
+        problems += [
+            _missing_text(mid, choice.window, scans[mid][1].summary(limit=1))
+            for mid in choice.missing
+        ]
+        for member in members.values():
+            member.note = (
+                "not restored: the backup window has no backup of " + ", ".join(choice.missing)
+                if member.backup is not None
+                else "no passing backup in the window"
+            )
+    else:
+        cross, teardown = _drill_together(platform, members, engine_name)
+        if teardown:
+            problems.append(teardown)
+    return _record(store, key, members, choice, cross, problems, uncovered, started, platform)
+
+
+def _members(
+    platform: Platform,
+    repo: Path,
+    store: EvidenceStore,
+    key: SigningKey,
+    artifacts: Path,
+    progress: ProgressFactory,
+) -> tuple[dict[str, _Member], list[str]]:
+    stateful = sorted(
+        (m for m in platform.modules.values() if m.has(UpgradeClass.STATEFUL)), key=lambda m: m.id
+    )
+    members: dict[str, _Member] = {}
+    uncovered: list[str] = []
+    for module in stateful:
+        config = platform.policy.module(module.id).evidence
+        if config is None:
+            uncovered.append(module.id)
+            continue
+        ctx = context_for(
+            platform,
+            module,
+            repo=repo,
+            store=store,
+            key=key,
+            artifacts=artifacts,
+            progress=progress,
+        )
+        members[module.id] = _Member(ctx, config.provider)
+    if not members:
+        raise InputError(
+            "no stateful module has an evidence: entry in the policy: nothing to DR-drill"
+        )
+    return members, uncovered
+
+
+def _missing_text(module_id: str, window: BackupWindow | None, not_counted: str) -> str:
+    suffix = f" ({not_counted})" if not_counted else ""
+    if window is None:
+        return f"{module_id}: no passing backup recorded{suffix}"
+    return (
+        f"{module_id}: no passing backup in the window {_when(window.start)} to "
+        f"{_when(window.end)} ({window.hours:g} h before the newest backup){suffix}"
+    )
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _drill_together(
+    platform: Platform, members: dict[str, _Member], engine_name: EngineName | None
+) -> tuple[list[CrossCheckOutcome], str | None]:
+    """Restore every module into its sandbox, all up together; cross-smoke; tear down."""
+    cross: list[CrossCheckOutcome] = []
+    secrets: list[str] = []
+    try:
+        with ExitStack() as stack:
+            for mid, member in members.items():
+                assert member.backup is not None
+                config = member.ctx.require_config()
+                member.engine = engine_for(
+                    config.sandbox, override=engine_name, module_image=member.ctx.image
+                )
+                try:
+                    member.drilled = stack.enter_context(
+                        drilled(member.ctx, member.backup, member.engine)
+                    )
+                except (StategateError, OSError) as exc:
+                    member.note = f"could not start the drill of {mid}: {exc}"
+                    continue
+                member.outcome = member.drilled.outcome
+                secrets += member.drilled.source.secrets()
+            # every sandbox that came up is up now, at the same time
+            for mid, member in members.items():
+                checks = platform.policy.module(mid).cross_smoke
+                cross += _cross_smoke(mid, checks, member, members, secrets)
+    except (StategateError, OSError) as exc:
+        return cross, "tearing down the sandboxes failed: " + execute.mask(str(exc), secrets)
+    return cross, None
+
+
+def _cross_smoke(
+    owner_id: str,
+    checks: list[SmokeCheck],
+    owner: _Member,
+    members: dict[str, _Member],
+    secrets: list[str],
+) -> list[CrossCheckOutcome]:
+    if not checks:
+        return []
+    if owner.drilled is None or owner.drilled.box is None:
+        outcomes = [
+            CheckOutcome(
+                name=c.name or c.kind,
+                kind=c.kind,
+                result="error",
+                detail=f"not run: the sandbox of {owner_id} is not up",
+                duration_s=0.0,
+            )
+            for c in checks
+        ]
+    else:
+        outcomes = run_checks(checks, cross_target(owner_id, members), secrets)
+    return [CrossCheckOutcome(module=owner_id, **o.model_dump()) for o in outcomes]
+
+
+def cross_target(owner_id: str, members: Mapping[str, _Member]) -> SmokeTarget:
+    """The owner's sandbox, plus every other sandbox: endpoints of kinds the owner lacks
+    (when exactly one sandbox offers that kind) and every sandbox's address rewrites."""
+    boxes = {
+        mid: m.drilled.box
+        for mid, m in members.items()
+        if m.drilled is not None and m.drilled.box is not None
+    }
+    own = boxes[owner_id].target
+    others = [b.target for mid, b in boxes.items() if mid != owner_id]
+    rewrites: dict[str, str] = {}
+    for target in [*others, own]:
+        rewrites.update(target.rewrites)
+
+    def only(values: list[T | None]) -> T | None:
+        present = [v for v in values if v is not None]
+        return present[0] if len(present) == 1 else None
+
+    return dataclasses.replace(
+        own,
+        postgres=own.postgres or only([t.postgres for t in others]),
+        redis=own.redis or only([t.redis for t in others]),
+        s3=own.s3 or only([t.s3 for t in others]),
+        volume=own.volume or only([t.volume for t in others]),
+        rewrites=rewrites,
+    )
+
+
+def _module_entry(mid: str, member: _Member) -> DrModule:
+    backup, outcome, engine = member.backup, member.outcome, member.engine
+    bpred = backup_predicate(backup) if backup is not None else None
+    if outcome is not None:
+        result, reason = outcome.result, outcome.reason
+    else:  # never drilled: no backup in the window, or the drill could not start
+        result, reason = ("fail" if backup is None else "error"), member.note
+    return DrModule(
+        module=mid,
+        provider=member.provider,
+        result=result,
+        reason=reason,
+        backup_id=bpred.backup_id if bpred else None,
+        backup_record=backup.rel if backup else None,
+        backup_record_sha256=backup.sha256 if backup else None,
+        backup_started=bpred.started if bpred else None,
+        source=bpred.source if bpred else None,
+        artifacts=list(bpred.artifacts) if bpred else [],
+        artifacts_verified=outcome.verified if outcome else False,
+        engine=engine.info() if engine else None,
+        sandbox=outcome.sandbox if outcome else None,
+        fingerprint=outcome.comparison if outcome else None,
+        smoke=outcome.smoke if outcome else [],
+    )
+
+
+def _overall(
+    modules: list[DrModule], cross: list[CrossCheckOutcome], problems: list[str]
+) -> tuple[Result, str | None]:
+    reasons = list(problems)
+    reasons += [f"{m.module}: {m.reason or m.result}" for m in modules if m.result != "pass"]
+    # a cross-module check that could not run proved nothing: it does not pass
+    reasons += [
+        f"cross-smoke {c.module} {c.name}: {c.result}" + (f": {c.detail}" if c.detail else "")
+        for c in cross
+        if c.result != "pass"
+    ]
+    if not reasons:
+        return "pass", None
+    failed = problems or any(m.result == "fail" for m in modules)
+    failed = failed or any(c.result in ("fail", "skipped") for c in cross)
+    result: Result = "fail" if failed else "error"
+    return result, "; ".join(reasons)
+
+
+def _record(
+    store: EvidenceStore,
+    key: SigningKey,
+    members: dict[str, _Member],
+    choice: WindowChoice[StoredRecord],
+    cross: list[CrossCheckOutcome],
+    problems: list[str],
+    uncovered: list[str],
+    started: datetime,
+    platform: Platform,
+) -> StoredRecord:
+    modules = [_module_entry(mid, m) for mid, m in members.items()]
+    result, reason = _overall(modules, cross, problems)
+    drill_id = new_id(started)
+    predicate = DrDrillPredicate(
+        id=drill_id,
+        result=result,
+        reason=reason,
+        started=started,
+        finished=now(),
+        tool=tool(),
+        policy_digest=platform.policy_digest,
+        window=choice.window,
+        modules=modules,
+        cross_smoke=cross,
+        uncovered=uncovered,
+    )
+    subjects: dict[str, Subject] = {}
+    for backup in choice.chosen.values():
+        for subject in backup.statement.subject:
+            subjects.setdefault(subject.name, Subject(name=subject.name, digest=subject.digest))
+    listed = list(subjects.values()) or [
+        content_subject(f"dr-drill/{drill_id}", {"result": result, "reason": reason})
+    ]
+    return write_record(store, statement(listed, predicate), key)
