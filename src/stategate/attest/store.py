@@ -203,7 +203,10 @@ class EvidenceStore:
                     FindingCode.RECORD_EDITED, "sha256 differs from the ledger: record was edited"
                 )
             )
-        envelope = parse_record(record)
+        try:
+            envelope = parse_record(record)
+        except VerificationError as exc:  # keep what the ledger said (e.g. record-edited)
+            raise VerificationError(rel, [*problems, *exc.problems]) from exc
         check = check_envelope(envelope, self.trust, now=self.now)
         problems.extend(check.problems)
         if line is not None and line.entry is not None and check.claim is not None:

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from stategate.attest.dsse import parse_envelope
+from stategate.attest.findings import VerificationError
+from stategate.attest.keys import SigningKey
+from stategate.attest.store import EvidenceStore
+from stategate.attest.testing import sign_as, trust_entry, write_envelope, write_trust_file
+from stategate.attest.trust import Role
 from stategate.errors import InputError
 from stategate.evidence.record import (
     BackupPredicate,
     SourceInfo,
+    Statement,
     Subject,
     Tool,
     statement,
@@ -22,8 +29,22 @@ from stategate.evidence.store import (
     module_path,
     new_id,
     read_record,
+    scan_records,
     write_record,
 )
+
+KEY = SigningKey.generate()
+OPERATOR = SigningKey.generate()
+STRANGER = SigningKey.generate()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EvidenceStore:
+    write_trust_file(
+        tmp_path,
+        [trust_entry(KEY, Role.EVIDENCE, "ci-host"), trust_entry(OPERATOR, Role.OPERATOR, "alice")],
+    )
+    return EvidenceStore.open(tmp_path)
 
 
 def _backup(module: str, rid: str, result: str = "pass") -> BackupPredicate:
@@ -43,21 +64,44 @@ def _backup(module: str, rid: str, result: str = "pass") -> BackupPredicate:
     )
 
 
-def test_statement_layout_and_naming(tmp_path: Path) -> None:
-    rid = "20260526T175400Z-abc123"
-    stmt = statement(
-        [Subject(name="a/b/dump.rdb", digest={"sha256": "0" * 64})], _backup("platform/redis", rid)
+def _stmt(module: str, rid: str, result: str = "pass") -> Statement:
+    return statement(
+        [Subject(name=f"{module}/{rid}/dump.rdb", digest={"sha256": "1" * 64})],
+        _backup(module, rid, result),
     )
-    path = write_record(tmp_path, stmt)
-    assert path == tmp_path / "platform" / "redis" / f"backup-{rid}.json"
-    raw = json.loads(path.read_text())
+
+
+def test_statement_layout_naming_and_signature(store: EvidenceStore) -> None:
+    rid = "20260526T175400Z-abc123"
+    written = write_record(store, _stmt("platform/redis", rid), KEY)
+    assert written.rel == f"evidence/platform/redis/backup-{rid}.json"
+    assert written.path == store.layout.root / written.rel
+    envelope = parse_envelope(written.path.read_bytes())
+    raw = json.loads(envelope.payload)
     assert raw["_type"] == "https://in-toto.io/Statement/v1"
     assert raw["predicateType"] == "https://stategate.dev/backup/v1"
-    assert raw["subject"][0] == {"name": "a/b/dump.rdb", "digest": {"sha256": "0" * 64}}
+    assert raw["subject"][0]["digest"] == {"sha256": "1" * 64}
     assert raw["predicate"]["module"] == "platform/redis"
-    assert read_record(path).statement == stmt
+    assert raw["predicate"]["signer"] == {
+        "keyid": KEY.keyid,
+        "role": "evidence",
+        "signed_at": raw["predicate"]["signer"]["signed_at"],
+    }
+    again = read_record(EvidenceStore.open(store.layout.root), written.rel)
+    assert again.statement == written.statement and again.sha256 == written.sha256
+    assert again.signer.name == "ci-host"
+    ledger = store.layout.path(store.layout.ledger).read_text().splitlines()
+    assert json.loads(ledger[0])["path"] == written.rel
     with pytest.raises(InputError, match="already exists"):
-        write_record(tmp_path, stmt)
+        write_record(store, _stmt("platform/redis", rid), KEY)
+
+
+def test_untrusted_keys_cannot_write(store: EvidenceStore) -> None:
+    with pytest.raises(VerificationError, match="unknown-key"):
+        write_record(store, _stmt("p/r", "20260101T000000Z-aaaaaa"), STRANGER)
+    with pytest.raises(VerificationError, match="wrong-role"):
+        write_record(store, _stmt("p/r", "20260101T000000Z-aaaaaa"), OPERATOR)
+    assert not (store.layout.root / "evidence" / "p").exists()
 
 
 def test_ids_sort_by_time() -> None:
@@ -72,33 +116,94 @@ def test_module_ids_that_could_escape_are_refused(bad: str) -> None:
         module_path(bad)
 
 
-def test_latest_and_find_backup(tmp_path: Path) -> None:
-    ids = ["20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb", "20260103T000000Z-cccccc"]
-    for rid, result in zip(ids, ["pass", "pass", "fail"], strict=True):
-        stmt = statement(
-            [Subject(name="x", digest={"sha256": "1" * 64})], _backup("p/r", rid, result)
-        )
-        write_record(tmp_path, stmt)
-    (tmp_path / "p" / "r" / "notes.json").write_text("{}")  # not a record: ignored
-    assert [r.statement.predicate.id for r in list_records(tmp_path, "p/r")] == ids
-    latest = latest_record(tmp_path, "p/r", "backup")
-    assert latest is not None and latest.statement.predicate.id == ids[1]
-    assert find_backup(tmp_path, "p/r", None).statement.predicate.id == ids[1]
-    assert find_backup(tmp_path, "p/r", f"backup-{ids[0]}.json").statement.predicate.id == ids[0]
+IDS = ["20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb", "20260103T000000Z-cccccc"]
+
+
+def _three(store: EvidenceStore) -> None:
+    for rid, result in zip(IDS, ["pass", "pass", "fail"], strict=True):
+        write_record(store, _stmt("p/r", rid, result), KEY)
+
+
+def test_latest_and_find_backup(store: EvidenceStore) -> None:
+    _three(store)
+    (store.layout.root / "evidence" / "p" / "r" / "notes.json").write_text("{}")  # not named
+    assert [r.statement.predicate.id for r in list_records(store, "p/r")] == IDS
+    latest = latest_record(store, "p/r", "backup")
+    assert latest is not None and latest.statement.predicate.id == IDS[1]
+    assert find_backup(store, "p/r", None).statement.predicate.id == IDS[1]
+    assert find_backup(store, "p/r", f"backup-{IDS[0]}.json").statement.predicate.id == IDS[0]
     with pytest.raises(InputError, match="did not pass"):
-        find_backup(tmp_path, "p/r", ids[2])
+        find_backup(store, "p/r", IDS[2])
+    with pytest.raises(InputError, match="no backup 20990101T000000Z-abcdef"):
+        find_backup(store, "p/r", "20990101T000000Z-abcdef")
+    with pytest.raises(InputError, match="not a backup id"):
+        find_backup(store, "p/r", "../../x")
 
 
-def test_tampered_record_is_a_clear_error(tmp_path: Path) -> None:
-    rid = "20260101T000000Z-aaaaaa"
-    path = write_record(
-        tmp_path, statement([Subject(name="x", digest={"sha256": "1" * 64})], _backup("p/r", rid))
+def test_an_edited_byte_makes_a_record_not_count(store: EvidenceStore) -> None:
+    _three(store)
+    path = store.layout.root / "evidence" / "p" / "r" / f"backup-{IDS[1]}.json"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    fresh = EvidenceStore.open(store.layout.root)
+    assert find_backup(fresh, "p/r", None).statement.predicate.id == IDS[0]
+    scan = scan_records(fresh, "p/r", "backup")
+    assert [r.rel for r in scan.rejected] == [f"evidence/p/r/backup-{IDS[1]}.json"]
+    assert "record-edited" in scan.rejected[0].reason
+    with pytest.raises(VerificationError, match="record-edited"):
+        find_backup(fresh, "p/r", IDS[1])
+
+
+def test_a_plain_statement_is_not_a_record(store: EvidenceStore) -> None:
+    """The unsigned format of earlier versions does not count."""
+    rid = IDS[0]
+    path = store.layout.root / "evidence" / "p" / "r" / f"backup-{rid}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_stmt("p/r", rid).to_json_obj()))
+    with pytest.raises(InputError, match=r"no passing backup.*do not count"):
+        find_backup(store, "p/r", None)
+    with pytest.raises(VerificationError, match="record-malformed"):
+        find_backup(store, "p/r", rid)
+
+
+def test_records_signed_outside_the_evidence_role_or_unledgered_do_not_count(
+    store: EvidenceStore,
+) -> None:
+    layout = store.layout
+    # an operator key claiming the evidence role, ledgered anyway
+    forged = layout.record_path("p/r", "backup", IDS[1])
+    write_envelope(
+        layout, forged, sign_as(_stmt("p/r", IDS[1]).to_json_obj(), OPERATOR, Role.EVIDENCE)
     )
-    raw = json.loads(path.read_text())
-    raw["predicate"]["result"] = "maybe"
-    path.write_text(json.dumps(raw))
-    with pytest.raises(InputError, match="invalid evidence record"):
-        read_record(path)
+    store.append(forged, require_trusted=False)
+    # a valid signature, but never ledgered
+    loose = layout.record_path("p/r", "backup", IDS[2])
+    write_envelope(layout, loose, sign_as(_stmt("p/r", IDS[2]).to_json_obj(), KEY, Role.EVIDENCE))
+    write_record(store, _stmt("p/r", IDS[0]), KEY)
+    fresh = EvidenceStore.open(layout.root)
+    assert [r.rel for r in list_records(fresh, "p/r")] == [
+        layout.record_path("p/r", "backup", IDS[0])
+    ]
+    reasons = {r.rel: r.reason for r in scan_records(fresh, "p/r").rejected}
+    assert "wrong-role" in reasons[forged]
+    assert "unledgered-record" in reasons[loose]
+    with pytest.raises(VerificationError, match="wrong-role"):
+        find_backup(fresh, "p/r", IDS[1])
+    with pytest.raises(VerificationError, match="unledgered-record"):
+        find_backup(fresh, "p/r", IDS[2])
+
+
+def test_a_record_moved_to_another_module_does_not_count(store: EvidenceStore) -> None:
+    written = write_record(store, _stmt("p/r", IDS[0]), KEY)
+    moved = store.layout.record_path("p/other", "backup", IDS[0])
+    target = store.layout.path(moved)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(written.path.read_bytes())
+    store.append(moved)  # validly signed and ledgered, but not where its content belongs
+    with pytest.raises(VerificationError, match="belongs at evidence/p/r/"):
+        read_record(EvidenceStore.open(store.layout.root), moved)
+    assert list_records(EvidenceStore.open(store.layout.root), "p/other") == []
 
 
 def test_artifacts_root_must_be_outside_the_repo(
