@@ -124,6 +124,8 @@ def _print_text(record: StoredRecord, pred: DrDrillPredicate) -> None:
 def _artifacts(module: DrModule) -> str:
     if not module.artifacts:
         return "-"
+    if module.engine is None:  # never drilled
+        return f"{len(module.artifacts)} not checked"
     state = "verified" if module.artifacts_verified else "NOT verified"
     return f"{len(module.artifacts)} {state}"
 

@@ -12,6 +12,7 @@ does not hold makes it a failing DR drill; it is recorded all the same.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ from stategate.providers.base import SmokeTarget
 from stategate.providers.config import SmokeCheck
 from stategate.sandbox.engine import Engine, EngineName
 from stategate.sandbox.select import engine_for
-from stategate.smoke.checks import run_checks
+from stategate.smoke.checks import check_name, run_checks
 
 DEFAULT_WINDOW_HOURS = 24.0
 
@@ -110,6 +111,7 @@ class _Member:
     drilled: Drilled | None = None
     outcome: DrillOutcome | None = None
     note: str | None = None  # why it was not drilled
+    consequence: bool = False  # not drilled only because another module could not be
 
 
 def run_dr_drill(
@@ -126,7 +128,7 @@ def run_dr_drill(
     ``InputError`` (nothing recorded) when the window is not positive, the key
     cannot sign evidence, or no stateful module has an ``evidence:`` entry.
     """
-    if not window_hours > 0:
+    if not (math.isfinite(window_hours) and window_hours > 0):
         raise InputError(f"--window must be a positive number of hours, not {window_hours:g}")
     platform = load_platform(repo)
     store = open_store(repo, platform)
@@ -146,17 +148,14 @@ def run_dr_drill(
         member.backup = choice.chosen.get(mid)
     cross: list[CrossCheckOutcome] = []
     problems: list[str] = []
-    if choice.missing:
-        problems += [
-            _missing_text(mid, choice.window, scans[mid][1].summary(limit=1))
-            for mid in choice.missing
-        ]
-        for member in members.values():
-            member.note = (
-                "not restored: the backup window has no backup of " + ", ".join(choice.missing)
-                if member.backup is not None
-                else "no passing backup in the window"
-            )
+    if choice.missing:  # nothing is restored: the drill is about all of them together
+        for mid, member in members.items():
+            if mid in choice.missing:
+                member.note = _missing_text(choice.window, scans[mid][1].summary(limit=1))
+            else:
+                missing = ", ".join(choice.missing)
+                member.note = f"not restored: no backup of {missing} in the window"
+                member.consequence = True
     else:
         cross, teardown = _drill_together(platform, members, engine_name)
         if teardown:
@@ -199,13 +198,13 @@ def _members(
     return members, uncovered
 
 
-def _missing_text(module_id: str, window: BackupWindow | None, not_counted: str) -> str:
+def _missing_text(window: BackupWindow | None, not_counted: str) -> str:
     suffix = f" ({not_counted})" if not_counted else ""
     if window is None:
-        return f"{module_id}: no passing backup recorded{suffix}"
+        return f"no passing backup recorded{suffix}"
     return (
-        f"{module_id}: no passing backup in the window {_when(window.start)} to "
-        f"{_when(window.end)} ({window.hours:g} h before the newest backup){suffix}"
+        f"no passing backup in the window {_when(window.start)} to {_when(window.end)} "
+        f"({window.hours:g} h before the newest backup){suffix}"
     )
 
 
@@ -221,7 +220,7 @@ def _drill_together(
     secrets: list[str] = []
     try:
         with ExitStack() as stack:
-            for mid, member in members.items():
+            for member in members.values():
                 assert member.backup is not None
                 config = member.ctx.require_config()
                 member.engine = engine_for(
@@ -232,14 +231,14 @@ def _drill_together(
                         drilled(member.ctx, member.backup, member.engine)
                     )
                 except (StategateError, OSError) as exc:
-                    member.note = f"could not start the drill of {mid}: {exc}"
+                    member.note = f"the drill could not start: {exc}"
                     continue
                 member.outcome = member.drilled.outcome
                 secrets += member.drilled.source.secrets()
-            # every sandbox that came up is up now, at the same time
-            for mid, member in members.items():
-                checks = platform.policy.module(mid).cross_smoke
-                cross += _cross_smoke(mid, checks, member, members, secrets)
+            # every sandbox that came up is up now, at the same time; cross-module
+            # checks may be declared on any module (e.g. the app that uses them all)
+            for mid, entry in sorted(platform.policy.modules.items()):
+                cross += _cross_smoke(mid, entry.cross_smoke, members, secrets)
     except (StategateError, OSError) as exc:
         return cross, "tearing down the sandboxes failed: " + execute.mask(str(exc), secrets)
     return cross, None
@@ -248,16 +247,16 @@ def _drill_together(
 def _cross_smoke(
     owner_id: str,
     checks: list[SmokeCheck],
-    owner: _Member,
     members: dict[str, _Member],
     secrets: list[str],
 ) -> list[CrossCheckOutcome]:
     if not checks:
         return []
-    if owner.drilled is None or owner.drilled.box is None:
+    owner = members.get(owner_id)
+    if owner is not None and (owner.drilled is None or owner.drilled.box is None):
         outcomes = [
             CheckOutcome(
-                name=c.name or c.kind,
+                name=execute.mask(check_name(c), secrets),
                 kind=c.kind,
                 result="error",
                 detail=f"not run: the sandbox of {owner_id} is not up",
@@ -271,14 +270,15 @@ def _cross_smoke(
 
 
 def cross_target(owner_id: str, members: Mapping[str, _Member]) -> SmokeTarget:
-    """The owner's sandbox, plus every other sandbox: endpoints of kinds the owner lacks
-    (when exactly one sandbox offers that kind) and every sandbox's address rewrites."""
+    """The sandboxes as one smoke target: the owner's own endpoints (when the owner is
+    a drilled module), else the endpoint of each kind that exactly one sandbox offers,
+    and every sandbox's address rewrites."""
     boxes = {
         mid: m.drilled.box
         for mid, m in members.items()
         if m.drilled is not None and m.drilled.box is not None
     }
-    own = boxes[owner_id].target
+    own = boxes[owner_id].target if owner_id in boxes else SmokeTarget(name="sandbox")
     others = [b.target for mid, b in boxes.items() if mid != owner_id]
     rewrites: dict[str, str] = {}
     for target in [*others, own]:
@@ -325,19 +325,27 @@ def _module_entry(mid: str, member: _Member) -> DrModule:
 
 
 def _overall(
-    modules: list[DrModule], cross: list[CrossCheckOutcome], problems: list[str]
+    modules: list[DrModule],
+    cross: list[CrossCheckOutcome],
+    problems: list[str],
+    consequences: set[str],
 ) -> tuple[Result, str | None]:
-    reasons = list(problems)
-    reasons += [f"{m.module}: {m.reason or m.result}" for m in modules if m.result != "pass"]
+    """Pass only if every module and every cross-module check passed; else why not."""
+    reasons = [
+        f"{m.module}: {m.reason or m.result}"
+        for m in modules
+        if m.result != "pass" and m.module not in consequences
+    ]
     # a cross-module check that could not run proved nothing: it does not pass
     reasons += [
         f"cross-smoke {c.module} {c.name}: {c.result}" + (f": {c.detail}" if c.detail else "")
         for c in cross
         if c.result != "pass"
     ]
+    reasons += problems
     if not reasons:
         return "pass", None
-    failed = problems or any(m.result == "fail" for m in modules)
+    failed = bool(problems) or any(m.result == "fail" for m in modules)
     failed = failed or any(c.result in ("fail", "skipped") for c in cross)
     result: Result = "fail" if failed else "error"
     return result, "; ".join(reasons)
@@ -355,7 +363,8 @@ def _record(
     platform: Platform,
 ) -> StoredRecord:
     modules = [_module_entry(mid, m) for mid, m in members.items()]
-    result, reason = _overall(modules, cross, problems)
+    consequences = {mid for mid, m in members.items() if m.consequence}
+    result, reason = _overall(modules, cross, problems, consequences)
     drill_id = new_id(started)
     predicate = DrDrillPredicate(
         id=drill_id,

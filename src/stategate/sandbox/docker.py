@@ -221,7 +221,8 @@ class DockerEngine:
     def s3(self) -> Iterator[S3Access]:
         image = self._require()
         port = free_port()
-        access_key, secret_key = "sandbox", pysecrets.token_hex(16)
+        access_key = f"sandbox-{pysecrets.token_hex(6)}"
+        secret_key = pysecrets.token_hex(16)
         plan = minio_plan(self.docker, image, _name("s3"), port, access_key, secret_key)
         self._detail = f"container {plan.name} from {image}"
         with self._container(plan):

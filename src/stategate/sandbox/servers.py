@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import re
+import secrets as pysecrets
 import shutil
 import signal
 import subprocess
@@ -357,13 +358,15 @@ class LocalS3:
     def __init__(
         self,
         *,
-        access_key: str = "sandbox",
-        secret_key: str = "sandbox-secret",
+        access_key: str | None = None,
+        secret_key: str | None = None,
         port: int | None = None,
     ) -> None:
         self.fixed_port = port
-        self.access_key = access_key
-        self.secret_key = secret_key
+        # throwaway credentials, masked in every output like real ones: random, so
+        # masking them never mangles ordinary words (a key "sandbox" would)
+        self.access_key = access_key or f"sandbox-{pysecrets.token_hex(6)}"
+        self.secret_key = secret_key or pysecrets.token_hex(16)
         self.port = 0
         self._server: _Process | None = None
 
