@@ -17,11 +17,11 @@ from stategate.execute import run
 NOW = datetime.now(UTC).replace(microsecond=0)
 SINCE = NOW - timedelta(days=30)
 
-BACKUP = "evidence/backups/app-postgres/20260501T120000Z.json"
-DRILL = "evidence/restore-drills/app-postgres/20260501T121000Z.json"
-SMOKE = "evidence/smoke/app-postgres/20260501T122000Z.json"
+BACKUP = "evidence/app/postgres/backup-20260501T120000Z-aaaaaa.json"
+DRILL = "evidence/app/postgres/restore-drill-20260501T121000Z-bbbbbb.json"
+SMOKE = "evidence/app/postgres/smoke-20260501T122000Z-cccccc.json"
 RECORDS = (BACKUP, DRILL, SMOKE)
-ARTIFACT = "app-postgres/20260501T120000Z.dump"
+ARTIFACT = "app/postgres/20260501T120000Z-aaaaaa/db/app.dump"
 
 
 def git(repo: Path, *args: str) -> str:

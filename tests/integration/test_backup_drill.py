@@ -12,7 +12,7 @@ import redis
 from stategate.attest.dsse import parse_envelope
 from stategate.errors import InputError
 from stategate.evidence.record import BackupPredicate, DrillPredicate
-from stategate.evidence.store import list_records, read_record
+from stategate.evidence.store import latest_drill_of, list_records, read_record
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
@@ -255,9 +255,16 @@ def test_drill_of_unknown_or_failed_backup_is_refused(workspace: Workspace) -> N
 
 def test_drill_named_backup(workspace: Workspace) -> None:
     ctx = workspace.context("data/redis")
-    first = backup_pred(run_backup(ctx))
-    run_backup(ctx)
-    drill = drill_pred(run_restore_drill(ctx, backup_id=first.backup_id))
+    first_record = run_backup(ctx)
+    first = backup_pred(first_record)
+    second_record = run_backup(ctx)
+    drill_record = run_restore_drill(ctx, backup_id=first.backup_id)
+    drill = drill_pred(drill_record)
     assert drill.result == "pass" and drill.backup_id == first.backup_id
+    assert drill.backup_record_sha256 == first_record.sha256
+    store = workspace.store()
+    found = latest_drill_of(store, first_record)
+    assert found is not None and found.rel == drill_record.rel
+    assert latest_drill_of(store, second_record) is None
     kinds = [r.kind for r in list_records(workspace.store(), "data/redis")]
     assert kinds.count("backup") == 2 and kinds.count("restore-drill") == 1

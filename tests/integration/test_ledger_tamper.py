@@ -121,7 +121,7 @@ def test_reordered_entries(platform: Platform) -> None:
 
 def test_inserted_unledgered_record(platform: Platform) -> None:
     env = sign_statement(statement("backup"), platform.evidence_key, Role.EVIDENCE)
-    sneaked = "evidence/backups/app-postgres/sneaked.json"
+    sneaked = "evidence/app/postgres/backup-sneaked.json"
     write_envelope(platform.layout, sneaked, env)
     assert found(audit(platform)) == {(sneaked, FindingCode.UNLEDGERED_RECORD)}
     with pytest.raises(VerificationError, match=r"not in evidence/ledger\.jsonl"):
@@ -172,7 +172,7 @@ def test_approval_signed_by_an_evidence_key(platform: Platform) -> None:
 
 
 def test_evidence_signed_in_the_operator_role(platform: Platform) -> None:
-    rel = "evidence/backups/app-postgres/by-operator.json"
+    rel = "evidence/app/postgres/backup-by-operator.json"
     env = sign_as(statement("backup"), platform.operator_key, Role.OPERATOR)
     write_envelope(platform.layout, rel, env)
     platform.store().append(rel, require_trusted=False)
@@ -201,7 +201,7 @@ def test_record_signed_after_its_key_expired(platform: Platform) -> None:
 
 def write_signed_now(platform: Platform) -> None:
     platform.store().write_signed(
-        "evidence/smoke/app-postgres/late.json",
+        "evidence/app/postgres/smoke-late.json",
         statement("smoke"),
         platform.evidence_key,
         Role.EVIDENCE,
@@ -246,10 +246,10 @@ def test_missing_artifact_is_unreachable_not_a_finding(platform: Platform) -> No
 def test_symlinked_record_is_unsafe(platform: Platform, tmp_path: Path) -> None:
     outside = tmp_path / "outside.json"
     outside.write_bytes((platform.root / SMOKE).read_bytes())
-    link = platform.root / "evidence/smoke/app-postgres/link.json"
+    link = platform.root / "evidence/app/postgres/smoke-link.json"
     os.symlink(outside, link)
     assert found(audit(platform)) == {
-        ("evidence/smoke/app-postgres/link.json", FindingCode.UNSAFE_PATH)
+        ("evidence/app/postgres/smoke-link.json", FindingCode.UNSAFE_PATH)
     }
 
 
@@ -281,7 +281,7 @@ def test_malformed_record_is_a_finding_naming_the_file(platform: Platform) -> No
 
 
 def test_write_signed_refuses_an_untrusted_key_and_writes_nothing(platform: Platform) -> None:
-    rel = "evidence/backups/app-postgres/by-operator.json"
+    rel = "evidence/app/postgres/backup-by-operator.json"
     with pytest.raises(VerificationError, match="trusted for operator, not evidence"):
         platform.store().write_signed(
             rel, statement("backup"), platform.operator_key, Role.EVIDENCE
@@ -302,7 +302,7 @@ def test_records_are_write_once(platform: Platform) -> None:
 def test_failed_ledger_append_leaves_no_record(platform: Platform) -> None:
     ledger = platform.root / "evidence/ledger.jsonl"
     ledger.write_bytes(ledger.read_bytes() + b'{"truncated')
-    rel = "evidence/smoke/app-postgres/new.json"
+    rel = "evidence/app/postgres/smoke-new.json"
     with pytest.raises(InputError, match="last ledger line is damaged"):
         platform.store().write_signed(rel, statement("smoke"), platform.evidence_key, Role.EVIDENCE)
     assert not (platform.root / rel).exists()

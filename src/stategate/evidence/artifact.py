@@ -114,22 +114,6 @@ def open_backup(final: Path, progress: Progress | None = None) -> Iterator[Backu
         raise
 
 
-def write_file_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary name, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def safe_part_name(name: str) -> str:
     """Refuse part names that would leave the backup directory."""
     parts = name.split("/")

@@ -108,6 +108,7 @@ class DrillPredicate(_Common):
     kind: Literal["restore-drill"] = "restore-drill"
     backup_id: str
     backup_record: str = Field(..., description="Evidence record of the backup (repo path).")
+    backup_record_sha256: str | None = Field(None, description="sha256 of that record file.")
     artifacts_verified: bool = False
     engine: EngineInfo
     sandbox: SourceInfo | None = None

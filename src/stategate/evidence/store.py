@@ -36,7 +36,9 @@ from stategate.attest.trust import Role
 from stategate.errors import InputError
 from stategate.evidence.record import (
     PREDICATE_TYPES,
+    BackupPredicate,
     DrDrillPredicate,
+    DrillPredicate,
     Kind,
     ModulePredicate,
     Result,
@@ -266,6 +268,26 @@ def find_backup(store: EvidenceStore, module_id: str, backup_id: str | None) -> 
     if record.result != "pass":
         raise InputError(f"backup {wanted} of {module_id} did not pass: nothing to drill")
     return record
+
+
+def latest_drill_of(
+    store: EvidenceStore, backup: StoredRecord, result: Result | None = "pass"
+) -> StoredRecord | None:
+    """The newest restore drill (by default: passing) of exactly ``backup``: same module,
+    backup id and backup record sha256."""
+    pred = backup.statement.predicate
+    if not isinstance(pred, BackupPredicate):
+        raise InputError("not a backup record", file=backup.rel)
+    found = [
+        r
+        for r in list_records(store, pred.module, "restore-drill")
+        if isinstance(drill := r.statement.predicate, DrillPredicate)
+        and drill.backup_id == pred.backup_id
+        and drill.backup_record == backup.rel
+        and drill.backup_record_sha256 == backup.sha256
+        and (result is None or drill.result == result)
+    ]
+    return found[-1] if found else None
 
 
 def latest_dr_drill(store: EvidenceStore, result: Result | None = "pass") -> StoredRecord | None:

@@ -146,6 +146,7 @@ def run_restore_drill(
         source=bpred.source,
         backup_id=bpred.backup_id,
         backup_record=backup.rel,
+        backup_record_sha256=backup.sha256,
         artifacts_verified=outcome.verified,
         engine=engine.info(),
         sandbox=outcome.sandbox,
