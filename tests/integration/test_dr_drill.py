@@ -191,7 +191,19 @@ def test_a_corrupted_artifact_is_a_recorded_failing_dr_drill(example: Example) -
     done = example.cli("dr-drill", "--format", "json")
     assert done.returncode == 1, done.stderr
     out = json.loads(done.stdout)
+    assert set(out) == {
+        "schema_version",
+        "kind",
+        "result",
+        "record",
+        "record_sha256",
+        "signer",
+        "statement",
+    }
+    assert out["schema_version"] == 1 and out["kind"] == "dr-drill"
+    assert out["statement"]["predicateType"] == "https://stategate.dev/dr-drill/v1"
     assert out["result"] == "fail" and out["record"].startswith("evidence/_platform/dr-drill-")
+    assert out["record_sha256"] == _sha256(example.repo / out["record"])
     record = read_record(example.store(), out["record"])
     pred = _dr(record)
     by_module = {m.module: m for m in pred.modules}

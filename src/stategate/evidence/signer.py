@@ -59,7 +59,7 @@ def require_evidence_signer(store: EvidenceStore, key: SigningKey) -> None:
         return
     trust_file = store.layout.trust_file
     why = {
-        KeyState.UNKNOWN: f"{trust_file} does not list it",
+        KeyState.UNKNOWN: "the trust file does not list it",
         KeyState.WRONG_ROLE: "it is trusted for "
         + ", ".join(r.value for r in check.roles)
         + ", not evidence",

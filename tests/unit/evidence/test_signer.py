@@ -72,7 +72,7 @@ def test_a_key_is_checked_against_the_trust_file(tmp_path: Path) -> None:
     )
     store = EvidenceStore.open(tmp_path)
     require_evidence_signer(store, evidence)
-    with pytest.raises(InputError, match="does not list it"):
+    with pytest.raises(InputError, match="trust file does not list it"):
         require_evidence_signer(store, stranger)
     with pytest.raises(InputError, match="trusted for operator, not evidence"):
         require_evidence_signer(store, operator)
