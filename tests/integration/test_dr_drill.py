@@ -169,7 +169,7 @@ def test_dr_drill_of_the_example_platform_passes(example: Example) -> None:
     for backup in backups.values():
         assert {s.name for s in backup.statement.subject} <= names
 
-    latest = latest_dr_drill(example.store())
+    latest = latest_dr_drill(example.repo)  # a repo path or an open EvidenceStore
     assert latest is not None and latest.rel == record.rel
     assert read_record(example.store(), record.rel).statement == record.statement
     verified = example.cli("evidence", "verify", "--artifacts", str(example.artifacts))

@@ -224,6 +224,9 @@ def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> No
             done = _cli(args, repo, env)
             assert done.returncode == 0, done.stdout + done.stderr
             outputs.append(done.stdout + done.stderr)
+    done = _cli(["dr-drill"], repo, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs.append(done.stdout + done.stderr)
     # wrong credentials: the error names the server, never the value tried
     wrong = {
         **env,

@@ -27,6 +27,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from stategate.attest.findings import FindingCode, Problem, VerificationError
+from stategate.attest.inputs import layout_for, read_policy
 from stategate.attest.keys import SigningKey
 from stategate.attest.layout import PLATFORM_SCOPE, RepoLayout
 from stategate.attest.signing import Signer
@@ -75,6 +76,19 @@ def record_path(layout: RepoLayout, stmt: Statement) -> str:
     pred = stmt.predicate
     scope = PLATFORM_SCOPE if isinstance(pred, DrDrillPredicate) else module_scope(pred.module)
     return layout.record_path(scope, pred.kind, pred.id)
+
+
+# the repo's evidence: an open store, or the platform repo's folder
+Evidence = EvidenceStore | Path
+
+
+def open_evidence(repo: Path) -> EvidenceStore:
+    """The evidence of the platform repo at ``repo``, where its policy puts it."""
+    return EvidenceStore.open(layout_for(repo, read_policy(RepoLayout(repo)).policy))
+
+
+def as_store(evidence: Evidence) -> EvidenceStore:
+    return evidence if isinstance(evidence, EvidenceStore) else open_evidence(evidence)
 
 
 @dataclass(frozen=True)
@@ -144,8 +158,9 @@ def write_record(store: EvidenceStore, stmt: Statement, key: SigningKey) -> Stor
     return StoredRecord(store.layout.path(rel), rel, signed.sha256, stmt, signed.signer)
 
 
-def read_record(store: EvidenceStore, path: str | os.PathLike[str]) -> StoredRecord:
+def read_record(evidence: Evidence, path: str | os.PathLike[str]) -> StoredRecord:
     """Load one record that counts, or raise :class:`VerificationError` saying why not."""
+    store = as_store(evidence)
     verified = store.load_verified(path)
     stmt = _typed(verified)
     expected = record_path(store.layout, stmt)
@@ -188,9 +203,10 @@ def _typed(verified: VerifiedRecord) -> Statement:
 
 
 def scan_records(
-    store: EvidenceStore, scope: str | None = None, kind: Kind | None = None
+    evidence: Evidence, scope: str | None = None, kind: Kind | None = None
 ) -> RecordScan:
     """Every record file named by the scheme in ``scope`` (default: everywhere), verified."""
+    store = as_store(evidence)
     layout = store.layout
     base = layout.path(layout.evidence_dir)
     root = base / scope if scope else base
@@ -217,9 +233,10 @@ def scan_records(
 
 
 def list_records(
-    store: EvidenceStore, module_id: str | None = None, kind: Kind | None = None
+    evidence: Evidence, module_id: str | None = None, kind: Kind | None = None
 ) -> list[StoredRecord]:
     """Records that count, oldest first (by id, which starts with the UTC time)."""
+    store = as_store(evidence)
     scope = module_scope(module_id) if module_id else None
     records = scan_records(store, scope, kind).records
     if module_id:
@@ -228,27 +245,30 @@ def list_records(
 
 
 def latest_record(
-    store: EvidenceStore, module_id: str, kind: Kind, result: Result | None = "pass"
+    evidence: Evidence, module_id: str, kind: Kind, result: Result | None = "pass"
 ) -> StoredRecord | None:
     """The newest record of a kind for a module that counts (by default: the newest passing)."""
+    store = as_store(evidence)
     records = [
         r for r in list_records(store, module_id, kind) if result is None or r.result == result
     ]
     return records[-1] if records else None
 
 
-def passing_backups(store: EvidenceStore, module_id: str) -> tuple[list[StoredRecord], RecordScan]:
+def passing_backups(evidence: Evidence, module_id: str) -> tuple[list[StoredRecord], RecordScan]:
     """A module's passing backups that count, oldest first, and the scan they came from."""
+    store = as_store(evidence)
     scan = scan_records(store, module_scope(module_id), "backup")
     return [r for r in scan.records if r.result == "pass" and r.module == module_id], scan
 
 
-def find_backup(store: EvidenceStore, module_id: str, backup_id: str | None) -> StoredRecord:
+def find_backup(evidence: Evidence, module_id: str, backup_id: str | None) -> StoredRecord:
     """The passing backup record to drill: by id, or the newest one that counts.
 
     A backup named by id that does not verify is an error saying why
     (:class:`VerificationError`); without an id such records are skipped.
     """
+    store = as_store(evidence)
     if backup_id is None:
         backups, scan = passing_backups(store, module_id)
         if not backups:
@@ -271,10 +291,11 @@ def find_backup(store: EvidenceStore, module_id: str, backup_id: str | None) -> 
 
 
 def latest_drill_of(
-    store: EvidenceStore, backup: StoredRecord, result: Result | None = "pass"
+    evidence: Evidence, backup: StoredRecord, result: Result | None = "pass"
 ) -> StoredRecord | None:
     """The newest restore drill (by default: passing) of exactly ``backup``: same module,
     backup id and backup record sha256."""
+    store = as_store(evidence)
     pred = backup.statement.predicate
     if not isinstance(pred, BackupPredicate):
         raise InputError("not a backup record", file=backup.rel)
@@ -290,8 +311,9 @@ def latest_drill_of(
     return found[-1] if found else None
 
 
-def latest_dr_drill(store: EvidenceStore, result: Result | None = "pass") -> StoredRecord | None:
+def latest_dr_drill(evidence: Evidence, result: Result | None = "pass") -> StoredRecord | None:
     """The newest DR drill record that counts (by default: the newest passing one)."""
+    store = as_store(evidence)
     records = [
         r
         for r in scan_records(store, PLATFORM_SCOPE, "dr-drill").records
