@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.INPUT_ERROR))
+    except OSError as exc:  # a file or folder the user named is missing or unreadable
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"stategate: error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(int(ExitCode.INPUT_ERROR))
     except KeyboardInterrupt:
         click.echo("stategate: interrupted", err=True)
         sys.exit(130)

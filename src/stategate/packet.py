@@ -65,7 +65,10 @@ def is_packet_path(path: str) -> bool:
 
 
 def load_packet(source: Source, path: str) -> LoadedPacket:
-    data = source.read_bytes(path)
+    try:
+        data = source.read_bytes(path)
+    except FileNotFoundError:
+        raise InputError("packet file not found", file=path) from None
     doc = loads(decode_text(data, path), path)
     if not isinstance(doc, YMap):
         raise InputError("a packet must be a mapping", file=path, line=1)

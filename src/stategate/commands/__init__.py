@@ -78,6 +78,12 @@ def _approve() -> click.Command:
     return approve.command
 
 
+def _plan() -> click.Command:
+    from stategate.commands import plan
+
+    return plan.command
+
+
 def _demo() -> click.Command:
     from stategate.commands import demo
 
@@ -96,6 +102,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "keys": _keys,
     "evidence": _evidence,
     "approve": _approve,
+    "plan": _plan,
     "demo": _demo,
 }
 
