@@ -135,8 +135,10 @@ def main() -> None:
         )
         print(f"parse YAML only ({loader.__name__}, both sides): {parse:.3f} s")
         print(f"check, library call:  {lib:.3f} s  ratio {lib / parse:.2f}x parsing")
-        print(f"check, installed CLI: {e2e:.3f} s  ratio {e2e / parse:.2f}x parsing  "
-              f"(target < 1 s: {'met' if e2e < 1.0 else 'MISSED'})")
+        print(
+            f"check, installed CLI: {e2e:.3f} s  ratio {e2e / parse:.2f}x parsing  "
+            f"(target < 1 s: {'met' if e2e < 1.0 else 'MISSED'})"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -364,3 +364,27 @@ class _Builder:
             file=self.shown,
             line=node.start_mark.line + 1,
         )
+
+
+def to_plain(value: Any) -> Any:
+    """YMap/YSeq trees to plain dicts and lists (locations dropped)."""
+    if isinstance(value, YMap):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, YSeq):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def line_at(doc: YMap, path: list[str]) -> int:
+    """The line of the deepest part of ``path`` the document has (e.g. a validation
+    error's location); parts the file lacks, such as union tags, are skipped."""
+    node: Any = doc
+    line = doc.loc.line
+    for key in path:
+        if isinstance(node, YMap) and key in node:
+            line = node.key_loc(key).line
+            node = node[key]
+        elif isinstance(node, YSeq) and key.isdigit() and int(key) < len(node):
+            line = node.item_loc(int(key)).line
+            node = node[int(key)]
+    return line

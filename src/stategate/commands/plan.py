@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stategate.apply_inputs import evidence_facts
-from stategate.commands.options import repo_option
+from stategate.commands.options import emit, repo_option
 from stategate.packet import load_packet
 from stategate.platform import load_platform, repo_relative
 from stategate.report.plan import render_plan
@@ -26,9 +26,5 @@ def command(packet: Path, repo: Path, output: Path | None) -> int:
     text = render_plan(
         loaded, platform.inventory, platform.policy, facts, platform.policy.docs.gate_marker
     )
-    if output:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    emit(text, output)
     return 0
