@@ -30,6 +30,7 @@ PG_TO = (
     "postgres:16.6-alpine@sha256:3d4b8a9c1e7f2a6b5c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b"
 )
 PACKET_ID = "w8-postgres-16-6"
+STATEFUL = ("platform/postgres", "platform/redis", "platform/minio")
 PACKET = f"""\
 id: {PACKET_ID}
 title: postgres 16.4 -> 16.6 (minor, same data format)
@@ -158,10 +159,12 @@ def _chain(demo: _Demo) -> None:
     demo.step("3. The packet declares the upgrade; the evidence is produced for real")
     (demo.repo / "packets").mkdir(exist_ok=True)
     (demo.repo / "packets" / f"{PACKET_ID}.yaml").write_text(PACKET)
-    for module in ("platform/postgres", "platform/redis", "platform/minio"):
+    for module in STATEFUL:
         demo.sg("backup", module)
-    demo.sg("restore-drill", "platform/postgres")
-    demo.sg("smoke", "platform/postgres", "--target", "source")
+    for module in STATEFUL:
+        demo.sg("restore-drill", module)
+    for module in STATEFUL:
+        demo.sg("smoke", module, "--target", "source")
     demo.sg("dr-drill")
     demo.commit("packet and evidence for postgres 16.6")
     demo.sg("check", "--base", "main")
