@@ -1,7 +1,7 @@
 """Command-line entry point: parsing and printing only.
 
 Each command lives in ``stategate.commands.<name>`` and is registered in
-``COMMANDS`` below, so the set of commands is explicit and type-checked.
+``stategate.commands.COMMANDS``, so the set of commands is explicit and type-checked.
 Every error reaches the user through :func:`main`'s handler as one line with a
 distinct exit code (see ``stategate.errors.ExitCode``).
 """
@@ -14,11 +14,11 @@ import sys
 import click
 
 from stategate import __version__
-from stategate.commands import COMMANDS
+from stategate.commands import LazyGroup
 from stategate.errors import ExitCode, StategateError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stategate")
 @click.option("-v", "--verbose", is_flag=True, help="Log what stategate does (secrets masked).")
 def cli(verbose: bool) -> None:
@@ -27,10 +27,6 @@ def cli(verbose: bool) -> None:
     # urllib3) print request headers, which carry credentials
     logging.basicConfig(level=logging.WARNING, format="stategate: %(message)s", stream=sys.stderr)
     logging.getLogger("stategate").setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,6 +41,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.INPUT_ERROR))
     except click.ClickException as exc:
         exc.show()
+        sys.exit(int(ExitCode.INPUT_ERROR))
+    except OSError as exc:  # a file or folder the user named is missing or unreadable
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"stategate: error: {where}{exc.strerror or exc}", err=True)
         sys.exit(int(ExitCode.INPUT_ERROR))
     except KeyboardInterrupt:
         click.echo("stategate: interrupted", err=True)

@@ -17,6 +17,8 @@ from stategate import execute
 from stategate.errors import ExternalError, InputError
 from stategate.source import MAX_FILE_BYTES, clean_rel
 
+_PIPELINE = 64  # blobs per pipelined cat-file exchange (keeps pipes from filling)
+
 
 @dataclass(frozen=True)
 class ChangedPath:
@@ -116,15 +118,18 @@ class GitTree:
         self.label = f"{git.repo}@{commit[:12]}"
         self.root_name = git.repo.resolve().name
         self._blobs: dict[str, tuple[str, str]] = {}  # path -> (mode, sha)
-        out = git.run("ls-tree", "-r", "-z", "--full-tree", commit)
+        self._sizes: dict[str, int] = {}
+        out = git.run("ls-tree", "-r", "-z", "-l", "--full-tree", commit)
         for entry in out.split("\0"):
             if not entry:
                 continue
             meta, path = entry.split("\t", 1)
-            mode, kind, sha = meta.split(" ")
+            mode, kind, sha, size = meta.split()
             if kind == "blob":
                 self._blobs[path] = (mode, sha)
+                self._sizes[path] = int(size) if size.isdigit() else 0
         self._batch: subprocess.Popen[bytes] | None = None
+        self._cache: dict[str, bytes] = {}
 
     def list_files(self) -> list[str]:
         return sorted(self._blobs)
@@ -144,7 +149,46 @@ class GitTree:
             raise InputError("is a symlink in git; stategate does not follow symlinks", file=rel)
         return self._cat(sha, rel)
 
+    def prefetch(self, paths: list[str]) -> None:
+        """Read many blobs in one pipelined exchange instead of one round trip each."""
+        wanted = [
+            p
+            for p in paths
+            if p in self._blobs
+            and p not in self._cache
+            and self._sizes[p] <= MAX_FILE_BYTES
+            and self._blobs[p][0] != "120000"
+        ]
+        for start in range(0, len(wanted), _PIPELINE):
+            chunk = wanted[start : start + _PIPELINE]
+            proc = self._process()
+            assert proc.stdin is not None
+            proc.stdin.write(b"".join(self._blobs[p][1].encode() + b"\n" for p in chunk))
+            proc.stdin.flush()
+            for path in chunk:
+                self._cache[path] = self._read_one(path)
+
     def _cat(self, sha: str, rel: str) -> bytes:
+        path = clean_rel(rel)
+        if path in self._cache:
+            data = self._cache.pop(path)
+            if len(data) > MAX_FILE_BYTES:
+                raise InputError(
+                    f"file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
+                )
+            return data
+        proc = self._process()
+        assert proc.stdin is not None
+        proc.stdin.write(sha.encode() + b"\n")
+        proc.stdin.flush()
+        data = self._read_one(rel)
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(
+                f"file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
+            )
+        return data
+
+    def _process(self) -> subprocess.Popen[bytes]:
         if self._batch is None:
             self._batch = execute.popen(
                 ["git", "-C", str(self.git.repo), "cat-file", "--batch"],
@@ -152,20 +196,16 @@ class GitTree:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
-        proc = self._batch
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(sha.encode() + b"\n")
-        proc.stdin.flush()
+        return self._batch
+
+    def _read_one(self, rel: str) -> bytes:
+        proc = self._process()
+        assert proc.stdout is not None
         header = proc.stdout.readline().decode().split()
         if len(header) != 3:
             raise ExternalError(f"git cat-file could not read {rel}")
-        size = int(header[2])
-        data = _read_exact(proc.stdout, size)
+        data = _read_exact(proc.stdout, int(header[2]))
         proc.stdout.read(1)  # trailing newline
-        if size > MAX_FILE_BYTES:
-            raise InputError(
-                f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
-            )
         return data
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from stategate.errors import InputError
 from stategate.providers.config import SmokeCheck
 from stategate.source import Source
-from stategate.yamlfile import YMap, YSeq, decode_text, loads
+from stategate.yamlfile import YMap, decode_text, line_at, loads, to_plain
 
 PACKETS_DIR = "packets/"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -65,16 +65,19 @@ def is_packet_path(path: str) -> bool:
 
 
 def load_packet(source: Source, path: str) -> LoadedPacket:
-    data = source.read_bytes(path)
+    try:
+        data = source.read_bytes(path)
+    except FileNotFoundError:
+        raise InputError("packet file not found", file=path) from None
     doc = loads(decode_text(data, path), path)
     if not isinstance(doc, YMap):
         raise InputError("a packet must be a mapping", file=path, line=1)
     try:
-        packet = Packet.model_validate(_plain(doc))
+        packet = Packet.model_validate(to_plain(doc))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        line = _line(doc, [str(p) for p in first["loc"]])
+        line = line_at(doc, [str(p) for p in first["loc"]])
         more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise InputError(
             f"invalid packet: {where}: {first['msg']}{more}", file=path, line=line
@@ -82,24 +85,3 @@ def load_packet(source: Source, path: str) -> LoadedPacket:
     if not _ID.match(packet.id):
         raise InputError(f"invalid packet id {packet.id!r}", file=path, line=doc.key_loc("id").line)
     return LoadedPacket(packet, path, hashlib.sha256(data).hexdigest())
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, YMap):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, YSeq):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _line(doc: YMap, path: list[str]) -> int:
-    node: object = doc
-    line = doc.loc.line
-    for key in path:
-        if isinstance(node, YMap) and key in node:
-            line = node.key_loc(key).line
-            node = node[key]
-        elif isinstance(node, YSeq) and key.isdigit() and int(key) < len(node):
-            line = node.item_loc(int(key)).line
-            node = node[int(key)]
-    return line

@@ -50,6 +50,8 @@ def load_pull_request(
     git = Git(repo)
     base_rev, head_rev = resolve_revisions(git, base, head)
     base_tree, head_tree = git.tree(base_rev), git.tree(head_rev)
+    for tree in (base_tree, head_tree):
+        tree.prefetch([p for p in tree.list_files() if _compose_relevant(p)])
     try:
         base_platform = load_platform_from(base_tree, _present(base_tree, files))
         head_platform = load_platform_from(head_tree, _present(head_tree, files))
@@ -88,6 +90,11 @@ def load_pull_request(
     finally:
         _close(base_tree, head_tree)
     return pr, Sides(base_rev, head_rev, base_platform, head_platform)
+
+
+def _compose_relevant(path: str) -> bool:
+    name = posixpath.basename(path)
+    return name.endswith((".yml", ".yaml", ".env")) or name in (".env", "Dockerfile")
 
 
 def _present(tree: GitTree, files: Sequence[str] | None) -> list[str] | None:

@@ -20,6 +20,7 @@ TOP = {
     "labels",
     "touched_paths",
     "packets",
+    "evidence",
 }
 CHANGE = {"module", "service", "file", "kind", "from", "to", "semver", "fields", "renamed_from"}
 REQUIREMENT = {"id", "module", "class", "status", "hint"}

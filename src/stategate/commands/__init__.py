@@ -1,37 +1,125 @@
-"""The registry of CLI commands: one module per command, listed explicitly."""
+"""The registry of CLI commands: one module per command, listed explicitly.
+
+Each entry is a typed loader that imports its module only when that command
+runs, so ``stategate check`` does not pay for importing the database and S3
+client libraries that ``backup`` needs.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
-from stategate.commands import (
-    approve,
-    backup,
-    check,
-    classify,
-    config,
-    demo,
-    doc,
-    dr_drill,
-    evidence,
-    keys,
-    policy,
-    restore_drill,
-    smoke,
-)
 
-COMMANDS: tuple[click.Command, ...] = (
-    check.command,
-    classify.command,
-    config.command,
-    doc.command,
-    policy.command,
-    backup.command,
-    restore_drill.command,
-    smoke.command,
-    dr_drill.command,
-    keys.command,
-    evidence.command,
-    approve.command,
-    demo.command,
-)
+def _check() -> click.Command:
+    from stategate.commands import check
+
+    return check.command
+
+
+def _classify() -> click.Command:
+    from stategate.commands import classify
+
+    return classify.command
+
+
+def _config() -> click.Command:
+    from stategate.commands import config
+
+    return config.command
+
+
+def _doc() -> click.Command:
+    from stategate.commands import doc
+
+    return doc.command
+
+
+def _policy() -> click.Command:
+    from stategate.commands import policy
+
+    return policy.command
+
+
+def _backup() -> click.Command:
+    from stategate.commands import backup
+
+    return backup.command
+
+
+def _restore_drill() -> click.Command:
+    from stategate.commands import restore_drill
+
+    return restore_drill.command
+
+
+def _smoke() -> click.Command:
+    from stategate.commands import smoke
+
+    return smoke.command
+
+
+def _dr_drill() -> click.Command:
+    from stategate.commands import dr_drill
+
+    return dr_drill.command
+
+
+def _keys() -> click.Command:
+    from stategate.commands import keys
+
+    return keys.command
+
+
+def _evidence() -> click.Command:
+    from stategate.commands import evidence
+
+    return evidence.command
+
+
+def _approve() -> click.Command:
+    from stategate.commands import approve
+
+    return approve.command
+
+
+def _plan() -> click.Command:
+    from stategate.commands import plan
+
+    return plan.command
+
+
+def _demo() -> click.Command:
+    from stategate.commands import demo
+
+    return demo.command
+
+
+COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "check": _check,
+    "classify": _classify,
+    "config": _config,
+    "doc": _doc,
+    "policy": _policy,
+    "backup": _backup,
+    "restore-drill": _restore_drill,
+    "smoke": _smoke,
+    "dr-drill": _dr_drill,
+    "keys": _keys,
+    "evidence": _evidence,
+    "approve": _approve,
+    "plan": _plan,
+    "demo": _demo,
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands come from :data:`COMMANDS`, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        loader = COMMANDS.get(cmd_name)
+        return loader() if loader else None

@@ -47,6 +47,11 @@ from stategate.errors import ExitCode
     type=click.Path(dir_okay=False, path_type=Path),
     help="An evidence record the approval relies on (repeatable).",
 )
+@click.option(
+    "--base",
+    help="Base revision of the upgrade (default: merge base with the default branch); used to "
+    "find the evidence the apply gate relies on when no --evidence is given.",
+)
 @repo_option
 @click.option(
     "--policy",
@@ -61,11 +66,18 @@ def command(
     key_path: Path | None,
     expires: float | None,
     evidence_paths: tuple[Path, ...],
+    base: str | None,
     repo: Path,
     policy_file: Path | None,
 ) -> int:
-    """Approve the runtime apply of PACKET_FILE, bound to its exact image digests."""
+    """Approve the runtime apply of PACKET_FILE, bound to its exact image digests.
+
+    Without --evidence, the approval binds the evidence `check --stage apply` relies on
+    for this upgrade (base..HEAD), so it can be checked against exactly that evidence.
+    """
     policy = read_policy(RepoLayout(repo), policy_file).policy
+    if not evidence_paths:
+        evidence_paths = _relied_evidence(repo, base)
     layout = layout_for(repo, policy)
     store = EvidenceStore.open(layout)
     key = load_signing_key(key_path or find_role_key(default_key_dir(), Role(role)))
@@ -87,3 +99,25 @@ def command(
         click.echo(f"  note: --expires capped to the policy's {max_age:g} h")
     click.echo(f"  created {format_time(approval.created_at)}; commit the record and ledger")
     return int(ExitCode.OK)
+
+
+def _relied_evidence(repo: Path, base: str | None) -> tuple[Path, ...]:
+    from datetime import UTC, datetime
+
+    from stategate.apply_inputs import evidence_facts
+    from stategate.policy.apply_gate import ApplyFacts, evaluate_apply
+    from stategate.policy.load import load_policy
+    from stategate.pullrequest import load_pull_request
+    from stategate.source import WorkTree
+
+    pr, _ = load_pull_request(repo, base, None)
+    policy = load_policy(WorkTree(repo)).policy
+    verdict = evaluate_apply(pr, ApplyFacts(evidence_facts(repo, policy), datetime.now(UTC)))
+    missing = [
+        r for r in verdict.requirements if r.status != "met" and r.id != "apply/operator-approval"
+    ]
+    for req in missing:
+        click.echo(f"warning: still missing {req.id} {req.module or ''}: {req.hint}", err=True)
+    if not verdict.relied_evidence:
+        raise click.UsageError("no evidence found to bind; pass --evidence or produce it first")
+    return tuple(repo / p for p in verdict.relied_evidence)

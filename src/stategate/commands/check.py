@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -11,9 +12,11 @@ from rich.table import Table
 
 from stategate.commands.options import repo_option
 from stategate.errors import ExitCode
-from stategate.policy.gate import Verdict, VerdictKind, evaluate_merge
+from stategate.policy.gate import PullRequest, Verdict, VerdictKind, evaluate_merge
+from stategate.policy.load import load_policy
 from stategate.pullrequest import load_pull_request
 from stategate.report.verdict import verdict_json, verdict_markdown, verdict_sarif
+from stategate.source import WorkTree
 
 EXIT = {
     VerdictKind.PASS: ExitCode.OK,
@@ -35,7 +38,13 @@ EXIT = {
     multiple=True,
     help="Compose file, repo-relative, on both sides (repeatable; default: policy or discovery).",
 )
-@click.option("--stage", type=click.Choice(["merge"]), default="merge", show_default=True)
+@click.option(
+    "--stage",
+    type=click.Choice(["merge", "apply"]),
+    default="merge",
+    show_default=True,
+    help="merge: may this PR merge? apply: is a runtime apply of it authorised?",
+)
 @click.option(
     "--format",
     "fmt",
@@ -58,9 +67,16 @@ def command(
     fmt: str,
     output: Path | None,
 ) -> int:
-    """Judge the pull request base..head: changes, requirements, stops, verdict, labels."""
+    """Judge the pull request base..head: changes, requirements, stops, verdict, labels.
+
+    At --stage apply the evidence folder and operator approvals are checked too;
+    only `approved` authorises a runtime apply.
+    """
     pr, _sides = load_pull_request(repo, base, head, list(files) or None)
-    verdict = evaluate_merge(pr)
+    if stage == "apply":
+        verdict = _apply_verdict(repo, pr)
+    else:
+        verdict = evaluate_merge(pr)
     if fmt == "text":
         text = None
         _print_text(verdict)
@@ -77,6 +93,20 @@ def command(
         else:
             click.echo(text, nl=False)
     return int(EXIT[verdict.verdict])
+
+
+def _apply_verdict(repo: Path, pr: PullRequest) -> Verdict:
+    # Evidence and approvals live in the work tree of the platform repo (CI checks out
+    # the head); approvals bind the policy in force there, as `stategate approve` does.
+    from stategate.apply_inputs import approval_checker, evidence_facts
+    from stategate.policy.apply_gate import ApplyFacts, evaluate_apply
+
+    now = datetime.now(UTC)
+    policy = load_policy(WorkTree(repo)).policy
+    facts = ApplyFacts(
+        evidence_facts(repo, policy), now, approval_checker(repo, policy, pr.packets, now)
+    )
+    return evaluate_apply(pr, facts)
 
 
 _STYLE = {
@@ -109,6 +139,8 @@ def _print_text(v: Verdict) -> None:
         console.print(f"[yellow]missing[/] {r.id} {r.module or ''}: {r.hint}", highlight=False)
     for f in v.findings:
         console.print(f"finding {f.rule} {f.file}:{f.line}: {f.message}", highlight=False)
+    if v.relied_evidence:
+        console.print("evidence relied on: " + ", ".join(v.relied_evidence), highlight=False)
     console.print("labels: " + (", ".join(v.labels) or "none"), highlight=False)
 
 

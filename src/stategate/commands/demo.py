@@ -1,18 +1,102 @@
-"""``stategate demo``: the main job, end to end, on the bundled example platform."""
+"""``stategate demo``: the main job, end to end, on the bundled example platform.
+
+Self-contained: it copies the example platform into a temporary git repo,
+creates demo signing keys, starts and seeds stand-in "production" postgres,
+redis and S3 servers on loopback, opens an upgrade branch, and runs the real
+CLI at every step (each command is printed before its output). Everything it
+started is stopped on exit; the repo and reports stay for reading.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 from rich.console import Console
 
+from stategate import execute
 from stategate.example import example_root
-from stategate.platform import load_platform
-from stategate.report.gatedoc import render_gate_doc
-from stategate.report.inventory import inventory_table
+
+PG_FROM = (
+    "postgres:16.4-alpine@sha256:963dbe32ce63a7c52ced1eddc8ad975efb564238419e88628e701469a8226a8e"
+)
+# The upgrade the demo proposes: a minor postgres release, pinned by digest.
+PG_TO = (
+    "postgres:16.6-alpine@sha256:3d4b8a9c1e7f2a6b5c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b"
+)
+PACKET_ID = "w8-postgres-16-6"
+STATEFUL = ("platform/postgres", "platform/redis", "platform/minio")
+PACKET = f"""\
+id: {PACKET_ID}
+title: postgres 16.4 -> 16.6 (minor, same data format)
+modules:
+  - module: platform/postgres
+    from: {PG_FROM}
+    to: {PG_TO}
+    rollback:
+      to: {PG_FROM}
+      needs_restore: false
+      note: A minor release keeps the on-disk format; re-pinning 16.4 is enough.
+allowed_paths:
+  - compose/postgres.yml
+  - packets/{PACKET_ID}.yaml
+"""
+
+
+class _Demo:
+    def __init__(self, console: Console, workdir: Path) -> None:
+        self.console = console
+        self.workdir = workdir
+        self.repo = workdir / "platform"
+        self.reports = workdir / "reports"
+        self.extra_env = {
+            "STATEGATE_KEYS": str(workdir / "keys"),
+            "STATEGATE_ARTIFACTS": str(workdir / "artifacts"),
+            "COLUMNS": os.environ.get("COLUMNS", str(console.width)),
+        }
+        self.secrets: list[str] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        # read at each call: the stand-in services export their credentials into os.environ
+        return {**os.environ, **self.extra_env}
+
+    def step(self, title: str) -> None:
+        self.console.rule(f"[bold]{title}")
+
+    def git(self, *args: str) -> None:
+        execute.run(["git", "-C", str(self.repo), *args], env=self.env)
+
+    def commit(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+
+    def sg(self, *args: str, expect: Sequence[int] = (0,), save: str | None = None) -> str:
+        shown = "stategate " + " ".join(args)
+        self.console.print(f"[cyan]$ {shown}[/]", highlight=False)
+        done = execute.run(
+            [sys.executable, "-m", "stategate", *args],
+            env=self.env,
+            cwd=self.repo,
+            secrets=self.secrets,
+            check=False,
+        )
+        out = execute.mask(done.text() + done.stderr.decode("utf-8", "replace"), self.secrets)
+        if save:
+            (self.reports / save).write_text(done.text(), encoding="utf-8")
+            self.console.print(f"  (written to reports/{save})")
+        else:
+            self.console.print(out.rstrip(), highlight=False, markup=False)
+        if done.returncode not in expect:
+            raise click.ClickException(
+                f"demo step failed: {shown} exited {done.returncode}\n{out.strip()}"
+            )
+        return out
 
 
 @click.command("demo")
@@ -22,31 +106,78 @@ from stategate.report.inventory import inventory_table
     help="Where to put the demo platform and its reports (default: a new temporary folder).",
 )
 def command(out: Path | None) -> int:
-    """Run stategate's main job on a copy of the bundled example platform."""
+    """Run stategate's whole chain on a copy of the bundled example platform."""
+    from stategate.operations.module import evidence_sources
+    from stategate.sandbox.services import production_services
+
     console = Console()
-    workdir = out or Path(tempfile.mkdtemp(prefix="stategate-demo-"))
-    repo = workdir / "platform"
-    if repo.exists():
-        shutil.rmtree(repo)
-    shutil.copytree(example_root(), repo)
-    console.rule("[bold]1. Know the platform: classify every module")
-    platform = load_platform(repo)
-    console.print(inventory_table(platform.inventory))
-    console.print(
-        f"{len(platform.modules)} modules; {len(platform.warnings)} warnings "
-        "(secret variables are provisioned on the host, not in the repo)."
-    )
-    console.rule("[bold]2. The W8.3 gate document, rendered from the policy in force")
-    reports = workdir / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    doc = reports / "W8-stateful-sidecar-gate.md"
-    source = platform.loaded_policy.file or "built-in default"
-    doc.write_text(
-        render_gate_doc(platform.policy, source, platform.policy_digest, platform.inventory),
-        encoding="utf-8",
-    )
-    console.print(f"policy {source} ({platform.policy_digest})")
-    console.print(f"gate document: {doc}")
+    workdir = (out or Path(tempfile.mkdtemp(prefix="stategate-demo-"))).resolve()
+    demo = _Demo(console, workdir)
+    if demo.repo.exists():
+        shutil.rmtree(demo.repo)
+    for folder in ("keys", "artifacts", "reports"):
+        shutil.rmtree(workdir / folder, ignore_errors=True)
+    demo.reports.mkdir(parents=True)
+    shutil.copytree(example_root(), demo.repo)
+    demo.git("init", "-q", "-b", "main")
+    demo.git("config", "user.email", "demo@example.test")
+    demo.git("config", "user.name", "stategate demo")
+    demo.git("config", "commit.gpgsign", "false")
+
+    demo.step("0. The platform repo, its signing keys and its stand-in production services")
+    demo.sg("keys", "init", "--role", "evidence", "--name", "demo-host")
+    demo.sg("keys", "init", "--role", "operator", "--name", "demo-operator")
+    demo.commit("platform with trust roots")
+    with production_services(evidence_sources(demo.repo)) as services:
+        demo.secrets = services.secrets()
+        console.print(
+            "started and seeded: "
+            + ", ".join(f"{m} ({type(a).__name__})" for m, a in services.access.items())
+        )
+        _chain(demo)
     console.rule("[bold]Done")
-    console.print(f"demo platform: {repo}\nreports: {reports}")
+    console.print(
+        f"platform repo: {demo.repo}\nreports:       {demo.reports}\n"
+        "Stand-in services stopped; nothing else is left running.",
+        highlight=False,
+    )
     return 0
+
+
+def _chain(demo: _Demo) -> None:
+    demo.step("1. Know the platform")
+    demo.sg("classify")
+    demo.sg("doc", "-o", str(demo.reports / "W8-stateful-sidecar-gate.md"))
+
+    demo.step("2. An agent opens an upgrade PR: postgres 16.4 -> 16.6")
+    demo.git("checkout", "-q", "-b", "upgrade/postgres-16.6")
+    compose = demo.repo / "compose" / "postgres.yml"
+    compose.write_text(compose.read_text().replace(PG_FROM, PG_TO))
+    demo.commit("postgres 16.6")
+    demo.sg("check", "--base", "main", expect=(1,))
+
+    demo.step("3. The packet declares the upgrade; the evidence is produced for real")
+    (demo.repo / "packets").mkdir(exist_ok=True)
+    (demo.repo / "packets" / f"{PACKET_ID}.yaml").write_text(PACKET)
+    for module in STATEFUL:
+        demo.sg("backup", module)
+    for module in STATEFUL:
+        demo.sg("restore-drill", module)
+    for module in STATEFUL:
+        demo.sg("smoke", module, "--target", "source")
+    demo.sg("dr-drill")
+    demo.commit("packet and evidence for postgres 16.6")
+    demo.sg("check", "--base", "main")
+    demo.sg("check", "--base", "main", "--format", "markdown", save="pr-comment.md")
+    demo.sg("check", "--base", "main", "--format", "sarif", save="check.sarif")
+
+    demo.step("4. Merging never authorises an apply: the apply stage is still blocked")
+    demo.sg("check", "--base", "main", "--stage", "apply", expect=(1,))
+
+    demo.step("5. The operator approves the exact digests and evidence")
+    demo.sg("approve", f"packets/{PACKET_ID}.yaml", "--role", "operator", "--base", "main")
+    demo.commit("operator approval")
+    demo.sg("check", "--base", "main", "--stage", "apply")
+    demo.sg("check", "--base", "main", "--stage", "apply", "--format", "json", save="apply.json")
+    demo.sg("evidence", "verify")
+    demo.sg("plan", f"packets/{PACKET_ID}.yaml", "-o", str(demo.reports / "apply-plan.md"))

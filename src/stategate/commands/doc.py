@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stategate.commands.options import repo_option
+from stategate.commands.options import emit, repo_option
 from stategate.example import example_root
 from stategate.platform import load_platform
 from stategate.report.gatedoc import EXAMPLE_SERVICES, render_gate_doc
@@ -31,9 +31,5 @@ def command(repo: Path, output: Path | None) -> int:
         examples = load_platform(example_root()).inventory
     source = platform.loaded_policy.file or "built-in default"
     text = render_gate_doc(platform.policy, source, platform.policy_digest, examples)
-    if output:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
+    emit(text, output)
     return 0

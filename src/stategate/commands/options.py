@@ -54,3 +54,12 @@ def parse_env_options(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
         out[key] = value
     return out
+
+
+def emit(text: str, output: Path | None) -> None:
+    """Write a report to ``output``, or to standard output."""
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)

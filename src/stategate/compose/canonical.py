@@ -5,23 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from stategate.compose.load import Project
-from stategate.yamlfile import YMap, YSeq
+from stategate.yamlfile import to_plain
 
 _SERVICE_ORDER_FIRST = ("image", "build", "command", "entrypoint")
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, YMap | dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, YSeq | list):
-        return [plain(v) for v in value]
-    return value
 
 
 def canonical_project(project: Project) -> dict[str, Any]:
     services: dict[str, Any] = {}
     for name in sorted(project.services):
-        spec = plain(project.services[name].spec)
+        spec = to_plain(project.services[name].spec)
         spec.pop("extends", None)
         if "networks" not in spec and "network_mode" not in spec:
             spec["networks"] = {"default": None}
@@ -30,7 +22,7 @@ def canonical_project(project: Project) -> dict[str, Any]:
     for section in ("networks", "volumes", "secrets", "configs"):
         values = project.sections.get(section)
         if values:
-            out[section] = dict(sorted(plain(values).items()))
+            out[section] = dict(sorted(to_plain(values).items()))
     if any("default" in (svc.get("networks") or {}) for svc in services.values()):
         out.setdefault("networks", {}).setdefault("default", {"name": f"{project.name}_default"})
     return out

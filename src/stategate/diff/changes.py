@@ -10,10 +10,10 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from stategate.compose.canonical import plain
 from stategate.compose.model import Service
 from stategate.image import parse_image, semver_delta
 from stategate.policy.classify import Module
+from stategate.yamlfile import to_plain
 
 _MAP_FIELDS = ("environment", "labels")
 _IGNORED = frozenset({"image"})
@@ -49,8 +49,8 @@ class ModuleChange:
 
 def config_fields(before: Service, after: Service) -> tuple[str, ...]:
     """Names of the runtime-affecting fields that differ (values never returned)."""
-    a: dict[str, Any] = plain(before.spec)
-    b: dict[str, Any] = plain(after.spec)
+    a: dict[str, Any] = to_plain(before.spec)
+    b: dict[str, Any] = to_plain(after.spec)
     changed: list[str] = []
     for key in sorted(set(a) | set(b)):
         if key in _IGNORED or key == "extends" or a.get(key) == b.get(key):

@@ -24,11 +24,11 @@ from stategate.policy.schema import (
 C = UpgradeClass
 
 RUNTIME_PATTERNS = [
-    r"\bdocker(-compose|\s+compose)?\s+(up|pull|restart|rm|stop|down|start|run|exec|kill)\b",
-    r"\bpg_restore\b|\bpg_upgrade\b|\brestore\b",
-    r"\bmigrate\b|\bdb:migrate\b",
+    r"\bdocker(-compose|\s+compose)?\s+(\S+\s+)*?(up|pull|restart|rm|stop|down|start|run|exec|kill)\b",
+    r"\bpg_restore\b|\bpg_upgrade\b|\bpg_dropcluster\b|\b(restic|borg|kopia)\s+restore\b",
+    r"\bdb:migrate\b|\bmanage\.py\s+migrate\b|\bmigrate\s+(up|down|deploy)\b",
     r"\bFLUSHALL\b|\bFLUSHDB\b",
-    r"\bmc\s+(rb|rm)\b|\bdelete[- ]bucket\b|\brm\s+-rf\b",
+    r"\bmc\s+(rb|rm)\b|\bdelete-bucket\b|\brm\s+-r?f\b",
     r"\bDROP\s+(DATABASE|TABLE|SCHEMA)\b",
 ]
 

@@ -63,6 +63,7 @@ class Verdict:
     labels: list[str]
     touched_paths: list[str]
     packets: list[str] = field(default_factory=list)
+    relied_evidence: list[str] = field(default_factory=list)  # apply stage
 
     @property
     def missing(self) -> list[Requirement]:
@@ -90,11 +91,11 @@ def matches(path: str, patterns: Sequence[str]) -> bool:
     )
 
 
-def _module(pr: PullRequest, change: ModuleChange) -> Module | None:
+def module_of(pr: PullRequest, change: ModuleChange) -> Module | None:
     return pr.head.modules.get(change.module) or pr.base.modules.get(change.module)
 
 
-def _classes(pr: PullRequest, change: ModuleChange) -> list[UpgradeClass]:
+def classes_of(pr: PullRequest, change: ModuleChange) -> list[UpgradeClass]:
     """Base and head classes together: an upgrade is judged by the stricter side."""
     found: list[UpgradeClass] = []
     for side in (pr.base, pr.head):
@@ -106,7 +107,7 @@ def _classes(pr: PullRequest, change: ModuleChange) -> list[UpgradeClass]:
     return found or [C.STATELESS]
 
 
-def _declared(pr: PullRequest, change: ModuleChange) -> PacketModule | None:
+def declared_entry(pr: PullRequest, change: ModuleChange) -> PacketModule | None:
     for loaded in pr.packets:
         for key in (change.module, change.renamed_from):
             if key and (entry := loaded.packet.module(key)) is not None:
@@ -134,6 +135,8 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
     if pr.packets:
         allowed = [p for loaded in pr.packets for p in loaded.packet.allowed_paths]
         allowed += [loaded.path for loaded in pr.packets]
+        # Evidence records are what the tool itself writes for the packet; not runtime state.
+        allowed.append(policy.evidence.dir.rstrip("/") + "/*")
         for path in touched:
             if not matches(path, allowed) and not matches(path, forbidden):
                 stop(
@@ -193,7 +196,7 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
         reqs.extend(_change_requirements(pr, change, stop))
     _backup_reference_batch(pr, stop)
 
-    modules = [m for c in pr.changes if (m := _module(pr, c)) is not None]
+    modules = [m for c in pr.changes if (m := module_of(pr, c)) is not None]
     labels = set(labels_for(modules, policy)) if modules else set()
     if stops:
         labels.discard("merge/auto")
@@ -233,8 +236,8 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
 def _change_requirements(pr: PullRequest, change: ModuleChange, stop: object) -> list[Requirement]:
     assert callable(stop)
     policy = pr.policy
-    classes = _classes(pr, change)
-    entry = _declared(pr, change)
+    classes = classes_of(pr, change)
+    entry = declared_entry(pr, change)
     reqs: list[Requirement] = []
     if pr.packets and entry is None:
         stop(
@@ -315,13 +318,13 @@ def _check(
 
 def _backup_reference_batch(pr: PullRequest, stop: object) -> None:
     assert callable(stop)
-    refs = [c for c in pr.changes if (m := _module(pr, c)) and m.backup_reference]
+    refs = [c for c in pr.changes if (m := module_of(pr, c)) and m.backup_reference]
     if not refs:
         return
     ref_id = refs[0].module
     others = []
     for change in pr.changes:
-        module = _module(pr, change)
+        module = module_of(pr, change)
         if module is None or module.backup_reference or not module.has(C.STATEFUL):
             continue
         target = pr.policy.module(change.module).backups_in or ref_id

@@ -15,7 +15,7 @@ from stategate.errors import InputError
 from stategate.policy.default import default_policy
 from stategate.policy.schema import Policy
 from stategate.source import Source
-from stategate.yamlfile import Loc, YMap, YSeq, decode_text, loads
+from stategate.yamlfile import Loc, YMap, decode_text, line_at, loads, to_plain
 
 POLICY_FILE = "stategate.yaml"
 
@@ -98,34 +98,15 @@ def _overlay(base: Any, override: Any) -> Any:
     if isinstance(base, dict) and isinstance(override, dict):
         out = dict(base)
         for key, value in override.items():
-            out[key] = _overlay(base.get(key), value) if key in base else _plain(value)
+            out[key] = _overlay(base.get(key), value) if key in base else to_plain(value)
         return out
-    return _plain(override)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, YMap):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, YSeq):
-        return [_plain(v) for v in value]
-    return value
+    return to_plain(override)
 
 
 def _describe(err: Any, doc: YMap, path: str) -> str:
     loc_path = [str(p) for p in err.get("loc", ())]
-    node: Any = doc
-    line = doc.loc.line
-    for key in loc_path:
-        if isinstance(node, YMap) and key in node:
-            line = node.key_loc(key).line
-            node = node[key]
-        elif isinstance(node, YSeq) and key.isdigit() and int(key) < len(node):
-            line = node.item_loc(int(key)).line
-            node = node[int(key)]
-        elif isinstance(node, YMap | YSeq):
-            continue  # pydantic adds union tags to paths; skip what the file lacks
     dotted = ".".join(loc_path) or "(top)"
-    return f"{path}:{line}: {dotted}: {err.get('msg', 'invalid')}"
+    return f"{path}:{line_at(doc, loc_path)}: {dotted}: {err.get('msg', 'invalid')}"
 
 
 def _cites_decision(decision: str | None, source: Source | None) -> bool:

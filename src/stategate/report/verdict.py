@@ -58,6 +58,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
         "labels": list(v.labels),
         "touched_paths": list(v.touched_paths),
         "packets": list(v.packets),
+        "evidence": list(v.relied_evidence),
     }
 
 

@@ -1,0 +1,414 @@
+"""The apply-stage gate: is a runtime apply/recreate of this upgrade authorised? (pure)
+
+Input: the pull request (as for the merge stage), the verified evidence facts the
+I/O edge found, and a function that checks operator approvals against the
+evidence this gate relies on. Output: the same :class:`Verdict` shape as the
+merge stage, ``approved`` only when every requirement holds and a valid
+approval binds the exact digests and that evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from stategate.diff.changes import ModuleChange
+from stategate.image import parse_image
+from stategate.packet import PacketModule
+from stategate.policy.classify import Module
+from stategate.policy.gate import (
+    PullRequest,
+    Requirement,
+    Stop,
+    Verdict,
+    VerdictKind,
+    classes_of,
+    declared_entry,
+    evaluate_merge,
+    module_of,
+)
+from stategate.policy.requirements import apply_requirements
+from stategate.policy.schema import ApplyRequirement, DrTrigger, StopCondition, UpgradeClass
+from stategate.policy.text import APPLY_TEXT
+
+A = ApplyRequirement
+C = UpgradeClass
+
+
+@dataclass(frozen=True)
+class EvidenceFact:
+    """One verified evidence record, reduced to what the gate needs."""
+
+    path: str  # repo-relative record path
+    sha256: str  # of the record file (what approvals bind)
+    kind: str  # backup | restore-drill | smoke | dr-drill
+    module: str | None
+    result: str  # pass | fail | error
+    finished: datetime
+    image_digest: str | None = None  # the digest running when the evidence was taken
+    backup_id: str | None = None
+    backup_record: str | None = None  # drills: the backup they restored
+    target: str | None = None  # smoke: source | sandbox
+    fingerprint_match: bool | None = None
+    check_kinds: tuple[str, ...] = ()  # smoke: tcp, http, sql, ...
+    covers: tuple[str, ...] = ()  # dr-drill: modules restored together
+    engine: str | None = None
+    server_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    path: str
+    valid: bool
+    issues: tuple[str, ...] = ()
+
+
+ApprovalChecker = Callable[[Sequence[str]], Sequence[ApprovalResult]]
+
+
+@dataclass
+class ApplyFacts:
+    evidence: list[EvidenceFact]
+    now: datetime
+    approvals: ApprovalChecker = field(default=lambda _paths: ())
+
+    def latest(self, kind: str, module: str | None, *, passing: bool = True) -> EvidenceFact | None:
+        found = [
+            e
+            for e in self.evidence
+            if e.kind == kind and e.module == module and (e.result == "pass" or not passing)
+        ]
+        return max(found, key=lambda e: e.finished, default=None)
+
+
+def _digest(ref: str | None) -> str | None:
+    return parse_image(ref).digest if ref else None
+
+
+def _age_ok(fact: EvidenceFact, now: datetime, hours: float) -> bool:
+    return now - fact.finished <= timedelta(hours=hours) and fact.finished <= now + timedelta(
+        minutes=5
+    )
+
+
+@dataclass
+class _Ctx:
+    pr: PullRequest
+    facts: ApplyFacts
+    reqs: list[Requirement] = field(default_factory=list)
+    stops: list[Stop] = field(default_factory=list)
+    relied: list[str] = field(default_factory=list)
+
+    def need(self, rid: str, module: str | None, cls: str | None, ok: bool, hint: str) -> None:
+        self.reqs.append(Requirement(rid, module, cls, "met" if ok else "missing", hint))
+
+    def rely(self, fact: EvidenceFact) -> None:
+        if fact.path not in self.relied:
+            self.relied.append(fact.path)
+
+
+def evaluate_apply(pr: PullRequest, facts: ApplyFacts) -> Verdict:
+    merge = evaluate_merge(pr)
+    ctx = _Ctx(pr, facts)
+    modules = {c.module: m for c in pr.changes if (m := module_of(pr, c)) is not None}
+    stateful_in_batch = [m for m in modules.values() if m.has(C.STATEFUL)]
+    needs_approval: list[str] = []
+    for change in pr.changes:
+        module = modules.get(change.module)
+        if module is None:
+            continue
+        classes = classes_of(pr, change)
+        entry = declared_entry(pr, change)
+        reqs = apply_requirements(_with_classes(module, classes), pr.policy, pr.head)
+        for req, imposed_by in reqs.items():
+            cls = imposed_by[0].value
+            if req is A.OPERATOR_APPROVAL:
+                needs_approval.append(change.module)
+                continue
+            _check(ctx, req, cls, change, module, entry, stateful_in_batch)
+    if needs_approval:
+        results = list(facts.approvals(tuple(ctx.relied)))
+        valid = [r for r in results if r.valid]
+        if valid:
+            hint = f"valid operator approval {valid[0].path}"
+        elif results:
+            problems = "; ".join(f"{r.path}: {', '.join(r.issues)}" for r in results)
+            hint = f"no valid operator approval ({problems}); {APPLY_TEXT[A.OPERATOR_APPROVAL]}"
+        else:
+            hint = f"no operator approval recorded; {APPLY_TEXT[A.OPERATOR_APPROVAL]}"
+        ctx.need("apply/operator-approval", ", ".join(needs_approval), None, bool(valid), hint)
+    stops = merge.stops + ctx.stops
+    requirements = merge.requirements + ctx.reqs
+    missing = [r for r in requirements if r.status != "met"]
+    if stops:
+        kind = VerdictKind.STOP
+    elif missing:
+        kind = VerdictKind.BLOCKED
+    else:
+        kind = VerdictKind.APPROVED
+    labels = sorted(
+        set(merge.labels) - {"merge/auto"} | ({"risk/runtime"} if pr.changes else set())
+    )
+    return replace(
+        merge,
+        verdict=kind,
+        stage="apply",
+        requirements=requirements,
+        stops=stops,
+        labels=labels,
+        relied_evidence=list(ctx.relied),
+    )
+
+
+def _with_classes(module: Module, classes: list[UpgradeClass]) -> Module:
+    return replace(module, classes=list(classes))
+
+
+def _check(
+    ctx: _Ctx,
+    req: ApplyRequirement,
+    cls: str,
+    change: ModuleChange,
+    module: Module,
+    entry: PacketModule | None,
+    stateful_in_batch: list[Module],
+) -> None:
+    pr, facts = ctx.pr, ctx.facts
+    fresh = pr.policy.freshness
+    mid = change.module
+    deployed = _digest(change.from_image)
+    rid = f"apply/{req.value}"
+    if req is A.BACKUP or req is A.PARENT_BACKUP:
+        target = mid if req is A.BACKUP else module.parent
+        backup = _backup(ctx, target, deployed if req is A.BACKUP else None, rid, cls, mid)
+        if backup is not None and req is A.BACKUP:
+            ctx.rely(backup)
+        return
+    if req is A.RESTORE_DRILL:
+        backup = facts.latest("backup", mid)
+        drill = None
+        if backup is not None:
+            drills = [
+                e
+                for e in facts.evidence
+                if e.kind == "restore-drill"
+                and e.module == mid
+                and e.result == "pass"
+                and e.backup_id == backup.backup_id
+                and e.fingerprint_match is not False
+            ]
+            drill = max(drills, key=lambda e: e.finished, default=None)
+        if drill is not None:
+            ctx.rely(drill)
+            where = f" on {drill.engine} {drill.server_version or ''}".rstrip()
+            ctx.need(
+                rid,
+                mid,
+                cls,
+                True,
+                f"restore drill {drill.path} of backup {backup and backup.backup_id}{where}",
+            )
+        else:
+            which = backup.backup_id if backup else "the latest backup"
+            ctx.need(rid, mid, cls, False, f"a passed restore drill of {which}: {APPLY_TEXT[req]}")
+        return
+    if req is A.ROLLBACK_PATH:
+        major = change.semver == "major"
+        rollback = entry.rollback if entry else None
+        ok = rollback is not None and (not major or rollback.needs_restore)
+        hint = APPLY_TEXT[req]
+        if rollback is not None and major and not rollback.needs_restore:
+            hint = "a major upgrade changes the data format: the rollback path must say it needs a restore (rollback.needs_restore: true)"
+        ctx.need(rid, mid, cls, ok, hint)
+        return
+    if req in (A.SMOKE_BASELINE, A.PARENT_SMOKE, A.EXTERNAL_SMOKE):
+        target = module.parent if req is A.PARENT_SMOKE else mid
+        smokes = [
+            e
+            for e in facts.evidence
+            if e.kind == "smoke"
+            and e.module == target
+            and e.result == "pass"
+            and e.target == "source"
+            and _age_ok(e, facts.now, fresh.backup_max_age_hours)
+            and (req is not A.EXTERNAL_SMOKE or "http" in e.check_kinds)
+        ]
+        smoke = max(smokes, key=lambda e: e.finished, default=None)
+        if smoke is not None:
+            ctx.rely(smoke)
+            _drift(ctx, smoke, deployed if target == mid else None, mid)
+        ctx.need(
+            rid,
+            mid,
+            cls,
+            smoke is not None,
+            f"{APPLY_TEXT[req]} ({target})" if smoke is None else f"smoke {smoke.path}",
+        )
+        return
+    if req is A.DR_DRILL:
+        triggers = _dr_triggers(ctx, change, module, stateful_in_batch)
+        if not triggers:
+            return
+        dr = facts.latest("dr-drill", None)
+        ok = (
+            dr is not None
+            and _age_ok(dr, facts.now, fresh.dr_drill_max_age_days * 24)
+            and mid in dr.covers
+        )
+        if ok and dr is not None:
+            ctx.rely(dr)
+        why = ", ".join(t.value for t in triggers)
+        ctx.need(
+            rid,
+            mid,
+            cls,
+            ok,
+            f"DR drill {dr.path}"
+            if ok and dr
+            else f"mandatory ({why}): {APPLY_TEXT[req]}, restoring {mid} within {fresh.dr_drill_max_age_days:g} days",
+        )
+        return
+    if req is A.IDEMPOTENCY:
+        rerun = [
+            e
+            for e in facts.evidence
+            if e.kind == "smoke"
+            and e.module == mid
+            and e.result == "pass"
+            and e.target == "sandbox"
+        ]
+        fact = max(rerun, key=lambda e: e.finished, default=None)
+        if fact is not None:
+            ctx.rely(fact)
+        ctx.need(
+            rid,
+            mid,
+            cls,
+            fact is not None,
+            APPLY_TEXT[req] + " (a passing sandbox smoke of the job's contract after a re-run)",
+        )
+        return
+    if req is A.SECRET_REFS:
+        before = pr.base.modules.get(change.renamed_from or mid)
+        after = pr.head.modules.get(mid)
+        same = (
+            before is not None and after is not None and _secret_refs(before) == _secret_refs(after)
+        )
+        rotation = bool(entry and entry.rotation_plan)
+        ctx.need(
+            rid,
+            mid,
+            cls,
+            same or rotation,
+            "secret references unchanged" if same else APPLY_TEXT[req],
+        )
+        return
+    if req is A.EXPOSURE_DIFF:
+        before = pr.base.modules.get(change.renamed_from or mid)
+        after = pr.head.modules.get(mid)
+        added, removed = _exposure_diff(before, after)
+        summary = (
+            f"exposure diff: added {sorted(added) or 'none'}, removed {sorted(removed) or 'none'}"
+        )
+        ctx.need(rid, mid, cls, True, summary)
+        return
+
+
+def _backup(
+    ctx: _Ctx, target: str | None, deployed: str | None, rid: str, cls: str, mid: str
+) -> EvidenceFact | None:
+    facts, fresh = ctx.facts, ctx.pr.policy.freshness
+    backup = facts.latest("backup", target) if target else None
+    if backup is None:
+        ctx.need(rid, mid, cls, False, f"{APPLY_TEXT[A.BACKUP]} ({target})")
+        return None
+    if not _age_ok(backup, facts.now, fresh.backup_max_age_hours):
+        age = facts.now - backup.finished
+        ctx.need(
+            rid,
+            mid,
+            cls,
+            False,
+            f"backup {backup.backup_id} is {age.total_seconds() / 3600:.1f} h old, over the "
+            f"{fresh.backup_max_age_hours:g} h window: {APPLY_TEXT[A.BACKUP]}",
+        )
+        return None
+    if deployed is not None and not _drift(ctx, backup, deployed, mid):
+        return None
+    ctx.need(rid, mid, cls, True, f"backup {backup.path} ({backup.backup_id})")
+    return backup
+
+
+def _drift(ctx: _Ctx, fact: EvidenceFact, deployed: str | None, mid: str) -> bool:
+    """Evidence bound to a digest other than the deployed one is a stop (drift)."""
+    if deployed is None:
+        return True
+    if fact.image_digest != deployed:
+        if StopCondition.DIGEST_DRIFT in ctx.pr.policy.stops:
+            ctx.stops.append(
+                Stop(
+                    StopCondition.DIGEST_DRIFT,
+                    f"{fact.path} was taken of {fact.image_digest or 'an unpinned image'}, but "
+                    f"{mid} runs {deployed}",
+                    module=mid,
+                    file=fact.path,
+                )
+            )
+        return False
+    return True
+
+
+def _dr_triggers(
+    ctx: _Ctx, change: ModuleChange, module: Module, stateful_in_batch: list[Module]
+) -> list[DrTrigger]:
+    policy, facts = ctx.pr.policy, ctx.facts
+    active = set(policy.dr_drill.triggers())
+    found: list[DrTrigger] = []
+    if DrTrigger.CORE in active and module.tier == "core":
+        found.append(DrTrigger.CORE)
+    if DrTrigger.BROAD in active and len(stateful_in_batch) >= 2:
+        found.append(DrTrigger.BROAD)
+    if DrTrigger.MAJOR in active and change.semver == "major" and module.has(C.STATEFUL):
+        found.append(DrTrigger.MAJOR)
+    if DrTrigger.BACKUP_REFERENCE in active and any(
+        m.backup_reference for m in [module, *stateful_in_batch]
+    ):
+        found.append(DrTrigger.BACKUP_REFERENCE)
+    if DrTrigger.STALE in active:
+        last = facts.latest("dr-drill", None)
+        if last is None or not _age_ok(
+            last, facts.now, policy.freshness.dr_drill_max_age_days * 24
+        ):
+            found.append(DrTrigger.STALE)
+    return found
+
+
+def _secret_refs(module: Module) -> tuple[object, ...]:
+    svc = module.service
+    refs: list[object] = [("secret", r.name, r.detail) for r in svc.secrets]
+    refs += [("env_file", r.name) for r in svc.env_files]
+    refs += [
+        ("file", k, s.value)
+        for k, s in svc.environment.items()
+        if k.upper().endswith("_FILE") and (s.value or "").startswith("/run/secrets")
+    ]
+    return tuple(sorted(map(str, refs)))
+
+
+def _exposure(module: Module | None) -> set[str]:
+    if module is None:
+        return set()
+    svc = module.service
+    out = {
+        f"port {p.host_ip or '*'}:{p.published}->{p.target}/{p.protocol}"
+        for p in svc.ports
+        if p.is_published and not p.is_loopback
+    }
+    out |= {f"label {k}={s.value}" for k, s in svc.labels.items() if k.endswith(".rule")}
+    return out
+
+
+def _exposure_diff(before: Module | None, after: Module | None) -> tuple[set[str], set[str]]:
+    a, b = _exposure(before), _exposure(after)
+    return b - a, a - b

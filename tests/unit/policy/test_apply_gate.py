@@ -1,0 +1,185 @@
+"""The apply-stage gate on synthetic, already-verified evidence facts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from stategate.policy.apply_gate import ApplyFacts, ApprovalResult, EvidenceFact, evaluate_apply
+from stategate.policy.gate import PullRequest
+from stategate.pullrequest import load_pull_request
+from tests.gitrepo import platform_repo
+
+PG_OLD = (
+    "postgres:16.4-alpine@sha256:963dbe32ce63a7c52ced1eddc8ad975efb564238419e88628e701469a8226a8e"
+)
+DEPLOYED = "sha256:963dbe32ce63a7c52ced1eddc8ad975efb564238419e88628e701469a8226a8e"
+PG_NEW = "postgres:16.6-alpine@sha256:" + "ab" * 32
+PG_MAJOR = "postgres:17.2-alpine@sha256:" + "cd" * 32
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+MOD = "platform/postgres"
+
+
+def _pr(tmp_path: Path, target: str = PG_NEW, *, needs_restore: bool = False) -> PullRequest:
+    repo = platform_repo(tmp_path / "p")
+    repo.replace("compose/postgres.yml", PG_OLD, target)
+    note = "    migration_note: dump/restore into 17\n" if target == PG_MAJOR else ""
+    repo.write(
+        "packets/pg.yaml",
+        f"id: pg\nmodules:\n  - module: {MOD}\n    from: {PG_OLD}\n    to: {target}\n"
+        f"    rollback: {{to: '{PG_OLD}', needs_restore: {str(needs_restore).lower()}}}\n{note}"
+        "allowed_paths: [compose/postgres.yml]\n",
+    )
+    repo.commit("bump")
+    pr, _ = load_pull_request(repo.path, "main", "HEAD")
+    return pr
+
+
+def _evidence(
+    *, age_h: float = 1, digest: str = DEPLOYED, drill_backup: str = "b1", dr: bool = True
+) -> list[EvidenceFact]:
+    at = NOW - timedelta(hours=age_h)
+    facts = [
+        EvidenceFact(
+            "evidence/platform/postgres/backup-1.json",
+            "s1",
+            "backup",
+            MOD,
+            "pass",
+            at,
+            image_digest=digest,
+            backup_id="b1",
+        ),
+        EvidenceFact(
+            "evidence/platform/postgres/restore-drill-1.json",
+            "s2",
+            "restore-drill",
+            MOD,
+            "pass",
+            at,
+            image_digest=digest,
+            backup_id=drill_backup,
+            fingerprint_match=True,
+            engine="local",
+            server_version="15.18",
+        ),
+        EvidenceFact(
+            "evidence/platform/postgres/smoke-1.json",
+            "s3",
+            "smoke",
+            MOD,
+            "pass",
+            at,
+            image_digest=digest,
+            target="source",
+            check_kinds=("sql",),
+        ),
+    ]
+    if dr:
+        facts.append(
+            EvidenceFact(
+                "evidence/platform/dr-drill-1.json",
+                "s4",
+                "dr-drill",
+                None,
+                "pass",
+                at,
+                covers=(MOD, "platform/redis", "platform/minio"),
+            )
+        )
+    return facts
+
+
+def _approvals(valid: bool, seen: list[Sequence[str]] | None = None):  # type: ignore[no-untyped-def]
+    def check(paths: Sequence[str]) -> list[ApprovalResult]:
+        if seen is not None:
+            seen.append(tuple(paths))
+        return [
+            ApprovalResult("evidence/approvals/pg/a.json", valid, () if valid else ("expired",))
+        ]
+
+    return check
+
+
+def test_everything_present_is_approved_and_binds_the_evidence(tmp_path: Path) -> None:
+    seen: list[Sequence[str]] = []
+    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(), NOW, _approvals(True, seen)))
+    assert v.verdict.value == "approved", [r for r in v.requirements if r.status != "met"]
+    assert v.stage == "apply"
+    assert set(seen[0]) == {
+        "evidence/platform/postgres/backup-1.json",
+        "evidence/platform/postgres/restore-drill-1.json",
+        "evidence/platform/postgres/smoke-1.json",
+        "evidence/platform/dr-drill-1.json",
+    }
+    assert v.relied_evidence == list(seen[0])
+
+
+def test_nothing_recorded_is_blocked_listing_what_is_missing(tmp_path: Path) -> None:
+    v = evaluate_apply(_pr(tmp_path), ApplyFacts([], NOW))
+    assert v.verdict.value == "blocked"
+    missing = {r.id for r in v.requirements if r.status != "met"}
+    assert missing == {
+        "apply/backup",
+        "apply/restore-drill",
+        "apply/smoke-baseline",
+        "apply/dr-drill",
+        "apply/operator-approval",
+    }
+
+
+def test_stale_backup_is_blocked(tmp_path: Path) -> None:
+    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(age_h=30), NOW, _approvals(True)))
+    assert v.verdict.value == "blocked"
+    (stale,) = [r for r in v.requirements if r.id == "apply/backup"]
+    assert stale.status == "missing" and "over the 24 h window" in stale.hint
+
+
+def test_backup_of_another_digest_is_drift(tmp_path: Path) -> None:
+    other = "sha256:" + "99" * 32
+    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(digest=other), NOW, _approvals(True)))
+    assert v.verdict.value == "stop"
+    assert {s.condition.value for s in v.stops} == {"digest-drift"}
+
+
+def test_drill_of_another_backup_is_blocked(tmp_path: Path) -> None:
+    v = evaluate_apply(
+        _pr(tmp_path), ApplyFacts(_evidence(drill_backup="b0"), NOW, _approvals(True))
+    )
+    assert v.verdict.value == "blocked"
+    assert [r.id for r in v.requirements if r.status != "met"] == ["apply/restore-drill"]
+
+
+def test_missing_dr_drill_when_mandatory(tmp_path: Path) -> None:
+    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(dr=False), NOW, _approvals(True)))
+    assert v.verdict.value == "blocked"
+    (dr,) = [r for r in v.requirements if r.id == "apply/dr-drill"]
+    assert dr.status == "missing" and "core" in dr.hint
+
+
+def test_invalid_approval_is_blocked(tmp_path: Path) -> None:
+    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(), NOW, _approvals(False)))
+    assert v.verdict.value == "blocked"
+    (approval,) = [r for r in v.requirements if r.id == "apply/operator-approval"]
+    assert approval.status == "missing" and "expired" in approval.hint
+
+
+@pytest.mark.parametrize("needs_restore", [False, True])
+def test_major_upgrade_rollback_must_need_a_restore(tmp_path: Path, needs_restore: bool) -> None:
+    pr = _pr(tmp_path, PG_MAJOR, needs_restore=needs_restore)
+    v = evaluate_apply(pr, ApplyFacts(_evidence(), NOW, _approvals(True)))
+    (rollback,) = [r for r in v.requirements if r.id == "apply/rollback-path"]
+    assert (rollback.status == "met") is needs_restore
+    assert v.verdict.value == ("approved" if needs_restore else "blocked")
+
+
+def test_merge_stage_stops_carry_into_apply(tmp_path: Path) -> None:
+    repo = platform_repo(tmp_path / "p")
+    repo.replace("compose/postgres.yml", PG_OLD, "postgres:16.6-alpine")
+    repo.commit("floating")
+    pr, _ = load_pull_request(repo.path, "main", "HEAD")
+    v = evaluate_apply(pr, ApplyFacts(_evidence(), NOW, _approvals(True)))
+    assert v.verdict.value == "stop"
