@@ -7,15 +7,15 @@ from pathlib import Path
 import click
 
 from stategate.attest.approval_store import approve_packet
-from stategate.attest.canonical import format_time
+from stategate.attest.canonical import format_time, utc_now
 from stategate.attest.inputs import layout_for, read_packet, read_policy
 from stategate.attest.keyring import find_role_key
 from stategate.attest.keys import default_key_dir, load_signing_key
 from stategate.attest.layout import RepoLayout
 from stategate.attest.store import EvidenceStore
-from stategate.attest.trust import Role
+from stategate.attest.trust import KeyState, Role
 from stategate.commands.options import repo_option
-from stategate.errors import ExitCode
+from stategate.errors import ExitCode, InputError
 
 
 @click.command("approve")
@@ -76,12 +76,19 @@ def command(
     for this upgrade (base..HEAD), so it can be checked against exactly that evidence.
     """
     policy = read_policy(RepoLayout(repo), policy_file).policy
-    if not evidence_paths:
-        evidence_paths = _relied_evidence(repo, base)
     layout = layout_for(repo, policy)
     store = EvidenceStore.open(layout)
     key = load_signing_key(key_path or find_role_key(default_key_dir(), Role(role)))
     packet = read_packet(layout, packet_file)
+    key_ok = store.trust.check(key.keyid, Role(role), utc_now()).state is KeyState.VALID
+    if not evidence_paths and key_ok:  # a refused key fails below, in approve_packet
+        evidence_paths = _relied_evidence(repo, base)
+        if not evidence_paths:
+            click.echo(
+                "warning: approving without evidence: an apply that relies on evidence will not "
+                "count this approval (pass --evidence, or produce the evidence first)",
+                err=True,
+            )
     written = approve_packet(
         store, packet, key, policy=policy, evidence_paths=evidence_paths, hours=expires
     )
@@ -110,7 +117,11 @@ def _relied_evidence(repo: Path, base: str | None) -> tuple[Path, ...]:
     from stategate.pullrequest import load_pull_request
     from stategate.source import WorkTree
 
-    pr, _ = load_pull_request(repo, base, None)
+    try:
+        pr, _ = load_pull_request(repo, base, None)
+    except InputError as exc:  # no git history to compare: nothing to derive
+        click.echo(f"warning: cannot derive the evidence to bind: {exc}", err=True)
+        return ()
     policy = load_policy(WorkTree(repo)).policy
     verdict = evaluate_apply(pr, ApplyFacts(evidence_facts(repo, policy), datetime.now(UTC)))
     missing = [
@@ -118,6 +129,4 @@ def _relied_evidence(repo: Path, base: str | None) -> tuple[Path, ...]:
     ]
     for req in missing:
         click.echo(f"warning: still missing {req.id} {req.module or ''}: {req.hint}", err=True)
-    if not verdict.relied_evidence:
-        raise click.UsageError("no evidence found to bind; pass --evidence or produce it first")
     return tuple(repo / p for p in verdict.relied_evidence)

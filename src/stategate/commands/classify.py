@@ -10,7 +10,7 @@ from rich.console import Console
 
 from stategate.commands.options import compose_options, parse_env_options
 from stategate.platform import load_platform
-from stategate.report.inventory import inventory_json, inventory_table
+from stategate.report.inventory import inventory_json, inventory_table, warning_summary
 
 
 @click.command("classify")
@@ -28,8 +28,8 @@ def command(
     else:
         console = Console()
         console.print(inventory_table(platform.inventory))
-        for warning in platform.warnings:
-            console.print(f"[yellow]warning[/]: {warning}", highlight=False)
+        for line in warning_summary(platform.warnings):
+            console.print(f"[yellow]warning[/]: {line}", highlight=False)
     for relaxation in platform.relaxations:
         click.echo(f"stategate: stop: {relaxation}", err=True)
     return 3 if platform.relaxations else 0

@@ -156,9 +156,12 @@ def _chain(demo: _Demo) -> None:
     demo.commit("postgres 16.6")
     demo.sg("check", "--base", "main", expect=(1,))
 
-    demo.step("3. The packet declares the upgrade; the evidence is produced for real")
-    (demo.repo / "packets").mkdir(exist_ok=True)
-    (demo.repo / "packets" / f"{PACKET_ID}.yaml").write_text(PACKET)
+    demo.step("3. Evidence of what runs now (main), then the packet on the PR branch")
+    demo.console.print(
+        "Backups, drills and smoke runs are taken of the deployed revision: the evidence "
+        "binds the digest running today, not the upgrade target."
+    )
+    demo.git("checkout", "-q", "main")
     for module in STATEFUL:
         demo.sg("backup", module)
     for module in STATEFUL:
@@ -166,6 +169,9 @@ def _chain(demo: _Demo) -> None:
     for module in STATEFUL:
         demo.sg("smoke", module, "--target", "source")
     demo.sg("dr-drill")
+    demo.git("checkout", "-q", "upgrade/postgres-16.6")  # the new records come along, untracked
+    (demo.repo / "packets").mkdir(exist_ok=True)
+    (demo.repo / "packets" / f"{PACKET_ID}.yaml").write_text(PACKET)
     demo.commit("packet and evidence for postgres 16.6")
     demo.sg("check", "--base", "main")
     demo.sg("check", "--base", "main", "--format", "markdown", save="pr-comment.md")

@@ -39,23 +39,46 @@ def inventory_json(inventory: Inventory, warnings: list[Warning]) -> dict[str, A
 
 
 def inventory_table(inventory: Inventory) -> Table:
-    table = Table(title="stategate inventory", show_lines=True)
+    """One row per module; each class with the file:line of its first reason
+    (``--format json`` carries every reason in full)."""
+    table = Table(title="stategate inventory")
     table.add_column("module", style="bold", no_wrap=True)
-    table.add_column("classes")
+    table.add_column("classes (why: file:line)", overflow="fold")
     table.add_column("tier", no_wrap=True)
-    table.add_column("why (file:line)", overflow="fold")
+    table.add_column("parent / dependents", overflow="fold")
     for module in inventory.modules.values():
-        classes = ", ".join(c.value for c in module.classes)
-        if module.parent:
-            classes += f"\n(parent {module.parent})"
-        if module.backup_reference:
-            classes += "\n(backup reference)"
-        tier = module.tier
-        if module.dependents:
-            tier += f"\n{len(module.dependents)} dependents"
         first: dict[str, str] = {}
-        for r in module.reasons:  # the first reason per class; --format json has them all
-            first.setdefault(r.cls.value, f"{r.cls.value}: {r.reason} ({r.loc})")
-        why = "\n".join(first.values())
-        table.add_row(module.id, classes, tier, why or "-")
+        for r in module.reasons:
+            first.setdefault(r.cls.value, f"{r.cls.value} ({r.loc})")
+        classes = "\n".join(first.values())
+        if module.backup_reference:
+            classes += "\nbackup reference (policy)"
+        related = f"parent {module.parent}" if module.parent else ""
+        if module.dependents:
+            related += ("\n" if related else "") + f"{len(module.dependents)} dependents"
+        table.add_row(module.id, classes, module.tier, related or "-")
     return table
+
+
+def warning_summary(warnings: list[Warning]) -> list[str]:
+    """Warnings for a terminal: unset variables grouped by name, the rest as they are."""
+    unset: dict[str, list[str]] = {}
+    other: list[str] = []
+    for w in warnings:
+        name = _unset_name(w.message)
+        if name:
+            unset.setdefault(name, []).append(str(w.loc))
+        else:
+            other.append(str(w))
+    lines = [
+        f"{name} is not set in the repo (kept as written; {len(locs)} use(s), first {locs[0]})"
+        for name, locs in sorted(unset.items())
+    ]
+    return lines + other
+
+
+def _unset_name(message: str) -> str | None:
+    for prefix in ("variable ", "required variable "):
+        if message.startswith(prefix):
+            return message[len(prefix) :].split(" ", 1)[0]
+    return None

@@ -1,0 +1,50 @@
+"""The README's main job, end to end: `stategate demo` ends with an approved apply check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import installed_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [installed_cli(), "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout
+    # the story, in order: blocked PR, ready for the operator, apply blocked, then approved
+    order = [
+        "verdict: blocked (merge stage)",
+        "verdict: ready_for_operator (merge stage)",
+        "verdict: blocked (apply stage)",
+        "verdict: approved (apply stage)",
+    ]
+    positions = [text.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    apply = json.loads((out / "reports" / "apply.json").read_text())
+    assert apply["verdict"] == "approved" and apply["stage"] == "apply"
+    assert len(apply["evidence"]) == 4
+    assert (out / "reports" / "apply-plan.md").is_file()
+    assert (out / "reports" / "W8-stateful-sidecar-gate.md").is_file()
+    sarif = json.loads((out / "reports" / "check.sarif").read_text())
+    assert sarif["version"] == "2.1.0"
+    assert "Stand-in services stopped" in text
+    # no credential of the stand-in services reached the output or the repo
+    records = "".join(p.read_text() for p in (out / "platform" / "evidence").rglob("*.json"))
+    for leaked in ("pg-", "redis-", "s3-"):
+        assert not any(
+            token.startswith(leaked) and len(token) > 20 for token in (text + records).split()
+        )
