@@ -86,9 +86,10 @@ class WorkTree:
         return path.read_bytes()
 
     def is_file(self, rel: str) -> bool:
+        # An escape (``..``, a symlink out of the repo) is an error, not a missing file.
         try:
             return self._path(rel).is_file()
-        except (FileNotFoundError, InputError):
+        except FileNotFoundError:
             return False
 
     def list_files(self) -> list[str]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +189,12 @@ def test_discovery_groups_files_by_project_and_merges_override(tree: Tree) -> No
     assert set(by_name) == {"plat", "other"}
     assert set(by_name["plat"].services) == {"app", "db"}
     assert by_name["other"].services["x"].spec["image"] == "x:2"
+
+
+def test_symlink_out_of_the_repo_is_refused(tree: Tree, tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.yml"
+    outside.write_text("services:\n  x: {image: x}\n")
+    root = tree({"compose.yml": "include: [linked.yml]\n"})
+    (root / "linked.yml").symlink_to(outside)
+    with pytest.raises(InputError, match="outside the repository"):
+        load_compose(WorkTree(root), ["compose.yml"])
