@@ -196,7 +196,7 @@ def _check(
                 and e.module == mid
                 and e.result == "pass"
                 and e.backup_id == backup.backup_id
-                and e.fingerprint_match is not False
+                and e.fingerprint_match is True
             ]
             drill = max(drills, key=lambda e: e.finished, default=None)
         if drill is not None:
