@@ -41,7 +41,26 @@ def _fact(record: StoredRecord) -> EvidenceFact:
             finished=pred.finished,
             covers=tuple(m.module for m in pred.modules if m.result == "pass"),
         )
-    fact = EvidenceFact(
+    backup_id: str | None = None
+    backup_record: str | None = None
+    match: bool | None = None
+    engine: str | None = None
+    server_version = pred.source.server_version
+    target: str | None = None
+    check_kinds: tuple[str, ...] = ()
+    if pred.kind == "backup":
+        backup_id = pred.backup_id
+    elif isinstance(pred, DrillPredicate):
+        backup_id, backup_record = pred.backup_id, pred.backup_record
+        match = pred.fingerprint.match if pred.fingerprint else None
+        engine = pred.engine.name
+        # the version the drill ran on: the sandbox's, not the source's
+        server_version = (pred.sandbox.server_version if pred.sandbox else None) or (
+            pred.engine.version
+        )
+    elif isinstance(pred, SmokePredicate):
+        target, check_kinds = pred.target, tuple(c.kind for c in pred.checks)
+    return EvidenceFact(
         path=record.rel,
         sha256=record.sha256,
         kind=pred.kind,
@@ -49,29 +68,14 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         result=pred.result,
         finished=pred.finished,
         image_digest=pred.source.image_digest,
-        server_version=pred.source.server_version,
+        backup_id=backup_id,
+        backup_record=backup_record,
+        target=target,
+        fingerprint_match=match,
+        check_kinds=check_kinds,
+        engine=engine,
+        server_version=server_version,
     )
-    if pred.kind == "backup":
-        return _replace(fact, backup_id=pred.backup_id)
-    if isinstance(pred, DrillPredicate):
-        return _replace(
-            fact,
-            backup_id=pred.backup_id,
-            backup_record=pred.backup_record,
-            fingerprint_match=pred.fingerprint.match if pred.fingerprint else None,
-            engine=pred.engine.name,
-            server_version=(pred.sandbox.server_version if pred.sandbox else None)
-            or pred.engine.version,
-        )
-    if isinstance(pred, SmokePredicate):
-        return _replace(fact, target=pred.target, check_kinds=tuple(c.kind for c in pred.checks))
-    return fact
-
-
-def _replace(fact: EvidenceFact, **changes: object) -> EvidenceFact:
-    from dataclasses import replace
-
-    return replace(fact, **changes)  # type: ignore[arg-type]
 
 
 def approval_checker(
