@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
@@ -22,13 +22,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from stategate.commands.options import F, repo_option
 from stategate.errors import ExitCode
 from stategate.evidence.artifact import Progress as ProgressSink
 from stategate.evidence.record import BackupPredicate, DrillPredicate, SmokePredicate
 from stategate.evidence.store import StoredRecord
 from stategate.operations.context import ProgressFactory, no_progress
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 JSON_SCHEMA_VERSION = 1
 
@@ -55,13 +54,7 @@ def evidence_options(func: F) -> F:
         help="Artifacts folder outside git (default: $STATEGATE_ARTIFACTS, "
         "then the policy's evidence.artifacts).",
     )(func)
-    return click.option(
-        "--repo",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("."),
-        show_default=True,
-        help="Platform repository.",
-    )(func)
+    return repo_option(func)
 
 
 class _Bar:
