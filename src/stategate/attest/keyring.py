@@ -84,15 +84,22 @@ def init_key(
     )
 
 
-def find_role_key(key_dir: Path, role: Role) -> Path:
-    """The single ``<role>-*.key`` in ``key_dir`` (``InputError`` if none or several)."""
+def find_role_key(
+    key_dir: Path, role: Role, *, missing: str | None = None, choose: str = "pass --key"
+) -> Path:
+    """The single ``<role>-*.key`` in ``key_dir`` (``InputError`` if none or several).
+
+    ``missing`` replaces the message when there is no key; ``choose`` says how to pick
+    one of several (callers differ in which options and variables they accept).
+    """
     found = sorted(key_dir.expanduser().glob(f"{role.value}-*{KEY_SUFFIX}"))
     if len(found) == 1:
         return found[0]
     if not found:
         raise InputError(
-            f"no {role.value} key in {key_dir} (create one with 'stategate keys init "
+            missing
+            or f"no {role.value} key in {key_dir} (create one with 'stategate keys init "
             f"--role {role.value}', or pass --key)"
         )
     names = ", ".join(p.name for p in found)
-    raise InputError(f"several {role.value} keys in {key_dir} ({names}): pass --key")
+    raise InputError(f"several {role.value} keys in {key_dir} ({names}): {choose}")
