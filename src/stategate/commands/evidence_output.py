@@ -25,7 +25,12 @@ from rich.progress import (
 from stategate.commands.options import F, repo_option
 from stategate.errors import ExitCode
 from stategate.evidence.artifact import Progress as ProgressSink
-from stategate.evidence.record import BackupPredicate, DrillPredicate, SmokePredicate
+from stategate.evidence.record import (
+    BackupPredicate,
+    DrDrillPredicate,
+    DrillPredicate,
+    ModulePredicate,
+)
 from stategate.evidence.store import StoredRecord
 from stategate.operations.context import ProgressFactory, no_progress
 
@@ -88,9 +93,19 @@ def progress_factory(fmt: str) -> ProgressFactory:
 
 
 def report(record: StoredRecord, fmt: str) -> int:
-    """Print one record's outcome; the exit code says whether it passed."""
-    stmt = record.statement
+    """Print one module record's outcome; the exit code says whether it passed."""
     pred = record.module_predicate()
+    return report_record(record, pred, fmt, lambda console: _print_module(console, pred))
+
+
+def report_record(
+    record: StoredRecord,
+    pred: ModulePredicate | DrDrillPredicate,
+    fmt: str,
+    body: Callable[[Console], None],
+) -> int:
+    """Print any evidence record: the versioned JSON envelope, or ``body`` followed by
+    the reason, the record path and its signer. The exit code says whether it passed."""
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -101,29 +116,33 @@ def report(record: StoredRecord, fmt: str) -> int:
                     "record": record.rel,
                     "record_sha256": record.sha256,
                     "signer": {"keyid": record.signer.keyid, "name": record.signer.name},
-                    "statement": stmt.to_json_obj(),
+                    "statement": record.statement.to_json_obj(),
                 },
                 indent=2,
             )
         )
     else:
         console = Console(highlight=False, soft_wrap=True)
-        colour = {"pass": "green", "fail": "red", "error": "red"}[pred.result]
-        console.print(f"[bold]{pred.kind}[/] {pred.module}: [{colour}]{pred.result}[/]")
-        for line in _details(pred):
-            console.print(f"  {line}", markup=False)
+        body(console)
         if pred.reason:
             console.print(f"  reason: {pred.reason}", markup=False)
         console.print(f"  record: {record.rel}", markup=False)
-        console.print(f"  signed by {signer_text(record)}; ledgered", markup=False)
+        console.print(f"  signed by {_signer_text(record)}; ledgered", markup=False)
     return int(ExitCode.OK if pred.result == "pass" else ExitCode.BLOCKED)
 
 
-def signer_text(record: StoredRecord) -> str:
+def _signer_text(record: StoredRecord) -> str:
     return f"{record.signer.name or 'unknown'} ({record.signer.keyid})"
 
 
-def _details(pred: BackupPredicate | DrillPredicate | SmokePredicate) -> list[str]:
+def _print_module(console: Console, pred: ModulePredicate) -> None:
+    colour = {"pass": "green", "fail": "red", "error": "red"}[pred.result]
+    console.print(f"[bold]{pred.kind}[/] {pred.module}: [{colour}]{pred.result}[/]")
+    for line in _details(pred):
+        console.print(f"  {line}", markup=False)
+
+
+def _details(pred: ModulePredicate) -> list[str]:
     lines = [f"server: {pred.source.server_version or 'unknown'} at {pred.source.address}"]
     if isinstance(pred, BackupPredicate):
         lines.append(
