@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stategate.commands.evidence_output import (
+    engine_option,
     evidence_options,
     progress_factory,
     report_record,
@@ -31,10 +32,8 @@ _COLOUR = {"pass": "green", "fail": "red", "error": "red", "skipped": "yellow"}
     metavar="HOURS",
     help="The restored backups must all be taken within this many hours of each other.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "docker"]),
-    help="Sandbox engine for every module (default: each module's policy setting, else local).",
+@engine_option(
+    "Sandbox engine for every module (default: each module's policy setting, else local)."
 )
 @evidence_options
 def command(

@@ -31,8 +31,10 @@ from stategate.evidence.record import (
     DrillPredicate,
     ModulePredicate,
 )
+from stategate.evidence.signer import load_evidence_key
 from stategate.evidence.store import StoredRecord
-from stategate.operations.context import ProgressFactory, no_progress
+from stategate.operations.context import ModuleContext, ProgressFactory, no_progress
+from stategate.operations.module import module_context
 
 JSON_SCHEMA_VERSION = 1
 
@@ -60,6 +62,25 @@ def evidence_options(func: F) -> F:
         "then the policy's evidence.artifacts).",
     )(func)
     return repo_option(func)
+
+
+def engine_option(help: str) -> Callable[[F], F]:
+    """``--engine``: the sandbox engine; each command says what its default is."""
+    return click.option("--engine", type=click.Choice(["local", "docker"]), help=help)
+
+
+def evidence_context(
+    repo: Path, module: str, *, key_path: Path | None, artifacts: Path | None, fmt: str
+) -> ModuleContext:
+    """The module's context from the evidence options: the chosen key, the artifacts
+    folder, and a progress bar only where ``fmt`` and the terminal allow one."""
+    return module_context(
+        repo,
+        module,
+        key=load_evidence_key(key_path),
+        artifacts=artifacts,
+        progress=progress_factory(fmt),
+    )
 
 
 class _Bar:
