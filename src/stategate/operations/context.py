@@ -61,26 +61,18 @@ class ModuleContext:
 
     def run_fields(
         self, run_id: str, started: datetime, result: Result, reason: str | None
-    ) -> RunFields:
-        """What every module record says about its run; it finishes now."""
-        return RunFields(
+    ) -> ModuleRunFields:
+        """What every module record says about its module and its run; it finishes now."""
+        return ModuleRunFields(
             module=self.module_id,
             provider=self.require_config().provider,
-            id=run_id,
-            result=result,
-            reason=reason,
-            started=started,
-            finished=now(),
-            tool=tool(),
-            policy_digest=self.policy_digest,
+            **run_fields(run_id, started, result, reason, self.policy_digest),
         )
 
 
 class RunFields(TypedDict):
-    """The fields every module predicate (backup, restore drill, smoke) shares."""
+    """The fields every predicate (module records and the DR drill) has about its run."""
 
-    module: str
-    provider: str
     id: str
     result: Result
     reason: str | None
@@ -88,6 +80,28 @@ class RunFields(TypedDict):
     finished: datetime
     tool: Tool
     policy_digest: str | None
+
+
+class ModuleRunFields(RunFields):
+    """The run fields of a record about one module (backup, restore drill, smoke)."""
+
+    module: str
+    provider: str
+
+
+def run_fields(
+    run_id: str, started: datetime, result: Result, reason: str | None, policy_digest: str | None
+) -> RunFields:
+    """A run that finishes now, recorded by this version of stategate."""
+    return RunFields(
+        id=run_id,
+        result=result,
+        reason=reason,
+        started=started,
+        finished=now(),
+        tool=tool(),
+        policy_digest=policy_digest,
+    )
 
 
 def image_digest(image: str | None) -> str | None:

@@ -43,7 +43,13 @@ from stategate.evidence.store import (
     passing_backups,
     write_record,
 )
-from stategate.operations.context import ModuleContext, ProgressFactory, no_progress, now, tool
+from stategate.operations.context import (
+    ModuleContext,
+    ProgressFactory,
+    no_progress,
+    now,
+    run_fields,
+)
 from stategate.operations.drill import Drilled, DrillOutcome, drilled
 from stategate.operations.module import context_for, open_for_signing
 from stategate.operations.restore import backup_predicate
@@ -364,13 +370,7 @@ def _record(
     result, reason = _overall(modules, cross, problems, consequences)
     drill_id = new_id(started)
     predicate = DrDrillPredicate(
-        id=drill_id,
-        result=result,
-        reason=reason,
-        started=started,
-        finished=now(),
-        tool=tool(),
-        policy_digest=platform.policy_digest,
+        **run_fields(drill_id, started, result, reason, platform.policy_digest),
         window=choice.window,
         modules=modules,
         cross_smoke=cross,
