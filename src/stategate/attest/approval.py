@@ -16,8 +16,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stategate.attest.canonical import (
     format_time,
@@ -41,6 +42,16 @@ def image_digest(ref: str) -> str | None:
     """``sha256:...`` from an image reference pinned by digest (``repo:tag@sha256:...``)."""
     image = parse_image(ref)
     return image.digest if image.is_digest_pinned else None
+
+
+def _sha256_hex(value: str) -> str:
+    if not is_sha256_hex(value):
+        raise ValueError("must be 64 lowercase hex digits")
+    return value
+
+
+# a file's sha256 as the approval binds it (packet file, evidence record)
+Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
 
 
 class _Model(BaseModel):
@@ -70,27 +81,13 @@ class ModuleApproval(_Model):
 
 class EvidenceRef(_Model):
     path: str = Field(..., min_length=1, description="Record path, repo-relative.")
-    sha256: str
-
-    @field_validator("sha256")
-    @classmethod
-    def _is_hex(cls, value: str) -> str:
-        if not is_sha256_hex(value):
-            raise ValueError("must be 64 lowercase hex digits")
-        return value
+    sha256: Sha256Hex
 
 
 class PacketRef(_Model):
     id: str = Field(..., min_length=1)
     path: str = Field(..., min_length=1, description="Packet file, repo-relative.")
-    sha256: str
-
-    @field_validator("sha256")
-    @classmethod
-    def _is_hex(cls, value: str) -> str:
-        if not is_sha256_hex(value):
-            raise ValueError("must be 64 lowercase hex digits")
-        return value
+    sha256: Sha256Hex
 
 
 class Approval(_Model):

@@ -11,7 +11,7 @@ from pathlib import Path
 from stategate.attest.canonical import utc_now
 from stategate.attest.keys import SigningKey, write_key_pair
 from stategate.attest.layout import RepoLayout
-from stategate.attest.trust import Role, TrustEntry, add_trusted_key
+from stategate.attest.trust import Role, add_trusted_key, trust_entry
 from stategate.errors import InputError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -64,15 +64,7 @@ def init_key(
     key = SigningKey.generate()
     private_path = private_key_path(resolved_dir, role, name)
     public_path = write_key_pair(key, private_path, comment=f"stategate-{role.value}-{name}")
-    entry = TrustEntry(
-        name=name,
-        role=role,
-        public_key=key.public.openssh,
-        keyid=key.keyid,
-        valid_after=moment,
-        valid_before=valid_before,
-        revoked=False,
-    )
+    entry = trust_entry(key, role, name, valid_after=moment, valid_before=valid_before)
     try:
         kept = add_trusted_key(layout.path(layout.trust_file), entry, shown=layout.trust_file)
     except BaseException:
@@ -92,15 +84,22 @@ def init_key(
     )
 
 
-def find_role_key(key_dir: Path, role: Role) -> Path:
-    """The single ``<role>-*.key`` in ``key_dir`` (``InputError`` if none or several)."""
+def find_role_key(
+    key_dir: Path, role: Role, *, missing: str | None = None, choose: str = "pass --key"
+) -> Path:
+    """The single ``<role>-*.key`` in ``key_dir`` (``InputError`` if none or several).
+
+    ``missing`` replaces the message when there is no key; ``choose`` says how to pick
+    one of several (callers differ in which options and variables they accept).
+    """
     found = sorted(key_dir.expanduser().glob(f"{role.value}-*{KEY_SUFFIX}"))
     if len(found) == 1:
         return found[0]
     if not found:
         raise InputError(
-            f"no {role.value} key in {key_dir} (create one with 'stategate keys init "
+            missing
+            or f"no {role.value} key in {key_dir} (create one with 'stategate keys init "
             f"--role {role.value}', or pass --key)"
         )
     names = ", ".join(p.name for p in found)
-    raise InputError(f"several {role.value} keys in {key_dir} ({names}): pass --key")
+    raise InputError(f"several {role.value} keys in {key_dir} ({names}): {choose}")

@@ -21,6 +21,7 @@ from stategate.attest.keys import SigningKey
 from stategate.attest.layout import RepoLayout, as_layout
 from stategate.attest.statement import STATEMENT_TYPE, coerce_statement, predicate_type
 from stategate.attest.trust import TRUST_HEADER, Role, TrustEntry, TrustRoots, parse_trust
+from stategate.attest.trust import trust_entry as trust_entry  # re-exported for the test suites
 
 
 def statement(
@@ -42,26 +43,6 @@ def statement(
         "predicateType": predicate_type(kind),
         "predicate": dict(predicate or {}),
     }
-
-
-def trust_entry(
-    key: SigningKey,
-    role: Role,
-    name: str,
-    *,
-    valid_after: datetime | None = None,
-    valid_before: datetime | None = None,
-    revoked: bool | datetime = False,
-) -> TrustEntry:
-    return TrustEntry(
-        name=name,
-        role=role,
-        public_key=key.public.openssh,
-        keyid=key.keyid,
-        valid_after=valid_after,
-        valid_before=valid_before,
-        revoked=revoked,
-    )
 
 
 def write_trust_file(

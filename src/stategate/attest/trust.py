@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from stategate.attest.canonical import format_time
 from stategate.attest.files import atomic_write
-from stategate.attest.keys import PublicKey
+from stategate.attest.keys import PublicKey, SigningKey
 from stategate.errors import InputError
 from stategate.yamlfile import load_file, loads
 
@@ -79,6 +79,27 @@ class TrustEntry(BaseModel):
     valid_after: UtcTime | None = None
     valid_before: UtcTime | None = None
     revoked: bool | UtcTime = False
+
+
+def trust_entry(
+    key: SigningKey,
+    role: Role,
+    name: str,
+    *,
+    valid_after: datetime | None = None,
+    valid_before: datetime | None = None,
+    revoked: bool | datetime = False,
+) -> TrustEntry:
+    """The trust file entry that trusts ``key`` (its public half) for ``role``."""
+    return TrustEntry(
+        name=name,
+        role=role,
+        public_key=key.public.openssh,
+        keyid=key.keyid,
+        valid_after=valid_after,
+        valid_before=valid_before,
+        revoked=revoked,
+    )
 
 
 class TrustFile(BaseModel):

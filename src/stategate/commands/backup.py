@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 
-from stategate.commands.evidence_output import evidence_options, progress_factory, report
-from stategate.evidence.signer import load_evidence_key
+from stategate.commands.evidence_output import evidence_context, evidence_options, report
 from stategate.operations.backup import run_backup
-from stategate.operations.module import module_context
 
 
 @click.command("backup")
@@ -19,11 +17,5 @@ def command(
     module: str, repo: Path, artifacts: Path | None, key_path: Path | None, fmt: str
 ) -> int:
     """Back up MODULE (artifact outside git, evidence record in the repo)."""
-    ctx = module_context(
-        repo,
-        module,
-        key=load_evidence_key(key_path),
-        artifacts=artifacts,
-        progress=progress_factory(fmt),
-    )
+    ctx = evidence_context(repo, module, key_path=key_path, artifacts=artifacts, fmt=fmt)
     return report(run_backup(ctx), fmt)

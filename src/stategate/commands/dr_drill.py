@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,15 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 from stategate.commands.evidence_output import (
-    JSON_SCHEMA_VERSION,
+    engine_option,
     evidence_options,
     progress_factory,
-    signer_text,
+    report_record,
 )
-from stategate.errors import ExitCode
 from stategate.evidence.record import DrDrillPredicate, DrModule
 from stategate.evidence.signer import load_evidence_key
-from stategate.evidence.store import StoredRecord
 from stategate.operations.dr import DEFAULT_WINDOW_HOURS, run_dr_drill
 from stategate.sandbox.engine import EngineName
 
@@ -35,10 +32,8 @@ _COLOUR = {"pass": "green", "fail": "red", "error": "red", "skipped": "yellow"}
     metavar="HOURS",
     help="The restored backups must all be taken within this many hours of each other.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "docker"]),
-    help="Sandbox engine for every module (default: each module's policy setting, else local).",
+@engine_option(
+    "Sandbox engine for every module (default: each module's policy setting, else local)."
 )
 @evidence_options
 def command(
@@ -60,28 +55,10 @@ def command(
     )
     pred = record.statement.predicate
     assert isinstance(pred, DrDrillPredicate)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "schema_version": JSON_SCHEMA_VERSION,
-                    "kind": pred.kind,
-                    "result": pred.result,
-                    "record": record.rel,
-                    "record_sha256": record.sha256,
-                    "signer": {"keyid": record.signer.keyid, "name": record.signer.name},
-                    "statement": record.statement.to_json_obj(),
-                },
-                indent=2,
-            )
-        )
-    else:
-        _print_text(record, pred)
-    return int(ExitCode.OK if pred.result == "pass" else ExitCode.BLOCKED)
+    return report_record(record, pred, fmt, lambda console: _print_text(console, pred))
 
 
-def _print_text(record: StoredRecord, pred: DrDrillPredicate) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+def _print_text(console: Console, pred: DrDrillPredicate) -> None:
     console.print(f"[bold]dr-drill[/]: [{_COLOUR[pred.result]}]{pred.result}[/]")
     if pred.window is not None:
         window = pred.window
@@ -115,10 +92,6 @@ def _print_text(record: StoredRecord, pred: DrDrillPredicate) -> None:
             + ", ".join(pred.uncovered),
             markup=False,
         )
-    if pred.reason:
-        console.print(f"  reason: {pred.reason}", markup=False)
-    console.print(f"  record: {record.rel}", markup=False)
-    console.print(f"  signed by {signer_text(record)}; ledgered", markup=False)
 
 
 def _artifacts(module: DrModule) -> str:

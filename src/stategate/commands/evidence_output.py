@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
@@ -22,13 +22,19 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from stategate.commands.options import F, repo_option
 from stategate.errors import ExitCode
 from stategate.evidence.artifact import Progress as ProgressSink
-from stategate.evidence.record import BackupPredicate, DrillPredicate, SmokePredicate
+from stategate.evidence.record import (
+    BackupPredicate,
+    DrDrillPredicate,
+    DrillPredicate,
+    ModulePredicate,
+)
+from stategate.evidence.signer import load_evidence_key
 from stategate.evidence.store import StoredRecord
-from stategate.operations.context import ProgressFactory, no_progress
-
-F = TypeVar("F", bound=Callable[..., Any])
+from stategate.operations.context import ModuleContext, ProgressFactory, no_progress
+from stategate.operations.module import module_context
 
 JSON_SCHEMA_VERSION = 1
 
@@ -55,13 +61,26 @@ def evidence_options(func: F) -> F:
         help="Artifacts folder outside git (default: $STATEGATE_ARTIFACTS, "
         "then the policy's evidence.artifacts).",
     )(func)
-    return click.option(
-        "--repo",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("."),
-        show_default=True,
-        help="Platform repository.",
-    )(func)
+    return repo_option(func)
+
+
+def engine_option(help: str) -> Callable[[F], F]:
+    """``--engine``: the sandbox engine; each command says what its default is."""
+    return click.option("--engine", type=click.Choice(["local", "docker"]), help=help)
+
+
+def evidence_context(
+    repo: Path, module: str, *, key_path: Path | None, artifacts: Path | None, fmt: str
+) -> ModuleContext:
+    """The module's context from the evidence options: the chosen key, the artifacts
+    folder, and a progress bar only where ``fmt`` and the terminal allow one."""
+    return module_context(
+        repo,
+        module,
+        key=load_evidence_key(key_path),
+        artifacts=artifacts,
+        progress=progress_factory(fmt),
+    )
 
 
 class _Bar:
@@ -95,9 +114,19 @@ def progress_factory(fmt: str) -> ProgressFactory:
 
 
 def report(record: StoredRecord, fmt: str) -> int:
-    """Print one record's outcome; the exit code says whether it passed."""
-    stmt = record.statement
+    """Print one module record's outcome; the exit code says whether it passed."""
     pred = record.module_predicate()
+    return report_record(record, pred, fmt, lambda console: _print_module(console, pred))
+
+
+def report_record(
+    record: StoredRecord,
+    pred: ModulePredicate | DrDrillPredicate,
+    fmt: str,
+    body: Callable[[Console], None],
+) -> int:
+    """Print any evidence record: the versioned JSON envelope, or ``body`` followed by
+    the reason, the record path and its signer. The exit code says whether it passed."""
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -108,29 +137,33 @@ def report(record: StoredRecord, fmt: str) -> int:
                     "record": record.rel,
                     "record_sha256": record.sha256,
                     "signer": {"keyid": record.signer.keyid, "name": record.signer.name},
-                    "statement": stmt.to_json_obj(),
+                    "statement": record.statement.to_json_obj(),
                 },
                 indent=2,
             )
         )
     else:
         console = Console(highlight=False, soft_wrap=True)
-        colour = {"pass": "green", "fail": "red", "error": "red"}[pred.result]
-        console.print(f"[bold]{pred.kind}[/] {pred.module}: [{colour}]{pred.result}[/]")
-        for line in _details(pred):
-            console.print(f"  {line}", markup=False)
+        body(console)
         if pred.reason:
             console.print(f"  reason: {pred.reason}", markup=False)
         console.print(f"  record: {record.rel}", markup=False)
-        console.print(f"  signed by {signer_text(record)}; ledgered", markup=False)
+        console.print(f"  signed by {_signer_text(record)}; ledgered", markup=False)
     return int(ExitCode.OK if pred.result == "pass" else ExitCode.BLOCKED)
 
 
-def signer_text(record: StoredRecord) -> str:
+def _signer_text(record: StoredRecord) -> str:
     return f"{record.signer.name or 'unknown'} ({record.signer.keyid})"
 
 
-def _details(pred: BackupPredicate | DrillPredicate | SmokePredicate) -> list[str]:
+def _print_module(console: Console, pred: ModulePredicate) -> None:
+    colour = {"pass": "green", "fail": "red", "error": "red"}[pred.result]
+    console.print(f"[bold]{pred.kind}[/] {pred.module}: [{colour}]{pred.result}[/]")
+    for line in _details(pred):
+        console.print(f"  {line}", markup=False)
+
+
+def _details(pred: ModulePredicate) -> list[str]:
     lines = [f"server: {pred.source.server_version or 'unknown'} at {pred.source.address}"]
     if isinstance(pred, BackupPredicate):
         lines.append(

@@ -6,21 +6,20 @@ from pathlib import Path
 
 import click
 
-from stategate.commands.evidence_output import evidence_options, progress_factory, report
-from stategate.evidence.signer import load_evidence_key
+from stategate.commands.evidence_output import (
+    engine_option,
+    evidence_context,
+    evidence_options,
+    report,
+)
 from stategate.operations.drill import run_restore_drill
-from stategate.operations.module import module_context
 from stategate.sandbox.engine import EngineName
 
 
 @click.command("restore-drill")
 @click.argument("module")
 @click.option("--backup", "backup_id", help="Backup id to drill (default: the newest passing).")
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "docker"]),
-    help="Sandbox engine (default: the policy's, else local).",
-)
+@engine_option("Sandbox engine (default: the policy's, else local).")
 @evidence_options
 def command(
     module: str,
@@ -32,11 +31,5 @@ def command(
     fmt: str,
 ) -> int:
     """Verify MODULE's backup, restore it into a sandbox, compare content, run smoke."""
-    ctx = module_context(
-        repo,
-        module,
-        key=load_evidence_key(key_path),
-        artifacts=artifacts,
-        progress=progress_factory(fmt),
-    )
+    ctx = evidence_context(repo, module, key_path=key_path, artifacts=artifacts, fmt=fmt)
     return report(run_restore_drill(ctx, backup_id=backup_id, engine_name=engine), fmt)

@@ -7,9 +7,12 @@ from typing import Literal
 
 import click
 
-from stategate.commands.evidence_output import evidence_options, progress_factory, report
-from stategate.evidence.signer import load_evidence_key
-from stategate.operations.module import module_context
+from stategate.commands.evidence_output import (
+    engine_option,
+    evidence_context,
+    evidence_options,
+    report,
+)
 from stategate.operations.smoke_run import run_smoke
 from stategate.sandbox.engine import EngineName
 
@@ -24,7 +27,7 @@ from stategate.sandbox.engine import EngineName
     help="Run against the module itself or a restored sandbox copy.",
 )
 @click.option("--backup", "backup_id", help="sandbox: backup to restore (default: newest).")
-@click.option("--engine", type=click.Choice(["local", "docker"]), help="sandbox: engine.")
+@engine_option("sandbox: engine.")
 @evidence_options
 def command(
     module: str,
@@ -37,12 +40,6 @@ def command(
     fmt: str,
 ) -> int:
     """Run MODULE's smoke checks (each with its timeout) against source or sandbox."""
-    ctx = module_context(
-        repo,
-        module,
-        key=load_evidence_key(key_path),
-        artifacts=artifacts,
-        progress=progress_factory(fmt),
-    )
+    ctx = evidence_context(repo, module, key_path=key_path, artifacts=artifacts, fmt=fmt)
     record = run_smoke(ctx, target=target, backup_id=backup_id, engine_name=engine)
     return report(record, fmt)

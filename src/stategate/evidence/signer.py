@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from stategate.attest.canonical import utc_now
-from stategate.attest.keyring import KEY_SUFFIX
+from stategate.attest.keyring import find_role_key
 from stategate.attest.keys import SigningKey, default_key_dir, load_signing_key
 from stategate.attest.store import EvidenceStore
 from stategate.attest.trust import KeyState, Role
@@ -33,17 +33,12 @@ def evidence_key_path(explicit: Path | None = None, *, key_dir: Path | None = No
     if env:
         return Path(env).expanduser()
     folder = (key_dir or default_key_dir()).expanduser()
-    found = sorted(folder.glob(f"{Role.EVIDENCE.value}-*{KEY_SUFFIX}"))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise InputError(
-            f"no evidence signing key (none in {folder}, no --key, no ${EVIDENCE_KEY_ENV}): "
-            f"create one with '{INIT_HINT}'"
-        )
-    names = ", ".join(p.name for p in found)
-    raise InputError(
-        f"several evidence keys in {folder} ({names}): choose one with --key or ${EVIDENCE_KEY_ENV}"
+    return find_role_key(
+        folder,
+        Role.EVIDENCE,
+        missing=f"no evidence signing key (none in {folder}, no --key, no ${EVIDENCE_KEY_ENV}): "
+        f"create one with '{INIT_HINT}'",
+        choose=f"choose one with --key or ${EVIDENCE_KEY_ENV}",
     )
 
 

@@ -11,13 +11,12 @@ from stategate.evidence.record import (
     Artifact,
     BackupPredicate,
     Result,
-    SourceInfo,
     Subject,
     content_subject,
     statement,
 )
 from stategate.evidence.store import StoredRecord, module_path, new_id, write_record
-from stategate.operations.context import ModuleContext, image_digest, now, tool
+from stategate.operations.context import ModuleContext, now
 from stategate.providers.base import FINGERPRINT_PART, BackupHooks
 from stategate.providers.fingerprint import FingerprintSummary
 from stategate.providers.registry import provider_for
@@ -36,9 +35,7 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     backup_id = new_id(started)
     location = module_path(ctx.module_id) / backup_id
     final = ctx.artifacts / location
-    source = SourceInfo(
-        image=ctx.image, image_digest=image_digest(ctx.image), address=provider.address()
-    )
+    source = ctx.source_info(provider.address())
     artifacts: list[Artifact] = []
     summary: FingerprintSummary | None = None
     consistent, note = False, ""
@@ -68,15 +65,7 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
         artifacts, summary, total = [], None, 0
         shutil.rmtree(final, ignore_errors=True)
     predicate = BackupPredicate(
-        module=ctx.module_id,
-        provider=config.provider,
-        id=backup_id,
-        result=result,
-        reason=reason,
-        started=started,
-        finished=now(),
-        tool=tool(),
-        policy_digest=ctx.policy_digest,
+        **ctx.run_fields(backup_id, started, result, reason),
         source=source,
         backup_id=backup_id,
         location=location.as_posix(),

@@ -9,13 +9,14 @@ from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 from stategate import __version__
 from stategate.attest.keys import SigningKey
 from stategate.attest.store import EvidenceStore
 from stategate.errors import InputError
 from stategate.evidence.artifact import NoProgress, Progress
-from stategate.evidence.record import Tool
+from stategate.evidence.record import Result, SourceInfo, Tool
 from stategate.evidence.signer import require_evidence_signer
 from stategate.providers.config import ProviderConfig, SmokeCheck
 
@@ -53,6 +54,54 @@ class ModuleContext:
                 "(which provider, how to reach it)"
             )
         return self.config
+
+    def source_info(self, address: str) -> SourceInfo:
+        """The module's source as the repo declares it (image, pinned digest), at ``address``."""
+        return SourceInfo(image=self.image, image_digest=image_digest(self.image), address=address)
+
+    def run_fields(
+        self, run_id: str, started: datetime, result: Result, reason: str | None
+    ) -> ModuleRunFields:
+        """What every module record says about its module and its run; it finishes now."""
+        return ModuleRunFields(
+            module=self.module_id,
+            provider=self.require_config().provider,
+            **run_fields(run_id, started, result, reason, self.policy_digest),
+        )
+
+
+class RunFields(TypedDict):
+    """The fields every predicate (module records and the DR drill) has about its run."""
+
+    id: str
+    result: Result
+    reason: str | None
+    started: datetime
+    finished: datetime
+    tool: Tool
+    policy_digest: str | None
+
+
+class ModuleRunFields(RunFields):
+    """The run fields of a record about one module (backup, restore drill, smoke)."""
+
+    module: str
+    provider: str
+
+
+def run_fields(
+    run_id: str, started: datetime, result: Result, reason: str | None, policy_digest: str | None
+) -> RunFields:
+    """A run that finishes now, recorded by this version of stategate."""
+    return RunFields(
+        id=run_id,
+        result=result,
+        reason=reason,
+        started=started,
+        finished=now(),
+        tool=tool(),
+        policy_digest=policy_digest,
+    )
 
 
 def image_digest(image: str | None) -> str | None:

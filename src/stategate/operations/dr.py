@@ -35,7 +35,6 @@ from stategate.evidence.record import (
     content_subject,
     statement,
 )
-from stategate.evidence.signer import require_evidence_signer
 from stategate.evidence.store import (
     StoredRecord,
     artifacts_root,
@@ -44,11 +43,17 @@ from stategate.evidence.store import (
     passing_backups,
     write_record,
 )
-from stategate.operations.context import ModuleContext, ProgressFactory, no_progress, now, tool
+from stategate.operations.context import (
+    ModuleContext,
+    ProgressFactory,
+    no_progress,
+    now,
+    run_fields,
+)
 from stategate.operations.drill import Drilled, DrillOutcome, drilled
-from stategate.operations.module import context_for, open_store
+from stategate.operations.module import context_for, open_for_signing
 from stategate.operations.restore import backup_predicate
-from stategate.platform import Platform, load_platform
+from stategate.platform import Platform
 from stategate.policy.schema import UpgradeClass
 from stategate.providers.base import SmokeTarget
 from stategate.providers.config import SmokeCheck
@@ -130,9 +135,7 @@ def run_dr_drill(
     """
     if not (math.isfinite(window_hours) and window_hours > 0):
         raise InputError(f"--window must be a positive number of hours, not {window_hours:g}")
-    platform = load_platform(repo)
-    store = open_store(repo, platform)
-    require_evidence_signer(store, key)
+    platform, store = open_for_signing(repo, key)
     artifacts_dir = artifacts_root(repo, platform.policy.evidence.artifacts, artifacts)
     members, uncovered = _members(platform, repo, store, key, artifacts_dir, progress)
     started = now()
@@ -367,13 +370,7 @@ def _record(
     result, reason = _overall(modules, cross, problems, consequences)
     drill_id = new_id(started)
     predicate = DrDrillPredicate(
-        id=drill_id,
-        result=result,
-        reason=reason,
-        started=started,
-        finished=now(),
-        tool=tool(),
-        policy_digest=platform.policy_digest,
+        **run_fields(drill_id, started, result, reason, platform.policy_digest),
         window=choice.window,
         modules=modules,
         cross_smoke=cross,

@@ -23,7 +23,7 @@ from stategate.evidence.record import (
     statement,
 )
 from stategate.evidence.store import StoredRecord, find_backup, new_id, write_record
-from stategate.operations.context import ModuleContext, now, tool
+from stategate.operations.context import ModuleContext, now
 from stategate.operations.restore import (
     ArtifactMismatch,
     Sandbox,
@@ -134,15 +134,7 @@ def run_restore_drill(
         secrets = provider_for(config, ctx.repo).secrets()
         outcome.failed("fail" if outcome.verified else "error", execute.mask(str(exc), secrets))
     predicate = DrillPredicate(
-        module=ctx.module_id,
-        provider=config.provider,
-        id=new_id(started),
-        result=outcome.result,
-        reason=outcome.reason,
-        started=started,
-        finished=now(),
-        tool=tool(),
-        policy_digest=ctx.policy_digest,
+        **ctx.run_fields(new_id(started), started, outcome.result, outcome.reason),
         source=bpred.source,
         backup_id=bpred.backup_id,
         backup_record=backup.rel,

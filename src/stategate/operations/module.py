@@ -28,9 +28,7 @@ def module_context(
     ``key`` signs the records; it must be trusted for ``evidence`` (checked here,
     before any work).
     """
-    platform = load_platform(repo)
-    store = open_store(repo, platform)
-    require_evidence_signer(store, key)
+    platform, store = open_for_signing(repo, key)
     return context_for(
         platform,
         platform.module(module_id),
@@ -45,6 +43,15 @@ def module_context(
 def open_store(repo: Path, platform: Platform) -> EvidenceStore:
     """The repo's evidence (records, ledger, trust roots) where the policy puts it."""
     return EvidenceStore.open(RepoLayout.from_policy(repo, platform.policy))
+
+
+def open_for_signing(repo: Path, key: SigningKey) -> tuple[Platform, EvidenceStore]:
+    """The platform and its evidence store, once ``key`` is known to be trusted to sign
+    evidence there (checked before any work, so a long job never ends unsigned)."""
+    platform = load_platform(repo)
+    store = open_store(repo, platform)
+    require_evidence_signer(store, key)
+    return platform, store
 
 
 def context_for(

@@ -10,12 +10,11 @@ from stategate.evidence.record import (
     CheckOutcome,
     Result,
     SmokePredicate,
-    SourceInfo,
     content_subject,
     statement,
 )
 from stategate.evidence.store import StoredRecord, find_backup, new_id, write_record
-from stategate.operations.context import ModuleContext, image_digest, now, tool
+from stategate.operations.context import ModuleContext, now
 from stategate.operations.restore import backup_predicate, restored_sandbox, verify_backup
 from stategate.providers.registry import provider_for
 from stategate.sandbox.engine import EngineInfo, EngineName
@@ -36,9 +35,7 @@ def run_smoke(
     ctx.require_signer()
     source = provider_for(config, ctx.repo)
     started = now()
-    info = SourceInfo(
-        image=ctx.image, image_digest=image_digest(ctx.image), address=source.address()
-    )
+    info = ctx.source_info(source.address())
     checks: list[CheckOutcome] = []
     engine_info: EngineInfo | None = None
     used_backup: str | None = None
@@ -73,15 +70,7 @@ def run_smoke(
         result, reason = "error", execute.mask(str(exc), source.secrets())
     run_id = new_id(started)
     predicate = SmokePredicate(
-        module=ctx.module_id,
-        provider=config.provider,
-        id=run_id,
-        result=result,
-        reason=reason,
-        started=started,
-        finished=now(),
-        tool=tool(),
-        policy_digest=ctx.policy_digest,
+        **ctx.run_fields(run_id, started, result, reason),
         source=info,
         target=target,
         backup_id=used_backup,
