@@ -27,6 +27,7 @@ from stategate.errors import InputError
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 500_000
+MAX_DEPTH = 64
 
 RESET = "reset"
 OVERRIDE = "override"
@@ -184,55 +185,34 @@ def loads(text: str, shown: str) -> Any:
         loader.dispose()
     if node is None:
         return None
-    if "*" in text:  # without an alias (``*name``) nothing can expand or recurse
-        _check_expansion(node, shown)
     return _Builder(shown).build(node)
 
 
-def _check_expansion(root: Node, shown: str) -> None:
-    """Reject documents whose aliases expand past MAX_EXPANDED_NODES (YAML bombs)."""
-    sizes: dict[int, int] = {}
-    # Iterative post-order walk; sizes are memoised per node so shared subtrees
-    # are measured once but counted every time they are referenced.
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    on_path: set[int] = set()
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if done:
-            on_path.discard(key)
-            total = 1 + sum(sizes[id(c)] for c in _children(node))
-            if total > MAX_EXPANDED_NODES:
-                raise InputError(
-                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
-                    "(refusing a possible YAML bomb)",
-                    file=shown,
-                    line=node.start_mark.line + 1,
-                )
-            sizes[key] = total
-            continue
-        if key in sizes:
-            continue
-        if key in on_path:
-            raise InputError("recursive YAML alias", file=shown, line=node.start_mark.line + 1)
-        on_path.add(key)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) not in sizes:
-                stack.append((child, False))
-
-
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    if isinstance(node, MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
-
-
 class _Builder:
+    """Builds the tree, re-building an alias's target at every reference, so the node
+    count it keeps is the expanded size: a YAML bomb stops at MAX_EXPANDED_NODES, an
+    alias cycle or absurd nesting is an error instead of a crash."""
+
     def __init__(self, shown: str) -> None:
         self.shown = shown
+        self.count = 0
+        self.active: list[int] = []  # ids of the collections being built (for cycles)
+
+    def _enter(self, node: SequenceNode | MappingNode) -> None:
+        line = node.start_mark.line + 1
+        if id(node) in self.active:
+            raise InputError("recursive YAML alias", file=self.shown, line=line)
+        if len(self.active) >= MAX_DEPTH:
+            raise InputError(f"nested deeper than {MAX_DEPTH} levels", file=self.shown, line=line)
+        self.count += 1 + len(node.value)
+        if self.count > MAX_EXPANDED_NODES:
+            raise InputError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
+                "(refusing a possible YAML bomb)",
+                file=self.shown,
+                line=line,
+            )
+        self.active.append(id(node))
 
     def loc(self, node: Node) -> Loc:
         return Loc(self.shown, node.start_mark.line + 1)
@@ -315,12 +295,15 @@ class _Builder:
         return None  # unreachable
 
     def _seq(self, node: SequenceNode) -> YSeq:
+        self._enter(node)
         out = YSeq(self.loc(node))
         for child in node.value:
             out.push(self.build(child), self.loc(child))
+        self.active.pop()
         return out
 
     def _map(self, node: MappingNode) -> YMap:
+        self._enter(node)
         out = YMap(self.loc(node))
         merged: list[YMap] = []
         for key_node, value_node in node.value:
@@ -346,6 +329,7 @@ class _Builder:
             for key, value in source.items():
                 if key not in out:
                     out.put(key, value, source.key_loc(key), source.directives.get(key))
+        self.active.pop()
         return out
 
     def _merge_sources(self, node: Node) -> list[YMap]:

@@ -72,3 +72,8 @@ def test_non_utf8_and_oversize_files(tmp_path: Path) -> None:
     big.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
     with pytest.raises(InputError, match="limit"):
         load_file(big, "big.yml")
+
+
+def test_absurd_nesting_is_a_clear_error_not_a_crash() -> None:
+    with pytest.raises(InputError, match="nested deeper than"):
+        loads("a: " + "[" * 500 + "]" * 500 + "\n", "deep.yml")
