@@ -1,6 +1,6 @@
 """PostgreSQL: ``pg_dump`` custom format per database, globals without passwords.
 
-The fingerprint (per-table row count and content checksum, sequence values)
+The fingerprint (per-table row count and an order-free sum of row hashes)
 is computed inside the same exported snapshot that ``pg_dump --snapshot``
 dumps, concurrently with the dump, so it describes exactly the dumped data
 and costs little extra wall time.
@@ -40,7 +40,7 @@ _SESSION = (
 )
 
 _TABLES = """
-SELECT n.nspname, c.relname, c.relkind
+SELECT n.nspname, c.relname, c.relkind, c.oid::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'S') AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -289,9 +289,11 @@ class PostgresProvider:
 
 
 def _fingerprint_db(conn: psycopg.Connection[tuple[object, ...]], db: str) -> list[FingerprintItem]:
-    """Per table: row count and the sum of 32-bit row-text hashes (order-free, one scan)."""
+    """Per table: row count and an order-free sum of 64-bit row hashes (one scan each)."""
     items = []
-    for schema, rel, kind in conn.execute(_TABLES).fetchall():
+    tables = conn.execute(_TABLES).fetchall()
+    columns = _table_columns(conn, [str(r[3]) for r in tables if r[2] == "r"])
+    for schema, rel, kind, oid in tables:
         ident = sql.Identifier(str(schema), str(rel))
         name = f"{schema}.{rel}"
         if kind == "S":
@@ -299,18 +301,126 @@ def _fingerprint_db(conn: psycopg.Connection[tuple[object, ...]], db: str) -> li
             # the snapshot, so only their presence is part of the fingerprint
             items.append(FingerprintItem(db, name, 0, "sequence"))
             continue
-        items.append(_table_item(conn, db, name, ident))
+        items.append(_table_item(conn, db, name, ident, columns.get(str(oid), [])))
     return items
 
 
+# Per column type, the 64-bit seeded hash of its default hash operator class (what
+# hash partitioning uses) where SQL can call it on the column (through domains and
+# binary-coercible casts, e.g. varchar -> text); else the generic one of its kind
+# (enum, range, composite, array of hashable elements); else none, and the column's
+# text output is hashed instead.
+_TYPE_HASHES = """
+WITH RECURSIVE chain(typ, cur) AS (
+  SELECT t.oid, t.oid FROM pg_type t WHERE t.oid = ANY(%s::oid[])
+  UNION ALL
+  SELECT c.typ, t.typbasetype FROM chain c JOIN pg_type t ON t.oid = c.cur WHERE t.typtype = 'd'
+),
+hashers AS (
+  SELECT oc.opcintype AS typ, ap.amproc, p.proargtypes[0] AS arg
+  FROM pg_opclass oc
+  JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+  JOIN pg_amproc ap ON ap.amprocfamily = oc.opcfamily AND ap.amprocnum = 2
+    AND ap.amproclefttype = oc.opcintype AND ap.amprocrighttype = oc.opcintype
+  JOIN pg_proc p ON p.oid = ap.amproc
+  WHERE oc.opcdefault
+)
+SELECT c.typ::text,
+  (SELECT ARRAY[h.amproc::regproc::text, CASE WHEN h.arg <> b.oid THEN
+     (SELECT quote_ident(n.nspname) || '.' || quote_ident(a.typname)
+      FROM pg_type a JOIN pg_namespace n ON n.oid = a.typnamespace WHERE a.oid = h.arg) END]
+   FROM hashers h
+   WHERE h.arg = b.oid OR EXISTS (
+     SELECT 1 FROM pg_cast k WHERE k.castsource = b.oid AND k.casttarget = h.arg
+     AND k.castmethod = 'b' AND (h.typ = b.oid OR h.typ = h.arg))
+   ORDER BY h.arg = b.oid DESC, h.typ = b.oid DESC, h.arg LIMIT 1),
+  b.typtype::text,
+  b.typcategory = 'A' AND EXISTS (SELECT 1 FROM hashers h WHERE h.typ = b.typelem)
+FROM chain c JOIN pg_type b ON b.oid = c.cur
+WHERE b.typtype <> 'd'
+"""
+
+_KIND_HASHES = {
+    "e": "hashenumextended",
+    "r": "hash_range_extended",
+    "m": "hash_multirange_extended",
+    "c": "hash_record_extended",
+}
+
+_COLUMNS = """
+SELECT a.attrelid::text, a.attname, a.atttypid::text
+FROM pg_attribute a
+WHERE a.attrelid = ANY(%s::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+
+# (hash function, type to cast the column to first, or None); None: hash the text
+Hasher = tuple[str, str | None] | None
+
+
+def _table_columns(
+    conn: psycopg.Connection[tuple[object, ...]], oids: list[str]
+) -> dict[str, list[tuple[str, Hasher]]]:
+    """Per table oid: its live columns in order, each with how to hash it."""
+    if not oids:
+        return {}
+    rows = conn.execute(_COLUMNS, (oids,)).fetchall()
+    types = sorted({str(r[2]) for r in rows})
+    hashes: dict[str, Hasher] = {}
+    for typ, found, kind, hashable_array in conn.execute(_TYPE_HASHES, (types,)).fetchall():
+        if isinstance(found, list) and len(found) == 2:
+            hashes[str(typ)] = (str(found[0]), str(found[1]) if found[1] else None)
+        elif hashable_array:
+            hashes[str(typ)] = ("hash_array_extended", None)
+        elif str(kind) in _KIND_HASHES:
+            hashes[str(typ)] = (_KIND_HASHES[str(kind)], None)
+    out: dict[str, list[tuple[str, Hasher]]] = {}
+    for relid, attname, typ in rows:
+        out.setdefault(str(relid), []).append((str(attname), hashes.get(str(typ))))
+    return out
+
+
+def _row_hash(columns: list[tuple[str, Hasher]]) -> sql.Composable:
+    """One 64-bit hash per row: per-column seeded hashes, xor-ed, then mixed again.
+
+    The seed is the column's position, so equal values in different columns (or a
+    swap between them) hash differently; the final mix makes the row hash a
+    non-linear function of its columns, so a sum over rows also catches values
+    swapped between rows, not only changed ones. NULL contributes 0.
+    """
+    terms: list[sql.Composable] = []
+    for seed, (name, hasher) in enumerate(columns, start=1):
+        col: sql.Composable = sql.SQL("t.{}").format(sql.Identifier(name))
+        if hasher is None:
+            fn, col = "hashtextextended", sql.SQL("{}::text").format(col)
+        else:
+            fn, cast = hasher
+            # a schema-qualified, quoted name (never a typmod: `character` alone would be
+            # char(1)), only where the function takes another, binary-coercible type
+            if cast:
+                col = sql.SQL("{}::{}").format(col, sql.SQL(cast))
+        call = sql.SQL("{}({}, {})").format(sql.SQL(fn), col, sql.Literal(seed))
+        terms.append(sql.SQL("coalesce({}, 0)").format(call))
+    if not terms:
+        terms = [sql.SQL("0::bigint")]
+    return sql.SQL("hashint8extended({}, 0)").format(sql.SQL(" # ").join(terms))
+
+
 def _table_item(
-    conn: psycopg.Connection[tuple[object, ...]], db: str, name: str, ident: sql.Identifier
+    conn: psycopg.Connection[tuple[object, ...]],
+    db: str,
+    name: str,
+    ident: sql.Identifier,
+    columns: list[tuple[str, Hasher]],
 ) -> FingerprintItem:
-    """hash_record (per-type hashes, ~2x faster) where every column type can be hashed,
-    else the hash of the row's text; the method is part of the digest."""
-    for method, expr in (("record", "hash_record(t)"), ("text", "hashtext(t::text)")):
-        query = sql.SQL("SELECT count(*), coalesce(sum({}::bigint), 0) FROM ONLY {} AS t").format(
-            sql.SQL(expr), ident
+    """Row count and sum of row hashes: per-column type hashes where every column type
+    can be hashed (~2x faster than hashing the whole row), else the whole row's text;
+    the method is part of the digest."""
+    methods = (("cols", _row_hash(columns)), ("text", sql.SQL("hashtextextended(t::text, 0)")))
+    for method, expr in methods:
+        query = sql.SQL("SELECT count(*), coalesce(sum({}), 0) FROM ONLY {} AS t").format(
+            expr, ident
         )
         try:
             with conn.transaction():  # a savepoint: a type without hashing must not abort
