@@ -1,4 +1,5 @@
-"""stategate backup (dump + globals + same-snapshot fingerprint + record) vs bare pg_dump -Fc.
+"""The whole ``stategate backup`` job (its own process: start-up, policy, pg_dump + globals +
+same-snapshot fingerprint + evidence record) vs bare ``pg_dump -Fc -f FILE``.
 
 Data: pgbench -i at --scale (50 by default: 5M account rows).
 """
@@ -7,9 +8,8 @@ from __future__ import annotations
 
 import subprocess
 
-from common import best, context, parser, report, rm, workdir
+from common import best, cli_job, cli_repo, parser, report, rm, workdir
 
-from stategate.operations.backup import run_backup
 from stategate.providers.config import PostgresSource
 from stategate.sandbox.servers import LocalPostgres, find_postgres_bin
 
@@ -21,19 +21,16 @@ def main() -> None:
     with LocalPostgres(bin_dir=bin_dir, superuser="postgres", tcp=False) as access:
         env = {"PGHOST": access.host, "PGPORT": str(access.port), "PGUSER": "postgres"}
 
-        def run(argv):
-            return subprocess.run(
-                argv,
-                check=True,
-                env={**env, "PATH": "/usr/bin:/bin"},
-                capture_output=True,
+        def run(argv: list[str]) -> None:
+            subprocess.run(
+                argv, check=True, env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True
             )
 
         run(["createdb", "bench"])
         run([str(bin_dir / "pgbench"), "-i", "-q", "-s", str(int(max(1, args.scale))), "bench"])
         out = work / "bare.dump"
         config = PostgresSource(host=access.host, port=access.port, databases=["bench"])
-        ctx = context(work, "bench/postgres", config)
+        repo = cli_repo(work, "bench/postgres", config, "postgres:15")
 
         def bare() -> None:
             out.unlink(missing_ok=True)
@@ -41,8 +38,8 @@ def main() -> None:
 
         def ours() -> None:
             rm(work / "artifacts")
-            record = run_backup(ctx)
-            assert record.result == "pass", record.statement.predicate.reason
+            result = cli_job(repo, work / "artifacts", "backup", "bench/postgres")
+            assert result["result"] == "pass", result
 
         t_ours, t_bare = best(args.rounds, ours, bare)
         report(
