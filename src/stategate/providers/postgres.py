@@ -168,6 +168,9 @@ class PostgresProvider:
 
             def fingerprint_in_snapshot() -> None:
                 try:
+                    # pg_dump and its server process keep both cores of a small host
+                    # busy: parallel workers would only compete with them
+                    conn.execute("SET max_parallel_workers_per_gather = 0")
                     result.extend(_fingerprint_db(conn, db))
                     hooks.fingerprinted()
                 except BaseException as exc:  # reported by the main thread
