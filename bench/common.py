@@ -94,7 +94,9 @@ def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
         text=True,
     )
     if done.returncode != 0:
-        raise SystemExit(f"stategate {' '.join(argv)} failed: {done.stdout[-800:]}{done.stderr[-800:]}")
+        raise SystemExit(
+            f"stategate {' '.join(argv)} failed: {done.stdout[-800:]}{done.stderr[-800:]}"
+        )
     result: dict[str, object] = json.loads(done.stdout)
     return result
 

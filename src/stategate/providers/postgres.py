@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -140,9 +140,29 @@ class PostgresProvider:
 
     # -- backup -----------------------------------------------------------
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
-        self._dump_globals(out)
-        items: list[FingerprintItem] = []
+        # the globals (roles, tablespaces: small) are dumped alongside the databases
+        failure: list[BaseException] = []
+
+        def dump_globals() -> None:
+            try:
+                self._dump_globals(out)
+            except BaseException as exc:  # reported by the main thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=dump_globals, daemon=True)
+        worker.start()
+        try:
+            items = self._backup_databases(out, hooks)
+        finally:
+            worker.join()
+        if failure:
+            raise failure[0]
         consistent = self.snapshot
+        note = "" if consistent else "fingerprint and dump taken separately (snapshot: false)"
+        return BackupOutput(Fingerprint(items), consistent, note)
+
+    def _backup_databases(self, out: BackupWriter, hooks: BackupHooks) -> list[FingerprintItem]:
+        items: list[FingerprintItem] = []
         for db in self._list_databases():
             if self.snapshot:
                 items += self._backup_db_in_snapshot(out, db, hooks)
@@ -151,8 +171,7 @@ class PostgresProvider:
                     items += _fingerprint_db(conn, db)
                 hooks.fingerprinted()
                 self._pg_dump(out, db, snapshot=None)
-        note = "" if consistent else "fingerprint and dump taken separately (snapshot: false)"
-        return BackupOutput(Fingerprint(items), consistent, note)
+        return items
 
     def _backup_db_in_snapshot(
         self, out: BackupWriter, db: str, hooks: BackupHooks
@@ -163,6 +182,7 @@ class PostgresProvider:
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
             assert row is not None
             snapshot = str(row[0])
+            hooks.snapshot_taken()
             result: list[FingerprintItem] = []
             failure: list[BaseException] = []
 
@@ -351,7 +371,7 @@ _KIND_HASHES = {
 }
 
 _COLUMNS = """
-SELECT a.attrelid::text, a.attname, a.atttypid::text
+SELECT a.attrelid::text, a.attname, a.atttypid::text, a.attnotnull
 FROM pg_attribute a
 WHERE a.attrelid = ANY(%s::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
@@ -362,9 +382,15 @@ ORDER BY a.attrelid, a.attnum
 Hasher = tuple[str, str | None] | None
 
 
+class Column(NamedTuple):
+    name: str
+    hasher: Hasher
+    not_null: bool  # coalesce() is skipped: same value, a little less work per row
+
+
 def _table_columns(
     conn: psycopg.Connection[tuple[object, ...]], oids: list[str]
-) -> dict[str, list[tuple[str, Hasher]]]:
+) -> dict[str, list[Column]]:
     """Per table oid: its live columns in order, each with how to hash it."""
     if not oids:
         return {}
@@ -378,13 +404,14 @@ def _table_columns(
             hashes[str(typ)] = ("hash_array_extended", None)
         elif str(kind) in _KIND_HASHES:
             hashes[str(typ)] = (_KIND_HASHES[str(kind)], None)
-    out: dict[str, list[tuple[str, Hasher]]] = {}
-    for relid, attname, typ in rows:
-        out.setdefault(str(relid), []).append((str(attname), hashes.get(str(typ))))
+    out: dict[str, list[Column]] = {}
+    for relid, attname, typ, not_null in rows:
+        column = Column(str(attname), hashes.get(str(typ)), bool(not_null))
+        out.setdefault(str(relid), []).append(column)
     return out
 
 
-def _row_hash(columns: list[tuple[str, Hasher]]) -> sql.Composable:
+def _row_hash(columns: list[Column]) -> sql.Composable:
     """One 64-bit hash per row: per-column seeded hashes, xor-ed, then mixed again.
 
     The seed is the column's position, so equal values in different columns (or a
@@ -393,7 +420,7 @@ def _row_hash(columns: list[tuple[str, Hasher]]) -> sql.Composable:
     swapped between rows, not only changed ones. NULL contributes 0.
     """
     terms: list[sql.Composable] = []
-    for seed, (name, hasher) in enumerate(columns, start=1):
+    for seed, (name, hasher, not_null) in enumerate(columns, start=1):
         col: sql.Composable = sql.SQL("t.{}").format(sql.Identifier(name))
         if hasher is None:
             fn, col = "hashtextextended", sql.SQL("{}::text").format(col)
@@ -404,7 +431,7 @@ def _row_hash(columns: list[tuple[str, Hasher]]) -> sql.Composable:
             if cast:
                 col = sql.SQL("{}::{}").format(col, sql.SQL(cast))
         call = sql.SQL("{}({}, {})").format(sql.SQL(fn), col, sql.Literal(seed))
-        terms.append(sql.SQL("coalesce({}, 0)").format(call))
+        terms.append(call if not_null else sql.SQL("coalesce({}, 0)").format(call))
     if not terms:
         terms = [sql.SQL("0::bigint")]
     return sql.SQL("hashint8extended({}, 0)").format(sql.SQL(" # ").join(terms))
@@ -415,7 +442,7 @@ def _table_item(
     db: str,
     name: str,
     ident: sql.Identifier,
-    columns: list[tuple[str, Hasher]],
+    columns: list[Column],
 ) -> FingerprintItem:
     """Row count and sum of row hashes: per-column type hashes where every column type
     can be hashed (~2x faster than hashing the whole row), else the whole row's text;
