@@ -13,8 +13,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from itertools import groupby
-from operator import itemgetter
+from itertools import groupby, islice
+from operator import eq, itemgetter
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -30,8 +30,23 @@ class FingerprintItem(NamedTuple):
     detail: str = ""  # informative only (e.g. an S3 etag), never compared
 
 
-_ORDER = itemgetter(0, 1, 2, 3)
 _GROUP = itemgetter(0)
+_NAME = itemgetter(1)
+
+
+def _sorted(items: Iterable[FingerprintItem]) -> list[FingerprintItem]:
+    """Tuple order: (group, name, size, digest), then the detail, which only orders
+    otherwise equal items. Names are unique within a group in practice, so it is
+    reached by two stable sorts on one string each (C string compares, 3-4x faster
+    than comparing tuples); should two adjacent items share a name, the full tuple
+    sort settles their order."""
+    out = list(items)
+    out.sort(key=_NAME)
+    out.sort(key=_GROUP)
+    names = list(map(_NAME, out))
+    if any(map(eq, names, islice(names, 1, None))):
+        out.sort()
+    return out
 
 
 @contextmanager
@@ -68,7 +83,7 @@ class FingerprintSummary(BaseModel):
 class Fingerprint:
     def __init__(self, items: Iterable[FingerprintItem]) -> None:
         with bulk():
-            self.items: tuple[FingerprintItem, ...] = tuple(sorted(items, key=_ORDER))
+            self.items: tuple[FingerprintItem, ...] = tuple(_sorted(items))
         self._summary: FingerprintSummary | None = None
 
     def summary(self) -> FingerprintSummary:
@@ -84,7 +99,7 @@ class Fingerprint:
             # and fed to both the group's and the whole fingerprint's hash
             for name, run in groupby(self.items, key=_GROUP):
                 members = list(run)
-                blob = b"".join(map(_encode, members))
+                blob = _encode_group(name, members)
                 whole.update(blob)
                 groups[name] = GroupSummary(
                     items=len(members),
@@ -154,9 +169,25 @@ def _field(text: str) -> bytes:
     return len(raw).to_bytes(8, "big") + raw
 
 
-def _encode(i: FingerprintItem) -> bytes:
-    """What the digests cover of one item: each compared field, length-prefixed."""
-    return _field(i[0]) + _field(i[1]) + _field(str(i[2])) + _field(i[3])
+def _encode_group(group: str, members: list[FingerprintItem]) -> bytes:
+    """What the digests cover of a group's items: per item, each compared field
+    (group, name, size, digest) length-prefixed. The group's part is the same for
+    all its items and sizes repeat (1 for every redis key): both encoded once."""
+    head = _field(group)
+    sizes: dict[int, bytes] = {}
+    parts: list[bytes] = []
+    append = parts.append
+    for _group, name, size, digest, _detail in members:
+        raw = name.encode("utf-8", "surrogateescape")
+        encoded_size = sizes.get(size)
+        if encoded_size is None:
+            encoded_size = sizes[size] = _field(str(size))
+        append(head)
+        append(len(raw).to_bytes(8, "big"))
+        append(raw)
+        append(encoded_size)
+        append(_field(digest))
+    return b"".join(parts)
 
 
 def _item(row: object) -> FingerprintItem:

@@ -82,3 +82,16 @@ def test_summary_digest_is_the_length_prefixed_encoding() -> None:
     summary = Fingerprint(reversed(items)).summary()
     assert summary.digest == h.hexdigest()
     assert summary.groups["db1"].items == 1 and summary.groups["db1"].size == 2
+
+
+def test_order_is_the_tuple_order_even_with_shared_names() -> None:
+    import random
+
+    items = [FingerprintItem(g, n, s, d) for g in "ba" for n in "yx" for s in (2, 1) for d in "qp"]
+    items += [FingerprintItem("a", "x", 1, "p", detail) for detail in ("2", "1")]
+    expected = tuple(sorted(items))
+    for seed in range(5):
+        random.Random(seed).shuffle(items)
+        fp = Fingerprint(items)
+        assert fp.items == expected
+        assert fp.to_jsonl() == Fingerprint(reversed(items)).to_jsonl()
