@@ -236,9 +236,7 @@ class RedisProvider:
         return SmokeTarget(name=name, redis=self.access)
 
 
-def _digest_db(
-    client: redis.Redis, group: str, ttl: bool, items: list[FingerprintItem]
-) -> None:
+def _digest_db(client: redis.Redis, group: str, ttl: bool, items: list[FingerprintItem]) -> None:
     script = client.register_script(_DIGEST_SCRIPT)
     append = items.append
     cursor: bytes | int = b"0"
