@@ -94,7 +94,7 @@ def test_postgres_fingerprint_methods_and_stability(
     # point has no hash operator class: its columns are hashed through their text
     assert first["public.shapes"][1].startswith("cols:")
     # a composite with a point inside fails to hash by type: the table uses row text
-    assert first["public.places"][1].startswith("text:")
+    assert first["public.places"][1].startswith("rowtext:")
     assert first["public.empty_one"][0] == 0
 
 
@@ -182,3 +182,24 @@ def test_redis_fingerprint_sees_one_change(
     change(client)  # type: ignore[operator]
     after = {i.name: i.digest for i in provider.fingerprint().items if i.group == "db5"}
     assert {k for k in before if before[k] != after.get(k)} == {key}
+
+
+def test_postgres_restored_copy_is_hashed_the_way_the_backup_was(
+    pg: tuple[PostgresAccess, PostgresProvider],
+) -> None:
+    """A drill recomputes each table with the method its backup recorded, including
+    the row-hash methods of earlier versions, so an older backup still compares."""
+    access, provider = pg
+    current = _digests(provider.fingerprint())
+    legacy = PostgresProvider(
+        access,
+        databases=[DB],
+        methods={(DB, "public.balances"): "record", (DB, "public.wide"): "rowtext"},
+    )
+    recomputed = _digests(legacy.fingerprint())
+    with _connect(access, DB) as conn:
+        row = conn.execute("SELECT sum(hash_record(t)::bigint) FROM ONLY balances t").fetchone()
+    assert row is not None
+    assert recomputed["public.balances"] == (100, f"record:{row[0]}")
+    assert recomputed["public.wide"][1].startswith("rowtext:")
+    assert recomputed["public.shapes"] == current["public.shapes"]

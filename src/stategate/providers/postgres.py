@@ -51,6 +51,10 @@ ORDER BY 1, 2
 """
 
 
+# (database, table) -> how its rows were hashed, read from a backup's fingerprint
+Methods = dict[tuple[str, str], str]
+
+
 def dump_part(db: str) -> str:
     return f"db/{urllib.parse.quote(db, safe='')}.dump"
 
@@ -69,11 +73,13 @@ class PostgresProvider:
         databases: list[str] | None = None,
         snapshot: bool = True,
         sandbox_major: str | None = None,
+        methods: Methods | None = None,
     ) -> None:
         self.access = access
         self.databases = list(databases or [])
         self.snapshot = snapshot
         self.sandbox_major = sandbox_major
+        self.methods = methods
 
     # -- connection -------------------------------------------------------
     def _connect(self, db: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -135,7 +141,7 @@ class PostgresProvider:
         items: list[FingerprintItem] = []
         for db in self._list_databases():
             with self._connect(db) as conn:
-                items += _fingerprint_db(conn, db)
+                items += _fingerprint_db(conn, db, self.methods)
         return Fingerprint(items)
 
     # -- backup -----------------------------------------------------------
@@ -266,7 +272,10 @@ class PostgresProvider:
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[PostgresProvider]:
         with engine.postgres(self.access.user, self.sandbox_major) as access:
-            restored = PostgresProvider(access)
+            methods = {
+                (i.group, i.name): i.digest.partition(":")[0] for i in backup.fingerprint.items
+            }
+            restored = PostgresProvider(access, methods=methods)
             restored._load(backup)
             yield restored
 
@@ -311,7 +320,9 @@ class PostgresProvider:
         return SmokeTarget(name=name, postgres=self.access)
 
 
-def _fingerprint_db(conn: psycopg.Connection[tuple[object, ...]], db: str) -> list[FingerprintItem]:
+def _fingerprint_db(
+    conn: psycopg.Connection[tuple[object, ...]], db: str, methods: Methods | None = None
+) -> list[FingerprintItem]:
     """Per table: row count and an order-free sum of 64-bit row hashes (one scan each)."""
     items = []
     tables = conn.execute(_TABLES).fetchall()
@@ -324,7 +335,8 @@ def _fingerprint_db(conn: psycopg.Connection[tuple[object, ...]], db: str) -> li
             # the snapshot, so only their presence is part of the fingerprint
             items.append(FingerprintItem(db, name, 0, "sequence"))
             continue
-        items.append(_table_item(conn, db, name, ident, columns.get(str(oid), [])))
+        expected = (methods or {}).get((db, name))
+        items.append(_table_item(conn, db, name, ident, columns.get(str(oid), []), expected))
     return items
 
 
@@ -437,17 +449,36 @@ def _row_hash(columns: list[Column]) -> sql.Composable:
     return sql.SQL("hashint8extended({}, 0)").format(sql.SQL(" # ").join(terms))
 
 
+# Row hash expressions by method tag (the tag prefixes the table's digest). "record"
+# and "text" are what earlier versions recorded: kept so that a drill of an older
+# backup recomputes the same sums instead of failing on a changed definition.
+_ROW_TEXT = sql.SQL("hashtextextended(t::text, 0)")
+_LEGACY = {
+    "record": sql.SQL("hash_record(t)::bigint"),
+    "text": sql.SQL("hashtext(t::text)::bigint"),
+}
+
+
 def _table_item(
     conn: psycopg.Connection[tuple[object, ...]],
     db: str,
     name: str,
     ident: sql.Identifier,
     columns: list[Column],
+    expected: str | None = None,
 ) -> FingerprintItem:
     """Row count and sum of row hashes: per-column type hashes where every column type
     can be hashed (~2x faster than hashing the whole row), else the whole row's text;
-    the method is part of the digest."""
-    methods = (("cols", _row_hash(columns)), ("text", sql.SQL("hashtextextended(t::text, 0)")))
+    the method is part of the digest. ``expected``: the method the backup recorded for
+    this table, tried first (a restored copy must be hashed the way its source was)."""
+    methods: list[tuple[str, sql.Composable]] = [
+        ("cols", _row_hash(columns)),
+        ("rowtext", _ROW_TEXT),
+    ]
+    if expected in _LEGACY:
+        methods.insert(0, (expected, _LEGACY[expected]))
+    elif expected:
+        methods.sort(key=lambda m: m[0] != expected)
     for method, expr in methods:
         query = sql.SQL("SELECT count(*), coalesce(sum({}), 0) FROM ONLY {} AS t").format(
             expr, ident
