@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +52,53 @@ def context(work: Path, module_id: str, config: ProviderConfig) -> ModuleContext
     return ModuleContext(
         module_id, config, [], None, None, repo, repo / "evidence", work / "artifacts"
     )
+
+
+def cli_repo(work: Path, module_id: str, config: ProviderConfig, image: str) -> Path:
+    """A minimal platform repo (one compose service, one policy entry) for the CLI."""
+    project, service = module_id.split("/")
+    repo = work / "cli-repo"
+    (repo / "compose").mkdir(parents=True, exist_ok=True)
+    (repo / "compose" / f"{project}.yml").write_text(
+        json.dumps({"name": project, "services": {service: {"image": image}}})
+    )
+    entry = config.model_dump(mode="json", exclude={"sandbox"})
+    policy = {
+        "version": 1,
+        "compose": {"files": [f"compose/{project}.yml"]},
+        "modules": {module_id: {"evidence": entry}},
+    }
+    (repo / "stategate.yaml").write_text(json.dumps(policy))  # JSON is YAML
+    return repo
+
+
+def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
+    """Run ``stategate ARGV...`` as its own process, as a user or CI would; its JSON."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stategate",
+            *argv,
+            "--repo",
+            str(repo),
+            "--artifacts",
+            str(artifacts),
+            "--format",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"stategate {' '.join(argv)} failed: {done.stdout[-800:]}{done.stderr[-800:]}"
+        )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
 
 
 def report(

@@ -178,7 +178,9 @@ def test_postgres_change_between_fingerprint_and_dump_is_detected(workspace: Wor
     assert any("app/public.users" in e for e in drill.fingerprint.examples)
 
 
-def test_redis_change_between_fingerprint_and_dump_is_detected(workspace: Workspace) -> None:
+def test_redis_change_between_snapshot_and_fingerprint_is_detected(workspace: Workspace) -> None:
+    """The per-key digests are read from the live server after the RDB fork: a write in
+    between is in the fingerprint but not in the snapshot, and the drill must fail."""
     access = workspace.services.access["data/redis"]
     assert isinstance(access, RedisAccess)
 
@@ -187,7 +189,7 @@ def test_redis_change_between_fingerprint_and_dump_is_detected(workspace: Worksp
             c.hset("user:5", "plan", "enterprise-changed")
 
     ctx = workspace.context("data/redis")
-    assert backup_pred(run_backup(ctx, hooks=BackupHooks(after_fingerprint=write))).result == "pass"
+    assert backup_pred(run_backup(ctx, hooks=BackupHooks(after_snapshot=write))).result == "pass"
     drill = drill_pred(run_restore_drill(ctx))
     assert drill.result == "fail"
     assert drill.fingerprint is not None and drill.fingerprint.changed == 1

@@ -28,10 +28,17 @@ class BackupHooks:
     """Points where tests (and only tests) inject faults or concurrent writes."""
 
     after_fingerprint: Callable[[], None] | None = None
+    # once the content the dump will hold is fixed, before the fingerprint is read
+    # (where a provider can tell: a postgres snapshot, a redis fork)
+    after_snapshot: Callable[[], None] | None = None
 
     def fingerprinted(self) -> None:
         if self.after_fingerprint is not None:
             self.after_fingerprint()
+
+    def snapshot_taken(self) -> None:
+        if self.after_snapshot is not None:
+            self.after_snapshot()
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,21 @@ the artifact so a drill can say exactly what differs.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-from operator import attrgetter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import groupby, islice
+from operator import eq, itemgetter
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 
-@dataclass(frozen=True, order=True)
-class FingerprintItem:
+class FingerprintItem(NamedTuple):
+    """One unit of content. A tuple: millions of them (redis keys) stay cheap."""
+
     group: str  # database, redis db, bucket, volume
     name: str  # table, key, object key, file path
     size: int  # rows, bytes, or 1
@@ -26,7 +30,36 @@ class FingerprintItem:
     detail: str = ""  # informative only (e.g. an S3 etag), never compared
 
 
-_ORDER = attrgetter("group", "name", "size", "digest")
+_GROUP = itemgetter(0)
+_NAME = itemgetter(1)
+
+
+def _sorted(items: Iterable[FingerprintItem]) -> list[FingerprintItem]:
+    """Tuple order: (group, name, size, digest), then the detail, which only orders
+    otherwise equal items. Names are unique within a group in practice, so it is
+    reached by two stable sorts on one string each (C string compares, 3-4x faster
+    than comparing tuples); should two adjacent items share a name, the full tuple
+    sort settles their order."""
+    out = list(items)
+    out.sort(key=_NAME)
+    out.sort(key=_GROUP)
+    names = list(map(_NAME, out))
+    if any(map(eq, names, islice(names, 1, None))):
+        out.sort()
+    return out
+
+
+@contextmanager
+def bulk() -> Iterator[None]:
+    """No cyclic GC while millions of (acyclic) items are built: its full passes over
+    a growing heap made building large fingerprints quadratic."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class GroupSummary(BaseModel):
@@ -49,39 +82,48 @@ class FingerprintSummary(BaseModel):
 
 class Fingerprint:
     def __init__(self, items: Iterable[FingerprintItem]) -> None:
-        # a key function: dataclass ordering compares field by field in Python, 10x slower
-        self.items: tuple[FingerprintItem, ...] = tuple(sorted(items, key=_ORDER))
+        with bulk():
+            self.items: tuple[FingerprintItem, ...] = tuple(_sorted(items))
+        self._summary: FingerprintSummary | None = None
 
     def summary(self) -> FingerprintSummary:
-        groups: dict[str, list[FingerprintItem]] = {}
-        for item in self.items:
-            groups.setdefault(item.group, []).append(item)
-        return FingerprintSummary(
-            digest=_digest(self.items),
-            items=len(self.items),
-            groups={
-                name: GroupSummary(
-                    items=len(members), size=sum(i.size for i in members), digest=_digest(members)
+        if self._summary is None:
+            self._summary = self._summarise()
+        return self._summary.model_copy(deep=True)
+
+    def _summarise(self) -> FingerprintSummary:
+        whole = hashlib.sha256()
+        groups: dict[str, GroupSummary] = {}
+        with bulk():
+            # items are sorted, so each group is one run; each item is encoded once
+            # and fed to both the group's and the whole fingerprint's hash
+            for name, run in groupby(self.items, key=_GROUP):
+                members = list(run)
+                blob = _encode_group(name, members)
+                whole.update(blob)
+                groups[name] = GroupSummary(
+                    items=len(members),
+                    size=sum(i.size for i in members),
+                    digest=hashlib.sha256(blob).hexdigest(),
                 )
-                for name, members in groups.items()
-            },
-        )
+        return FingerprintSummary(digest=whole.hexdigest(), items=len(self.items), groups=groups)
 
     def to_jsonl(self) -> bytes:
-        lines = (
-            json.dumps([i.group, i.name, i.size, i.digest, i.detail], ensure_ascii=True)
-            for i in self.items
-        )
-        return ("\n".join(lines) + "\n").encode() if self.items else b""
+        if not self.items:
+            return b""
+        # one C-level json.dumps of the whole list; between two items the text is
+        # exactly '"], ["' (a quote inside a string is always escaped), so the
+        # lines are those json.dumps would give item by item
+        with bulk():
+            text = json.dumps(self.items, ensure_ascii=True)
+        return (text[1:-1].replace('"], ["', '"]\n["') + "\n").encode()
 
     @classmethod
     def from_jsonl(cls, data: bytes) -> Fingerprint:
-        items = []
-        for line in data.decode().splitlines():
-            group, name, size, digest, detail = json.loads(line)
-            items.append(
-                FingerprintItem(str(group), str(name), int(size), str(digest), str(detail))
-            )
+        text = data.decode()
+        with bulk():
+            rows = json.loads("[" + ",".join(text.splitlines()) + "]") if text.strip() else []
+            items = [_item(row) for row in rows]
         return cls(items)
 
 
@@ -122,11 +164,38 @@ def compare(expected: Fingerprint, observed: Fingerprint, *, examples: int = 10)
     )
 
 
-def _digest(items: Iterable[FingerprintItem]) -> str:
-    h = hashlib.sha256()
-    for i in items:
-        for field in (i.group, i.name, str(i.size), i.digest):
-            raw = field.encode("utf-8", "surrogateescape")
-            h.update(len(raw).to_bytes(8, "big"))
-            h.update(raw)
-    return h.hexdigest()
+def _field(text: str) -> bytes:
+    raw = text.encode("utf-8", "surrogateescape")
+    return len(raw).to_bytes(8, "big") + raw
+
+
+def _encode_group(group: str, members: list[FingerprintItem]) -> bytes:
+    """What the digests cover of a group's items: per item, each compared field
+    (group, name, size, digest) length-prefixed. The group's part is the same for
+    all its items and sizes repeat (1 for every redis key): both encoded once."""
+    head = _field(group)
+    sizes: dict[int, bytes] = {}
+    parts: list[bytes] = []
+    append = parts.append
+    for _group, name, size, digest, _detail in members:
+        raw = name.encode("utf-8", "surrogateescape")
+        encoded_size = sizes.get(size)
+        if encoded_size is None:
+            encoded_size = sizes[size] = _field(str(size))
+        append(head)
+        append(len(raw).to_bytes(8, "big"))
+        append(raw)
+        append(encoded_size)
+        append(_field(digest))
+    return b"".join(parts)
+
+
+def _item(row: object) -> FingerprintItem:
+    if not isinstance(row, list) or len(row) != 5:
+        raise ValueError(f"not a fingerprint line: {row!r:.80}")
+    group, name, size, digest, detail = row
+    if type(size) is not int:
+        size = int(size)
+    if type(group) is str and type(name) is str and type(digest) is str and type(detail) is str:
+        return FingerprintItem(group, name, size, digest, detail)
+    return FingerprintItem(str(group), str(name), size, str(digest), str(detail))

@@ -1,6 +1,6 @@
 """PostgreSQL: ``pg_dump`` custom format per database, globals without passwords.
 
-The fingerprint (per-table row count and content checksum, sequence values)
+The fingerprint (per-table row count and an order-free sum of row hashes)
 is computed inside the same exported snapshot that ``pg_dump --snapshot``
 dumps, concurrently with the dump, so it describes exactly the dumped data
 and costs little extra wall time.
@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -40,7 +40,7 @@ _SESSION = (
 )
 
 _TABLES = """
-SELECT n.nspname, c.relname, c.relkind
+SELECT n.nspname, c.relname, c.relkind, c.oid::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'S') AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -49,6 +49,10 @@ WHERE c.relkind IN ('r', 'S') AND c.relpersistence <> 't'
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1, 2
 """
+
+
+# (database, table) -> how its rows were hashed, read from a backup's fingerprint
+Methods = dict[tuple[str, str], str]
 
 
 def dump_part(db: str) -> str:
@@ -69,11 +73,13 @@ class PostgresProvider:
         databases: list[str] | None = None,
         snapshot: bool = True,
         sandbox_major: str | None = None,
+        methods: Methods | None = None,
     ) -> None:
         self.access = access
         self.databases = list(databases or [])
         self.snapshot = snapshot
         self.sandbox_major = sandbox_major
+        self.methods = methods
 
     # -- connection -------------------------------------------------------
     def _connect(self, db: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -135,14 +141,34 @@ class PostgresProvider:
         items: list[FingerprintItem] = []
         for db in self._list_databases():
             with self._connect(db) as conn:
-                items += _fingerprint_db(conn, db)
+                items += _fingerprint_db(conn, db, self.methods)
         return Fingerprint(items)
 
     # -- backup -----------------------------------------------------------
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
-        self._dump_globals(out)
-        items: list[FingerprintItem] = []
+        # the globals (roles, tablespaces: small) are dumped alongside the databases
+        failure: list[BaseException] = []
+
+        def dump_globals() -> None:
+            try:
+                self._dump_globals(out)
+            except BaseException as exc:  # reported by the main thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=dump_globals, daemon=True)
+        worker.start()
+        try:
+            items = self._backup_databases(out, hooks)
+        finally:
+            worker.join()
+        if failure:
+            raise failure[0]
         consistent = self.snapshot
+        note = "" if consistent else "fingerprint and dump taken separately (snapshot: false)"
+        return BackupOutput(Fingerprint(items), consistent, note)
+
+    def _backup_databases(self, out: BackupWriter, hooks: BackupHooks) -> list[FingerprintItem]:
+        items: list[FingerprintItem] = []
         for db in self._list_databases():
             if self.snapshot:
                 items += self._backup_db_in_snapshot(out, db, hooks)
@@ -151,8 +177,7 @@ class PostgresProvider:
                     items += _fingerprint_db(conn, db)
                 hooks.fingerprinted()
                 self._pg_dump(out, db, snapshot=None)
-        note = "" if consistent else "fingerprint and dump taken separately (snapshot: false)"
-        return BackupOutput(Fingerprint(items), consistent, note)
+        return items
 
     def _backup_db_in_snapshot(
         self, out: BackupWriter, db: str, hooks: BackupHooks
@@ -163,11 +188,15 @@ class PostgresProvider:
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
             assert row is not None
             snapshot = str(row[0])
+            hooks.snapshot_taken()
             result: list[FingerprintItem] = []
             failure: list[BaseException] = []
 
             def fingerprint_in_snapshot() -> None:
                 try:
+                    # pg_dump and its server process keep both cores of a small host
+                    # busy: parallel workers would only compete with them
+                    conn.execute("SET max_parallel_workers_per_gather = 0")
                     result.extend(_fingerprint_db(conn, db))
                     hooks.fingerprinted()
                 except BaseException as exc:  # reported by the main thread
@@ -243,7 +272,10 @@ class PostgresProvider:
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[PostgresProvider]:
         with engine.postgres(self.access.user, self.sandbox_major) as access:
-            restored = PostgresProvider(access)
+            methods = {
+                (i.group, i.name): i.digest.partition(":")[0] for i in backup.fingerprint.items
+            }
+            restored = PostgresProvider(access, methods=methods)
             restored._load(backup)
             yield restored
 
@@ -288,10 +320,14 @@ class PostgresProvider:
         return SmokeTarget(name=name, postgres=self.access)
 
 
-def _fingerprint_db(conn: psycopg.Connection[tuple[object, ...]], db: str) -> list[FingerprintItem]:
-    """Per table: row count and the sum of 32-bit row-text hashes (order-free, one scan)."""
+def _fingerprint_db(
+    conn: psycopg.Connection[tuple[object, ...]], db: str, methods: Methods | None = None
+) -> list[FingerprintItem]:
+    """Per table: row count and an order-free sum of 64-bit row hashes (one scan each)."""
     items = []
-    for schema, rel, kind in conn.execute(_TABLES).fetchall():
+    tables = conn.execute(_TABLES).fetchall()
+    columns = _table_columns(conn, [str(r[3]) for r in tables if r[2] == "r"])
+    for schema, rel, kind, oid in tables:
         ident = sql.Identifier(str(schema), str(rel))
         name = f"{schema}.{rel}"
         if kind == "S":
@@ -299,18 +335,153 @@ def _fingerprint_db(conn: psycopg.Connection[tuple[object, ...]], db: str) -> li
             # the snapshot, so only their presence is part of the fingerprint
             items.append(FingerprintItem(db, name, 0, "sequence"))
             continue
-        items.append(_table_item(conn, db, name, ident))
+        expected = (methods or {}).get((db, name))
+        items.append(_table_item(conn, db, name, ident, columns.get(str(oid), []), expected))
     return items
 
 
+# Per column type, the 64-bit seeded hash of its default hash operator class (what
+# hash partitioning uses) where SQL can call it on the column (through domains and
+# binary-coercible casts, e.g. varchar -> text); else the generic one of its kind
+# (enum, range, composite, array of hashable elements); else none, and the column's
+# text output is hashed instead.
+_TYPE_HASHES = """
+WITH RECURSIVE chain(typ, cur) AS (
+  SELECT t.oid, t.oid FROM pg_type t WHERE t.oid = ANY(%s::oid[])
+  UNION ALL
+  SELECT c.typ, t.typbasetype FROM chain c JOIN pg_type t ON t.oid = c.cur WHERE t.typtype = 'd'
+),
+hashers AS (
+  SELECT oc.opcintype AS typ, ap.amproc, p.proargtypes[0] AS arg
+  FROM pg_opclass oc
+  JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+  JOIN pg_amproc ap ON ap.amprocfamily = oc.opcfamily AND ap.amprocnum = 2
+    AND ap.amproclefttype = oc.opcintype AND ap.amprocrighttype = oc.opcintype
+  JOIN pg_proc p ON p.oid = ap.amproc
+  WHERE oc.opcdefault
+)
+SELECT c.typ::text,
+  (SELECT ARRAY[h.amproc::regproc::text, CASE WHEN h.arg <> b.oid THEN
+     (SELECT quote_ident(n.nspname) || '.' || quote_ident(a.typname)
+      FROM pg_type a JOIN pg_namespace n ON n.oid = a.typnamespace WHERE a.oid = h.arg) END]
+   FROM hashers h
+   WHERE h.arg = b.oid OR EXISTS (
+     SELECT 1 FROM pg_cast k WHERE k.castsource = b.oid AND k.casttarget = h.arg
+     AND k.castmethod = 'b' AND (h.typ = b.oid OR h.typ = h.arg))
+   ORDER BY h.arg = b.oid DESC, h.typ = b.oid DESC, h.arg LIMIT 1),
+  b.typtype::text,
+  b.typcategory = 'A' AND EXISTS (SELECT 1 FROM hashers h WHERE h.typ = b.typelem)
+FROM chain c JOIN pg_type b ON b.oid = c.cur
+WHERE b.typtype <> 'd'
+"""
+
+_KIND_HASHES = {
+    "e": "hashenumextended",
+    "r": "hash_range_extended",
+    "m": "hash_multirange_extended",
+    "c": "hash_record_extended",
+}
+
+_COLUMNS = """
+SELECT a.attrelid::text, a.attname, a.atttypid::text, a.attnotnull
+FROM pg_attribute a
+WHERE a.attrelid = ANY(%s::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+
+# (hash function, type to cast the column to first, or None); None: hash the text
+Hasher = tuple[str, str | None] | None
+
+
+class Column(NamedTuple):
+    name: str
+    hasher: Hasher
+    not_null: bool  # coalesce() is skipped: same value, a little less work per row
+
+
+def _table_columns(
+    conn: psycopg.Connection[tuple[object, ...]], oids: list[str]
+) -> dict[str, list[Column]]:
+    """Per table oid: its live columns in order, each with how to hash it."""
+    if not oids:
+        return {}
+    rows = conn.execute(_COLUMNS, (oids,)).fetchall()
+    types = sorted({str(r[2]) for r in rows})
+    hashes: dict[str, Hasher] = {}
+    for typ, found, kind, hashable_array in conn.execute(_TYPE_HASHES, (types,)).fetchall():
+        if isinstance(found, list) and len(found) == 2:
+            hashes[str(typ)] = (str(found[0]), str(found[1]) if found[1] else None)
+        elif hashable_array:
+            hashes[str(typ)] = ("hash_array_extended", None)
+        elif str(kind) in _KIND_HASHES:
+            hashes[str(typ)] = (_KIND_HASHES[str(kind)], None)
+    out: dict[str, list[Column]] = {}
+    for relid, attname, typ, not_null in rows:
+        column = Column(str(attname), hashes.get(str(typ)), bool(not_null))
+        out.setdefault(str(relid), []).append(column)
+    return out
+
+
+def _row_hash(columns: list[Column]) -> sql.Composable:
+    """One 64-bit hash per row: per-column seeded hashes, xor-ed, then mixed again.
+
+    The seed is the column's position, so equal values in different columns (or a
+    swap between them) hash differently; the final mix makes the row hash a
+    non-linear function of its columns, so a sum over rows also catches values
+    swapped between rows, not only changed ones. NULL contributes 0.
+    """
+    terms: list[sql.Composable] = []
+    for seed, (name, hasher, not_null) in enumerate(columns, start=1):
+        col: sql.Composable = sql.SQL("t.{}").format(sql.Identifier(name))
+        if hasher is None:
+            fn, col = "hashtextextended", sql.SQL("{}::text").format(col)
+        else:
+            fn, cast = hasher
+            # a schema-qualified, quoted name (never a typmod: `character` alone would be
+            # char(1)), only where the function takes another, binary-coercible type
+            if cast:
+                col = sql.SQL("{}::{}").format(col, sql.SQL(cast))
+        call = sql.SQL("{}({}, {})").format(sql.SQL(fn), col, sql.Literal(seed))
+        terms.append(call if not_null else sql.SQL("coalesce({}, 0)").format(call))
+    if not terms:
+        terms = [sql.SQL("0::bigint")]
+    return sql.SQL("hashint8extended({}, 0)").format(sql.SQL(" # ").join(terms))
+
+
+# Row hash expressions by method tag (the tag prefixes the table's digest). "record"
+# and "text" are what earlier versions recorded: kept so that a drill of an older
+# backup recomputes the same sums instead of failing on a changed definition.
+_ROW_TEXT = sql.SQL("hashtextextended(t::text, 0)")
+_LEGACY = {
+    "record": sql.SQL("hash_record(t)::bigint"),
+    "text": sql.SQL("hashtext(t::text)::bigint"),
+}
+
+
 def _table_item(
-    conn: psycopg.Connection[tuple[object, ...]], db: str, name: str, ident: sql.Identifier
+    conn: psycopg.Connection[tuple[object, ...]],
+    db: str,
+    name: str,
+    ident: sql.Identifier,
+    columns: list[Column],
+    expected: str | None = None,
 ) -> FingerprintItem:
-    """hash_record (per-type hashes, ~2x faster) where every column type can be hashed,
-    else the hash of the row's text; the method is part of the digest."""
-    for method, expr in (("record", "hash_record(t)"), ("text", "hashtext(t::text)")):
-        query = sql.SQL("SELECT count(*), coalesce(sum({}::bigint), 0) FROM ONLY {} AS t").format(
-            sql.SQL(expr), ident
+    """Row count and sum of row hashes: per-column type hashes where every column type
+    can be hashed (~2x faster than hashing the whole row), else the whole row's text;
+    the method is part of the digest. ``expected``: the method the backup recorded for
+    this table, tried first (a restored copy must be hashed the way its source was)."""
+    methods: list[tuple[str, sql.Composable]] = [
+        ("cols", _row_hash(columns)),
+        ("rowtext", _ROW_TEXT),
+    ]
+    if expected in _LEGACY:
+        methods.insert(0, (expected, _LEGACY[expected]))
+    elif expected:
+        methods.sort(key=lambda m: m[0] != expected)
+    for method, expr in methods:
+        query = sql.SQL("SELECT count(*), coalesce(sum({}), 0) FROM ONLY {} AS t").format(
+            expr, ident
         )
         try:
             with conn.transaction():  # a savepoint: a type without hashing must not abort

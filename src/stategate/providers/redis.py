@@ -1,15 +1,17 @@
 """Redis: a point-in-time RDB over the replication protocol, per-key digests.
 
 The RDB is fetched the way ``redis-cli --rdb`` does it (``REPLCONF rdb-only``
-then ``SYNC``) and streamed straight into the hashed artifact. Per-key digests
-are computed server-side by a small Lua script over canonical content (type,
-TTL class, sorted members), because DUMP payloads depend on internal encodings
-and hash-table order, which a correct restore may change.
+then ``PSYNC``/``SYNC``) and streamed straight into the hashed artifact. Per-key
+digests are computed server-side by a small Lua script over canonical content
+(type, TTL class, sorted members), because DUMP payloads depend on internal
+encodings and hash-table order, which a correct restore may change. During a
+backup they are read while the snapshot streams in, on another connection.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Literal, cast
@@ -21,13 +23,15 @@ from stategate.errors import ExternalError
 from stategate.evidence.artifact import BackupWriter
 from stategate.providers.access import RedisAccess
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
-from stategate.providers.fingerprint import Fingerprint, FingerprintItem
+from stategate.providers.fingerprint import Fingerprint, FingerprintItem, bulk
 from stategate.sandbox.engine import Engine
 
 RDB_PART = "dump.rdb"
-SCAN_BATCH = 500
+SCAN_BATCH = 1000
 
-# Returns {next_cursor, key1, digest1, key2, digest2, ...} for one SCAN batch.
+# One SCAN batch per call: ARGV = cursor, count, "1" when keys may carry a TTL.
+# Returns {next_cursor, blob}; the blob holds one "<len>:<key><digest>\n" per key.
+# Strings (most keys) are read with one MGET per batch; other types one by one.
 _DIGEST_SCRIPT = """
 local function enc(parts)
   local out = {}
@@ -42,14 +46,10 @@ local function flat(v)
   end
   return tostring(v)
 end
-local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
-local out = {res[1]}
-for _, k in ipairs(res[2]) do
+local function canonical(k)
   local t = redis.call('TYPE', k)['ok']
   local body
-  if t == 'string' then
-    body = redis.call('GET', k)
-  elseif t == 'list' then
+  if t == 'list' then
     body = enc(redis.call('LRANGE', k, 0, -1))
   elseif t == 'set' then
     local m = redis.call('SMEMBERS', k); table.sort(m); body = enc(m)
@@ -62,20 +62,33 @@ for _, k in ipairs(res[2]) do
     table.sort(pairs_); body = table.concat(pairs_)
   elseif t == 'stream' then
     body = flat(redis.call('XRANGE', k, '-', '+'))
-  elseif t == 'none' then
-    body = nil
-  else
+  elseif t == 'string' then
+    body = redis.call('GET', k)
+  elseif t ~= 'none' then
     body = redis.call('DUMP', k)
   end
-  if body then
-    local ttl = redis.call('PTTL', k)
-    local class = 'persistent'
-    if ttl >= 0 then class = 'expiring' end
-    out[#out + 1] = k
-    out[#out + 1] = t .. ':' .. class .. ':' .. redis.sha1hex(body)
+  return t, body
+end
+local res = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+local keys = res[2]
+local ttl = ARGV[3] == '1'
+local n = #keys
+local out = {}
+for first = 1, n, 1000 do
+  local last = math.min(first + 999, n)
+  local vals = redis.call('MGET', unpack(keys, first, last))
+  for i = first, last do
+    local k = keys[i]
+    local t, body = 'string', vals[i - first + 1]
+    if not body then t, body = canonical(k) end
+    if body then
+      local class = 'persistent'
+      if ttl and redis.call('PTTL', k) >= 0 then class = 'expiring' end
+      out[#out + 1] = #k .. ':' .. k .. t .. ':' .. class .. ':' .. redis.sha1hex(body) .. '\\n'
+    end
   end
 end
-return out
+return {res[1], table.concat(out)}
 """
 
 
@@ -122,33 +135,68 @@ class RedisProvider:
         return str(self._info("server").get("redis_version", "unknown"))
 
     def fingerprint(self) -> Fingerprint:
-        keyspace = self._info("keyspace")
-        items: list[FingerprintItem] = []
         try:
+            return Fingerprint(self._digest_all())
+        except redis.RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _digest_all(self) -> list[FingerprintItem]:
+        items: list[FingerprintItem] = []
+        keyspace = self._info("keyspace")
+        with bulk():
             for name in sorted(keyspace):
                 if not name.startswith("db"):
                     continue
-                db = int(name[2:])
-                with self._client(db) as client:
-                    items += _digest_db(client, name)
-        except redis.RedisError as exc:
-            raise self._error(exc) from exc
-        return Fingerprint(items)
+                stats = keyspace[name]
+                # with no key carrying a TTL, reading each key's TTL is skipped; a TTL
+                # set meanwhile shows as a difference (never as a false match)
+                expires = stats.get("expires", 1) if isinstance(stats, dict) else 1
+                with self._client(int(name[2:])) as client:
+                    _digest_db(client, name, expires != 0, items)
+        return items
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
-        fingerprint = self.fingerprint()
-        hooks.fingerprinted()
-        with out.part(RDB_PART) as dest:
+        """Start the RDB snapshot, then read the per-key digests while it streams in.
+
+        The digests come from the live server once the snapshot has been forked,
+        on other connections and in parallel with the transfer: a key written in
+        between differs from the snapshot and fails the drill (never the reverse).
+        """
+        items: list[FingerprintItem] = []
+        failure: list[BaseException] = []
+
+        def digest_live() -> None:
             try:
-                self._sync_rdb(dest.write)
-            except OSError as exc:
-                raise self._error(exc) from exc
+                items.extend(self._digest_all())
+            except BaseException as exc:  # reported by the main thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=digest_live, daemon=True)
+        try:
+            with out.part(RDB_PART) as dest:
+                with self._replica() as reader:
+                    hooks.snapshot_taken()
+                    worker.start()
+                    try:
+                        self._receive_rdb(reader, dest.write)
+                    finally:
+                        worker.join()
+                if failure:
+                    raise failure[0]
+        except OSError as exc:
+            raise self._error(exc) from exc
+        except redis.RedisError as exc:
+            raise self._error(exc) from exc
+        hooks.fingerprinted()
         return BackupOutput(
-            fingerprint, consistent=False, note="fingerprint taken just before the RDB snapshot"
+            Fingerprint(items),
+            consistent=False,
+            note="fingerprint read from the live server while the RDB snapshot streamed",
         )
 
-    def _sync_rdb(self, write: Callable[[bytes], int]) -> None:
-        """Fetch an RDB snapshot as a replica would, streaming it to ``write``."""
+    @contextmanager
+    def _replica(self) -> Iterator[IO[bytes]]:
+        """A replication connection whose snapshot has been forked; yields its reader."""
         with socket.create_connection(
             (self.access.host, self.access.port), timeout=self.timeout
         ) as sock:
@@ -159,15 +207,25 @@ class RedisProvider:
                     auth.insert(1, self.access.username)
                 _command(sock, reader, auth, self.secrets())
             _command(sock, reader, ["REPLCONF", "rdb-only", "1"], (), optional=True)
-            sock.sendall(_resp(["SYNC"]))
-            size = _read_bulk_header(reader)
-            remaining = size
-            while remaining:
-                chunk = reader.read(min(remaining, 1024 * 1024))
-                if not chunk:
-                    raise ExternalError(f"redis {self.address()}: RDB transfer ended early")
-                write(chunk)
-                remaining -= len(chunk)
+            # PSYNC answers +FULLRESYNC as soon as the snapshot is forked; a server
+            # without PSYNC gets SYNC, whose snapshot starts when it is read
+            sock.sendall(_resp(["PSYNC", "?", "-1"]))
+            line = _read_line(reader)
+            if line.startswith(b"-"):
+                sock.sendall(_resp(["SYNC"]))
+            elif not line.startswith(b"+FULLRESYNC"):
+                raise ExternalError("unexpected reply from redis to PSYNC")
+            yield reader
+
+    def _receive_rdb(self, reader: IO[bytes], write: Callable[[bytes], int]) -> None:
+        """Stream the snapshot (its bulk length, then the bytes) to ``write``."""
+        remaining = _read_bulk_header(reader)
+        while remaining:
+            chunk = reader.read(min(remaining, 1024 * 1024))
+            if not chunk:
+                raise ExternalError(f"redis {self.address()}: RDB transfer ended early")
+            write(chunk)
+            remaining -= len(chunk)
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[RedisProvider]:
@@ -178,19 +236,26 @@ class RedisProvider:
         return SmokeTarget(name=name, redis=self.access)
 
 
-def _digest_db(client: redis.Redis, group: str) -> list[FingerprintItem]:
+def _digest_db(client: redis.Redis, group: str, ttl: bool, items: list[FingerprintItem]) -> None:
     script = client.register_script(_DIGEST_SCRIPT)
-    items = []
-    cursor = b"0"
+    append = items.append
+    cursor: bytes | int = b"0"
     while True:
-        reply = script(args=[cursor, SCAN_BATCH])
-        assert isinstance(reply, list)
-        cursor = reply[0]
-        for i in range(1, len(reply), 2):
-            key = reply[i].decode("utf-8", "surrogateescape")
-            items.append(FingerprintItem(group, key, 1, reply[i + 1].decode()))
-        if cursor in (b"0", 0, "0"):
-            return items
+        reply = script(args=[cursor, SCAN_BATCH, "1" if ttl else "0"])
+        assert isinstance(reply, list) and len(reply) == 2
+        cursor, blob = reply
+        assert isinstance(cursor, bytes | int) and isinstance(blob, bytes)
+        pos, end = 0, len(blob)
+        while pos < end:  # "<len>:<key><digest>\n", one per key
+            colon = blob.index(b":", pos)
+            start = colon + 1
+            stop = start + int(blob[pos:colon])
+            newline = blob.index(b"\n", stop)
+            key = blob[start:stop].decode("utf-8", "surrogateescape")
+            append(FingerprintItem(group, key, 1, blob[stop:newline].decode("ascii")))
+            pos = newline + 1
+        if cursor in (b"0", 0):
+            return
 
 
 def _resp(args: list[str]) -> bytes:
@@ -216,6 +281,16 @@ def _command(
             return
         text = execute.mask(line.decode("utf-8", "replace").strip(), secrets)
         raise ExternalError(f"redis refused {args[0]}: {text}")
+
+
+def _read_line(reader: IO[bytes]) -> bytes:
+    """The next reply line, skipping the newlines sent as keep-alives."""
+    while True:
+        line = reader.readline()
+        if not line:
+            raise ExternalError("redis closed the replication connection")
+        if line.strip():
+            return line.strip()
 
 
 def _read_bulk_header(reader: IO[bytes]) -> int:

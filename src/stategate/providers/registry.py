@@ -26,11 +26,9 @@ from stategate.providers.config import (
     S3Source,
     VolumeSource,
 )
-from stategate.providers.postgres import PostgresProvider
-from stategate.providers.redis import RedisProvider
-from stategate.providers.s3 import S3Provider
-from stategate.providers.volume import VolumeProvider
 
+# Each builder imports its provider module itself: a job loads only the client
+# library it uses (psycopg, redis or boto3), which keeps CLI start-up short.
 Builder = Callable[[ProviderConfig, Path], Provider]
 
 
@@ -47,6 +45,8 @@ def _postgres(config: ProviderConfig, base: Path) -> Provider:
         else None
     )
     access = PostgresAccess(config.host, config.port, config.user, password)
+    from stategate.providers.postgres import PostgresProvider
+
     return PostgresProvider(access, databases=config.databases, snapshot=config.snapshot)
 
 
@@ -58,6 +58,8 @@ def _redis(config: ProviderConfig, base: Path) -> Provider:
         if config.password
         else None
     )
+    from stategate.providers.redis import RedisProvider
+
     return RedisProvider(RedisAccess(config.host, config.port, config.username, password))
 
 
@@ -71,6 +73,8 @@ def _s3(config: ProviderConfig, base: Path) -> Provider:
         config.region,
         tuple(config.buckets),
     )
+    from stategate.providers.s3 import S3Provider
+
     return S3Provider(access)
 
 
@@ -78,6 +82,8 @@ def _volume(config: ProviderConfig, base: Path) -> Provider:
     if not isinstance(config, VolumeSource):
         raise _wrong(config, "volume")
     path = Path(config.path)
+    from stategate.providers.volume import VolumeProvider
+
     return VolumeProvider(VolumeAccess(path if path.is_absolute() else base / path))
 
 

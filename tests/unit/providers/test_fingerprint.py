@@ -44,3 +44,54 @@ def test_keys_with_odd_bytes_survive_jsonl() -> None:
     odd = 'caf\udce9\n"key"'
     fp = Fingerprint([FingerprintItem("db0", odd, 1, "d")])
     assert Fingerprint.from_jsonl(fp.to_jsonl()).items[0].name == odd
+
+
+def test_jsonl_lines_are_the_items_json_one_by_one() -> None:
+    """to_jsonl encodes all items in one call and splits between them: the lines
+    must be exactly what encoding each item alone gives, whatever the strings hold."""
+    import json
+
+    tricky = ['"], ["', 'a"], ["b', "\\", '\\"], ["', "]", "[", "\n", "\u2028", "caf\udce9", ""]
+    items = [
+        FingerprintItem(g, n, i, d, detail)
+        for i, (g, n, d, detail) in enumerate(
+            zip(tricky, reversed(tricky), tricky[3:] + tricky[:3], tricky, strict=True)
+        )
+    ]
+    fp = Fingerprint(items)
+    lines = fp.to_jsonl().decode().split("\n")
+    assert lines[-1] == ""
+    assert lines[:-1] == [
+        json.dumps([i.group, i.name, i.size, i.digest, i.detail], ensure_ascii=True)
+        for i in fp.items
+    ]
+    assert Fingerprint.from_jsonl(fp.to_jsonl()).items == fp.items
+    assert Fingerprint([]).to_jsonl() == b"" and Fingerprint.from_jsonl(b"").items == ()
+
+
+def test_summary_digest_is_the_length_prefixed_encoding() -> None:
+    """The record keeps this digest: its definition must not drift."""
+    import hashlib
+
+    items = [FingerprintItem("db0", "k", 1, "d"), FingerprintItem("db1", "é", 2, "e")]
+    h = hashlib.sha256()
+    for i in items:
+        for field in (i.group, i.name, str(i.size), i.digest):
+            raw = field.encode()
+            h.update(len(raw).to_bytes(8, "big") + raw)
+    summary = Fingerprint(reversed(items)).summary()
+    assert summary.digest == h.hexdigest()
+    assert summary.groups["db1"].items == 1 and summary.groups["db1"].size == 2
+
+
+def test_order_is_the_tuple_order_even_with_shared_names() -> None:
+    import random
+
+    items = [FingerprintItem(g, n, s, d) for g in "ba" for n in "yx" for s in (2, 1) for d in "qp"]
+    items += [FingerprintItem("a", "x", 1, "p", detail) for detail in ("2", "1")]
+    expected = tuple(sorted(items))
+    for seed in range(5):
+        random.Random(seed).shuffle(items)
+        fp = Fingerprint(items)
+        assert fp.items == expected
+        assert fp.to_jsonl() == Fingerprint(reversed(items)).to_jsonl()
