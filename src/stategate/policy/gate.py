@@ -115,16 +115,32 @@ def declared_entry(pr: PullRequest, change: ModuleChange) -> PacketModule | None
     return None
 
 
+@dataclass
+class _StopSink:
+    """Collects stops, dropping conditions the policy does not enable."""
+
+    stops: list[Stop]
+    enabled: set[StopCondition]
+
+    def __call__(
+        self,
+        cond: StopCondition,
+        message: str,
+        *,
+        module: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        if cond in self.enabled:
+            self.stops.append(Stop(cond, message, module, file, line))
+
+
 def evaluate_merge(pr: PullRequest) -> Verdict:
     policy = pr.policy
     stops: list[Stop] = []
     reqs: list[Requirement] = []
     touched = sorted({c.path for c in pr.touched} | {c.old_path for c in pr.touched if c.old_path})
-    enabled = set(policy.stops)
-
-    def stop(cond: StopCondition, message: str, **where: object) -> None:
-        if cond in enabled:
-            stops.append(Stop(cond, message, **where))  # type: ignore[arg-type]
+    stop = _StopSink(stops, set(policy.stops))
 
     forbidden = list(policy.forbidden_paths)
     for loaded in pr.packets:
@@ -233,8 +249,9 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
     )
 
 
-def _change_requirements(pr: PullRequest, change: ModuleChange, stop: object) -> list[Requirement]:
-    assert callable(stop)
+def _change_requirements(
+    pr: PullRequest, change: ModuleChange, stop: _StopSink
+) -> list[Requirement]:
     policy = pr.policy
     classes = classes_of(pr, change)
     entry = declared_entry(pr, change)
@@ -316,8 +333,7 @@ def _check(
     return "met", text
 
 
-def _backup_reference_batch(pr: PullRequest, stop: object) -> None:
-    assert callable(stop)
+def _backup_reference_batch(pr: PullRequest, stop: _StopSink) -> None:
     refs = [c for c in pr.changes if (m := module_of(pr, c)) and m.backup_reference]
     if not refs:
         return
