@@ -46,20 +46,28 @@ class ContainerPlan:
     env: tuple[tuple[str, str], ...] = ()  # passed through the environment, not argv
 
 
+def _run_prefix(docker: str, name: str, port: int, target: int) -> tuple[str, ...]:
+    """What every sandbox container shares: detached, removed on stop, labelled, and
+    published on loopback only."""
+    return (
+        docker,
+        "run",
+        "--detach",
+        "--rm",
+        "--name",
+        name,
+        "--label",
+        "stategate.sandbox=1",
+        "--publish",
+        f"{LOOPBACK}:{port}:{target}",
+    )
+
+
 def postgres_plan(docker: str, image: str, name: str, port: int, superuser: str) -> ContainerPlan:
     return ContainerPlan(
         name=name,
         run=(
-            docker,
-            "run",
-            "--detach",
-            "--rm",
-            "--name",
-            name,
-            "--label",
-            "stategate.sandbox=1",
-            "--publish",
-            f"{LOOPBACK}:{port}:5432",
+            *_run_prefix(docker, name, port, 5432),
             "--env",
             "POSTGRES_HOST_AUTH_METHOD=trust",
             "--env",
@@ -77,16 +85,7 @@ def redis_plan(docker: str, image: str, name: str, port: int, data_dir: Path) ->
     return ContainerPlan(
         name=name,
         run=(
-            docker,
-            "run",
-            "--detach",
-            "--rm",
-            "--name",
-            name,
-            "--label",
-            "stategate.sandbox=1",
-            "--publish",
-            f"{LOOPBACK}:{port}:6379",
+            *_run_prefix(docker, name, port, 6379),
             "--volume",
             f"{data_dir}:/data",
             require_digest(image),
@@ -113,16 +112,7 @@ def minio_plan(
     return ContainerPlan(
         name=name,
         run=(
-            docker,
-            "run",
-            "--detach",
-            "--rm",
-            "--name",
-            name,
-            "--label",
-            "stategate.sandbox=1",
-            "--publish",
-            f"{LOOPBACK}:{port}:9000",
+            *_run_prefix(docker, name, port, 9000),
             # values come from docker's own environment, so they stay off argv
             "--env",
             "MINIO_ROOT_USER",
