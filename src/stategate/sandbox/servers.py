@@ -20,8 +20,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from stategate import execute
 from stategate.errors import ExternalError
@@ -73,6 +75,37 @@ def _make_private_dir(prefix: str, owner: str | None) -> Path:
     return path
 
 
+class _Startable(Protocol):
+    fixed_port: int | None
+    port: int
+
+    def stop(self) -> None: ...
+
+
+def _start_on_a_port(
+    server: _Startable,
+    what: str,
+    attempt: Callable[[int], bool],
+    log_tail: Callable[[], str],
+    prepare: Callable[[], None] | None = None,
+) -> None:
+    """Start ``server``: on its fixed port, or on up to five free loopback ports (another
+    process may take a free port between the check and the bind). Anything that fails
+    stops what was started, so no half-started server is left behind."""
+    try:
+        if prepare is not None:
+            prepare()
+        for _attempt in range(1 if server.fixed_port else 5):
+            server.port = server.fixed_port or free_port()
+            _require_free(server.port)
+            if attempt(server.port):
+                return
+        raise ExternalError(f"{what} did not start: {log_tail()}")
+    except BaseException:
+        server.stop()
+        raise
+
+
 class LocalPostgres:
     """A fresh PostgreSQL cluster; a context manager yielding its access."""
 
@@ -119,36 +152,30 @@ class LocalPostgres:
         self.stop()
 
     def start(self) -> None:
-        self.root = _make_private_dir("stategate-pg-", self.user)
+        root = self.root = _make_private_dir("stategate-pg-", self.user)
         secrets = (self.password,) if self.password else ()
-        try:
-            self._init(secrets)
-            for _attempt in range(1 if self.fixed_port else 5):
-                self.port = self.fixed_port or free_port()
-                _require_free(self.port)
-                self._configure()
-                done = execute.run(
-                    [
-                        str(self.bin_dir / "pg_ctl"),
-                        "-D",
-                        str(self.root / "data"),
-                        "-l",
-                        str(self.root / "server.log"),
-                        "-w",
-                        "-t",
-                        "60",
-                        "start",
-                    ],
-                    user=self.user,
-                    check=False,
-                    timeout=90,
-                )
-                if done.returncode == 0:
-                    return
-            raise ExternalError(f"postgres did not start: {self._log_tail()}")
-        except BaseException:
-            self.stop()
-            raise
+
+        def attempt(_port: int) -> bool:
+            self._configure()
+            done = execute.run(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(root / "data"),
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                user=self.user,
+                check=False,
+                timeout=90,
+            )
+            return done.returncode == 0
+
+        _start_on_a_port(self, "postgres", attempt, self._log_tail, lambda: self._init(secrets))
 
     def _init(self, secrets: tuple[str, ...]) -> None:
         assert self.root is not None
@@ -296,34 +323,31 @@ class LocalRedis:
 
     def start(self, timeout: float = 120.0) -> None:
         server = self._server = _Process("stategate-redis-")
-        try:
+
+        def prepare() -> None:
             if self.rdb is not None:
                 shutil.copyfile(self.rdb, server.root / "dump.rdb")
-            for _attempt in range(1 if self.fixed_port else 5):
-                self.port = self.fixed_port or free_port()
-                _require_free(self.port)
-                conf = server.root / "redis.conf"
-                lines = [
-                    f"port {self.port}",
-                    f"bind {LOOPBACK}",
-                    "protected-mode yes",
-                    f'dir "{server.root}"',
-                    "dbfilename dump.rdb",
-                    "appendonly no",
-                    "save 3600 1" if self.persistent else 'save ""',
-                    "daemonize no",
-                ]
-                if self.password:
-                    lines.append(f'requirepass "{self.password}"')
-                conf.write_text("\n".join(lines) + "\n")
-                os.chmod(conf, 0o600)
-                server.spawn([self.binary, str(conf)])
-                if self._wait_ready(timeout):
-                    return
-            raise ExternalError(f"redis-server did not start: {server.log_tail()}")
-        except BaseException:
-            self.stop()
-            raise
+
+        def attempt(port: int) -> bool:
+            conf = server.root / "redis.conf"
+            lines = [
+                f"port {port}",
+                f"bind {LOOPBACK}",
+                "protected-mode yes",
+                f'dir "{server.root}"',
+                "dbfilename dump.rdb",
+                "appendonly no",
+                "save 3600 1" if self.persistent else 'save ""',
+                "daemonize no",
+            ]
+            if self.password:
+                lines.append(f'requirepass "{self.password}"')
+            conf.write_text("\n".join(lines) + "\n")
+            os.chmod(conf, 0o600)
+            server.spawn([self.binary, str(conf)])
+            return self._wait_ready(timeout)
+
+        _start_on_a_port(self, "redis-server", attempt, server.log_tail, prepare)
 
     def _wait_ready(self, timeout: float) -> bool:
         import redis
@@ -395,19 +419,12 @@ class LocalS3:
         except ImportError as exc:
             raise ExternalError("the local S3 sandbox needs moto[server] installed") from exc
         server = self._server = _Process("stategate-s3-")
-        try:
-            for _attempt in range(1 if self.fixed_port else 5):
-                self.port = self.fixed_port or free_port()
-                _require_free(self.port)
-                server.spawn(
-                    [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)]
-                )
-                if self._wait_ready(timeout):
-                    return
-            raise ExternalError(f"S3 server did not start: {server.log_tail()}")
-        except BaseException:
-            self.stop()
-            raise
+
+        def attempt(port: int) -> bool:
+            server.spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)])
+            return self._wait_ready(timeout)
+
+        _start_on_a_port(self, "S3 server", attempt, server.log_tail)
 
     def _wait_ready(self, timeout: float) -> bool:
         assert self._server is not None
