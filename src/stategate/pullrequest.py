@@ -15,7 +15,7 @@ from stategate.diff.changes import diff_modules
 from stategate.diff.scan import lint_docs, scan_secrets
 from stategate.errors import InputError
 from stategate.git import Git, GitTree
-from stategate.packet import PACKETS_DIR, is_packet_path, load_packet
+from stategate.packet import is_packet_path, load_packet
 from stategate.platform import Platform, load_platform_from
 from stategate.policy.gate import PullRequest
 from stategate.yamlfile import decode_text
@@ -104,6 +104,3 @@ def _present(tree: GitTree, files: Sequence[str] | None) -> list[str] | None:
 def _close(*trees: GitTree) -> None:
     for tree in trees:
         tree.close()
-
-
-__all__ = ["PACKETS_DIR", "Sides", "load_pull_request", "resolve_revisions"]

@@ -8,6 +8,7 @@ conditions, secrets as ``{source, target}`` entries.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from stategate.errors import InputError
@@ -257,6 +258,14 @@ def build_map(value: Any, loc: Loc) -> YMap:
     return out
 
 
+def _each(seq: YSeq, entry: Callable[[Any, Loc], YMap]) -> YSeq:
+    """Each item of a list in long syntax, keeping its location."""
+    out = YSeq(seq.loc)
+    for index, item in enumerate(seq):
+        out.push(entry(item, seq.item_loc(index)), seq.item_loc(index))
+    return out
+
+
 def normalize_service(raw: YMap) -> YMap:
     """Canonical copy of one service definition (locations preserved)."""
     out = YMap(raw.loc)
@@ -267,17 +276,9 @@ def normalize_service(raw: YMap) -> YMap:
             sep = ":" if key == "extra_hosts" else "="
             value = as_map(value, kloc, key, separator=sep)
         elif key == "ports":
-            seq = as_list(value, kloc)
-            ports = YSeq(seq.loc)
-            for index, item in enumerate(seq):
-                ports.push(port_entry(item, seq.item_loc(index)), seq.item_loc(index))
-            value = ports
+            value = _each(as_list(value, kloc), port_entry)
         elif key == "volumes":
-            seq = as_list(value, kloc)
-            vols = YSeq(seq.loc)
-            for index, item in enumerate(seq):
-                vols.push(volume_entry(item, seq.item_loc(index)), seq.item_loc(index))
-            value = vols
+            value = _each(as_list(value, kloc), volume_entry)
         elif key == "depends_on":
             value = depends_on_map(value, kloc)
         elif key in ("secrets", "configs"):

@@ -42,10 +42,6 @@ class ModuleChange:
     fields: tuple[str, ...] = ()
     renamed_from: str | None = None
 
-    @property
-    def touches_image(self) -> bool:
-        return self.kind in (ChangeKind.IMAGE_REPO, ChangeKind.IMAGE_TAG, ChangeKind.IMAGE_DIGEST)
-
 
 def config_fields(before: Service, after: Service) -> tuple[str, ...]:
     """Names of the runtime-affecting fields that differ (values never returned)."""

@@ -152,9 +152,6 @@ class Inventory:
     def backup_reference(self) -> Module | None:
         return next((m for m in self.modules.values() if m.backup_reference), None)
 
-    def by_service(self, project: str, name: str) -> Module | None:
-        return self.modules.get(f"{project}/{name}")
-
 
 def image_name(service: Service) -> str:
     image = service.effective_image

@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from stategate import execute
 from stategate.errors import ExternalError
@@ -75,6 +75,34 @@ def _make_private_dir(prefix: str, owner: str | None) -> Path:
     return path
 
 
+A = TypeVar("A", PostgresAccess, RedisAccess, S3Access)
+
+
+class _ServerContext(Generic[A]):
+    """``with Server(...) as access:`` starts the server and always stops it."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def access(self) -> A:
+        raise NotImplementedError
+
+    def __enter__(self) -> A:
+        self.start()
+        return self.access()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 class _Startable(Protocol):
     fixed_port: int | None
     port: int
@@ -106,7 +134,7 @@ def _start_on_a_port(
         raise
 
 
-class LocalPostgres:
+class LocalPostgres(_ServerContext[PostgresAccess]):
     """A fresh PostgreSQL cluster; a context manager yielding its access."""
 
     def __init__(
@@ -138,18 +166,6 @@ class LocalPostgres:
         if self.tcp:
             return PostgresAccess(LOOPBACK, self.port, self.superuser, self.password)
         return PostgresAccess(str(self.socket_dir), self.port, self.superuser, None)
-
-    def __enter__(self) -> PostgresAccess:
-        self.start()
-        return self.access()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         root = self.root = _make_private_dir("stategate-pg-", self.user)
@@ -286,7 +302,7 @@ class _Process:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class LocalRedis:
+class LocalRedis(_ServerContext[RedisAccess]):
     """A redis-server on a free loopback port, optionally loading an RDB file."""
 
     def __init__(
@@ -308,18 +324,6 @@ class LocalRedis:
 
     def access(self) -> RedisAccess:
         return RedisAccess(LOOPBACK, self.port, None, self.password)
-
-    def __enter__(self) -> RedisAccess:
-        self.start()
-        return self.access()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self, timeout: float = 120.0) -> None:
         server = self._server = _Process("stategate-redis-")
@@ -376,7 +380,7 @@ class LocalRedis:
             self._server = None
 
 
-class LocalS3:
+class LocalS3(_ServerContext[S3Access]):
     """A fresh S3-protocol endpoint: moto's server (MinIO is not installable here)."""
 
     def __init__(
@@ -400,18 +404,6 @@ class LocalS3:
 
     def access(self) -> S3Access:
         return S3Access(self.endpoint, self.access_key, self.secret_key)
-
-    def __enter__(self) -> S3Access:
-        self.start()
-        return self.access()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self, timeout: float = 60.0) -> None:
         try:
