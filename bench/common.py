@@ -15,8 +15,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from stategate.attest.keys import SigningKey, write_key_pair
+from stategate.attest.testing import trust_entry, write_trust_file
+from stategate.attest.trust import Role
+from stategate.evidence.signer import EVIDENCE_KEY_ENV
+from stategate.evidence.store import EvidenceStore
 from stategate.operations.context import ModuleContext
 from stategate.providers.config import ProviderConfig
+
+# one evidence key per benchmark run, trusted by every repo the run creates
+_KEY = SigningKey.generate()
+
+
+def _trusting_repo(repo: Path) -> Path:
+    """``repo`` with a trust file that lets this run's key sign evidence."""
+    repo.mkdir(parents=True, exist_ok=True)
+    write_trust_file(repo, [trust_entry(_KEY, Role.EVIDENCE, "bench")])
+    key_path = repo.parent / "bench-keys" / "evidence.key"
+    if not key_path.exists():
+        write_key_pair(_KEY, key_path, comment="bench")
+    os.environ[EVIDENCE_KEY_ENV] = str(key_path)  # for the CLI runs
+    return repo
 
 
 def parser(description: str, default_scale: float) -> argparse.ArgumentParser:
@@ -47,17 +66,24 @@ def workdir() -> Path:
 
 
 def context(work: Path, module_id: str, config: ProviderConfig) -> ModuleContext:
-    repo = work / "repo"
-    repo.mkdir(exist_ok=True)
+    repo = _trusting_repo(work / "repo")
     return ModuleContext(
-        module_id, config, [], None, None, repo, repo / "evidence", work / "artifacts"
+        module_id,
+        config,
+        [],
+        None,
+        None,
+        repo,
+        EvidenceStore.open(repo),
+        _KEY,
+        work / "artifacts",
     )
 
 
 def cli_repo(work: Path, module_id: str, config: ProviderConfig, image: str) -> Path:
     """A minimal platform repo (one compose service, one policy entry) for the CLI."""
     project, service = module_id.split("/")
-    repo = work / "cli-repo"
+    repo = _trusting_repo(work / "cli-repo")
     (repo / "compose").mkdir(parents=True, exist_ok=True)
     (repo / "compose" / f"{project}.yml").write_text(
         json.dumps({"name": project, "services": {service: {"image": image}}})

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what stategate and its tests need on a fresh Debian machine:
-# PostgreSQL and Redis server packages, rclone (benchmarks), a virtualenv with
+# PostgreSQL and Redis server packages, rclone (benchmarks), a C compiler and OpenSSL
+# headers (the native RDB scanner), a virtualenv with
 # the pinned Python dependencies and stategate itself (editable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,12 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v rclone >/dev/null || need+=(rclone)
+# the native RDB scanner (src/stategate/native) is compiled at install: a C compiler
+# and OpenSSL's headers (Python's own headers come with the interpreter, or python3-dev)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+[ -e /usr/include/openssl/sha.h ] || need+=(libssl-dev)
+python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need[*]}"

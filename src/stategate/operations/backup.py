@@ -49,8 +49,9 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
             open_backup(final, progress) as writer,
         ):
             output = provider.backup(writer, hooks or BackupHooks())
-            with writer.part(FINGERPRINT_PART) as dest:
-                dest.write(output.fingerprint.to_jsonl())
+            if not output.fingerprint_written:
+                with writer.part(FINGERPRINT_PART) as dest:
+                    dest.write(output.fingerprint.to_jsonl())
             summary = output.fingerprint.summary()
             consistent, note = output.consistent, output.note
             covered = output.covered_prefix

@@ -40,7 +40,8 @@ def verify_backup(ctx: ModuleContext, record: StoredRecord) -> StoredBackup:
     if FINGERPRINT_PART not in {p.name for p in parts}:
         raise ArtifactMismatch(f"backup {pred.backup_id} has no fingerprint artifact")
     fingerprint = Fingerprint.from_jsonl((directory / FINGERPRINT_PART).read_bytes())
-    if pred.fingerprint is None or fingerprint.summary().digest != pred.fingerprint.digest:
+    recorded = pred.fingerprint
+    if recorded is None or fingerprint.summary(recorded.scheme).digest != recorded.digest:
         raise ArtifactMismatch(f"backup {pred.backup_id} fingerprint differs from its record")
     return StoredBackup(directory, tuple(parts), fingerprint)
 

@@ -51,6 +51,8 @@ class BackupOutput:
     # parts under this prefix are listed (with sha256) in the fingerprint
     # itself, so the record lists only the fingerprint for them (s3 objects)
     covered_prefix: str | None = None
+    # the provider wrote the fingerprint part itself, while the data streamed
+    fingerprint_written: bool = False
 
 
 @dataclass(frozen=True)

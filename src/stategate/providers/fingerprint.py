@@ -1,9 +1,15 @@
 """Content fingerprints: what a restore must reproduce.
 
-A fingerprint is a sorted list of items, one per unit of content (a table, a
-key, an object, a file), each with a size (rows, bytes) and a digest. The
-evidence record keeps only a summary per group; the full list is stored beside
-the artifact so a drill can say exactly what differs.
+A fingerprint is a list of items, one per unit of content (a table, a key, an
+object, a file), each with a size (rows, bytes) and a digest. The evidence
+record keeps only a summary per group; the full list is stored beside the
+artifact so a drill can say exactly what differs.
+
+Summary digests (scheme ``multiset-v1``) are order-free: per group, the sum
+modulo 2^256 of SHA-256 over each item's encoding, so a producer that meets
+items in any order (a redis RDB, in hash-table order) needs no sort. Records
+written before it carry scheme ``sorted-v1`` (SHA-256 over the sorted items);
+that is kept to verify them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import groupby, islice
 from operator import eq, itemgetter
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -70,6 +76,13 @@ class GroupSummary(BaseModel):
     digest: str
 
 
+Scheme = Literal["sorted-v1", "multiset-v1"]
+SCHEME: Scheme = "multiset-v1"
+_GROUP_TAG = b"stategate.fingerprint.multiset/v1\n"
+_WHOLE_TAG = b"stategate.fingerprint.multiset/v1 whole\n"
+_MOD = 1 << 256
+
+
 class FingerprintSummary(BaseModel):
     """What an evidence record keeps of a fingerprint."""
 
@@ -78,20 +91,47 @@ class FingerprintSummary(BaseModel):
     digest: str
     items: int
     groups: dict[str, GroupSummary]
+    scheme: Scheme = "sorted-v1"  # absent from records older than multiset-v1
 
 
 class Fingerprint:
+    """Items (sorted for a stable listing) and their summary.
+
+    :meth:`prepared` builds one from a producer that already wrote the JSON
+    lines and computed the summary (the native redis scanner): its items are
+    only parsed if something asks for them."""
+
     def __init__(self, items: Iterable[FingerprintItem]) -> None:
         with bulk():
-            self.items: tuple[FingerprintItem, ...] = tuple(_sorted(items))
+            self._items: tuple[FingerprintItem, ...] | None = tuple(_sorted(items))
+        self._jsonl: bytes | None = None
         self._summary: FingerprintSummary | None = None
 
-    def summary(self) -> FingerprintSummary:
+    @classmethod
+    def prepared(cls, summary: FingerprintSummary, jsonl: bytes | None = None) -> Fingerprint:
+        """``jsonl``: the lines, in any order; None when they were written elsewhere
+        (then only the summary is available)."""
+        fp = cls(())
+        fp._items, fp._jsonl, fp._summary = None, jsonl, summary
+        return fp
+
+    @property
+    def items(self) -> tuple[FingerprintItem, ...]:
+        if self._items is None:
+            if self._jsonl is None:
+                raise ValueError("this fingerprint's items were written to its artifact only")
+            self._items = Fingerprint.from_jsonl(self._jsonl).items
+        return self._items
+
+    def summary(self, scheme: Scheme = SCHEME) -> FingerprintSummary:
+        if scheme != SCHEME:
+            return self._sorted_summary()
         if self._summary is None:
-            self._summary = self._summarise()
+            self._summary = multiset_summary(self.items)
         return self._summary.model_copy(deep=True)
 
-    def _summarise(self) -> FingerprintSummary:
+    def _sorted_summary(self) -> FingerprintSummary:
+        """The ``sorted-v1`` summary of records written before ``multiset-v1``."""
         whole = hashlib.sha256()
         groups: dict[str, GroupSummary] = {}
         with bulk():
@@ -109,6 +149,8 @@ class Fingerprint:
         return FingerprintSummary(digest=whole.hexdigest(), items=len(self.items), groups=groups)
 
     def to_jsonl(self) -> bytes:
+        if self._jsonl is not None:
+            return self._jsonl
         if not self.items:
             return b""
         # one C-level json.dumps of the whole list; between two items the text is
@@ -188,6 +230,51 @@ def _encode_group(group: str, members: list[FingerprintItem]) -> bytes:
         append(encoded_size)
         append(_field(digest))
     return b"".join(parts)
+
+
+def group_digest(group: str, count: int, total: int) -> str:
+    """A group's multiset-v1 digest from its item count and sum of item hashes."""
+    return hashlib.sha256(
+        _GROUP_TAG + _field(group) + count.to_bytes(8, "big") + (total % _MOD).to_bytes(32, "big")
+    ).hexdigest()
+
+
+def assemble(groups: dict[str, GroupSummary]) -> FingerprintSummary:
+    """The whole multiset-v1 summary from its groups' summaries."""
+    whole = hashlib.sha256(_WHOLE_TAG)
+    for name in sorted(groups):
+        whole.update(_field(name) + bytes.fromhex(groups[name].digest))
+    ordered = {name: groups[name] for name in sorted(groups)}
+    items = sum(g.items for g in groups.values())
+    return FingerprintSummary(digest=whole.hexdigest(), items=items, groups=ordered, scheme=SCHEME)
+
+
+def multiset_summary(items: Iterable[FingerprintItem]) -> FingerprintSummary:
+    """Per group: count, total size and the sum of SHA-256 over each item's encoding
+    (the fields compared: group, name, size, digest, each length-prefixed)."""
+    acc: dict[str, list[int]] = {}  # group -> [count, size, sum]
+    sha256 = hashlib.sha256
+    with bulk():
+        for group, name, size, digest, _detail in items:
+            slot = acc.get(group)
+            if slot is None:
+                slot = acc[group] = [0, 0, 0]
+            raw = name.encode("utf-8", "surrogateescape")
+            encoded = (
+                _field(group)
+                + len(raw).to_bytes(8, "big")
+                + raw
+                + _field(str(size))
+                + _field(digest)
+            )
+            slot[0] += 1
+            slot[1] += size
+            slot[2] += int.from_bytes(sha256(encoded).digest(), "big")
+    groups = {
+        g: GroupSummary(items=c, size=z, digest=group_digest(g, c, t))
+        for g, (c, z, t) in acc.items()
+    }
+    return assemble(groups)
 
 
 def _item(row: object) -> FingerprintItem:

@@ -1,17 +1,21 @@
 """Redis: a point-in-time RDB over the replication protocol, per-key digests.
 
 The RDB is fetched the way ``redis-cli --rdb`` does it (``REPLCONF rdb-only``
-then ``PSYNC``/``SYNC``) and streamed straight into the hashed artifact. Per-key
-digests are computed server-side by a small Lua script over canonical content
-(type, TTL class, sorted members), because DUMP payloads depend on internal
-encodings and hash-table order, which a correct restore may change. During a
-backup they are read while the snapshot streams in, on another connection.
+then ``PSYNC``/``SYNC``) and streamed straight into the hashed artifact while
+the native scanner (:mod:`stategate.providers.rdb`) reads the same bytes and
+fingerprints every key from the snapshot itself: the fingerprint describes
+exactly the backed-up data, whatever the server does meanwhile. Digests are
+over canonical content (type, TTL class, members sorted where the type has no
+order), never over internal encodings, which a correct restore may change.
+A sandbox is fingerprinted the same way, from an RDB it sends.
+
+Backups recorded before the scanner carry SHA-1 digests computed by a Lua
+script on the live server; drills of those compute the sandbox's the same way.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Literal, cast
@@ -22,14 +26,25 @@ from stategate import execute
 from stategate.errors import ExternalError
 from stategate.evidence.artifact import BackupWriter
 from stategate.providers.access import RedisAccess
-from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
+from stategate.providers.base import (
+    FINGERPRINT_PART,
+    BackupHooks,
+    BackupOutput,
+    SmokeTarget,
+    StoredBackup,
+)
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem, bulk
+from stategate.providers.rdb import RDBScanner
 from stategate.sandbox.engine import Engine
 
 RDB_PART = "dump.rdb"
+CHUNK = 1024 * 1024
+EOF_MARK_LEN = 40  # a diskless stream ends with the 40 bytes announced as $EOF:<mark>
 SCAN_BATCH = 1000
 
-# One SCAN batch per call: ARGV = cursor, count, "1" when keys may carry a TTL.
+LEGACY_DIGEST_HEX = 40  # SHA-1: the Lua digests of backups older than the scanner
+
+# Legacy (see the module's docstring). One SCAN batch per call: ARGV = cursor, count, "1" when keys may carry a TTL.
 # Returns {next_cursor, blob}; the blob holds one "<len>:<key><digest>\n" per key.
 # Strings (most keys) are read with one MGET per batch; other types one by one.
 _DIGEST_SCRIPT = """
@@ -95,9 +110,10 @@ return {res[1], table.concat(out)}
 class RedisProvider:
     name: Literal["redis"] = "redis"
 
-    def __init__(self, access: RedisAccess, *, timeout: float = 30.0) -> None:
+    def __init__(self, access: RedisAccess, *, timeout: float = 30.0, legacy: bool = False) -> None:
         self.access = access
         self.timeout = timeout
+        self.legacy = legacy  # fingerprint with the Lua digests of older backups
 
     def _client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(
@@ -135,10 +151,19 @@ class RedisProvider:
         return str(self._info("server").get("redis_version", "unknown"))
 
     def fingerprint(self) -> Fingerprint:
+        """Every key's digest, from a snapshot the server sends (or, legacy, via Lua)."""
         try:
-            return Fingerprint(self._digest_all())
+            if self.legacy:
+                return Fingerprint(self._digest_all())
+            chunks: list[bytes] = []
+            with RDBScanner(chunks.append, f"the RDB of {self.address()}") as scanner:
+                self.snapshot(scanner.feed)
+                summary = scanner.finish()
+        except OSError as exc:
+            raise self._error(exc) from exc
         except redis.RedisError as exc:
             raise self._error(exc) from exc
+        return Fingerprint.prepared(summary, b"".join(chunks))
 
     def _digest_all(self) -> list[FingerprintItem]:
         items: list[FingerprintItem] = []
@@ -148,51 +173,46 @@ class RedisProvider:
                 if not name.startswith("db"):
                     continue
                 stats = keyspace[name]
-                # with no key carrying a TTL, reading each key's TTL is skipped; a TTL
-                # set meanwhile shows as a difference (never as a false match)
+                # with no key carrying a TTL, reading each key's TTL is skipped
                 expires = stats.get("expires", 1) if isinstance(stats, dict) else 1
                 with self._client(int(name[2:])) as client:
                     _digest_db(client, name, expires != 0, items)
         return items
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
-        """Start the RDB snapshot, then read the per-key digests while it streams in.
-
-        The digests come from the live server once the snapshot has been forked,
-        on other connections and in parallel with the transfer: a key written in
-        between differs from the snapshot and fails the drill (never the reverse).
-        """
-        items: list[FingerprintItem] = []
-        failure: list[BaseException] = []
-
-        def digest_live() -> None:
-            try:
-                items.extend(self._digest_all())
-            except BaseException as exc:  # reported by the main thread
-                failure.append(exc)
-
-        worker = threading.Thread(target=digest_live, daemon=True)
+        """Stream the RDB snapshot into its part; the scanner fingerprints the same
+        bytes on the way and writes the fingerprint part meanwhile."""
         try:
-            with out.part(RDB_PART) as dest:
+            with (
+                out.part(RDB_PART) as dest,
+                out.part(FINGERPRINT_PART) as listing,
+                RDBScanner(listing.write, f"the RDB of {self.address()}") as scanner,
+            ):
+
+                def write(chunk: bytes) -> None:
+                    dest.write(chunk)
+                    scanner.feed(chunk)
+
                 with self._replica() as reader:
                     hooks.snapshot_taken()
-                    worker.start()
-                    try:
-                        self._receive_rdb(reader, dest.write)
-                    finally:
-                        worker.join()
-                if failure:
-                    raise failure[0]
+                    self._receive_rdb(reader, write)
+                summary = scanner.finish()
         except OSError as exc:
             raise self._error(exc) from exc
         except redis.RedisError as exc:
             raise self._error(exc) from exc
         hooks.fingerprinted()
         return BackupOutput(
-            Fingerprint(items),
-            consistent=False,
-            note="fingerprint read from the live server while the RDB snapshot streamed",
+            Fingerprint.prepared(summary),
+            consistent=True,
+            note="fingerprint read from the RDB snapshot itself",
+            fingerprint_written=True,
         )
+
+    def snapshot(self, write: Callable[[bytes], object]) -> None:
+        """Have the server fork a snapshot and stream its RDB bytes to ``write``."""
+        with self._replica() as reader:
+            self._receive_rdb(reader, write)
 
     @contextmanager
     def _replica(self) -> Iterator[IO[bytes]]:
@@ -207,6 +227,9 @@ class RedisProvider:
                     auth.insert(1, self.access.username)
                 _command(sock, reader, auth, self.secrets())
             _command(sock, reader, ["REPLCONF", "rdb-only", "1"], (), optional=True)
+            # a master set up for diskless sync then streams the snapshot while its
+            # child writes it, so the scanner works alongside instead of after
+            _command(sock, reader, ["REPLCONF", "capa", "eof"], (), optional=True)
             # PSYNC answers +FULLRESYNC as soon as the snapshot is forked; a server
             # without PSYNC gets SYNC, whose snapshot starts when it is read
             sock.sendall(_resp(["PSYNC", "?", "-1"]))
@@ -217,20 +240,43 @@ class RedisProvider:
                 raise ExternalError("unexpected reply from redis to PSYNC")
             yield reader
 
-    def _receive_rdb(self, reader: IO[bytes], write: Callable[[bytes], int]) -> None:
-        """Stream the snapshot (its bulk length, then the bytes) to ``write``."""
-        remaining = _read_bulk_header(reader)
+    def _receive_rdb(self, reader: IO[bytes], write: Callable[[bytes], object]) -> None:
+        """Stream the snapshot to ``write``: a bulk of announced length, or (diskless)
+        bytes up to an end mark announced in advance."""
+        header = _read_bulk_header(reader)
+        if isinstance(header, bytes):
+            self._receive_until_mark(reader, write, header)
+            return
+        remaining = header
         while remaining:
-            chunk = reader.read(min(remaining, 1024 * 1024))
+            chunk = reader.read(min(remaining, CHUNK))
             if not chunk:
                 raise ExternalError(f"redis {self.address()}: RDB transfer ended early")
             write(chunk)
             remaining -= len(chunk)
 
+    def _receive_until_mark(
+        self, reader: IO[bytes], write: Callable[[bytes], object], mark: bytes
+    ) -> None:
+        held = b""  # the last len(mark) bytes: the mark, once the stream ends
+        read1 = cast(Callable[[int], bytes], getattr(reader, "read1", reader.read))
+        while True:
+            chunk = read1(CHUNK)
+            if not chunk:
+                raise ExternalError(f"redis {self.address()}: RDB transfer ended early")
+            data = held + chunk
+            if data.endswith(mark):
+                write(data[: -len(mark)])
+                return
+            write(data[: -len(mark)])
+            held = data[-len(mark) :]
+
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[RedisProvider]:
+        items = backup.fingerprint.items
+        legacy = bool(items) and len(items[0].digest.rpartition(":")[2]) == LEGACY_DIGEST_HEX
         with engine.redis(backup.directory / RDB_PART) as access:
-            yield RedisProvider(access)
+            yield RedisProvider(access, legacy=legacy)
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, redis=self.access)
@@ -293,7 +339,8 @@ def _read_line(reader: IO[bytes]) -> bytes:
             return line.strip()
 
 
-def _read_bulk_header(reader: IO[bytes]) -> int:
+def _read_bulk_header(reader: IO[bytes]) -> int | bytes:
+    """The snapshot's length, or the end mark of a diskless stream."""
     # the master sends newlines as keep-alives while it forks and saves
     while True:
         line = reader.readline()
@@ -305,7 +352,10 @@ def _read_bulk_header(reader: IO[bytes]) -> int:
         if line.startswith(b"-"):
             raise ExternalError(f"redis refused SYNC: {line[1:].decode('utf-8', 'replace')}")
         if line.startswith(b"$EOF:"):
-            raise ExternalError("redis sent a diskless stream without being asked")
+            mark = line[5:]
+            if len(mark) != EOF_MARK_LEN:
+                raise ExternalError("redis announced a diskless stream with a malformed end mark")
+            return mark
         if line.startswith(b"$"):
             return int(line[1:])
         raise ExternalError("unexpected reply from redis while waiting for the RDB")

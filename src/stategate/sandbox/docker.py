@@ -100,6 +100,9 @@ def redis_plan(docker: str, image: str, name: str, port: int, data_dir: Path) ->
             "no",
             "--protected-mode",
             "no",
+            # stategate reads the restored content back as a replica would
+            "--repl-diskless-sync-delay",
+            "0",
         ),
         remove=(docker, "rm", "--force", "--volumes", name),
         port=port,

@@ -341,6 +341,8 @@ class LocalRedis(_ServerContext[RedisAccess]):
                 f'dir "{server.root}"',
                 "dbfilename dump.rdb",
                 "appendonly no",
+                # nothing else replicates from it: a snapshot request streams at once
+                "repl-diskless-sync-delay 0",
                 "save 3600 1" if self.persistent else 'save ""',
                 "daemonize no",
             ]

@@ -69,19 +69,56 @@ def test_jsonl_lines_are_the_items_json_one_by_one() -> None:
     assert Fingerprint([]).to_jsonl() == b"" and Fingerprint.from_jsonl(b"").items == ()
 
 
-def test_summary_digest_is_the_length_prefixed_encoding() -> None:
-    """The record keeps this digest: its definition must not drift."""
+def _encode(i: FingerprintItem) -> bytes:
+    out = b""
+    for field in (i.group, i.name, str(i.size), i.digest):
+        raw = field.encode()
+        out += len(raw).to_bytes(8, "big") + raw
+    return out
+
+
+def test_sorted_v1_digest_of_older_records_is_the_length_prefixed_encoding() -> None:
+    """Records written before multiset-v1 keep this digest: it must not drift."""
     import hashlib
 
     items = [FingerprintItem("db0", "k", 1, "d"), FingerprintItem("db1", "é", 2, "e")]
     h = hashlib.sha256()
     for i in items:
-        for field in (i.group, i.name, str(i.size), i.digest):
-            raw = field.encode()
-            h.update(len(raw).to_bytes(8, "big") + raw)
-    summary = Fingerprint(reversed(items)).summary()
+        h.update(_encode(i))
+    summary = Fingerprint(reversed(items)).summary("sorted-v1")
     assert summary.digest == h.hexdigest()
     assert summary.groups["db1"].items == 1 and summary.groups["db1"].size == 2
+
+
+def test_multiset_v1_digest_definition() -> None:
+    """The current records' digest, computed here from its written definition."""
+    import hashlib
+
+    items = [
+        FingerprintItem("db0", "k", 1, "d"),
+        FingerprintItem("db0", "k2", 1, "d2"),
+        FingerprintItem("db1", "é", 2, "e"),
+    ]
+    groups = {}
+    for group in ("db0", "db1"):
+        members = [i for i in items if i.group == group]
+        total = sum(int.from_bytes(hashlib.sha256(_encode(i)).digest(), "big") for i in members)
+        tag = b"stategate.fingerprint.multiset/v1\n"
+        head = len(group).to_bytes(8, "big") + group.encode()
+        body = len(members).to_bytes(8, "big") + (total % 2**256).to_bytes(32, "big")
+        groups[group] = hashlib.sha256(tag + head + body).hexdigest()
+    whole = hashlib.sha256(b"stategate.fingerprint.multiset/v1 whole\n")
+    for group in ("db0", "db1"):
+        whole.update(len(group).to_bytes(8, "big") + group.encode() + bytes.fromhex(groups[group]))
+    for order in (items, list(reversed(items))):
+        summary = Fingerprint(order).summary()
+        assert summary.scheme == "multiset-v1"
+        assert {g: s.digest for g, s in summary.groups.items()} == groups
+        assert summary.digest == whole.hexdigest()
+    # a changed item changes its group's digest and the whole, not the other group's
+    changed = Fingerprint([*items[:2], FingerprintItem("db1", "é", 2, "E")]).summary()
+    assert changed.groups["db0"].digest == groups["db0"]
+    assert changed.groups["db1"].digest != groups["db1"]
 
 
 def test_order_is_the_tuple_order_even_with_shared_names() -> None:

@@ -41,7 +41,7 @@ def test_postgres_plan() -> None:
 def test_redis_plan_loads_the_rdb_from_a_private_dir() -> None:
     image = "redis:7.0.15@sha256:" + "d" * 64
     plan = redis_plan("docker", image, "sg-r", 41001, Path("/tmp/x"))
-    assert plan.run[-12:] == (
+    assert plan.run[-14:] == (
         image,
         "redis-server",
         "--dir",
@@ -54,6 +54,8 @@ def test_redis_plan_loads_the_rdb_from_a_private_dir() -> None:
         "no",
         "--protected-mode",
         "no",
+        "--repl-diskless-sync-delay",
+        "0",
     )
     assert "--publish" in plan.run and "127.0.0.1:41001:6379" in plan.run
     assert "/tmp/x:/data" in plan.run

@@ -1,0 +1,1 @@
+"""Native helpers: the hot loops that Python cannot run fast enough."""

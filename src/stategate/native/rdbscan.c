@@ -1,0 +1,1252 @@
+/*
+ * stategate.native.rdbscan: read a Redis RDB stream and fingerprint every key.
+ *
+ * One pass over the stream (a pipe or file descriptor), with the GIL released:
+ * every key gets a canonical content digest (independent of the internal
+ * encoding: listpack or hash table, int or string, LZF or raw), written as one
+ * JSON line ["db<N>", "<key>", 1, "<type>:<ttl class>:<hex>", "<detail>"] to
+ * a Python sink in large chunks, and folded into an order-free (multiset)
+ * digest per database. The RDB's CRC64 trailer is checked. Any malformed or
+ * truncated input is an error naming the byte offset; nothing is guessed.
+ *
+ * The canonical digest of a value is SHA-256 (first 16 bytes, hex) over
+ *   "<type>\n" then, per element, an 8-byte big-endian length and the bytes:
+ *   string: the value; list: elements in order; set: members sorted bytewise;
+ *   hash: field, value pairs sorted by field; zset: member (sorted bytewise)
+ *   then its score as 8 big-endian IEEE-754 bytes; stream and module values:
+ *   their serialized bytes (deterministic for a given RDB type).
+ * Integers stored in compact encodings count as their decimal text.
+ *
+ * The multiset digest of a database (see stategate.providers.fingerprint):
+ *   item encoding e = f(group) f(name) f(size) f(digest), f(x) = len(x) as
+ *   8 bytes big-endian + x; S = sum of SHA-256(e) as 256-bit integers mod
+ *   2^256; group digest = SHA-256("stategate.fingerprint.multiset/v1\n" f(group)
+ *   count as 8 bytes big-endian, S as 32 bytes big-endian).
+ */
+#define PY_SSIZE_T_CLEAN
+#define _GNU_SOURCE
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <Python.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+
+#define MAX_STRING ((uint64_t)1 << 32)  /* refuse lengths beyond 4 GiB: corrupt input */
+#define SINK_CHUNK ((size_t)4 << 20)
+#define READ_CHUNK ((size_t)1 << 20)
+
+/* ------------------------------------------------------------------ CRC64 */
+/* Redis' crc64 (Jones polynomial, reflected, init 0, no final xor), sliced by 8. */
+static uint64_t crc_table[8][256];
+
+static void crc_init(void) {
+    const uint64_t poly = 0x95ac9329ac4bc9b5ULL;
+    for (int n = 0; n < 256; n++) {
+        uint64_t c = (uint64_t)n;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ poly : c >> 1;
+        crc_table[0][n] = c;
+    }
+    for (int n = 0; n < 256; n++) {
+        uint64_t c = crc_table[0][n];
+        for (int k = 1; k < 8; k++) {
+            c = crc_table[0][c & 0xff] ^ (c >> 8);
+            crc_table[k][n] = c;
+        }
+    }
+}
+
+static uint64_t crc_update(uint64_t crc, const unsigned char *p, size_t n) {
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8); /* little-endian host (x86-64, arm64) */
+        crc ^= v;
+        crc = crc_table[7][crc & 0xff] ^ crc_table[6][(crc >> 8) & 0xff] ^
+              crc_table[5][(crc >> 16) & 0xff] ^ crc_table[4][(crc >> 24) & 0xff] ^
+              crc_table[3][(crc >> 32) & 0xff] ^ crc_table[2][(crc >> 40) & 0xff] ^
+              crc_table[1][(crc >> 48) & 0xff] ^ crc_table[0][crc >> 56];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+/* SHA256() of OpenSSL 3 goes through EVP (a fetch, locks, allocations) per call: the
+ * low-level functions hash a short input several times faster. */
+static void sha256_once(const void *p, size_t n, unsigned char md[32]) {
+    SHA256_CTX h;
+    SHA256_Init(&h);
+    SHA256_Update(&h, p, n);
+    SHA256_Final(md, &h);
+}
+
+/* ------------------------------------------------------------ buffers */
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    unsigned char *d = realloc(b->data, cap);
+    if (!d) return -1;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const void *p, size_t n) {
+    if (buf_reserve(b, n)) return -1;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+/* ------------------------------------------------------------- scanner */
+typedef struct {
+    size_t off, len;
+    double score;
+} Elem;
+
+typedef struct {
+    uint64_t count;
+    unsigned char sum[32]; /* big-endian 256-bit accumulator */
+    int used;
+} Group;
+
+typedef struct {
+    /* input */
+    int fd;
+    unsigned char *in;
+    size_t in_cap, pos, end;
+    int in_eof;
+    uint64_t offset; /* bytes consumed so far */
+    uint64_t crc;     /* CRC64 of the bytes before in[crc_mark] */
+    size_t crc_mark;  /* consumed bytes from here to pos are not in crc yet */
+    SHA256_CTX *tap; /* when set, consumed bytes are also hashed (raw values) */
+    /* per-key scratch */
+    Buf arena;
+    Elem *elems;
+    size_t n_elems, elems_cap;
+    size_t *order;
+    size_t order_cap;
+    Buf item; /* one fingerprint item's encoding, hashed at once */
+    char group[32];
+    size_t glen;
+    uint64_t group_db;
+    /* output */
+    Buf out;
+    PyObject *sink;
+    PyThreadState *ts;
+    Group *groups;
+    size_t n_groups;
+    uint64_t keys;
+    int version;
+    char redis_ver[64];
+    char err[256];
+    int py_error; /* a Python exception is set (sink failed, memory) */
+} Scan;
+
+static int fail(Scan *s, const char *fmt, ...) {
+    if (!s->err[0]) {
+        char msg[200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        snprintf(s->err, sizeof s->err, "%s (at byte %llu)", msg, (unsigned long long)s->offset);
+    }
+    return -1;
+}
+
+static int oom(Scan *s) { return fail(s, "out of memory"); }
+
+/* Fold the consumed bytes not yet in the CRC into it (in bulk: 8 bytes a step). */
+static void crc_sync(Scan *s) {
+    s->crc = crc_update(s->crc, s->in + s->crc_mark, s->pos - s->crc_mark);
+    s->crc_mark = s->pos;
+}
+
+/* Make n bytes available at s->in + s->pos. */
+static int fill(Scan *s, size_t n) {
+    if (s->end - s->pos >= n) return 0;
+    crc_sync(s);
+    if (s->pos) {
+        memmove(s->in, s->in + s->pos, s->end - s->pos);
+        s->end -= s->pos;
+        s->pos = 0;
+        s->crc_mark = 0;
+    }
+    if (n > s->in_cap || s->in_cap - s->end < READ_CHUNK) {
+        size_t cap = s->in_cap ? s->in_cap : (READ_CHUNK * 2);
+        while (cap < n || cap - s->end < READ_CHUNK) cap *= 2;
+        unsigned char *d = realloc(s->in, cap);
+        if (!d) return oom(s);
+        s->in = d;
+        s->in_cap = cap;
+    }
+    while (s->end < n) {
+        if (s->in_eof) return fail(s, "RDB ends early (truncated)");
+        ssize_t got = read(s->fd, s->in + s->end, s->in_cap - s->end);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return fail(s, "read error: %s", strerror(errno));
+        }
+        if (got == 0) s->in_eof = 1;
+        s->end += (size_t)got;
+    }
+    return 0;
+}
+
+/* Consume n bytes; returns a pointer valid until the next call. */
+static const unsigned char *take(Scan *s, size_t n) {
+    if (fill(s, n)) return NULL;
+    const unsigned char *p = s->in + s->pos;
+    if (s->tap) SHA256_Update(s->tap, p, n);
+    s->pos += n;
+    s->offset += n;
+    return p;
+}
+
+static int read_u8(Scan *s, unsigned *v) {
+    const unsigned char *p = take(s, 1);
+    if (!p) return -1;
+    *v = p[0];
+    return 0;
+}
+
+static uint64_t le(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t be(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+/* rdbLoadLen: returns 0, sets *len and *encoded (special string encodings). */
+static int read_len(Scan *s, uint64_t *len, int *encoded) {
+    unsigned b;
+    if (read_u8(s, &b)) return -1;
+    if (encoded) *encoded = 0;
+    switch (b >> 6) {
+        case 0:
+            *len = b & 0x3f;
+            return 0;
+        case 1: {
+            const unsigned char *p = take(s, 1);
+            if (!p) return -1;
+            *len = ((uint64_t)(b & 0x3f) << 8) | p[0];
+            return 0;
+        }
+        case 2: {
+            if (b == 0x80 || b == 0x81) {
+                int n = b == 0x80 ? 4 : 8;
+                const unsigned char *p = take(s, (size_t)n);
+                if (!p) return -1;
+                *len = be(p, n);
+                return 0;
+            }
+            return fail(s, "bad length encoding 0x%02x", b);
+        }
+        default:
+            if (!encoded) return fail(s, "unexpected string encoding where a length belongs");
+            *encoded = 1;
+            *len = b & 0x3f;
+            return 0;
+    }
+}
+
+static int plain_len(Scan *s, uint64_t *len) { return read_len(s, len, NULL); }
+
+static size_t fmt_int(char *dst, long long v) {
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t k = 0;
+    if (v < 0) dst[k++] = '-';
+    while (n) dst[k++] = tmp[--n];
+    return k;
+}
+
+static int lzf_decompress(const unsigned char *in, size_t in_len, unsigned char *out, size_t out_len) {
+    const unsigned char *ip = in, *in_end = in + in_len;
+    unsigned char *op = out, *out_end = out + out_len;
+    while (ip < in_end) {
+        unsigned ctrl = *ip++;
+        if (ctrl < 32) {
+            size_t run = ctrl + 1;
+            if ((size_t)(out_end - op) < run || (size_t)(in_end - ip) < run) return -1;
+            memcpy(op, ip, run);
+            op += run;
+            ip += run;
+        } else {
+            size_t run = ctrl >> 5;
+            if (run == 7) {
+                if (ip >= in_end) return -1;
+                run += *ip++;
+            }
+            if (ip >= in_end) return -1;
+            size_t back = ((size_t)(ctrl & 0x1f) << 8) + *ip++ + 1;
+            run += 2;
+            if (back > (size_t)(op - out) || (size_t)(out_end - op) < run) return -1;
+            const unsigned char *ref = op - back;
+            if (back >= run) {
+                memcpy(op, ref, run);
+            } else if (back == 1) {
+                memset(op, *ref, run);
+            } else {
+                for (size_t i = 0; i < run; i++) op[i] = ref[i];
+            }
+            op += run;
+        }
+    }
+    return op == out_end ? 0 : -1;
+}
+
+/* Read an RDB string into the arena; its offset and length. */
+static int read_string(Scan *s, size_t *off, size_t *len) {
+    uint64_t n;
+    int enc;
+    if (read_len(s, &n, &enc)) return -1;
+    if (enc) {
+        if (n <= 2) {
+            int width = n == 0 ? 1 : n == 1 ? 2 : 4;
+            const unsigned char *p = take(s, (size_t)width);
+            if (!p) return -1;
+            long long v = width == 1 ? (int8_t)p[0]
+                          : width == 2 ? (int16_t)le(p, 2)
+                                       : (int32_t)le(p, 4);
+            if (buf_reserve(&s->arena, 24)) return oom(s);
+            *off = s->arena.len;
+            *len = fmt_int((char *)s->arena.data + s->arena.len, v);
+            s->arena.len += *len;
+            return 0;
+        }
+        if (n == 3) {
+            uint64_t clen, ulen;
+            if (plain_len(s, &clen) || plain_len(s, &ulen)) return -1;
+            /* LZF expands at most ~90x: a larger claim is corrupt, not a reason to allocate */
+            if (clen > MAX_STRING || ulen > MAX_STRING || ulen > clen * 128 + 64)
+                return fail(s, "corrupt compressed string length");
+            const unsigned char *p = take(s, (size_t)clen);
+            if (!p) return -1;
+            if (buf_reserve(&s->arena, (size_t)ulen)) return oom(s);
+            if (lzf_decompress(p, (size_t)clen, s->arena.data + s->arena.len, (size_t)ulen))
+                return fail(s, "corrupt LZF-compressed string");
+            *off = s->arena.len;
+            *len = (size_t)ulen;
+            s->arena.len += (size_t)ulen;
+            return 0;
+        }
+        return fail(s, "unknown string encoding %llu", (unsigned long long)n);
+    }
+    if (n > MAX_STRING) return fail(s, "string too large");
+    const unsigned char *p = take(s, (size_t)n);
+    if (!p) return -1;
+    *off = s->arena.len;
+    *len = (size_t)n;
+    if (buf_put(&s->arena, p, (size_t)n)) return oom(s);
+    return 0;
+}
+
+static int skip_string(Scan *s) {
+    size_t mark = s->arena.len, off, len;
+    int rc = read_string(s, &off, &len);
+    s->arena.len = mark;
+    return rc;
+}
+
+static int add_elem(Scan *s, size_t off, size_t len, double score) {
+    if (s->n_elems == s->elems_cap) {
+        size_t cap = s->elems_cap ? s->elems_cap * 2 : 256;
+        Elem *e = realloc(s->elems, cap * sizeof *e);
+        if (!e) return oom(s);
+        s->elems = e;
+        s->elems_cap = cap;
+    }
+    s->elems[s->n_elems++] = (Elem){off, len, score};
+    return 0;
+}
+
+static int add_int_elem(Scan *s, long long v) {
+    if (buf_reserve(&s->arena, 24)) return oom(s);
+    size_t off = s->arena.len;
+    size_t len = fmt_int((char *)s->arena.data + off, v);
+    s->arena.len += len;
+    return add_elem(s, off, len, 0.0);
+}
+
+static int read_elem(Scan *s) {
+    size_t off, len;
+    if (read_string(s, &off, &len)) return -1;
+    return add_elem(s, off, len, 0.0);
+}
+
+/* ---------------------------------------------------- compact encodings */
+/* Blobs are copied into the arena first; entries are appended after them. */
+
+static int parse_listpack(Scan *s, size_t boff, size_t blen) {
+    if (blen < 7) return fail(s, "corrupt listpack (too short)");
+    size_t p = 6;
+    for (;;) {
+        /* the arena may move as entries are appended: re-derive the pointer */
+        const unsigned char *b = s->arena.data + boff;
+        if (p >= blen) return fail(s, "corrupt listpack (no terminator)");
+        unsigned c = b[p];
+        if (c == 0xff) return p + 1 == blen ? 0 : fail(s, "corrupt listpack (trailing bytes)");
+        size_t hdr, slen = 0;
+        long long v = 0;
+        int is_int = 1;
+        if ((c & 0x80) == 0) {
+            hdr = 1;
+            v = c & 0x7f;
+        } else if ((c & 0xc0) == 0x80) {
+            hdr = 1;
+            slen = c & 0x3f;
+            is_int = 0;
+        } else if ((c & 0xe0) == 0xc0) {
+            hdr = 2;
+            if (p + 2 > blen) return fail(s, "corrupt listpack");
+            uint64_t u = ((uint64_t)(c & 0x1f) << 8) | b[p + 1];
+            v = u >= (1u << 12) ? (long long)u - (1 << 13) : (long long)u;
+        } else if ((c & 0xf0) == 0xe0) {
+            hdr = 2;
+            if (p + 2 > blen) return fail(s, "corrupt listpack");
+            slen = ((size_t)(c & 0x0f) << 8) | b[p + 1];
+            is_int = 0;
+        } else if (c == 0xf0) {
+            hdr = 5;
+            if (p + 5 > blen) return fail(s, "corrupt listpack");
+            slen = (size_t)le(b + p + 1, 4);
+            is_int = 0;
+        } else if (c >= 0xf1 && c <= 0xf4) {
+            int w = c == 0xf1 ? 2 : c == 0xf2 ? 3 : c == 0xf3 ? 4 : 8;
+            hdr = 1 + (size_t)w;
+            if (p + hdr > blen) return fail(s, "corrupt listpack");
+            uint64_t u = le(b + p + 1, w);
+            if (w < 8) {
+                uint64_t sign = (uint64_t)1 << (w * 8 - 1);
+                v = (long long)((u ^ sign) - sign);
+            } else {
+                v = (long long)u;
+            }
+        } else {
+            return fail(s, "corrupt listpack (entry type 0x%02x)", c);
+        }
+        size_t entry = hdr + (is_int ? 0 : slen);
+        if (p + entry > blen) return fail(s, "corrupt listpack (entry overflows)");
+        size_t back = entry < 128 ? 1 : entry < 16384 ? 2 : entry < 2097152 ? 3 : entry < 268435456 ? 4 : 5;
+        if (is_int) {
+            if (add_int_elem(s, v)) return -1;
+        } else if (add_elem(s, boff + p + hdr, slen, 0.0)) {
+            return -1;
+        }
+        p += entry + back;
+    }
+}
+
+static int parse_ziplist(Scan *s, size_t boff, size_t blen) {
+    if (blen < 11) return fail(s, "corrupt ziplist (too short)");
+    size_t p = 10;
+    for (;;) {
+        const unsigned char *b = s->arena.data + boff;
+        if (p >= blen) return fail(s, "corrupt ziplist (no terminator)");
+        if (b[p] == 0xff) return p + 1 == blen ? 0 : fail(s, "corrupt ziplist (trailing bytes)");
+        p += b[p] < 254 ? 1 : 5; /* prevlen */
+        if (p >= blen) return fail(s, "corrupt ziplist");
+        unsigned c = b[p];
+        size_t hdr, slen = 0;
+        int is_int = 1;
+        long long v = 0;
+        switch (c >> 6) {
+            case 0:
+                hdr = 1;
+                slen = c & 0x3f;
+                is_int = 0;
+                break;
+            case 1:
+                hdr = 2;
+                if (p + 2 > blen) return fail(s, "corrupt ziplist");
+                slen = ((size_t)(c & 0x3f) << 8) | b[p + 1];
+                is_int = 0;
+                break;
+            case 2:
+                hdr = 5;
+                if (p + 5 > blen) return fail(s, "corrupt ziplist");
+                slen = (size_t)be(b + p + 1, 4);
+                is_int = 0;
+                break;
+            default: {
+                int w;
+                if (c == 0xc0) w = 2;
+                else if (c == 0xd0) w = 4;
+                else if (c == 0xe0) w = 8;
+                else if (c == 0xf0) w = 3;
+                else if (c == 0xfe) w = 1;
+                else if (c >= 0xf1 && c <= 0xfd) w = 0;
+                else return fail(s, "corrupt ziplist (encoding 0x%02x)", c);
+                hdr = 1 + (size_t)w;
+                if (p + hdr > blen) return fail(s, "corrupt ziplist");
+                if (w == 0) {
+                    v = (long long)(c & 0x0f) - 1;
+                } else {
+                    uint64_t u = le(b + p + 1, w);
+                    if (w < 8) {
+                        uint64_t sign = (uint64_t)1 << (w * 8 - 1);
+                        v = (long long)((u ^ sign) - sign);
+                    } else {
+                        v = (long long)u;
+                    }
+                }
+            }
+        }
+        size_t entry = hdr + (is_int ? 0 : slen);
+        if (p + entry > blen) return fail(s, "corrupt ziplist (entry overflows)");
+        if (is_int) {
+            if (add_int_elem(s, v)) return -1;
+        } else if (add_elem(s, boff + p + hdr, slen, 0.0)) {
+            return -1;
+        }
+        p += entry;
+    }
+}
+
+static int parse_intset(Scan *s, size_t boff, size_t blen) {
+    if (blen < 8) return fail(s, "corrupt intset");
+    const unsigned char *b = s->arena.data + boff;
+    uint64_t width = le(b, 4), n = le(b + 4, 4);
+    if ((width != 2 && width != 4 && width != 8) || 8 + width * n != blen)
+        return fail(s, "corrupt intset");
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *q = s->arena.data + boff + 8 + i * width;
+        uint64_t u = le(q, (int)width);
+        long long v = width == 2 ? (int16_t)u : width == 4 ? (int32_t)u : (long long)u;
+        if (add_int_elem(s, v)) return -1;
+    }
+    return 0;
+}
+
+static int parse_zipmap(Scan *s, size_t boff, size_t blen) {
+    size_t p = 1;
+    for (;;) {
+        const unsigned char *b = s->arena.data + boff;
+        if (p >= blen) return fail(s, "corrupt zipmap");
+        if (b[p] == 0xff) return 0;
+        for (int part = 0; part < 2; part++) {
+            b = s->arena.data + boff;
+            if (p >= blen) return fail(s, "corrupt zipmap");
+            size_t len;
+            if (b[p] < 254) {
+                len = b[p];
+                p += 1;
+            } else if (b[p] == 254) {
+                if (p + 5 > blen) return fail(s, "corrupt zipmap");
+                len = (size_t)le(b + p + 1, 4);
+                p += 5;
+            } else {
+                return fail(s, "corrupt zipmap");
+            }
+            size_t free_ = 0;
+            if (part == 1) {
+                if (p >= blen) return fail(s, "corrupt zipmap");
+                free_ = b[p];
+                p += 1;
+            }
+            if (p + len + free_ > blen) return fail(s, "corrupt zipmap");
+            if (add_elem(s, boff + p, len, 0.0)) return -1;
+            p += len + free_;
+        }
+    }
+}
+
+typedef int (*BlobParser)(Scan *, size_t, size_t);
+
+static int read_blob(Scan *s, BlobParser parse) {
+    size_t off, len;
+    if (read_string(s, &off, &len)) return -1;
+    return parse(s, off, len);
+}
+
+/* --------------------------------------------------------- canonical hash */
+static int cmp_bytes(const unsigned char *a, size_t al, const unsigned char *b, size_t bl) {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+/* order[] holds element indexes of the sort keys (members, fields) */
+static int cmp_elem(const void *x, const void *y, void *ctx) {
+    const Scan *s = ctx;
+    const Elem *a = &s->elems[*(const size_t *)x], *b = &s->elems[*(const size_t *)y];
+    const unsigned char *d = s->arena.data;
+    return cmp_bytes(d + a->off, a->len, d + b->off, b->len);
+}
+
+static void put_len(unsigned char *dst, uint64_t n) {
+    for (int i = 0; i < 8; i++) dst[i] = (unsigned char)(n >> (56 - 8 * i));
+}
+
+static void feed_elem(SHA256_CTX *h, Scan *s, const Elem *e) {
+    unsigned char n[8];
+    for (int i = 0; i < 8; i++) n[i] = (unsigned char)((uint64_t)e->len >> (56 - 8 * i));
+    SHA256_Update(h, n, 8);
+    SHA256_Update(h, s->arena.data + e->off, e->len);
+}
+
+static void feed_score(SHA256_CTX *h, double d) {
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    unsigned char n[8];
+    for (int i = 0; i < 8; i++) n[i] = (unsigned char)(u >> (56 - 8 * i));
+    SHA256_Update(h, n, 8);
+}
+
+/* stride: 1 (members), 2 (pairs: sort by the first). Returns 0 or -1. */
+static int sorted_order(Scan *s, size_t stride) {
+    size_t n = s->n_elems / stride;
+    if (n > s->order_cap) {
+        size_t *o = realloc(s->order, n * sizeof *o);
+        if (!o) return oom(s);
+        s->order = o;
+        s->order_cap = n;
+    }
+    for (size_t i = 0; i < n; i++) s->order[i] = i * stride;
+    qsort_r(s->order, n, sizeof *s->order, cmp_elem, s);
+    return 0;
+}
+
+static int parse_score_text(Scan *s, const Elem *e, double *out) {
+    char tmp[64];
+    if (e->len == 0 || e->len >= sizeof tmp) return fail(s, "corrupt zset score");
+    memcpy(tmp, s->arena.data + e->off, e->len);
+    tmp[e->len] = 0;
+    char *end;
+    errno = 0;
+    *out = strtod(tmp, &end);
+    if (*end) return fail(s, "corrupt zset score");
+    return 0;
+}
+
+/* ------------------------------------------------------------ values */
+enum Kind { K_STRING, K_LIST, K_SET, K_ZSET, K_HASH, K_STREAM, K_MODULE };
+static const char *kind_name[] = {"string", "list", "set", "zset", "hash", "stream", "module"};
+
+static int module_value(Scan *s) {
+    /* module opcodes until EOF: 1 sint, 2 uint (lengths), 3 float, 4 double, 5 string */
+    for (;;) {
+        uint64_t op;
+        if (plain_len(s, &op)) return -1;
+        if (op == 0) return 0;
+        uint64_t dummy;
+        switch (op) {
+            case 1:
+            case 2:
+                if (plain_len(s, &dummy)) return -1;
+                break;
+            case 3:
+                if (!take(s, 4)) return -1;
+                break;
+            case 4:
+                if (!take(s, 8)) return -1;
+                break;
+            case 5:
+                if (skip_string(s)) return -1;
+                break;
+            default:
+                return fail(s, "unknown module value opcode %llu", (unsigned long long)op);
+        }
+    }
+}
+
+static int stream_value(Scan *s, unsigned type) {
+    uint64_t n, x;
+    if (plain_len(s, &n)) return -1;
+    for (uint64_t i = 0; i < n; i++)
+        if (skip_string(s) || skip_string(s)) return -1;
+    int meta = type == 15 ? 3 : 8; /* length, last id; v2+: first id, max deleted id, added */
+    for (int i = 0; i < meta; i++)
+        if (plain_len(s, &x)) return -1;
+    uint64_t groups;
+    if (plain_len(s, &groups)) return -1;
+    for (uint64_t g = 0; g < groups; g++) {
+        if (skip_string(s) || plain_len(s, &x) || plain_len(s, &x)) return -1;
+        if (type >= 19 && plain_len(s, &x)) return -1;
+        uint64_t pel;
+        if (plain_len(s, &pel)) return -1;
+        for (uint64_t i = 0; i < pel; i++)
+            if (!take(s, 16) || !take(s, 8) || plain_len(s, &x)) return -1;
+        uint64_t consumers;
+        if (plain_len(s, &consumers)) return -1;
+        for (uint64_t c = 0; c < consumers; c++) {
+            if (skip_string(s) || !take(s, 8)) return -1;
+            if (type >= 21 && !take(s, 8)) return -1;
+            if (plain_len(s, &pel)) return -1;
+            for (uint64_t i = 0; i < pel; i++)
+                if (!take(s, 16)) return -1;
+        }
+    }
+    return 0;
+}
+
+/* Parse one value of RDB type `type`, filling elems; sets *kind. Stream and module
+ * values are hashed raw into `raw` as they are consumed. */
+static int read_value(Scan *s, unsigned type, enum Kind *kind, SHA256_CTX *raw) {
+    uint64_t n;
+    switch (type) {
+        case 0:
+            *kind = K_STRING;
+            return read_elem(s);
+        case 1:
+        case 2:
+            *kind = type == 1 ? K_LIST : K_SET;
+            if (plain_len(s, &n)) return -1;
+            for (uint64_t i = 0; i < n; i++)
+                if (read_elem(s)) return -1;
+            return 0;
+        case 3:
+        case 5:
+            *kind = K_ZSET;
+            if (plain_len(s, &n)) return -1;
+            for (uint64_t i = 0; i < n; i++) {
+                size_t off, len;
+                double score = 0.0;
+                if (read_string(s, &off, &len)) return -1;
+                if (type == 5) {
+                    const unsigned char *p = take(s, 8);
+                    if (!p) return -1;
+                    uint64_t u = le(p, 8);
+                    memcpy(&score, &u, 8);
+                } else {
+                    unsigned l;
+                    if (read_u8(s, &l)) return -1;
+                    if (l == 253) score = NAN;
+                    else if (l == 254) score = INFINITY;
+                    else if (l == 255) score = -INFINITY;
+                    else {
+                        char tmp[256];
+                        const unsigned char *p = take(s, l);
+                        if (!p) return -1;
+                        memcpy(tmp, p, l);
+                        tmp[l] = 0;
+                        char *end;
+                        score = strtod(tmp, &end);
+                        if (*end) return fail(s, "corrupt zset score");
+                    }
+                }
+                if (add_elem(s, off, len, score)) return -1;
+            }
+            return 0;
+        case 4:
+            *kind = K_HASH;
+            if (plain_len(s, &n)) return -1;
+            for (uint64_t i = 0; i < 2 * n; i++)
+                if (read_elem(s)) return -1;
+            return 0;
+        case 9:
+            *kind = K_HASH;
+            return read_blob(s, parse_zipmap);
+        case 10:
+            *kind = K_LIST;
+            return read_blob(s, parse_ziplist);
+        case 11:
+            *kind = K_SET;
+            return read_blob(s, parse_intset);
+        case 12:
+        case 17:
+        case 13:
+        case 16: {
+            *kind = (type == 12 || type == 17) ? K_ZSET : K_HASH;
+            int rc = read_blob(s, type == 12 || type == 13 ? parse_ziplist : parse_listpack);
+            if (rc) return rc;
+            if (s->n_elems % 2) return fail(s, "corrupt %s (odd entry count)", kind_name[*kind]);
+            if (*kind == K_ZSET) { /* (member, score) pairs -> members with scores */
+                size_t m = 0;
+                for (size_t i = 0; i < s->n_elems; i += 2) {
+                    double score = 0.0;
+                    if (parse_score_text(s, &s->elems[i + 1], &score)) return -1;
+                    s->elems[m] = s->elems[i];
+                    s->elems[m].score = score;
+                    m++;
+                }
+                s->n_elems = m;
+            }
+            return 0;
+        }
+        case 14:
+        case 18:
+            *kind = K_LIST;
+            if (plain_len(s, &n)) return -1;
+            for (uint64_t i = 0; i < n; i++) {
+                uint64_t container = 2;
+                if (type == 18 && plain_len(s, &container)) return -1;
+                if (container == 1) { /* a plain node: one element */
+                    if (read_elem(s)) return -1;
+                } else if (container == 2) {
+                    if (read_blob(s, type == 14 ? parse_ziplist : parse_listpack)) return -1;
+                } else {
+                    return fail(s, "corrupt quicklist node container %llu", (unsigned long long)container);
+                }
+            }
+            return 0;
+        case 20:
+            *kind = K_SET;
+            return read_blob(s, parse_listpack);
+        case 7:
+        case 15:
+        case 19:
+        case 21: {
+            *kind = type == 7 ? K_MODULE : K_STREAM;
+            unsigned char t = (unsigned char)type;
+            SHA256_Update(raw, &t, 1);
+            s->tap = raw;
+            int rc;
+            if (type == 7) {
+                uint64_t id;
+                rc = plain_len(s, &id) || module_value(s) ? -1 : 0;
+            } else {
+                rc = stream_value(s, type);
+            }
+            s->tap = NULL;
+            return rc;
+        }
+        default:
+            return fail(s, "value type %u is not supported (a newer Redis than this stategate knows?)", type);
+    }
+}
+
+static void hex(char *dst, const unsigned char *src, size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        dst[2 * i] = digits[src[i] >> 4];
+        dst[2 * i + 1] = digits[src[i] & 15];
+    }
+}
+
+/* The canonical digest of the parsed value: 32 hex chars into dst. */
+static int value_digest(Scan *s, enum Kind kind, SHA256_CTX *raw, char *dst) {
+    unsigned char md[32];
+    if (kind == K_STREAM || kind == K_MODULE) {
+        SHA256_Final(md, raw);
+        SHA256_CTX h;
+        SHA256_Init(&h);
+        SHA256_Update(&h, kind_name[kind], strlen(kind_name[kind]));
+        SHA256_Update(&h, "\n", 1);
+        SHA256_Update(&h, md, 32);
+        SHA256_Final(md, &h);
+        hex(dst, md, 16);
+        return 0;
+    }
+    if (kind == K_STRING && s->n_elems == 1) { /* most keys: one SHA-256 call */
+        const Elem *v = &s->elems[0];
+        Buf *e = &s->item;
+        e->len = 0;
+        if (buf_reserve(e, 15 + v->len)) return oom(s);
+        memcpy(e->data, "string\n", 7);
+        put_len(e->data + 7, v->len);
+        memcpy(e->data + 15, s->arena.data + v->off, v->len);
+        sha256_once(e->data, 15 + v->len, md);
+        hex(dst, md, 16);
+        return 0;
+    }
+    SHA256_CTX h;
+    SHA256_Init(&h);
+    SHA256_Update(&h, kind_name[kind], strlen(kind_name[kind]));
+    SHA256_Update(&h, "\n", 1);
+    if (kind == K_STRING || kind == K_LIST) {
+        for (size_t i = 0; i < s->n_elems; i++) feed_elem(&h, s, &s->elems[i]);
+    } else if (kind == K_SET || kind == K_ZSET) {
+        if (sorted_order(s, 1)) return -1;
+        for (size_t i = 0; i < s->n_elems; i++) {
+            const Elem *e = &s->elems[s->order[i]];
+            feed_elem(&h, s, e);
+            if (kind == K_ZSET) feed_score(&h, e->score);
+        }
+    } else { /* hash: field, value pairs by field */
+        if (s->n_elems % 2) return fail(s, "corrupt hash (odd entry count)");
+        if (sorted_order(s, 2)) return -1;
+        for (size_t i = 0; i < s->n_elems / 2; i++) {
+            feed_elem(&h, s, &s->elems[s->order[i]]);
+            feed_elem(&h, s, &s->elems[s->order[i] + 1]);
+        }
+    }
+    SHA256_Final(md, &h);
+    hex(dst, md, 16);
+    return 0;
+}
+
+/* ------------------------------------------------------------- output */
+static int flush(Scan *s, int force) {
+    if (!s->out.len || (!force && s->out.len < SINK_CHUNK)) return 0;
+    PyEval_RestoreThread(s->ts);
+    PyObject *chunk = PyBytes_FromStringAndSize((const char *)s->out.data, (Py_ssize_t)s->out.len);
+    PyObject *r = chunk ? PyObject_CallOneArg(s->sink, chunk) : NULL;
+    Py_XDECREF(chunk);
+    Py_XDECREF(r);
+    s->ts = PyEval_SaveThread();
+    if (!r) {
+        s->py_error = 1;
+        return fail(s, "fingerprint sink failed");
+    }
+    s->out.len = 0;
+    return 0;
+}
+
+/* JSON string body of raw bytes, as Python's json.dumps(ensure_ascii=True) writes
+ * them after a UTF-8 decode with surrogateescape (bytes outside valid UTF-8 -> \udcXX). */
+static int utf8_seq(const unsigned char *p, size_t n, uint32_t *cp) {
+    unsigned c = p[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    int len;
+    uint32_t v, min;
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; v = c & 0x1f; min = 0x80; }
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; v = c & 0x0f; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; v = c & 0x07; min = 0x10000; }
+    else return 0;
+    if ((size_t)len > n) return 0;
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        v = (v << 6) | (p[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+    *cp = v;
+    return len;
+}
+
+static int json_string(Buf *b, const unsigned char *p, size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    if (buf_reserve(b, n * 12 + 2)) return -1;
+    unsigned char *o = b->data + b->len;
+    *o++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        int len = utf8_seq(p + i, n - i, &cp);
+        if (len == 0) { cp = 0xdc00 + p[i]; len = 1; }
+        i += (size_t)len;
+        if (cp >= 0x20 && cp < 0x7f && cp != '"' && cp != '\\') { *o++ = (unsigned char)cp; continue; }
+        *o++ = '\\';
+        switch (cp) {
+            case '"': *o++ = '"'; continue;
+            case '\\': *o++ = '\\'; continue;
+            case '\n': *o++ = 'n'; continue;
+            case '\r': *o++ = 'r'; continue;
+            case '\t': *o++ = 't'; continue;
+            case '\b': *o++ = 'b'; continue;
+            case '\f': *o++ = 'f'; continue;
+            default: break;
+        }
+        uint32_t units[2];
+        int k = 0;
+        if (cp >= 0x10000) {
+            uint32_t v = cp - 0x10000;
+            units[k++] = 0xd800 | (v >> 10);
+            units[k++] = 0xdc00 | (v & 0x3ff);
+        } else {
+            units[k++] = cp;
+        }
+        for (int j = 0; j < k; j++) {
+            if (j) *o++ = '\\';
+            *o++ = 'u';
+            for (int sh = 12; sh >= 0; sh -= 4) *o++ = (unsigned char)digits[(units[j] >> sh) & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
+/* f(x): x's length as 8 bytes big-endian, then x */
+static int put_field(Buf *b, const void *p, size_t n) {
+    if (buf_reserve(b, 8 + n)) return -1;
+    put_len(b->data + b->len, n);
+    memcpy(b->data + b->len + 8, p, n);
+    b->len += 8 + n;
+    return 0;
+}
+
+static Group *group_for(Scan *s, uint64_t db) {
+    if (db >= s->n_groups) {
+        if (db > 1u << 20) return NULL;
+        size_t n = (size_t)db + 1;
+        Group *g = realloc(s->groups, n * sizeof *g);
+        if (!g) return NULL;
+        memset(g + s->n_groups, 0, (n - s->n_groups) * sizeof *g);
+        s->groups = g;
+        s->n_groups = n;
+    }
+    return &s->groups[db];
+}
+
+static void add256(unsigned char acc[32], const unsigned char x[32]) {
+    unsigned carry = 0;
+    for (int i = 31; i >= 0; i--) {
+        unsigned v = (unsigned)acc[i] + x[i] + carry;
+        acc[i] = (unsigned char)v;
+        carry = v >> 8;
+    }
+}
+
+static int emit(Scan *s, uint64_t db, size_t koff, size_t klen, const char *digest, size_t dlen,
+                long long expire_ms) {
+    if (db != s->group_db || !s->glen) {
+        memcpy(s->group, "db", 2);
+        s->glen = 2 + fmt_int(s->group + 2, (long long)db);
+        s->group_db = db;
+    }
+    Group *g = group_for(s, db);
+    if (!g) return fail(s, "database number %llu out of range", (unsigned long long)db);
+    /* the multiset accumulator over f(group) f(name) f("1") f(digest) */
+    Buf *e = &s->item;
+    e->len = 0;
+    if (put_field(e, s->group, s->glen) || put_field(e, s->arena.data + koff, klen) ||
+        put_field(e, "1", 1) || put_field(e, digest, dlen))
+        return oom(s);
+    unsigned char md[32];
+    sha256_once(e->data, e->len, md);
+    add256(g->sum, md);
+    g->count++;
+    g->used = 1;
+    s->keys++;
+    /* the JSON line: ["<group>", "<name>", 1, "<digest>", "<detail>"] */
+    Buf *o = &s->out;
+    if (buf_reserve(o, s->glen + dlen + 64)) return oom(s);
+    memcpy(o->data + o->len, "[\"", 2);
+    memcpy(o->data + o->len + 2, s->group, s->glen);
+    memcpy(o->data + o->len + 2 + s->glen, "\", ", 3);
+    o->len += 5 + s->glen;
+    if (json_string(o, s->arena.data + koff, klen)) return oom(s);
+    if (buf_reserve(o, dlen + 64)) return oom(s);
+    unsigned char *w = o->data + o->len;
+    memcpy(w, ", 1, \"", 6);
+    w += 6;
+    memcpy(w, digest, dlen);
+    w += dlen;
+    memcpy(w, "\", \"", 4);
+    w += 4;
+    if (expire_ms >= 0) {
+        memcpy(w, "expires-ms:", 11);
+        w += 11;
+        w += fmt_int((char *)w, expire_ms);
+    }
+    memcpy(w, "\"]\n", 3);
+    w += 3;
+    o->len = (size_t)(w - o->data);
+    return flush(s, 0);
+}
+
+/* --------------------------------------------------------------- main loop */
+static int scan_rdb(Scan *s) {
+    const unsigned char *p = take(s, 9);
+    if (!p) return -1;
+    if (memcmp(p, "REDIS", 5) != 0) return fail(s, "not an RDB file (no REDIS header)");
+    s->version = 0;
+    for (int i = 5; i < 9; i++) {
+        if (p[i] < '0' || p[i] > '9') return fail(s, "bad RDB version");
+        s->version = s->version * 10 + (p[i] - '0');
+    }
+    if (s->version < 1 || s->version > 12) return fail(s, "RDB version %d is not supported", s->version);
+    uint64_t db = 0;
+    long long expire = -1;
+    for (;;) {
+        unsigned op;
+        if (read_u8(s, &op)) return -1;
+        s->arena.len = 0;
+        s->n_elems = 0;
+        switch (op) {
+            case 0xff: { /* EOF, then the CRC64 of everything before it */
+                crc_sync(s);
+                uint64_t want = s->crc;
+                if (s->version >= 5) {
+                    const unsigned char *c = take(s, 8);
+                    if (!c) return -1;
+                    uint64_t got = le(c, 8);
+                    if (got != 0 && got != want) return fail(s, "RDB checksum mismatch");
+                }
+                return 0;
+            }
+            case 0xfe:
+                if (plain_len(s, &db)) return -1;
+                continue;
+            case 0xfd: {
+                const unsigned char *c = take(s, 4);
+                if (!c) return -1;
+                expire = (long long)le(c, 4) * 1000;
+                continue;
+            }
+            case 0xfc: {
+                const unsigned char *c = take(s, 8);
+                if (!c) return -1;
+                expire = (long long)le(c, 8);
+                continue;
+            }
+            case 0xfb: {
+                uint64_t a, b;
+                if (plain_len(s, &a) || plain_len(s, &b)) return -1;
+                continue;
+            }
+            case 0xfa: {
+                size_t ko, kl, vo, vl;
+                if (read_string(s, &ko, &kl) || read_string(s, &vo, &vl)) return -1;
+                if (kl == 9 && memcmp(s->arena.data + ko, "redis-ver", 9) == 0 && vl < sizeof s->redis_ver) {
+                    size_t k = 0; /* a version: digits, letters, dots and dashes only */
+                    for (size_t i = 0; i < vl; i++) {
+                        char ch = (char)s->arena.data[vo + i];
+                        if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                            (ch >= 'A' && ch <= 'Z') || ch == '.' || ch == '-')
+                            s->redis_ver[k++] = ch;
+                    }
+                    s->redis_ver[k] = 0;
+                }
+                continue;
+            }
+            case 0xf9:
+                if (!take(s, 1)) return -1;
+                continue;
+            case 0xf8: {
+                uint64_t idle;
+                if (plain_len(s, &idle)) return -1;
+                continue;
+            }
+            case 0xf7: { /* module aux: module id, when opcode, when, value */
+                uint64_t a;
+                if (plain_len(s, &a) || plain_len(s, &a) || plain_len(s, &a) || module_value(s)) return -1;
+                continue;
+            }
+            case 0xf5: /* function library code */
+                if (skip_string(s)) return -1;
+                continue;
+            case 0xf6:
+                return fail(s, "functions saved by a Redis 7.0 release candidate are not supported");
+            case 0xf4: { /* slot info: slot, size, expires size */
+                uint64_t a;
+                if (plain_len(s, &a) || plain_len(s, &a) || plain_len(s, &a)) return -1;
+                continue;
+            }
+            default:
+                break;
+        }
+        size_t koff, klen;
+        if (read_string(s, &koff, &klen)) return -1;
+        enum Kind kind = K_STRING;
+        SHA256_CTX raw;
+        SHA256_Init(&raw);
+        if (read_value(s, op, &kind, &raw)) return -1;
+        char digest[64];
+        size_t n = strlen(kind_name[kind]);
+        memcpy(digest, kind_name[kind], n);
+        const char *cls = expire >= 0 ? ":expiring:" : ":persistent:";
+        size_t cl = strlen(cls);
+        memcpy(digest + n, cls, cl);
+        n += cl;
+        if (value_digest(s, kind, &raw, digest + n)) return -1;
+        n += 32;
+        if (emit(s, db, koff, klen, digest, n, expire)) return -1;
+        expire = -1;
+    }
+}
+
+static PyObject *RDBError;
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    int fd;
+    PyObject *sink;
+    if (!PyArg_ParseTuple(args, "iO:scan", &fd, &sink)) return NULL;
+    if (!PyCallable_Check(sink)) {
+        PyErr_SetString(PyExc_TypeError, "sink must be callable");
+        return NULL;
+    }
+    Scan s;
+    memset(&s, 0, sizeof s);
+    s.fd = fd;
+    s.sink = sink;
+    s.ts = PyEval_SaveThread();
+    int rc = scan_rdb(&s);
+    if (rc == 0) rc = flush(&s, 1);
+    uint64_t trailing = 0;
+    if (rc == 0) { /* the stream must end with the RDB: read to its end */
+        trailing = s.end - s.pos;
+        while (!s.in_eof) {
+            ssize_t got = read(fd, s.in, s.in_cap);
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) break;
+            trailing += (uint64_t)got;
+        }
+        if (trailing) rc = fail(&s, "%llu bytes after the end of the RDB", (unsigned long long)trailing);
+    }
+    PyEval_RestoreThread(s.ts);
+    PyObject *result = NULL;
+    if (rc != 0) {
+        if (!s.py_error || !PyErr_Occurred()) PyErr_SetString(RDBError, s.err[0] ? s.err : "RDB scan failed");
+    } else {
+        PyObject *groups = PyDict_New();
+        for (size_t i = 0; groups && i < s.n_groups; i++) {
+            Group *g = &s.groups[i];
+            if (!g->used) continue;
+            char name[32];
+            snprintf(name, sizeof name, "db%zu", i);
+            PyObject *v = Py_BuildValue("(Ky#)", (unsigned long long)g->count, (const char *)g->sum, (Py_ssize_t)32);
+            if (!v || PyDict_SetItemString(groups, name, v)) {
+                Py_XDECREF(v);
+                Py_CLEAR(groups);
+                break;
+            }
+            Py_DECREF(v);
+        }
+        if (groups) {
+            result = Py_BuildValue("{s:i,s:K,s:s,s:N}", "version", s.version, "keys",
+                                   (unsigned long long)s.keys, "redis_version", s.redis_ver, "groups", groups);
+        }
+    }
+    free(s.in);
+    free(s.arena.data);
+    free(s.elems);
+    free(s.order);
+    free(s.out.data);
+    free(s.item.data);
+    free(s.groups);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS,
+     "scan(fd, sink) -> dict: read an RDB from fd to its end; JSON lines of per-key "
+     "fingerprint items go to sink(bytes); returns version, keys, redis_version and per "
+     "group (count, 32-byte multiset sum)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "rdbscan", NULL, -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit_rdbscan(void) {
+    crc_init();
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    RDBError = PyErr_NewException("stategate.native.rdbscan.RDBError", PyExc_ValueError, NULL);
+    if (!RDBError || PyModule_AddObjectRef(m, "RDBError", RDBError) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

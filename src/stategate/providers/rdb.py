@@ -1,0 +1,102 @@
+"""Fingerprints read from a redis RDB stream by the native scanner.
+
+The scanner (``stategate.native.rdbscan``, C) runs in its own thread with the
+GIL released and reads the RDB through a pipe, so it keeps pace with the
+transfer instead of adding to it: it checks the RDB's structure and CRC64,
+computes every key's canonical digest, writes the fingerprint's JSON lines to a
+sink and returns each database's multiset sum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from types import TracebackType
+from typing import Any
+
+from stategate.errors import ExternalError
+from stategate.native import rdbscan
+from stategate.providers.fingerprint import (
+    FingerprintSummary,
+    GroupSummary,
+    assemble,
+    group_digest,
+)
+
+_PIPE_SIZE = 1024 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+class RDBScanner:
+    """``feed`` it the RDB's bytes in order, then ``finish`` for the summary."""
+
+    def __init__(self, sink: Any, what: str = "RDB") -> None:
+        self._what = what
+        self._sink = sink
+        self._read, self._write = os.pipe()
+        # an unprivileged cap below 1 MiB refuses this: the default size still works
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._write, _F_SETPIPE_SZ, _PIPE_SIZE)
+        self._result: dict[str, object] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rdbscan", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = rdbscan.scan(self._read, self._sink)
+        except BaseException as exc:  # reported by finish()
+            self._error = exc
+        finally:
+            os.close(self._read)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._write, view)
+            except BrokenPipeError:
+                # the scanner stopped reading: it failed, and says why
+                self._close_write()
+                self._thread.join()
+                raise self._failure() from None
+            view = view[written:]
+
+    def _close_write(self) -> None:
+        if self._write >= 0:
+            os.close(self._write)
+            self._write = -1
+
+    def _failure(self) -> ExternalError:
+        error = self._error
+        if isinstance(error, rdbscan.RDBError):
+            return ExternalError(f"{self._what} is not a valid redis snapshot: {error}")
+        return ExternalError(f"{self._what}: fingerprint scan failed: {error}")
+
+    def finish(self) -> FingerprintSummary:
+        """Wait for the scanner; the fingerprint's summary, or an ExternalError."""
+        self._close_write()
+        self._thread.join()
+        if self._error is not None or self._result is None:
+            raise self._failure()
+        groups_raw = self._result["groups"]
+        assert isinstance(groups_raw, dict)
+        groups: dict[str, GroupSummary] = {}
+        for name, (count, total) in groups_raw.items():
+            digest = group_digest(name, count, int.from_bytes(total, "big"))
+            groups[name] = GroupSummary(items=count, size=count, digest=digest)
+        return assemble(groups)
+
+    def __enter__(self) -> RDBScanner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close_write()  # the scanner sees a truncated stream and stops
+        self._thread.join()
