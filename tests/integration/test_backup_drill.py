@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import psycopg
@@ -199,6 +200,29 @@ def test_redis_change_during_backup_stays_out_of_the_snapshot(workspace: Workspa
     assert later.fingerprint is not None and pred.fingerprint is not None
     assert later.fingerprint.items == pred.fingerprint.items + 1
     assert later.fingerprint.digest != pred.fingerprint.digest
+
+
+def test_redis_keys_whose_ttl_passed_before_the_drill_count_as_expired(
+    workspace: Workspace,
+) -> None:
+    """A key expiring between backup and drill is not loaded by the sandbox: the drill
+    says so (expired), and still fails on any key that should be there and is not."""
+    access = workspace.services.access["data/redis"]
+    assert isinstance(access, RedisAccess)
+    with redis.Redis(host=access.host, port=access.port, password=access.password) as c:
+        c.set("session:short", "gone soon", px=1500)
+    try:
+        ctx = workspace.context("data/redis")
+        pred = backup_pred(run_backup(ctx))
+        assert pred.result == "pass", pred.reason
+        time.sleep(2.0)
+        drill = drill_pred(run_restore_drill(ctx))
+        assert drill.result == "pass", drill.reason
+        assert drill.fingerprint is not None
+        assert drill.fingerprint.expired == 1 and drill.fingerprint.missing == 0
+    finally:
+        with redis.Redis(host=access.host, port=access.port, password=access.password) as c:
+            c.delete("session:short")
 
 
 def test_s3_change_between_listing_and_download_fails_the_backup(workspace: Workspace) -> None:

@@ -180,13 +180,37 @@ class Comparison(BaseModel):
     missing: int = 0
     unexpected: int = 0
     changed: int = 0
+    # absent after restore because their TTL had passed (a redis key's expires-ms)
+    expired: int = 0
     examples: list[str] = []  # a few "group/name: what" lines, for a human
 
 
-def compare(expected: Fingerprint, observed: Fingerprint, *, examples: int = 10) -> Comparison:
+EXPIRES_MS = "expires-ms:"  # an item's detail: when its content expires (epoch ms)
+
+
+def compare(
+    expected: Fingerprint,
+    observed: Fingerprint,
+    *,
+    examples: int = 10,
+    now_ms: int | None = None,
+) -> Comparison:
+    """Item by item. With ``now_ms`` (taken after ``observed`` was read), an expected
+    item whose detail says it expired by then may be absent: counted as expired."""
     want = {(i.group, i.name): (i.size, i.digest) for i in expected.items}
     have = {(i.group, i.name): (i.size, i.digest) for i in observed.items}
     missing = sorted(want.keys() - have.keys())
+    expired: set[tuple[str, str]] = set()
+    if now_ms is not None and missing:
+        gone = set(missing)
+        expired = {
+            (i.group, i.name)
+            for i in expected.items
+            if i.detail.startswith(EXPIRES_MS)
+            and (i.group, i.name) in gone
+            and int(i.detail[len(EXPIRES_MS) :]) <= now_ms
+        }
+        missing = [k for k in missing if k not in expired]
     unexpected = sorted(have.keys() - want.keys())
     changed = sorted(k for k in want.keys() & have.keys() if want[k] != have[k])
     lines = [f"{g}/{n}: missing after restore" for g, n in missing]
@@ -202,6 +226,7 @@ def compare(expected: Fingerprint, observed: Fingerprint, *, examples: int = 10)
         missing=len(missing),
         unexpected=len(unexpected),
         changed=len(changed),
+        expired=len(expired),
         examples=lines[:examples],
     )
 

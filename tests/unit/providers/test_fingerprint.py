@@ -132,3 +132,24 @@ def test_order_is_the_tuple_order_even_with_shared_names() -> None:
         fp = Fingerprint(items)
         assert fp.items == expected
         assert fp.to_jsonl() == Fingerprint(reversed(items)).to_jsonl()
+
+
+def test_expired_items_are_told_apart_from_missing_ones() -> None:
+    expected = Fingerprint(
+        [
+            FingerprintItem("db0", "kept", 1, "a"),
+            FingerprintItem("db0", "ttl-passed", 1, "b", "expires-ms:1000"),
+            FingerprintItem("db0", "ttl-ahead", 1, "c", "expires-ms:9000"),
+            FingerprintItem("db0", "lost", 1, "d"),
+        ]
+    )
+    observed = Fingerprint([FingerprintItem("db0", "kept", 1, "a")])
+    plain = compare(expected, observed)
+    assert (plain.missing, plain.expired) == (3, 0)
+    timed = compare(expected, observed, now_ms=5000)
+    assert (timed.missing, timed.expired, timed.match) == (2, 1, False)
+    assert any("ttl-ahead" in e for e in timed.examples)
+    assert not any("ttl-passed" in e for e in timed.examples)
+    lost = FingerprintItem("db0", "lost", 1, "d")
+    later = compare(expected, Fingerprint([*observed.items, lost]), now_ms=10_000)
+    assert later.match and later.expired == 2
