@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any
 
 from stategate.errors import ExternalError
-from stategate.native import rdbscan
 from stategate.providers.fingerprint import (
     FingerprintSummary,
     GroupSummary,
@@ -29,10 +28,23 @@ _PIPE_SIZE = 1024 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
+def _native() -> Any:
+    try:
+        from stategate.native import rdbscan
+    except ImportError as exc:
+        raise ExternalError(
+            "stategate's native RDB scanner is not built (stategate.native.rdbscan): "
+            "reinstall stategate with a C compiler and OpenSSL headers present "
+            "(bash scripts/setup.sh does both)"
+        ) from exc
+    return rdbscan
+
+
 class RDBScanner:
     """``feed`` it the RDB's bytes in order, then ``finish`` for the summary."""
 
     def __init__(self, sink: Any, what: str = "RDB") -> None:
+        self._native = _native()
         self._what = what
         self._sink = sink
         self._read, self._write = os.pipe()
@@ -46,7 +58,7 @@ class RDBScanner:
 
     def _run(self) -> None:
         try:
-            self._result = rdbscan.scan(self._read, self._sink)
+            self._result = self._native.scan(self._read, self._sink)
         except BaseException as exc:  # reported by finish()
             self._error = exc
         finally:
@@ -71,7 +83,7 @@ class RDBScanner:
 
     def _failure(self) -> ExternalError:
         error = self._error
-        if isinstance(error, rdbscan.RDBError):
+        if isinstance(error, self._native.RDBError):
             return ExternalError(f"{self._what} is not a valid redis snapshot: {error}")
         return ExternalError(f"{self._what}: fingerprint scan failed: {error}")
 

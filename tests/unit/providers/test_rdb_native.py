@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from stategate.errors import ExternalError
+from stategate.providers.rdb import RDBScanner
+
+
+def test_a_missing_native_scanner_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "stategate.native.rdbscan", None)  # import fails
+    with pytest.raises(ExternalError, match="native RDB scanner is not built"):
+        RDBScanner(lambda _chunk: None)
+
+
+def test_the_scanner_refuses_a_stream_that_is_not_an_rdb() -> None:
+    with pytest.raises(ExternalError, match="not an RDB file"), RDBScanner(print) as scanner:
+        scanner.feed(b"GARBAGE-NOT-AN-RDB")
+        scanner.finish()
