@@ -402,6 +402,13 @@ static int read_elem(Scan *s) {
 /* ---------------------------------------------------- compact encodings */
 /* Blobs are copied into the arena first; entries are appended after them. */
 
+/* a w-byte two's complement integer, sign-extended */
+static long long sext(uint64_t u, int w) {
+    if (w >= 8) return (long long)u;
+    uint64_t sign = (uint64_t)1 << (w * 8 - 1);
+    return (long long)((u ^ sign) - sign);
+}
+
 static int parse_listpack(Scan *s, size_t boff, size_t blen) {
     if (blen < 7) return fail(s, "corrupt listpack (too short)");
     size_t p = 6;
@@ -440,13 +447,7 @@ static int parse_listpack(Scan *s, size_t boff, size_t blen) {
             int w = c == 0xf1 ? 2 : c == 0xf2 ? 3 : c == 0xf3 ? 4 : 8;
             hdr = 1 + (size_t)w;
             if (p + hdr > blen) return fail(s, "corrupt listpack");
-            uint64_t u = le(b + p + 1, w);
-            if (w < 8) {
-                uint64_t sign = (uint64_t)1 << (w * 8 - 1);
-                v = (long long)((u ^ sign) - sign);
-            } else {
-                v = (long long)u;
-            }
+            v = sext(le(b + p + 1, w), w);
         } else {
             return fail(s, "corrupt listpack (entry type 0x%02x)", c);
         }
@@ -507,13 +508,7 @@ static int parse_ziplist(Scan *s, size_t boff, size_t blen) {
                 if (w == 0) {
                     v = (long long)(c & 0x0f) - 1;
                 } else {
-                    uint64_t u = le(b + p + 1, w);
-                    if (w < 8) {
-                        uint64_t sign = (uint64_t)1 << (w * 8 - 1);
-                        v = (long long)((u ^ sign) - sign);
-                    } else {
-                        v = (long long)u;
-                    }
+                    v = sext(le(b + p + 1, w), w);
                 }
             }
         }
