@@ -1,6 +1,6 @@
 """The one place that starts processes.
 
-Every subprocess goes through :func:`run` or :func:`popen`. Both take the
+Every subprocess goes through :func:`run`, :func:`feed` or :func:`popen`. All take the
 secret values known to the caller and mask them in anything they log or put in
 an error message, so a password passed through the environment never reaches
 output, logs or evidence.
@@ -8,11 +8,14 @@ output, logs or evidence.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from stategate.errors import ExternalError
 
@@ -82,10 +85,69 @@ def run(
     except subprocess.TimeoutExpired as exc:
         raise ExternalError(f"command timed out after {timeout}s: {shown}") from exc
     done = Completed(tuple(full), proc.returncode, proc.stdout, proc.stderr)
-    if check and proc.returncode != 0:
-        err = mask(proc.stderr.decode("utf-8", "replace").strip(), secret_list)
+    if check:
+        _check(done, shown, secret_list)
+    return done
+
+
+def _check(done: Completed, shown: str, secrets: list[str]) -> None:
+    if done.returncode != 0:
+        err = mask(done.stderr.decode("utf-8", "replace").strip(), secrets)
         last = err.splitlines()[-1] if err else ""
-        raise ExternalError(f"{shown} exited with {proc.returncode}: {last}".rstrip(": "))
+        raise ExternalError(f"{shown} exited with {done.returncode}: {last}".rstrip(": "))
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+FEED_CHUNK = 1024 * 1024
+
+
+def feed(
+    argv: Sequence[str],
+    source: Readable,
+    *,
+    env: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+    user: str | None = None,
+) -> Completed:
+    """Run ``argv`` with everything ``source`` yields on its stdin, as :func:`run` does
+    with ``check=True``, without holding the input in memory.
+
+    If the command stops reading early, feeding stops and its exit status decides.
+    An error raised by ``source`` kills the command and propagates.
+    """
+    full = _as_user(argv, user)
+    secret_list = list(secrets)
+    shown = mask(" ".join(full), secret_list)
+    log.debug("run: %s", shown)
+    # output to files, not pipes: nobody reads them while the input is written
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                full, env=_env(env), stdin=subprocess.PIPE, stdout=out, stderr=err
+            )
+        except FileNotFoundError as exc:
+            raise ExternalError(f"command not found: {full[0]}") from exc
+        assert proc.stdin is not None
+        try:
+            # a broken pipe: it stopped reading, and its exit status says why
+            with contextlib.suppress(BrokenPipeError):
+                while data := source.read(FEED_CHUNK):
+                    proc.stdin.write(data)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        code = proc.wait()
+        out.seek(0)
+        err.seek(0)
+        done = Completed(tuple(full), code, out.read(), err.read())
+    _check(done, shown, secret_list)
     return done
 
 

@@ -1,0 +1,67 @@
+"""``execute.feed``: a stream on a command's stdin, errors masked, the child never left behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from stategate import execute
+from stategate.errors import ExternalError
+
+BIG = os.urandom(1 << 16) * 40  # 2.5 MiB: more than a pipe holds, several feed chunks
+
+
+def test_feed_streams_everything_to_stdin() -> None:
+    done = execute.feed(["sh", "-c", "wc -c"], io.BytesIO(BIG))
+    assert done.returncode == 0
+    assert int(done.text()) == len(BIG)
+
+
+def test_a_failing_command_is_an_external_error_with_secrets_masked() -> None:
+    with pytest.raises(ExternalError) as caught:
+        execute.feed(
+            ["sh", "-c", "head -c 10 >/dev/null; echo 'bad password hunter2' >&2; exit 3"],
+            io.BytesIO(BIG),
+            secrets=["hunter2"],
+        )
+    message = str(caught.value)
+    assert "exited with 3: bad password ***" in message
+    assert "hunter2" not in message
+
+
+def test_a_command_that_stops_reading_but_succeeds_is_not_an_error() -> None:
+    assert execute.feed(["true"], io.BytesIO(BIG)).returncode == 0
+
+
+class _FailingOnceStarted:
+    """A source that fails (a corrupt stream) once the command has written its pid."""
+
+    def __init__(self, pid_file: Path) -> None:
+        self.pid_file = pid_file
+
+    def read(self, size: int = -1, /) -> bytes:
+        deadline = time.monotonic() + 10
+        while not self.pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise ExternalError("corrupt input")
+
+
+def test_a_failing_source_kills_the_command_and_propagates(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    with pytest.raises(ExternalError, match="corrupt input"):
+        execute.feed(
+            ["sh", "-c", f"echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 30"],
+            _FailingOnceStarted(pid_file),
+        )
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(pid, 0)
+
+
+def test_a_missing_command_is_an_external_error() -> None:
+    with pytest.raises(ExternalError, match="command not found"):
+        execute.feed(["stategate-no-such-command"], io.BytesIO(b""))
