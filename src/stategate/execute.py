@@ -9,8 +9,10 @@ output, logs or evidence.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -171,6 +173,34 @@ def popen(
         )
     except FileNotFoundError as exc:
         raise ExternalError(f"command not found: {full[0]}") from exc
+
+
+STDOUT_BUFFER = "1M"
+
+
+def with_stdout_buffer(argv: Sequence[str]) -> list[str]:
+    """``argv`` run with a 1 MiB stdio buffer on its stdout, where coreutils' ``stdbuf``
+    works (else ``argv`` as is).
+
+    A C program writing a stream to a pipe through stdio (pg_dump's archive) writes
+    4 KiB at a time: for 500 MB, 125,000 writes and as many wake-ups of the reader.
+    With 1 MiB both sides spend a fraction of that time in the kernel.
+    """
+    if _stdbuf() is None:
+        return list(argv)
+    return [str(_stdbuf()), f"-o{STDOUT_BUFFER}", *argv]
+
+
+@functools.cache
+def _stdbuf() -> str | None:
+    found = shutil.which("stdbuf")
+    if found is None:
+        return None
+    try:  # it needs its preload library, which a minimal image may lack
+        done = subprocess.run([found, f"-o{STDOUT_BUFFER}", "true"], capture_output=True)
+    except OSError:
+        return None
+    return found if done.returncode == 0 else None
 
 
 def _as_user(argv: Sequence[str], user: str | None) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import select
+import subprocess
 import time
 from pathlib import Path
 
@@ -65,3 +67,31 @@ def test_a_failing_source_kills_the_command_and_propagates(tmp_path: Path) -> No
 def test_a_missing_command_is_an_external_error() -> None:
     with pytest.raises(ExternalError, match="command not found"):
         execute.feed(["stategate-no-such-command"], io.BytesIO(b""))
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+def test_stdout_buffer_holds_a_stdio_writers_output_back(buffered: bool) -> None:
+    """sed writes through stdio like pg_dump: 4 KiB at a time on a pipe by default, in
+    1 MiB pieces with the larger buffer (here: nothing until its input ends)."""
+    argv = ["sed", "s/a/b/"]
+    proc = execute.popen(
+        execute.with_stdout_buffer(argv) if buffered else argv, stdin=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b"a line of text\n" * 1000)  # 15 kB: several 4 KiB buffers
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        assert bool(ready) is not buffered
+        proc.stdin.close()
+        assert proc.stdout.read() == b"b line of text\n" * 1000
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_stdout_buffer_without_stdbuf_runs_the_command_as_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(execute, "_stdbuf", lambda: None)
+    assert execute.with_stdout_buffer(["pg_dump", "-Fc"]) == ["pg_dump", "-Fc"]

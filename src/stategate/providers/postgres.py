@@ -245,9 +245,10 @@ class PostgresProvider:
         ]
 
     def _stream(self, out: BackupWriter, part: str, argv: list[str], *, zstd: bool = False) -> None:
+        launch = execute.with_stdout_buffer(argv) if zstd else argv
         with tempfile.TemporaryFile() as err, out.part(part) as dest:
             proc = execute.popen(
-                argv, env=self.access.env(), secrets=self.secrets(), stderr=err.fileno()
+                launch, env=self.access.env(), secrets=self.secrets(), stderr=err.fileno()
             )
             assert proc.stdout is not None
             try:
