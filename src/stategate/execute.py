@@ -186,9 +186,8 @@ def with_stdout_buffer(argv: Sequence[str]) -> list[str]:
     4 KiB at a time: for 500 MB, 125,000 writes and as many wake-ups of the reader.
     With 1 MiB both sides spend a fraction of that time in the kernel.
     """
-    if _stdbuf() is None:
-        return list(argv)
-    return [str(_stdbuf()), f"-o{STDOUT_BUFFER}", *argv]
+    stdbuf = _stdbuf()
+    return list(argv) if stdbuf is None else [stdbuf, f"-o{STDOUT_BUFFER}", *argv]
 
 
 @functools.cache
@@ -197,8 +196,10 @@ def _stdbuf() -> str | None:
     if found is None:
         return None
     try:  # it needs its preload library, which a minimal image may lack
-        done = subprocess.run([found, f"-o{STDOUT_BUFFER}", "true"], capture_output=True)
-    except OSError:
+        done = subprocess.run(
+            [found, f"-o{STDOUT_BUFFER}", "true"], capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
         return None
     return found if done.returncode == 0 else None
 
