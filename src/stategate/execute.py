@@ -175,19 +175,25 @@ def popen(
         raise ExternalError(f"command not found: {full[0]}") from exc
 
 
-STDOUT_BUFFER = "1M"
+STDIO_BUFFER = "1M"
 
 
-def with_stdout_buffer(argv: Sequence[str]) -> list[str]:
-    """``argv`` run with a 1 MiB stdio buffer on its stdout, where coreutils' ``stdbuf``
-    works (else ``argv`` as is).
+def with_stdio_buffers(
+    argv: Sequence[str], *, stdin: bool = False, stdout: bool = False
+) -> list[str]:
+    """``argv`` run with 1 MiB stdio buffers on its stdin and/or stdout, where
+    coreutils' ``stdbuf`` works (else ``argv`` as is).
 
-    A C program writing a stream to a pipe through stdio (pg_dump's archive) writes
-    4 KiB at a time: for 500 MB, 125,000 writes and as many wake-ups of the reader.
-    With 1 MiB both sides spend a fraction of that time in the kernel.
+    A C program streaming through stdio on a pipe (pg_dump writing its archive,
+    pg_restore reading one) moves 4 KiB per system call: for 500 MB, 125,000 calls
+    and as many wake-ups of the process on the other side. With 1 MiB both spend a
+    fraction of that time in the kernel.
     """
     stdbuf = _stdbuf()
-    return list(argv) if stdbuf is None else [stdbuf, f"-o{STDOUT_BUFFER}", *argv]
+    if stdbuf is None or not (stdin or stdout):
+        return list(argv)
+    modes = [f"-i{STDIO_BUFFER}"] * stdin + [f"-o{STDIO_BUFFER}"] * stdout
+    return [stdbuf, *modes, *argv]
 
 
 @functools.cache
@@ -196,9 +202,7 @@ def _stdbuf() -> str | None:
     if found is None:
         return None
     try:  # it needs its preload library, which a minimal image may lack
-        done = subprocess.run(
-            [found, f"-o{STDOUT_BUFFER}", "true"], capture_output=True, timeout=30
-        )
+        done = subprocess.run([found, f"-o{STDIO_BUFFER}", "true"], capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return found if done.returncode == 0 else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import os
 import select
@@ -74,9 +76,7 @@ def test_stdout_buffer_holds_a_stdio_writers_output_back(buffered: bool) -> None
     """sed writes through stdio like pg_dump: 4 KiB at a time on a pipe by default, in
     1 MiB pieces with the larger buffer (here: nothing until its input ends)."""
     argv = ["sed", "s/a/b/"]
-    proc = execute.popen(
-        execute.with_stdout_buffer(argv) if buffered else argv, stdin=subprocess.PIPE
-    )
+    proc = execute.popen(execute.with_stdio_buffers(argv, stdout=buffered), stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     try:
         proc.stdin.write(b"a line of text\n" * 1000)  # 15 kB: several 4 KiB buffers
@@ -90,8 +90,31 @@ def test_stdout_buffer_holds_a_stdio_writers_output_back(buffered: bool) -> None
         proc.wait()
 
 
-def test_stdout_buffer_without_stdbuf_runs_the_command_as_is(
+@pytest.mark.parametrize("buffered", [False, True])
+def test_stdin_buffer_reads_ahead_in_large_pieces(buffered: bool) -> None:
+    """sed reads through stdio like pg_restore: from a pipe holding 1 MiB, it takes a
+    few small buffers to find its first line by default, all of it with the 1 MiB
+    buffer (what it takes is gone for wc, which counts the rest)."""
+    size = 1 << 20
+    read_end, write_end = os.pipe()
+    try:
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, size)
+        os.write(write_end, b"a line of text\n" * (size // 16) + b"0" * (size % 16))
+        os.close(write_end)
+        argv = ["sh", "-c", "sed 1q >/dev/null; wc -c"]
+        proc = execute.popen(execute.with_stdio_buffers(argv, stdin=buffered), stdin=read_end)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        os.close(read_end)
+        with contextlib.suppress(OSError):
+            os.close(write_end)
+    taken = size - int(out)
+    assert taken == size if buffered else taken < size // 4
+
+
+def test_stdio_buffers_without_stdbuf_run_the_command_as_is(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(execute, "_stdbuf", lambda: None)
-    assert execute.with_stdout_buffer(["pg_dump", "-Fc"]) == ["pg_dump", "-Fc"]
+    assert execute.with_stdio_buffers(["pg_dump", "-Fc"], stdout=True) == ["pg_dump", "-Fc"]
+    assert execute.with_stdio_buffers(["pg_restore"], stdin=True) == ["pg_restore"]

@@ -245,7 +245,7 @@ class PostgresProvider:
         ]
 
     def _stream(self, out: BackupWriter, part: str, argv: list[str], *, zstd: bool = False) -> None:
-        launch = execute.with_stdout_buffer(argv) if zstd else argv
+        launch = execute.with_stdio_buffers(argv, stdout=zstd)
         with tempfile.TemporaryFile() as err, out.part(part) as dest:
             proc = execute.popen(
                 launch, env=self.access.env(), secrets=self.secrets(), stderr=err.fileno()
@@ -333,7 +333,7 @@ class PostgresProvider:
         # pg_restore reads a custom-format archive from a pipe in one pass
         with compression.decompressing(path, name) as archive:
             execute.feed(
-                [*argv, "--format=custom"],
+                execute.with_stdio_buffers([*argv, "--format=custom"], stdin=True),
                 archive,
                 env=self.access.env(),
                 secrets=self.secrets(),
