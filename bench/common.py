@@ -15,27 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from stategate.attest.keys import SigningKey, write_key_pair
+from stategate.attest.keys import SigningKey, load_signing_key, write_key_pair
+from stategate.attest.store import EvidenceStore
 from stategate.attest.testing import trust_entry, write_trust_file
 from stategate.attest.trust import Role
-from stategate.evidence.signer import EVIDENCE_KEY_ENV
-from stategate.evidence.store import EvidenceStore
 from stategate.operations.context import ModuleContext
 from stategate.providers.config import ProviderConfig
-
-# one evidence key per benchmark run, trusted by every repo the run creates
-_KEY = SigningKey.generate()
-
-
-def _trusting_repo(repo: Path) -> Path:
-    """``repo`` with a trust file that lets this run's key sign evidence."""
-    repo.mkdir(parents=True, exist_ok=True)
-    write_trust_file(repo, [trust_entry(_KEY, Role.EVIDENCE, "bench")])
-    key_path = repo.parent / "bench-keys" / "evidence.key"
-    if not key_path.exists():
-        write_key_pair(_KEY, key_path, comment="bench")
-    os.environ[EVIDENCE_KEY_ENV] = str(key_path)  # for the CLI runs
-    return repo
 
 
 def parser(description: str, default_scale: float) -> argparse.ArgumentParser:
@@ -65,25 +50,34 @@ def workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="stategate-bench-"))
 
 
+def bench_key(work: Path) -> tuple[SigningKey, Path]:
+    """One evidence signing key per bench run (and its file, for the CLI's --key)."""
+    path = work / "keys" / "evidence-bench.key"
+    if path.exists():
+        return load_signing_key(path), path
+    key = SigningKey.generate()
+    write_key_pair(key, path, comment="bench")
+    return key, path
+
+
+def _trust(repo: Path, key: SigningKey) -> None:
+    write_trust_file(repo, [trust_entry(key, Role.EVIDENCE, "bench")])
+
+
 def context(work: Path, module_id: str, config: ProviderConfig) -> ModuleContext:
-    repo = _trusting_repo(work / "repo")
+    repo = work / "repo"
+    repo.mkdir(exist_ok=True)
+    key, _ = bench_key(work)
+    _trust(repo, key)
     return ModuleContext(
-        module_id,
-        config,
-        [],
-        None,
-        None,
-        repo,
-        EvidenceStore.open(repo),
-        _KEY,
-        work / "artifacts",
+        module_id, config, [], None, None, repo, EvidenceStore.open(repo), key, work / "artifacts"
     )
 
 
 def cli_repo(work: Path, module_id: str, config: ProviderConfig, image: str) -> Path:
     """A minimal platform repo (one compose service, one policy entry) for the CLI."""
     project, service = module_id.split("/")
-    repo = _trusting_repo(work / "cli-repo")
+    repo = work / "cli-repo"
     (repo / "compose").mkdir(parents=True, exist_ok=True)
     (repo / "compose" / f"{project}.yml").write_text(
         json.dumps({"name": project, "services": {service: {"image": image}}})
@@ -95,11 +89,13 @@ def cli_repo(work: Path, module_id: str, config: ProviderConfig, image: str) -> 
         "modules": {module_id: {"evidence": entry}},
     }
     (repo / "stategate.yaml").write_text(json.dumps(policy))  # JSON is YAML
+    _trust(repo, bench_key(work)[0])
     return repo
 
 
 def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
-    """Run ``stategate ARGV...`` as its own process, as a user or CI would; its JSON."""
+    """Run ``stategate ARGV...`` as its own process, as a user or CI would; its JSON.
+    ``repo`` is one :func:`cli_repo` made."""
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(
@@ -112,6 +108,8 @@ def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
             str(repo),
             "--artifacts",
             str(artifacts),
+            "--key",
+            str(bench_key(repo.parent)[1]),
             "--format",
             "json",
         ],

@@ -3,6 +3,10 @@ artifact fsync + evidence record) vs bare ``pg_dump -Fc -f FILE``, timed twice: 
 itself (``run_backup``, as the CLI runs it) and the CLI as its own process (which adds the
 interpreter's start-up and imports, a fixed cost that does not grow with the data).
 
+The two do not compress alike: stategate runs ``pg_dump -Fc --compress=0`` and compresses
+the stream with zstd (level 3), bare ``pg_dump -Fc`` uses its own zlib (default level), so
+the artifact sizes of both are printed too.
+
 Data: pgbench -i at --scale (50 by default: 5M account rows).
 """
 
@@ -12,6 +16,7 @@ import subprocess
 
 from common import best, cli_job, cli_repo, context, parser, report, rm, workdir
 
+from stategate.evidence.record import BackupPredicate
 from stategate.operations.backup import run_backup
 from stategate.providers.config import PostgresSource
 from stategate.sandbox.servers import LocalPostgres, find_postgres_bin
@@ -40,10 +45,14 @@ def main() -> None:
             out.unlink(missing_ok=True)
             run(["pg_dump", "-Fc", "-f", str(out), "bench"])
 
+        ours: list[int] = []
+
         def job() -> None:
             rm(work / "artifacts")
             record = run_backup(ctx)
-            assert record.result == "pass", record.statement.predicate.reason
+            pred = record.statement.predicate
+            assert isinstance(pred, BackupPredicate) and pred.result == "pass", pred.reason
+            ours[:] = [a.size for a in pred.artifacts if a.name.startswith("db/")]
 
         def cli() -> None:
             rm(work / "artifacts")
@@ -54,6 +63,10 @@ def main() -> None:
         size = out.stat().st_size
         for name, t_ours in (("postgres backup", t_job), ("postgres backup (CLI process)", t_cli)):
             report(name, t_ours, t_bare, "pg_dump -Fc", kind="time", target="<= 1.05", size=size)
+        print(
+            f"postgres backup artifact: stategate {sum(ours) / 1e6:.1f} MB "
+            f"(pg_dump -Fc -Z0 | zstd -3), pg_dump -Fc {size / 1e6:.1f} MB (zlib)"
+        )
     rm(work)
 
 

@@ -1,5 +1,6 @@
-"""stategate restore-drill (verify sha256 + fresh cluster + pg_restore + fingerprint compare)
-vs bare initdb + start + pg_restore of the same dump. Data: pgbench -i at --scale."""
+"""stategate restore-drill (verify sha256 + fresh cluster + zstd -d | pg_restore +
+fingerprint compare) vs bare initdb + start + pg_restore of a plain ``pg_dump -Fc`` file
+(pg_dump's own zlib) of the same data. Data: pgbench -i at --scale."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def main() -> None:
         backup = run_backup(ctx)
         pred = backup.statement.predicate
         assert isinstance(pred, BackupPredicate) and pred.result == "pass"
-    dump = work / "artifacts" / pred.location / "db" / "bench.dump"
+        dump = work / "bare.dump"
+        subprocess.run(["pg_dump", "-Fc", "-f", str(dump), "bench"], check=True, env=env)
+    ours_size = sum(a.size for a in pred.artifacts if a.name.startswith("db/"))
 
     def bare() -> None:
         with LocalPostgres(bin_dir=bin_dir, superuser="postgres") as sandbox:
@@ -76,6 +79,10 @@ def main() -> None:
         kind="time",
         target="<= 1.30",
         size=dump.stat().st_size,
+    )
+    print(
+        f"postgres restore drill input: stategate {ours_size / 1e6:.1f} MB (zstd -3), "
+        f"pg_dump -Fc {dump.stat().st_size / 1e6:.1f} MB (zlib)"
     )
     rm(work)
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 MODULES = ["data/postgres", "data/redis", "data/minio"]
 MAIN_PART = {
-    "data/postgres": "db/app.dump",
+    "data/postgres": "db/app.dump.zst",
     "data/redis": "dump.rdb",
     "data/minio": "fingerprint.jsonl",
 }

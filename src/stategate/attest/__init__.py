@@ -10,7 +10,7 @@ Records are DSSE envelopes over in-toto Statements v1, signed with Ed25519
     record = store.write_signed(
         "evidence/app/postgres/backup-20260527T100000Z-1a2b3c.json",
         {"_type": "https://in-toto.io/Statement/v1",
-         "subject": [{"name": "app/postgres/20260527T100000Z-1a2b3c/db/app.dump", "digest": {"sha256": hex}}],
+         "subject": [{"name": "app/postgres/20260527T100000Z-1a2b3c/db/app.dump.zst", "digest": {"sha256": hex}}],
          "predicateType": predicate_type("backup"),
          "predicate": {...}},
         key,

@@ -1,5 +1,10 @@
 """PostgreSQL: ``pg_dump`` custom format per database, globals without passwords.
 
+Each database is dumped uncompressed and stategate compresses the stream with
+zstd (``db/<name>.dump.zst``): several times faster than pg_dump's own zlib,
+which would otherwise bound the backup, and smaller. Parts of earlier backups
+(``db/<name>.dump``, compressed by pg_dump) still restore.
+
 The fingerprint (per-table row count and an order-free sum of row hashes)
 is computed inside the same exported snapshot that ``pg_dump --snapshot``
 dumps, concurrently with the dump, so it describes exactly the dumped data
@@ -21,6 +26,7 @@ from psycopg import sql
 
 from stategate import execute
 from stategate.errors import ExternalError
+from stategate.evidence import compression
 from stategate.evidence.artifact import BackupWriter
 from stategate.providers.access import PostgresAccess
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
@@ -55,12 +61,19 @@ ORDER BY 1, 2
 Methods = dict[tuple[str, str], str]
 
 
+DUMP_SUFFIX = ".dump"
+
+
 def dump_part(db: str) -> str:
-    return f"db/{urllib.parse.quote(db, safe='')}.dump"
+    """The part holding one database: a custom-format archive in one zstd frame."""
+    return f"db/{urllib.parse.quote(db, safe='')}{DUMP_SUFFIX}{compression.SUFFIX}"
 
 
 def part_db(name: str) -> str:
-    return urllib.parse.unquote(name.removeprefix("db/").removesuffix(".dump"))
+    """The database of a part: ``db/<quoted name>.dump.zst``, or ``.dump`` (earlier
+    versions, compressed by pg_dump itself)."""
+    stem = name.removeprefix("db/").removesuffix(compression.SUFFIX).removesuffix(DUMP_SUFFIX)
+    return urllib.parse.unquote(stem)
 
 
 class PostgresProvider:
@@ -231,14 +244,18 @@ class PostgresProvider:
             "--no-password",
         ]
 
-    def _stream(self, out: BackupWriter, part: str, argv: list[str]) -> None:
+    def _stream(self, out: BackupWriter, part: str, argv: list[str], *, zstd: bool = False) -> None:
+        launch = execute.with_stdio_buffers(argv, stdout=zstd)
         with tempfile.TemporaryFile() as err, out.part(part) as dest:
             proc = execute.popen(
-                argv, env=self.access.env(), secrets=self.secrets(), stderr=err.fileno()
+                launch, env=self.access.env(), secrets=self.secrets(), stderr=err.fileno()
             )
             assert proc.stdout is not None
             try:
-                dest.copy_from(proc.stdout)
+                dest.copy_from(compression.compressing(proc.stdout) if zstd else proc.stdout)
+            except BaseException:
+                proc.kill()  # nothing reads its output any more: waiting would hang
+                raise
             finally:
                 code = proc.wait()
             if code != 0:
@@ -251,10 +268,11 @@ class PostgresProvider:
         return execute.mask(f"{Path(tool).name} exited with {code}: {last}", self.secrets())
 
     def _pg_dump(self, out: BackupWriter, db: str, snapshot: str | None) -> None:
-        argv = ["pg_dump", "--format=custom", *self._base_args(), "--dbname", db]
+        # uncompressed: zstd in this process is several times faster than pg_dump's zlib
+        argv = ["pg_dump", "--format=custom", "--compress=0", *self._base_args(), "--dbname", db]
         if snapshot:
             argv.append(f"--snapshot={snapshot}")
-        self._stream(out, dump_part(db), argv)
+        self._stream(out, dump_part(db), argv, zstd=True)
 
     def _dump_globals(self, out: BackupWriter) -> None:
         # roles and tablespaces, never role passwords
@@ -299,21 +317,26 @@ class PostgresProvider:
                 timeout=600,
             )
         for name in names:
-            if not name.startswith("db/"):
-                continue
-            db = part_db(name)
-            args = ["-d", db] if db in TEMPLATE_DBS else ["--create", "-d", "postgres"]
+            if name.startswith("db/"):
+                self._restore_db(backup.directory, name)
+
+    def _restore_db(self, directory: Path, name: str) -> None:
+        db = part_db(name)
+        target = ["-d", db] if db in TEMPLATE_DBS else ["--create", "-d", "postgres"]
+        argv = ["pg_restore", *self._base_args(), "--exit-on-error", *target]
+        path = directory / name
+        if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
             execute.run(
-                [
-                    "pg_restore",
-                    *self._base_args(),
-                    "--exit-on-error",
-                    *args,
-                    str(backup.directory / name),
-                ],
+                [*argv, str(path)], env=self.access.env(), secrets=self.secrets(), timeout=None
+            )
+            return
+        # pg_restore reads a custom-format archive from a pipe in one pass
+        with compression.decompressing(path, name) as archive:
+            execute.feed(
+                execute.with_stdio_buffers([*argv, "--format=custom"], stdin=True),
+                archive,
                 env=self.access.env(),
                 secrets=self.secrets(),
-                timeout=None,
             )
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:

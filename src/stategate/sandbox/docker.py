@@ -4,7 +4,8 @@ The command lines are built by pure functions (unit-tested); running them
 needs a Docker engine. Where there is none, the engine reports itself
 unavailable and the drill records that in its evidence instead of pretending.
 Data is loaded from the host with the same client code as the local engine,
-through a port published on 127.0.0.1 only.
+through a port published on 127.0.0.1 only (a postgres part is decompressed by
+stategate and piped into the host's pg_restore: no dump enters a container).
 """
 
 from __future__ import annotations
