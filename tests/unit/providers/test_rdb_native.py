@@ -9,7 +9,11 @@ from stategate.providers.rdb import RDBScanner
 
 
 def test_a_missing_native_scanner_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "stategate.native.rdbscan", None)  # import fails
+    import stategate.native
+
+    # the import fails however the module was reached before
+    monkeypatch.setitem(sys.modules, "stategate.native.rdbscan", None)
+    monkeypatch.delattr(stategate.native, "rdbscan", raising=False)
     with pytest.raises(ExternalError, match="native RDB scanner is not built"):
         RDBScanner(lambda _chunk: None)
 
