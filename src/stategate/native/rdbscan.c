@@ -146,6 +146,7 @@ typedef struct {
     /* output */
     Buf out;
     PyObject *sink;
+    int lines; /* write the JSON lines to sink (else only the summary) */
     PyThreadState *ts;
     Group *groups;
     size_t n_groups;
@@ -1022,6 +1023,7 @@ static int emit(Scan *s, uint64_t db, size_t koff, size_t klen, const char *dige
     g->count++;
     g->used = 1;
     s->keys++;
+    if (!s->lines) return 0;
     /* the JSON line: ["<group>", "<name>", 1, "<digest>", "<detail>"] */
     Buf *o = &s->out;
     if (buf_reserve(o, s->glen + dlen + 64)) return oom(s);
@@ -1166,14 +1168,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     int fd;
     PyObject *sink;
     if (!PyArg_ParseTuple(args, "iO:scan", &fd, &sink)) return NULL;
-    if (!PyCallable_Check(sink)) {
-        PyErr_SetString(PyExc_TypeError, "sink must be callable");
+    if (sink != Py_None && !PyCallable_Check(sink)) {
+        PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
         return NULL;
     }
     Scan s;
     memset(&s, 0, sizeof s);
     s.fd = fd;
     s.sink = sink;
+    s.lines = sink != Py_None;
     s.ts = PyEval_SaveThread();
     int rc = scan_rdb(&s);
     if (rc == 0) rc = flush(&s, 1);
@@ -1225,8 +1228,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(fd, sink) -> dict: read an RDB from fd to its end; JSON lines of per-key "
-     "fingerprint items go to sink(bytes); returns version, keys, redis_version and per "
-     "group (count, 32-byte multiset sum)."},
+     "fingerprint items go to sink(bytes) unless sink is None; returns version, keys, "
+     "redis_version and per group (count, 32-byte multiset sum)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -49,7 +49,7 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
             open_backup(final, progress) as writer,
         ):
             output = provider.backup(writer, hooks or BackupHooks())
-            if not output.fingerprint_written:
+            if output.listing_stored:
                 with writer.part(FINGERPRINT_PART) as dest:
                     dest.write(output.fingerprint.to_jsonl())
             summary = output.fingerprint.summary()

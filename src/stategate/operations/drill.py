@@ -79,7 +79,7 @@ def drilled(ctx: ModuleContext, backup: StoredRecord, engine: Engine) -> Iterato
     box: Sandbox | None = None
     with ExitStack() as stack:
         try:
-            stored = verify_backup(ctx, backup)
+            stored = verify_backup(ctx, backup, source)
             outcome.verified = True
             box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
             outcome.sandbox = box.info

@@ -27,8 +27,9 @@ def backup_predicate(record: StoredRecord) -> BackupPredicate:
     return pred
 
 
-def verify_backup(ctx: ModuleContext, record: StoredRecord) -> StoredBackup:
-    """Check every recorded part's size and sha256, then load the fingerprint."""
+def verify_backup(ctx: ModuleContext, record: StoredRecord, source: Provider) -> StoredBackup:
+    """Check every recorded part's size and sha256, then load the fingerprint (its
+    listing part, or what ``source``'s provider derives from the verified parts)."""
     pred = backup_predicate(record)
     directory = ctx.artifacts / pred.location
     parts = [PartInfo(a.name, a.size, a.sha256) for a in pred.artifacts]
@@ -37,9 +38,13 @@ def verify_backup(ctx: ModuleContext, record: StoredRecord) -> StoredBackup:
     if failures:
         shown = "; ".join(f"{f.name}: {f.problem}" for f in failures[:3])
         raise ArtifactMismatch(f"backup {pred.backup_id} artifact check failed: {shown}")
-    if FINGERPRINT_PART not in {p.name for p in parts}:
-        raise ArtifactMismatch(f"backup {pred.backup_id} has no fingerprint artifact")
-    fingerprint = Fingerprint.from_jsonl((directory / FINGERPRINT_PART).read_bytes())
+    if FINGERPRINT_PART in {p.name for p in parts}:
+        fingerprint = Fingerprint.from_jsonl((directory / FINGERPRINT_PART).read_bytes())
+    else:
+        derived = source.derived_fingerprint(directory)
+        if derived is None:
+            raise ArtifactMismatch(f"backup {pred.backup_id} has no fingerprint artifact")
+        fingerprint = derived
     recorded = pred.fingerprint
     if recorded is None or fingerprint.summary(recorded.scheme).digest != recorded.digest:
         raise ArtifactMismatch(f"backup {pred.backup_id} fingerprint differs from its record")

@@ -53,7 +53,7 @@ def run_smoke(
             used_backup = backup_predicate(backup).backup_id
             engine = engine_for(config.sandbox, override=engine_name, module_image=ctx.image)
             try:
-                stored = verify_backup(ctx, backup)
+                stored = verify_backup(ctx, backup, source)
                 with restored_sandbox(
                     source, stored, engine, backup_predicate(backup).source
                 ) as box:

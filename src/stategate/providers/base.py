@@ -51,8 +51,9 @@ class BackupOutput:
     # parts under this prefix are listed (with sha256) in the fingerprint
     # itself, so the record lists only the fingerprint for them (s3 objects)
     covered_prefix: str | None = None
-    # the provider wrote the fingerprint part itself, while the data streamed
-    fingerprint_written: bool = False
+    # False: no listing part is written, the provider derives the listing again
+    # from the data parts when a drill needs it (see Provider.derived_fingerprint)
+    listing_stored: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,11 @@ class Provider(Protocol):
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
         """Write the backup's parts into ``out`` and fingerprint the same content."""
+        ...
+
+    def derived_fingerprint(self, directory: Path) -> Fingerprint | None:
+        """A verified backup's fingerprint recomputed from its data parts, for a provider
+        whose backups store no listing (None: the listing part holds it)."""
         ...
 
     def restore(self, backup: StoredBackup, engine: Engine) -> AbstractContextManager[Provider]:

@@ -287,6 +287,9 @@ class PostgresProvider:
         self._stream(out, GLOBALS_PART, argv)
 
     # -- restore ----------------------------------------------------------
+    def derived_fingerprint(self, directory: Path) -> None:
+        return None  # every backup stores its listing part
+
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[PostgresProvider]:
         with engine.postgres(self.access.user, self.sandbox_major) as access:

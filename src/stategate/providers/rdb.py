@@ -13,6 +13,8 @@ import contextlib
 import fcntl
 import os
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -40,10 +42,37 @@ def _native() -> Any:
     return rdbscan
 
 
-class RDBScanner:
-    """``feed`` it the RDB's bytes in order, then ``finish`` for the summary."""
+def _summary(result: dict[str, object]) -> FingerprintSummary:
+    groups_raw = result["groups"]
+    assert isinstance(groups_raw, dict)
+    groups: dict[str, GroupSummary] = {}
+    for name, (count, total) in groups_raw.items():
+        digest = group_digest(name, count, int.from_bytes(total, "big"))
+        groups[name] = GroupSummary(items=count, size=count, digest=digest)
+    return assemble(groups)
 
-    def __init__(self, sink: Any, what: str = "RDB") -> None:
+
+def scan_file(path: Path) -> tuple[FingerprintSummary, bytes]:
+    """Fingerprint an RDB file: its summary and JSON lines (in the file's key order)."""
+    native = _native()
+    chunks: list[bytes] = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        result = native.scan(fd, chunks.append)
+    except native.RDBError as exc:
+        raise ExternalError(f"{path.name} is not a valid redis snapshot: {exc}") from exc
+    finally:
+        os.close(fd)
+    return _summary(result), b"".join(chunks)
+
+
+class RDBScanner:
+    """``feed`` it the RDB's bytes in order, then ``finish`` for the summary.
+
+    ``sink`` receives the fingerprint's JSON lines in chunks; None: only the summary
+    is computed (the lines can be had again from the RDB with :func:`scan_file`)."""
+
+    def __init__(self, sink: Callable[[bytes], object] | None, what: str = "RDB") -> None:
         self._native = _native()
         self._what = what
         self._sink = sink
@@ -93,13 +122,7 @@ class RDBScanner:
         self._thread.join()
         if self._error is not None or self._result is None:
             raise self._failure()
-        groups_raw = self._result["groups"]
-        assert isinstance(groups_raw, dict)
-        groups: dict[str, GroupSummary] = {}
-        for name, (count, total) in groups_raw.items():
-            digest = group_digest(name, count, int.from_bytes(total, "big"))
-            groups[name] = GroupSummary(items=count, size=count, digest=digest)
-        return assemble(groups)
+        return _summary(self._result)
 
     def __enter__(self) -> RDBScanner:
         return self

@@ -18,6 +18,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Literal, cast
 
 import redis
@@ -27,14 +28,13 @@ from stategate.errors import ExternalError
 from stategate.evidence.artifact import BackupWriter
 from stategate.providers.access import RedisAccess
 from stategate.providers.base import (
-    FINGERPRINT_PART,
     BackupHooks,
     BackupOutput,
     SmokeTarget,
     StoredBackup,
 )
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem, bulk
-from stategate.providers.rdb import RDBScanner
+from stategate.providers.rdb import RDBScanner, scan_file
 from stategate.sandbox.engine import Engine
 
 RDB_PART = "dump.rdb"
@@ -181,12 +181,12 @@ class RedisProvider:
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
         """Stream the RDB snapshot into its part; the scanner fingerprints the same
-        bytes on the way and writes the fingerprint part meanwhile."""
+        bytes on the way. Only the summary is kept: the per-key listing would be ~2x
+        the RDB's size, and a drill reads it again from the verified RDB."""
         try:
             with (
                 out.part(RDB_PART) as dest,
-                out.part(FINGERPRINT_PART) as listing,
-                RDBScanner(listing.write, f"the RDB of {self.address()}") as scanner,
+                RDBScanner(None, f"the RDB of {self.address()}") as scanner,
             ):
 
                 def write(chunk: bytes) -> None:
@@ -206,8 +206,12 @@ class RedisProvider:
             Fingerprint.prepared(summary),
             consistent=True,
             note="fingerprint read from the RDB snapshot itself",
-            fingerprint_written=True,
+            listing_stored=False,  # the per-key listing is read again from dump.rdb
         )
+
+    def derived_fingerprint(self, directory: Path) -> Fingerprint:
+        summary, jsonl = scan_file(directory / RDB_PART)
+        return Fingerprint.prepared(summary, jsonl)
 
     def snapshot(self, write: Callable[[bytes], object]) -> None:
         """Have the server fork a snapshot and stream its RDB bytes to ``write``."""
