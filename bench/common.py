@@ -15,6 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from stategate.attest.keys import SigningKey
+from stategate.attest.store import EvidenceStore
+from stategate.attest.testing import trust_entry, write_trust_file
+from stategate.attest.trust import Role
 from stategate.operations.context import ModuleContext
 from stategate.providers.config import ProviderConfig
 
@@ -47,10 +51,13 @@ def workdir() -> Path:
 
 
 def context(work: Path, module_id: str, config: ProviderConfig) -> ModuleContext:
+    """A throwaway repo whose trust file trusts a fresh evidence key, and its context."""
     repo = work / "repo"
     repo.mkdir(exist_ok=True)
+    key = SigningKey.generate()
+    write_trust_file(repo, [trust_entry(key, Role.EVIDENCE, "bench")])
     return ModuleContext(
-        module_id, config, [], None, None, repo, repo / "evidence", work / "artifacts"
+        module_id, config, [], None, None, repo, EvidenceStore.open(repo), key, work / "artifacts"
     )
 
 
