@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
 from stategate.errors import InputError
+from stategate.evidence import writeback
 from stategate.evidence.artifact import (
     PartInfo,
     hash_file,
@@ -71,3 +75,99 @@ def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
     blob = bytes(range(256)) * 9000
     path.write_bytes(blob)
     assert hash_file(path) == (len(blob), hashlib.sha256(blob).hexdigest())
+
+
+def test_deferred_parts_are_flushed_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    final = tmp_path / "m" / "b1"
+    partial = tmp_path / "m" / "b1.partial"
+    seen: list[tuple[bool, bool, int]] = []
+    real_flush = writeback.DeferredSync.flush
+
+    def flush(self: writeback.DeferredSync) -> None:
+        seen.append((final.exists(), partial.is_dir(), self.pending))
+        real_flush(self)
+
+    monkeypatch.setattr(writeback.DeferredSync, "flush", flush)
+    with open_backup(final) as writer:
+        for i in range(3):
+            with writer.part(f"objects/b/{i}", sync_at_commit=True) as out:
+                out.write(b"x" * (i + 1))
+        with writer.part("fingerprint.jsonl") as out:  # fsynced when closed, as before
+            out.write(b"{}\n")
+    assert seen == [(False, True, 3)]
+    assert final.is_dir() and not partial.exists()
+    assert verify_parts(final, writer.parts) == []
+
+
+def test_a_failed_flush_leaves_no_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_syncfs(fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(writeback, "_syncfs", broken_syncfs)
+    monkeypatch.setattr(writeback, "syncfs_usable", lambda: True)
+    final = tmp_path / "b1"
+    with (
+        pytest.raises(OSError) as err,
+        open_backup(final) as writer,
+        writer.part("objects/b/k", sync_at_commit=True) as out,
+    ):
+        out.write(b"data")
+    assert err.value.errno == errno.EIO and "syncfs" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_syncfs_every_deferred_file_is_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(writeback, "fsync_path", synced.append)
+    deferred = writeback.DeferredSync(tmp_path, use_syncfs=False)
+    deferred.watch()
+    for name in ("a", "b"):
+        with open(tmp_path / name, "wb") as handle:
+            handle.write(b"1")
+            handle.flush()
+            deferred.written(handle.fileno(), tmp_path / name)
+    deferred.flush()
+    deferred.close()
+    assert synced == [tmp_path / "a", tmp_path / "b"]
+    deferred.flush()  # nothing pending any more
+    assert len(synced) == 2
+
+
+@pytest.mark.skipif(not writeback.syncfs_usable(), reason="needs Linux >= 5.8 (syncfs)")
+def test_syncfs_flush_uses_the_directory_opened_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = writeback._syncfs
+    assert real is not None
+
+    def recording(fd: int) -> int:
+        calls.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(writeback, "_syncfs", recording)
+    fds_before = len(os.listdir("/proc/self/fd"))
+    deferred = writeback.DeferredSync(tmp_path)
+    deferred.watch()
+    assert deferred._fd is not None
+    opened = os.fstat(deferred._fd)
+    with open(tmp_path / "a", "wb") as handle:
+        handle.write(b"1")
+        handle.flush()
+        deferred.written(handle.fileno(), tmp_path / "a")
+    deferred.flush()
+    assert len(calls) == 1 and os.fstat(calls[0]).st_ino == opened.st_ino
+    deferred.close()
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_kernel_version() -> None:
+    assert writeback.kernel_version("6.1.0-18-amd64") == (6, 1)
+    assert writeback.kernel_version("5.10.216-fc") >= writeback.SYNCFS_REPORTS_ERRORS
+    assert writeback.kernel_version("4.19.0") < writeback.SYNCFS_REPORTS_ERRORS
+    assert writeback.kernel_version("weird") == (0, 0)
