@@ -77,7 +77,7 @@ class BackupWriter:
         self.partial = partial
         self.progress = progress
         self.parts: list[PartInfo] = []
-        self._deferred = DeferredSync(partial)
+        self._deferred = DeferredSync()
 
     @contextmanager
     def part(self, name: str, *, sync_at_commit: bool = False) -> Iterator[HashingFile]:
@@ -89,8 +89,6 @@ class BackupWriter:
         """
         path = self.partial / safe_part_name(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if sync_at_commit:
-            self._deferred.watch()
         with open(path, "xb") as handle:
             out = HashingFile(handle, self.progress)
             yield out
@@ -104,9 +102,6 @@ class BackupWriter:
     def sync(self) -> None:
         """Make the parts written with ``sync_at_commit`` durable (done by the commit)."""
         self._deferred.flush()
-
-    def close(self) -> None:
-        self._deferred.close()
 
 
 @contextmanager
@@ -134,8 +129,6 @@ def open_backup(final: Path, progress: Progress | None = None) -> Iterator[Backu
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    finally:
-        writer.close()
 
 
 def safe_part_name(name: str) -> str:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import os
@@ -102,72 +101,54 @@ def test_deferred_parts_are_flushed_before_the_rename(
 
 
 def test_a_failed_flush_leaves_no_backup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_syncfs(fd: int) -> int:
-        ctypes.set_errno(errno.EIO)
-        return -1
+    real = writeback.fsync_path
 
-    monkeypatch.setattr(writeback, "_syncfs", broken_syncfs)
-    monkeypatch.setattr(writeback, "syncfs_usable", lambda: True)
+    def failing(path: Path) -> None:
+        if path.name == "k2":
+            raise OSError(errno.EIO, f"fsync {path}: Input/output error")
+        real(path)
+
+    monkeypatch.setattr(writeback, "fsync_path", failing)
     final = tmp_path / "b1"
-    with (
-        pytest.raises(OSError) as err,
-        open_backup(final) as writer,
-        writer.part("objects/b/k", sync_at_commit=True) as out,
-    ):
-        out.write(b"data")
-    assert err.value.errno == errno.EIO and "syncfs" in str(err.value)
+    with pytest.raises(OSError) as err, open_backup(final) as writer:
+        for name in ("k1", "k2", "k3"):
+            with writer.part(f"objects/b/{name}", sync_at_commit=True) as out:
+                out.write(b"data")
+    assert err.value.errno == errno.EIO and "k2" in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_without_syncfs_every_deferred_file_is_fsynced(
+def test_every_deferred_file_is_fsynced_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[Path] = []
-    monkeypatch.setattr(writeback, "fsync_path", synced.append)
-    deferred = writeback.DeferredSync(tmp_path, use_syncfs=False)
-    deferred.watch()
-    for name in ("a", "b"):
+    real = writeback.fsync_path
+
+    def recording(path: Path) -> None:
+        real(path)
+        synced.append(path)
+
+    monkeypatch.setattr(writeback, "fsync_path", recording)
+    deferred = writeback.DeferredSync()
+    names = [f"f{i}" for i in range(20)]
+    for name in names:
         with open(tmp_path / name, "wb") as handle:
             handle.write(b"1")
             handle.flush()
             deferred.written(handle.fileno(), tmp_path / name)
+    assert deferred.pending == 20
     deferred.flush()
-    deferred.close()
-    assert synced == [tmp_path / "a", tmp_path / "b"]
+    assert sorted(synced) == sorted(tmp_path / n for n in names)
     deferred.flush()  # nothing pending any more
-    assert len(synced) == 2
+    assert len(synced) == 20 and deferred.pending == 0
 
 
-@pytest.mark.skipif(not writeback.syncfs_usable(), reason="needs Linux >= 5.8 (syncfs)")
-def test_syncfs_flush_uses_the_directory_opened_before_writing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[int] = []
-    real = writeback._syncfs
-    assert real is not None
+def test_fsync_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
 
-    def recording(fd: int) -> int:
-        calls.append(fd)
-        return real(fd)
-
-    monkeypatch.setattr(writeback, "_syncfs", recording)
-    fds_before = len(os.listdir("/proc/self/fd"))
-    deferred = writeback.DeferredSync(tmp_path)
-    deferred.watch()
-    assert deferred._fd is not None
-    opened = os.fstat(deferred._fd)
-    with open(tmp_path / "a", "wb") as handle:
-        handle.write(b"1")
-        handle.flush()
-        deferred.written(handle.fileno(), tmp_path / "a")
-    deferred.flush()
-    assert len(calls) == 1 and os.fstat(calls[0]).st_ino == opened.st_ino
-    deferred.close()
-    assert len(os.listdir("/proc/self/fd")) == fds_before
-
-
-def test_kernel_version() -> None:
-    assert writeback.kernel_version("6.1.0-18-amd64") == (6, 1)
-    assert writeback.kernel_version("5.10.216-fc") >= writeback.SYNCFS_REPORTS_ERRORS
-    assert writeback.kernel_version("4.19.0") < writeback.SYNCFS_REPORTS_ERRORS
-    assert writeback.kernel_version("weird") == (0, 0)
+    (tmp_path / "obj").write_bytes(b"x")
+    monkeypatch.setattr(os, "fsync", eio)
+    with pytest.raises(OSError) as err:
+        writeback.fsync_path(tmp_path / "obj")
+    assert err.value.errno == errno.EIO and str(tmp_path / "obj") in str(err.value)
