@@ -111,8 +111,8 @@ def test_sigkill_while_s3_parts_await_their_flush_leaves_no_valid_backup(
     """S3 objects are made durable together before the commit: a kill after some are
     complete (written, not yet flushed) still leaves nothing that counts as a backup."""
     stall = """
-        from stategate.providers import s3_download
-        original = s3_download.ObjectDownloader.fetch
+        from stategate.providers import s3_http
+        original = s3_http.S3Http.fetch
         lock = threading.Lock()
         done = []
         def fetch(self, *args, **kwargs):
@@ -124,7 +124,7 @@ def test_sigkill_while_s3_parts_await_their_flush_leaves_no_valid_backup(
             with lock:
                 done.append(1)
             return got
-        s3_download.ObjectDownloader.fetch = fetch
+        s3_http.S3Http.fetch = fetch
     """
     _kill_backup_child(workspace, tmp_path, "data/minio", "S3Source", stall)
     leftovers = _assert_nothing_valid_then_recovers(workspace, "data/minio")

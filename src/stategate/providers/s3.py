@@ -7,9 +7,9 @@ absolute paths, empty segments) fail the backup closed. Each object is fetched
 with ``If-Match`` on the listed etag, so an object changed between listing and
 download fails the backup instead of producing a mixed manifest.
 
-Listing and the sandbox restore use boto3; the downloads, one request per
-object, go through the lean path of :mod:`stategate.providers.s3_download`,
-and the mirrored files are made durable together before the backup's commit.
+Listing and downloads go through the lean path of :mod:`stategate.providers.s3_http`
+(the rest, a few requests, through boto3), and the mirrored files are made
+durable together before the backup's commit.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from stategate.evidence.artifact import BackupWriter, safe_part_name
 from stategate.providers.access import S3Access
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
-from stategate.providers.s3_download import ObjectDownloader
+from stategate.providers.s3_http import S3Http
 from stategate.sandbox.engine import Engine
 
 WORKERS = 8
@@ -126,32 +126,19 @@ class S3Provider:
         return str(headers.get("server", "unknown"))
 
     def list_objects(self) -> list[Listed]:
-        listed: list[Listed] = []
-        for bucket in self._buckets():
-            try:
-                pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                for page in pages:
-                    for obj in page.get("Contents", []):
-                        listed.append(
-                            Listed(
-                                bucket,
-                                obj["Key"],
-                                int(obj["Size"]),
-                                str(obj.get("ETag", "")).strip('"'),
-                            )
-                        )
-            except (BotoCoreError, ClientError) as exc:
-                raise self._error(f"list {bucket}", exc) from exc
-        return listed
+        with self.http() as s3:
+            return [
+                Listed(bucket, o.key, o.size, o.etag)
+                for bucket in self._buckets()
+                for o in s3.list_objects(bucket)
+            ]
 
-    def downloader(self) -> ObjectDownloader:
-        return ObjectDownloader(
-            self.access, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
-        )
+    def http(self) -> S3Http:
+        return S3Http(self.access, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
     def fingerprint(self) -> Fingerprint:
         listed = self.list_objects()
-        with self.downloader() as downloads, ThreadPoolExecutor(WORKERS) as pool:
+        with self.http() as downloads, ThreadPoolExecutor(WORKERS) as pool:
             return Fingerprint(pool.map(partial(_digest, downloads), listed))
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
@@ -159,7 +146,7 @@ class S3Provider:
         parts = [object_part(o.bucket, o.key) for o in listed]  # refuse escapes before writing
         _refuse_collisions(parts)
         hooks.fingerprinted()
-        with self.downloader() as downloads, ThreadPoolExecutor(WORKERS) as pool:
+        with self.http() as downloads, ThreadPoolExecutor(WORKERS) as pool:
             items = list(pool.map(partial(_mirror, downloads, out), listed, parts))
         return BackupOutput(
             Fingerprint(items),
@@ -207,15 +194,13 @@ class S3Provider:
         return SmokeTarget(name=name, s3=self.access)
 
 
-def _digest(downloads: ObjectDownloader, obj: Listed) -> FingerprintItem:
+def _digest(downloads: S3Http, obj: Listed) -> FingerprintItem:
     digest = hashlib.sha256()
     got = downloads.fetch(obj.bucket, obj.key, digest.update)
     return FingerprintItem(obj.bucket, obj.key, got.size, digest.hexdigest(), obj.etag)
 
 
-def _mirror(
-    downloads: ObjectDownloader, out: BackupWriter, obj: Listed, part: str
-) -> FingerprintItem:
+def _mirror(downloads: S3Http, out: BackupWriter, obj: Listed, part: str) -> FingerprintItem:
     """Fetch one object (the listed version only) into its part of the mirror."""
     # many parts: made durable together before the commit, not one fsync each
     with out.part(part, sync_at_commit=True) as dest:

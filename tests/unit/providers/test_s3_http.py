@@ -1,4 +1,4 @@
-"""The lean S3 download path against a tiny real HTTP server that replies as scripted."""
+"""The lean S3 path (downloads, listing) against a tiny real HTTP server that replies as scripted."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from cryptography.x509.oid import NameOID
 
 from stategate.errors import ExternalError
 from stategate.providers.access import S3Access
-from stategate.providers.s3_download import (
+from stategate.providers.s3_http import (
     ChangedDuringBackup,
-    ObjectDownloader,
+    S3Http,
     classify,
     error_fields,
+    parse_listing,
     proxy_for,
 )
 from stategate.providers.sigv4 import Credentials, sign
@@ -152,15 +153,13 @@ def endpoint(srv: _Server, scheme: str = "http") -> str:
     return f"{scheme}://127.0.0.1:{srv.server_address[1]}"
 
 
-def downloader(
-    srv: _Server, sleeps: list[float] | None = None, **kwargs: object
-) -> ObjectDownloader:
+def downloader(srv: _Server, sleeps: list[float] | None = None, **kwargs: object) -> S3Http:
     access = S3Access(endpoint(srv), ACCESS_KEY, SECRET, "eu-central-1")
     record = sleeps if sleeps is not None else []
-    return ObjectDownloader(access, sleep=record.append, **kwargs)  # type: ignore[arg-type]
+    return S3Http(access, sleep=record.append, **kwargs)  # type: ignore[arg-type]
 
 
-def fetch(d: ObjectDownloader, key: str = "dir/a b.bin", if_match: str | None = ETAG) -> bytes:
+def fetch(d: S3Http, key: str = "dir/a b.bin", if_match: str | None = ETAG) -> bytes:
     got = bytearray()
     d.fetch("bucket", key, got.extend, if_match=if_match)
     return bytes(got)
@@ -298,7 +297,7 @@ def test_connection_refused_is_an_external_error() -> None:
         port = probe.getsockname()[1]
     access = S3Access(f"http://127.0.0.1:{port}", ACCESS_KEY, SECRET)
     sleeps: list[float] = []
-    with ObjectDownloader(access, sleep=sleeps.append) as d, pytest.raises(ExternalError) as err:
+    with S3Http(access, sleep=sleeps.append) as d, pytest.raises(ExternalError) as err:
         d.fetch("b", "k", lambda _: None)
     assert "ConnectionRefusedError" in str(err.value) and "(after 3 attempts)" in str(err.value)
     assert len(sleeps) == 2
@@ -398,7 +397,7 @@ def test_https_endpoint_verifies_the_certificate(server: _Server, tmp_path: Path
     server.socket = tls.wrap_socket(server.socket, server_side=True)
     access = S3Access(endpoint(server, "https"), ACCESS_KEY, SECRET)
     trusting = ssl.create_default_context(cafile=str(cert))
-    with ObjectDownloader(access, ssl_context=trusting) as d:
+    with S3Http(access, ssl_context=trusting) as d:
         assert fetch(d) == BODY
         assert fetch(d) == BODY
     assert [s.connection for s in server.script.seen] == [1, 1]
@@ -406,7 +405,7 @@ def test_https_endpoint_verifies_the_certificate(server: _Server, tmp_path: Path
     sleeps: list[float] = []
     system_trust = ssl.create_default_context()
     with (
-        ObjectDownloader(access, sleep=sleeps.append, ssl_context=system_trust) as d,
+        S3Http(access, sleep=sleeps.append, ssl_context=system_trust) as d,
         pytest.raises(ExternalError, match="TLS certificate not trusted"),
     ):
         fetch(d)
@@ -431,5 +430,98 @@ def test_classify_and_error_fields() -> None:
 
 def test_bad_endpoint_is_refused_masked() -> None:
     with pytest.raises(ExternalError) as err:
-        ObjectDownloader(S3Access(f"ftp://{SECRET}@host", ACCESS_KEY, SECRET))
+        S3Http(S3Access(f"ftp://{SECRET}@host", ACCESS_KEY, SECRET))
     assert SECRET not in str(err.value)
+
+
+def listing_page(keys: list[str], token: str | None = None, *, encoded: bool = True) -> bytes:
+    from urllib.parse import quote_plus
+
+    entries = "".join(
+        f"<Contents><Key>{quote_plus(k, safe='/') if encoded else k}</Key>"
+        f"<Size>{len(k)}</Size><ETag>&quot;{hashlib.md5(k.encode()).hexdigest()}&quot;</ETag>"
+        "</Contents>"
+        for k in keys
+    )
+    more = f"<IsTruncated>true</IsTruncated><NextContinuationToken>{token}</NextContinuationToken>"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Name>bucket</Name>{'<EncodingType>url</EncodingType>' if encoded else ''}"
+        f"{more if token else '<IsTruncated>false</IsTruncated>'}{entries}</ListBucketResult>"
+    ).encode()
+
+
+def xml_reply(body: bytes) -> Reply:
+    return lambda h: h.send(200, body, {"Content-Type": "application/xml"})
+
+
+def test_listing_follows_pages_and_decodes_keys(server: _Server) -> None:
+    first = ["a b/c+d.txt", "ü/%41.bin"]
+    second = ["x~y(1)&z=.dat"]
+    server.script.replies = [
+        xml_reply(listing_page(first, token="tok+/=")),
+        xml_reply(listing_page(second)),
+    ]
+    with downloader(server) as d:
+        listed = list(d.list_objects("bucket"))
+    assert [o.key for o in listed] == first + second
+    assert listed[0].size == len(first[0])
+    assert listed[0].etag == hashlib.md5(first[0].encode()).hexdigest()
+    paths = [s.path for s in server.script.seen]
+    assert paths[0] == "/bucket?list-type=2&encoding-type=url"
+    assert paths[1] == "/bucket?list-type=2&encoding-type=url&continuation-token=tok%2B%2F%3D"
+    # the second page's request is signed for its query string too
+    seen = server.script.seen[1]
+    when = dt.datetime.strptime(seen.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+    expected = sign(
+        "GET",
+        endpoint(server) + seen.path,
+        {},
+        credentials=Credentials(ACCESS_KEY, SECRET),
+        region="eu-central-1",
+        when=when.replace(tzinfo=dt.UTC),
+    )
+    assert seen.headers["Authorization"] == expected["Authorization"]
+
+
+def test_listing_refusals_are_not_object_changes(server: _Server) -> None:
+    server.script.replies = [s3_error(404, "NoSuchBucket", "The bucket does not exist")]
+    with downloader(server) as d, pytest.raises(ExternalError) as err:
+        list(d.list_objects("missing"))
+    assert not isinstance(err.value, ChangedDuringBackup)
+    assert str(err.value) == (
+        f"s3 {endpoint(server)}: list missing: not found: 404 NoSuchBucket "
+        "(The bucket does not exist)"
+    )
+    server.script.replies = [s3_error(403, "AccessDenied", f"no access for {ACCESS_KEY}")]
+    with downloader(server) as d, pytest.raises(ExternalError) as err:
+        list(d.list_objects("private"))
+    assert "list private: access denied: 403 AccessDenied" in str(err.value)
+    assert ACCESS_KEY not in str(err.value)
+
+
+def test_listing_that_is_not_a_listing_fails(server: _Server) -> None:
+    server.script.replies = [xml_reply(b"<html>captive portal</html>")]
+    with downloader(server) as d, pytest.raises(ExternalError, match="unexpected listing"):
+        list(d.list_objects("bucket"))
+
+
+def test_parse_listing() -> None:
+    plain = listing_page(["a+b c"], encoded=False).replace(
+        b' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"', b""
+    )
+    objects, token = parse_listing(plain)
+    assert [o.key for o in objects] == ["a+b c"] and token is None  # not encoded: as is
+    objects, token = parse_listing(listing_page(["a+b c"], token="t"))
+    assert [o.key for o in objects] == ["a+b c"] and token == "t"
+    empty, token = parse_listing(listing_page([]))
+    assert empty == [] and token is None
+    with pytest.raises(ValueError, match="without a continuation token"):
+        parse_listing(
+            listing_page(["k"], token="t").replace(
+                b"<NextContinuationToken>t</NextContinuationToken>", b""
+            )
+        )
+    with pytest.raises(ValueError, match="unreadable"):
+        parse_listing(b"<ListBucketResult>")
