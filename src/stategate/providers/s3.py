@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -36,6 +36,8 @@ from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, Sto
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.s3_http import S3Http
 from stategate.sandbox.engine import Engine
+
+T = TypeVar("T")
 
 WORKERS = 8  # sandbox uploads (restore)
 # Downloads: against moto (one Python process, a new connection per request),
@@ -142,16 +144,16 @@ class S3Provider:
 
     def fingerprint(self) -> Fingerprint:
         listed = self.list_objects()
-        with self.http() as downloads, ThreadPoolExecutor(DOWNLOAD_WORKERS) as pool:
-            return Fingerprint(pool.map(partial(_digest, downloads), listed))
+        with self.http() as downloads:
+            return Fingerprint(map_in_threads(partial(_digest, downloads), listed))
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
         listed = self.list_objects()
         parts = [object_part(o.bucket, o.key) for o in listed]  # refuse escapes before writing
         _refuse_collisions(parts)
         hooks.fingerprinted()
-        with self.http() as downloads, ThreadPoolExecutor(DOWNLOAD_WORKERS) as pool:
-            items = list(pool.map(partial(_mirror, downloads, out), listed, parts))
+        with self.http() as downloads:
+            items = map_in_threads(partial(_mirror, downloads, out), listed, parts)
         return BackupOutput(
             Fingerprint(items),
             consistent=True,
@@ -196,6 +198,19 @@ class S3Provider:
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, s3=self.access)
+
+
+def map_in_threads(
+    function: Callable[..., T], *iterables: Iterable[Any], workers: int = DOWNLOAD_WORKERS
+) -> list[T]:
+    """``function`` over the items, by ``workers`` threads, results in order. The first
+    failure cancels the calls not started yet, so a refused object ends the backup
+    now rather than after every other object was fetched."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        return list(pool.map(function, *iterables))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _digest(downloads: S3Http, obj: Listed) -> FingerprintItem:
