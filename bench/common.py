@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from stategate.attest.keys import SigningKey
+from stategate.attest.keys import SigningKey, load_signing_key, write_key_pair
 from stategate.attest.store import EvidenceStore
 from stategate.attest.testing import trust_entry, write_trust_file
 from stategate.attest.trust import Role
@@ -50,12 +50,25 @@ def workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="stategate-bench-"))
 
 
+def bench_key(work: Path) -> tuple[SigningKey, Path]:
+    """One evidence signing key per bench run (and its file, for the CLI's --key)."""
+    path = work / "keys" / "evidence-bench.key"
+    if path.exists():
+        return load_signing_key(path), path
+    key = SigningKey.generate()
+    write_key_pair(key, path, comment="bench")
+    return key, path
+
+
+def _trust(repo: Path, key: SigningKey) -> None:
+    write_trust_file(repo, [trust_entry(key, Role.EVIDENCE, "bench")])
+
+
 def context(work: Path, module_id: str, config: ProviderConfig) -> ModuleContext:
-    """A throwaway repo whose trust file trusts a fresh evidence key, and its context."""
     repo = work / "repo"
     repo.mkdir(exist_ok=True)
-    key = SigningKey.generate()
-    write_trust_file(repo, [trust_entry(key, Role.EVIDENCE, "bench")])
+    key, _ = bench_key(work)
+    _trust(repo, key)
     return ModuleContext(
         module_id, config, [], None, None, repo, EvidenceStore.open(repo), key, work / "artifacts"
     )
@@ -76,11 +89,13 @@ def cli_repo(work: Path, module_id: str, config: ProviderConfig, image: str) -> 
         "modules": {module_id: {"evidence": entry}},
     }
     (repo / "stategate.yaml").write_text(json.dumps(policy))  # JSON is YAML
+    _trust(repo, bench_key(work)[0])
     return repo
 
 
 def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
-    """Run ``stategate ARGV...`` as its own process, as a user or CI would; its JSON."""
+    """Run ``stategate ARGV...`` as its own process, as a user or CI would; its JSON.
+    ``repo`` is one :func:`cli_repo` made."""
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(
@@ -93,6 +108,8 @@ def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
             str(repo),
             "--artifacts",
             str(artifacts),
+            "--key",
+            str(bench_key(repo.parent)[1]),
             "--format",
             "json",
         ],
