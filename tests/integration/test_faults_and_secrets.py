@@ -30,34 +30,28 @@ pytestmark = pytest.mark.integration
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_path: Path) -> None:
+def _kill_backup_child(
+    workspace: Workspace, tmp_path: Path, module_id: str, config_class: str, stall: str
+) -> None:
+    """Run ``run_backup`` of ``module_id`` in a child whose ``stall`` code (given the path
+    ``marker``) makes it write the marker once streaming and hang; SIGKILL it then."""
     marker = tmp_path / "streaming"
     script = tmp_path / "child.py"
-    config_json = workspace.services.sources["data/postgres"].model_dump_json()
+    config_json = workspace.services.sources[module_id].model_dump_json()
     repo, artifacts = str(workspace.repo), str(workspace.artifacts)
     key_path = str(workspace.key_path())
     script.write_text(
-        textwrap.dedent(f"""
-        import pathlib, time
-        from stategate.evidence import artifact
-        original = artifact.HashingFile.copy_from
-        calls = []
-        def slow(self, stream):
-            calls.append(1)
-            if len(calls) < 2:  # globals.sql streams whole; the database dump stalls
-                return original(self, stream)
-            self.write(stream.read(4096))
-            pathlib.Path({str(marker)!r}).write_text("x")
-            time.sleep(120)
-        artifact.HashingFile.copy_from = slow
+        f"import pathlib, threading, time\nmarker = pathlib.Path({str(marker)!r})\n"
+        + textwrap.dedent(stall)
+        + textwrap.dedent(f"""
         from stategate.attest.keys import load_signing_key
         from stategate.attest.store import EvidenceStore
         from stategate.operations.backup import run_backup
         from stategate.operations.context import ModuleContext
-        from stategate.providers.config import PostgresSource
-        cfg = PostgresSource.model_validate_json({config_json!r})
+        from stategate.providers.config import {config_class}
+        cfg = {config_class}.model_validate_json({config_json!r})
         repo = pathlib.Path({repo!r})
-        ctx = ModuleContext("data/postgres", cfg, [], None, None, repo, EvidenceStore.open(repo),
+        ctx = ModuleContext({module_id!r}, cfg, [], None, None, repo, EvidenceStore.open(repo),
                             load_signing_key(pathlib.Path({key_path!r})),
                             pathlib.Path({artifacts!r}))
         run_backup(ctx)
@@ -76,16 +70,66 @@ def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_pat
     finally:
         if child.poll() is None:
             child.kill()
-    module_dir = workspace.artifacts / "data" / "postgres"
+
+
+def _assert_nothing_valid_then_recovers(workspace: Workspace, module_id: str) -> list[Path]:
+    """Only a ``.partial`` directory is left, no record; the next backup and drill pass."""
+    module_dir = workspace.artifacts / Path(*module_id.split("/"))
     leftovers = list(module_dir.iterdir())
     assert leftovers and all(p.name.endswith(".partial") for p in leftovers)
     assert list_records(workspace.store()) == []
     assert not (workspace.repo / "evidence").exists()  # no record, no ledger entry
     with pytest.raises(Exception, match="no passing backup"):
-        run_restore_drill(workspace.context("data/postgres"))
+        run_restore_drill(workspace.context(module_id))
     # the leftover is ignored: the next backup and drill work
-    assert run_backup(workspace.context("data/postgres")).result == "pass"
-    assert run_restore_drill(workspace.context("data/postgres")).result == "pass"
+    assert run_backup(workspace.context(module_id)).result == "pass"
+    assert run_restore_drill(workspace.context(module_id)).result == "pass"
+    return leftovers
+
+
+def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_path: Path) -> None:
+    stall = """
+        from stategate.evidence import artifact
+        original = artifact.HashingFile.copy_from
+        calls = []
+        def slow(self, stream):
+            calls.append(1)
+            if len(calls) < 2:  # globals.sql streams whole; the database dump stalls
+                return original(self, stream)
+            self.write(stream.read(4096))
+            marker.write_text("x")
+            time.sleep(120)
+        artifact.HashingFile.copy_from = slow
+    """
+    _kill_backup_child(workspace, tmp_path, "data/postgres", "PostgresSource", stall)
+    _assert_nothing_valid_then_recovers(workspace, "data/postgres")
+
+
+def test_sigkill_while_s3_parts_await_their_flush_leaves_no_valid_backup(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """S3 objects are made durable together before the commit: a kill after some are
+    complete (written, not yet flushed) still leaves nothing that counts as a backup."""
+    stall = """
+        from stategate.providers import s3_http
+        original = s3_http.S3Http.fetch
+        lock = threading.Lock()
+        done = []
+        def fetch(self, *args, **kwargs):
+            with lock:
+                if len(done) >= 10:
+                    marker.write_text("x")
+                    time.sleep(120)
+            got = original(self, *args, **kwargs)
+            with lock:
+                done.append(1)
+            return got
+        s3_http.S3Http.fetch = fetch
+    """
+    _kill_backup_child(workspace, tmp_path, "data/minio", "S3Source", stall)
+    leftovers = _assert_nothing_valid_then_recovers(workspace, "data/minio")
+    mirrored = [p for p in leftovers[0].rglob("*") if p.is_file()]
+    assert len(mirrored) >= 10  # complete objects were there, and still nothing valid
 
 
 class _SourceAsSandbox:

@@ -1,9 +1,10 @@
 """Backup artifacts on disk: streamed, hashed on the fly, committed atomically.
 
 A backup is a directory of parts. It is built under a ``.partial`` name and
-renamed into place only after every part is written, fsynced and hashed, so a
-backup that is killed or fails midway never exists under its final name and
-can never be mistaken for a valid one.
+renamed into place only after every part is written, hashed and durable on
+disk (fsynced as it is closed, or, for many small parts, all flushed at once
+before the rename), so a backup that is killed or fails midway never exists
+under its final name and can never be mistaken for a valid one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from stategate.errors import ExternalError, InputError
+from stategate.evidence.writeback import DeferredSync
 
 CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = ".partial"
@@ -75,27 +77,41 @@ class BackupWriter:
         self.partial = partial
         self.progress = progress
         self.parts: list[PartInfo] = []
+        self._deferred = DeferredSync()
 
     @contextmanager
-    def part(self, name: str) -> Iterator[HashingFile]:
-        """Write one part; it counts only if the block finishes without error."""
+    def part(self, name: str, *, sync_at_commit: bool = False) -> Iterator[HashingFile]:
+        """Write one part; it counts only if the block finishes without error.
+
+        A part is fsynced when it is closed. With ``sync_at_commit`` (for backups
+        of many files) its writeback only starts then, and the commit makes all
+        such parts durable at once, before the backup gets its final name.
+        """
         path = self.partial / safe_part_name(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "xb") as handle:
             out = HashingFile(handle, self.progress)
             yield out
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync_at_commit:
+                self._deferred.written(handle.fileno(), path)
+            else:
+                os.fsync(handle.fileno())
         self.parts.append(PartInfo(name, out.size, out.hexdigest()))
+
+    def sync(self) -> None:
+        """Make the parts written with ``sync_at_commit`` durable (done by the commit)."""
+        self._deferred.flush()
 
 
 @contextmanager
 def open_backup(final: Path, progress: Progress | None = None) -> Iterator[BackupWriter]:
     """Create backup directory ``final`` atomically.
 
-    Parts are written under ``<final>.partial``; on success the directory is
-    fsynced and renamed to ``final``; on any error (or interrupt) it is removed.
-    A SIGKILL leaves only the ``.partial`` directory, which nothing reads.
+    Parts are written under ``<final>.partial``; on success every part and
+    directory is made durable and the directory renamed to ``final``; on any
+    error (or interrupt) it is removed. A SIGKILL leaves only the ``.partial``
+    directory, which nothing reads.
     """
     if final.exists():
         raise InputError(f"backup directory already exists: {final}")
@@ -106,6 +122,7 @@ def open_backup(final: Path, progress: Progress | None = None) -> Iterator[Backu
     writer = BackupWriter(partial, progress or NoProgress())
     try:
         yield writer
+        writer.sync()
         _fsync_tree(partial)
         os.rename(partial, final)
         _fsync_dir(final.parent)
