@@ -35,11 +35,22 @@ def parser(description: str, default_scale: float) -> argparse.ArgumentParser:
     return p
 
 
-def best(rounds: int, *runs: Callable[[], None]) -> list[float]:
-    """Run the candidates alternately ``rounds`` times; the best time of each."""
+Run = Callable[[], None]
+
+
+def best(rounds: int, *runs: Run | tuple[Run, Run]) -> list[float]:
+    """Run the candidates alternately ``rounds`` times; the best time of each.
+
+    A candidate given as ``(clear, run)`` has ``clear`` (removing the previous round's
+    output) run untimed before it; then dirty pages are written out (``sync``), so no
+    candidate pays for another's deferred writeback."""
     times = [float("inf")] * len(runs)
     for _ in range(rounds):
-        for i, run in enumerate(runs):
+        for i, candidate in enumerate(runs):
+            clear, run = candidate if isinstance(candidate, tuple) else (None, candidate)
+            if clear is not None:
+                clear()
+            os.sync()
             start = time.perf_counter()
             run()
             times[i] = min(times[i], time.perf_counter() - start)

@@ -37,8 +37,13 @@ def main() -> None:
         out = work / "bare.rdb"
         ctx = context(work, "bench/redis", RedisSource(host=access.host, port=access.port))
 
-        def bare() -> None:
+        def clear_bare() -> None:
             out.unlink(missing_ok=True)
+
+        def clear_ours() -> None:
+            rm(work / "artifacts")
+
+        def bare() -> None:
             subprocess.run(
                 ["redis-cli", "-h", access.host, "-p", str(access.port), "--rdb", str(out)],
                 check=True,
@@ -46,11 +51,10 @@ def main() -> None:
             )
 
         def ours() -> None:
-            rm(work / "artifacts")
             record = run_backup(ctx)
             assert record.result == "pass", record.statement.predicate.reason
 
-        t_ours, t_bare = best(args.rounds, ours, bare)
+        t_ours, t_bare = best(args.rounds, (clear_ours, ours), (clear_bare, bare))
         report(
             "redis backup",
             t_ours,
