@@ -20,6 +20,9 @@ from stategate.errors import ExternalError, StategateError
 
 SUFFIX = ".zst"
 LEVEL = 3
+# compression runs on zstd's own worker thread: reading the input (a pipe from
+# pg_dump) never waits for it, so the producer is not held up either
+THREADS = 1
 CHUNK = 1024 * 1024  # the input read per step: large, so the loop around it costs little
 _MAGIC = b"\x28\xb5\x2f\xfd"
 _MAX_HEADER = 18  # magic (4) + frame header descriptor (1) + at most 13 more bytes
@@ -29,13 +32,15 @@ class CorruptStream(ExternalError):
     """A compressed part is not one complete, intact zstd frame."""
 
 
-def compressing(source: IO[bytes], level: int = LEVEL) -> BinaryIO:
+def compressing(source: IO[bytes], level: int | None = None) -> BinaryIO:
     """A reader of one zstd frame (with a content checksum) of everything in ``source``.
 
     The work happens in ``read``, in the C library, outside the GIL; ``source`` is
     read ``CHUNK`` bytes at a time.
     """
-    compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
+    compressor = zstandard.ZstdCompressor(
+        level=LEVEL if level is None else level, write_checksum=True, threads=THREADS
+    )
     return compressor.stream_reader(source, read_size=CHUNK, closefd=False)
 
 
