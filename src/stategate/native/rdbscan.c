@@ -132,7 +132,7 @@ typedef struct {
     uint64_t offset; /* bytes consumed so far */
     uint64_t crc;     /* CRC64 of the bytes before in[crc_mark] */
     size_t crc_mark;  /* consumed bytes from here to pos are not in crc yet */
-    SHA256_CTX *tap; /* when set, consumed bytes are also hashed (raw values) */
+    SHA256_CTX *canon; /* when set, a stream's or module value's parts are hashed */
     /* per-key scratch */
     Buf arena;
     Elem *elems;
@@ -212,7 +212,6 @@ static int fill(Scan *s, size_t n) {
 static const unsigned char *take(Scan *s, size_t n) {
     if (fill(s, n)) return NULL;
     const unsigned char *p = s->in + s->pos;
-    if (s->tap) SHA256_Update(s->tap, p, n);
     s->pos += n;
     s->offset += n;
     return p;
@@ -644,65 +643,90 @@ static int parse_score_text(Scan *s, const Elem *e, double *out) {
 enum Kind { K_STRING, K_LIST, K_SET, K_ZSET, K_HASH, K_STREAM, K_MODULE };
 static const char *kind_name[] = {"string", "list", "set", "zset", "hash", "stream", "module"};
 
+/* Parts of a stream or module value, fed to s->canon (when set) in decoded form, so
+ * the digest does not depend on how the RDB encoded them (LZF or raw, int-encoded):
+ * strings as an 8-byte length and the bytes, numbers as 8 bytes, fixed fields as is. */
+static void canon_feed(Scan *s, const void *p, size_t n) {
+    if (s->canon) SHA256_Update(s->canon, p, n);
+}
+
+static int c_len(Scan *s, uint64_t *v) {
+    if (plain_len(s, v)) return -1;
+    unsigned char b[8];
+    put_len(b, *v);
+    canon_feed(s, b, 8);
+    return 0;
+}
+
+static int c_string(Scan *s) {
+    size_t mark = s->arena.len, off, len;
+    if (read_string(s, &off, &len)) return -1;
+    unsigned char b[8];
+    put_len(b, len);
+    canon_feed(s, b, 8);
+    canon_feed(s, s->arena.data + off, len);
+    s->arena.len = mark;
+    return 0;
+}
+
+static int c_raw(Scan *s, size_t n) {
+    const unsigned char *p = take(s, n);
+    if (!p) return -1;
+    canon_feed(s, p, n);
+    return 0;
+}
+
 static int module_value(Scan *s) {
     /* module opcodes until EOF: 1 sint, 2 uint (lengths), 3 float, 4 double, 5 string */
     for (;;) {
-        uint64_t op;
-        if (plain_len(s, &op)) return -1;
+        uint64_t op, x;
+        if (c_len(s, &op)) return -1;
         if (op == 0) return 0;
-        uint64_t dummy;
+        int rc;
         switch (op) {
             case 1:
-            case 2:
-                if (plain_len(s, &dummy)) return -1;
-                break;
-            case 3:
-                if (!take(s, 4)) return -1;
-                break;
-            case 4:
-                if (!take(s, 8)) return -1;
-                break;
-            case 5:
-                if (skip_string(s)) return -1;
-                break;
-            default:
-                return fail(s, "unknown module value opcode %llu", (unsigned long long)op);
+            case 2: rc = c_len(s, &x); break;
+            case 3: rc = c_raw(s, 4); break;
+            case 4: rc = c_raw(s, 8); break;
+            case 5: rc = c_string(s); break;
+            default: return fail(s, "unknown module value opcode %llu", (unsigned long long)op);
         }
+        if (rc) return -1;
     }
 }
 
 static int stream_value(Scan *s, unsigned type) {
     uint64_t n, x;
-    if (plain_len(s, &n)) return -1;
-    for (uint64_t i = 0; i < n; i++)
-        if (skip_string(s) || skip_string(s)) return -1;
+    if (c_len(s, &n)) return -1;
+    for (uint64_t i = 0; i < n; i++) /* node key (master ID), listpack of entries */
+        if (c_string(s) || c_string(s)) return -1;
     int meta = type == 15 ? 3 : 8; /* length, last id; v2+: first id, max deleted id, added */
     for (int i = 0; i < meta; i++)
-        if (plain_len(s, &x)) return -1;
+        if (c_len(s, &x)) return -1;
     uint64_t groups;
-    if (plain_len(s, &groups)) return -1;
+    if (c_len(s, &groups)) return -1;
     for (uint64_t g = 0; g < groups; g++) {
-        if (skip_string(s) || plain_len(s, &x) || plain_len(s, &x)) return -1;
-        if (type >= 19 && plain_len(s, &x)) return -1;
+        if (c_string(s) || c_len(s, &x) || c_len(s, &x)) return -1;
+        if (type >= 19 && c_len(s, &x)) return -1;
         uint64_t pel;
-        if (plain_len(s, &pel)) return -1;
-        for (uint64_t i = 0; i < pel; i++)
-            if (!take(s, 16) || !take(s, 8) || plain_len(s, &x)) return -1;
+        if (c_len(s, &pel)) return -1;
+        for (uint64_t i = 0; i < pel; i++) /* entry ID, delivery time, delivery count */
+            if (c_raw(s, 16) || c_raw(s, 8) || c_len(s, &x)) return -1;
         uint64_t consumers;
-        if (plain_len(s, &consumers)) return -1;
-        for (uint64_t c = 0; c < consumers; c++) {
-            if (skip_string(s) || !take(s, 8)) return -1;
-            if (type >= 21 && !take(s, 8)) return -1;
-            if (plain_len(s, &pel)) return -1;
+        if (c_len(s, &consumers)) return -1;
+        for (uint64_t c = 0; c < consumers; c++) { /* name, seen time, [active time], PEL */
+            if (c_string(s) || c_raw(s, 8)) return -1;
+            if (type >= 21 && c_raw(s, 8)) return -1;
+            if (c_len(s, &pel)) return -1;
             for (uint64_t i = 0; i < pel; i++)
-                if (!take(s, 16)) return -1;
+                if (c_raw(s, 16)) return -1;
         }
     }
     return 0;
 }
 
 /* Parse one value of RDB type `type`, filling elems; sets *kind. Stream and module
- * values are hashed raw into `raw` as they are consumed. */
+ * values are hashed into `raw` (their parts, decoded) as they are read. */
 static int read_value(Scan *s, unsigned type, enum Kind *kind, SHA256_CTX *raw) {
     uint64_t n;
     switch (type) {
@@ -809,17 +833,15 @@ static int read_value(Scan *s, unsigned type, enum Kind *kind, SHA256_CTX *raw) 
         case 19:
         case 21: {
             *kind = type == 7 ? K_MODULE : K_STREAM;
-            unsigned char t = (unsigned char)type;
-            SHA256_Update(raw, &t, 1);
-            s->tap = raw;
+            s->canon = raw;
             int rc;
             if (type == 7) {
                 uint64_t id;
-                rc = plain_len(s, &id) || module_value(s) ? -1 : 0;
+                rc = c_len(s, &id) || module_value(s) ? -1 : 0;
             } else {
                 rc = stream_value(s, type);
             }
-            s->tap = NULL;
+            s->canon = NULL;
             return rc;
         }
         default:
