@@ -14,7 +14,7 @@
  *   string: the value; list: elements in order; set: members sorted bytewise;
  *   hash: field, value pairs sorted by field; zset: member (sorted bytewise)
  *   then its score as 8 big-endian IEEE-754 bytes; stream and module values:
- *   their serialized bytes (deterministic for a given RDB type).
+ *   their parts in order, decoded (strings length-prefixed, numbers 8 bytes).
  * Integers stored in compact encodings count as their decimal text.
  *
  * The multiset digest of a database (see stategate.providers.fingerprint):
