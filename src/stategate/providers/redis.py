@@ -182,8 +182,8 @@ class RedisProvider:
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
         """Stream the RDB snapshot into its part; the scanner fingerprints the same
-        bytes on the way. Only the summary is kept: the per-key listing would be ~2x
-        the RDB's size, and a drill reads it again from the verified RDB."""
+        bytes on the way. Only the summary is kept: the per-key listing is often larger
+        than the RDB itself, and a drill reads it again from the verified RDB."""
         try:
             with (
                 out.part(RDB_PART) as dest,
