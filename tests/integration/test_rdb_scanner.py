@@ -216,6 +216,27 @@ def test_any_transfer_chunking_gives_the_same_fingerprint(
         assert fp.summary() == first.summary() and again == jsonl
 
 
+def test_listpack_entries_at_every_back_length_boundary(
+    servers: tuple[RedisAccess, RedisAccess],
+) -> None:
+    """A listpack entry's back-length field grows at 128, 16383 and 2097151 bytes of
+    entry (header included: 5 bytes for strings of 4096 bytes and more)."""
+    compact, _ = servers
+    sizes = [122, 123, 124, 16377, 16378, 16379, 2097145, 2097146, 2097147]
+    with _client(compact) as c:
+        for size in sizes:
+            c.rpush(f"edge:{size}", "y" * size)
+    try:
+        fp, _ = _scan(_rdb(compact))
+        with _client(compact) as c:
+            for size in sizes:
+                key = f"edge:{size}".encode()
+                assert _digests(fp)[("db0", key.decode())] == _reference(c, key)
+    finally:
+        with _client(compact) as c:
+            c.delete(*[f"edge:{size}" for size in sizes])
+
+
 def test_expiry_streams_and_functions(servers: tuple[RedisAccess, RedisAccess]) -> None:
     compact, _ = servers
     with _client(compact) as c:

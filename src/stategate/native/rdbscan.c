@@ -453,7 +453,8 @@ static int parse_listpack(Scan *s, size_t boff, size_t blen) {
         }
         size_t entry = hdr + (is_int ? 0 : slen);
         if (p + entry > blen) return fail(s, "corrupt listpack (entry overflows)");
-        size_t back = entry < 128 ? 1 : entry < 16384 ? 2 : entry < 2097152 ? 3 : entry < 268435456 ? 4 : 5;
+        /* the back-length field's size, with lpEncodeBacklen's exact thresholds */
+        size_t back = entry <= 127 ? 1 : entry < 16383 ? 2 : entry < 2097151 ? 3 : entry < 268435455 ? 4 : 5;
         if (is_int) {
             if (add_int_elem(s, v)) return -1;
         } else if (add_elem(s, boff + p + hdr, slen, 0.0)) {
