@@ -8,6 +8,11 @@ into place every file is fsynced, by a few threads: by then the data is mostly
 on disk and each fsync is short. An fsync of the file itself (not ``syncfs`` of
 the whole filesystem) waits only for our own files, not for whatever else a
 shared host has dirty on the same disk.
+
+The final fsync reopens each file. Linux reports a writeback error to a file
+opened after it as long as nobody has seen it, but an error on an inode evicted
+from memory in between would go unreported (the "fsyncgate" caveat); a backup
+that matters is in any case verified by its drill, which reads every byte.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -211,7 +211,14 @@ def map_in_threads(
     now rather than after every other object was fetched."""
     pool = ThreadPoolExecutor(workers)
     try:
-        return list(pool.map(function, *iterables))
+        futures = [pool.submit(function, *args) for args in zip(*iterables, strict=True)]
+        # the first failure, whichever item it is, not the first in submission order
+        done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                raise error
+        return [future.result() for future in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -1,6 +1,6 @@
 """AWS Signature Version 4 for S3 requests, as a pure function of the request.
 
-Used by the lean object download path (:mod:`stategate.providers.s3get`), which
+Used by the lean object download path (:mod:`stategate.providers.s3_http`), which
 skips botocore's per-request machinery. Only header-based signing of requests
 without a body (or with a known payload hash) is covered; S3 paths are signed
 as sent (already percent-encoded, not encoded twice, unlike other services).
