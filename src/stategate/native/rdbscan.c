@@ -872,7 +872,9 @@ static int value_digest(Scan *s, enum Kind kind, SHA256_CTX *raw, char *dst) {
         hex(dst, md, 16);
         return 0;
     }
-    if (kind == K_STRING && s->n_elems == 1) { /* most keys: one SHA-256 call */
+    /* most keys: a short string, hashed with one SHA-256 call (a long one is hashed
+     * in place below, not copied) */
+    if (kind == K_STRING && s->n_elems == 1 && s->elems[0].len <= 4096) {
         const Elem *v = &s->elems[0];
         Buf *e = &s->item;
         e->len = 0;
