@@ -52,6 +52,10 @@ def _summary(result: dict[str, object]) -> FingerprintSummary:
     return assemble(groups)
 
 
+def _refused(what: str, error: BaseException) -> ExternalError:
+    return ExternalError(f"{what} is not a valid redis snapshot: {error}")
+
+
 def scan_file(path: Path) -> tuple[FingerprintSummary, bytes]:
     """Fingerprint an RDB file: its summary and JSON lines (in the file's key order)."""
     native = _native()
@@ -60,7 +64,7 @@ def scan_file(path: Path) -> tuple[FingerprintSummary, bytes]:
     try:
         result = native.scan(fd, chunks.append)
     except native.RDBError as exc:
-        raise ExternalError(f"{path.name} is not a valid redis snapshot: {exc}") from exc
+        raise _refused(path.name, exc) from exc
     finally:
         os.close(fd)
     return _summary(result), b"".join(chunks)
@@ -113,7 +117,7 @@ class RDBScanner:
     def _failure(self) -> ExternalError:
         error = self._error
         if isinstance(error, self._native.RDBError):
-            return ExternalError(f"{self._what} is not a valid redis snapshot: {error}")
+            return _refused(self._what, error)
         return ExternalError(f"{self._what}: fingerprint scan failed: {error}")
 
     def finish(self) -> FingerprintSummary:
