@@ -1,31 +1,102 @@
-"""The I/O edge of the apply stage: verified evidence facts and approval checks.
+"""The I/O edge of the apply stage: verified evidence facts, artifact checks and
+approval checks, read from one revision and judged with trust from the base.
 
-Reads the platform repo's evidence folder (records that do not verify are not
-returned by the store and so do not count) and checks operator approvals with
-the trust layer; :func:`stategate.policy.apply_gate.evaluate_apply` stays pure.
+* Evidence records, the ledger, approvals and packets come from the **head
+  revision's git objects** (extracted into a private folder), never from the work
+  tree, so ``check --head REV`` judges exactly REV.
+* Trust roots come from the base (:mod:`stategate.attest.roots`), so a pull request
+  cannot bring its own key.
+* Every artifact the gate relies on is hashed against its record (size and sha256,
+  streamed) where the artifacts folder is reachable.
+
+:func:`stategate.policy.apply_gate.evaluate_apply` stays pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from stategate import execute
 from stategate.attest import EvidenceStore
 from stategate.attest.approval import ApprovalExpectation
 from stategate.attest.approval_store import check_approval
-from stategate.attest.inputs import layout_for, read_packet
-from stategate.attest.layout import APPROVALS_SCOPE
-from stategate.evidence.record import DrDrillPredicate, DrillPredicate, SmokePredicate
-from stategate.evidence.store import StoredRecord, list_records
+from stategate.attest.findings import VerificationError
+from stategate.attest.inputs import read_packet
+from stategate.attest.layout import APPROVALS_SCOPE, RepoLayout
+from stategate.attest.roots import TrustBase
+from stategate.errors import InputError, StategateError
+from stategate.evidence.artifact import PartInfo, verify_parts
+from stategate.evidence.record import (
+    BackupPredicate,
+    DrDrillPredicate,
+    DrillPredicate,
+    SmokePredicate,
+)
+from stategate.evidence.store import StoredRecord, list_records, read_record
 from stategate.packet import LoadedPacket
-from stategate.policy.apply_gate import ApprovalChecker, ApprovalResult, EvidenceFact
-from stategate.policy.load import policy_digest
-from stategate.policy.schema import Policy
+from stategate.policy.apply_gate import (
+    ApplyFacts,
+    ApprovalChecker,
+    ApprovalResult,
+    ArtifactCheck,
+    ArtifactChecker,
+    EvidenceFact,
+)
+
+MAX_EXTRACT_BYTES = 64 * 1024 * 1024  # one evidence file from git (records are far smaller)
 
 
-def evidence_facts(repo: Path, policy: Policy) -> list[EvidenceFact]:
-    store = EvidenceStore.open(layout_for(repo, policy))
+@contextmanager
+def evidence_at_revision(
+    repo: Path, rev: str, trust: TrustBase, packets: Sequence[LoadedPacket], now: datetime
+) -> Iterator[EvidenceStore]:
+    """The evidence folder and packets of ``rev`` (git objects) as a store judged with
+    ``trust``; the extracted copy is removed afterwards."""
+    settings = trust.policy.policy.evidence
+    evidence_dir = settings.dir.strip("/")
+    with tempfile.TemporaryDirectory(prefix="stategate-rev-") as tmp:
+        root = Path(tmp)
+        _extract(repo, rev, [evidence_dir, *(p.path for p in packets)], root)
+        layout = RepoLayout(root, evidence_dir, settings.trust_file)
+        yield EvidenceStore(layout, trust.roots, now=now)
+
+
+def _extract(repo: Path, rev: str, paths: Sequence[str], into: Path) -> None:
+    listed = execute.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--name-only", rev, "--", *paths],
+        check=False,
+    )
+    if listed.returncode != 0:
+        raise InputError(f"cannot list revision {rev[:12]}", file=str(repo))
+    if not listed.stdout.strip(b"\0"):
+        return  # nothing there: no evidence at that revision
+    done = execute.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", rev, "--", *paths], check=False
+    )
+    if done.returncode != 0:
+        raise InputError(f"cannot read the evidence of revision {rev[:12]}", file=str(repo))
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+        for member in archive.getmembers():
+            if member.size > MAX_EXTRACT_BYTES:
+                raise InputError(
+                    f"file is {member.size} bytes at {rev[:12]}, over the "
+                    f"{MAX_EXTRACT_BYTES}-byte limit",
+                    file=member.name,
+                )
+        try:
+            # "data": no absolute paths, no escapes, no devices, no links out of the folder
+            archive.extractall(into, filter="data")
+        except tarfile.FilterError as exc:
+            raise InputError(f"unsafe entry in revision {rev[:12]}: {exc}", file=str(repo)) from exc
+
+
+def evidence_facts(store: EvidenceStore) -> list[EvidenceFact]:
     return [_fact(record) for record in list_records(store)]
 
 
@@ -78,34 +149,118 @@ def _fact(record: StoredRecord) -> EvidenceFact:
     )
 
 
+def artifact_checker(store: EvidenceStore, artifacts: Path | None) -> ArtifactChecker:
+    """Checks the artifacts behind the records the gate relies on (size and sha256,
+    streamed): a backup's own parts, and the backups a drill or DR drill restored."""
+
+    def check(relied: Sequence[str]) -> list[ArtifactCheck]:
+        backups: dict[str, None] = {}
+        for rel in relied:
+            for backup in _backups_behind(store, rel):
+                backups.setdefault(backup)
+        return [_check_backup(store, rel, artifacts) for rel in backups]
+
+    return check
+
+
+def _backups_behind(store: EvidenceStore, rel: str) -> list[str]:
+    try:
+        pred = read_record(store, rel).statement.predicate
+    except (VerificationError, InputError):
+        return []  # the gate only relies on records that verified; nothing to add
+    if isinstance(pred, BackupPredicate):
+        return [rel]
+    if isinstance(pred, DrillPredicate):
+        return [pred.backup_record]
+    if isinstance(pred, DrDrillPredicate):
+        return [m.backup_record for m in pred.modules if m.backup_record]
+    return []
+
+
+def _check_backup(store: EvidenceStore, rel: str, artifacts: Path | None) -> ArtifactCheck:
+    try:
+        pred = read_record(store, rel).statement.predicate
+    except (VerificationError, InputError) as exc:
+        return ArtifactCheck(rel, "failed", f"backup record does not verify: {exc}")
+    if not isinstance(pred, BackupPredicate):
+        return ArtifactCheck(rel, "failed", "not a backup record")
+    if artifacts is None or not artifacts.is_dir():
+        where = str(artifacts) if artifacts is not None else "no artifacts folder configured"
+        return ArtifactCheck(rel, "unreachable", f"artifacts not reachable ({where})")
+    if not pred.artifacts:
+        return ArtifactCheck(rel, "failed", "the backup record lists no artifacts")
+    directory = (artifacts / pred.location).resolve()
+    if not directory.is_relative_to(artifacts.resolve()):
+        return ArtifactCheck(rel, "failed", f"location {pred.location!r} escapes the artifacts")
+    if not directory.is_dir():
+        return ArtifactCheck(
+            rel, "unreachable", f"backup {pred.location} not found under {artifacts}"
+        )
+    parts = [PartInfo(a.name, a.size, a.sha256) for a in pred.artifacts]
+    try:
+        failures = verify_parts(directory, parts)
+    except (StategateError, OSError) as exc:
+        return ArtifactCheck(rel, "failed", f"cannot read the artifacts: {exc}")
+    if failures:
+        detail = "; ".join(f"{f.name}: {f.problem}" for f in failures[:3])
+        return ArtifactCheck(rel, "failed", f"{pred.location}: {detail}")
+    size = sum(p.size for p in parts)
+    return ArtifactCheck(rel, "verified", f"{len(parts)} artifact(s), {size} bytes, sha256 match")
+
+
 def approval_checker(
-    repo: Path, policy: Policy, packets: Sequence[LoadedPacket], now: datetime
+    store: EvidenceStore,
+    packets: Sequence[LoadedPacket],
+    policy_digest: str,
+    max_age_hours: float,
+    now: datetime,
 ) -> ApprovalChecker:
-    """Checks every approval recorded for the PR's packets against the current facts."""
+    """Checks every approval recorded for the PR's packets against the current facts.
+
+    An approval covers the modules of the packet it approves, by name, and nothing else.
+    """
+    layout = store.layout
 
     def check(relied: Sequence[str]) -> list[ApprovalResult]:
-        layout = layout_for(repo, policy)
-        store = EvidenceStore.open(layout, now=now)
         results: list[ApprovalResult] = []
         for loaded in packets:
-            folder = repo / policy.evidence.dir / APPROVALS_SCOPE / loaded.packet.id
-            if not folder.is_dir():
+            folder = layout.path(f"{layout.evidence_dir}/{APPROVALS_SCOPE}/{loaded.packet.id}")
+            if not folder.is_dir() or folder.is_symlink():
                 continue
-            facts = read_packet(layout, repo / loaded.path)
+            facts = read_packet(layout, layout.path(loaded.path))
             expected = ApprovalExpectation(
                 packet_id=facts.id,
                 packet_sha256=facts.sha256,
                 modules=facts.modules,
                 evidence={},
-                policy_digest=policy_digest(policy),
-                max_age_hours=policy.freshness.approval_max_age_hours,
+                policy_digest=policy_digest,
+                max_age_hours=max_age_hours,
                 required_evidence=tuple(relied),
             )
+            covers = tuple(m.module for m in facts.modules)
             for path in sorted(folder.glob("*.json")):
                 result = check_approval(store, path, expected, now=now)
-                rel = path.relative_to(repo).as_posix()
+                rel = path.relative_to(layout.root).as_posix()
                 issues = tuple(f"{i.reason.value}: {i.message}" for i in result.issues)
-                results.append(ApprovalResult(rel, result.valid, issues))
+                results.append(ApprovalResult(rel, result.valid, issues, covers))
         return results
 
     return check
+
+
+def apply_facts(
+    store: EvidenceStore,
+    packets: Sequence[LoadedPacket],
+    *,
+    policy_digest: str,
+    approval_max_age_hours: float,
+    artifacts: Path | None,
+    now: datetime,
+) -> ApplyFacts:
+    """Everything the pure apply gate needs, from one store judged with base trust."""
+    return ApplyFacts(
+        evidence_facts(store),
+        now,
+        approval_checker(store, packets, policy_digest, approval_max_age_hours, now),
+        artifact_checker(store, artifacts),
+    )

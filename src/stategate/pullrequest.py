@@ -18,6 +18,7 @@ from stategate.git import Git, GitTree
 from stategate.packet import is_packet_path, load_packet
 from stategate.platform import Platform, load_platform_from
 from stategate.policy.gate import PullRequest
+from stategate.policy.trust_inputs import trust_changes
 from stategate.yamlfile import decode_text
 
 
@@ -86,6 +87,9 @@ def load_pull_request(
             head_relaxations=head_platform.relaxations,
             secret_findings=scan_secrets(git.added_lines(base_rev, head_rev)),
             doc_findings=doc_findings,
+            trust_changes=trust_changes(
+                base_platform.loaded_policy, head_platform.loaded_policy, touched
+            ),
         )
     finally:
         _close(base_tree, head_tree)

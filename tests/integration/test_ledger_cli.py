@@ -42,6 +42,13 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def commit_trust(repo: Path) -> None:
+    """Trust roots count once they are on the base branch (approvals are judged from there)."""
+    ident = ("-c", "user.email=t@example.test", "-c", "user.name=t")
+    git(repo, *ident, "add", "-A")
+    git(repo, *ident, "commit", "-qm", "trust roots")
+
+
 def write_packet(repo: Path, to: str = TO) -> Path:
     path = repo / "packets" / "pg-16-3.yaml"
     path.parent.mkdir(exist_ok=True)
@@ -86,6 +93,7 @@ def test_keys_init_sign_approve_verify_round_trip(
         ("alice", Role.OPERATOR),
     ]
     assert trust.keys[1].valid_before is not None
+    commit_trust(repo)
 
     # an evidence producer signs with the CLI-made key
     store = EvidenceStore.open(repo)
@@ -150,6 +158,7 @@ def test_keys_init_sign_approve_verify_round_trip(
 
 def test_approval_for_other_digests_via_cli(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, "keys", "init", "--role", "operator", "--name", "alice", "--repo", str(repo))
+    commit_trust(repo)
     packet = write_packet(repo)
     code, _, err = cli(capsys, "approve", str(packet), "--role", "operator", "--repo", str(repo))
     assert code == 0, err
@@ -179,6 +188,7 @@ def test_approve_refuses_an_evidence_key(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(capsys, "keys", "init", "--role", "evidence", "--name", "ci", "--repo", str(repo))
+    commit_trust(repo)
     packet = write_packet(repo)
     code, _, err = cli(
         capsys,
@@ -199,6 +209,7 @@ def test_approve_refuses_an_evidence_key(
 
 def test_approve_refuses_a_floating_tag(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, "keys", "init", "--role", "operator", "--name", "alice", "--repo", str(repo))
+    commit_trust(repo)
     packet = repo / "packets" / "p.yaml"
     packet.parent.mkdir()
     packet.write_text("id: p\nmodules:\n  app/redis: {from: 'redis:7.0', to: 'redis:7.2'}\n")
@@ -212,6 +223,7 @@ def test_approve_refuses_unverified_evidence(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli(capsys, "keys", "init", "--role", "operator", "--name", "alice", "--repo", str(repo))
+    commit_trust(repo)
     packet = write_packet(repo)
     (repo / "evidence").mkdir()
     (repo / "evidence" / "fake.json").write_text("{}")

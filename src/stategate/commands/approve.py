@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from stategate.attest.approval_store import approve_packet
 from stategate.attest.canonical import format_time, utc_now
-from stategate.attest.inputs import layout_for, read_packet, read_policy
+from stategate.attest.inputs import read_packet
 from stategate.attest.keyring import find_role_key
 from stategate.attest.keys import default_key_dir, load_signing_key
 from stategate.attest.layout import RepoLayout
+from stategate.attest.roots import (
+    TrustBase,
+    operator_trust_file,
+    trust_at_revision,
+    trust_revision,
+)
 from stategate.attest.store import EvidenceStore
 from stategate.attest.trust import KeyState, Role
-from stategate.commands.options import repo_option
-from stategate.errors import ExitCode, InputError
+from stategate.commands.options import repo_option, trust_option
+from stategate.errors import ExitCode
+from stategate.git import Git
+from stategate.policy.gate import PullRequest
+from stategate.pullrequest import Sides, load_pull_request
 
 
 @click.command("approve")
@@ -53,13 +63,7 @@ from stategate.errors import ExitCode, InputError
     "find the evidence the apply gate relies on when no --evidence is given.",
 )
 @repo_option
-@click.option(
-    "--policy",
-    "policy_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Policy file in the repo (default: stategate.yaml, else the built-in default).",
-)
+@trust_option
 def command(
     packet_file: Path,
     role: str,
@@ -68,27 +72,33 @@ def command(
     evidence_paths: tuple[Path, ...],
     base: str | None,
     repo: Path,
-    policy_file: Path | None,
+    trust_file: Path | None,
 ) -> int:
     """Approve the runtime apply of PACKET_FILE, bound to its exact image digests.
 
-    Without --evidence, the approval binds the evidence `check --stage apply` relies on
-    for this upgrade (base..HEAD), so it can be checked against exactly that evidence.
+    The approval binds the base revision's policy and is checked against the base's
+    trust roots (or --trust): a key the base does not trust cannot approve. Without
+    --evidence, it binds the evidence `check --stage apply` relies on for this upgrade
+    (base..HEAD, read from git), so it is checked against exactly that evidence.
     """
-    policy = read_policy(RepoLayout(repo), policy_file).policy
-    layout = layout_for(repo, policy)
-    store = EvidenceStore.open(layout)
+    operator_file = operator_trust_file(repo, trust_file)
+    pr, sides = load_pull_request(repo, base, None)
+    git = Git(repo)
+    trust = trust_at_revision(git, trust_revision(git, base), operator_file)
+    layout = RepoLayout.from_policy(repo, trust.policy.policy)
+    store = EvidenceStore(layout, trust.roots)
     key = load_signing_key(key_path or find_role_key(default_key_dir(), Role(role)))
     packet = read_packet(layout, packet_file)
     key_ok = store.trust.check(key.keyid, Role(role), utc_now()).state is KeyState.VALID
     if not evidence_paths and key_ok:  # a refused key fails below, in approve_packet
-        evidence_paths = _relied_evidence(repo, base)
+        evidence_paths = _relied_evidence(repo, pr, sides, trust)
         if not evidence_paths:
             click.echo(
                 "warning: approving without evidence: an apply that relies on evidence will not "
                 "count this approval (pass --evidence, or produce the evidence first)",
                 err=True,
             )
+    policy = pr.policy
     written = approve_packet(
         store, packet, key, policy=policy, evidence_paths=evidence_paths, hours=expires
     )
@@ -108,24 +118,21 @@ def command(
     return int(ExitCode.OK)
 
 
-def _relied_evidence(repo: Path, base: str | None) -> tuple[Path, ...]:
-    from datetime import UTC, datetime
-
-    from stategate.apply_inputs import evidence_facts
+def _relied_evidence(
+    repo: Path, pr: PullRequest, sides: Sides, trust: TrustBase
+) -> tuple[Path, ...]:
+    """The evidence the apply gate relies on at HEAD (git objects), as work-tree paths."""
+    from stategate.apply_inputs import evidence_at_revision, evidence_facts
     from stategate.policy.apply_gate import ApplyFacts, evaluate_apply
-    from stategate.policy.load import load_policy
-    from stategate.pullrequest import load_pull_request
-    from stategate.source import WorkTree
 
-    try:
-        pr, _ = load_pull_request(repo, base, None)
-    except InputError as exc:  # no git history to compare: nothing to derive
-        click.echo(f"warning: cannot derive the evidence to bind: {exc}", err=True)
-        return ()
-    policy = load_policy(WorkTree(repo)).policy
-    verdict = evaluate_apply(pr, ApplyFacts(evidence_facts(repo, policy), datetime.now(UTC)))
+    now = datetime.now(UTC)
+    with evidence_at_revision(repo, sides.head_rev, trust, pr.packets, now) as store:
+        facts = ApplyFacts(evidence_facts(store), now)
+        verdict = evaluate_apply(pr, facts)
     missing = [
-        r for r in verdict.requirements if r.status != "met" and r.id != "apply/operator-approval"
+        r
+        for r in verdict.requirements
+        if r.status != "met" and r.id not in ("apply/operator-approval", "apply/artifacts-verified")
     ]
     for req in missing:
         click.echo(f"warning: still missing {req.id} {req.module or ''}: {req.hint}", err=True)

@@ -10,13 +10,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stategate.commands.options import repo_option
+from stategate.attest.roots import operator_trust_file, trust_at_revision, trust_revision
+from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode
+from stategate.git import Git
 from stategate.policy.gate import PullRequest, Verdict, VerdictKind, evaluate_merge
-from stategate.policy.load import load_policy
-from stategate.pullrequest import load_pull_request
+from stategate.pullrequest import Sides, load_pull_request
 from stategate.report.verdict import verdict_json, verdict_markdown, verdict_sarif
-from stategate.source import WorkTree
 
 EXIT = {
     VerdictKind.PASS: ExitCode.OK,
@@ -52,6 +52,14 @@ EXIT = {
     default="text",
     show_default=True,
 )
+@trust_option
+@click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Apply stage: backup artifacts folder whose files are hashed against the records "
+    "the verdict relies on (default: $STATEGATE_ARTIFACTS, then the policy).",
+)
 @click.option(
     "-o",
     "--output",
@@ -65,16 +73,20 @@ def command(
     files: tuple[str, ...],
     stage: str,
     fmt: str,
+    trust_file: Path | None,
+    artifacts: Path | None,
     output: Path | None,
 ) -> int:
     """Judge the pull request base..head: changes, requirements, stops, verdict, labels.
 
-    At --stage apply the evidence folder and operator approvals are checked too;
-    only `approved` authorises a runtime apply.
+    At --stage apply the evidence, the artifacts it relies on and the operator approvals
+    are checked too, read from the head revision and judged with the base's trust roots
+    (or --trust); only `approved` authorises a runtime apply.
     """
-    pr, _sides = load_pull_request(repo, base, head, list(files) or None)
+    operator_file = operator_trust_file(repo, trust_file)
+    pr, sides = load_pull_request(repo, base, head, list(files) or None)
     if stage == "apply":
-        verdict = _apply_verdict(repo, pr)
+        verdict = _apply_verdict(repo, pr, sides, base, operator_file, artifacts)
     else:
         verdict = evaluate_merge(pr)
     if fmt == "text":
@@ -95,18 +107,35 @@ def command(
     return int(EXIT[verdict.verdict])
 
 
-def _apply_verdict(repo: Path, pr: PullRequest) -> Verdict:
-    # Evidence and approvals live in the work tree of the platform repo (CI checks out
-    # the head); approvals bind the policy in force there, as `stategate approve` does.
-    from stategate.apply_inputs import approval_checker, evidence_facts
-    from stategate.policy.apply_gate import ApplyFacts, evaluate_apply
+def _apply_verdict(
+    repo: Path,
+    pr: PullRequest,
+    sides: Sides,
+    base: str | None,
+    operator_file: Path | None,
+    artifacts: Path | None,
+) -> Verdict:
+    # One revision, one truth: evidence, approvals and packets from the head's git objects;
+    # trust from the base (or the operator's file), never from the PR or the work tree.
+    from stategate.apply_inputs import apply_facts, evidence_at_revision
+    from stategate.evidence.store import artifacts_root
+    from stategate.policy.apply_gate import evaluate_apply
 
     now = datetime.now(UTC)
-    policy = load_policy(WorkTree(repo)).policy
-    facts = ApplyFacts(
-        evidence_facts(repo, policy), now, approval_checker(repo, policy, pr.packets, now)
-    )
-    return evaluate_apply(pr, facts)
+    git = Git(repo)
+    trust = trust_at_revision(git, trust_revision(git, base), operator_file)
+    settings = trust.policy.policy
+    root = artifacts_root(repo, settings.evidence.artifacts, artifacts)
+    with evidence_at_revision(repo, sides.head_rev, trust, pr.packets, now) as store:
+        facts = apply_facts(
+            store,
+            pr.packets,
+            policy_digest=sides.base.policy_digest,
+            approval_max_age_hours=settings.freshness.approval_max_age_hours,
+            artifacts=root,
+            now=now,
+        )
+        return evaluate_apply(pr, facts)
 
 
 _STYLE = {

@@ -21,6 +21,17 @@ def repo_option(func: F) -> F:
     )(func)
 
 
+def trust_option(func: F) -> F:
+    return click.option(
+        "--trust",
+        "trust_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Operator-held trust file outside the repo (default: $STATEGATE_TRUST_FILE, "
+        "else the trust file of the base revision, read from git).",
+    )(func)
+
+
 def compose_options(func: F) -> F:
     func = click.option(
         "-f",

@@ -7,7 +7,11 @@ from pathlib import Path
 import click
 
 from stategate.apply_inputs import evidence_facts
-from stategate.commands.options import emit, repo_option
+from stategate.attest.layout import RepoLayout
+from stategate.attest.roots import operator_trust_file, trust_at_revision, trust_revision
+from stategate.attest.store import EvidenceStore
+from stategate.commands.options import emit, repo_option, trust_option
+from stategate.git import Git
 from stategate.packet import load_packet
 from stategate.platform import load_platform, repo_relative
 from stategate.report.plan import render_plan
@@ -16,13 +20,24 @@ from stategate.report.plan import render_plan
 @click.command("plan")
 @click.argument("packet", type=click.Path(dir_okay=False, path_type=Path))
 @repo_option
+@click.option("--base", help="Revision whose trust roots count (default: the default branch).")
+@trust_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
-def command(packet: Path, repo: Path, output: Path | None) -> int:
-    """Render the apply runbook for PACKET: operator-gated steps, evidence, smoke, rollback."""
+def command(
+    packet: Path, repo: Path, base: str | None, trust_file: Path | None, output: Path | None
+) -> int:
+    """Render the apply runbook for PACKET: operator-gated steps, evidence, smoke, rollback.
+
+    Evidence is listed only when it verifies with the base's trust roots (or --trust).
+    """
+    operator_file = operator_trust_file(repo, trust_file)
     platform = load_platform(repo)
     rel = repo_relative(repo.resolve(), packet if packet.is_absolute() else Path.cwd() / packet)
     loaded = load_packet(platform.source, rel)
-    facts = evidence_facts(repo, platform.policy)
+    git = Git(repo)
+    trust = trust_at_revision(git, trust_revision(git, base), operator_file)
+    layout = RepoLayout.from_policy(repo, trust.policy.policy)
+    facts = evidence_facts(EvidenceStore(layout, trust.roots))
     text = render_plan(
         loaded, platform.inventory, platform.policy, facts, platform.policy.docs.gate_marker
     )

@@ -62,9 +62,23 @@ class ApprovalResult:
     path: str
     valid: bool
     issues: tuple[str, ...] = ()
+    covers: tuple[str, ...] = ()  # the modules this approval names; it approves nothing else
+
+
+@dataclass(frozen=True)
+class ArtifactCheck:
+    """The artifacts of one backup record the gate relies on, hashed against the record."""
+
+    record: str  # the backup's record (repo path)
+    status: str  # verified | failed | unreachable
+    detail: str
 
 
 ApprovalChecker = Callable[[Sequence[str]], Sequence[ApprovalResult]]
+ArtifactChecker = Callable[[Sequence[str]], Sequence[ArtifactCheck]]
+
+# Kinds of evidence that stand on a backup's artifacts.
+_ARTIFACT_KINDS = frozenset({"backup", "restore-drill", "dr-drill"})
 
 
 @dataclass
@@ -72,6 +86,8 @@ class ApplyFacts:
     evidence: list[EvidenceFact]
     now: datetime
     approvals: ApprovalChecker = field(default=lambda _paths: ())
+    # Fail closed: with no checker, no artifact is verified, so nothing relying on one passes.
+    artifacts: ArtifactChecker = field(default=lambda _paths: ())
 
     def latest(self, kind: str, module: str | None, *, passing: bool = True) -> EvidenceFact | None:
         found = [
@@ -127,17 +143,9 @@ def evaluate_apply(pr: PullRequest, facts: ApplyFacts) -> Verdict:
                 needs_approval.append(change.module)
                 continue
             _check(ctx, req, cls, change, module, entry, stateful_in_batch)
+    _check_artifacts(ctx)
     if needs_approval:
-        results = list(facts.approvals(tuple(ctx.relied)))
-        valid = [r for r in results if r.valid]
-        if valid:
-            hint = f"valid operator approval {valid[0].path}"
-        elif results:
-            problems = "; ".join(f"{r.path}: {', '.join(r.issues)}" for r in results)
-            hint = f"no valid operator approval ({problems}); {APPLY_TEXT[A.OPERATOR_APPROVAL]}"
-        else:
-            hint = f"no operator approval recorded; {APPLY_TEXT[A.OPERATOR_APPROVAL]}"
-        ctx.need("apply/operator-approval", ", ".join(needs_approval), None, bool(valid), hint)
+        _check_approvals(ctx, list(dict.fromkeys(needs_approval)))
     stops = merge.stops + ctx.stops
     requirements = merge.requirements + ctx.reqs
     missing = [r for r in requirements if r.status != "met"]
@@ -159,6 +167,48 @@ def evaluate_apply(pr: PullRequest, facts: ApplyFacts) -> Verdict:
         labels=labels,
         relied_evidence=list(ctx.relied),
     )
+
+
+def _check_artifacts(ctx: _Ctx) -> None:
+    """Every backup artifact the relied evidence stands on must hash to its record."""
+    by_path = {e.path: e for e in ctx.facts.evidence}
+    standing = [p for p in ctx.relied if (f := by_path.get(p)) and f.kind in _ARTIFACT_KINDS]
+    if not standing:
+        return
+    checks = list(ctx.facts.artifacts(tuple(ctx.relied)))
+    bad = [c for c in checks if c.status != "verified"]
+    if not checks:
+        hint = "no backup artifact behind the relied evidence could be checked"
+    elif bad:
+        hint = "; ".join(f"{c.record}: {c.status}: {c.detail}" for c in bad)
+    else:
+        hint = f"{len(checks)} backup(s) hashed against their records: " + "; ".join(
+            f"{c.record}: {c.detail}" for c in checks
+        )
+    ctx.need("apply/artifacts-verified", None, None, bool(checks) and not bad, hint)
+
+
+def _check_approvals(ctx: _Ctx, modules: list[str]) -> None:
+    """Each module needs a valid approval that names it; one packet's approval does not
+    approve another packet's module."""
+    results = list(ctx.facts.approvals(tuple(ctx.relied)))
+    for mid in modules:
+        mine = [r for r in results if mid in r.covers]
+        valid = [r for r in mine if r.valid]
+        if valid:
+            hint = f"valid operator approval {valid[0].path}"
+        elif mine:
+            problems = "; ".join(f"{r.path}: {', '.join(r.issues)}" for r in mine)
+            hint = f"no valid operator approval ({problems}); {APPLY_TEXT[A.OPERATOR_APPROVAL]}"
+        elif results:
+            hint = (
+                f"no operator approval names {mid} (approvals on record cover "
+                f"{', '.join(sorted({m for r in results for m in r.covers})) or 'nothing'}); "
+                + APPLY_TEXT[A.OPERATOR_APPROVAL]
+            )
+        else:
+            hint = f"no operator approval recorded; {APPLY_TEXT[A.OPERATOR_APPROVAL]}"
+        ctx.need("apply/operator-approval", mid, None, bool(valid), hint)
 
 
 def _with_classes(module: Module, classes: list[UpgradeClass]) -> Module:

@@ -21,6 +21,7 @@ from stategate.policy.load import Relaxation
 from stategate.policy.requirements import apply_requirements, is_manual, labels_for
 from stategate.policy.schema import MergeRequirement, Policy, StopCondition, UpgradeClass
 from stategate.policy.text import MERGE_TEXT, STOP_TEXT
+from stategate.policy.trust_inputs import TrustChange
 
 C = UpgradeClass
 M = MergeRequirement
@@ -82,6 +83,7 @@ class PullRequest:
     head_relaxations: list[Relaxation] = field(default_factory=list)
     secret_findings: list[Finding] = field(default_factory=list)
     doc_findings: list[Finding] = field(default_factory=list)
+    trust_changes: list[TrustChange] = field(default_factory=list)
 
 
 def matches(path: str, patterns: Sequence[str]) -> bool:
@@ -160,6 +162,15 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
                     f"touches {path}, outside the packet's allowed paths",
                     file=path,
                 )
+    for trust_change in pr.trust_changes:  # always on: no policy can turn it off
+        stops.append(
+            Stop(
+                StopCondition.TRUST_ROOT_CHANGE,
+                trust_change.message,
+                file=trust_change.file,
+                line=trust_change.line,
+            )
+        )
     for relaxation in pr.head_relaxations:
         stop(
             StopCondition.POLICY_RELAXATION,

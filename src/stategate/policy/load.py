@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from stategate.errors import InputError
 from stategate.policy.default import default_policy
-from stategate.policy.schema import Policy
+from stategate.policy.schema import ALWAYS_ON_STOPS, Policy
 from stategate.source import Source
 from stategate.yamlfile import Loc, YMap, decode_text, line_at, loads, to_plain
 
@@ -150,7 +150,9 @@ def find_relaxations(loaded: LoadedPolicy, base: Policy, source: Source | None) 
                         loaded.loc_of("classes", cls.value, stage),
                     )
                 )
-    missing_stops = [s.value for s in base.stops if s not in policy.stops]
+    missing_stops = [
+        s.value for s in base.stops if s not in policy.stops and s not in ALWAYS_ON_STOPS
+    ]
     if missing_stops:
         found.append(
             Relaxation(

@@ -74,6 +74,11 @@ class StopCondition(enum.StrEnum):
     SECRET_VALUE = "secret-value"
     MAJOR_WITHOUT_MIGRATION_NOTE = "major-without-migration-note"
     FLOATING_TAG = "floating-tag"
+    TRUST_ROOT_CHANGE = "trust-root-change"  # always on: see ALWAYS_ON_STOPS
+
+
+# Stops no policy can turn off: the PR would be judging its own trust inputs.
+ALWAYS_ON_STOPS = frozenset({StopCondition.TRUST_ROOT_CHANGE})
 
 
 class _Strict(BaseModel):

@@ -85,4 +85,6 @@ STOP_TEXT: dict[StopCondition, str] = {
     "with no migration note",
     StopCondition.FLOATING_TAG: "a stateful or sidecar-bound target image is a floating tag "
     "without digest",
+    StopCondition.TRUST_ROOT_CHANGE: "the pull request changes its own trust inputs (the trust "
+    "file, or the policy fields that locate it or bound approvals); always on",
 }

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from stategate.policy.apply_gate import ApplyFacts, ApprovalResult, EvidenceFact, evaluate_apply
+from stategate.policy.apply_gate import (
+    ApplyFacts,
+    ApprovalResult,
+    ArtifactCheck,
+    EvidenceFact,
+    evaluate_apply,
+)
 from stategate.policy.gate import PullRequest
 from stategate.pullrequest import load_pull_request
 from tests.gitrepo import platform_repo
@@ -93,20 +99,44 @@ def _evidence(
     return facts
 
 
-def _approvals(valid: bool, seen: list[Sequence[str]] | None = None):  # type: ignore[no-untyped-def]
+def _approvals(  # type: ignore[no-untyped-def]
+    valid: bool, seen: list[Sequence[str]] | None = None, covers: tuple[str, ...] = (MOD,)
+):
     def check(paths: Sequence[str]) -> list[ApprovalResult]:
         if seen is not None:
             seen.append(tuple(paths))
         return [
-            ApprovalResult("evidence/approvals/pg/a.json", valid, () if valid else ("expired",))
+            ApprovalResult(
+                "evidence/approvals/pg/a.json", valid, () if valid else ("expired",), covers
+            )
         ]
 
     return check
 
 
+def _artifacts(status: str = "verified", seen: list[Sequence[str]] | None = None):  # type: ignore[no-untyped-def]
+    def check(paths: Sequence[str]) -> list[ArtifactCheck]:
+        if seen is not None:
+            seen.append(tuple(paths))
+        return [ArtifactCheck("evidence/platform/postgres/backup-1.json", status, "detail")]
+
+    return check
+
+
+def _facts(  # type: ignore[no-untyped-def]
+    evidence: list[EvidenceFact], approvals=None, artifacts=None
+) -> ApplyFacts:
+    return ApplyFacts(
+        evidence,
+        NOW,
+        approvals if approvals is not None else _approvals(True),
+        artifacts if artifacts is not None else _artifacts(),
+    )
+
+
 def test_everything_present_is_approved_and_binds_the_evidence(tmp_path: Path) -> None:
     seen: list[Sequence[str]] = []
-    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(), NOW, _approvals(True, seen)))
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(), _approvals(True, seen)))
     assert v.verdict.value == "approved", [r for r in v.requirements if r.status != "met"]
     assert v.stage == "apply"
     assert set(seen[0]) == {
@@ -132,7 +162,7 @@ def test_nothing_recorded_is_blocked_listing_what_is_missing(tmp_path: Path) -> 
 
 
 def test_stale_backup_is_blocked(tmp_path: Path) -> None:
-    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(age_h=30), NOW, _approvals(True)))
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(age_h=30), _approvals(True)))
     assert v.verdict.value == "blocked"
     (stale,) = [r for r in v.requirements if r.id == "apply/backup"]
     assert stale.status == "missing" and "over the 24 h window" in stale.hint
@@ -140,28 +170,26 @@ def test_stale_backup_is_blocked(tmp_path: Path) -> None:
 
 def test_backup_of_another_digest_is_drift(tmp_path: Path) -> None:
     other = "sha256:" + "99" * 32
-    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(digest=other), NOW, _approvals(True)))
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(digest=other), _approvals(True)))
     assert v.verdict.value == "stop"
     assert {s.condition.value for s in v.stops} == {"digest-drift"}
 
 
 def test_drill_of_another_backup_is_blocked(tmp_path: Path) -> None:
-    v = evaluate_apply(
-        _pr(tmp_path), ApplyFacts(_evidence(drill_backup="b0"), NOW, _approvals(True))
-    )
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(drill_backup="b0"), _approvals(True)))
     assert v.verdict.value == "blocked"
     assert [r.id for r in v.requirements if r.status != "met"] == ["apply/restore-drill"]
 
 
 def test_missing_dr_drill_when_mandatory(tmp_path: Path) -> None:
-    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(dr=False), NOW, _approvals(True)))
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(dr=False), _approvals(True)))
     assert v.verdict.value == "blocked"
     (dr,) = [r for r in v.requirements if r.id == "apply/dr-drill"]
     assert dr.status == "missing" and "core" in dr.hint
 
 
 def test_invalid_approval_is_blocked(tmp_path: Path) -> None:
-    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(), NOW, _approvals(False)))
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(), _approvals(False)))
     assert v.verdict.value == "blocked"
     (approval,) = [r for r in v.requirements if r.id == "apply/operator-approval"]
     assert approval.status == "missing" and "expired" in approval.hint
@@ -170,7 +198,7 @@ def test_invalid_approval_is_blocked(tmp_path: Path) -> None:
 @pytest.mark.parametrize("needs_restore", [False, True])
 def test_major_upgrade_rollback_must_need_a_restore(tmp_path: Path, needs_restore: bool) -> None:
     pr = _pr(tmp_path, PG_MAJOR, needs_restore=needs_restore)
-    v = evaluate_apply(pr, ApplyFacts(_evidence(), NOW, _approvals(True)))
+    v = evaluate_apply(pr, _facts(_evidence(), _approvals(True)))
     (rollback,) = [r for r in v.requirements if r.id == "apply/rollback-path"]
     assert (rollback.status == "met") is needs_restore
     assert v.verdict.value == ("approved" if needs_restore else "blocked")
@@ -181,5 +209,30 @@ def test_merge_stage_stops_carry_into_apply(tmp_path: Path) -> None:
     repo.replace("compose/postgres.yml", PG_OLD, "postgres:16.6-alpine")
     repo.commit("floating")
     pr, _ = load_pull_request(repo.path, "main", "HEAD")
-    v = evaluate_apply(pr, ApplyFacts(_evidence(), NOW, _approvals(True)))
+    v = evaluate_apply(pr, _facts(_evidence(), _approvals(True)))
     assert v.verdict.value == "stop"
+
+
+def test_an_approval_covers_only_the_modules_it_names(tmp_path: Path) -> None:
+    other = _approvals(True, covers=("platform/redis",))
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(), other))
+    assert v.verdict.value == "blocked"
+    (approval,) = [r for r in v.requirements if r.id == "apply/operator-approval"]
+    assert approval.module == MOD and approval.status == "missing"
+    assert f"no operator approval names {MOD}" in approval.hint
+
+
+@pytest.mark.parametrize("status", ["failed", "unreachable"])
+def test_artifacts_that_do_not_verify_block_the_apply(tmp_path: Path, status: str) -> None:
+    seen: list[Sequence[str]] = []
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(), artifacts=_artifacts(status, seen)))
+    assert v.verdict.value == "blocked"
+    (req,) = [r for r in v.requirements if r.status != "met"]
+    assert req.id == "apply/artifacts-verified" and f": {status}: detail" in req.hint
+    assert "evidence/platform/postgres/backup-1.json" in seen[0]
+
+
+def test_no_artifact_checker_fails_closed(tmp_path: Path) -> None:
+    v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(), NOW, _approvals(True)))
+    assert v.verdict.value == "blocked"
+    assert [r.id for r in v.requirements if r.status != "met"] == ["apply/artifacts-verified"]
