@@ -21,6 +21,7 @@ from stategate.attest.store import (
     record_files,
     resign_problem,
 )
+from stategate.attest.trust import TrustRoots
 from stategate.errors import InputError
 from stategate.execute import run
 
@@ -62,6 +63,7 @@ def verify(
     artifacts: str | os.PathLike[str] | None = None,
     base_ref: str | None = None,
     now: datetime | None = None,
+    trust: TrustRoots | None = None,
 ) -> VerifyReport:
     """Audit the repo's evidence.
 
@@ -69,9 +71,15 @@ def verify(
     re-signed or wrongly-signed records (unknown key, wrong role, key expired or
     revoked at signing time); with ``artifacts``, artifacts whose sha256 no longer
     matches a record's subject; with ``base_ref``, a ledger that is not an
-    append-only extension of the ledger at that git ref.
+    append-only extension of the ledger at that git ref. ``trust`` replaces the trust
+    file of the checkout (the caller reads it from the base revision).
     """
-    store = EvidenceStore.open(as_layout(repo), now=now)
+    layout = as_layout(repo)
+    store = (
+        EvidenceStore.open(layout, now=now)
+        if trust is None
+        else EvidenceStore(layout, trust, now=now)
+    )
     layout = store.layout
     report = VerifyReport()
     data = read_ledger(layout.path(layout.ledger))

@@ -11,8 +11,10 @@ import click
 from stategate.attest.audit import verify as verify_evidence
 from stategate.attest.inputs import layout_for, read_policy
 from stategate.attest.layout import RepoLayout
-from stategate.commands.options import repo_option
+from stategate.attest.roots import operator_trust_file, trust_at_revision, trust_revision
+from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode
+from stategate.git import Git
 
 ARTIFACTS_ENV = "STATEGATE_ARTIFACTS"
 
@@ -38,18 +40,36 @@ def command() -> None:
     metavar="REF",
     help="Git ref whose ledger must be a prefix of the current one (e.g. origin/main).",
 )
+@trust_option
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def verify(repo: Path, artifacts: Path | None, base_ref: str | None, fmt: str) -> int:
+def verify(
+    repo: Path, artifacts: Path | None, base_ref: str | None, trust_file: Path | None, fmt: str
+) -> int:
     """Verify every record, the ledger's chain and, where reachable, the artifacts.
 
-    Exits 1 on any finding.
+    With --base (as in CI), signatures are judged with the trust roots of that revision,
+    read from git (or --trust), never with the checkout's own trust file. Exits 1 on any
+    finding.
     """
-    policy = read_policy(RepoLayout(repo)).policy
+    operator_file = operator_trust_file(repo, trust_file)
+    trust = None
+    if base_ref is not None or operator_file is not None:
+        git = Git(repo)
+        rev = base_ref or trust_revision(git, None)
+        trust = trust_at_revision(git, rev, operator_file)
+        policy = trust.policy.policy
+    else:
+        policy = read_policy(RepoLayout(repo)).policy
     layout = layout_for(repo, policy)
     artifacts_dir = artifacts or _default_artifacts(repo, policy.evidence.artifacts)
-    report = verify_evidence(layout, artifacts=artifacts_dir, base_ref=base_ref)
+    report = verify_evidence(
+        layout,
+        artifacts=artifacts_dir,
+        base_ref=base_ref,
+        trust=trust.roots if trust is not None else None,
+    )
     if fmt == "json":
         click.echo(json.dumps(report.to_json_obj(), indent=2, sort_keys=True))
     else:
@@ -63,6 +83,12 @@ def verify(repo: Path, artifacts: Path | None, base_ref: str | None, fmt: str) -
         )
         verdict = "ok" if report.ok else f"{len(report.findings)} finding(s)"
         click.echo(f"{verdict}: {report.records} ledgered records; {artifacts_line}")
+        if trust is None:
+            click.echo(
+                "note: trust roots from the checkout's own trust file; pass --base to judge "
+                "a pull request with its base's",
+                err=True,
+            )
     return int(ExitCode.OK if report.ok else ExitCode.BLOCKED)
 
 
