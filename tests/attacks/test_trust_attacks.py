@@ -193,6 +193,9 @@ def test_a_pr_that_adds_its_own_key_and_approves_itself_is_a_stop(chain: Chain) 
     assert stop["file"] == TRUST
     # and the self-signed approval does not count either: the base does not know mallory
     assert "apply/operator-approval platform/postgres" in _unmet(doc)
+    # the merge stage stops it too: such a change is merged on its own, by an operator
+    merge = chain.sg("check", "--base", "main", "--format", "json")
+    assert merge.returncode == 3 and json.loads(merge.stdout)["verdict"] == "stop"
 
 
 def test_a_pr_that_repoints_the_trust_file_is_a_stop(chain: Chain) -> None:
