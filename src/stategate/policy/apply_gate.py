@@ -153,6 +153,8 @@ def evaluate_apply(pr: PullRequest, facts: ApplyFacts) -> Verdict:
         kind = VerdictKind.STOP
     elif missing:
         kind = VerdictKind.BLOCKED
+    elif not pr.changes:
+        kind = VerdictKind.PASS  # nothing that runs changes: there is nothing to approve
     else:
         kind = VerdictKind.APPROVED
     labels = sorted(

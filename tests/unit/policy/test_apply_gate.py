@@ -236,3 +236,12 @@ def test_no_artifact_checker_fails_closed(tmp_path: Path) -> None:
     v = evaluate_apply(_pr(tmp_path), ApplyFacts(_evidence(), NOW, _approvals(True)))
     assert v.verdict.value == "blocked"
     assert [r.id for r in v.requirements if r.status != "met"] == ["apply/artifacts-verified"]
+
+
+def test_nothing_that_runs_changes_is_pass_not_approved(tmp_path: Path) -> None:
+    repo = platform_repo(tmp_path / "p")
+    repo.write("docs/notes.md", "# notes\n")
+    repo.commit("docs only")
+    pr, _ = load_pull_request(repo.path, "main", "HEAD")
+    v = evaluate_apply(pr, _facts([]))
+    assert v.verdict.value == "pass"
