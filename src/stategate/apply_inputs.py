@@ -14,8 +14,6 @@ approval checks, read from one revision and judged with trust from the base.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -68,32 +66,55 @@ def evidence_at_revision(
 
 
 def _extract(repo: Path, rev: str, paths: Sequence[str], into: Path) -> None:
+    """Write the regular files under ``paths`` at ``rev`` into ``into``, from git objects.
+
+    Not ``git archive``: that applies the tree's own ``.gitattributes`` (export-subst,
+    export-ignore), which the pull request controls. Symlinks and submodules are
+    skipped (a record must be a regular file; a missing one simply does not count).
+    """
     listed = execute.run(
-        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "--name-only", rev, "--", *paths],
+        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "-l", "--full-tree", rev, "--", *paths],
         check=False,
     )
     if listed.returncode != 0:
         raise InputError(f"cannot list revision {rev[:12]}", file=str(repo))
-    if not listed.stdout.strip(b"\0"):
+    blobs: list[tuple[str, str, int]] = []  # (path, sha, size)
+    for entry in listed.stdout.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, raw_path = entry.partition(b"\t")
+        mode, kind, sha, size = meta.decode().split()
+        path = raw_path.decode("utf-8", "surrogateescape")
+        if kind != "blob" or mode not in ("100644", "100755"):
+            continue
+        if int(size) > MAX_EXTRACT_BYTES:
+            raise InputError(
+                f"file is {size} bytes at {rev[:12]}, over the {MAX_EXTRACT_BYTES}-byte limit",
+                file=path,
+            )
+        blobs.append((path, sha, int(size)))
+    if not blobs:
         return  # nothing there: no evidence at that revision
     done = execute.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", rev, "--", *paths], check=False
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        input=b"".join(sha.encode() + b"\n" for _, sha, _ in blobs),
+        check=False,
     )
     if done.returncode != 0:
         raise InputError(f"cannot read the evidence of revision {rev[:12]}", file=str(repo))
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        for member in archive.getmembers():
-            if member.size > MAX_EXTRACT_BYTES:
-                raise InputError(
-                    f"file is {member.size} bytes at {rev[:12]}, over the "
-                    f"{MAX_EXTRACT_BYTES}-byte limit",
-                    file=member.name,
-                )
-        try:
-            # "data": no absolute paths, no escapes, no devices, no links out of the folder
-            archive.extractall(into, filter="data")
-        except tarfile.FilterError as exc:
-            raise InputError(f"unsafe entry in revision {rev[:12]}: {exc}", file=str(repo)) from exc
+    out, at = done.stdout, 0
+    root = into.resolve()
+    for path, sha, length in blobs:
+        header_end = out.index(b"\n", at)
+        if out[at:header_end].split() != [sha.encode(), b"blob", str(length).encode()]:
+            raise InputError(f"git cat-file answered out of order for {path}", file=str(repo))
+        data = out[header_end + 1 : header_end + 1 + length]
+        at = header_end + 1 + length + 1
+        target = (root / path).resolve()
+        if not target.is_relative_to(root):
+            raise InputError(f"path escapes the repository at {rev[:12]}", file=path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def evidence_facts(store: EvidenceStore) -> list[EvidenceFact]:
