@@ -128,7 +128,7 @@ def _restore_part(workspace: Workspace, directory: Path, part: bytes) -> None:
     (directory / PART).write_bytes(part)
     parts = (PartInfo(PART, len(part), ""),)
     provider = PostgresProvider(PostgresAccess("127.0.0.1", 1, "postgres", "not-used"))
-    stored = StoredBackup(directory, parts, Fingerprint([]))
+    stored = StoredBackup(directory, parts, Fingerprint([]), version="15")
     with provider.restore(stored, LocalEngine()):
         pass
 

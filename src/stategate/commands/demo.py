@@ -107,7 +107,7 @@ class _Demo:
 )
 def command(out: Path | None) -> int:
     """Run stategate's whole chain on a copy of the bundled example platform."""
-    from stategate.operations.module import evidence_sources
+    from stategate.operations.module import evidence_sources, image_majors
     from stategate.sandbox.services import production_services
 
     console = Console()
@@ -128,7 +128,9 @@ def command(out: Path | None) -> int:
     demo.sg("keys", "init", "--role", "evidence", "--name", "demo-host")
     demo.sg("keys", "init", "--role", "operator", "--name", "demo-operator")
     demo.commit("platform with trust roots")
-    with production_services(evidence_sources(demo.repo)) as services:
+    with production_services(
+        evidence_sources(demo.repo), majors=image_majors(demo.repo)
+    ) as services:
         demo.secrets = services.secrets()
         console.print(
             "started and seeded: "

@@ -20,11 +20,18 @@ from stategate.sandbox.engine import EngineName
 @click.argument("module")
 @click.option("--backup", "backup_id", help="Backup id to drill (default: the newest passing).")
 @engine_option("Sandbox engine (default: the policy's, else local).")
+@click.option(
+    "--engine-version",
+    metavar="VERSION",
+    help="Run the sandbox on this version (default: the version the backup was taken of; "
+    "the apply gate counts a drill only on the running major).",
+)
 @evidence_options
 def command(
     module: str,
     backup_id: str | None,
     engine: EngineName | None,
+    engine_version: str | None,
     repo: Path,
     artifacts: Path | None,
     key_path: Path | None,
@@ -32,4 +39,7 @@ def command(
 ) -> int:
     """Verify MODULE's backup, restore it into a sandbox, compare content, run smoke."""
     ctx = evidence_context(repo, module, key_path=key_path, artifacts=artifacts, fmt=fmt)
-    return report(run_restore_drill(ctx, backup_id=backup_id, engine_name=engine), fmt)
+    drill = run_restore_drill(
+        ctx, backup_id=backup_id, engine_name=engine, engine_version=engine_version
+    )
+    return report(drill, fmt)

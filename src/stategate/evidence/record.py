@@ -96,6 +96,9 @@ class _Common(_Model):
 class BackupPredicate(_Common):
     kind: Literal["backup"] = "backup"
     backup_id: str
+    client: str | None = Field(
+        None, description="The client build that read the server (e.g. pg_dump's version)."
+    )
     location: str = Field(..., description="Backup directory, relative to the artifacts root.")
     artifacts: list[Artifact] = Field(default_factory=list)
     total_size: int = 0

@@ -41,9 +41,11 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     consistent, note = False, ""
     result: Result = "pass"
     reason: str | None = None
+    client: str | None = None
     try:
         source.server_version = provider.server_version()
         source.identity = provider.identity()
+        client = provider.client_version()  # refuses a server no installed client can read
         with (
             ctx.progress(f"backup {ctx.module_id}", None) as progress,
             open_backup(final, progress) as writer,
@@ -69,6 +71,7 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
         **ctx.run_fields(backup_id, started, result, reason),
         source=source,
         backup_id=backup_id,
+        client=client,
         location=location.as_posix(),
         artifacts=artifacts,
         total_size=total,

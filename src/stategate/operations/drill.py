@@ -35,7 +35,7 @@ from stategate.operations.restore import (
 from stategate.providers.base import Provider
 from stategate.providers.fingerprint import Comparison, compare
 from stategate.providers.registry import provider_for
-from stategate.sandbox.engine import Engine, EngineName
+from stategate.sandbox.engine import Engine, EngineName, EngineUnavailable
 from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import overall, run_checks
 
@@ -67,7 +67,12 @@ class Drilled:
 
 
 @contextmanager
-def drilled(ctx: ModuleContext, backup: StoredRecord, engine: Engine) -> Iterator[Drilled]:
+def drilled(
+    ctx: ModuleContext,
+    backup: StoredRecord,
+    engine: Engine,
+    engine_version: str | None = None,
+) -> Iterator[Drilled]:
     """Verify ``backup``, restore it into a sandbox, compare content, run the smoke contract.
 
     Yields with the sandbox still up; tears it down when the block ends. A
@@ -79,7 +84,7 @@ def drilled(ctx: ModuleContext, backup: StoredRecord, engine: Engine) -> Iterato
     box: Sandbox | None = None
     with ExitStack() as stack:
         try:
-            stored = verify_backup(ctx, backup, source)
+            stored = verify_backup(ctx, backup, source, engine_version)
             outcome.verified = True
             box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
             outcome.sandbox = box.info
@@ -91,6 +96,8 @@ def drilled(ctx: ModuleContext, backup: StoredRecord, engine: Engine) -> Iterato
             _judge(outcome)
         except ArtifactMismatch as exc:
             outcome.failed("fail", str(exc))
+        except EngineUnavailable as exc:  # no build of the running version: nothing proven
+            outcome.failed("error", str(exc))
         except (StategateError, OSError) as exc:
             # a restore that errors (corrupt dump, no engine) is not a pass either
             outcome.failed("error" if not outcome.verified else "fail", str(exc))
@@ -120,7 +127,11 @@ def _judge(outcome: DrillOutcome) -> None:
 
 
 def run_restore_drill(
-    ctx: ModuleContext, *, backup_id: str | None = None, engine_name: EngineName | None = None
+    ctx: ModuleContext,
+    *,
+    backup_id: str | None = None,
+    engine_name: EngineName | None = None,
+    engine_version: str | None = None,
 ) -> StoredRecord:
     """Verify, restore into a sandbox, compare fingerprints, smoke, tear down, record."""
     config = ctx.require_config()
@@ -131,7 +142,7 @@ def run_restore_drill(
     started = now()
     outcome = DrillOutcome()
     try:
-        with drilled(ctx, backup, engine) as done:
+        with drilled(ctx, backup, engine, engine_version) as done:
             outcome = done.outcome
     except (StategateError, OSError) as exc:  # the sandbox did not tear down cleanly
         secrets = provider_for(config, ctx.repo).secrets()

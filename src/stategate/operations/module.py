@@ -9,6 +9,7 @@ from stategate.attest.layout import RepoLayout
 from stategate.attest.store import EvidenceStore
 from stategate.evidence.signer import require_evidence_signer
 from stategate.evidence.store import artifacts_root
+from stategate.image import parse_image, tag_version
 from stategate.operations.context import ModuleContext, ProgressFactory, no_progress
 from stategate.platform import Platform, load_platform
 from stategate.policy.classify import Module
@@ -84,3 +85,15 @@ def evidence_sources(repo: Path) -> dict[str, ProviderConfig]:
     """Every module with an ``evidence:`` entry, e.g. to start stand-in services for them."""
     policy = load_platform(repo).policy
     return {mid: entry.evidence for mid, entry in policy.modules.items() if entry.evidence}
+
+
+def image_majors(repo: Path) -> dict[str, str]:
+    """Module id -> the major version its image tag names (``postgres:16.4-alpine`` -> 16),
+    for stand-in services that run what the compose files say."""
+    majors: dict[str, str] = {}
+    for mid, module in load_platform(repo).modules.items():
+        image = module.image
+        version = tag_version(parse_image(image).tag) if image else None
+        if version is not None:
+            majors[mid] = str(version.major)
+    return majors

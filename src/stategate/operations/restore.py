@@ -27,9 +27,17 @@ def backup_predicate(record: StoredRecord) -> BackupPredicate:
     return pred
 
 
-def verify_backup(ctx: ModuleContext, record: StoredRecord, source: Provider) -> StoredBackup:
+def verify_backup(
+    ctx: ModuleContext,
+    record: StoredRecord,
+    source: Provider,
+    engine_version: str | None = None,
+) -> StoredBackup:
     """Check every recorded part's size and sha256, then load the fingerprint (its
-    listing part, or what ``source``'s provider derives from the verified parts)."""
+    listing part, or what ``source``'s provider derives from the verified parts).
+
+    The sandbox will run ``engine_version`` when given, else the version the backup
+    was taken of."""
     pred = backup_predicate(record)
     directory = ctx.artifacts / pred.location
     parts = [PartInfo(a.name, a.size, a.sha256) for a in pred.artifacts]
@@ -48,7 +56,8 @@ def verify_backup(ctx: ModuleContext, record: StoredRecord, source: Provider) ->
     recorded = pred.fingerprint
     if recorded is None or fingerprint.summary(recorded.scheme).digest != recorded.digest:
         raise ArtifactMismatch(f"backup {pred.backup_id} fingerprint differs from its record")
-    return StoredBackup(directory, tuple(parts), fingerprint)
+    version = engine_version or pred.source.server_version
+    return StoredBackup(directory, tuple(parts), fingerprint, version)
 
 
 @dataclass

@@ -9,6 +9,7 @@ approval binds the exact digests and that evidence.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -96,6 +97,12 @@ class ApplyFacts:
             if e.kind == kind and e.module == module and (e.result == "pass" or not passing)
         ]
         return max(found, key=lambda e: e.finished, default=None)
+
+
+def _major(version: str | None) -> str | None:
+    """The major of a reported version: ``16`` from ``16.4 (Debian ...)``."""
+    match = re.match(r"\s*v?(\d+)", version or "")
+    return match.group(1) if match else None
 
 
 def _digest(ref: str | None) -> str | None:
@@ -239,9 +246,9 @@ def _check(
         return
     if req is A.RESTORE_DRILL:
         backup = facts.latest("backup", mid)
-        drill = None
+        passing: list[EvidenceFact] = []
         if backup is not None:
-            drills = [
+            passing = [
                 e
                 for e in facts.evidence
                 if e.kind == "restore-drill"
@@ -250,7 +257,10 @@ def _check(
                 and e.backup_id == backup.backup_id
                 and e.fingerprint_match is True
             ]
-            drill = max(drills, key=lambda e: e.finished, default=None)
+        running = _major(backup.server_version) if backup is not None else None
+        # a drill proves a restore only on the major that runs
+        on_running = [e for e in passing if running and _major(e.server_version) == running]
+        drill = max(on_running, key=lambda e: e.finished, default=None)
         if drill is not None:
             ctx.rely(drill)
             where = f" on {drill.engine} {drill.server_version or ''}".rstrip()
@@ -260,6 +270,18 @@ def _check(
                 cls,
                 True,
                 f"restore drill {drill.path} of backup {backup and backup.backup_id}{where}",
+            )
+        elif passing and backup is not None:
+            other = max(passing, key=lambda e: e.finished)
+            needed = f"major {running}" if running else "a known version"
+            ctx.need(
+                rid,
+                mid,
+                cls,
+                False,
+                f"restore drill {other.path} ran on {other.server_version or 'an unknown version'}, "
+                f"but {mid} runs {backup.server_version or 'an unrecorded version'}: a drill "
+                f"counts only on the running major ({needed}); {APPLY_TEXT[req]}",
             )
         else:
             which = backup.backup_id if backup else "the latest backup"

@@ -21,6 +21,9 @@ class PostgresAccess:
     port: int
     user: str
     password: str | None = field(default=None, repr=False)
+    # bin folder of the client tools to use (a sandbox's own build); None: the engine
+    # catalogue picks a client that can read the server's version
+    tools: Path | None = None
 
     def secrets(self) -> tuple[str, ...]:
         return (self.password,) if self.password else ()

@@ -63,6 +63,9 @@ class StoredBackup:
     directory: Path
     parts: tuple[PartInfo, ...]
     fingerprint: Fingerprint
+    # the server version the backup was taken of (or the drill's --engine-version):
+    # the sandbox runs this major, never whatever the host has
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ class Provider(Protocol):
         ...
 
     def server_version(self) -> str: ...
+
+    def client_version(self) -> str | None:
+        """The external client build a backup uses against this server (None: stategate's
+        own protocol code)."""
+        ...
 
     def fingerprint(self) -> Fingerprint: ...
 

@@ -13,6 +13,7 @@ and costs little extra wall time.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import threading
 import urllib.parse
@@ -25,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from stategate import execute
+from stategate.engines import Catalogue, EngineBuild, EngineUnavailable, discover
 from stategate.errors import ExternalError
 from stategate.evidence import compression
 from stategate.evidence.artifact import BackupWriter
@@ -64,6 +66,14 @@ Methods = dict[tuple[str, str], str]
 DUMP_SUFFIX = ".dump"
 
 
+def pg_version(reported: str) -> str:
+    """``16.4`` from what a server reports (``16.4 (Debian 16.4-1.pgdg120+2)``)."""
+    match = re.match(r"\s*(\d+(?:\.\d+)*)", reported)
+    if match is None:
+        raise ExternalError(f"cannot read a PostgreSQL version from {reported!r}")
+    return match.group(1)
+
+
 def dump_part(db: str) -> str:
     """The part holding one database: a custom-format archive in one zstd frame."""
     return f"db/{urllib.parse.quote(db, safe='')}{DUMP_SUFFIX}{compression.SUFFIX}"
@@ -85,14 +95,15 @@ class PostgresProvider:
         *,
         databases: list[str] | None = None,
         snapshot: bool = True,
-        sandbox_major: str | None = None,
         methods: Methods | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.access = access
         self.databases = list(databases or [])
         self.snapshot = snapshot
-        self.sandbox_major = sandbox_major
         self.methods = methods
+        self._catalogue = catalogue
+        self._client: EngineBuild | None = None
 
     # -- connection -------------------------------------------------------
     def _connect(self, db: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -138,6 +149,27 @@ class PostgresProvider:
 
     def server_version(self) -> str:
         return self._scalar("postgres", "SHOW server_version")
+
+    def client(self) -> EngineBuild | None:
+        """The client build used against this server: a sandbox's own, else one that can
+        read the server's version (same major, else the nearest newer), from the catalogue."""
+        if self.access.tools is not None:
+            return None
+        if self._client is None:
+            catalogue = self._catalogue or discover()
+            self._client = catalogue.client_for("postgresql", pg_version(self.server_version()))
+        return self._client
+
+    def client_version(self) -> str | None:
+        build = self.client()
+        return f"PostgreSQL {build.version} clients ({build.source})" if build else None
+
+    def _tool(self, name: str) -> str:
+        if self.access.tools is not None:
+            return str(self.access.tools / name)
+        build = self.client()
+        assert build is not None  # access.tools is None
+        return str(build.tool(name))
 
     def _list_databases(self) -> list[str]:
         if self.databases:
@@ -269,7 +301,14 @@ class PostgresProvider:
 
     def _pg_dump(self, out: BackupWriter, db: str, snapshot: str | None) -> None:
         # uncompressed: zstd in this process is several times faster than pg_dump's zlib
-        argv = ["pg_dump", "--format=custom", "--compress=0", *self._base_args(), "--dbname", db]
+        argv = [
+            self._tool("pg_dump"),
+            "--format=custom",
+            "--compress=0",
+            *self._base_args(),
+            "--dbname",
+            db,
+        ]
         if snapshot:
             argv.append(f"--snapshot={snapshot}")
         self._stream(out, dump_part(db), argv, zstd=True)
@@ -277,7 +316,7 @@ class PostgresProvider:
     def _dump_globals(self, out: BackupWriter) -> None:
         # roles and tablespaces, never role passwords
         argv = [
-            "pg_dumpall",
+            self._tool("pg_dumpall"),
             "--globals-only",
             "--no-role-passwords",
             *self._base_args(),
@@ -292,7 +331,12 @@ class PostgresProvider:
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[PostgresProvider]:
-        with engine.postgres(self.access.user, self.sandbox_major) as access:
+        if backup.version is None:
+            raise EngineUnavailable(
+                "engine-unavailable: the backup record does not say which PostgreSQL version "
+                "it was taken of; pass --engine-version"
+            )
+        with engine.postgres(self.access.user, pg_version(backup.version).split(".")[0]) as access:
             methods = {
                 (i.group, i.name): i.digest.partition(":")[0] for i in backup.fingerprint.items
             }
@@ -306,7 +350,7 @@ class PostgresProvider:
             # "role already exists" for the superuser is expected: no ON_ERROR_STOP
             execute.run(
                 [
-                    "psql",
+                    self._tool("psql"),
                     "-X",
                     "-q",
                     *self._base_args(),
@@ -326,7 +370,7 @@ class PostgresProvider:
     def _restore_db(self, directory: Path, name: str) -> None:
         db = part_db(name)
         target = ["-d", db] if db in TEMPLATE_DBS else ["--create", "-d", "postgres"]
-        argv = ["pg_restore", *self._base_args(), "--exit-on-error", *target]
+        argv = [self._tool("pg_restore"), *self._base_args(), "--exit-on-error", *target]
         path = directory / name
         if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
             execute.run(

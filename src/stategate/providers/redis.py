@@ -148,6 +148,9 @@ class RedisProvider:
     def identity(self) -> str:
         return f"redis:{self._info('server').get('run_id', 'unknown')}"
 
+    def client_version(self) -> str | None:
+        return None
+
     def server_version(self) -> str:
         return str(self._info("server").get("redis_version", "unknown"))
 

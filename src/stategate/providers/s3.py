@@ -123,6 +123,9 @@ class S3Provider:
         parsed = urllib.parse.urlsplit(self.access.endpoint)
         return f"s3:{parsed.hostname}:{parsed.port or 443}"
 
+    def client_version(self) -> str | None:
+        return None
+
     def server_version(self) -> str:
         try:
             reply = self._client.list_buckets()

@@ -56,6 +56,9 @@ class VolumeProvider:
     def identity(self) -> str:
         return f"volume:{self.access.path.resolve()}"
 
+    def client_version(self) -> str | None:
+        return None
+
     def server_version(self) -> str:
         return "filesystem"
 

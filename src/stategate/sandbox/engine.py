@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from stategate.errors import ExternalError
+from stategate.engines.catalogue import EngineUnavailable
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 
 EngineName = Literal["local", "docker"]
@@ -31,8 +31,9 @@ class EngineInfo(BaseModel):
     detail: str = ""
 
 
-class EngineUnavailable(ExternalError):
-    """The engine cannot run here (no Docker engine, binaries missing)."""
+# The engine cannot run here (no Docker engine, binaries missing): one error type for
+# the catalogue and the sandbox engines.
+__all__ = ["Engine", "EngineInfo", "EngineName", "EngineUnavailable"]
 
 
 class Engine(Protocol):

@@ -6,18 +6,19 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+from stategate.engines import Catalogue, discover
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.config import SandboxSettings
-from stategate.sandbox.engine import EngineInfo
+from stategate.sandbox.engine import EngineInfo, EngineUnavailable
 from stategate.sandbox.servers import (
     LocalPostgres,
     LocalRedis,
     LocalS3,
     binary_version,
-    find_postgres_bin,
     moto_version,
 )
 
@@ -29,17 +30,33 @@ class LocalEngine:
         self.settings = settings or SandboxSettings()
         self._version: str | None = None
         self._detail = ""
+        self._catalogue: Catalogue | None = None
 
     def info(self) -> EngineInfo:
         return EngineInfo(name="local", available=True, version=self._version, detail=self._detail)
 
     @contextmanager
     def postgres(self, superuser: str, major: str | None) -> Iterator[PostgresAccess]:
-        bin_dir = find_postgres_bin(major, self.settings.postgres_bin)
+        if self.settings.postgres_bin:  # the policy names a build: that one, as it is
+            bin_dir = Path(self.settings.postgres_bin)
+            if not (bin_dir / "postgres").is_file():
+                raise EngineUnavailable(f"no postgres binary in {bin_dir} (sandbox.postgres_bin)")
+        elif major is None:
+            raise EngineUnavailable(
+                "engine-unavailable: the backup does not say which PostgreSQL version it was "
+                "taken of; pass --engine-version"
+            )
+        else:
+            bin_dir = self.catalogue().require("postgresql", major).path
         self._version = binary_version(bin_dir / "postgres")
         self._detail = f"fresh cluster from {bin_dir}, Unix socket only"
         with LocalPostgres(bin_dir=bin_dir, superuser=superuser) as access:
-            yield access
+            yield replace(access, tools=bin_dir)
+
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            self._catalogue = discover()
+        return self._catalogue
 
     @contextmanager
     def redis(self, rdb: Path) -> Iterator[RedisAccess]:

@@ -8,10 +8,8 @@ removed on exit.
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
-import re
 import secrets as pysecrets
 import shutil
 import signal
@@ -36,30 +34,6 @@ PG_SYSTEM_USER = "postgres"  # PostgreSQL refuses to run as root
 def postgres_run_user() -> str | None:
     """The account PostgreSQL runs as: ``postgres`` when we are root, else ourselves."""
     return PG_SYSTEM_USER if os.geteuid() == 0 else None
-
-
-def find_postgres_bin(major: str | None = None, configured: str | None = None) -> Path:
-    """Directory of PostgreSQL server binaries: configured, the source's major, or the newest."""
-    if configured:
-        path = Path(configured)
-        if not (path / "postgres").is_file():
-            raise ExternalError(f"no postgres binary in {path}")
-        return path
-    env = os.environ.get("STATEGATE_PG_BIN")
-    if env:
-        return find_postgres_bin(configured=env)
-    found = {
-        Path(p).parent.parent.name: Path(p).parent
-        for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")
-    }
-    if major and major in found:
-        return found[major]
-    if found:
-        return found[max(found, key=lambda v: [int(x) for x in re.findall(r"\d+", v)] or [0])]
-    on_path = shutil.which("postgres") or shutil.which("initdb")
-    if on_path:
-        return Path(on_path).parent
-    raise ExternalError("no PostgreSQL server binaries found (install postgresql)")
 
 
 def binary_version(binary: Path | str) -> str:

@@ -17,7 +17,9 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from stategate.engines import EngineUnavailable, discover
 from stategate.errors import InputError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.config import (
@@ -28,7 +30,7 @@ from stategate.providers.config import (
     S3Source,
 )
 from stategate.sandbox.ports import LOOPBACK, free_port
-from stategate.sandbox.servers import LocalPostgres, LocalRedis, LocalS3, find_postgres_bin
+from stategate.sandbox.servers import LocalPostgres, LocalRedis, LocalS3
 
 CANARY_KEY = "canary.txt"
 CANARY_BODY = b"stategate canary object\n"
@@ -75,8 +77,12 @@ def production_services(
     seed: bool = True,
     export_env: bool = True,
     scale: int = 1,
+    majors: Mapping[str, str] | None = None,
 ) -> Iterator[ProductionServices]:
     """Start (and seed) one server per entry; stop and remove them all on exit.
+
+    ``majors`` (module id -> major version, e.g. from the image tag) picks the
+    PostgreSQL build a stand-in runs; without one, the newest installed.
 
     With ``export_env`` the generated credentials are in ``os.environ`` for the
     duration, under the names the entries reference. ``scale`` multiplies the
@@ -88,7 +94,7 @@ def production_services(
             if isinstance(config, PostgresSource):
                 password = "pg-" + secrets.token_urlsafe(18)
                 server = LocalPostgres(
-                    bin_dir=find_postgres_bin(),
+                    bin_dir=_postgres_bin((majors or {}).get(module_id)),
                     superuser=config.user,
                     password=password,
                     tcp=True,
@@ -128,6 +134,16 @@ def production_services(
             stack.callback(_restore_env, saved, True)
             os.environ.update(services.env)
         yield services
+
+
+def _postgres_bin(major: str | None) -> Path:
+    catalogue = discover()
+    if major is not None:
+        return catalogue.require("postgresql", major).path
+    builds = catalogue.of("postgresql")
+    if not builds:
+        raise EngineUnavailable("engine-unavailable: no PostgreSQL build is installed")
+    return builds[-1].path
 
 
 def _export(

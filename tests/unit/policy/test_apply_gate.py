@@ -45,7 +45,12 @@ def _pr(tmp_path: Path, target: str = PG_NEW, *, needs_restore: bool = False) ->
 
 
 def _evidence(
-    *, age_h: float = 1, digest: str = DEPLOYED, drill_backup: str = "b1", dr: bool = True
+    *,
+    age_h: float = 1,
+    digest: str = DEPLOYED,
+    drill_backup: str = "b1",
+    dr: bool = True,
+    drill_version: str = "16.14",
 ) -> list[EvidenceFact]:
     at = NOW - timedelta(hours=age_h)
     facts = [
@@ -58,6 +63,7 @@ def _evidence(
             at,
             image_digest=digest,
             backup_id="b1",
+            server_version="16.4 (Debian 16.4-1.pgdg120+2)",
         ),
         EvidenceFact(
             "evidence/platform/postgres/restore-drill-1.json",
@@ -70,7 +76,7 @@ def _evidence(
             backup_id=drill_backup,
             fingerprint_match=True,
             engine="local",
-            server_version="15.18",
+            server_version=drill_version,
         ),
         EvidenceFact(
             "evidence/platform/postgres/smoke-1.json",
@@ -245,3 +251,12 @@ def test_nothing_that_runs_changes_is_pass_not_approved(tmp_path: Path) -> None:
     pr, _ = load_pull_request(repo.path, "main", "HEAD")
     v = evaluate_apply(pr, _facts([]))
     assert v.verdict.value == "pass"
+
+
+def test_a_drill_on_another_major_than_the_running_one_is_not_counted(tmp_path: Path) -> None:
+    v = evaluate_apply(_pr(tmp_path), _facts(_evidence(drill_version="15.18")))
+    assert v.verdict.value == "blocked"
+    (drill,) = [r for r in v.requirements if r.status != "met"]
+    assert drill.id == "apply/restore-drill"
+    assert "ran on 15.18" in drill.hint and "runs 16.4" in drill.hint
+    assert "only on the running major (major 16)" in drill.hint
