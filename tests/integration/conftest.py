@@ -64,7 +64,7 @@ SMOKE: dict[str, list[SmokeCheck]] = {
 @pytest.fixture(scope="session")
 def services() -> Iterator[ProductionServices]:
     # the stand-in runs the major its image says (IMAGES): evidence is version-true
-    with production_services(majors={"data/postgres": "15"}) as running:
+    with production_services(majors={"data/postgres": "15", "data/redis": "7.0"}) as running:
         yield running
 
 

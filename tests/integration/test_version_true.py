@@ -70,3 +70,42 @@ def test_the_session_source_runs_the_major_its_image_names(workspace: Workspace)
     assert isinstance(backup, BackupPredicate)
     assert (backup.source.server_version or "").startswith("15.")
     assert backup.client is not None and backup.client.startswith("PostgreSQL 15.")
+
+
+REDIS = "data/redis"
+
+
+@pytest.fixture(scope="module")
+def redis62() -> Iterator[ProductionServices]:
+    config = default_sources()[REDIS].model_copy(
+        update={"password": Credential(env="STATEGATE_TEST_REDIS62_PASSWORD")}
+    )
+    sources: dict[str, ProviderConfig] = {REDIS: config}
+    with production_services(sources, majors={REDIS: "6.2"}) as running:
+        yield running
+
+
+def test_a_redis_62_source_is_drilled_on_62(
+    workspace: Workspace, redis62: ProductionServices
+) -> None:
+    ws = _on(workspace, redis62)
+    backup = run_backup(ws.context(REDIS)).statement.predicate
+    assert backup.result == "pass", backup.reason
+    assert (backup.source.server_version or "").startswith("6.2.")
+    drill = run_restore_drill(ws.context(REDIS)).statement.predicate
+    assert isinstance(drill, DrillPredicate)
+    assert drill.result == "pass", drill.reason
+    assert drill.sandbox is not None and (drill.sandbox.server_version or "").startswith("6.2.")
+
+
+def test_a_redis_drill_needs_a_build_that_can_load_the_rdb(
+    workspace: Workspace, redis62: ProductionServices
+) -> None:
+    ws = _on(workspace, redis62)
+    assert run_backup(ws.context(REDIS)).statement.predicate.result == "pass"
+    drill = run_restore_drill(ws.context(REDIS), engine_version="7.2.5").statement.predicate
+    assert isinstance(drill, DrillPredicate)
+    assert drill.result == "error"
+    assert (drill.reason or "").startswith(
+        "engine-unavailable: Redis 7.2 or a newer Redis 7.x is not installed (have 6.2, 7.0)"
+    )

@@ -145,6 +145,25 @@ class Catalogue:
             "or see `stategate engines`"
         )
 
+    def require_at_least(self, engine: EngineKind, version: str) -> EngineBuild:
+        """A build of ``version``'s major whose minor is at least ``version``'s (the
+        nearest): a Redis of 7.0 cannot load what 7.2 writes, 7.2 loads what 7.0 wrote."""
+        wanted = version_key(version)[:2]
+        fitting = [
+            b
+            for b in self.of(engine)
+            if version_key(b.version)[:1] == wanted[:1] and version_key(b.version)[:2] >= wanted
+        ]
+        if fitting:
+            return fitting[0]
+        shown = ".".join(str(n) for n in wanted)
+        have = ", ".join(b.minor for b in self.of(engine)) or "none"
+        raise EngineUnavailable(
+            f"engine-unavailable: {ENGINE_NAMES[engine]} {shown} or a newer "
+            f"{ENGINE_NAMES[engine]} {wanted[0]}.x is not installed (have {have}); "
+            "install it, point $STATEGATE_ENGINE_PATH at it, or see `stategate engines`"
+        )
+
     def client_for(self, engine: EngineKind, server_version: str) -> EngineBuild:
         """A client build that can read a server of ``server_version``: the same major,
         else the nearest newer one (PostgreSQL's pg_dump reads older servers only)."""

@@ -286,7 +286,7 @@ class RedisProvider:
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[RedisProvider]:
         items = backup.fingerprint.items
         legacy = bool(items) and len(items[0].digest.rpartition(":")[2]) == LEGACY_DIGEST_HEX
-        with engine.redis(backup.directory / RDB_PART) as access:
+        with engine.redis(backup.directory / RDB_PART, backup.version) as access:
             yield RedisProvider(access, legacy=legacy)
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:

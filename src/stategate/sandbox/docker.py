@@ -198,7 +198,8 @@ class DockerEngine:
             yield access
 
     @contextmanager
-    def redis(self, rdb: Path) -> Iterator[RedisAccess]:
+    def redis(self, rdb: Path, version: str | None) -> Iterator[RedisAccess]:
+        del version  # the module's own image decides what runs
         image = self._require()
         data = Path(tempfile.mkdtemp(prefix="stategate-redis-docker-"))
         try:

@@ -48,8 +48,8 @@ class Engine(Protocol):
         """A fresh, empty cluster whose superuser is ``superuser`` (no password)."""
         ...
 
-    def redis(self, rdb: Path) -> AbstractContextManager[RedisAccess]:
-        """A fresh redis-server that loaded ``rdb`` at start."""
+    def redis(self, rdb: Path, version: str | None) -> AbstractContextManager[RedisAccess]:
+        """A fresh redis-server of ``version``'s major (the source's) that loaded ``rdb``."""
         ...
 
     def s3(self) -> AbstractContextManager[S3Access]:

@@ -59,8 +59,16 @@ class LocalEngine:
         return self._catalogue
 
     @contextmanager
-    def redis(self, rdb: Path) -> Iterator[RedisAccess]:
-        binary = self.settings.redis_server or "redis-server"
+    def redis(self, rdb: Path, version: str | None) -> Iterator[RedisAccess]:
+        if self.settings.redis_server:  # the policy names a build: that one, as it is
+            binary = self.settings.redis_server
+        elif version is None:
+            raise EngineUnavailable(
+                "engine-unavailable: the backup does not say which Redis version it was "
+                "taken of; pass --engine-version"
+            )
+        else:
+            binary = str(self.catalogue().require_at_least("redis", version).path)
         self._version = binary_version(binary)
         self._detail = f"{binary} on a free loopback port, loading the backup's RDB"
         with LocalRedis(binary=binary, rdb=rdb) as access:

@@ -107,7 +107,12 @@ def production_services(
             elif isinstance(config, RedisSource):
                 password = "redis-" + secrets.token_urlsafe(18)
                 access = stack.enter_context(
-                    LocalRedis(password=password, persistent=True, port=config.port)
+                    LocalRedis(
+                        binary=_redis_bin((majors or {}).get(module_id)),
+                        password=password,
+                        persistent=True,
+                        port=config.port,
+                    )
                 )
                 _export(services, config.password, password, module_id)
                 if seed:
@@ -144,6 +149,16 @@ def _postgres_bin(major: str | None) -> Path:
     if not builds:
         raise EngineUnavailable("engine-unavailable: no PostgreSQL build is installed")
     return builds[-1].path
+
+
+def _redis_bin(major: str | None) -> str:
+    catalogue = discover()
+    if major is not None:
+        return str(catalogue.require_at_least("redis", major).path)
+    builds = catalogue.of("redis")
+    if not builds:
+        raise EngineUnavailable("engine-unavailable: no Redis build is installed")
+    return str(builds[-1].path)
 
 
 def _export(

@@ -104,3 +104,25 @@ def test_a_client_of_the_same_major_else_the_nearest_newer(server: str, client: 
 def test_no_client_can_read_a_newer_server() -> None:
     with pytest.raises(EngineUnavailable, match="no PostgreSQL client can read a 19 server"):
         _catalogue("15.18", "16.14").client_for("postgresql", "19.0")
+
+
+def _redis(*versions: str) -> Catalogue:
+    return Catalogue(tuple(EngineBuild("redis", v, "test", Path(f"/redis/{v}")) for v in versions))
+
+
+@pytest.mark.parametrize(
+    ("running", "chosen"),
+    [("7.0.15", "7.0.15"), ("7.0.2", "7.0.15"), ("6.2.6", "6.2.14"), ("7", "7.0.15")],
+)
+def test_redis_at_least_the_running_minor_of_the_same_major(running: str, chosen: str) -> None:
+    assert _redis("6.2.14", "7.0.15").require_at_least("redis", running).version == chosen
+
+
+def test_redis_never_an_older_minor_or_another_major() -> None:
+    with pytest.raises(
+        EngineUnavailable,
+        match=r"Redis 7\.2 or a newer Redis 7\.x is not installed \(have 6\.2, 7\.0\)",
+    ):
+        _redis("6.2.14", "7.0.15").require_at_least("redis", "7.2.5")
+    with pytest.raises(EngineUnavailable, match=r"Redis 8\.0"):
+        _redis("7.0.15").require_at_least("redis", "8.0.1")
