@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from stategate.diff.changes import ModuleChange
-from stategate.image import parse_image
+from stategate.image import parse_image, tag_version
 from stategate.packet import PacketModule
 from stategate.policy.classify import Module
 from stategate.policy.gate import (
@@ -243,6 +243,7 @@ def _check(
         backup = _backup(ctx, target, deployed if req is A.BACKUP else None, rid, cls, mid)
         if backup is not None and req is A.BACKUP:
             ctx.rely(backup)
+            _version_match(ctx, backup, change.from_image, mid)
         return
     if req is A.RESTORE_DRILL:
         backup = facts.latest("backup", mid)
@@ -412,6 +413,25 @@ def _backup(
         return None
     ctx.need(rid, mid, cls, True, f"backup {backup.path} ({backup.backup_id})")
     return backup
+
+
+def _version_match(ctx: _Ctx, backup: EvidenceFact, image: str | None, mid: str) -> None:
+    """The major the compose image names must be the major the server reports: a
+    ``postgres:18`` tag over a server still on 17 means the evidence and the upgrade
+    are about different things."""
+    version = tag_version(parse_image(image).tag) if image else None
+    running = _major(backup.server_version)
+    if version is None or running is None:
+        return
+    ok = str(version.major) == running
+    hint = (
+        f"{image} names major {version.major} and the server reports {backup.server_version}"
+        if ok
+        else f"{image} names major {version.major}, but the server reports "
+        f"{backup.server_version} ({backup.path}): make the compose file say what runs, "
+        "or find out what runs, before an apply"
+    )
+    ctx.need("apply/version-match", mid, None, ok, hint)
 
 
 def _drift(ctx: _Ctx, fact: EvidenceFact, deployed: str | None, mid: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -260,3 +261,14 @@ def test_a_drill_on_another_major_than_the_running_one_is_not_counted(tmp_path: 
     assert drill.id == "apply/restore-drill"
     assert "ran on 15.18" in drill.hint and "runs 16.4" in drill.hint
     assert "only on the running major (major 16)" in drill.hint
+
+
+def test_the_image_major_must_be_the_running_major(tmp_path: Path) -> None:
+    facts = _evidence()
+    facts[0] = replace(facts[0], server_version="15.8")
+    facts[1] = replace(facts[1], server_version="15.18")  # the drill ran on the running major
+    v = evaluate_apply(_pr(tmp_path), _facts(facts))
+    assert v.verdict.value == "blocked"
+    (req,) = [r for r in v.requirements if r.status != "met"]
+    assert req.id == "apply/version-match" and req.module == MOD
+    assert "names major 16, but the server reports 15.8" in req.hint
