@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stategate.catalogues import hazard_catalogue
+from stategate.compose.model import Service
 from stategate.diff.changes import diff_modules
 from stategate.diff.scan import lint_docs, scan_secrets
 from stategate.errors import InputError
@@ -18,6 +20,7 @@ from stategate.git import Git, GitTree
 from stategate.packet import is_packet_path, load_packet
 from stategate.platform import Platform, load_platform_from
 from stategate.policy.gate import PullRequest
+from stategate.policy.hazards import Bump, find_hazards
 from stategate.policy.trust_inputs import trust_changes
 from stategate.yamlfile import decode_text
 
@@ -76,17 +79,27 @@ def load_pull_request(
             doc_findings.extend(
                 lint_docs(change.path, text, policy.docs.runtime_patterns, policy.docs.gate_marker)
             )
+        changes = diff_modules(base_platform.modules, head_platform.modules)
+        bumps = [
+            Bump(
+                c,
+                _service(base_platform, c.renamed_from or c.module),
+                _service(head_platform, c.module),
+            )
+            for c in changes
+        ]
         pr = PullRequest(
             policy=policy,
             base=base_platform.inventory,
             head=head_platform.inventory,
-            changes=diff_modules(base_platform.modules, head_platform.modules),
+            changes=changes,
             touched=touched,
             packets=packets,
             merged_packet_ids=merged,
             head_relaxations=head_platform.relaxations,
             secret_findings=scan_secrets(git.added_lines(base_rev, head_rev)),
             doc_findings=doc_findings,
+            hazard_findings=find_hazards(bumps, hazard_catalogue()),
             trust_changes=trust_changes(
                 base_platform.loaded_policy, head_platform.loaded_policy, touched
             ),
@@ -94,6 +107,11 @@ def load_pull_request(
     finally:
         _close(base_tree, head_tree)
     return pr, Sides(base_rev, head_rev, base_platform, head_platform)
+
+
+def _service(platform: Platform, module_id: str) -> Service | None:
+    module = platform.modules.get(module_id)
+    return module.service if module is not None else None
 
 
 def _compose_relevant(path: str) -> bool:

@@ -96,6 +96,12 @@ def test_gate_doc_has_every_section_and_the_four_examples() -> None:
     ):
         assert heading in text, heading
     assert "Repo-only packet PR" in text and "Runtime apply/recreate" in text
+    # the known image hazards, each with its upstream source; the always-on trust stop
+    assert "## Known image hazards" in text
+    for hazard in ("postgres-18-pgdata", "redis-rdb-version", "minio-legacy-fs"):
+        assert f"`hazard/{hazard}`" in text
+    assert "https://github.com/docker-library/postgres/pull/1259" in text
+    assert "changes its own trust inputs" in text
     # metadata-only: no imperative runtime commands
     for phrase in ("docker compose up", "docker compose pull", "pg_restore ", "run now"):
         assert phrase not in text

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from stategate.catalogues import hazard_catalogue
 from stategate.commands.options import emit, repo_option
 from stategate.example import example_root
 from stategate.platform import load_platform
@@ -30,6 +31,8 @@ def command(repo: Path, output: Path | None) -> int:
     if not set(EXAMPLE_SERVICES) <= names:
         examples = load_platform(example_root()).inventory
     source = platform.loaded_policy.file or "built-in default"
-    text = render_gate_doc(platform.policy, source, platform.policy_digest, examples)
+    text = render_gate_doc(
+        platform.policy, source, platform.policy_digest, examples, hazard_catalogue()
+    )
     emit(text, output)
     return 0

@@ -84,6 +84,7 @@ class PullRequest:
     secret_findings: list[Finding] = field(default_factory=list)
     doc_findings: list[Finding] = field(default_factory=list)
     trust_changes: list[TrustChange] = field(default_factory=list)
+    hazard_findings: list[Finding] = field(default_factory=list)  # known image hazards
 
 
 def matches(path: str, patterns: Sequence[str]) -> bool:
@@ -253,7 +254,7 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
         changes=pr.changes,
         requirements=reqs,
         stops=stops,
-        findings=[*pr.secret_findings, *pr.doc_findings],
+        findings=[*pr.secret_findings, *pr.doc_findings, *pr.hazard_findings],
         labels=sorted(labels),
         touched_paths=touched,
         packets=[loaded.packet.id for loaded in pr.packets],

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from stategate.policy.classify import Inventory, Module
+from stategate.policy.hazards import Catalogue
 from stategate.policy.requirements import (
     apply_requirements,
     labels_for,
     merge_requirements,
     static_dr_triggers,
 )
-from stategate.policy.schema import DrTrigger, Policy, UpgradeClass
+from stategate.policy.schema import ALWAYS_ON_STOPS, DrTrigger, Policy, UpgradeClass
 from stategate.policy.text import APPLY_TEXT, CLASS_TEXT, MERGE_TEXT, STOP_TEXT, TRIGGER_TEXT
 
 EXAMPLE_SERVICES = ("minio-init", "minio", "redis", "postgres")
@@ -23,7 +24,13 @@ GATED_CLASSES = (
 )
 
 
-def render_gate_doc(policy: Policy, policy_source: str, digest: str, examples: Inventory) -> str:
+def render_gate_doc(
+    policy: Policy,
+    policy_source: str,
+    digest: str,
+    examples: Inventory,
+    hazards: Catalogue | None = None,
+) -> str:
     lines: list[str] = [
         "# W8.3 gate: stateful, sidecar-bound, secret-bearing and public-edge upgrades",
         "",
@@ -93,7 +100,27 @@ def render_gate_doc(policy: Policy, policy_source: str, digest: str, examples: I
     if policy.dr_drill.mode == "strict":
         lines.append("- when in doubt: the strict reading applies and the drill is required")
     lines += ["", "## Stop conditions (escalate to the operator; do not guess)", ""]
-    lines.extend(f"- {STOP_TEXT[s]}" for s in policy.stops)
+    stops = [*policy.stops, *(s for s in ALWAYS_ON_STOPS if s not in policy.stops)]
+    lines.extend(f"- {STOP_TEXT[s]}" for s in stops)
+    lines += [
+        "",
+        "## Evidence on the version that runs",
+        "",
+        "- a restore drill counts only when it ran on the major version the module's server "
+        "runs (the server's own report, recorded in the backup);",
+        "- the major the compose image names must be the major the server reports;",
+        "- trust roots (who may sign evidence and approve) come from the base revision or an "
+        "operator-held file, never from the pull request being judged;",
+        "- every backup artifact the apply relies on is hashed against its record before "
+        "`approved`, and an approval covers only the modules it names.",
+    ]
+    if hazards is not None:
+        lines += ["", "## Known image hazards (findings on every bump)", ""]
+        for hazard in hazards.hazards:
+            sources = ", ".join(hazard.sources)
+            lines.append(
+                f"- **{hazard.title}** (`hazard/{hazard.id}`): {hazard.advice} Sources: {sources}"
+            )
     lines += [
         "",
         "## Verdicts",
