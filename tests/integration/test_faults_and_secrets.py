@@ -146,7 +146,7 @@ class _SourceAsSandbox:
         return EngineInfo(name="local", available=True, detail="test: points at the source")
 
     @contextmanager
-    def redis(self, rdb: Path) -> Iterator[RedisAccess]:
+    def redis(self, rdb: Path, version: str | None) -> Iterator[RedisAccess]:
         yield self.access
 
 
