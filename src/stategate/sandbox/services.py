@@ -1,15 +1,19 @@
 """Seeded stand-ins for "production" postgres, redis and S3, for tests and the demo.
 
 :func:`production_services` starts real servers for the modules' ``evidence:``
-entries (on the ports they name), with fresh random credentials exported under
-the environment variable names the entries reference, seeds realistic data,
-and removes everything on exit. Without entries it picks free ports and the
-``STATEGATE_DEMO_*`` variable names.
+entries, with fresh random credentials exported under the environment variable
+names the entries reference, seeds realistic data, and removes everything on
+exit. Every server takes a free loopback port when it starts, never the port an
+entry names (a fixed port can be taken by anything, e.g. a leftover connection
+in the ephemeral range): the entries it yields carry the ports actually used,
+and :func:`point_policy_at` writes them into a copy of the policy. Without
+entries it uses the ``STATEGATE_DEMO_*`` variable names.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import secrets
@@ -17,6 +21,8 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+
+import yaml
 
 from stategate.errors import InputError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
@@ -27,7 +33,7 @@ from stategate.providers.config import (
     RedisSource,
     S3Source,
 )
-from stategate.sandbox.ports import LOOPBACK, free_port
+from stategate.sandbox.ports import LOOPBACK
 from stategate.sandbox.servers import LocalPostgres, LocalRedis, LocalS3, find_postgres_bin
 
 CANARY_KEY = "canary.txt"
@@ -36,21 +42,19 @@ CANARY_SHA256 = hashlib.sha256(CANARY_BODY).hexdigest()
 
 
 def default_sources() -> dict[str, ProviderConfig]:
-    """Entries for a postgres, a redis and an S3 module on free loopback ports."""
+    """Entries for a postgres, a redis and an S3 module on loopback (ports: see above)."""
     return {
         "data/postgres": PostgresSource(
             host=LOOPBACK,
-            port=free_port(),
             password=Credential(env="STATEGATE_DEMO_PG_PASSWORD"),
             databases=["app"],
         ),
         "data/redis": RedisSource(
             host=LOOPBACK,
-            port=free_port(),
             password=Credential(env="STATEGATE_DEMO_REDIS_PASSWORD"),
         ),
         "data/minio": S3Source(
-            endpoint=f"http://{LOOPBACK}:{free_port()}",
+            endpoint=f"http://{LOOPBACK}:9000",
             access_key=Credential(env="STATEGATE_DEMO_S3_ACCESS_KEY"),
             secret_key=Credential(env="STATEGATE_DEMO_S3_SECRET_KEY"),
             buckets=["uploads", "backups", "platform-canary"],
@@ -60,7 +64,8 @@ def default_sources() -> dict[str, ProviderConfig]:
 
 @dataclass
 class ProductionServices:
-    sources: dict[str, ProviderConfig] = field(default_factory=dict)  # module id -> entry
+    # module id -> entry, with the port the stand-in actually listens on
+    sources: dict[str, ProviderConfig] = field(default_factory=dict)
     access: dict[str, PostgresAccess | RedisAccess | S3Access] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # credential variables by name
 
@@ -76,15 +81,16 @@ def production_services(
     export_env: bool = True,
     scale: int = 1,
 ) -> Iterator[ProductionServices]:
-    """Start (and seed) one server per entry; stop and remove them all on exit.
+    """Start (and seed) one server per entry, each on a free port; stop and remove them
+    all on exit.
 
     With ``export_env`` the generated credentials are in ``os.environ`` for the
     duration, under the names the entries reference. ``scale`` multiplies the
     seeded row/key/object counts.
     """
-    services = ProductionServices(sources=dict(sources or default_sources()))
+    services = ProductionServices()
     with ExitStack() as stack:
-        for module_id, config in services.sources.items():
+        for module_id, config in (sources or default_sources()).items():
             if isinstance(config, PostgresSource):
                 password = "pg-" + secrets.token_urlsafe(18)
                 server = LocalPostgres(
@@ -92,7 +98,6 @@ def production_services(
                     superuser=config.user,
                     password=password,
                     tcp=True,
-                    port=config.port,
                 )
                 access: PostgresAccess | RedisAccess | S3Access = stack.enter_context(server)
                 _export(services, config.password, password, module_id)
@@ -100,34 +105,78 @@ def production_services(
                     seed_postgres(server.access(), config.databases or ["app"], scale=scale)
             elif isinstance(config, RedisSource):
                 password = "redis-" + secrets.token_urlsafe(18)
-                access = stack.enter_context(
-                    LocalRedis(password=password, persistent=True, port=config.port)
-                )
+                access = stack.enter_context(LocalRedis(password=password, persistent=True))
                 _export(services, config.password, password, module_id)
                 if seed:
                     seed_redis(access, keys=2000 * scale)
             elif isinstance(config, S3Source):
-                url = urllib.parse.urlsplit(config.endpoint)
-                if url.hostname not in (LOOPBACK, "localhost") or url.port is None:
-                    raise InputError(
-                        f"{module_id}: stand-in S3 needs a loopback endpoint with a port"
-                    )
+                if urllib.parse.urlsplit(config.endpoint).hostname not in (LOOPBACK, "localhost"):
+                    raise InputError(f"{module_id}: stand-in S3 needs a loopback endpoint")
                 access_key, secret_key = "platform-admin", "s3-" + secrets.token_urlsafe(24)
-                access = stack.enter_context(
-                    LocalS3(access_key=access_key, secret_key=secret_key, port=url.port)
-                )
+                access = stack.enter_context(LocalS3(access_key=access_key, secret_key=secret_key))
                 _export(services, config.access_key, access_key, module_id)
                 _export(services, config.secret_key, secret_key, module_id)
                 if seed:
                     seed_s3(access, config.buckets or ["uploads"], objects=60 * scale)
             else:
+                services.sources[module_id] = config
                 continue  # volumes need no server
             services.access[module_id] = access
+            services.sources[module_id] = _listening_on(config, access)
         if export_env:
             saved = {k: os.environ.get(k) for k in services.env}
             stack.callback(_restore_env, saved, True)
             os.environ.update(services.env)
         yield services
+
+
+def _listening_on(
+    config: ProviderConfig, access: PostgresAccess | RedisAccess | S3Access
+) -> ProviderConfig:
+    if isinstance(access, S3Access):
+        return config.model_copy(update={"endpoint": access.endpoint})
+    return config.model_copy(update={"host": access.host, "port": access.port})
+
+
+def _address(config: ProviderConfig) -> dict[str, str]:
+    """The fields of an entry that say where its server listens, as YAML scalars."""
+    if isinstance(config, S3Source):
+        return {"endpoint": json.dumps(config.endpoint)}
+    if isinstance(config, PostgresSource | RedisSource):
+        return {"host": json.dumps(config.host), "port": str(config.port)}
+    return {}
+
+
+def point_policy_at(text: str, sources: Mapping[str, ProviderConfig], shown: str) -> str:
+    """The policy ``text`` with each module's ``evidence`` address (host and port, or
+    endpoint) replaced by the one in ``sources``; every other byte, comments included,
+    stays as it was. Each field must be written out in the policy already."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", file=shown) from None
+    edits: list[tuple[int, int, str]] = []
+    for module_id, config in sources.items():
+        evidence = _child(_child(_child(root, "modules"), module_id), "evidence")
+        for name, value in _address(config).items():
+            node = _child(evidence, name)
+            if not isinstance(node, yaml.ScalarNode):
+                raise InputError(
+                    f"modules.{module_id}.evidence.{name} must be written out to be replaced",
+                    file=shown,
+                )
+            edits.append((node.start_mark.index, node.end_mark.index, value))
+    for start, end, value in sorted(edits, reverse=True):
+        text = text[:start] + value + text[end:]
+    return text
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next(
+        (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None
+    )
 
 
 def _export(
