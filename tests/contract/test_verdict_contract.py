@@ -39,12 +39,16 @@ def test_verdict_contract_and_sarif(tmp_path: Path) -> None:
     doc = verdict_json(verdict)
     assert VERDICT_SCHEMA == "stategate.verdict/v1" == doc["schema"]
     assert set(doc) == TOP
-    assert doc["verdict"] in ("pass", "blocked", "ready_for_operator", "approved", "stop")
+    # a stateful module on a floating tag is a stop, whatever else is missing
+    assert doc["verdict"] == "stop"
     assert doc["stage"] == "merge"
     assert doc["changes"] and all(set(c) == CHANGE for c in doc["changes"])
     assert doc["requirements"] and all(set(r) == REQUIREMENT for r in doc["requirements"])
     assert all(r["status"] in ("met", "missing") for r in doc["requirements"])
-    assert doc["stops"] and all(set(s) == STOP for s in doc["stops"])  # floating tag
+    assert doc["stops"] and all(set(s) == STOP for s in doc["stops"])
+    assert [(s["condition"], s["module"]) for s in doc["stops"]] == [
+        ("floating-tag", "platform/postgres")
+    ]
     assert doc["findings"] and all(set(f) == FINDING for f in doc["findings"])
     assert all(isinstance(label, str) for label in doc["labels"])
     assert doc["touched_paths"] == ["compose/postgres.yml", "docs/run.md"]

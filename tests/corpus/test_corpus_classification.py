@@ -1,5 +1,5 @@
-"""Classification on real compose files we did not write, against labels written by hand
-before the classifier existed (tests/data/corpus_labels.yaml).
+"""Classification on real compose files we did not write, against hand labels
+(tests/data/corpus_labels.yaml; its header says how they were made and which were re-checked).
 
 The corpus lives beside the project in ../shared/corpus (third-party files, never copied
 here); these tests skip where it is absent, e.g. in a user's clone.

@@ -1,6 +1,6 @@
 """Real upgrade commits (Renovate, Dependabot, manual) replayed in temporary git repos:
-the changes stategate reports must equal what each commit did, as labelled by hand in
-tests/data/upgrade_labels.yaml before the diff engine existed.
+the changes stategate reports must equal what each commit did, as labelled in
+tests/data/upgrade_labels.yaml (its header says how and which entries were re-checked).
 """
 
 from __future__ import annotations

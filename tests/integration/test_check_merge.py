@@ -335,3 +335,125 @@ def test_cli_json_exit_codes_and_markdown(repo: Repo) -> None:
         [cli, "check", "--repo", str(repo.path), "--base", "nope"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "unknown revision 'nope'" in bad.stderr
+
+
+PG_OTHER_DIGEST = "sha256:" + "ee" * 32
+
+
+@pytest.mark.parametrize(
+    ("side", "declared"),
+    [
+        ("from", "postgres:16.3-alpine@" + PG_OLD.split("@")[1]),  # tag differs
+        ("from", PG_OLD.split("@")[0] + "@" + PG_OTHER_DIGEST),  # digest differs
+        ("from", "bitnami/postgresql:16.4-alpine@" + PG_OLD.split("@")[1]),  # repo differs
+        ("to", "postgres:16.5-alpine@" + PG_MINOR.split("@")[1]),
+        ("to", PG_MINOR.split("@")[0] + "@" + PG_OTHER_DIGEST),
+        ("to", "bitnami/postgresql:16.6-alpine@" + PG_MINOR.split("@")[1]),
+    ],
+)
+def test_packet_images_that_differ_from_the_diff_block(
+    repo: Repo, side: str, declared: str
+) -> None:
+    """The packet must declare the images the PR really changes, on both sides."""
+    repo.replace("compose/postgres.yml", PG_OLD, PG_MINOR)
+    from_, to = (declared, PG_MINOR) if side == "from" else (PG_OLD, declared)
+    entry = (
+        f"  - module: platform/postgres\n    from: {from_}\n    to: {to}\n"
+        f"    rollback: {{to: '{PG_OLD}', needs_restore: false}}\n"
+    )
+    packet(repo, "pg-16-6", entry, "  - compose/postgres.yml\n")
+    repo.commit("postgres 16.6, packet declares other images")
+    v = judge(repo)
+    assert v.verdict.value == "blocked"
+    (wrong,) = v.missing
+    assert (wrong.id, wrong.module) == ("merge/packet", "platform/postgres")
+    actual = PG_OLD if side == "from" else PG_MINOR
+    where = "base" if side == "from" else "head"
+    assert f"{side} {declared!r} but the {where} has {actual!r}" in wrong.hint
+    assert "merge/auto" not in v.labels
+
+
+def _cli_check(repo: Repo, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [installed_cli(), "check", "--repo", str(repo.path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_exit_code_is_0_on_pass(repo: Repo) -> None:
+    repo.replace("compose/app.yml", RENDERER_OLD, "gotenberg/gotenberg:8.10.0@sha256:" + "12" * 32)
+    repo.commit("renderer 8.10.0")
+    proc = _cli_check(repo, "--base", "main", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verdict"] == "pass"
+    text = _cli_check(repo, "--base", "main")
+    assert text.returncode == 0 and "verdict: pass (merge stage)" in text.stdout
+
+
+def test_base_and_head_come_from_git_objects_not_the_work_tree(repo: Repo) -> None:
+    """With --base/--head, nothing in the work tree (edits, staged or untracked files,
+    another checked-out branch) changes the verdict."""
+    repo.replace("compose/postgres.yml", PG_OLD, PG_MINOR)
+    packet(repo, "pg-16-6", pg_module(PG_MINOR), "  - compose/postgres.yml\n")
+    repo.commit("postgres 16.6")
+    clean = _cli_check(repo, "--base", "main", "--head", "pr", "--format", "json")
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["verdict"] == "ready_for_operator"
+
+    # a floating tag, an undeclared redis bump, a relaxed policy, a leaked secret and an
+    # out-of-scope file: each would change the verdict if the work tree were read
+    repo.replace("compose/postgres.yml", PG_MINOR, "postgres:17-alpine")
+    repo.replace("compose/redis.yml", REDIS_OLD, "redis:7.4-alpine")
+    policy = repo.path / "stategate.yaml"
+    policy.write_text(policy.read_text() + "\nclasses:\n  public-edge: {always_manual: false}\n")
+    repo.git("add", "compose/redis.yml")  # staged, not committed
+    repo.write("notes.md", "SMTP_PASSWORD='Zq8#vL2m!Rt5xPw9'\ndocker compose up -d\n")
+    dirty = _cli_check(repo, "--base", "main", "--head", "pr", "--format", "json")
+    assert dirty.returncode == 0, dirty.stderr
+    assert dirty.stdout == clean.stdout
+
+    repo.git("stash", "-u", "-q")
+    repo.git("checkout", "-q", "main")  # the work tree now holds the base
+    on_main = _cli_check(repo, "--base", "main", "--head", "pr", "--format", "json")
+    assert on_main.stdout == clean.stdout
+
+
+DECISION = "decisions/0040-public-edge-auto-merge.md"
+
+
+@pytest.mark.parametrize(
+    ("cited", "record", "stops"),
+    [
+        (DECISION, True, False),  # a decision record the PR adds
+        ("decisions/0022-module-source-and-release-boundaries.md", False, False),  # on main
+        ("decisions/0041-not-written.md", False, True),  # names no file
+        ("README.md", False, True),  # a file, but not a decision record
+        ("decisions/../README.md", False, True),  # escapes decisions/
+    ],
+)
+def test_policy_relaxation_needs_a_decision_record(
+    repo: Repo, cited: str, record: bool, stops: bool
+) -> None:
+    if record:
+        repo.write(
+            DECISION,
+            "# 0040 Public-edge modules may merge automatically\n\n"
+            "Status: accepted. The edge is covered by exposure diffs in CI.\n",
+        )
+    policy = repo.path / "stategate.yaml"
+    policy.write_text(
+        policy.read_text()
+        + f"\ndecision: {cited}\nclasses:\n  public-edge: {{always_manual: false}}\n"
+    )
+    repo.commit("relax public-edge")
+    v = judge(repo)
+    if stops:
+        assert v.verdict.value == "stop"
+        assert [s.condition.value for s in v.stops] == ["policy-relaxation"]
+        assert v.stops[0].file == "stategate.yaml"
+        assert "public-edge" in v.stops[0].message
+    else:
+        assert v.verdict.value == "pass", v.stops
+        assert v.stops == [] and v.missing == []

@@ -1,7 +1,7 @@
 """The full sandbox DR drill on the bundled example platform's stand-in services.
 
-Real PostgreSQL, Redis and S3 (moto) servers stand in for production on the
-ports the example policy names; the drill restores their backups into
+Real PostgreSQL, Redis and S3 (moto) servers stand in for production on free
+ports, which a copy of the example policy is pointed at; the drill restores their backups into
 sandboxes that are all up together, and records one signed DR attestation.
 """
 
@@ -29,7 +29,11 @@ from stategate.example import example_root
 from stategate.operations.backup import run_backup
 from stategate.operations.dr import run_dr_drill
 from stategate.operations.module import evidence_sources, module_context
-from stategate.sandbox.services import ProductionServices, production_services
+from stategate.sandbox.services import (
+    ProductionServices,
+    point_policy_at,
+    production_services,
+)
 
 from .conftest import key_file, trust_keys
 
@@ -105,7 +109,8 @@ def example(
     shutil.copytree(example_root(), repo)
     trust_keys(repo, evidence_key, operator_key)
     policy_file = repo / "stategate.yaml"
-    policy = yaml.safe_load(policy_file.read_text())
+    text = point_policy_at(policy_file.read_text(), example_services.sources, "stategate.yaml")
+    policy = yaml.safe_load(text)
     policy["modules"]["platform/postgres"]["cross_smoke"].append(
         {"kind": "command", "name": "all sandboxes up", "argv": [sys.executable, "-c", ALL_UP]}
     )

@@ -309,8 +309,13 @@ def test_failed_ledger_append_leaves_no_record(platform: Platform) -> None:
 
 
 def test_record_paths_are_confined_to_the_evidence_folder(platform: Platform) -> None:
-    for bad in ("../outside.json", "/tmp/x.json", "compose/x.json", "evidence/x.txt"):
-        with pytest.raises(InputError):
+    for bad, reason in (
+        ("../outside.json", "must not contain '..'"),
+        ("/tmp/x.json", "must be relative"),
+        ("compose/x.json", "a record must be a \\*.json file under evidence/"),
+        ("evidence/x.txt", "a record must be a \\*.json file under evidence/"),
+    ):
+        with pytest.raises(InputError, match=reason):
             platform.store().write_signed(
                 bad, statement("smoke"), platform.evidence_key, Role.EVIDENCE
             )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
 import io
 import os
+import platform
 import select
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -71,6 +74,22 @@ def test_a_missing_command_is_an_external_error() -> None:
         execute.feed(["stategate-no-such-command"], io.BytesIO(b""))
 
 
+READ_SYSCALL = {"x86_64": 0, "aarch64": 63}[platform.machine()]
+
+
+def _wait_until_blocked_reading_stdin(pid: int, pipe: int) -> None:
+    """Until the pipe feeding ``pid`` is empty and ``pid`` sleeps in read(0, ...)."""
+    waiting = array.array("i", [0])
+    deadline = time.monotonic() + 120  # a hang, not a slow machine
+    while time.monotonic() < deadline:
+        fcntl.ioctl(pipe, termios.FIONREAD, waiting)  # bytes in the pipe (either end)
+        call = Path(f"/proc/{pid}/syscall").read_text().split()
+        if waiting[0] == 0 and call[:2] == [str(READ_SYSCALL), "0x0"]:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never waited for more input")
+
+
 @pytest.mark.parametrize("buffered", [False, True])
 def test_stdout_buffer_holds_a_stdio_writers_output_back(buffered: bool) -> None:
     """sed writes through stdio like pg_dump: 4 KiB at a time on a pipe by default, in
@@ -81,7 +100,10 @@ def test_stdout_buffer_holds_a_stdio_writers_output_back(buffered: bool) -> None
     try:
         proc.stdin.write(b"a line of text\n" * 1000)  # 15 kB: several 4 KiB buffers
         proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        # no time budget: once sed has taken all its input and waits for more, whatever
+        # it would write before the input ends has been written
+        _wait_until_blocked_reading_stdin(proc.pid, proc.stdin.fileno())
+        ready, _, _ = select.select([proc.stdout], [], [], 0)
         assert bool(ready) is not buffered
         proc.stdin.close()
         assert proc.stdout.read() == b"b line of text\n" * 1000

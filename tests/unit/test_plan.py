@@ -50,7 +50,12 @@ def test_plan_is_operator_gated_and_lints_clean(tmp_path: Path) -> None:
     assert lint_docs("plan.md", text, RUNTIME_PATTERNS, "operator-gated") == []
     assert "rolling back means restoring backup `20261127T100000Z-abcdef`" in text
     assert "Migration note: dump and restore into 17" in text
-    assert "notes answers" in text or "sql" in text  # the policy's smoke contract
+    # the policy's smoke contract for postgres (the packet declares none), check by check
+    smoke = text.split("### Smoke checks after the step\n\n")[1].split("\n\n")[0]
+    assert smoke == (
+        "- notes schema answers (sql: database=notes, "
+        "query=select count(*) >= 0 from notes, expect=True)"
+    )
 
 
 def test_plan_without_restore_says_repin(tmp_path: Path) -> None:

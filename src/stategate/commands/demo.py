@@ -108,7 +108,7 @@ class _Demo:
 def command(out: Path | None) -> int:
     """Run stategate's whole chain on a copy of the bundled example platform."""
     from stategate.operations.module import evidence_sources, image_majors
-    from stategate.sandbox.services import production_services
+    from stategate.sandbox.services import point_policy_at, production_services
 
     console = Console()
     workdir = (out or Path(tempfile.mkdtemp(prefix="stategate-demo-"))).resolve()
@@ -136,6 +136,13 @@ def command(out: Path | None) -> int:
             "started and seeded: "
             + ", ".join(f"{m} ({type(a).__name__})" for m, a in services.access.items())
         )
+        # the stand-ins took free ports: the platform's evidence entries point at them
+        policy = demo.repo / "stategate.yaml"
+        policy.write_text(
+            point_policy_at(policy.read_text(), services.sources, "stategate.yaml"),
+            encoding="utf-8",
+        )
+        demo.commit("evidence entries point at the stand-in services")
         _chain(demo)
     console.rule("[bold]Done")
     console.print(

@@ -1,15 +1,19 @@
 """Seeded stand-ins for "production" postgres, redis and S3, for tests and the demo.
 
 :func:`production_services` starts real servers for the modules' ``evidence:``
-entries (on the ports they name), with fresh random credentials exported under
-the environment variable names the entries reference, seeds realistic data,
-and removes everything on exit. Without entries it picks free ports and the
-``STATEGATE_DEMO_*`` variable names.
+entries, with fresh random credentials exported under the environment variable
+names the entries reference, seeds realistic data, and removes everything on
+exit. Every server takes a free loopback port when it starts, never the port an
+entry names (a fixed port can be taken by anything, e.g. a leftover connection
+in the ephemeral range): the entries it yields carry the ports actually used,
+and :func:`point_policy_at` writes them into a copy of the policy. Without
+entries it uses the ``STATEGATE_DEMO_*`` variable names.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import secrets
@@ -18,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from stategate.engines import EngineUnavailable, discover
 from stategate.errors import InputError
@@ -29,7 +35,7 @@ from stategate.providers.config import (
     RedisSource,
     S3Source,
 )
-from stategate.sandbox.ports import LOOPBACK, free_port
+from stategate.sandbox.ports import LOOPBACK
 from stategate.sandbox.servers import LocalPostgres, LocalRedis, LocalS3
 
 CANARY_KEY = "canary.txt"
@@ -38,21 +44,19 @@ CANARY_SHA256 = hashlib.sha256(CANARY_BODY).hexdigest()
 
 
 def default_sources() -> dict[str, ProviderConfig]:
-    """Entries for a postgres, a redis and an S3 module on free loopback ports."""
+    """Entries for a postgres, a redis and an S3 module on loopback (ports: see above)."""
     return {
         "data/postgres": PostgresSource(
             host=LOOPBACK,
-            port=free_port(),
             password=Credential(env="STATEGATE_DEMO_PG_PASSWORD"),
             databases=["app"],
         ),
         "data/redis": RedisSource(
             host=LOOPBACK,
-            port=free_port(),
             password=Credential(env="STATEGATE_DEMO_REDIS_PASSWORD"),
         ),
         "data/minio": S3Source(
-            endpoint=f"http://{LOOPBACK}:{free_port()}",
+            endpoint=f"http://{LOOPBACK}:9000",
             access_key=Credential(env="STATEGATE_DEMO_S3_ACCESS_KEY"),
             secret_key=Credential(env="STATEGATE_DEMO_S3_SECRET_KEY"),
             buckets=["uploads", "backups", "platform-canary"],
@@ -62,7 +66,8 @@ def default_sources() -> dict[str, ProviderConfig]:
 
 @dataclass
 class ProductionServices:
-    sources: dict[str, ProviderConfig] = field(default_factory=dict)  # module id -> entry
+    # module id -> entry, with the port the stand-in actually listens on
+    sources: dict[str, ProviderConfig] = field(default_factory=dict)
     access: dict[str, PostgresAccess | RedisAccess | S3Access] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # credential variables by name
 
@@ -79,7 +84,8 @@ def production_services(
     scale: int = 1,
     majors: Mapping[str, str] | None = None,
 ) -> Iterator[ProductionServices]:
-    """Start (and seed) one server per entry; stop and remove them all on exit.
+    """Start (and seed) one server per entry, each on a free port; stop and remove them
+    all on exit.
 
     ``majors`` (module id -> major version, e.g. from the image tag) picks the
     PostgreSQL build a stand-in runs; without one, the newest installed.
@@ -88,9 +94,9 @@ def production_services(
     duration, under the names the entries reference. ``scale`` multiplies the
     seeded row/key/object counts.
     """
-    services = ProductionServices(sources=dict(sources or default_sources()))
+    services = ProductionServices()
     with ExitStack() as stack:
-        for module_id, config in services.sources.items():
+        for module_id, config in (sources or default_sources()).items():
             if isinstance(config, PostgresSource):
                 password = "pg-" + secrets.token_urlsafe(18)
                 server = LocalPostgres(
@@ -98,7 +104,6 @@ def production_services(
                     superuser=config.user,
                     password=password,
                     tcp=True,
-                    port=config.port,
                 )
                 access: PostgresAccess | RedisAccess | S3Access = stack.enter_context(server)
                 _export(services, config.password, password, module_id)
@@ -111,29 +116,25 @@ def production_services(
                         binary=_redis_bin((majors or {}).get(module_id)),
                         password=password,
                         persistent=True,
-                        port=config.port,
                     )
                 )
                 _export(services, config.password, password, module_id)
                 if seed:
                     seed_redis(access, keys=2000 * scale)
             elif isinstance(config, S3Source):
-                url = urllib.parse.urlsplit(config.endpoint)
-                if url.hostname not in (LOOPBACK, "localhost") or url.port is None:
-                    raise InputError(
-                        f"{module_id}: stand-in S3 needs a loopback endpoint with a port"
-                    )
+                if urllib.parse.urlsplit(config.endpoint).hostname not in (LOOPBACK, "localhost"):
+                    raise InputError(f"{module_id}: stand-in S3 needs a loopback endpoint")
                 access_key, secret_key = "platform-admin", "s3-" + secrets.token_urlsafe(24)
-                access = stack.enter_context(
-                    LocalS3(access_key=access_key, secret_key=secret_key, port=url.port)
-                )
+                access = stack.enter_context(LocalS3(access_key=access_key, secret_key=secret_key))
                 _export(services, config.access_key, access_key, module_id)
                 _export(services, config.secret_key, secret_key, module_id)
                 if seed:
                     seed_s3(access, config.buckets or ["uploads"], objects=60 * scale)
             else:
+                services.sources[module_id] = config
                 continue  # volumes need no server
             services.access[module_id] = access
+            services.sources[module_id] = _listening_on(config, access)
         if export_env:
             saved = {k: os.environ.get(k) for k in services.env}
             stack.callback(_restore_env, saved, True)
@@ -159,6 +160,55 @@ def _redis_bin(major: str | None) -> str:
     if not builds:
         raise EngineUnavailable("engine-unavailable: no Redis build is installed")
     return str(builds[-1].path)
+
+
+def _listening_on(
+    config: ProviderConfig, access: PostgresAccess | RedisAccess | S3Access
+) -> ProviderConfig:
+    if isinstance(access, S3Access):
+        return config.model_copy(update={"endpoint": access.endpoint})
+    return config.model_copy(update={"host": access.host, "port": access.port})
+
+
+def _address(config: ProviderConfig) -> dict[str, str]:
+    """The fields of an entry that say where its server listens, as YAML scalars."""
+    if isinstance(config, S3Source):
+        return {"endpoint": json.dumps(config.endpoint)}
+    if isinstance(config, PostgresSource | RedisSource):
+        return {"host": json.dumps(config.host), "port": str(config.port)}
+    return {}
+
+
+def point_policy_at(text: str, sources: Mapping[str, ProviderConfig], shown: str) -> str:
+    """The policy ``text`` with each module's ``evidence`` address (host and port, or
+    endpoint) replaced by the one in ``sources``; every other byte, comments included,
+    stays as it was. Each field must be written out in the policy already."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", file=shown) from None
+    edits: list[tuple[int, int, str]] = []
+    for module_id, config in sources.items():
+        evidence = _child(_child(_child(root, "modules"), module_id), "evidence")
+        for name, value in _address(config).items():
+            node = _child(evidence, name)
+            if not isinstance(node, yaml.ScalarNode):
+                raise InputError(
+                    f"modules.{module_id}.evidence.{name} must be written out to be replaced",
+                    file=shown,
+                )
+            edits.append((node.start_mark.index, node.end_mark.index, value))
+    for start, end, value in sorted(edits, reverse=True):
+        text = text[:start] + value + text[end:]
+    return text
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next(
+        (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None
+    )
 
 
 def _export(

@@ -153,7 +153,7 @@ def test_window_is_capped_by_the_policy() -> None:
     created, expires = approval_window(T0, 500, 72)
     assert expires - created == timedelta(hours=72)
     assert approval_window(T0, None, 48)[1] == T0 + timedelta(hours=48)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive number of hours"):
         approval_window(T0, 0, 72)
 
 
@@ -215,5 +215,5 @@ def test_image_digest() -> None:
 
 
 def test_module_binding_rejects_a_bad_digest() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be sha256:<64 hex digits>"):
         ImageBinding(image="x", digest="sha256:xyz")

@@ -14,13 +14,20 @@ def test_canonical_json_is_independent_of_key_order_and_whitespace() -> None:
 
 
 def test_canonical_json_refuses_nan() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Out of range float values"):
         canonical_json({"x": math.nan})
 
 
-@pytest.mark.parametrize("text", ['{"a":1,"a":2}', '{"a":NaN}', '{"a":Infinity}'])
-def test_parse_json_is_strict(text: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"a":1,"a":2}', "duplicate key 'a'"),
+        ('{"a":NaN}', "non-finite number NaN"),
+        ('{"a":Infinity}', "non-finite number Infinity"),
+    ],
+)
+def test_parse_json_is_strict(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
         parse_json(text)
 
 

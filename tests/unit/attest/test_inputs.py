@@ -114,9 +114,19 @@ def test_python_tags_are_refused(tmp_path: Path) -> None:
         read_packet(RepoLayout(tmp_path), path)
 
 
-@pytest.mark.parametrize("bad", ["", "/etc/x", "a/../b", "a\\b", "a\x00b", "."])
-def test_safe_relpath_refuses(bad: str) -> None:
-    with pytest.raises(InputError):
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("", "invalid path"),
+        ("/etc/x", "must be relative"),
+        ("a/../b", "must not contain '..'"),
+        ("a\\b", "invalid path"),
+        ("a\x00b", "invalid path"),
+        (".", "invalid path"),
+    ],
+)
+def test_safe_relpath_refuses(bad: str, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
         safe_relpath(bad)
 
 

@@ -41,13 +41,16 @@ def test_failed_backup_leaves_nothing(tmp_path: Path) -> None:
 
 def test_existing_backup_is_never_overwritten(tmp_path: Path) -> None:
     (tmp_path / "b1").mkdir()
-    with pytest.raises(InputError), open_backup(tmp_path / "b1"):
+    with (
+        pytest.raises(InputError, match="backup directory already exists"),
+        open_backup(tmp_path / "b1"),
+    ):
         pass
 
 
 @pytest.mark.parametrize("name", ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a"])
 def test_unsafe_part_names_are_refused(name: str) -> None:
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="unsafe artifact name"):
         safe_part_name(name)
 
 

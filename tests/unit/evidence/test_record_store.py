@@ -112,7 +112,7 @@ def test_ids_sort_by_time() -> None:
 
 @pytest.mark.parametrize("bad", ["postgres", "a/b/c", "../x", "a/..", "/a/b", "a/.hidden"])
 def test_module_ids_that_could_escape_are_refused(bad: str) -> None:
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"not a module id \(<project>/<service>\)"):
         module_path(bad)
 
 

@@ -18,7 +18,7 @@ from stategate.providers.volume import check_member, extract_safely
     "key", ["../x", "a/../../x", "/etc/passwd", "a//b", "dir/", "a\\b", ".", "a/./b", ""]
 )
 def test_escaping_s3_keys_fail_closed(key: str) -> None:
-    with pytest.raises(ExternalError):
+    with pytest.raises(ExternalError, match="would escape the backup target: refused"):
         object_part("bucket", key)
 
 
@@ -39,20 +39,20 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
 
 
 @pytest.mark.parametrize(
-    "member",
+    ("member", "reason"),
     [
-        _member("/abs"),
-        _member("../up"),
-        _member("a/../../up"),
-        _member("dev", tarfile.CHRTYPE),
-        _member("fifo", tarfile.FIFOTYPE),
-        _member("hard", tarfile.LNKTYPE, "x"),
-        _member("link", tarfile.SYMTYPE, "/etc/passwd"),
-        _member("a/link", tarfile.SYMTYPE, "../../x"),
+        (_member("/abs"), "member escapes the target"),
+        (_member("../up"), "member escapes the target"),
+        (_member("a/../../up"), "member escapes the target"),
+        (_member("dev", tarfile.CHRTYPE), "member is not plain data"),
+        (_member("fifo", tarfile.FIFOTYPE), "member is not plain data"),
+        (_member("hard", tarfile.LNKTYPE, "x"), "member is not plain data"),
+        (_member("link", tarfile.SYMTYPE, "/etc/passwd"), "symlink leaves the target"),
+        (_member("a/link", tarfile.SYMTYPE, "../../x"), "symlink leaves the target"),
     ],
 )
-def test_hostile_tar_members_are_refused(member: tarfile.TarInfo) -> None:
-    with pytest.raises(ExternalError):
+def test_hostile_tar_members_are_refused(member: tarfile.TarInfo, reason: str) -> None:
+    with pytest.raises(ExternalError, match=reason):
         check_member(member)
 
 

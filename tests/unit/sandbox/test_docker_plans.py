@@ -70,9 +70,17 @@ def test_minio_plan_keeps_credentials_off_argv() -> None:
     assert all(not a.startswith("0.0.0.0") for a in plan.run)
 
 
-@pytest.mark.parametrize("image", [None, "", "postgres:16", "postgres:latest"])
-def test_only_digest_pinned_images_run(image: str | None) -> None:
-    with pytest.raises(InputError):
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        (None, "no image"),
+        ("", "no image"),
+        ("postgres:16", "'postgres:16' is not pinned by @sha256 digest"),
+        ("postgres:latest", "'postgres:latest' is not pinned by @sha256 digest"),
+    ],
+)
+def test_only_digest_pinned_images_run(image: str | None, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
         require_digest(image)
 
 

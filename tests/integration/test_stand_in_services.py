@@ -1,0 +1,60 @@
+"""The stand-in services take free ports when they start, never the ports entries name."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from stategate.example import example_root
+from stategate.operations.module import evidence_sources
+from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
+from stategate.providers.config import PostgresSource, RedisSource, S3Source
+from stategate.sandbox.ports import LOOPBACK, port_open
+from stategate.sandbox.services import production_services
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def taken() -> Iterator[int]:
+    """A loopback port something else already listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_an_occupied_port_in_an_entry_does_not_matter(taken: int) -> None:
+    sources = {
+        mid: (
+            config.model_copy(update={"endpoint": f"http://{LOOPBACK}:{taken}"})
+            if isinstance(config, S3Source)
+            else config.model_copy(update={"port": taken})
+        )
+        for mid, config in evidence_sources(example_root()).items()
+    }
+    with production_services(sources, seed=False, export_env=False) as running:
+        assert set(running.sources) == set(sources) == set(running.access)
+        ports = set()
+        for mid, access in running.access.items():
+            config = running.sources[mid]
+            if isinstance(access, S3Access):
+                assert isinstance(config, S3Source) and config.endpoint == access.endpoint
+                port = int(access.endpoint.rsplit(":", 1)[1])
+            else:
+                assert isinstance(access, PostgresAccess | RedisAccess)
+                assert isinstance(config, PostgresSource | RedisSource)
+                assert (
+                    (config.host, config.port)
+                    == (access.host, access.port)
+                    == (
+                        LOOPBACK,
+                        access.port,
+                    )
+                )
+                port = access.port
+            assert port != taken and port_open(LOOPBACK, port)
+            ports.add(port)
+        assert len(ports) == 3
