@@ -48,6 +48,7 @@ from stategate.policy.apply_gate import (
 )
 
 MAX_EXTRACT_BYTES = 64 * 1024 * 1024  # one evidence file from git (records are far smaller)
+MAX_EXTRACT_TOTAL = 1024 * 1024 * 1024  # the whole evidence folder of one revision
 
 
 @contextmanager
@@ -93,6 +94,13 @@ def _extract(repo: Path, rev: str, paths: Sequence[str], into: Path) -> None:
                 file=path,
             )
         blobs.append((path, sha, int(size)))
+    total = sum(size for _, _, size in blobs)
+    if total > MAX_EXTRACT_TOTAL:
+        raise InputError(
+            f"the evidence at {rev[:12]} is {total} bytes, over the {MAX_EXTRACT_TOTAL}-byte "
+            "limit",
+            file=paths[0] if paths else str(repo),
+        )
     if not blobs:
         return  # nothing there: no evidence at that revision
     done = execute.run(
