@@ -97,8 +97,7 @@ def _extract(repo: Path, rev: str, paths: Sequence[str], into: Path) -> None:
     total = sum(size for _, _, size in blobs)
     if total > MAX_EXTRACT_TOTAL:
         raise InputError(
-            f"the evidence at {rev[:12]} is {total} bytes, over the {MAX_EXTRACT_TOTAL}-byte "
-            "limit",
+            f"the evidence at {rev[:12]} is {total} bytes, over the {MAX_EXTRACT_TOTAL}-byte limit",
             file=paths[0] if paths else str(repo),
         )
     if not blobs:

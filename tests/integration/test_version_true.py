@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from stategate.evidence.record import BackupPredicate, DrillPredicate
+from stategate.errors import InputError
+from stategate.evidence.record import BackupPredicate, DrillPredicate, RehearsalPredicate
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
+from stategate.operations.rehearse import run_rehearsal
+from stategate.packet import LoadedPacket, load_packet
 from stategate.providers.config import Credential, ProviderConfig
 from stategate.sandbox.services import ProductionServices, default_sources, production_services
-from tests.integration.conftest import Workspace
+from stategate.source import WorkTree
+from tests.integration.conftest import DIGEST, Workspace
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +114,73 @@ def test_a_redis_drill_needs_a_build_that_can_load_the_rdb(
     assert (drill.reason or "").startswith(
         "engine-unavailable: Redis 7.2 or a newer Redis 7.x is not installed (have 6.2, 7.0)"
     )
+
+
+def _packet(repo: Path, module: str, old: str, new: str) -> LoadedPacket:
+    path = repo / "packets" / "up.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        f"id: up\nmodules:\n  - module: {module}\n    from: {old}\n    to: {new}\n"
+        "allowed_paths: []\n"
+    )
+    return load_packet(WorkTree(repo), "packets/up.yaml")
+
+
+def _rehearsed(ws: Workspace, module: str, packet: LoadedPacket) -> RehearsalPredicate:
+    assert run_backup(ws.context(module)).statement.predicate.result == "pass"
+    drill = run_restore_drill(ws.context(module)).statement.predicate
+    assert drill.result == "pass", drill.reason
+    pred = run_rehearsal(ws.context(module), packet).statement.predicate
+    assert isinstance(pred, RehearsalPredicate)
+    return pred
+
+
+def test_a_redis_patch_rehearsal_rolls_back_to_the_previous_image(
+    workspace: Workspace, redis62: ProductionServices
+) -> None:
+    ws = _on(workspace, redis62)
+    packet = _packet(ws.repo, REDIS, f"redis:6.2.6@{DIGEST}", f"redis:6.2.14@{DIGEST}")
+    pred = _rehearsed(ws, REDIS, packet)
+    assert pred.result == "pass", pred.reason
+    assert pred.rollback.kind == "previous-image"
+
+
+def test_a_postgres_15_to_16_rehearsal_restores_and_verifies_on_16(
+    workspace: Workspace,
+) -> None:
+    packet = _packet(workspace.repo, MODULE, f"postgres:15.8@{DIGEST}", f"postgres:16.4@{DIGEST}")
+    pred = _rehearsed(workspace, MODULE, packet)
+    assert pred.result == "pass", pred.reason
+    assert (pred.source.server_version or "").startswith("15.")
+    assert (pred.target_version or "").startswith("16.")
+    assert pred.fingerprint is not None and pred.fingerprint.match
+    assert [s.name for s in pred.steps] == ["verify-backup", "restore-on-target", "rollback-probe"]
+    assert all(s.result == "pass" and s.duration_s >= 0 for s in pred.steps)
+    assert pred.rollback.kind == "restore-backup" and pred.rollback.backup_id == pred.backup_id
+    assert "cannot be opened by 15." in pred.rollback.detail
+
+
+def test_a_rehearsal_on_a_target_that_is_not_installed_is_an_error(
+    workspace: Workspace, pg16: ProductionServices
+) -> None:
+    ws = _on(workspace, pg16)
+    packet = _packet(ws.repo, MODULE, f"postgres:16.4@{DIGEST}", f"postgres:17.2@{DIGEST}")
+    pred = _rehearsed(ws, MODULE, packet)
+    assert pred.result == "error"
+    assert (pred.reason or "").startswith("engine-unavailable: PostgreSQL 17 is not installed")
+    assert pred.fingerprint is None and pred.rollback.kind == "unknown"
+
+
+def test_a_packet_that_does_not_change_the_module_is_refused(workspace: Workspace) -> None:
+    packet = _packet(workspace.repo, REDIS, f"redis:6.2.6@{DIGEST}", f"redis:6.2.14@{DIGEST}")
+    with pytest.raises(InputError, match="does not name data/postgres"):
+        run_rehearsal(workspace.context(MODULE), packet)
+    same = _packet(workspace.repo, MODULE, f"postgres:15.8@{DIGEST}", f"postgres:15.8@{DIGEST}")
+    with pytest.raises(InputError, match="does not change the image of data/postgres"):
+        run_rehearsal(workspace.context(MODULE), same)
+
+
+def test_a_rehearsal_needs_a_drilled_backup(workspace: Workspace) -> None:
+    packet = _packet(workspace.repo, MODULE, f"postgres:15.8@{DIGEST}", f"postgres:16.4@{DIGEST}")
+    with pytest.raises(InputError, match="no passing restore drill of data/postgres"):
+        run_rehearsal(workspace.context(MODULE), packet)

@@ -96,6 +96,12 @@ def _demo() -> click.Command:
     return demo.command
 
 
+def _rehearse() -> click.Command:
+    from stategate.commands import rehearse
+
+    return rehearse.command
+
+
 def _engines() -> click.Command:
     from stategate.commands import engines
 
@@ -118,6 +124,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "plan": _plan,
     "demo": _demo,
     "engines": _engines,
+    "rehearse": _rehearse,
 }
 
 

@@ -30,6 +30,7 @@ from stategate.evidence.record import (
     DrDrillPredicate,
     DrillPredicate,
     ModulePredicate,
+    RehearsalPredicate,
 )
 from stategate.evidence.signer import load_evidence_key
 from stategate.evidence.store import StoredRecord
@@ -193,6 +194,21 @@ def _details(pred: ModulePredicate) -> list[str]:
             )
             lines += [f"  {e}" for e in fp.examples]
         lines += [f"smoke {o.name}: {o.result} {o.detail}" for o in pred.smoke]
+    elif isinstance(pred, RehearsalPredicate):
+        lines.append(
+            f"packet {pred.packet}: {pred.source.server_version or '?'} -> "
+            f"{pred.target_version or '?'} ({pred.target_image}), backup {pred.backup_id}"
+        )
+        lines += [
+            f"step {s.name}: {s.result} ({s.duration_s:.1f} s) {s.detail}".rstrip()
+            for s in pred.steps
+        ]
+        if pred.fingerprint:
+            fp = pred.fingerprint
+            lines.append(f"fingerprint: {'match' if fp.match else 'MISMATCH'}")
+            lines += [f"  {e}" for e in fp.examples]
+        lines += [f"smoke {o.name}: {o.result} {o.detail}" for o in pred.smoke]
+        lines.append(f"rollback: {pred.rollback.kind}: {pred.rollback.detail}")
     else:
         lines.append(
             f"target: {pred.target}" + (f" (backup {pred.backup_id})" if pred.backup_id else "")

@@ -25,9 +25,11 @@ BACKUP_TYPE = f"{PREDICATE_BASE}/backup/v1"
 DRILL_TYPE = f"{PREDICATE_BASE}/restore-drill/v1"
 SMOKE_TYPE = f"{PREDICATE_BASE}/smoke/v1"
 DR_DRILL_TYPE = f"{PREDICATE_BASE}/dr-drill/v1"
+REHEARSAL_TYPE = f"{PREDICATE_BASE}/rehearsal/v1"
 
-Kind = Literal["backup", "restore-drill", "smoke", "dr-drill"]
-ModuleKind = Literal["backup", "restore-drill", "smoke"]  # records about one module
+Kind = Literal["backup", "restore-drill", "smoke", "dr-drill", "rehearsal"]
+# records about one module
+ModuleKind = Literal["backup", "restore-drill", "smoke", "rehearsal"]
 Result = Literal["pass", "fail", "error"]  # error: could not run (server gone, no engine)
 
 PREDICATE_TYPES: dict[Kind, str] = {
@@ -35,6 +37,7 @@ PREDICATE_TYPES: dict[Kind, str] = {
     "restore-drill": DRILL_TYPE,
     "smoke": SMOKE_TYPE,
     "dr-drill": DR_DRILL_TYPE,
+    "rehearsal": REHEARSAL_TYPE,
 }
 
 
@@ -181,9 +184,43 @@ class DrDrillPredicate(_Model):
     )
 
 
-ModulePredicate = BackupPredicate | DrillPredicate | SmokePredicate
+class RehearsalStep(_Model):
+    """One step of an upgrade rehearsal, with its result and how long it took."""
+
+    name: str
+    result: Literal["pass", "fail", "error", "skipped"]
+    detail: str = ""
+    duration_s: float
+
+
+class RollbackFinding(_Model):
+    """What the rehearsal found about going back: never guessed."""
+
+    kind: Literal["previous-image", "restore-backup", "unknown"]
+    detail: str
+    backup_id: str | None = None  # restore-backup: the backup to restore
+
+
+class RehearsalPredicate(_Common):
+    """An upgrade rehearsed on its target version with the operator's own backup."""
+
+    kind: Literal["rehearsal"] = "rehearsal"
+    packet: str = Field(..., description="The packet id whose upgrade was rehearsed.")
+    target_image: str
+    target_version: str | None = Field(None, description="The version the target ran.")
+    backup_id: str
+    backup_record: str = Field(..., description="Evidence record of the backup (repo path).")
+    backup_record_sha256: str | None = None
+    engine: EngineInfo
+    steps: list[RehearsalStep] = Field(default_factory=list)
+    fingerprint: Comparison | None = None
+    smoke: list[CheckOutcome] = Field(default_factory=list)
+    rollback: RollbackFinding
+
+
+ModulePredicate = BackupPredicate | DrillPredicate | SmokePredicate | RehearsalPredicate
 Predicate = Annotated[
-    BackupPredicate | DrillPredicate | SmokePredicate | DrDrillPredicate,
+    BackupPredicate | DrillPredicate | SmokePredicate | DrDrillPredicate | RehearsalPredicate,
     Field(discriminator="kind"),
 ]
 
@@ -206,7 +243,7 @@ class Statement(_Model):
 
 def statement(
     subjects: list[Subject],
-    predicate: BackupPredicate | DrillPredicate | SmokePredicate | DrDrillPredicate,
+    predicate: ModulePredicate | DrDrillPredicate,
 ) -> Statement:
     if not subjects:
         raise ValueError("an in-toto statement needs at least one subject")

@@ -93,7 +93,7 @@ def drilled(
                 read_by = int(time.time() * 1000)  # keys with a TTL may have expired by then
                 outcome.comparison = compare(stored.fingerprint, observed, now_ms=read_by)
             outcome.smoke = run_checks(ctx.smoke, box.target, source.secrets())
-            _judge(outcome)
+            judge(outcome)
         except ArtifactMismatch as exc:
             outcome.failed("fail", str(exc))
         except EngineUnavailable as exc:  # no build of the running version: nothing proven
@@ -108,7 +108,8 @@ def drilled(
         yield Drilled(outcome, box if outcome.sandbox is not None else None, source)
 
 
-def _judge(outcome: DrillOutcome) -> None:
+def judge(outcome: DrillOutcome) -> None:
+    """Fail the outcome on a content mismatch or a failing smoke check."""
     comparison = outcome.comparison
     if comparison is not None and not comparison.match:
         outcome.failed(

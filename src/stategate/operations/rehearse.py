@@ -1,0 +1,265 @@
+"""``stategate rehearse``: an upgrade rehearsed on its target version with the backup the
+drill verified, and the rollback path it found (never guessed).
+
+Steps, each recorded with its result and duration:
+
+1. ``verify-backup``: the backup the newest passing drill restored, every part hashed;
+2. ``restore-on-target``: restored into a sandbox of the **target** version (the
+   packet's to-image), its content fingerprint compared with the backup's, and the
+   smoke contract run against it;
+3. ``rollback-probe``: redis/valkey: the target writes an RDB and the **source**
+   version tries to load it; postgres: a major change means the target's data files
+   cannot be opened by the source, so the rollback is the pre-upgrade backup.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stategate import execute
+from stategate.errors import InputError, StategateError
+from stategate.evidence.artifact import open_backup
+from stategate.evidence.record import (
+    BackupPredicate,
+    RehearsalPredicate,
+    RehearsalStep,
+    RollbackFinding,
+    Subject,
+    statement,
+)
+from stategate.evidence.store import (
+    StoredRecord,
+    list_records,
+    new_id,
+    read_record,
+    write_record,
+)
+from stategate.image import parse_image, tag_version
+from stategate.operations.context import ModuleContext, now
+from stategate.operations.drill import DrillOutcome, judge
+from stategate.operations.restore import backup_predicate, restored_sandbox, verify_backup
+from stategate.packet import LoadedPacket, PacketModule
+from stategate.providers.base import BackupHooks, Provider
+from stategate.providers.fingerprint import Fingerprint, compare
+from stategate.providers.registry import provider_for
+from stategate.sandbox.engine import Engine, EngineName, EngineUnavailable
+from stategate.sandbox.select import engine_for
+from stategate.smoke.checks import run_checks
+
+
+@dataclass
+class _Step:
+    detail: list[str] = field(default_factory=list)
+    failed: bool = False
+
+    def append(self, text: str) -> None:
+        self.detail.append(text)
+
+
+@dataclass
+class _Steps:
+    steps: list[RehearsalStep] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[_Step]:
+        """Time a step; the block adds details or marks it failed; an exception fails it
+        (and propagates)."""
+        started = time.monotonic()
+        current = _Step()
+        try:
+            yield current
+        except EngineUnavailable as exc:
+            self._add(name, "error", str(exc), started)
+            raise
+        except (StategateError, OSError) as exc:
+            self._add(name, "fail", str(exc), started)
+            raise
+        result = "fail" if current.failed else "pass"
+        self._add(name, result, "; ".join(d for d in current.detail if d), started)
+
+    def _add(self, name: str, result: str, detail: str, started: float) -> None:
+        self.steps.append(
+            RehearsalStep.model_validate(
+                {
+                    "name": name,
+                    "result": result,
+                    "detail": detail,
+                    "duration_s": round(time.monotonic() - started, 3),
+                }
+            )
+        )
+
+
+def target_entry(packet: LoadedPacket, module_id: str) -> PacketModule:
+    """The packet's entry for ``module_id``; refused when the packet does not change it."""
+    for entry in packet.packet.modules:
+        if entry.module == module_id:
+            if not entry.to or not entry.from_ or entry.to == entry.from_:
+                raise InputError(
+                    f"packet {packet.packet.id} does not change the image of {module_id}",
+                    file=packet.path,
+                )
+            return entry
+    raise InputError(f"packet {packet.packet.id} does not name {module_id}", file=packet.path)
+
+
+def target_version(image: str) -> str:
+    """The version a target image names: ``16.6`` of ``postgres:16.6-alpine``."""
+    version = tag_version(parse_image(image).tag)
+    if version is None:
+        raise InputError(f"target image {image} names no version to rehearse on")
+    parts = [version.major, version.minor, version.patch]
+    return ".".join(str(p) for p in parts if p is not None)
+
+
+def drilled_backup(ctx: ModuleContext) -> StoredRecord:
+    """The backup the newest passing, content-verified drill restored."""
+    drills = [
+        r for r in list_records(ctx.store, ctx.module_id, "restore-drill") if r.result == "pass"
+    ]
+    for drill in reversed(drills):
+        pred = drill.module_predicate()
+        backup_rel = getattr(pred, "backup_record", None)
+        if isinstance(backup_rel, str):
+            return read_record(ctx.store, backup_rel)
+    raise InputError(
+        f"no passing restore drill of {ctx.module_id}: a rehearsal uses the backup a drill "
+        "verified (run restore-drill first)"
+    )
+
+
+def run_rehearsal(
+    ctx: ModuleContext, packet: LoadedPacket, *, engine_name: EngineName | None = None
+) -> StoredRecord:
+    """Rehearse ``packet``'s upgrade of the module; record a signed ``rehearsal``."""
+    config = ctx.require_config()
+    ctx.require_signer()
+    entry = target_entry(packet, ctx.module_id)
+    assert entry.to is not None
+    target = target_version(entry.to)
+    backup = drilled_backup(ctx)
+    bpred = backup_predicate(backup)
+    engine = engine_for(config.sandbox, override=engine_name, module_image=entry.to)
+    source = provider_for(config, ctx.repo)
+    started = now()
+    steps = _Steps()
+    outcome = DrillOutcome()
+    rollback = RollbackFinding(kind="unknown", detail="the rehearsal did not get that far")
+    try:
+        with steps.step("verify-backup") as detail:
+            stored = verify_backup(ctx, backup, source, engine_version=target)
+            outcome.verified = True
+            detail.append(f"{len(stored.parts)} part(s) match backup {bpred.backup_id}")
+        with ExitStack() as stack:
+            with steps.step("restore-on-target") as detail:
+                box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
+                outcome.sandbox = box.info
+                observed = box.provider.fingerprint()
+                outcome.comparison = compare(
+                    stored.fingerprint, observed, now_ms=int(time.time() * 1000)
+                )
+                outcome.smoke = run_checks(ctx.smoke, box.target, source.secrets())
+                judge(outcome)
+                detail.append(f"restored on {box.info.server_version}")
+                if outcome.result != "pass":
+                    detail.failed = True
+                    detail.append(outcome.reason or "")
+            with steps.step("rollback-probe") as probe:
+                rollback = _rollback(source, box.provider, engine, bpred, stored.fingerprint)
+                probe.append(rollback.detail)
+    except EngineUnavailable as exc:
+        outcome.failed("error", str(exc))
+    except (StategateError, OSError) as exc:
+        outcome.failed("error" if not outcome.verified else "fail", str(exc))
+    reason = execute.mask(outcome.reason, source.secrets()) if outcome.reason else None
+    predicate = RehearsalPredicate(
+        **ctx.run_fields(new_id(started), started, outcome.result, reason),
+        source=bpred.source,
+        packet=packet.packet.id,
+        target_image=entry.to,
+        target_version=outcome.sandbox.server_version if outcome.sandbox else None,
+        backup_id=bpred.backup_id,
+        backup_record=backup.rel,
+        backup_record_sha256=backup.sha256,
+        engine=engine.info(),
+        steps=steps.steps,
+        fingerprint=outcome.comparison,
+        smoke=outcome.smoke,
+        rollback=rollback,
+    )
+    subjects = [Subject(name=s.name, digest=dict(s.digest)) for s in backup.statement.subject]
+    return write_record(ctx.store, statement(subjects, predicate), ctx.key)
+
+
+def _major(version: str | None) -> str | None:
+    return version.split(".")[0] if version else None
+
+
+def _rollback(
+    source: Provider,
+    upgraded: Provider,
+    engine: Engine,
+    bpred: BackupPredicate,
+    expected: Fingerprint,
+) -> RollbackFinding:
+    before = bpred.source.server_version
+    after = upgraded.server_version()
+    if source.name == "redis":
+        return _redis_rollback(upgraded, engine, before, after, bpred.backup_id, expected)
+    if source.name == "postgres" and _major(before) != _major(after):
+        return RollbackFinding(
+            kind="restore-backup",
+            detail=f"PostgreSQL {after} data files cannot be opened by {before}: rolling back "
+            f"means restoring backup {bpred.backup_id}",
+            backup_id=bpred.backup_id,
+        )
+    return RollbackFinding(
+        kind="previous-image",
+        detail=f"{before} -> {after} keeps the on-disk format: rollback = the previous image",
+    )
+
+
+def _redis_rollback(
+    upgraded: Provider,
+    engine: Engine,
+    before: str | None,
+    after: str,
+    backup_id: str,
+    expected: Fingerprint,
+) -> RollbackFinding:
+    """The target writes an RDB; the source version must load it and read the same data."""
+    from stategate.providers.redis import RDB_PART, RedisProvider
+
+    with tempfile.TemporaryDirectory(prefix="stategate-rollback-") as tmp:
+        written = Path(tmp) / "target-rdb"
+        with open_backup(written) as writer:
+            upgraded.backup(writer, BackupHooks())
+        try:
+            with engine.redis(written / RDB_PART, before) as access:
+                back = RedisProvider(access).fingerprint()
+        except (StategateError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return RollbackFinding(
+                kind="restore-backup",
+                detail=f"Redis {before} cannot load the RDB that {after} writes ({first}): "
+                f"rolling back means restoring backup {backup_id}",
+                backup_id=backup_id,
+            )
+    comparison = compare(expected, back, now_ms=int(time.time() * 1000))
+    if not comparison.match:
+        return RollbackFinding(
+            kind="restore-backup",
+            detail=f"Redis {before} loads what {after} writes but reads different content: "
+            f"rolling back means restoring backup {backup_id}",
+            backup_id=backup_id,
+        )
+    return RollbackFinding(
+        kind="previous-image",
+        detail=f"Redis {before} loads what {after} writes, same content: rollback = the "
+        "previous image",
+    )
