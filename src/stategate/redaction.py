@@ -1,0 +1,138 @@
+"""Credential values out of a resolved compose model before it is printed (pure).
+
+A credential is found by where it sits, then masked wherever it was interpolated
+to: a value assigned to a credential-named variable (``.env``, ``--env``,
+``environment``, build ``args``, any credential-named key), a basic-auth label,
+the password of a URL, the argument of a credential flag (``--requirepass``,
+``--password=``) and token-shaped strings. Every value found this way is then
+replaced in every string of the model (command, healthcheck, labels, URLs), so a
+password reaches the output neither where it was set nor where it was used.
+
+A weak password that is also an ordinary word (``postgres``) is masked there too:
+mangled output is the price of never printing a credential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from stategate.diff.scan import PRIVATE_KEY, TOKEN_SHAPES
+from stategate.policy.classify import CREDENTIAL_KEY, FLAG_VALUES
+
+MASK = "***"
+# shorter values are not replaced inside other strings: "10" would mangle every port
+MIN_SPREAD = 4
+
+_REFERENCE = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*(?:[:?+-][^}]*)?\}?$")
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]+)(?=@)", re.I)
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&][A-Za-z0-9_.-]*(?:password|passwd|secret|token|api_?key|access_?key)"
+    r"[A-Za-z0-9_.-]*=)(?P<value>[^&#\s]+)",
+    re.I,
+)
+_FLAG = r"--?[\w-]*(?:requirepass|masterauth|password|passwd|secret|token|api-?key)"
+_FLAG_VALUE = re.compile(rf"(?P<head>(?<![\w-]){_FLAG}(?:=|\s+))(?P<value>[^\s\"']+)", re.I)
+_FLAG_ALONE = re.compile(rf"^{_FLAG}$", re.I)
+_REDIS_CLI_AUTH = re.compile(r"(?P<head>\bredis-cli\b.*?\s-a\s+)(?P<value>[^\s\"']+)")
+_BASIC_AUTH_LABEL = re.compile(r"basic_?auth", re.I)
+
+
+def is_credential_name(name: str) -> bool:
+    return bool(CREDENTIAL_KEY.search(name)) and not name.upper().endswith("_FILE")
+
+
+def _is_value(value: str) -> bool:
+    """A value worth hiding: not empty, not a yes/no flag, not an unresolved reference."""
+    return bool(value) and value.lower() not in FLAG_VALUES and not _REFERENCE.match(value)
+
+
+def credential_values(variables: Iterable[tuple[str, str]], model: Any) -> set[str]:
+    """Every credential value: from credential-named interpolation variables and
+    from credential-shaped places of ``model`` (plain dicts, lists and scalars)."""
+    found = {value for name, value in variables if is_credential_name(name) and _is_value(value)}
+    _collect(model, found)
+    return found
+
+
+def _collect(node: Any, found: set[str]) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            name = str(key)
+            if isinstance(value, str):
+                if is_credential_name(name) and _is_value(value):
+                    found.add(value)
+                elif _BASIC_AUTH_LABEL.search(name):
+                    found.update(_basic_auth_secrets(value))
+            _collect(value, found)
+    elif isinstance(node, list):
+        after_flag = redis_cli = False
+        for item in node:
+            if isinstance(item, str):
+                name, sep, value = item.partition("=")
+                if sep and is_credential_name(name) and _is_value(value):
+                    found.add(value)
+                elif sep and _BASIC_AUTH_LABEL.search(name):
+                    found.update(_basic_auth_secrets(value))
+                if after_flag and _is_value(item):
+                    found.add(item)
+                redis_cli = redis_cli or item.rsplit("/", 1)[-1] == "redis-cli"
+                after_flag = bool(_FLAG_ALONE.match(item)) or (redis_cli and item == "-a")
+            else:
+                after_flag = False
+            _collect(item, found)
+    elif isinstance(node, str):
+        found.update(m.group("pw") for m in _URL_PASSWORD.finditer(node) if _is_value(m["pw"]))
+        for pattern in (_QUERY_SECRET, _FLAG_VALUE, _REDIS_CLI_AUTH):
+            found.update(m.group("value") for m in pattern.finditer(node) if _is_value(m["value"]))
+
+
+def _basic_auth_secrets(value: str) -> list[str]:
+    """The hashes of ``user:hash,user2:hash2`` (the whole value when it has no user part)."""
+    entries = [e.strip() for e in re.split(r"[,\s]+", value) if e.strip()]
+    hashes = [e.partition(":")[2] or e for e in entries]
+    return [h for h in hashes if _is_value(h)]
+
+
+def redact(model: Any, secrets: Iterable[str]) -> Any:
+    """A copy of ``model`` with every secret value masked in every string value
+    (mapping keys are names, kept as they are)."""
+    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+    return _redact(model, ordered)
+
+
+def _redact(node: Any, secrets: list[str]) -> Any:
+    if isinstance(node, Mapping):
+        return {key: _redact(value, secrets) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_redact(item, secrets) for item in node]
+    if isinstance(node, str):
+        return redact_text(node, secrets)
+    return node
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with the given secrets, URL passwords, credential flags' values and
+    token-shaped strings masked."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if len(secret) >= MIN_SPREAD or secret == text:
+            text = text.replace(secret, MASK)
+    if PRIVATE_KEY.search(text):
+        return MASK
+    for shape in TOKEN_SHAPES:
+        text = shape.sub(MASK, text)
+    text = _URL_PASSWORD.sub(_masked_group("pw"), text)
+    for pattern in (_QUERY_SECRET, _FLAG_VALUE, _REDIS_CLI_AUTH):
+        text = pattern.sub(_masked_group("value"), text)
+    return text
+
+
+def _masked_group(group: str) -> Callable[[re.Match[str]], str]:
+    """A substitution that masks ``group`` of a match unless it is a reference (``${X}``)."""
+
+    def replace(match: re.Match[str]) -> str:
+        value = match[group]
+        return match["head"] + (MASK if _is_value(value) else value)
+
+    return replace
