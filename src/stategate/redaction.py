@@ -8,8 +8,8 @@ the password of a URL, the argument of a credential flag (``--requirepass``,
 replaced in every string of the model (command, healthcheck, labels, URLs), so a
 password reaches the output neither where it was set nor where it was used.
 
-A weak password that is also an ordinary word (``postgres``) is masked there too:
-mangled output is the price of never printing a credential.
+A weak password that is also an ordinary word (``postgres``, a project's own name)
+is masked where it sits but not searched inside other strings (see :func:`spreads`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stategate.diff.scan import PRIVATE_KEY, TOKEN_SHAPES
+from stategate.diff.scan import PRIVATE_KEY, TOKEN_SHAPES, credential_shaped
 from stategate.policy.classify import CREDENTIAL_KEY, FLAG_VALUES
 
 MASK = "***"
-# shorter values are not replaced inside other strings: "10" would mangle every port
-MIN_SPREAD = 4
+# a value this long is searched inside other strings even when it looks like a word
+SPREAD_LENGTH = 12
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 _REFERENCE = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*(?:[:?+-][^}]*)?\}?$")
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]+)(?=@)", re.I)
@@ -36,11 +37,27 @@ _FLAG = r"--?[\w-]*(?:requirepass|masterauth|password|passwd|secret|token|api-?k
 _FLAG_VALUE = re.compile(rf"(?P<head>(?<![\w-]){_FLAG}(?:=|\s+))(?P<value>[^\s\"']+)", re.I)
 _FLAG_ALONE = re.compile(rf"^{_FLAG}$", re.I)
 _REDIS_CLI_AUTH = re.compile(r"(?P<head>\bredis-cli\b.*?\s-a\s+)(?P<value>[^\s\"']+)")
-_BASIC_AUTH_LABEL = re.compile(r"basic_?auth", re.I)
+_BASIC_AUTH_LABEL = re.compile(r"basic_?auth(?!.*file$)", re.I)  # not the users *file*
+# MinIO's client takes the access key and the secret key as arguments
+_MC_ALIAS = re.compile(
+    r"(?P<head>\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+)"
+    r"(?P<value>[^\s\"';]+)(?P<sep>\s+)(?P<value2>[^\s\"';]+)"
+)
 
 
 def is_credential_name(name: str) -> bool:
     return bool(CREDENTIAL_KEY.search(name)) and not name.upper().endswith("_FILE")
+
+
+def spreads(secret: str) -> bool:
+    """Whether ``secret`` is masked inside other strings too, not only where it stands whole.
+
+    A credential-looking value is. A weak one that is also an ordinary word (``postgres``,
+    or the project's own name, common defaults) is masked where it sits (credential key,
+    URL password, flag argument, a whole value) but not inside image names and paths,
+    which it would mangle.
+    """
+    return credential_shaped(secret) or len(secret) >= SPREAD_LENGTH
 
 
 def _is_value(value: str) -> bool:
@@ -71,6 +88,7 @@ def _collect(node: Any, found: set[str]) -> None:
         for item in node:
             if isinstance(item, str):
                 name, sep, value = item.partition("=")
+                sep = sep if _IDENTIFIER.match(name) else ""  # KEY=VALUE, not a script
                 if sep and is_credential_name(name) and _is_value(value):
                     found.add(value)
                 elif sep and _BASIC_AUTH_LABEL.search(name):
@@ -84,8 +102,9 @@ def _collect(node: Any, found: set[str]) -> None:
             _collect(item, found)
     elif isinstance(node, str):
         found.update(m.group("pw") for m in _URL_PASSWORD.finditer(node) if _is_value(m["pw"]))
-        for pattern in (_QUERY_SECRET, _FLAG_VALUE, _REDIS_CLI_AUTH):
+        for pattern in (_QUERY_SECRET, _FLAG_VALUE, _REDIS_CLI_AUTH, _MC_ALIAS):
             found.update(m.group("value") for m in pattern.finditer(node) if _is_value(m["value"]))
+        found.update(m.group("value2") for m in _MC_ALIAS.finditer(node) if _is_value(m["value2"]))
 
 
 def _basic_auth_secrets(value: str) -> list[str]:
@@ -116,7 +135,7 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     """``text`` with the given secrets, URL passwords, credential flags' values and
     token-shaped strings masked."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        if len(secret) >= MIN_SPREAD or secret == text:
+        if secret == text or spreads(secret):
             text = text.replace(secret, MASK)
     if PRIVATE_KEY.search(text):
         return MASK
@@ -125,7 +144,12 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     text = _URL_PASSWORD.sub(_masked_group("pw"), text)
     for pattern in (_QUERY_SECRET, _FLAG_VALUE, _REDIS_CLI_AUTH):
         text = pattern.sub(_masked_group("value"), text)
-    return text
+    return _MC_ALIAS.sub(_masked_mc, text)
+
+
+def _masked_mc(match: re.Match[str]) -> str:
+    keys = [MASK if _is_value(match[g]) else match[g] for g in ("value", "value2")]
+    return match["head"] + keys[0] + match["sep"] + keys[1]
 
 
 def _masked_group(group: str) -> Callable[[re.Match[str]], str]:

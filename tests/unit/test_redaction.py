@@ -153,19 +153,28 @@ def test_a_value_from_the_command_line_env_is_masked_where_it_is_used(
     assert test[2] == f"postgres://app:{MASK}@localhost/app"
 
 
-def test_a_weak_password_is_masked_even_where_it_is_an_ordinary_word() -> None:
+def test_a_weak_password_is_masked_where_it_sits_but_not_inside_names() -> None:
+    """``postgres`` as a password is masked as a value, an argument and a URL password,
+    but ``image: postgres:16`` and paths stay readable."""
     model = {
         "services": {
             "db": {
                 "image": "postgres:16",
                 "environment": {"POSTGRES_PASSWORD": "postgres", "POSTGRES_USER": "app"},
+                "volumes": ["/srv/postgres:/var/lib/postgresql/data"],
+                "healthcheck": {"test": ["CMD", "psql", "-W", "postgres"]},
+                "command": "check postgres://app:postgres@db/app --password postgres",
             }
         }
     }
     values = credential_values((), model)
     assert values == {"postgres"}
-    masked = redact(model, values)
-    assert "postgres" not in json.dumps(masked)
+    db = redact(model, values)["services"]["db"]
+    assert db["environment"]["POSTGRES_PASSWORD"] == MASK
+    assert db["healthcheck"]["test"] == ["CMD", "psql", "-W", MASK]
+    assert db["command"] == f"check postgres://app:{MASK}@db/app --password {MASK}"
+    assert db["image"] == "postgres:16"
+    assert db["volumes"] == ["/srv/postgres:/var/lib/postgresql/data"]
 
 
 @pytest.mark.parametrize(
@@ -176,6 +185,8 @@ def test_a_weak_password_is_masked_even_where_it_is_an_ordinary_word() -> None:
         {"environment": {"DB_PASSWORD": "${DB_PASSWORD}"}},
         {"command": ["server", "--password-file", "/run/secrets/pw"]},
         {"command": "redis-server --requirepass ${REDIS_PASSWORD}"},
+        {"labels": {"traefik.http.middlewares.a.basicauth.usersfile": "/etc/traefik/.htpasswd"}},
+        {"command": ['export RABBITMQ_DEFAULT_PASS="$(cat $RABBITMQ_PASSWORD_FILE)"']},
     ],
 )
 def test_flags_files_and_references_are_not_credentials(model: dict[str, object]) -> None:
