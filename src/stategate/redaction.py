@@ -27,21 +27,29 @@ SPREAD_LENGTH = 12
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 _REFERENCE = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*(?:[:?+-][^}]*)?\}?$")
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^/\s@]+)(?=@)", re.I)
-_QUERY_SECRET = re.compile(
-    r"(?P<head>[?&][A-Za-z0-9_.-]*(?:password|passwd|secret|token|api_?key|access_?key)"
-    r"[A-Za-z0-9_.-]*=)(?P<value>[^&#\s]+)",
+# bounded repetitions and anchored starts keep every pattern linear on hostile strings
+_URL_PASSWORD = re.compile(
+    r"(?P<head>(?<![a-z0-9])[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{0,256}:)(?P<pw>[^/\s@]{1,256})(?=@)",
     re.I,
 )
-_FLAG = r"--?[\w-]*(?:requirepass|masterauth|password|passwd|secret|token|api-?key)"
-_FLAG_VALUE = re.compile(rf"(?P<head>(?<![\w-]){_FLAG}(?:=|\s+))(?P<value>[^\s\"']+)", re.I)
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&][A-Za-z0-9_.-]{0,64}(?:password|passwd|secret|token|api_?key|access_?key)"
+    r"[A-Za-z0-9_.-]{0,64}=)(?P<value>[^&#\s]{1,1024})",
+    re.I,
+)
+_FLAG = r"--?[\w-]{0,64}(?:requirepass|masterauth|password|passwd|secret|token|api-?key)"
+_FLAG_VALUE = re.compile(
+    rf"(?P<head>(?<![\w-]){_FLAG}(?:=|[ \t]{{1,64}}))(?P<value>[^\s\"']{{1,1024}})", re.I
+)
 _FLAG_ALONE = re.compile(rf"^{_FLAG}$", re.I)
-_REDIS_CLI_AUTH = re.compile(r"(?P<head>\bredis-cli\b.*?\s-a\s+)(?P<value>[^\s\"']+)")
+_REDIS_CLI_AUTH = re.compile(
+    r"(?P<head>\bredis-cli\b[^\n]{0,128}?[ \t]-a[ \t]{1,64})(?P<value>[^\s\"']{1,1024})"
+)
 _BASIC_AUTH_LABEL = re.compile(r"basic_?auth(?!.*file$)", re.I)  # not the users *file*
 # MinIO's client takes the access key and the secret key as arguments
 _MC_ALIAS = re.compile(
-    r"(?P<head>\bmc\s+(?:alias\s+set|config\s+host\s+add)\s+\S+\s+\S+\s+)"
-    r"(?P<value>[^\s\"';]+)(?P<sep>\s+)(?P<value2>[^\s\"';]+)"
+    r"(?P<head>\bmc[ \t]+(?:alias[ \t]+set|config[ \t]+host[ \t]+add)[ \t]+\S{1,512}[ \t]+"
+    r"\S{1,512}[ \t]+)(?P<value>[^\s\"';]{1,1024})(?P<sep>[ \t]+)(?P<value2>[^\s\"';]{1,1024})"
 )
 
 

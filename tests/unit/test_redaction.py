@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -216,3 +218,28 @@ def test_literal_credentials_are_found_by_where_they_sit(
 ) -> None:
     assert secret in credential_values((), model)
     assert secret not in json.dumps(redact(model, credential_values((), model)))
+
+
+HOSTILE = {
+    "LETTERS": "a" * 200_000,
+    "QUERY": "?" + "token" * 40_000,
+    "DOTS": "a." * 100_000,
+    "SCHEMES": "x://a:" * 30_000,
+    "FLAGS": " --" + "password" * 25_000,
+    "REDIS": "redis-cli " * 20_000,
+}
+
+
+def test_hostile_strings_are_masked_in_bounded_time(tree: Tree) -> None:
+    """Every masking pattern stays linear: 200 kB strings built to make a backtracking
+    pattern quadratic (a 40 kB one took 68 s before the repetitions were bounded)."""
+    env = "\n".join(f"      {key}: '{value}'" for key, value in HOSTILE.items())
+    root = tree({"compose.yaml": f"services:\n  app:\n    image: app:1\n    environment:\n{env}\n"})
+    done = subprocess.run(
+        [sys.executable, "-m", "stategate", "config", "--repo", str(root), "--format", "json"],
+        capture_output=True,
+        timeout=120,  # catches a hang; the run takes a few seconds
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert json.loads(done.stdout)["services"]["app"]["environment"]["LETTERS"] == "a" * 200_000

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from stategate.diff.scan import scan_secrets
@@ -53,3 +57,20 @@ def test_a_credential_inline_in_a_sentence_is_found_and_not_shown(line: str, sec
 )
 def test_prose_references_and_placeholders_are_not_findings(line: str) -> None:
     assert scan(line) == []
+
+
+def test_hostile_lines_are_scanned_in_bounded_time() -> None:
+    """Lines built to make a backtracking pattern quadratic finish in seconds (a 40 kB line
+    of letters took 20 s before the repetitions were bounded)."""
+    script = textwrap.dedent("""
+        from stategate.diff.scan import scan_secrets
+        from stategate.git import AddedLine
+        lines = ["a" * 200_000, "a." * 100_000, "k: " + " " * 200_000 + "x",
+                 "?" + "token" * 40_000, "x://a:" * 30_000, "password " * 20_000]
+        print(len(scan_secrets([AddedLine("f", 1, line) for line in lines])))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "0"

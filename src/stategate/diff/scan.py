@@ -31,17 +31,20 @@ ASSIGNMENT = re.compile(
 # ``KEY=value`` or ``key: value`` anywhere in a line ("run `PGPASSWORD=... psql`"),
 # but not the default of ``${KEY:-default}``, which is judged as a reference
 INLINE_ASSIGNMENT = re.compile(
-    r"""(?<![A-Za-z0-9_${])(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*[:=]\s*"""
-    r"""(?P<value>"[^"]*"|'[^']*'|`[^`]*`|[^\s"'`,;()<>\[\]{}]+)"""
+    r"""(?<![A-Za-z0-9_.${-])(?P<key>[A-Za-z_][A-Za-z0-9_.-]{0,127})["']?[ \t]{0,8}[:=][ \t]{0,8}"""
+    r"""(?P<value>"[^"]{0,1024}"|'[^']{0,1024}'|`[^`]{0,1024}`|[^\s"'`,;()<>\[\]{}]{1,1024})"""
 )
 # a credential named in prose and given right after ("connect with password X to ...")
 PROSE_CREDENTIAL = re.compile(
     r"\b(?P<key>pass(?:word|phrase|wd)?|secret|token|api[ _-]?key|access[ _-]?key"
-    r"|credentials?)\b(?:\s*[:=]\s*|\s+(?:(?:is|was|of|to|set\s+to|reads|equals|with)\s+)*)"
-    r"[`'\"]?(?P<value>[^\s`'\",;()<>]+)",
+    r"|credentials?)\b(?:[ \t]{0,8}[:=][ \t]{0,8}|[ \t]{1,8}(?:(?:is|was|of|to|set[ \t]+to|reads"
+    r"|equals|with)[ \t]{1,8}){0,4})[`'\"]?(?P<value>[^\s`'\",;()<>]{1,1024})",
     re.IGNORECASE,
 )
-URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:(?P<pw>[^/\s@]+)@", re.IGNORECASE)
+URL_PASSWORD = re.compile(
+    r"(?<![a-z0-9])[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{0,256}:(?P<pw>[^/\s@]{1,256})@",
+    re.IGNORECASE,
+)
 PLACEHOLDERS = re.compile(
     r"^(changeme|change-me|password|secret|example|xxx+|\*+|<[^>]*>|null|none|true|false"
     r"|redacted|todo|placeholder|dummy)$",
