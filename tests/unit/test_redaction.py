@@ -232,9 +232,16 @@ HOSTILE = {
 
 def test_hostile_strings_are_masked_in_bounded_time(tree: Tree) -> None:
     """Every masking pattern stays linear: 200 kB strings built to make a backtracking
-    pattern quadratic (a 40 kB one took 68 s before the repetitions were bounded)."""
+    pattern quadratic (a 40 kB one took 68 s before the repetitions were bounded, and
+    40 kB of dashes as a command 50 s in classification)."""
     env = "\n".join(f"      {key}: '{value}'" for key, value in HOSTILE.items())
-    root = tree({"compose.yaml": f"services:\n  app:\n    image: app:1\n    environment:\n{env}\n"})
+    command = "-" * 200_000  # classification's credential-flag pattern on the command line
+    root = tree(
+        {
+            "compose.yaml": f"services:\n  app:\n    image: app:1\n    command: '{command}'\n"
+            f"    environment:\n{env}\n"
+        }
+    )
     done = subprocess.run(
         [sys.executable, "-m", "stategate", "config", "--repo", str(root), "--format", "json"],
         capture_output=True,
