@@ -227,6 +227,7 @@ HOSTILE = {
     "SCHEMES": "x://a:" * 30_000,
     "FLAGS": " --" + "password" * 25_000,
     "REDIS": "redis-cli " * 20_000,
+    "JWT": "eyJa-" * 40_000,
 }
 
 

@@ -66,7 +66,8 @@ def test_hostile_lines_are_scanned_in_bounded_time() -> None:
         from stategate.diff.scan import scan_secrets
         from stategate.git import AddedLine
         lines = ["a" * 200_000, "a." * 100_000, "k: " + " " * 200_000 + "x",
-                 "?" + "token" * 40_000, "x://a:" * 30_000, "password " * 20_000]
+                 "?" + "token" * 40_000, "x://a:" * 30_000, "password " * 20_000,
+                 "eyJa-" * 40_000]
         print(len(scan_secrets([AddedLine("f", 1, line) for line in lines])))
     """)
     done = subprocess.run(
