@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -299,3 +300,55 @@ def test_seeded_secrets_never_appear(workspace: Workspace, tmp_path: Path) -> No
             assert secret not in text
         for blob in small_artifacts:
             assert secret.encode() not in blob
+
+
+# Smoke scripts that fail the way real ones do: they print the connection they
+# tried, credentials included, as their last line on stderr.
+LEAKY_SMOKE = {
+    "data/postgres": 'echo "cannot query postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/app" >&2',
+    "data/redis": 'echo "redis-cli -a $REDISCLI_AUTH -p $STATEGATE_REDIS_PORT: NOAUTH" >&2',
+    "data/minio": 'echo "s3 login $AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY refused" >&2',
+}
+
+
+def test_a_credential_in_a_failing_commands_message_is_masked(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """The credential really reaches an error message (the command's stderr), and the
+    process gateway's masking is all that keeps it out of output, record and ledger."""
+    import yaml
+
+    services = workspace.services
+    repo = workspace.repo
+    write_platform(repo, services)
+    policy = yaml.safe_load((repo / "stategate.yaml").read_text())
+    for module_id, script in LEAKY_SMOKE.items():
+        policy["modules"][module_id]["smoke"] = [
+            {"kind": "command", "name": "leaky", "argv": ["sh", "-c", f"{script}; exit 3"]}
+        ]
+    (repo / "stategate.yaml").write_text(yaml.safe_dump(policy))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "STATEGATE_ARTIFACTS": str(workspace.artifacts),
+        "STATEGATE_EVIDENCE_KEY": str(workspace.key_path()),
+    }
+    outputs = []
+    for module_id in LEAKY_SMOKE:
+        done = _cli(["smoke", module_id], repo, env)
+        assert done.returncode == 1, done.stdout + done.stderr  # the check failed: blocked
+        outputs.append(done.stdout + done.stderr)
+    details = []
+    for path in sorted((repo / "evidence").rglob("*.json")):
+        statement = json.loads(parse_envelope(path.read_bytes()).payload)
+        details += [c["detail"] for c in statement["predicate"]["checks"]]
+    # the message made it into the record, with the credential masked in it
+    assert len(details) == 3
+    assert any("postgresql://postgres:***@127.0.0.1" in d for d in details), details
+    assert any("redis-cli -a *** -p " in d for d in details), details
+    assert any("s3 login ***:*** refused" in d for d in details), details
+    ledger = (repo / "evidence" / "ledger.jsonl").read_text()
+    payloads = [parse_envelope(p.read_bytes()).payload.decode() for p in repo.rglob("*.json")]
+    for secret in services.secrets():
+        for text in [*outputs, *payloads, ledger]:
+            assert secret not in text

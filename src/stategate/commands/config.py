@@ -10,9 +10,8 @@ import yaml
 
 from stategate.commands.options import compose_options, parse_env_options
 from stategate.compose.canonical import canonical_project
-from stategate.execute import mask
 from stategate.platform import load_platform
-from stategate.policy.classify import CREDENTIAL_KEY
+from stategate.redaction import credential_values, redact, redact_text
 
 
 @click.command("config")
@@ -27,21 +26,14 @@ def command(
     platform = load_platform(repo, files, profiles=profiles, env=parse_env_options(env))
     projects = [canonical_project(p) for p in platform.compose.projects]
     data: object = projects[0] if len(projects) == 1 else {"projects": projects}
+    # Credential values never reach output, wherever they were interpolated to.
+    secrets = credential_values(platform.compose.variables, data)
+    data = redact(data, secrets)
     if fmt == "json":
         text = json.dumps(data, indent=2) + "\n"
     else:
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    # Credential values never reach output, wherever they were interpolated to.
-    secrets = [
-        setting.value
-        for svc in platform.services
-        for key, setting in svc.environment.items()
-        if setting.value
-        and "$" not in setting.value
-        and CREDENTIAL_KEY.search(key)
-        and not key.upper().endswith("_FILE")
-    ]
-    click.echo(mask(text, secrets), nl=False)
+    click.echo(text, nl=False)
     for warning in platform.warnings:
-        click.echo(f"stategate: warning: {warning}", err=True)
+        click.echo(redact_text(f"stategate: warning: {warning}", secrets), err=True)
     return 0

@@ -60,6 +60,7 @@ class _Demo:
             "COLUMNS": os.environ.get("COLUMNS", str(console.width)),
         }
         self.secrets: list[str] = []
+        self.outputs: list[tuple[str, bytes]] = []  # each step's raw output, for the leak check
 
     @property
     def env(self) -> dict[str, str]:
@@ -86,6 +87,7 @@ class _Demo:
             secrets=self.secrets,
             check=False,
         )
+        self.outputs.append((shown, done.stdout + b"\n" + done.stderr))
         out = execute.mask(done.text() + done.stderr.decode("utf-8", "replace"), self.secrets)
         if save:
             (self.reports / save).write_text(done.text(), encoding="utf-8")
@@ -144,6 +146,7 @@ def command(out: Path | None) -> int:
         )
         demo.commit("evidence entries point at the stand-in services")
         _chain(demo)
+        _leak_check(demo)
     console.rule("[bold]Done")
     console.print(
         f"platform repo: {demo.repo}\nreports:       {demo.reports}\n"
@@ -196,3 +199,29 @@ def _chain(demo: _Demo) -> None:
     demo.sg("check", "--base", "main", "--stage", "apply", "--format", "json", save="apply.json")
     demo.sg("evidence", "verify")
     demo.sg("plan", f"packets/{PACKET_ID}.yaml", "-o", str(demo.reports / "apply-plan.md"))
+
+
+def _leak_check(demo: _Demo) -> None:
+    """No seeded credential in any step's raw output (before the demo's own masking),
+    report, file of the platform repo, evidence record or signed payload, or the ledger."""
+    from stategate import leaks
+
+    demo.step("6. No seeded secret anywhere")
+    files = leaks.files_under(demo.repo) + leaks.files_under(demo.reports)
+    found = [
+        leak
+        for label, data in demo.outputs
+        for leak in leaks.find_in_bytes(label, data, demo.secrets)
+    ]
+    found += leaks.find_in_files(files, demo.secrets)
+    documents = sum(1 for f in files if f.suffix in (".json", ".jsonl", ".sarif"))
+    if found:
+        raise click.ClickException(
+            "demo: a seeded secret leaked: " + "; ".join(str(leak) for leak in found)
+        )
+    demo.console.print(
+        f"leak check: {len(demo.secrets)} seeded secrets, searched plain and encoded in "
+        f"{len(demo.outputs)} command outputs and {len(files)} files ({documents} JSON "
+        "documents, base64 payloads decoded): none found",
+        highlight=False,
+    )

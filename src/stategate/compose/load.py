@@ -55,6 +55,8 @@ class Project:
 class ComposeSet:
     projects: list[Project]
     warnings: list[Warning]
+    # every interpolation variable in use (env files and --env), for masking credentials
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 def discover(source: Source) -> list[str]:
@@ -94,7 +96,7 @@ def load_compose(
     if profiles:
         for project in projects:
             _apply_profiles(project, set(profiles))
-    return ComposeSet(projects, diag.items)
+    return ComposeSet(projects, diag.items, loader.variables())
 
 
 def _discovered_projects(loader: _Loader, source: Source) -> list[Project]:
@@ -151,6 +153,12 @@ class _Loader:
         self.extra_env = extra_env
         self._raw: dict[str, Any] = {}
         self._env_cache: dict[str, dict[str, str]] = {}
+
+    def variables(self) -> tuple[tuple[str, str], ...]:
+        """Every (name, value) of the env files read so far and of ``--env``."""
+        pairs = {(k, v) for env in self._env_cache.values() for k, v in env.items()}
+        pairs.update(self.extra_env.items())
+        return tuple(sorted(pairs))
 
     # -- files -----------------------------------------------------------
     def raw(self, rel: str) -> Any:

@@ -22,13 +22,32 @@ TOKEN_SHAPES = (
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b"),
     re.compile(r"\bsk-[A-Za-z0-9]{20,}\b"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b"),
+    # a JWT starts a token: not inside a run ("eyJa-eyJa-..." would be quadratic)
+    re.compile(
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b"
+    ),
 )
 ASSIGNMENT = re.compile(
     r"""^\s*(?:-\s*)?(?:export\s+)?["']?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?P<op>[:=])\s*"""
     r"""(?P<value>.*?)\s*(?:\s#.*)?$"""
 )
-URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:(?P<pw>[^/\s@]+)@", re.IGNORECASE)
+# ``KEY=value`` or ``key: value`` anywhere in a line ("run `PGPASSWORD=... psql`"),
+# but not the default of ``${KEY:-default}``, which is judged as a reference
+INLINE_ASSIGNMENT = re.compile(
+    r"""(?<![A-Za-z0-9_.${-])(?P<key>[A-Za-z_][A-Za-z0-9_.-]{0,127})["']?[ \t]{0,8}[:=][ \t]{0,8}"""
+    r"""(?P<value>"[^"]{0,1024}"|'[^']{0,1024}'|`[^`]{0,1024}`|[^\s"'`,;()<>\[\]{}]{1,1024})"""
+)
+# a credential named in prose and given right after ("connect with password X to ...")
+PROSE_CREDENTIAL = re.compile(
+    r"\b(?P<key>pass(?:word|phrase|wd)?|secret|token|api[ _-]?key|access[ _-]?key"
+    r"|credentials?)\b(?:[ \t]{0,8}[:=][ \t]{0,8}|[ \t]{1,8}(?:(?:is|was|of|to|set[ \t]+to|reads"
+    r"|equals|with)[ \t]{1,8}){0,4})[`'\"]?(?P<value>[^\s`'\",;()<>]{1,1024})",
+    re.IGNORECASE,
+)
+URL_PASSWORD = re.compile(
+    r"(?<![a-z0-9])[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{0,256}:(?P<pw>[^/\s@]{1,256})@",
+    re.IGNORECASE,
+)
 PLACEHOLDERS = re.compile(
     r"^(changeme|change-me|password|secret|example|xxx+|\*+|<[^>]*>|null|none|true|false"
     r"|redacted|todo|placeholder|dummy)$",
@@ -87,22 +106,45 @@ def scan_secrets(lines: Iterable[AddedLine]) -> list[Finding]:
                 Finding("secret-value", added.path, added.line, "a URL with an inline password")
             )
             continue
-        match = ASSIGNMENT.match(text)
-        if not match:
-            continue
-        key, value = match.group("key"), match.group("value").strip().strip("'\"")
-        if key.upper().endswith("_FILE") or not CREDENTIAL_KEY.search(key):
-            continue
-        if credential_shaped(value):
+        found = _assigned_credential(text)
+        if found:
             findings.append(
                 Finding(
                     "secret-value",
                     added.path,
                     added.line,
-                    f"a credential-shaped value assigned to {key} (value not shown)",
+                    f"a credential-shaped value assigned to {found} (value not shown)",
                 )
             )
     return findings
+
+
+def _assigned_credential(text: str) -> str | None:
+    """The name a credential-shaped value is given to in ``text``, wherever in the line."""
+    candidates: list[tuple[str, str]] = []
+    match = ASSIGNMENT.match(text)
+    if match:
+        candidates.append((match.group("key"), match.group("value")))
+    candidates += [(m.group("key"), m.group("value")) for m in INLINE_ASSIGNMENT.finditer(text)]
+    for key, raw in candidates:
+        value = raw.strip().strip("'\"`")
+        if value.startswith(("&", "*")):  # a YAML anchor or alias, not the value
+            continue
+        named = CREDENTIAL_KEY.search(key) and not key.upper().endswith("_FILE")
+        if named and credential_shaped(value):
+            return key
+    for m in PROSE_CREDENTIAL.finditer(text):
+        value = m.group("value").rstrip(".:!?")
+        # prose is full of hyphenated words: a credential there also has a digit or mixed case
+        if credential_shaped(value) and _mixed(value):
+            return m.group("key")
+    return None
+
+
+def _mixed(value: str) -> bool:
+    return any(c.isdigit() for c in value) or (
+        any(c.islower() for c in value) and any(c.isupper() for c in value)
+    )
 
 
 def lint_docs(path: str, text: str, patterns: Sequence[str], marker: str) -> list[Finding]:

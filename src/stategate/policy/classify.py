@@ -101,7 +101,7 @@ KEY_DIR = re.compile(
     r"(^|/)(certs?|ssl|tls|letsencrypt|acme(\.sh)?|htpasswd|private|keys)(/|$)", re.IGNORECASE
 )
 INLINE_CREDENTIAL = re.compile(
-    r"--[\w-]*(requirepass|password|passwd|secret|token)\b|\bmc\s+(alias\s+set|config\s+host"
+    r"--[\w-]{0,64}(requirepass|password|passwd|secret|token)\b|\bmc\s+(alias\s+set|config\s+host"
     r"\s+add|admin\s+user\s+add)\s+\S+\s+\S+\s+\S+",
     re.IGNORECASE,
 )
