@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
 import pytest
 
+import stategate
 from stategate.errors import ExternalError
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.rdb import RDBScanner, scan_file
@@ -294,3 +298,100 @@ def test_a_negative_expiry_still_marks_the_key_expiring(tmp_path: Path) -> None:
     (item,) = both(tmp_path, data)
     assert item.digest == digest("string", b"v").replace("persistent", "expiring")
     assert item.detail == "expires-ms:-5"
+
+
+# ------------------------------------------------------------------- sanitizers
+
+_SANITIZED_CHILD = textwrap.dedent(
+    """
+    import os, sys, threading
+    import rdbscan
+
+
+    def feed(w, data):
+        try:
+            with os.fdopen(w, "wb") as out:
+                out.write(data)
+        except BrokenPipeError:
+            pass  # the scanner refused the snapshot before its end
+
+
+    for name in sys.argv[1:]:
+        data = open(name, "rb").read()
+        for mode in ("file", "pipe"):
+            if mode == "file":
+                fd = os.open(name, os.O_RDONLY)
+            else:
+                fd, w = os.pipe()
+                threading.Thread(target=feed, args=(w, data)).start()
+            try:
+                rdbscan.scan(fd, len, 8 << 20)  # the smallest limit: the bomb reaches it
+            except rdbscan.RDBError:
+                pass
+            finally:
+                os.close(fd)
+    print("clean")
+    """
+)
+
+
+def test_crafted_snapshots_under_address_and_undefined_behaviour_sanitizers(
+    tmp_path: Path,
+) -> None:
+    """The scanner built with -fsanitize=address,undefined (halting on the first report)
+    reads every crafted case: empty keys and values once passed NULL to memcpy and
+    qsort_r, which UBSan reported."""
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc builds the native scanner (scripts/setup.sh installs it)"
+    source = Path(stategate.__file__).parent / "native" / "rdbscan.c"
+    module = tmp_path / f"rdbscan{sysconfig.get_config_var('EXT_SUFFIX')}"
+    subprocess.run(
+        [
+            *(gcc, "-shared", "-fPIC", "-std=c11", "-O1", "-g", "-fno-omit-frame-pointer"),
+            *("-fsanitize=address,undefined", "-fno-sanitize-recover=all"),
+            *(f"-I{sysconfig.get_paths()['include']}", "-o", str(module), str(source), "-lcrypto"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    cases = {
+        "empty": rdb(
+            entry(T_STRING, b"", string(b"")),
+            entry(T_STRING, b"z", lzf_string(b"", 0)),
+            entry(T_SET, b"s0", length(0)),
+            entry(T_SET, b"s1", length(1) + string(b"")),
+            entry(T_HASH, b"h1", length(1) + string(b"") + string(b"")),
+            entry(T_ZSET2, b"z1", length(1) + string(b"") + bytes(8)),
+        ),
+        "wrapping hash": rdb(entry(T_HASH, b"h", length(2**63 + 1) + string(b"f") + string(b"v"))),
+        "dense lzf": rdb(entry(T_STRING, b"s", lzf_string(lzf_run(5000), 5000))),
+        "lzf bomb": lzf_list_bomb(40, 400_000),
+        "truncated": rdb(entry(T_STRING, b"s", length(1000) + b"short"))[:-9],
+    }
+    paths = []
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.rdb"
+        path.write_bytes(data)
+        paths.append(str(path))
+    runtime = [
+        f"{subprocess.check_output([gcc, f'-print-file-name={lib}'], text=True).strip()}"
+        for lib in ("libasan.so", "libubsan.so")
+    ]
+    env = dict(
+        os.environ,
+        LD_PRELOAD=":".join(runtime),
+        ASAN_OPTIONS="detect_leaks=0",
+        PYTHONPATH=str(tmp_path),
+        PYTHONMALLOC="malloc",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _SANITIZED_CHILD, *paths],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert "runtime error" not in done.stderr and "ERROR: AddressSanitizer" not in done.stderr
+    assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr
