@@ -14,16 +14,16 @@
 
 #include <sys/mman.h>
 
-static PyObject *module, *scan_fn, *sink;
+static PyObject *fuzz_module, *scan_fn, *sink;
 static unsigned long runs;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     Py_InitializeEx(0);
-    module = PyInit_rdbscan();
+    fuzz_module = PyInit_rdbscan();
     PyObject *builtins = PyImport_ImportModule("builtins");
     sink = builtins ? PyObject_GetAttrString(builtins, "len") : NULL; /* len(chunk): a sink */
-    scan_fn = module ? PyObject_GetAttrString(module, "scan") : NULL;
-    if (!module || !sink || !scan_fn) {
+    scan_fn = fuzz_module ? PyObject_GetAttrString(fuzz_module, "scan") : NULL;
+    if (!fuzz_module || !sink || !scan_fn) {
         PyErr_Print();
         abort();
     }

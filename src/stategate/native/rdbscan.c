@@ -247,6 +247,7 @@ static int check_declared(Scan *s, uint64_t n, uint64_t bytes, uint64_t mem, con
 
 /* Fold the consumed bytes not yet in the CRC into it (in bulk: 8 bytes a step). */
 static void crc_sync(Scan *s) {
+    if (s->pos == s->crc_mark) return; /* nothing new (and before the first read, in is NULL) */
     s->crc = crc_update(s->crc, s->in + s->crc_mark, s->pos - s->crc_mark);
     s->crc_mark = s->pos;
 }

@@ -367,6 +367,7 @@ def test_crafted_snapshots_under_address_and_undefined_behaviour_sanitizers(
         "wrapping hash": rdb(entry(T_HASH, b"h", length(2**63 + 1) + string(b"f") + string(b"v"))),
         "dense lzf": rdb(entry(T_STRING, b"s", lzf_string(lzf_run(5000), 5000))),
         "lzf bomb": lzf_list_bomb(40, 400_000),
+        "no bytes at all": b"",  # clang's UBSan found NULL + 0 in the CRC before any read
         "truncated": rdb(entry(T_STRING, b"s", length(1000) + b"short"))[:-9],
     }
     paths = []
