@@ -396,3 +396,14 @@ def test_crafted_snapshots_under_address_and_undefined_behaviour_sanitizers(
     )
     assert "runtime error" not in done.stderr and "ERROR: AddressSanitizer" not in done.stderr
     assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr
+
+
+def test_a_long_key_is_escaped_block_by_block_as_python_would(tmp_path: Path) -> None:
+    # 4-byte characters straddle the 4096-byte blocks (the "x" shifts them), stray
+    # bytes escape to \udcXX (6 bytes each), quotes to \"
+    key = b"x" + "\U0001f600".encode() * 1500 + b"\xff" * 3000 + b'"' * 2000 + b"\x01"
+    path = tmp_path / "dump.rdb"
+    path.write_bytes(rdb(entry(T_STRING, key, string(b"v"))))
+    _, jsonl = scan_file(path)
+    name = key.decode("utf-8", "surrogateescape")
+    assert jsonl == (json.dumps(["db0", name, 1, digest("string", b"v"), ""]) + "\n").encode()
