@@ -34,11 +34,19 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
 
 #define MAX_STRING ((uint64_t)1 << 32)  /* refuse lengths beyond 4 GiB: corrupt input */
+/* refuse element counts beyond 2^40: no Redis holds a trillion elements in one key, and
+ * smaller bounds (stream size, memory) usually refuse far sooner */
+#define MAX_COUNT ((uint64_t)1 << 40)
+/* LZF's densest form is a 3-byte back reference that repeats 264 bytes: a declared
+ * size above 88 bytes per compressed byte cannot be produced, only claimed */
+#define LZF_MAX_RATIO 88
+#define DEFAULT_MEMORY_LIMIT ((size_t)512 << 20)
 #define SINK_CHUNK ((size_t)4 << 20)
 #define READ_CHUNK ((size_t)1 << 20)
 
@@ -87,24 +95,60 @@ static void sha256_once(const void *p, size_t n, unsigned char md[32]) {
     SHA256_Final(md, &h);
 }
 
+/* ------------------------------------------------------------- memory */
+/* Every buffer the scanner grows is charged to one budget, so a crafted RDB (a few MB
+ * of LZF strings that decompress 88-fold, a key declaring billions of elements) cannot
+ * take more than the limit, whatever its size: past it the scan fails. */
+typedef struct {
+    size_t used, limit;
+    int over; /* the last refused growth was refused by the limit, not by malloc */
+} Mem;
+
+/* Grow *p, an array of *cap elements of `size` bytes, to hold at least `need`: doubling
+ * while the budget allows, else exactly. 0, or -1 (m->over: the limit refused it). */
+static int mem_grow(Mem *m, void **p, size_t *cap, size_t need, size_t size, size_t first) {
+    if (need <= *cap) return 0;
+    size_t old = *cap * size;
+    size_t avail = m->limit - (m->used - old); /* used <= limit and old <= used, always */
+    if (need > avail / size) {
+        m->over = 1;
+        return -1;
+    }
+    size_t n = *cap ? *cap : first;
+    while (n < need) n = n > avail / size / 2 ? need : n * 2;
+    if (n > avail / size) n = need;
+    void *d = realloc(*p, n * size);
+    if (!d) {
+        m->over = 0;
+        return -1;
+    }
+    *p = d;
+    m->used = m->used - old + n * size;
+    *cap = n;
+    return 0;
+}
+
 /* ------------------------------------------------------------ buffers */
 typedef struct {
     unsigned char *data;
     size_t len, cap;
+    Mem *mem;
 } Buf;
 
 static int buf_reserve(Buf *b, size_t extra) {
-    if (b->len + extra <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra) cap *= 2;
-    unsigned char *d = realloc(b->data, cap);
-    if (!d) return -1;
+    if (extra <= b->cap - b->len) return 0;
+    if (extra > SIZE_MAX - b->len) {
+        b->mem->over = 1;
+        return -1;
+    }
+    void *d = b->data;
+    int rc = mem_grow(b->mem, &d, &b->cap, b->len + extra, 1, 4096);
     b->data = d;
-    b->cap = cap;
-    return 0;
+    return rc;
 }
 
 static int buf_put(Buf *b, const void *p, size_t n) {
+    if (n == 0) return 0; /* p may be NULL then: memcpy's arguments must not be */
     if (buf_reserve(b, n)) return -1;
     memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -130,11 +174,14 @@ typedef struct {
     size_t in_cap, pos, end;
     int in_eof;
     uint64_t offset; /* bytes consumed so far */
+    uint64_t size;   /* the stream's length when known (a regular file), else 0 */
+    int sized;
     uint64_t crc;     /* CRC64 of the bytes before in[crc_mark] */
     size_t crc_mark;  /* consumed bytes from here to pos are not in crc yet */
     SHA256_CTX *canon; /* when set, a stream's or module value's parts are hashed */
     /* per-key scratch */
     Buf arena;
+    Mem mem;
     Elem *elems;
     size_t n_elems, elems_cap;
     size_t *order;
@@ -149,7 +196,7 @@ typedef struct {
     int lines; /* write the JSON lines to sink (else only the summary) */
     PyThreadState *ts;
     Group *groups;
-    size_t n_groups;
+    size_t n_groups, groups_cap;
     uint64_t keys;
     int version;
     char redis_ver[64];
@@ -169,10 +216,38 @@ static int fail(Scan *s, const char *fmt, ...) {
     return -1;
 }
 
-static int oom(Scan *s) { return fail(s, "out of memory"); }
+/* A growth failed: past the memory limit, or malloc refused. */
+static int oom(Scan *s) {
+    if (s->mem.over)
+        return fail(s, "a key needs more than the scanner's memory limit of %zu MiB",
+                    s->mem.limit >> 20);
+    return fail(s, "out of memory");
+}
+
+/* Refuse a declared count or length before anything is read or allocated for it:
+ * `n` parts of at least `bytes` stream bytes each must fit in what is left of the
+ * stream (when its length is known), and `n` elements of `mem` bytes each (their
+ * Elem entries) in the budget. */
+static int check_declared(Scan *s, uint64_t n, uint64_t bytes, uint64_t mem, const char *what) {
+    if (n > MAX_COUNT) return fail(s, "%s: %llu declared (corrupt)", what, (unsigned long long)n);
+    if (s->sized && bytes) {
+        uint64_t left = s->size > s->offset ? s->size - s->offset : 0;
+        if (n > left / bytes)
+            return fail(s, "%s: %llu declared, more than the %llu bytes left in the RDB can hold",
+                        what, (unsigned long long)n, (unsigned long long)left);
+    }
+    size_t spare = (s->elems_cap - s->n_elems) * sizeof(Elem);
+    if (mem && n > (s->mem.limit - s->mem.used + spare) / mem) {
+        s->mem.over = 1;
+        return fail(s, "%s: %llu declared, more than the scanner's memory limit of %zu MiB can hold",
+                    what, (unsigned long long)n, s->mem.limit >> 20);
+    }
+    return 0;
+}
 
 /* Fold the consumed bytes not yet in the CRC into it (in bulk: 8 bytes a step). */
 static void crc_sync(Scan *s) {
+    if (s->pos == s->crc_mark) return; /* nothing new (and before the first read, in is NULL) */
     s->crc = crc_update(s->crc, s->in + s->crc_mark, s->pos - s->crc_mark);
     s->crc_mark = s->pos;
 }
@@ -188,12 +263,12 @@ static int fill(Scan *s, size_t n) {
         s->crc_mark = 0;
     }
     if (n > s->in_cap || s->in_cap - s->end < READ_CHUNK) {
-        size_t cap = s->in_cap ? s->in_cap : (READ_CHUNK * 2);
-        while (cap < n || cap - s->end < READ_CHUNK) cap *= 2;
-        unsigned char *d = realloc(s->in, cap);
-        if (!d) return oom(s);
+        if (n > SIZE_MAX - READ_CHUNK) return fail(s, "length out of range");
+        size_t need = (n > s->end ? n : s->end) + READ_CHUNK;
+        void *d = s->in;
+        int rc = mem_grow(&s->mem, &d, &s->in_cap, need, 1, READ_CHUNK * 2);
         s->in = d;
-        s->in_cap = cap;
+        if (rc) return oom(s);
     }
     while (s->end < n) {
         if (s->in_eof) return fail(s, "RDB ends early (truncated)");
@@ -215,6 +290,20 @@ static const unsigned char *take(Scan *s, size_t n) {
     s->pos += n;
     s->offset += n;
     return p;
+}
+
+/* Consume n bytes into dst, a window of the input buffer at a time (a long string is
+ * not gathered in the input buffer first: that would hold it twice). */
+static int take_into(Scan *s, unsigned char *dst, size_t n) {
+    while (n) {
+        size_t k = n < READ_CHUNK ? n : READ_CHUNK;
+        const unsigned char *p = take(s, k);
+        if (!p) return -1;
+        memcpy(dst, p, k);
+        dst += k;
+        n -= k;
+    }
+    return 0;
 }
 
 static int read_u8(Scan *s, unsigned *v) {
@@ -342,12 +431,14 @@ static int read_string(Scan *s, size_t *off, size_t *len) {
         if (n == 3) {
             uint64_t clen, ulen;
             if (plain_len(s, &clen) || plain_len(s, &ulen)) return -1;
-            /* LZF expands at most ~90x: a larger claim is corrupt, not a reason to allocate */
-            if (clen > MAX_STRING || ulen > MAX_STRING || ulen > clen * 128 + 64)
+            /* a larger claim than LZF can produce is corrupt, not a reason to allocate;
+             * then the stream must hold the compressed bytes, and the budget both */
+            if (clen > MAX_STRING || ulen > clen * LZF_MAX_RATIO)
                 return fail(s, "corrupt compressed string length");
+            if (check_declared(s, clen, 1, 0, "compressed string bytes")) return -1;
+            if (buf_reserve(&s->arena, (size_t)ulen)) return oom(s);
             const unsigned char *p = take(s, (size_t)clen);
             if (!p) return -1;
-            if (buf_reserve(&s->arena, (size_t)ulen)) return oom(s);
             if (lzf_decompress(p, (size_t)clen, s->arena.data + s->arena.len, (size_t)ulen))
                 return fail(s, "corrupt LZF-compressed string");
             *off = s->arena.len;
@@ -358,11 +449,18 @@ static int read_string(Scan *s, size_t *off, size_t *len) {
         return fail(s, "unknown string encoding %llu", (unsigned long long)n);
     }
     if (n > MAX_STRING) return fail(s, "string too large");
-    const unsigned char *p = take(s, (size_t)n);
-    if (!p) return -1;
+    if (check_declared(s, n, 1, 0, "string bytes")) return -1;
     *off = s->arena.len;
     *len = (size_t)n;
-    if (buf_put(&s->arena, p, (size_t)n)) return oom(s);
+    if (n <= READ_CHUNK) {
+        const unsigned char *p = take(s, (size_t)n);
+        if (!p) return -1;
+        if (buf_put(&s->arena, p, (size_t)n)) return oom(s);
+        return 0;
+    }
+    if (buf_reserve(&s->arena, (size_t)n)) return oom(s);
+    if (take_into(s, s->arena.data + s->arena.len, (size_t)n)) return -1;
+    s->arena.len += (size_t)n;
     return 0;
 }
 
@@ -375,11 +473,10 @@ static int skip_string(Scan *s) {
 
 static int add_elem(Scan *s, size_t off, size_t len, double score) {
     if (s->n_elems == s->elems_cap) {
-        size_t cap = s->elems_cap ? s->elems_cap * 2 : 256;
-        Elem *e = realloc(s->elems, cap * sizeof *e);
-        if (!e) return oom(s);
-        s->elems = e;
-        s->elems_cap = cap;
+        void *d = s->elems;
+        int rc = mem_grow(&s->mem, &d, &s->elems_cap, s->n_elems + 1, sizeof *s->elems, 256);
+        s->elems = d;
+        if (rc) return oom(s);
     }
     s->elems[s->n_elems++] = (Elem){off, len, score};
     return 0;
@@ -617,12 +714,20 @@ static void feed_score(SHA256_CTX *h, double d) {
 /* stride: 1 (members), 2 (pairs: sort by the first). Returns 0 or -1. */
 static int sorted_order(Scan *s, size_t stride) {
     size_t n = s->n_elems / stride;
-    if (n > s->order_cap) {
-        size_t *o = realloc(s->order, n * sizeof *o);
-        if (!o) return oom(s);
-        s->order = o;
-        s->order_cap = n;
+    if (n < 2) { /* nothing to sort (and order may still be NULL: not for qsort_r) */
+        if (n == 1 && s->order_cap == 0) {
+            void *d = s->order;
+            int rc = mem_grow(&s->mem, &d, &s->order_cap, 1, sizeof *s->order, 256);
+            s->order = d;
+            if (rc) return oom(s);
+        }
+        if (n == 1) s->order[0] = 0;
+        return 0;
     }
+    void *d = s->order;
+    int rc = mem_grow(&s->mem, &d, &s->order_cap, n, sizeof *s->order, n);
+    s->order = d;
+    if (rc) return oom(s);
     for (size_t i = 0; i < n; i++) s->order[i] = i * stride;
     qsort_r(s->order, n, sizeof *s->order, cmp_elem, s);
     return 0;
@@ -698,27 +803,31 @@ static int module_value(Scan *s) {
 
 static int stream_value(Scan *s, unsigned type) {
     uint64_t n, x;
-    if (c_len(s, &n)) return -1;
+    if (c_len(s, &n) || check_declared(s, n, 2, 0, "stream nodes")) return -1;
     for (uint64_t i = 0; i < n; i++) /* node key (master ID), listpack of entries */
         if (c_string(s) || c_string(s)) return -1;
     int meta = type == 15 ? 3 : 8; /* length, last id; v2+: first id, max deleted id, added */
     for (int i = 0; i < meta; i++)
         if (c_len(s, &x)) return -1;
     uint64_t groups;
-    if (c_len(s, &groups)) return -1;
+    if (c_len(s, &groups) || check_declared(s, groups, 5, 0, "stream consumer groups"))
+        return -1;
     for (uint64_t g = 0; g < groups; g++) {
         if (c_string(s) || c_len(s, &x) || c_len(s, &x)) return -1;
         if (type >= 19 && c_len(s, &x)) return -1;
         uint64_t pel;
-        if (c_len(s, &pel)) return -1;
+        if (c_len(s, &pel) || check_declared(s, pel, 25, 0, "stream pending entries"))
+            return -1;
         for (uint64_t i = 0; i < pel; i++) /* entry ID, delivery time, delivery count */
             if (c_raw(s, 16) || c_raw(s, 8) || c_len(s, &x)) return -1;
         uint64_t consumers;
-        if (c_len(s, &consumers)) return -1;
+        if (c_len(s, &consumers) || check_declared(s, consumers, 10, 0, "stream consumers"))
+            return -1;
         for (uint64_t c = 0; c < consumers; c++) { /* name, seen time, [active time], PEL */
             if (c_string(s) || c_raw(s, 8)) return -1;
             if (type >= 21 && c_raw(s, 8)) return -1;
-            if (c_len(s, &pel)) return -1;
+            if (c_len(s, &pel) || check_declared(s, pel, 16, 0, "stream pending entries"))
+                return -1;
             for (uint64_t i = 0; i < pel; i++)
                 if (c_raw(s, 16)) return -1;
         }
@@ -737,14 +846,16 @@ static int read_value(Scan *s, unsigned type, enum Kind *kind, SHA256_CTX *raw) 
         case 1:
         case 2:
             *kind = type == 1 ? K_LIST : K_SET;
-            if (plain_len(s, &n)) return -1;
+            if (plain_len(s, &n) ||
+                check_declared(s, n, 1, sizeof(Elem), type == 1 ? "list elements" : "set members"))
+                return -1;
             for (uint64_t i = 0; i < n; i++)
                 if (read_elem(s)) return -1;
             return 0;
         case 3:
         case 5:
             *kind = K_ZSET;
-            if (plain_len(s, &n)) return -1;
+            if (plain_len(s, &n) || check_declared(s, n, 2, sizeof(Elem), "zset members")) return -1;
             for (uint64_t i = 0; i < n; i++) {
                 size_t off, len;
                 double score = 0.0;
@@ -776,9 +887,11 @@ static int read_value(Scan *s, unsigned type, enum Kind *kind, SHA256_CTX *raw) 
             return 0;
         case 4:
             *kind = K_HASH;
-            if (plain_len(s, &n)) return -1;
-            for (uint64_t i = 0; i < 2 * n; i++)
-                if (read_elem(s)) return -1;
+            /* n field, value pairs: bounded first, so 2 * n cannot wrap */
+            if (plain_len(s, &n) || check_declared(s, n, 2, 2 * sizeof(Elem), "hash entries"))
+                return -1;
+            for (uint64_t i = 0; i < n; i++)
+                if (read_elem(s) || read_elem(s)) return -1;
             return 0;
         case 9:
             *kind = K_HASH;
@@ -813,7 +926,7 @@ static int read_value(Scan *s, unsigned type, enum Kind *kind, SHA256_CTX *raw) 
         case 14:
         case 18:
             *kind = K_LIST;
-            if (plain_len(s, &n)) return -1;
+            if (plain_len(s, &n) || check_declared(s, n, 1, 0, "quicklist nodes")) return -1;
             for (uint64_t i = 0; i < n; i++) {
                 uint64_t container = 2;
                 if (type == 18 && plain_len(s, &container)) return -1;
@@ -881,7 +994,7 @@ static int value_digest(Scan *s, enum Kind kind, SHA256_CTX *raw, char *dst) {
         if (buf_reserve(e, 15 + v->len)) return oom(s);
         memcpy(e->data, "string\n", 7);
         put_len(e->data + 7, v->len);
-        memcpy(e->data + 15, s->arena.data + v->off, v->len);
+        if (v->len) memcpy(e->data + 15, s->arena.data + v->off, v->len);
         sha256_once(e->data, 15 + v->len, md);
         hex(dst, md, 16);
         return 0;
@@ -953,13 +1066,24 @@ static int utf8_seq(const unsigned char *p, size_t n, uint32_t *cp) {
     return len;
 }
 
+#define JSON_BLOCK 4096
 static int json_string(Buf *b, const unsigned char *p, size_t n) {
     static const char digits[] = "0123456789abcdef";
-    if (buf_reserve(b, n * 12 + 2)) return -1;
+    /* at most 6 output bytes per input byte (\udcXX for a stray byte); twice that is
+     * reserved a block at a time (a character may end past its block), so a long key
+     * costs what it writes, not 12 times its length at once */
+    if (buf_reserve(b, (n < JSON_BLOCK ? n : JSON_BLOCK) * 12 + 2)) return -1;
     unsigned char *o = b->data + b->len;
     *o++ = '"';
-    size_t i = 0;
+    size_t i = 0, block_end = JSON_BLOCK;
     while (i < n) {
+        if (i >= block_end) {
+            b->len = (size_t)(o - b->data);
+            size_t rest = n - i < JSON_BLOCK ? n - i : JSON_BLOCK;
+            if (buf_reserve(b, rest * 12 + 2)) return -1;
+            o = b->data + b->len;
+            block_end = i + JSON_BLOCK;
+        }
         uint32_t cp;
         int len = utf8_seq(p + i, n - i, &cp);
         if (len == 0) { cp = 0xdc00 + p[i]; len = 1; }
@@ -1000,7 +1124,7 @@ static int json_string(Buf *b, const unsigned char *p, size_t n) {
 static int put_field(Buf *b, const void *p, size_t n) {
     if (buf_reserve(b, 8 + n)) return -1;
     put_len(b->data + b->len, n);
-    memcpy(b->data + b->len + 8, p, n);
+    if (n) memcpy(b->data + b->len + 8, p, n);
     b->len += 8 + n;
     return 0;
 }
@@ -1009,10 +1133,11 @@ static Group *group_for(Scan *s, uint64_t db) {
     if (db >= s->n_groups) {
         if (db > 1u << 20) return NULL;
         size_t n = (size_t)db + 1;
-        Group *g = realloc(s->groups, n * sizeof *g);
-        if (!g) return NULL;
-        memset(g + s->n_groups, 0, (n - s->n_groups) * sizeof *g);
-        s->groups = g;
+        void *d = s->groups;
+        int rc = mem_grow(&s->mem, &d, &s->groups_cap, n, sizeof *s->groups, 16);
+        s->groups = d;
+        if (rc) return NULL;
+        memset(s->groups + s->n_groups, 0, (n - s->n_groups) * sizeof *s->groups);
         s->n_groups = n;
     }
     return &s->groups[db];
@@ -1028,7 +1153,7 @@ static void add256(unsigned char acc[32], const unsigned char x[32]) {
 }
 
 static int emit(Scan *s, uint64_t db, size_t koff, size_t klen, const char *digest, size_t dlen,
-                long long expire_ms) {
+                int expiring, long long expire_ms) {
     if (db != s->group_db || !s->glen) {
         memcpy(s->group, "db", 2);
         s->glen = 2 + fmt_int(s->group + 2, (long long)db);
@@ -1065,7 +1190,7 @@ static int emit(Scan *s, uint64_t db, size_t koff, size_t klen, const char *dige
     w += dlen;
     memcpy(w, "\", \"", 4);
     w += 4;
-    if (expire_ms >= 0) {
+    if (expiring) {
         memcpy(w, "expires-ms:", 11);
         w += 11;
         w += fmt_int((char *)w, expire_ms);
@@ -1088,7 +1213,8 @@ static int scan_rdb(Scan *s) {
     }
     if (s->version < 1 || s->version > 12) return fail(s, "RDB version %d is not supported", s->version);
     uint64_t db = 0;
-    long long expire = -1;
+    long long expire = 0;
+    int expiring = 0;
     for (;;) {
         unsigned op;
         if (read_u8(s, &op)) return -1;
@@ -1113,12 +1239,14 @@ static int scan_rdb(Scan *s) {
                 const unsigned char *c = take(s, 4);
                 if (!c) return -1;
                 expire = (long long)le(c, 4) * 1000;
+                expiring = 1;
                 continue;
             }
             case 0xfc: {
                 const unsigned char *c = take(s, 8);
                 if (!c) return -1;
                 expire = (long long)le(c, 8);
+                expiring = 1;
                 continue;
             }
             case 0xfb: {
@@ -1176,14 +1304,14 @@ static int scan_rdb(Scan *s) {
         char digest[64];
         size_t n = strlen(kind_name[kind]);
         memcpy(digest, kind_name[kind], n);
-        const char *cls = expire >= 0 ? ":expiring:" : ":persistent:";
+        const char *cls = expiring ? ":expiring:" : ":persistent:";
         size_t cl = strlen(cls);
         memcpy(digest + n, cls, cl);
         n += cl;
         if (value_digest(s, kind, &raw, digest + n)) return -1;
         n += 32;
-        if (emit(s, db, koff, klen, digest, n, expire)) return -1;
-        expire = -1;
+        if (emit(s, db, koff, klen, digest, n, expiring, expire)) return -1;
+        expiring = 0;
     }
 }
 
@@ -1192,9 +1320,14 @@ static PyObject *RDBError;
 static PyObject *scan(PyObject *self, PyObject *args) {
     int fd;
     PyObject *sink;
-    if (!PyArg_ParseTuple(args, "iO:scan", &fd, &sink)) return NULL;
+    Py_ssize_t limit = (Py_ssize_t)DEFAULT_MEMORY_LIMIT;
+    if (!PyArg_ParseTuple(args, "iO|n:scan", &fd, &sink, &limit)) return NULL;
     if (sink != Py_None && !PyCallable_Check(sink)) {
         PyErr_SetString(PyExc_TypeError, "sink must be callable or None");
+        return NULL;
+    }
+    if (limit < (Py_ssize_t)(8 * READ_CHUNK)) {
+        PyErr_SetString(PyExc_ValueError, "memory_limit must be at least 8 MiB");
         return NULL;
     }
     Scan s;
@@ -1202,8 +1335,19 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     s.fd = fd;
     s.sink = sink;
     s.lines = sink != Py_None;
+    s.mem.limit = (size_t)limit;
+    s.arena.mem = s.item.mem = s.out.mem = &s.mem;
+    /* a regular file's length bounds every declared length and count in it */
+    struct stat st;
+    off_t at = lseek(fd, 0, SEEK_CUR);
+    if (at >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= at) {
+        s.sized = 1;
+        s.size = (uint64_t)(st.st_size - at);
+    }
     s.ts = PyEval_SaveThread();
-    int rc = scan_rdb(&s);
+    /* the scratch buffers are never NULL, even for a key and value that are empty */
+    int rc = buf_reserve(&s.arena, 4096) || buf_reserve(&s.item, 4096) ? oom(&s) : 0;
+    if (rc == 0) rc = scan_rdb(&s);
     if (rc == 0) rc = flush(&s, 1);
     uint64_t trailing = 0;
     if (rc == 0) { /* the stream must end with the RDB: read to its end */
@@ -1252,9 +1396,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
-     "scan(fd, sink) -> dict: read an RDB from fd to its end; JSON lines of per-key "
-     "fingerprint items go to sink(bytes) unless sink is None; returns version, keys, "
-     "redis_version and per group (count, 32-byte multiset sum)."},
+     "scan(fd, sink, memory_limit=512 MiB) -> dict: read an RDB from fd to its end; JSON "
+     "lines of per-key fingerprint items go to sink(bytes) unless sink is None; returns "
+     "version, keys, redis_version and per group (count, 32-byte multiset sum). Fails "
+     "(RDBError) on a malformed RDB, and on one whose scan would take more memory than "
+     "memory_limit bytes."},
     {NULL, NULL, 0, NULL},
 };
 

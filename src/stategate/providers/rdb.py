@@ -5,6 +5,12 @@ GIL released and reads the RDB through a pipe, so it keeps pace with the
 transfer instead of adding to it: it checks the RDB's structure and CRC64,
 computes every key's canonical digest, writes the fingerprint's JSON lines to a
 sink and returns each database's multiset sum.
+
+Its memory is bounded whatever the RDB holds: every buffer it grows is charged to
+``memory_limit``, and a declared length or count that cannot fit in the rest of a
+snapshot file or in that limit is refused before anything is allocated for it. A few
+MB of LZF strings (each may declare 88 times its size) or a hash declaring 2^63
+entries is a refused snapshot, not an exhausted drill host.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from stategate.providers.fingerprint import (
 )
 
 _PIPE_SIZE = 1024 * 1024
+# what the scanner may hold at once: the largest key decoded (its elements and their
+# index) with its input and output buffers. Redis' default cap on one string
+# (proto-max-bulk-len) is as large: a key past it is refused, not scanned.
+MEMORY_LIMIT = 512 * 1024 * 1024
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
@@ -56,13 +66,13 @@ def _refused(what: str, error: BaseException) -> ExternalError:
     return ExternalError(f"{what} is not a valid redis snapshot: {error}")
 
 
-def scan_file(path: Path) -> tuple[FingerprintSummary, bytes]:
+def scan_file(path: Path, memory_limit: int = MEMORY_LIMIT) -> tuple[FingerprintSummary, bytes]:
     """Fingerprint an RDB file: its summary and JSON lines (in the file's key order)."""
     native = _native()
     chunks: list[bytes] = []
     fd = os.open(path, os.O_RDONLY)
     try:
-        result = native.scan(fd, chunks.append)
+        result = native.scan(fd, chunks.append, memory_limit)
     except native.RDBError as exc:
         raise _refused(path.name, exc) from exc
     finally:
@@ -76,10 +86,16 @@ class RDBScanner:
     ``sink`` receives the fingerprint's JSON lines in chunks; None: only the summary
     is computed (the lines can be had again from the RDB with :func:`scan_file`)."""
 
-    def __init__(self, sink: Callable[[bytes], object] | None, what: str = "RDB") -> None:
+    def __init__(
+        self,
+        sink: Callable[[bytes], object] | None,
+        what: str = "RDB",
+        memory_limit: int = MEMORY_LIMIT,
+    ) -> None:
         self._native = _native()
         self._what = what
         self._sink = sink
+        self._memory_limit = memory_limit
         self._read, self._write = os.pipe()
         # an unprivileged cap below 1 MiB refuses this: the default size still works
         with contextlib.suppress(OSError):
@@ -91,7 +107,7 @@ class RDBScanner:
 
     def _run(self) -> None:
         try:
-            self._result = self._native.scan(self._read, self._sink)
+            self._result = self._native.scan(self._read, self._sink, self._memory_limit)
         except BaseException as exc:  # reported by finish()
             self._error = exc
         finally:
