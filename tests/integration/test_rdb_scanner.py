@@ -331,11 +331,13 @@ def test_backups_with_legacy_lua_digests_are_drilled_the_same_way(
     legacy = RedisProvider(compact, legacy=True).fingerprint()
     assert legacy.items and all(len(i.digest.rpartition(":")[2]) == 40 for i in legacy.items)
     (tmp_path / RDB_PART).write_bytes(_rdb(compact))
-    stored = StoredBackup(tmp_path, (), legacy)
+    version = RedisProvider(compact).server_version()  # the sandbox runs the source's version
+    stored = StoredBackup(tmp_path, (), legacy, version)
     with RedisProvider(compact).restore(stored, LocalEngine()) as copy:
         assert isinstance(copy, RedisProvider) and copy.legacy
         assert compare(legacy, copy.fingerprint()).match
     current = _scan(_rdb(compact))[0]
-    with RedisProvider(compact).restore(StoredBackup(tmp_path, (), current), LocalEngine()) as copy:
+    again = StoredBackup(tmp_path, (), current, version)
+    with RedisProvider(compact).restore(again, LocalEngine()) as copy:
         assert isinstance(copy, RedisProvider) and not copy.legacy
         assert compare(current, copy.fingerprint()).match
