@@ -69,8 +69,16 @@ def load_platform_from(
     profiles: Sequence[str] = (),
     policy_file: str | None = None,
     env: Mapping[str, str] | None = None,
+    judged_by: LoadedPolicy | None = None,
+    decisions: Sequence[str] | None = None,
 ) -> Platform:
-    loaded = load_policy(source, policy_file)
+    """Load ``source``'s compose files and classify its modules.
+
+    ``judged_by`` (with the ``decisions`` it may cite) replaces the policy found in
+    ``source``: a pull request's head is classified by the policy in force on the base,
+    never by the policy the PR brings.
+    """
+    loaded = judged_by if judged_by is not None else load_policy(source, policy_file)
     settings = loaded.policy.compose
     chosen = list(files) if files is not None else (list(settings.files) or None)
     compose = load_compose(
@@ -81,8 +89,9 @@ def load_platform_from(
         extra_env=env,
     )
     services = [svc for project in compose.projects for svc in services_of(project, source)]
-    decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
-    inventory = classify(services, loaded.policy, decisions)
+    if decisions is None:
+        decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
+    inventory = classify(services, loaded.policy, list(decisions))
     return Platform(source, loaded, compose, services, inventory)
 
 

@@ -18,9 +18,11 @@ from stategate.diff.scan import lint_docs, scan_secrets
 from stategate.errors import InputError
 from stategate.git import Git, GitTree
 from stategate.packet import is_packet_path, load_packet
-from stategate.platform import Platform, load_platform_from
+from stategate.platform import DECISIONS_DIR, Platform, load_platform_from
 from stategate.policy.gate import PullRequest
 from stategate.policy.hazards import Bump, find_hazards
+from stategate.policy.load import load_policy
+from stategate.policy.schema import Policy
 from stategate.policy.trust_inputs import trust_changes
 from stategate.yamlfile import decode_text
 
@@ -58,7 +60,17 @@ def load_pull_request(
         tree.prefetch([p for p in tree.list_files() if _compose_relevant(p)])
     try:
         base_platform = load_platform_from(base_tree, _present(base_tree, files))
-        head_platform = load_platform_from(head_tree, _present(head_tree, files))
+        # The head is judged by the base's policy: the PR's own policy counts only for
+        # the stops it earns (relaxations, trust inputs), never for how its modules are
+        # classified or which compose files are read.
+        head_own = load_policy(head_tree)
+        head_files = _head_files(base_platform.policy, head_own.policy, files, head_tree)
+        head_platform = load_platform_from(
+            head_tree,
+            head_files,
+            judged_by=base_platform.loaded_policy,
+            decisions=[f for f in base_tree.list_files() if f.startswith(DECISIONS_DIR)],
+        )
         touched = git.changed_paths(base_rev, head_rev)
         packets = [
             load_packet(head_tree, c.path)
@@ -96,17 +108,29 @@ def load_pull_request(
             touched=touched,
             packets=packets,
             merged_packet_ids=merged,
-            head_relaxations=head_platform.relaxations,
+            head_relaxations=head_own.relaxations,
             secret_findings=scan_secrets(git.added_lines(base_rev, head_rev)),
             doc_findings=doc_findings,
             hazard_findings=find_hazards(bumps, hazard_catalogue()),
-            trust_changes=trust_changes(
-                base_platform.loaded_policy, head_platform.loaded_policy, touched
-            ),
+            trust_changes=trust_changes(base_platform.loaded_policy, head_own, touched),
         )
     finally:
         _close(base_tree, head_tree)
     return pr, Sides(base_rev, head_rev, base_platform, head_platform)
+
+
+def _head_files(
+    base: Policy, head: Policy, files: Sequence[str] | None, tree: GitTree
+) -> list[str] | None:
+    """The compose files read on the head side: ``-f`` as given; else every file either
+    side's policy lists (a PR cannot hide a file by dropping it from its own list); else,
+    when either side discovers its files, discovery."""
+    if files is not None:
+        return _present(tree, files)
+    if not base.compose.files or not head.compose.files:
+        return None
+    listed = list(dict.fromkeys([*base.compose.files, *head.compose.files]))
+    return [f for f in listed if tree.is_file(f)]
 
 
 def _service(platform: Platform, module_id: str) -> Service | None:
