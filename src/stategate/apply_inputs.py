@@ -15,8 +15,9 @@ approval checks, read from one revision and judged with trust from the base.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from stategate.attest import EvidenceStore
 from stategate.attest.approval import ApprovalExpectation
 from stategate.attest.approval_store import check_approval
 from stategate.attest.findings import VerificationError
-from stategate.attest.inputs import read_packet
+from stategate.attest.inputs import PacketFacts, read_packet
 from stategate.attest.layout import APPROVALS_SCOPE, RepoLayout
 from stategate.attest.roots import TrustBase
+from stategate.diff.changes import runtime_digest
 from stategate.errors import InputError, StategateError
 from stategate.evidence.artifact import PartInfo, verify_parts
 from stategate.evidence.record import (
@@ -46,6 +48,7 @@ from stategate.policy.apply_gate import (
     ArtifactChecker,
     EvidenceFact,
 )
+from stategate.policy.classify import Module
 
 MAX_EXTRACT_BYTES = 64 * 1024 * 1024  # one evidence file from git (records are far smaller)
 MAX_EXTRACT_TOTAL = 1024 * 1024 * 1024  # the whole evidence folder of one revision
@@ -236,12 +239,24 @@ def _check_backup(store: EvidenceStore, rel: str, artifacts: Path | None) -> Art
     return ArtifactCheck(rel, "verified", f"{len(parts)} artifact(s), {size} bytes, sha256 match")
 
 
+def with_configs(packet: PacketFacts, configs: Mapping[str, str]) -> PacketFacts:
+    """The packet's modules, each bound to its resolved compose service at the revision
+    judged (``configs``: module id -> :func:`~stategate.diff.changes.runtime_digest`)."""
+    modules = tuple(m.model_copy(update={"config": configs.get(m.module)}) for m in packet.modules)
+    return replace(packet, modules=modules)
+
+
+def runtime_configs(modules: Mapping[str, Module]) -> dict[str, str]:
+    return {mid: runtime_digest(module.service) for mid, module in modules.items()}
+
+
 def approval_checker(
     store: EvidenceStore,
     packets: Sequence[LoadedPacket],
     policy_digest: str,
     max_age_hours: float,
     now: datetime,
+    configs: Mapping[str, str],
 ) -> ApprovalChecker:
     """Checks every approval recorded for the PR's packets against the current facts.
 
@@ -255,7 +270,7 @@ def approval_checker(
             folder = layout.path(f"{layout.evidence_dir}/{APPROVALS_SCOPE}/{loaded.packet.id}")
             if not folder.is_dir() or folder.is_symlink():
                 continue
-            facts = read_packet(layout, layout.path(loaded.path))
+            facts = with_configs(read_packet(layout, layout.path(loaded.path)), configs)
             expected = ApprovalExpectation(
                 packet_id=facts.id,
                 packet_sha256=facts.sha256,
@@ -284,11 +299,13 @@ def apply_facts(
     approval_max_age_hours: float,
     artifacts: Path | None,
     now: datetime,
+    configs: Mapping[str, str],
 ) -> ApplyFacts:
-    """Everything the pure apply gate needs, from one store judged with base trust."""
+    """Everything the pure apply gate needs, from one store judged with base trust;
+    ``configs`` are the head's modules' runtime digests, which approvals bind."""
     return ApplyFacts(
         evidence_facts(store),
         now,
-        approval_checker(store, packets, policy_digest, approval_max_age_hours, now),
+        approval_checker(store, packets, policy_digest, approval_max_age_hours, now, configs),
         artifact_checker(store, artifacts),
     )

@@ -74,6 +74,11 @@ class ModuleApproval(_Model):
     module: str = Field(..., min_length=1, description="Module id <project>/<service>.")
     from_: ImageBinding | None = Field(None, alias="from", description="None: module added.")
     to: ImageBinding
+    config: Sha256Hex | None = Field(
+        None,
+        description="sha256 of the module's resolved compose service at the approved revision "
+        "(credentials masked): a runtime change made after the approval voids it.",
+    )
 
     def digests(self) -> tuple[str | None, str]:
         return (self.from_.digest if self.from_ else None, self.to.digest)
@@ -195,6 +200,7 @@ class ApprovalReason(enum.StrEnum):
     EXPIRED = "expired"
     TOO_LONG = "too-long"  # validity beyond the policy's approval_max_age_hours
     PACKET_CHANGED = "packet-changed"  # other packet id or file sha256
+    CONFIG_CHANGED = "config-changed"  # the module's resolved compose service changed
     DIGESTS_CHANGED = "digests-changed"  # other modules or from/to image digests
     POLICY_CHANGED = "policy-changed"
     EVIDENCE_CHANGED = "evidence-changed"
@@ -390,6 +396,15 @@ def _module_issues(
                 ApprovalIssue(
                     ApprovalReason.DIGESTS_CHANGED,
                     f"module {module}: approved to {a_to}, now to {c_to}",
+                )
+            )
+    approved_config = {m.module: m.config for m in approved}
+    for entry in current:
+        if entry.module in approved_config and entry.config != approved_config[entry.module]:
+            issues.append(
+                ApprovalIssue(
+                    ApprovalReason.CONFIG_CHANGED,
+                    f"module {entry.module}: its runtime configuration is not the one approved",
                 )
             )
     return issues

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from stategate.apply_inputs import runtime_configs, with_configs
 from stategate.attest.approval_store import approve_packet
 from stategate.attest.canonical import format_time, utc_now
 from stategate.attest.inputs import read_packet
@@ -88,7 +89,8 @@ def command(
     layout = RepoLayout.from_policy(repo, trust.policy.policy)
     store = EvidenceStore(layout, trust.roots)
     key = load_signing_key(key_path or find_role_key(default_key_dir(), Role(role)))
-    packet = read_packet(layout, packet_file)
+    # the approval binds each module's resolved configuration at HEAD, not only its image
+    packet = with_configs(read_packet(layout, packet_file), runtime_configs(sides.head.modules))
     key_ok = store.trust.check(key.keyid, Role(role), utc_now()).state is KeyState.VALID
     if not evidence_paths and key_ok:  # a refused key fails below, in approve_packet
         evidence_paths = _relied_evidence(repo, pr, sides, trust)

@@ -117,7 +117,7 @@ def _apply_verdict(
 ) -> Verdict:
     # One revision, one truth: evidence, approvals and packets from the head's git objects;
     # trust from the base (or the operator's file), never from the PR or the work tree.
-    from stategate.apply_inputs import apply_facts, evidence_at_revision
+    from stategate.apply_inputs import apply_facts, evidence_at_revision, runtime_configs
     from stategate.evidence.store import artifacts_root
     from stategate.policy.apply_gate import evaluate_apply
 
@@ -134,6 +134,7 @@ def _apply_verdict(
             approval_max_age_hours=settings.freshness.approval_max_age_hours,
             artifacts=root,
             now=now,
+            configs=runtime_configs(sides.head.modules),
         )
         return evaluate_apply(pr, facts)
 

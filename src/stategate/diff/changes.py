@@ -7,12 +7,15 @@ fields that changed (``environment.DB_PASSWORD``), not what they hold.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from stategate.compose.model import Service
 from stategate.image import parse_image, semver_delta
 from stategate.policy.classify import Module
+from stategate.redaction import credential_values, redact
 from stategate.yamlfile import to_plain
 
 _MAP_FIELDS = ("environment", "labels")
@@ -41,6 +44,15 @@ class ModuleChange:
     semver: str | None
     fields: tuple[str, ...] = ()
     renamed_from: str | None = None
+
+
+def runtime_digest(service: Service) -> str:
+    """sha256 of a service as compose resolves it, credential values masked: what an
+    approval binds besides the image digests."""
+    plain: dict[str, Any] = to_plain(service.spec)
+    masked = redact(plain, credential_values((), plain))
+    canonical = json.dumps(masked, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def config_fields(before: Service, after: Service) -> tuple[str, ...]:

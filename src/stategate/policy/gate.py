@@ -207,6 +207,20 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
     changed_ids = {c.module for c in pr.changes} | {
         c.renamed_from for c in pr.changes if c.renamed_from
     }
+    # One declaration per module: a second one could point the diff somewhere the approved
+    # packet does not say, while the approval still matches the packet it signed.
+    declared: dict[str, list[str]] = {}
+    for loaded in pr.packets:
+        for entry in loaded.packet.modules:
+            declared.setdefault(entry.module, []).append(loaded.packet.id)
+    for module_id, packet_ids in sorted(declared.items()):
+        if len(packet_ids) > 1:
+            stop(
+                StopCondition.UNDECLARED_CHANGE,
+                f"{module_id} is declared more than once ({', '.join(packet_ids)}): one packet "
+                "entry per module, so what is approved is what is applied",
+                module=module_id,
+            )
     for loaded in pr.packets:
         for entry in loaded.packet.modules:
             if entry.module not in changed_ids:

@@ -217,3 +217,18 @@ def test_image_digest() -> None:
 def test_module_binding_rejects_a_bad_digest() -> None:
     with pytest.raises(ValueError, match="must be sha256:<64 hex digits>"):
         ImageBinding(image="x", digest="sha256:xyz")
+
+
+def test_approval_binds_the_modules_runtime_configuration(
+    operator_key: SigningKey, trust: TrustRoots
+) -> None:
+    bound = module().model_copy(update={"config": "5" * 64})
+    request = replace(REQUEST, modules=(bound,))
+    env = sign_approval(request, operator_key, now=T0, hours=24, max_age_hours=72)
+    same = replace(EXPECTED, modules=(bound,))
+    assert reasons(env, trust, same) == []
+    changed = replace(EXPECTED, modules=(bound.model_copy(update={"config": "6" * 64}),))
+    assert reasons(env, trust, changed) == [ApprovalReason.CONFIG_CHANGED]
+    # an approval that bound no configuration does not cover a configured module
+    unbound = sign_approval(REQUEST, operator_key, now=T0, hours=24, max_age_hours=72)
+    assert reasons(unbound, trust, same) == [ApprovalReason.CONFIG_CHANGED]

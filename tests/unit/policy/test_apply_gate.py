@@ -272,3 +272,21 @@ def test_the_image_major_must_be_the_running_major(tmp_path: Path) -> None:
     (req,) = [r for r in v.requirements if r.status != "met"]
     assert req.id == "apply/version-match" and req.module == MOD
     assert "names major 16, but the server reports 15.8" in req.hint
+
+
+def test_a_module_declared_by_two_packets_is_a_stop(tmp_path: Path) -> None:
+    repo = platform_repo(tmp_path / "p")
+    repo.replace("compose/postgres.yml", PG_OLD, PG_NEW)
+    for name in ("a", "b"):
+        repo.write(
+            f"packets/{name}.yaml",
+            f"id: {name}\nmodules:\n  - module: {MOD}\n    from: {PG_OLD}\n    to: {PG_NEW}\n"
+            f"    rollback: {{to: '{PG_OLD}', needs_restore: false}}\n"
+            "allowed_paths: [compose/postgres.yml]\n",
+        )
+    repo.commit("two packets")
+    pr, _ = load_pull_request(repo.path, "main", "HEAD")
+    v = evaluate_apply(pr, _facts(_evidence()))
+    assert v.verdict.value == "stop"
+    (stop,) = [s for s in v.stops if s.module == MOD]
+    assert "declared more than once (a, b)" in stop.message
