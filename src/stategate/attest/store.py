@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +26,10 @@ from stategate.attest.layout import RepoLayout, as_layout
 from stategate.attest.ledger import (
     ChainCheck,
     LedgerEntry,
+    LedgerWriter,
     NewEntry,
-    append_entry,
     check_chain,
+    locked_ledger,
     read_ledger,
 )
 from stategate.attest.signing import Signer, check_envelope, decode_statement, sign_statement
@@ -130,14 +132,19 @@ class EvidenceStore:
             raise VerificationError(rel, check.problems)
         data = envelope.to_json()
         target = self.layout.path(rel)
-        atomic_write(target, data, exclusive=True)
         digest = sha256_bytes(data)
-        try:
-            self._append(rel, digest, check.statement, check.signer)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
-            raise
+        # the ledger is locked before the record appears, so a writer killed while
+        # waiting for another one leaves nothing; only a kill in the milliseconds
+        # between the record's rename and the ledger line's fsync leaves a record
+        # file that is not ledgered (it never counts; verify names it)
+        with self._locked_ledger() as ledger:
+            atomic_write(target, data, exclusive=True)
+            try:
+                self._append(rel, digest, check.statement, check.signer, ledger)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+                raise
         return VerifiedRecord(rel, digest, check.statement, check.signer)
 
     def append(
@@ -162,11 +169,23 @@ class EvidenceStore:
         signer = Signer(claim.keyid, None, claim.role, claim.signed_time)
         return self._append(rel, record.sha256, statement, signer)
 
-    def _append(self, rel: str, digest: str, statement: Statement, signer: Signer) -> LedgerEntry:
+    def _locked_ledger(self) -> AbstractContextManager[LedgerWriter]:
+        return locked_ledger(self.layout.path(self.layout.ledger), shown=self.layout.ledger)
+
+    def _append(
+        self,
+        rel: str,
+        digest: str,
+        statement: Statement,
+        signer: Signer,
+        ledger: LedgerWriter | None = None,
+    ) -> LedgerEntry:
         claim = statement.signer_claim()
         signed_at = claim.signed_at if claim else ""
-        entry = append_entry(
-            self.layout.path(self.layout.ledger),
+        if ledger is None:
+            with self._locked_ledger() as writer:
+                return self._append(rel, digest, statement, signer, writer)
+        entry = ledger.append(
             NewEntry(
                 path=rel,
                 sha256=digest,
@@ -175,8 +194,7 @@ class EvidenceStore:
                 keyid=signer.keyid,
                 role=signer.role,
                 signed_at=signed_at,
-            ),
-            shown=self.layout.ledger,
+            )
         )
         self._chain = None
         return entry
