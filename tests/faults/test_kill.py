@@ -17,6 +17,7 @@ from .conftest import (
     FaultPlatform,
     assert_next_backup_works,
     assert_nothing_counts_from,
+    backed_up,
     kill_fraction,
     seeds,
     session_processes,
@@ -65,7 +66,7 @@ def test_backup_killed_while_its_record_waits_for_the_ledger(
 ) -> None:
     """The artifact is complete and renamed, its record not yet written: killed there,
     the artifact directory stays but nothing describes it, so nothing counts."""
-    stream_size(platform, module_id)  # one good backup first, so the ledger exists
+    backed_up(platform, module_id)  # one good backup first, so the ledger exists
     before = platform.passing_backup_ids(module_id)
     records = platform.record_count()
     fd = _hold_ledger(platform)
@@ -120,7 +121,7 @@ def _processes_in(tmp: Path) -> list[int]:
 def test_restore_drill_killed(platform: FaultPlatform, module_id: str, point: str) -> None:
     """Killed with its sandbox up (a server nobody stops), or with its record waiting for
     the ledger: no drill record; the next drill stops the orphaned sandbox and passes."""
-    stream_size(platform, module_id)
+    backed_up(platform, module_id)
     records = platform.record_count()
     fd = _hold_ledger(platform) if point == "record-pending" else None
     try:
@@ -142,4 +143,9 @@ def test_restore_drill_killed(platform: FaultPlatform, module_id: str, point: st
     assert again.returncode == 0, again
     assert platform.record_count() == records + 1
     assert not _sandboxes(platform.tmp, module_id)  # the orphan was swept, ours removed
-    wait_until(lambda: not _processes_in(platform.tmp), "orphaned sandbox servers to stop", 30)
+    left = _processes_in(platform.tmp)
+    described = [
+        (pid, Path(f"/proc/{pid}/cmdline").read_bytes(), os.readlink(f"/proc/{pid}/cwd"))
+        for pid in left
+    ]
+    assert not left, described
