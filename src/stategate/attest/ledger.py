@@ -277,7 +277,7 @@ _LOCK_POLL_SECONDS = 0.02
 
 
 def append_entry(
-    ledger_path: Path, new: NewEntry, *, shown: str, wait: float = LOCK_WAIT_SECONDS
+    ledger_path: Path, new: NewEntry, *, shown: str, wait: float | None = None
 ) -> LedgerEntry:
     """Append ``new`` under an exclusive lock, chained to the last entry; fsync'd.
 
@@ -290,14 +290,16 @@ def append_entry(
 
 @contextmanager
 def locked_ledger(
-    ledger_path: Path, *, shown: str, wait: float = LOCK_WAIT_SECONDS
+    ledger_path: Path, *, shown: str, wait: float | None = None
 ) -> Iterator[LedgerWriter]:
     """The ledger opened for appending, under its exclusive lock (``flock``).
 
-    Another writer holding the lock is waited for at most ``wait`` seconds,
-    then this one fails with an error naming the ledger. The lock is released
-    when the block ends, or by the kernel when the process dies (even SIGKILL).
+    Another writer holding the lock is waited for at most ``wait`` seconds
+    (default :data:`LOCK_WAIT_SECONDS`), then this one fails with an error naming
+    the ledger. The lock is released when the block ends, or by the kernel when
+    the process dies (even SIGKILL).
     """
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
     try:
         ledger_path.parent.mkdir(parents=True, exist_ok=True)
         created = not ledger_path.exists()
