@@ -29,14 +29,4 @@ def test_second_backup_of_a_module_is_refused(platform: FaultPlatform, module_id
     output, _ = first.communicate(timeout=300)
     assert first.returncode == 0, output
     assert len(platform.passing_backup_ids(module_id) - before) == 1
-    assert platform.verify().returncode == 0
-    # a backup of another module is not held up by this one's lock
-    other = next(m for m in MODULES if m != module_id)
-    proxy.hold_after(total // 3)
-    first = platform.start("backup", module_id)
-    try:
-        wait_until(proxy.held.is_set, "the backup to be mid-stream again")
-        assert platform.run("backup", other).returncode == 0
-    finally:
-        proxy.resume()
-    assert first.wait(timeout=300) == 0
+    assert platform.verify().ok

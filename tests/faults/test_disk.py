@@ -93,7 +93,7 @@ def test_artifacts_folder_full(platform: FaultPlatform, module_id: str) -> None:
         pred = _last_backup(platform, module_id)
         assert pred.result == "error" and "No space left on device" in (pred.reason or "")
         assert platform.backup_dirs(module_id) == []  # the .partial was removed too
-        assert platform.verify().returncode == 0
+        assert platform.verify().ok
     assert_next_backup_works(platform, module_id)
 
 
@@ -116,7 +116,7 @@ def test_evidence_folder_full(platform: FaultPlatform, module_id: str) -> None:
         filler.unlink()
     assert platform.record_count() == records
     assert len(platform.backup_dirs(module_id)) == 1  # only the earlier, recorded one
-    assert platform.verify().returncode == 0
+    assert platform.verify().ok
     assert_next_backup_works(platform, module_id)
 
 
@@ -153,7 +153,7 @@ def test_evidence_folder_read_only(platform: FaultPlatform, module_id: str) -> N
         assert "Traceback" not in done.output
     assert platform.record_count() == records
     assert len(platform.backup_dirs(module_id)) == 1
-    assert platform.verify().returncode == 0
+    assert platform.verify().ok
     assert_next_backup_works(platform, module_id)
 
 
@@ -166,5 +166,5 @@ def test_artifacts_folder_read_only(platform: FaultPlatform) -> None:
         assert done.returncode == 1, done
         assert "Read-only file system" in done.output and "Traceback" not in done.output
     assert len(platform.backup_dirs(module_id)) == 1
-    assert platform.verify().returncode == 0
+    assert platform.verify().ok
     assert_next_backup_works(platform, module_id)

@@ -136,7 +136,7 @@ def test_restore_drill_killed(platform: FaultPlatform, module_id: str, point: st
             os.close(fd)
     assert platform.record_count() == records
     verified = platform.verify()
-    assert verified.returncode == 0, verified
+    assert verified.ok, [str(f) for f in verified.findings]
     if point == "sandbox-up":
         assert _sandboxes(platform.tmp, module_id)  # what SIGKILL left behind
     again = platform.run("restore-drill", module_id)
