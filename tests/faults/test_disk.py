@@ -158,13 +158,18 @@ def test_evidence_folder_read_only(platform: FaultPlatform, module_id: str) -> N
 
 
 def test_artifacts_folder_read_only(platform: FaultPlatform) -> None:
-    """No backup can start: an error record (the evidence folder is writable), no artifact."""
+    """No backup can start (its lock cannot even be taken): a clear error, no record."""
     module_id = "data/redis"
     backed_up(platform, module_id)
+    records = platform.record_count()
     with read_only(platform.artifacts):
         done = platform.run("backup", module_id)
         assert done.returncode == 1, done
-        assert "Read-only file system" in done.output and "Traceback" not in done.output
+        assert f"cannot lock {platform.module_dir(module_id)}: Read-only file system" in (
+            done.output
+        ), done
+        assert "Traceback" not in done.output
+    assert platform.record_count() == records
     assert len(platform.backup_dirs(module_id)) == 1
     assert platform.verify().ok
     assert_next_backup_works(platform, module_id)
