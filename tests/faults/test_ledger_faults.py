@@ -19,7 +19,8 @@ import pytest
 
 from stategate.attest import ledger as ledger_module
 from stategate.attest.audit import verify
-from stategate.attest.findings import FindingCode
+from stategate.attest.commit import PENDING_NAME
+from stategate.attest.findings import FindingCode, VerificationError
 from stategate.attest.ledger import check_chain
 from stategate.attest.testing import statement
 from stategate.attest.trust import Role
@@ -83,9 +84,9 @@ def test_many_writers_at_once_keep_one_chain(platform: Platform) -> None:
 @pytest.mark.parametrize("seed", seeds())
 def test_writer_killed_at_a_seeded_point(platform: Platform, seed: int) -> None:
     """Two writers race; one is SIGKILLed once the ledger reaches a seeded length.
-    Whatever it was doing, the chain stays valid and every ledgered record verifies;
-    at most its one last record file can be left unledgered (the milliseconds between
-    the record's rename and the ledger line's fsync), and that one never counts."""
+    Whatever it was doing, the chain stays valid, every record file is ledgered, and
+    every ledgered record verifies, except at most the victim's last one when the kill
+    fell between its ledger line and its move into place: the next write completes it."""
     target = len(RECORDS) + random.Random(seed).randrange(4, 40)
     other = _writer(platform, "other", 30)
     victim = _writer(platform, "victim", -1)
@@ -98,20 +99,60 @@ def test_writer_killed_at_a_seeded_point(platform: Platform, seed: int) -> None:
             victim.kill()
             victim.wait()
     assert other.wait(timeout=300) == 0
-    report = verify(platform.layout, artifacts=platform.artifacts)
     chain = check_chain(_ledger(platform), shown="ledger")
     assert chain.findings == ()
-    unledgered = [f for f in report.findings if f.code is FindingCode.UNLEDGERED_RECORD]
-    assert report.findings == unledgered and len(unledgered) <= 1
-    assert all("/victim/" in f.file for f in unledgered)
-    # the next append works, and chains on
-    store = platform.store()
-    store.write_signed(
+    report = verify(platform.layout, artifacts=platform.artifacts)
+    assert all(f.code is FindingCode.RECORD_MISSING for f in report.findings), report.findings
+    assert len(report.findings) <= 1
+    assert all("/victim/" in f.file for f in report.findings)
+    # the next write completes or discards what the victim left, and chains on
+    platform.store().write_signed(
         "evidence/smoke/after/0.json", statement("smoke"), platform.evidence_key, Role.EVIDENCE
     )
-    for finding in unledgered:  # what an operator removes after reading verify's report
-        platform.layout.path(finding.file).unlink()
+    assert not (platform.root / "evidence" / PENDING_NAME).exists()
     _assert_one_valid_chain(platform, len(chain.entries) + 1)
+
+
+KILL_AT = {
+    # SIGKILL itself at an exact point of write_signed (a test-only patch in a child)
+    "before-ledger-line": "st.EvidenceStore._append = die",
+    "after-ledger-line": "st.publish = die",
+}
+
+
+@pytest.mark.parametrize("point", sorted(KILL_AT))
+def test_writer_killed_around_its_commit_point(platform: Platform, point: str) -> None:
+    """Killed before its ledger line: no record file, nothing ledgered. Killed after it:
+    the record is ledgered but not in place (it does not count yet); the next write
+    puts it in place (sha256 checked against the ledger) and it counts."""
+    script = (
+        "import os, signal\nimport stategate.attest.store as st\n"
+        "def die(*a, **k):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        + KILL_AT[point]
+        + "\n"
+        + WRITER
+    )
+    key = key_file(platform.evidence_key, platform.root.parent / "keys" / "evidence.key")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(platform.root), str(key), "killed", "1"], timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL
+    rel = "evidence/smoke/killed/0.json"
+    assert not (platform.root / rel).exists()  # no record file either way
+    assert (platform.root / "evidence" / PENDING_NAME).exists()
+    chain = check_chain(_ledger(platform), shown="ledger")
+    ledgered = point == "after-ledger-line"
+    assert (rel in chain.by_path()) is ledgered
+    with pytest.raises(VerificationError):
+        platform.store().load_verified(rel)
+    platform.store().write_signed(
+        "evidence/smoke/after/0.json", statement("smoke"), platform.evidence_key, Role.EVIDENCE
+    )
+    assert not (platform.root / "evidence" / PENDING_NAME).exists()
+    assert (platform.root / rel).exists() is ledgered
+    if ledgered:
+        platform.store().load_verified(rel)
+    _assert_one_valid_chain(platform, len(RECORDS) + ledgered + 1)
 
 
 def test_torn_last_line_does_not_count_and_is_repaired(platform: Platform) -> None:

@@ -340,6 +340,16 @@ class LedgerWriter:
         self._fd = fd
         self._shown = shown
 
+    def last_entry(self) -> LedgerEntry | None:
+        """The last entry of the ledger (None when empty or its last line is damaged)."""
+        lines = split_lines(_drop_torn_tail(_read_all(self._fd)))
+        if not lines:
+            return None
+        try:
+            return parse_line(lines[-1][1])
+        except ValueError:
+            return None
+
     def append(self, new: NewEntry) -> LedgerEntry:
         data = _read_all(self._fd)
         complete = _drop_torn_tail(data)

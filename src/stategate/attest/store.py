@@ -8,7 +8,6 @@ with a key trusted for the record's role at signing time.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -18,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from stategate.attest.canonical import sha256_bytes
+from stategate.attest.commit import discard_pending, finish_interrupted, publish, write_pending
 from stategate.attest.dsse import Envelope, EnvelopeError, parse_envelope
-from stategate.attest.files import atomic_write, read_bounded
+from stategate.attest.files import read_bounded
 from stategate.attest.findings import FindingCode, Problem, VerificationError
 from stategate.attest.keys import SigningKey
 from stategate.attest.layout import RepoLayout, as_layout
@@ -133,18 +133,20 @@ class EvidenceStore:
         data = envelope.to_json()
         target = self.layout.path(rel)
         digest = sha256_bytes(data)
-        # the ledger is locked before the record appears, so a writer killed while
-        # waiting for another one leaves nothing; only a kill in the milliseconds
-        # between the record's rename and the ledger line's fsync leaves a record
-        # file that is not ledgered (it never counts; verify names it)
+        # the ledger line is the commit point (see stategate.attest.commit): a writer
+        # killed before it leaves nothing that names a record, one killed after it
+        # leaves a ledgered record that the next writer puts in place
         with self._locked_ledger() as ledger:
-            atomic_write(target, data, exclusive=True)
+            finish_interrupted(self.layout, ledger)
+            if target.exists():
+                raise InputError("file already exists; records are never overwritten", file=rel)
+            write_pending(self.layout, data, shown=rel)
             try:
                 self._append(rel, digest, check.statement, check.signer, ledger)
             except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    target.unlink()
+                discard_pending(self.layout)
                 raise
+            publish(self.layout, rel)
         return VerifiedRecord(rel, digest, check.statement, check.signer)
 
     def append(
