@@ -119,8 +119,8 @@ class EvidenceStore:
         """Sign ``statement``, write it atomically to ``relpath`` and ledger it.
 
         Refuses (before writing anything) a key the trust file does not allow for
-        ``role``, and never overwrites a record. If the ledger append fails the
-        record file is removed again, so no unledgered record is left behind.
+        ``role``, and never overwrites a record. The record file appears only after
+        its ledger line is durable, so no unledgered record is ever left behind.
         """
         rel = self.layout.record_rel(relpath)
         try:
