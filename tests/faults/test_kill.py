@@ -143,9 +143,18 @@ def test_restore_drill_killed(platform: FaultPlatform, module_id: str, point: st
     assert again.returncode == 0, again
     assert platform.record_count() == records + 1
     assert not _sandboxes(platform.tmp, module_id)  # the orphan was swept, ours removed
-    left = _processes_in(platform.tmp)
-    described = [
-        (pid, Path(f"/proc/{pid}/cmdline").read_bytes(), os.readlink(f"/proc/{pid}/cwd"))
-        for pid in left
-    ]
-    assert not left, described
+    try:
+        wait_until(lambda: not _processes_in(platform.tmp), "sandbox servers to stop", 30)
+    except AssertionError:
+        raise AssertionError(f"left running: {_describe(_processes_in(platform.tmp))}") from None
+
+
+def _describe(pids: list[int]) -> list[str]:
+    found = []
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            found.append(f"{pid}: {argv} in {os.readlink(f'/proc/{pid}/cwd')}")
+        except OSError:
+            continue  # gone meanwhile
+    return found
