@@ -6,8 +6,10 @@ passes, no new passing backup, no drill record), and the next run works.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -124,14 +126,23 @@ def test_restore_drill_killed(platform: FaultPlatform, module_id: str, point: st
     backed_up(platform, module_id)
     records = platform.record_count()
     fd = _hold_ledger(platform) if point == "record-pending" else None
+    frozen: list[int] = []
     try:
         child = platform.start("restore-drill", module_id)
         wait_until(lambda: _sandbox_up(platform.tmp, module_id), "the sandbox to start")
-        if point == "record-pending":  # the sandbox is torn down, the record is next
+        if point == "sandbox-up":  # freeze the sandbox, so the drill cannot move on
+            for _ in range(2):  # the postmaster first, then what it forked meanwhile
+                for pid in set(_processes_in(platform.tmp)) - set(frozen):
+                    os.kill(pid, signal.SIGSTOP)
+                    frozen.append(pid)
+        else:  # the sandbox is torn down, the record is next
             wait_until(lambda: not _sandboxes(platform.tmp, module_id), "the sandbox teardown")
         assert child.poll() is None
         sigkill(child)
     finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         if fd is not None:
             os.close(fd)
     assert platform.record_count() == records

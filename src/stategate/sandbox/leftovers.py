@@ -43,6 +43,22 @@ def mark_owner(root: Path) -> None:
     (root / OWNER_FILE).write_text(f"{os.getpid()} {process_start(os.getpid())}\n")
 
 
+def remove_sandbox(root: Path) -> None:
+    """Remove a stopped sandbox's folder, its owner file last, so a removal cut short
+    (a kill) leaves a folder the next sweep still recognises."""
+    for child in root.iterdir() if root.is_dir() else ():
+        if child.name == OWNER_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                child.unlink()
+    with contextlib.suppress(OSError):
+        (root / OWNER_FILE).unlink()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _owner_alive(root: Path) -> bool:
     try:
         pid_text, start = (root / OWNER_FILE).read_text().split()
@@ -101,6 +117,6 @@ def sweep_orphans(tmp: Path | None = None) -> list[Path]:
         for pid, sig in _server_pids(root):
             if _inside(pid, root):
                 _stop(pid, sig)
-        shutil.rmtree(root, ignore_errors=True)
+        remove_sandbox(root)
         swept.append(root)
     return swept

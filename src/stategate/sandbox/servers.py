@@ -28,7 +28,12 @@ from typing import Generic, Protocol, TypeVar
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
-from stategate.sandbox.leftovers import SERVER_PID_FILE, mark_owner, sweep_orphans
+from stategate.sandbox.leftovers import (
+    SERVER_PID_FILE,
+    mark_owner,
+    remove_sandbox,
+    sweep_orphans,
+)
 from stategate.sandbox.ports import LOOPBACK, free_port, port_open
 
 PG_SYSTEM_USER = "postgres"  # PostgreSQL refuses to run as root
@@ -265,7 +270,7 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
                 check=False,
                 timeout=60,
             )
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_sandbox(self.root)
         self.root = None
 
 
@@ -305,7 +310,7 @@ class _Process:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_sandbox(self.root)
 
 
 class LocalRedis(_ServerContext[RedisAccess]):
