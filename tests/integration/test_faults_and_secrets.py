@@ -73,11 +73,13 @@ def _kill_backup_child(
             child.kill()
 
 
-def _assert_nothing_valid_then_recovers(workspace: Workspace, module_id: str) -> list[Path]:
-    """Only a ``.partial`` directory is left, no record; the next backup and drill pass."""
+def _assert_nothing_valid_then_recovers(workspace: Workspace, module_id: str) -> int:
+    """Only a ``.partial`` directory is left, no record; the next backup and drill pass.
+    Returns how many files the leftover held."""
     module_dir = workspace.artifacts / Path(*module_id.split("/"))
-    leftovers = list(module_dir.iterdir())
+    leftovers = [p for p in module_dir.iterdir() if p.name != ".backup.lock"]
     assert leftovers and all(p.name.endswith(".partial") for p in leftovers)
+    left_files = sum(1 for p in leftovers[0].rglob("*") if p.is_file())
     assert list_records(workspace.store()) == []
     assert not (workspace.repo / "evidence").exists()  # no record, no ledger entry
     with pytest.raises(Exception, match="no passing backup"):
@@ -85,7 +87,8 @@ def _assert_nothing_valid_then_recovers(workspace: Workspace, module_id: str) ->
     # the leftover is ignored: the next backup and drill work
     assert run_backup(workspace.context(module_id)).result == "pass"
     assert run_restore_drill(workspace.context(module_id)).result == "pass"
-    return leftovers
+    assert not list(module_dir.glob("*.partial"))  # swept by the next backup
+    return left_files
 
 
 def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_path: Path) -> None:
@@ -128,9 +131,8 @@ def test_sigkill_while_s3_parts_await_their_flush_leaves_no_valid_backup(
         s3_http.S3Http.fetch = fetch
     """
     _kill_backup_child(workspace, tmp_path, "data/minio", "S3Source", stall)
-    leftovers = _assert_nothing_valid_then_recovers(workspace, "data/minio")
-    mirrored = [p for p in leftovers[0].rglob("*") if p.is_file()]
-    assert len(mirrored) >= 10  # complete objects were there, and still nothing valid
+    mirrored = _assert_nothing_valid_then_recovers(workspace, "data/minio")
+    assert mirrored >= 10  # complete objects were there, and still nothing valid
 
 
 class _SourceAsSandbox:

@@ -301,7 +301,9 @@ def test_records_are_write_once(platform: Platform) -> None:
 
 def test_failed_ledger_append_leaves_no_record(platform: Platform) -> None:
     ledger = platform.root / "evidence/ledger.jsonl"
-    ledger.write_bytes(ledger.read_bytes() + b'{"truncated')
+    # a complete (newline-terminated) line that is no entry: the chain cannot go on
+    # (an unterminated fragment is a torn append instead: see tests/faults)
+    ledger.write_bytes(ledger.read_bytes() + b'{"truncated\n')
     rel = "evidence/app/postgres/smoke-new.json"
     with pytest.raises(InputError, match="last ledger line is damaged"):
         platform.store().write_signed(rel, statement("smoke"), platform.evidence_key, Role.EVIDENCE)

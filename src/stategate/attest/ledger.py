@@ -9,9 +9,12 @@ ref (``verify --base``) also catches a chain rewritten from scratch.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,8 +135,12 @@ def split_lines(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def check_chain(data: bytes, *, shown: str) -> ChainCheck:
-    """Parse the ledger and check its chain. Pure: takes the file's bytes."""
-    numbered = split_lines(data)
+    """Parse the ledger and check its chain. Pure: takes the file's bytes.
+
+    An unterminated final fragment that is no entry (an append killed mid-line)
+    is not a line: it names nothing, and the next append removes it.
+    """
+    numbered = split_lines(_drop_torn_tail(data))
     lines: list[LedgerLine] = []
     findings: list[Finding] = []
     for number, raw in numbered:
@@ -263,26 +270,94 @@ class NewEntry:
     signed_at: str
 
 
-def append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry:
+# how long a writer waits for another one's append (each holds the lock for
+# milliseconds: a record write and one fsynced line) before giving up clearly
+LOCK_WAIT_SECONDS = 60.0
+_LOCK_POLL_SECONDS = 0.02
+
+
+def append_entry(
+    ledger_path: Path, new: NewEntry, *, shown: str, wait: float | None = None
+) -> LedgerEntry:
     """Append ``new`` under an exclusive lock, chained to the last entry; fsync'd.
 
     Refuses a path already in the ledger (records are write-once) and a ledger
-    whose last line is damaged (the chain could not continue).
+    whose last complete line is damaged (the chain could not continue).
     """
+    with locked_ledger(ledger_path, shown=shown, wait=wait) as ledger:
+        return ledger.append(new)
+
+
+@contextmanager
+def locked_ledger(
+    ledger_path: Path, *, shown: str, wait: float | None = None
+) -> Iterator[LedgerWriter]:
+    """The ledger opened for appending, under its exclusive lock (``flock``).
+
+    Another writer holding the lock is waited for at most ``wait`` seconds
+    (default :data:`LOCK_WAIT_SECONDS`), then this one fails with an error naming
+    the ledger. The lock is released when the block ends, or by the kernel when
+    the process dies (even SIGKILL).
+    """
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
     try:
-        return _append_entry(ledger_path, new, shown=shown)
+        ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        created = not ledger_path.exists()
+        fd = os.open(ledger_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise ExternalError(f"cannot open the ledger: {exc.strerror or exc}", file=shown) from exc
+    try:
+        _lock(fd, wait, shown)
+        yield LedgerWriter(fd, shown)
+        if created:
+            fsync_dir(ledger_path.parent)
     except OSError as exc:
         raise ExternalError(f"cannot append: {exc.strerror or exc}", file=shown) from exc
+    finally:
+        os.close(fd)  # releases the lock
 
 
-def _append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry:
-    ledger_path.parent.mkdir(parents=True, exist_ok=True)
-    created = not ledger_path.exists()
-    with open(ledger_path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        handle.seek(0)
-        data = handle.read()
-        numbered = split_lines(data)
+def _lock(fd: int, wait: float, shown: str) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise ExternalError(
+                    f"another stategate process has been appending for over {wait:g} s "
+                    "(the ledger is locked); nothing was recorded, try again",
+                    file=shown,
+                ) from None
+            time.sleep(_LOCK_POLL_SECONDS)
+
+
+class LedgerWriter:
+    """Appends entries to a ledger whose lock this process holds."""
+
+    def __init__(self, fd: int, shown: str) -> None:
+        self._fd = fd
+        self._shown = shown
+
+    def last_entry(self) -> LedgerEntry | None:
+        """The last entry of the ledger (None when empty or its last line is damaged)."""
+        lines = split_lines(_drop_torn_tail(_read_all(self._fd)))
+        if not lines:
+            return None
+        try:
+            return parse_line(lines[-1][1])
+        except ValueError:
+            return None
+
+    def append(self, new: NewEntry) -> LedgerEntry:
+        data = _read_all(self._fd)
+        complete = _drop_torn_tail(data)
+        if len(complete) < len(data):
+            # an append that died (or hit a full disk) mid-line: never an entry
+            os.ftruncate(self._fd, len(complete))
+            os.fsync(self._fd)
+        numbered = split_lines(complete)
         last: LedgerEntry | None = None
         for number, raw in numbered:
             try:
@@ -291,12 +366,12 @@ def _append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntr
                 if number == len(numbered):
                     raise InputError(
                         f"last ledger line is damaged ({exc}); run 'stategate evidence verify'",
-                        file=shown,
+                        file=self._shown,
                         line=number,
                     ) from exc
                 continue
             if entry.path == new.path:
-                raise InputError(f"{new.path} is already ledgered", file=shown, line=number)
+                raise InputError(f"{new.path} is already ledgered", file=self._shown, line=number)
             last = entry
         entry = make_entry(
             seq=last.seq + 1 if last else 1,
@@ -309,13 +384,47 @@ def _append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntr
             role=new.role,
             signed_at=new.signed_at,
         )
-        prefix = b"" if not data or data.endswith(b"\n") else b"\n"
-        handle.write(prefix + entry.line())
-        handle.flush()
-        os.fsync(handle.fileno())
-    if created:
-        fsync_dir(ledger_path.parent)
-    return entry
+        prefix = b"" if not complete or complete.endswith(b"\n") else b"\n"
+        try:
+            _write_all(self._fd, prefix + entry.line())
+            os.fsync(self._fd)
+        except BaseException:
+            # a short write (disk full) must not leave half a line behind
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, len(complete))
+            raise
+        return entry
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks: list[bytes] = []
+    while chunk := os.read(fd, 1024 * 1024):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _drop_torn_tail(data: bytes) -> bytes:
+    """``data`` without a final line that lacks its newline and is no entry.
+
+    Every entry is written whole with its newline; an unterminated fragment that
+    does not parse is what a writer killed mid-write (or a full disk) leaves.
+    """
+    if not data or data.endswith(b"\n"):
+        return data
+    cut = data.rfind(b"\n") + 1
+    try:
+        parse_line(data[cut:])
+    except ValueError:
+        return data[:cut]
+    return data
 
 
 def read_ledger(ledger_path: Path) -> bytes:

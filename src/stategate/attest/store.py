@@ -8,26 +8,28 @@ with a key trusted for the record's role at signing time.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from stategate.attest.canonical import sha256_bytes
+from stategate.attest.commit import discard_pending, finish_interrupted, publish, write_pending
 from stategate.attest.dsse import Envelope, EnvelopeError, parse_envelope
-from stategate.attest.files import atomic_write, read_bounded
+from stategate.attest.files import read_bounded
 from stategate.attest.findings import FindingCode, Problem, VerificationError
 from stategate.attest.keys import SigningKey
 from stategate.attest.layout import RepoLayout, as_layout
 from stategate.attest.ledger import (
     ChainCheck,
     LedgerEntry,
+    LedgerWriter,
     NewEntry,
-    append_entry,
     check_chain,
+    locked_ledger,
     read_ledger,
 )
 from stategate.attest.signing import Signer, check_envelope, decode_statement, sign_statement
@@ -117,8 +119,8 @@ class EvidenceStore:
         """Sign ``statement``, write it atomically to ``relpath`` and ledger it.
 
         Refuses (before writing anything) a key the trust file does not allow for
-        ``role``, and never overwrites a record. If the ledger append fails the
-        record file is removed again, so no unledgered record is left behind.
+        ``role``, and never overwrites a record. The record file appears only after
+        its ledger line is durable, so no unledgered record is ever left behind.
         """
         rel = self.layout.record_rel(relpath)
         try:
@@ -130,14 +132,21 @@ class EvidenceStore:
             raise VerificationError(rel, check.problems)
         data = envelope.to_json()
         target = self.layout.path(rel)
-        atomic_write(target, data, exclusive=True)
         digest = sha256_bytes(data)
-        try:
-            self._append(rel, digest, check.statement, check.signer)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
-            raise
+        # the ledger line is the commit point (see stategate.attest.commit): a writer
+        # killed before it leaves nothing that names a record, one killed after it
+        # leaves a ledgered record that the next writer puts in place
+        with self._locked_ledger() as ledger:
+            finish_interrupted(self.layout, ledger)
+            if target.exists():
+                raise InputError("file already exists; records are never overwritten", file=rel)
+            write_pending(self.layout, data, shown=rel)
+            try:
+                self._append(rel, digest, check.statement, check.signer, ledger)
+            except BaseException:
+                discard_pending(self.layout)
+                raise
+            publish(self.layout, rel)
         return VerifiedRecord(rel, digest, check.statement, check.signer)
 
     def append(
@@ -162,11 +171,23 @@ class EvidenceStore:
         signer = Signer(claim.keyid, None, claim.role, claim.signed_time)
         return self._append(rel, record.sha256, statement, signer)
 
-    def _append(self, rel: str, digest: str, statement: Statement, signer: Signer) -> LedgerEntry:
+    def _locked_ledger(self) -> AbstractContextManager[LedgerWriter]:
+        return locked_ledger(self.layout.path(self.layout.ledger), shown=self.layout.ledger)
+
+    def _append(
+        self,
+        rel: str,
+        digest: str,
+        statement: Statement,
+        signer: Signer,
+        ledger: LedgerWriter | None = None,
+    ) -> LedgerEntry:
         claim = statement.signer_claim()
         signed_at = claim.signed_at if claim else ""
-        entry = append_entry(
-            self.layout.path(self.layout.ledger),
+        if ledger is None:
+            with self._locked_ledger() as writer:
+                return self._append(rel, digest, statement, signer, writer)
+        entry = ledger.append(
             NewEntry(
                 path=rel,
                 sha256=digest,
@@ -175,8 +196,7 @@ class EvidenceStore:
                 keyid=signer.keyid,
                 role=signer.role,
                 signed_at=signed_at,
-            ),
-            shown=self.layout.ledger,
+            )
         )
         self._chain = None
         return entry

@@ -9,6 +9,7 @@ under its final name and can never be mistaken for a valid one.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -129,6 +130,38 @@ def open_backup(final: Path, progress: Progress | None = None) -> Iterator[Backu
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+LOCK_NAME = ".backup.lock"
+
+
+@contextmanager
+def module_lock(module_dir: Path, what: str) -> Iterator[None]:
+    """Hold the exclusive lock of one module's backups, or fail at once.
+
+    Two backups of one module at once would only double the load on its
+    server; the second one is refused with an error naming the lock. While
+    the lock is held no other backup writes here, so ``.partial`` directories
+    left by a killed backup are removed (the kernel drops a dead holder's lock).
+    """
+    try:
+        module_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(module_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise ExternalError(f"cannot lock {module_dir}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExternalError(
+                f"another backup of {what} is running (it holds {module_dir / LOCK_NAME}); "
+                "nothing was done"
+            ) from None
+        for leftover in module_dir.glob("*" + PARTIAL_SUFFIX):
+            shutil.rmtree(leftover, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)
 
 
 def safe_part_name(name: str) -> str:

@@ -6,7 +6,7 @@ import shutil
 
 from stategate import execute
 from stategate.errors import StategateError
-from stategate.evidence.artifact import open_backup
+from stategate.evidence.artifact import module_lock, open_backup
 from stategate.evidence.record import (
     Artifact,
     BackupPredicate,
@@ -17,7 +17,7 @@ from stategate.evidence.record import (
 )
 from stategate.evidence.store import StoredRecord, module_path, new_id, write_record
 from stategate.operations.context import ModuleContext, now
-from stategate.providers.base import FINGERPRINT_PART, BackupHooks
+from stategate.providers.base import FINGERPRINT_PART, BackupHooks, Provider
 from stategate.providers.fingerprint import FingerprintSummary
 from stategate.providers.registry import provider_for
 
@@ -31,6 +31,13 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     config = ctx.require_config()
     ctx.require_signer()
     provider = provider_for(config, ctx.repo)
+    with module_lock(ctx.artifacts / module_path(ctx.module_id), ctx.module_id):
+        return _locked_backup(ctx, provider, hooks)
+
+
+def _locked_backup(
+    ctx: ModuleContext, provider: Provider, hooks: BackupHooks | None
+) -> StoredRecord:
     started = now()
     backup_id = new_id(started)
     location = module_path(ctx.module_id) / backup_id
@@ -85,4 +92,9 @@ def run_backup(ctx: ModuleContext, *, hooks: BackupHooks | None = None) -> Store
     ]
     if not subjects:
         subjects = [content_subject(location.as_posix(), {"result": result, "reason": reason})]
-    return write_record(ctx.store, statement(subjects, predicate), ctx.key)
+    try:
+        return write_record(ctx.store, statement(subjects, predicate), ctx.key)
+    except BaseException:
+        # no record, no backup: an artifact nothing describes is only clutter
+        shutil.rmtree(final, ignore_errors=True)
+        raise

@@ -26,6 +26,12 @@ from typing import Generic, Protocol, TypeVar
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
+from stategate.sandbox.leftovers import (
+    SERVER_PID_FILE,
+    mark_owner,
+    remove_sandbox,
+    sweep_orphans,
+)
 from stategate.sandbox.ports import LOOPBACK, free_port, port_open
 
 PG_SYSTEM_USER = "postgres"  # PostgreSQL refuses to run as root
@@ -43,6 +49,7 @@ def binary_version(binary: Path | str) -> str:
 
 def _make_private_dir(prefix: str, owner: str | None) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
+    mark_owner(path)
     if owner is not None:
         info = pwd.getpwnam(owner)
         os.chown(path, info.pw_uid, info.pw_gid)
@@ -142,6 +149,7 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
         return PostgresAccess(str(self.socket_dir), self.port, self.superuser, None)
 
     def start(self) -> None:
+        sweep_orphans()
         root = self.root = _make_private_dir("stategate-pg-", self.user)
         secrets = (self.password,) if self.password else ()
 
@@ -236,7 +244,7 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
                 check=False,
                 timeout=60,
             )
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_sandbox(self.root)
         self.root = None
 
 
@@ -244,7 +252,9 @@ class _Process:
     """A child server process with a temporary directory, stopped on exit."""
 
     def __init__(self, prefix: str) -> None:
+        sweep_orphans()
         self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        mark_owner(self.root)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.root / "server.log"
 
@@ -253,6 +263,7 @@ class _Process:
             self.proc = execute.popen(
                 argv, secrets=secrets, stdout=log.fileno(), stderr=subprocess.STDOUT, cwd=self.root
             )
+        (self.root / SERVER_PID_FILE).write_text(f"{self.proc.pid}\n")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -273,7 +284,7 @@ class _Process:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_sandbox(self.root)
 
 
 class LocalRedis(_ServerContext[RedisAccess]):
