@@ -17,6 +17,7 @@ Time is controlled (``now`` is passed explicitly), never raced.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,11 +30,11 @@ from stategate.attest.signing import CLOCK_SKEW
 from stategate.attest.store import EvidenceStore
 from stategate.attest.testing import statement, trust_entry, trust_roots
 from stategate.attest.trust import Role, TrustRoots
-from stategate.policy.apply_gate import ApplyFacts, evaluate_apply
+from stategate.policy.apply_gate import evaluate_apply
 from tests.integration.ledger_support import NOW, make_platform
 from tests.unit.attest.test_approval import EXPECTED, REQUEST, T0
 from tests.unit.policy.test_apply_gate import NOW as GATE_NOW
-from tests.unit.policy.test_apply_gate import _approvals, _evidence, _pr
+from tests.unit.policy.test_apply_gate import _evidence, _facts, _pr
 
 AHEAD_OK = CLOCK_SKEW - timedelta(minutes=1)
 AHEAD_TOO_FAR = CLOCK_SKEW + timedelta(minutes=5)
@@ -91,9 +92,8 @@ def operator_key_and_trust() -> tuple[SigningKey, TrustRoots]:
     ],
 )
 def test_freshness_under_skew(tmp_path: Path, age_h: float, verdict: str) -> None:
-    v = evaluate_apply(
-        _pr(tmp_path), ApplyFacts(_evidence(age_h=age_h), GATE_NOW, _approvals(True))
-    )
+    facts = _facts(_evidence(age_h=age_h))
+    v = evaluate_apply(_pr(tmp_path), replace(facts, now=GATE_NOW))
     assert v.verdict.value == verdict, [r for r in v.requirements if r.status != "met"]
     if verdict == "blocked":
         unmet = {r.id for r in v.requirements if r.status != "met"}

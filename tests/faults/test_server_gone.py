@@ -18,11 +18,12 @@ import pytest
 import redis
 
 from stategate.attest.keys import SigningKey
+from stategate.engines import discover
 from stategate.evidence.record import BackupPredicate
 from stategate.evidence.store import list_records, open_evidence
 from stategate.execute import run
 from stategate.providers.access import PostgresAccess, RedisAccess
-from stategate.sandbox.servers import LocalRedis, find_postgres_bin, postgres_run_user
+from stategate.sandbox.servers import LocalRedis, postgres_run_user
 from stategate.sandbox.services import ProductionServices, production_services, seed_redis
 
 from .conftest import (
@@ -73,9 +74,12 @@ def _stop_postgres(access: PostgresAccess) -> tuple[str, str]:
         dbname="postgres",
     ) as conn:
         row = conn.execute("SHOW data_directory").fetchone()
-    assert row is not None
+        version = conn.execute("SHOW server_version").fetchone()
+    assert row is not None and version is not None
     data = str(row[0])
-    pg_ctl = str(find_postgres_bin() / "pg_ctl")
+    # the pg_ctl of the very build that runs this server
+    major = str(version[0]).split(".")[0]
+    pg_ctl = str(discover().require("postgresql", major).tool("pg_ctl"))
     run([pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"], user=postgres_run_user())
     return pg_ctl, data
 
