@@ -74,7 +74,7 @@ def verify(
     store = EvidenceStore.open(as_layout(repo), now=now)
     layout = store.layout
     report = VerifyReport()
-    data = read_ledger(layout.path(layout.ledger))
+    data = read_ledger(layout.path(layout.ledger), shown=layout.ledger, root=layout.root)
     chain = check_chain(data, shown=layout.ledger)
     report.findings.extend(chain.findings)
     if base_ref is not None:
@@ -182,7 +182,7 @@ def _check_artifacts(
     Subjects that are not files there (image names, artifacts on another host)
     are counted as unreachable, not as findings.
     """
-    resolved_root = root.resolve()
+    resolved_root = Path(os.path.realpath(root))
     for subject in statement.subject:
         expected = subject.digest.get("sha256")
         if expected is None or not subject.name:
@@ -192,7 +192,7 @@ def _check_artifacts(
         except InputError:
             report.artifacts_unreachable += 1
             continue
-        path = (resolved_root / name).resolve()
+        path = Path(os.path.realpath(resolved_root / name))
         if not path.is_relative_to(resolved_root) or not path.is_file():
             report.artifacts_unreachable += 1
             continue

@@ -9,12 +9,14 @@ ref (``verify --base``) also catches a chain rewritten from scratch.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,8 +25,10 @@ from stategate.attest.files import fsync_dir
 from stategate.attest.findings import Finding, FindingCode
 from stategate.attest.trust import Role
 from stategate.errors import ExternalError, InputError
+from stategate.regularfile import read_regular
 
 GENESIS = "0" * 64
+MAX_LEDGER_BYTES = 64 * 1024 * 1024  # about 100,000 entries
 
 
 class LedgerEntry(BaseModel):
@@ -278,10 +282,12 @@ def append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry
 def _append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntry:
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
     created = not ledger_path.exists()
-    with open(ledger_path, "a+b") as handle:
+    with _open_for_append(ledger_path, shown) as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         handle.seek(0)
-        data = handle.read()
+        data = handle.read(MAX_LEDGER_BYTES + 1)
+        if len(data) > MAX_LEDGER_BYTES:
+            raise InputError(f"ledger is over the {MAX_LEDGER_BYTES}-byte limit", file=shown)
         numbered = split_lines(data)
         last: LedgerEntry | None = None
         for number, raw in numbered:
@@ -318,10 +324,27 @@ def _append_entry(ledger_path: Path, new: NewEntry, *, shown: str) -> LedgerEntr
     return entry
 
 
-def read_ledger(ledger_path: Path) -> bytes:
-    """The ledger's bytes; an absent ledger is empty."""
+def _open_for_append(ledger_path: Path, shown: str) -> BinaryIO:
+    """The ledger opened for reading and appending: a regular file, never a symlink."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        return ledger_path.read_bytes()
+        fd = os.open(ledger_path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError("ledger is a symlink; refused", file=shown) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError("ledger is not a regular file; refused", file=shown)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "a+b")
+
+
+def read_ledger(ledger_path: Path, *, shown: str, root: Path | None = None) -> bytes:
+    """The ledger's bytes (a regular file inside ``root``, bounded); absent is empty."""
+    try:
+        return read_regular(ledger_path, MAX_LEDGER_BYTES, shown=shown, root=root)
     except FileNotFoundError:
         return b""
 
