@@ -26,7 +26,8 @@ _OPEN_FLAGS = (
 )
 
 
-def _kind(mode: int) -> str:
+def describe_kind(mode: int) -> str:
+    """What a non-regular file is, for messages: 'a FIFO', 'a device', ..."""
     if stat.S_ISFIFO(mode):
         return "a FIFO"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -69,7 +70,9 @@ def read_regular(path: Path, limit: int, *, shown: str, root: Path | None = None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"is {_kind(info.st_mode)}, not a regular file; refused", file=shown)
+            raise InputError(
+                f"is {describe_kind(info.st_mode)}, not a regular file; refused", file=shown
+            )
         if info.st_size > limit:
             raise InputError(
                 f"file is too large: {info.st_size} bytes, over the {limit}-byte limit", file=shown

@@ -25,7 +25,7 @@ from stategate.attest.files import fsync_dir
 from stategate.attest.findings import Finding, FindingCode
 from stategate.attest.trust import Role
 from stategate.errors import ExternalError, InputError
-from stategate.regularfile import read_regular
+from stategate.regularfile import describe_kind, read_regular
 
 GENESIS = "0" * 64
 MAX_LEDGER_BYTES = 64 * 1024 * 1024  # about 100,000 entries
@@ -331,12 +331,14 @@ def _open_for_append(ledger_path: Path, shown: str) -> BinaryIO:
         fd = os.open(ledger_path, flags, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise InputError("ledger is a symlink; refused", file=shown) from None
+            raise InputError("is a symlink, not a regular file; refused", file=shown) from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise InputError("ledger is not a regular file; refused", file=shown)
+        raise InputError(
+            f"is {describe_kind(info.st_mode)}, not a regular file; refused", file=shown
+        )
     os.set_blocking(fd, True)
     return os.fdopen(fd, "a+b")
 
