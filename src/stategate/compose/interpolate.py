@@ -198,7 +198,7 @@ def interpolate_tree(
         return seq
     if isinstance(node, str) and "$" in node:
         try:
-            result = substitute(node, env, limit=min(MAX_VALUE_CHARS, max(budget.remaining, 0)))
+            result = substitute(node, env)  # at most MAX_VALUE_CHARS past the budget
             budget.spend(len(result.text))
         except InterpolationError as exc:
             raise InputError(str(exc), file=loc.file, line=loc.line) from None
