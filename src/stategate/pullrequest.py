@@ -18,6 +18,7 @@ from stategate.git import Git, GitTree
 from stategate.packet import is_packet_path, load_packet
 from stategate.platform import Platform, load_platform_from
 from stategate.policy.gate import PullRequest
+from stategate.source import clean_rel
 from stategate.yamlfile import decode_text
 
 
@@ -53,6 +54,7 @@ def load_pull_request(
     for tree in (base_tree, head_tree):
         tree.prefetch([p for p in tree.list_files() if _compose_relevant(p)])
     try:
+        _check_files(files, base_tree, head_tree)
         base_platform = load_platform_from(base_tree, _present(base_tree, files))
         head_platform = load_platform_from(head_tree, _present(head_tree, files))
         touched = git.changed_paths(base_rev, head_rev)
@@ -99,6 +101,15 @@ def _compose_relevant(path: str) -> bool:
 
 def _present(tree: GitTree, files: Sequence[str] | None) -> list[str] | None:
     return None if files is None else [f for f in files if tree.is_file(f)]
+
+
+def _check_files(files: Sequence[str] | None, *trees: GitTree) -> None:
+    """A ``-f`` path outside the repo, or on neither side, is an error naming it
+    (not an empty project that would make the PR look repo-only)."""
+    for rel in files or ():
+        clean_rel(rel, shown=rel)
+        if not any(tree.is_file(rel) for tree in trees):
+            raise InputError("compose file not found at the base or the head revision", file=rel)
 
 
 def _close(*trees: GitTree) -> None:

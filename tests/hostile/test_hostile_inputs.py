@@ -38,6 +38,18 @@ Plant = Callable[[HostileRepo], None]
 
 def _argv(command: str, repo: HostileRepo) -> list[str]:
     root = str(repo.root)
+    name, _, path = command.partition(" ")
+    if path:  # "<command> <path>": the path a user names on the command line
+        return {
+            "classify": ["classify", "--repo", root, "-f", path],
+            "config": ["config", "--repo", root, "-f", path],
+            "check": ["check", "--repo", root, "--base", "base", "-f", path],
+            "plan": ["plan", path, "--repo", root],
+            "approve": [
+                *("approve", path, "--role", "operator"),
+                *("--key", str(repo.operator_key), "--repo", root),
+            ],
+        }[name]
     return {
         "classify": ["classify", "--repo", root],
         "config": ["config", "--repo", root],
@@ -645,6 +657,47 @@ CASES: list[Case] = [
     ),
 ]
 
+# paths named on the command line
+CASES += [
+    Case(
+        "cli-path-absolute",
+        "/etc/passwd",
+        both(),
+        tuple(f"{c} /etc/passwd" for c in ("classify", "config", "check", "plan", "approve")),
+        needle="outside",
+    ),
+    Case(
+        "cli-path-escape",
+        "../x.yml",
+        both(),
+        ("check ../x.yml",),
+        needle="escapes",
+    ),
+    Case(
+        "cli-path-absent-on-both-sides",
+        "nope.yml",
+        both(),
+        ("check nope.yml",),
+        needle="not found",
+    ),
+    Case(
+        "cli-path-fifo",
+        "extra.yml",
+        fifo("extra.yml"),
+        ("classify extra.yml", "config extra.yml", "plan extra.yml", "approve extra.yml"),
+        False,
+        "FIFO",
+    ),
+    Case(
+        "cli-path-symlink-out",
+        "extra.yml",
+        symlink("extra.yml", "/etc/passwd"),
+        ("classify extra.yml", "config extra.yml", "plan extra.yml", "approve extra.yml"),
+        False,
+        "outside",
+    ),
+]
+
 RECORD = "evidence/app/postgres/backup-20260501T120000Z-aaaaaa.json"
 RECORD_FINDING = {"evidence-verify": 1}
 CASES += [
@@ -761,7 +814,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> HostileRepo:
 def test_the_untouched_repo_passes_every_command(template: HostileRepo, tmp_path: Path) -> None:
     """The baseline: without a hostile file, every command the cases run succeeds."""
     repo = copy_repo(template, tmp_path)
-    for command in sorted({c for case in CASES for c in case.commands}):
+    for command in sorted({c for case in CASES for c in case.commands if " " not in c}):
         proc = run_cli(command, repo)
         assert proc.returncode == 0, f"{command}: {proc.stderr[-500:]}"
 
