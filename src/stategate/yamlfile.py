@@ -28,6 +28,7 @@ from stategate.regularfile import read_regular
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 500_000
+MAX_EVENTS = 200_000  # parse events (about two per node) of one document as written
 MAX_DEPTH = 64
 
 RESET = "reset"
@@ -164,8 +165,29 @@ def load_file(path: Path, shown: str, *, root: Path | None = None) -> Any:
     return loads(read_text(path, shown, root=root), shown)
 
 
+def _check_size(text: str, shown: str) -> None:
+    """Refuse a document of more than ``MAX_EVENTS`` parse events before building any of
+    it: composing a 4 MB list of one-character items would take over 500 MB. Counting
+    streams (constant memory) and stops at the limit; syntax errors are left to ``loads``."""
+    parser = _Loader(text)
+    count = 0
+    try:
+        while parser.check_event():
+            parser.get_event()
+            count += 1
+            if count > MAX_EVENTS:
+                raise InputError(
+                    f"more than {MAX_EVENTS} YAML nodes; refused", file=shown, line=None
+                )
+    except yaml.YAMLError:
+        pass
+    finally:
+        parser.dispose()
+
+
 def loads(text: str, shown: str) -> Any:
     """Parse one YAML document into YMap/YSeq/scalars; an empty document is ``None``."""
+    _check_size(text, shown)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

@@ -294,6 +294,20 @@ CASES: list[Case] = [
         False,
         "limit",
     ),
+    Case(
+        "compose-many-nodes",
+        "compose.yml",
+        write("compose.yml", "x-a: [" + "1," * 1_800_000 + "1]\n" + SVC_IMAGE),
+        COMPOSE_ALL,
+        needle="nodes",
+    ),
+    Case(
+        "compose-many-services",
+        "compose.yml",
+        write("compose.yml", compose("".join(f"  s{i}: {{image: x}}\n" for i in range(2001)))),
+        COMPOSE_ALL,
+        needle="services",
+    ),
     Case("compose-huge-hex", "compose.yml", write("compose.yml", HUGE_HEX), COMPOSE_ALL, "range"),
     Case("compose-huge-int", "compose.yml", write("compose.yml", HUGE_DEC), COMPOSE_ALL, "range"),
     Case(
@@ -463,6 +477,13 @@ CASES: list[Case] = [
         needle="symlink",
     ),
     Case("policy-alias-bomb", "stategate.yaml", write("stategate.yaml", ALIAS_BOMB), POLICY_ALL),
+    Case(
+        "policy-many-nodes",
+        "stategate.yaml",
+        write("stategate.yaml", "x: [" + "1," * 1_800_000 + "1]\n"),
+        POLICY_ALL,
+        needle="nodes",
+    ),
     Case("policy-deep", "stategate.yaml", write("stategate.yaml", DEEP_YAML), POLICY_ALL),
     Case(
         "policy-huge", "stategate.yaml", write("stategate.yaml", HUGE), POLICY_ALL, needle="limit"

@@ -32,6 +32,10 @@ _DISCOVER = (
     "*.compose.yml",
 )
 _TOP_SECTIONS = ("volumes", "networks", "secrets", "configs")
+# bounds on one load, far above real platforms (a few hundred services), so that a
+# repo of many large compose files cannot take minutes and gigabytes to judge
+MAX_SERVICES = 2000
+MAX_COMPOSE_BYTES = 32 * 1024 * 1024
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # what compose accepts
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
@@ -158,6 +162,8 @@ class _Loader:
         self._raw: dict[str, Any] = {}
         self._env_cache: dict[str, dict[str, str]] = {}
         self.budget = ExpansionBudget()  # for every interpolation of this load
+        self._bytes = 0  # compose bytes read
+        self._services = 0  # service definitions loaded
 
     # -- files -----------------------------------------------------------
     def raw(self, rel: str) -> Any:
@@ -166,6 +172,11 @@ class _Loader:
                 data = self.source.read_bytes(rel)
             except FileNotFoundError:
                 raise InputError("compose file not found", file=rel) from None
+            self._bytes += len(data)
+            if self._bytes > MAX_COMPOSE_BYTES:
+                raise InputError(
+                    f"compose files total more than {MAX_COMPOSE_BYTES} bytes; refused", file=rel
+                )
             doc = loads(decode_text(data, rel), rel)
             if doc is None:
                 doc = YMap(Loc(rel, 1))
@@ -242,6 +253,11 @@ class _Loader:
                 )
             for svc_name, raw_spec in services.items():
                 loc = services.key_loc(svc_name)
+                self._services += 1
+                if self._services > MAX_SERVICES:
+                    raise InputError(
+                        f"more than {MAX_SERVICES} services; refused", file=rel, line=loc.line
+                    )
                 if not _SERVICE_NAME.fullmatch(svc_name):
                     raise InputError(
                         f"invalid service name {_clip(svc_name)!r}: compose allows only "
