@@ -17,9 +17,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import resource
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -72,19 +72,34 @@ def _argv(command: str, repo: HostileRepo) -> list[str]:
     }[command]
 
 
-def _limits() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+# Sets the limit, then becomes the CLI (exec): a preexec_fn is unsafe with threads.
+_LIMITED = (
+    "import os, resource, sys; "
+    f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def run_cli(command: str, repo: HostileRepo) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [installed_cli(), *_argv(command, repo)],
+        [sys.executable, "-c", _LIMITED, installed_cli(), *_argv(command, repo)],
         capture_output=True,
         text=True,
         cwd=repo.root,
         timeout=TIMEOUT,
-        preexec_fn=_limits,
     )
+
+
+def test_the_memory_limit_is_in_force() -> None:
+    """The limit really applies to the CLI process: a child that allocates 2 GiB fails."""
+    grab = "bytearray(2 << 30)"
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIMITED, sys.executable, "-c", grab],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode != 0 and "MemoryError" in proc.stderr
 
 
 # -- planting hostile files ---------------------------------------------------
