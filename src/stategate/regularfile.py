@@ -17,10 +17,10 @@ from pathlib import Path
 
 from stategate.errors import InputError
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _OPEN_FLAGS = (
     os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NONBLOCK", 0)  # a FIFO opens at once instead of waiting for a writer
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
@@ -60,12 +60,13 @@ def read_regular(path: Path, limit: int, *, shown: str, root: Path | None = None
     """
     target = resolve_inside(path, root, shown=shown) if root is not None else path
     try:
-        fd = os.open(target, _OPEN_FLAGS if root is not None else _OPEN_FLAGS & ~_nofollow())
+        # inside a root the target is already resolved: a symlink now is a swap or a loop
+        fd = os.open(target, _OPEN_FLAGS | _NOFOLLOW if root is not None else _OPEN_FLAGS)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise InputError(_open_problem(exc), file=shown) from None
-    except ValueError:  # an embedded NUL byte
+    except ValueError:  # an embedded NUL byte, a lone surrogate
         raise InputError("invalid file name", file=shown) from None
     try:
         info = os.fstat(fd)
@@ -86,10 +87,6 @@ def read_regular(path: Path, limit: int, *, shown: str, root: Path | None = None
     if len(data) > limit:  # grew since fstat (or a /proc-style file reporting size 0)
         raise InputError(f"file is too large: over the {limit}-byte limit", file=shown)
     return data
-
-
-def _nofollow() -> int:
-    return getattr(os, "O_NOFOLLOW", 0)
 
 
 def _open_problem(exc: OSError) -> str:
