@@ -147,6 +147,11 @@ class GitTree:
         mode, sha = self._blobs[path]
         if mode == "120000":
             raise InputError("is a symlink in git; stategate does not follow symlinks", file=rel)
+        if self._sizes[path] > MAX_FILE_BYTES:  # refused before a byte is read
+            raise InputError(
+                f"file is {self._sizes[path]} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                file=rel,
+            )
         return self._cat(sha, rel)
 
     def prefetch(self, paths: list[str]) -> None:

@@ -112,8 +112,11 @@ def load_platform(
 
 
 def repo_relative(root: Path, path: Path) -> str:
+    """``path`` (absolute or cwd-relative) relative to the repo; the final component is
+    not resolved, so a symlink is judged (and refused, when it leads out) by the reader."""
     absolute = path if path.is_absolute() else Path.cwd() / path
-    try:
-        return Path(os.path.relpath(absolute.resolve(), root)).as_posix()
-    except ValueError:
-        raise InputError("file is outside the repository", file=str(path)) from None
+    parent = os.path.realpath(absolute.parent)
+    rel = Path(os.path.relpath(os.path.join(parent, absolute.name), os.path.realpath(root)))
+    if rel.is_absolute() or rel.parts[:1] == ("..",):
+        raise InputError("file is outside the repository", file=str(path))
+    return rel.as_posix()

@@ -24,6 +24,7 @@ from stategate.policy.hazards import Bump, find_hazards
 from stategate.policy.load import load_policy
 from stategate.policy.schema import Policy
 from stategate.policy.trust_inputs import trust_changes
+from stategate.source import clean_rel
 from stategate.yamlfile import decode_text
 
 
@@ -59,6 +60,7 @@ def load_pull_request(
     for tree in (base_tree, head_tree):
         tree.prefetch([p for p in tree.list_files() if _compose_relevant(p)])
     try:
+        _check_files(files, base_tree, head_tree)
         base_platform = load_platform_from(base_tree, _present(base_tree, files))
         # The head is judged by the base's policy: the PR's own policy counts only for
         # the stops it earns (relaxations, trust inputs), never for how its modules are
@@ -145,6 +147,15 @@ def _compose_relevant(path: str) -> bool:
 
 def _present(tree: GitTree, files: Sequence[str] | None) -> list[str] | None:
     return None if files is None else [f for f in files if tree.is_file(f)]
+
+
+def _check_files(files: Sequence[str] | None, *trees: GitTree) -> None:
+    """A ``-f`` path outside the repo, or on neither side, is an error naming it
+    (not an empty project that would make the PR look repo-only)."""
+    for rel in files or ():
+        clean_rel(rel, shown=rel)
+        if not any(tree.is_file(rel) for tree in trees):
+            raise InputError("compose file not found at the base or the head revision", file=rel)
 
 
 def _close(*trees: GitTree) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stategate.errors import InputError
+from stategate.regularfile import read_regular, resolve_inside
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -35,21 +36,24 @@ class Source(Protocol):
         ...
 
 
-def clean_rel(rel: str, *, shown: str | None = None) -> str:
-    """Normalise a repo-relative path and refuse escapes."""
+def clean_rel(rel: str, *, shown: str | None = None, line: int | None = None) -> str:
+    """Normalise a repo-relative path and refuse escapes (errors name ``shown``)."""
     if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":"):
-        raise InputError(f"absolute path {rel!r} is outside the repository", file=shown)
+        raise InputError(f"absolute path {rel!r} is outside the repository", file=shown, line=line)
+    if "\x00" in rel:
+        raise InputError(f"path {rel!r} holds a NUL byte", file=shown, line=line)
     norm = posixpath.normpath(rel.replace("\\", "/"))
     if norm == ".." or norm.startswith("../"):
-        raise InputError(f"path {rel!r} escapes the repository", file=shown)
+        raise InputError(f"path {rel!r} escapes the repository", file=shown, line=line)
     return "" if norm == "." else norm
 
 
-def join(base_dir: str, rel: str, *, shown: str | None = None) -> str:
+def join(base_dir: str, rel: str, *, shown: str | None = None, line: int | None = None) -> str:
     """Resolve ``rel`` against a repo-relative directory, refusing escapes."""
     if rel.startswith("/"):
-        return clean_rel(rel, shown=shown)
-    return clean_rel(posixpath.join(base_dir, rel) if base_dir else rel, shown=shown)
+        return clean_rel(rel, shown=shown, line=line)
+    joined = posixpath.join(base_dir, rel) if base_dir else rel
+    return clean_rel(joined, shown=shown or rel, line=line)
 
 
 class WorkTree:
@@ -58,39 +62,26 @@ class WorkTree:
     _SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "__pycache__"})
 
     def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
+        self.root = Path(os.path.realpath(root))
         self.label = str(root)
         self.root_name = self.root.name
         if not self.root.is_dir():
             raise InputError("repository directory not found", file=str(root))
 
     def _path(self, rel: str) -> Path:
-        path = self.root / clean_rel(rel)
-        try:
-            real = path.resolve()
-        except OSError:
-            raise FileNotFoundError(rel) from None
-        if real != self.root and self.root not in real.parents:
-            raise InputError("symlink points outside the repository", file=rel)
-        return real
+        return resolve_inside(self.root / clean_rel(rel, shown=rel), self.root, shown=rel)
 
     def read_bytes(self, rel: str) -> bytes:
-        path = self._path(rel)
-        if path.is_dir():
-            raise InputError("is a directory, not a file", file=rel)
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(
-                f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
-            )
-        return path.read_bytes()
+        return read_regular(
+            self.root / clean_rel(rel, shown=rel), MAX_FILE_BYTES, shown=rel, root=self.root
+        )
 
     def is_file(self, rel: str) -> bool:
-        # An escape (``..``, a symlink out of the repo) is an error, not a missing file.
-        try:
-            return self._path(rel).is_file()
-        except FileNotFoundError:
-            return False
+        """Whether ``rel`` names something other than a directory. An escape (``..``,
+        a symlink out of the repo) is an error, not a missing file; a FIFO, device
+        or symlink loop counts as present, so reading it reports what it is."""
+        path = self._path(rel)
+        return os.path.lexists(path) and not path.is_dir()
 
     def list_files(self) -> list[str]:
         found: list[str] = []

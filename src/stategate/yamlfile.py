@@ -24,9 +24,11 @@ from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
 from stategate.errors import InputError
+from stategate.regularfile import read_regular
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 500_000
+MAX_EVENTS = 200_000  # parse events (about two per node) of one document as written
 MAX_DEPTH = 64
 
 RESET = "reset"
@@ -137,23 +139,16 @@ except ImportError:  # PyYAML built without libyaml
     _Loader = _PyLoader
 
 
-def read_text(path: Path, shown: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a UTF-8 text file with a size limit; errors name ``shown``."""
+def read_text(
+    path: Path, shown: str, *, max_bytes: int = MAX_FILE_BYTES, root: Path | None = None
+) -> str:
+    """Read a UTF-8 text file (regular files only, with a size limit, inside ``root``
+    when given); errors name ``shown``."""
     try:
-        size = path.stat().st_size
+        data = read_regular(path, max_bytes, shown=shown, root=root)
     except FileNotFoundError:
         raise InputError("file not found", file=shown) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=shown) from None
-    if size > max_bytes:
-        raise InputError(f"file is {size} bytes, over the {max_bytes}-byte limit", file=shown)
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise InputError("is a directory, not a file", file=shown) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=shown) from None
-    return decode_text(data, shown)
+    return decode_text(data, shown, max_bytes=max_bytes)
 
 
 def decode_text(data: bytes, shown: str, *, max_bytes: int = MAX_FILE_BYTES) -> str:
@@ -165,13 +160,34 @@ def decode_text(data: bytes, shown: str, *, max_bytes: int = MAX_FILE_BYTES) -> 
         raise InputError(f"not valid UTF-8 (byte {exc.start})", file=shown) from None
 
 
-def load_file(path: Path, shown: str) -> Any:
+def load_file(path: Path, shown: str, *, root: Path | None = None) -> Any:
     """Load one YAML document from ``path``; ``shown`` is the name used in messages."""
-    return loads(read_text(path, shown), shown)
+    return loads(read_text(path, shown, root=root), shown)
+
+
+def _check_size(text: str, shown: str) -> None:
+    """Refuse a document of more than ``MAX_EVENTS`` parse events before building any of
+    it: composing a 4 MB list of one-character items would take over 500 MB. Counting
+    streams (constant memory) and stops at the limit; syntax errors are left to ``loads``."""
+    parser = _Loader(text)
+    count = 0
+    try:
+        while parser.check_event():
+            parser.get_event()
+            count += 1
+            if count > MAX_EVENTS:
+                raise InputError(
+                    f"more than {MAX_EVENTS} YAML nodes; refused", file=shown, line=None
+                )
+    except yaml.YAMLError:
+        pass
+    finally:
+        parser.dispose()
 
 
 def loads(text: str, shown: str) -> Any:
     """Parse one YAML document into YMap/YSeq/scalars; an empty document is ``None``."""
+    _check_size(text, shown)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -274,14 +290,19 @@ class _Builder:
         if tag == _BOOL:
             return text.lower() == "true"
         if tag == _INT:
+            line = node.start_mark.line + 1
             try:
-                if text.startswith("0o"):
-                    return int(text[2:], 8)
-                return int(text, 0) if text.startswith("0x") else int(text)
+                # a 64-bit integer has at most 22 octal digits (plus sign and prefix)
+                value = None if len(text) > 25 else _to_int(text)
             except ValueError:
+                raise InputError(f"invalid integer {text!r}", file=self.shown, line=line) from None
+            if value is None or not -(2**63) <= value < 2**64:
                 raise InputError(
-                    f"invalid integer {text!r}", file=self.shown, line=node.start_mark.line + 1
-                ) from None
+                    f"integer {_clip(text)} is out of range (more than 64 bits)",
+                    file=self.shown,
+                    line=line,
+                )
+            return value
         if tag == _FLOAT:
             try:
                 return float(
@@ -348,6 +369,16 @@ class _Builder:
             file=self.shown,
             line=node.start_mark.line + 1,
         )
+
+
+def _to_int(text: str) -> int:
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    return int(text, 0) if text.startswith("0x") else int(text)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def to_plain(value: Any) -> Any:

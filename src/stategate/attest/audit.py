@@ -11,7 +11,13 @@ from typing import Any
 from stategate.attest.canonical import sha256_file
 from stategate.attest.findings import Finding, FindingCode, VerificationError
 from stategate.attest.layout import RepoLayout, as_layout, safe_relpath
-from stategate.attest.ledger import LedgerEntry, check_chain, compare_with_base, read_ledger
+from stategate.attest.ledger import (
+    MAX_LEDGER_BYTES,
+    LedgerEntry,
+    check_chain,
+    compare_with_base,
+    read_ledger,
+)
 from stategate.attest.signing import check_envelope
 from stategate.attest.statement import APPROVAL_KIND, Statement
 from stategate.attest.store import (
@@ -82,7 +88,7 @@ def verify(
     )
     layout = store.layout
     report = VerifyReport()
-    data = read_ledger(layout.path(layout.ledger))
+    data = read_ledger(layout.path(layout.ledger), shown=layout.ledger, root=layout.root)
     chain = check_chain(data, shown=layout.ledger)
     report.findings.extend(chain.findings)
     if base_ref is not None:
@@ -190,7 +196,7 @@ def _check_artifacts(
     Subjects that are not files there (image names, artifacts on another host)
     are counted as unreachable, not as findings.
     """
-    resolved_root = root.resolve()
+    resolved_root = Path(os.path.realpath(root))
     for subject in statement.subject:
         expected = subject.digest.get("sha256")
         if expected is None or not subject.name:
@@ -200,7 +206,7 @@ def _check_artifacts(
         except InputError:
             report.artifacts_unreachable += 1
             continue
-        path = (resolved_root / name).resolve()
+        path = Path(os.path.realpath(resolved_root / name))
         if not path.is_relative_to(resolved_root) or not path.is_file():
             report.artifacts_unreachable += 1
             continue
@@ -228,8 +234,13 @@ def _ledger_at(layout: RepoLayout, ref: str) -> bytes:
     )
     if found.returncode != 0:
         raise InputError("not a commit in this repo", file=ref)
-    shown = run(
-        ["git", "-C", str(layout.root), "show", f"{ref}:./{layout.ledger}"],
-        check=False,
-    )
+    blob = f"{ref}:./{layout.ledger}"
+    size = run(["git", "-C", str(layout.root), "cat-file", "-s", blob], check=False)
+    if size.returncode != 0:
+        return b""
+    if int(size.stdout.strip() or 0) > MAX_LEDGER_BYTES:  # refused before it is read
+        raise InputError(
+            f"ledger at {ref} is over the {MAX_LEDGER_BYTES}-byte limit", file=layout.ledger
+        )
+    shown = run(["git", "-C", str(layout.root), "cat-file", "blob", blob], check=False)
     return shown.stdout if shown.returncode == 0 else b""

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 SHA256_HEX_LEN = 64
+MAX_JSON_DEPTH = 64
 
 
 def canonical_json(value: object) -> bytes:
@@ -57,8 +58,40 @@ def _no_constant(name: str) -> None:
 
 
 def parse_json(data: bytes | str) -> Any:
-    """Parse JSON strictly: duplicate keys and NaN/Infinity are errors (``ValueError``)."""
-    return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    """Parse JSON strictly (``ValueError``): duplicate keys, NaN/Infinity, nesting deeper
+    than ``MAX_JSON_DEPTH`` and strings that are not valid Unicode (a lone surrogate
+    such as ``"\\udc80"`` cannot be encoded, hashed or used as a path) are errors."""
+    try:
+        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    _check_parsed(value)
+    return value
+
+
+def _check_parsed(value: Any) -> None:
+    """Refuse deep nesting and lone surrogates; iterative, so no recursion limit applies."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("JSON string holds a lone surrogate (not valid Unicode)") from None
 
 
 def format_time(moment: datetime) -> str:

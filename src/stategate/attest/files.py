@@ -8,25 +8,16 @@ import tempfile
 from pathlib import Path
 
 from stategate.errors import ExternalError, InputError
+from stategate.regularfile import read_regular
 
 
-def read_bounded(path: Path, limit: int, *, shown: str) -> bytes:
-    """Read a whole file, refusing files larger than ``limit`` bytes."""
+def read_bounded(path: Path, limit: int, *, shown: str, root: Path | None = None) -> bytes:
+    """Read a whole regular file, refusing files larger than ``limit`` bytes, FIFOs,
+    devices and (with ``root``) symlinks that resolve outside ``root``."""
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise InputError(f"file is too large ({size} bytes, limit {limit})", file=shown)
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
+        return read_regular(path, limit, shown=shown, root=root)
     except FileNotFoundError as exc:
         raise InputError("file not found", file=shown) from exc
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, expected a file", file=shown) from exc
-    except PermissionError as exc:
-        raise InputError("permission denied", file=shown) from exc
-    if len(data) > limit:
-        raise InputError(f"file is too large (limit {limit} bytes)", file=shown)
-    return data
 
 
 def atomic_write(path: Path, data: bytes, *, exclusive: bool = False, mode: int = 0o644) -> None:

@@ -47,7 +47,7 @@ class PacketFacts:
 def read_packet(layout: RepoLayout, packet_path: str | os.PathLike[str]) -> PacketFacts:
     rel = layout.to_rel(packet_path)
     path = layout.inside(rel)
-    data = read_bounded(path, MAX_FILE_BYTES, shown=rel)
+    data = read_bounded(path, MAX_FILE_BYTES, shown=rel, root=layout.root)
     raw = loads(decode_text(data, rel), rel)
     sha = sha256_bytes(data)
     if not isinstance(raw, dict):

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from stategate.errors import InputError
+from stategate.regularfile import read_regular
 
 MAX_KEY_BYTES = 64 * 1024
 KEYS_ENV = "STATEGATE_KEYS"
@@ -133,7 +134,7 @@ def load_signing_key(path: Path) -> SigningKey:
         )
     if info.st_size > MAX_KEY_BYTES:
         raise InputError("private key file is too large", file=shown)
-    data = path.read_bytes()
+    data = read_regular(path, MAX_KEY_BYTES, shown=shown)  # re-checked on the opened file
     loaded: object
     try:
         if b"BEGIN OPENSSH PRIVATE KEY" in data:

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from stategate.attest.trust import DEFAULT_TRUST_FILE
 from stategate.errors import InputError
 from stategate.policy.schema import Policy
+from stategate.regularfile import resolve_inside
 
 LEDGER_NAME = "ledger.jsonl"
 RECORD_SUFFIX = ".json"  # every *.json under the evidence folder is a signed record
@@ -64,11 +65,7 @@ class RepoLayout:
 
     def inside(self, rel: str) -> Path:
         """The absolute path of ``rel``, refusing one that resolves outside the repo."""
-        root = self.root.resolve()
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root):
-            raise InputError("path resolves outside the repo (symlink?)", file=rel)
-        return target
+        return resolve_inside(self.root / rel, self.root, shown=rel)
 
     def to_rel(self, user_path: str | os.PathLike[str]) -> str:
         """A path given by a user (absolute, cwd- or repo-relative) as a repo-relative path."""
@@ -79,9 +76,9 @@ class RepoLayout:
             candidate = Path.cwd() / given
         else:
             candidate = self.root / given
-        root = self.root.resolve()
+        root = Path(os.path.realpath(self.root))
         try:
-            return candidate.resolve().relative_to(root).as_posix()
+            return Path(os.path.realpath(candidate)).relative_to(root).as_posix()
         except ValueError as exc:
             raise InputError("path is outside the repo", file=str(user_path)) from exc
 

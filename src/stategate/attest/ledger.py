@@ -10,8 +10,10 @@ ref (``verify --base``) also catches a chain rewritten from scratch.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,8 +28,10 @@ from stategate.attest.files import fsync_dir
 from stategate.attest.findings import Finding, FindingCode
 from stategate.attest.trust import Role
 from stategate.errors import ExternalError, InputError
+from stategate.regularfile import describe_kind, read_regular
 
 GENESIS = "0" * 64
+MAX_LEDGER_BYTES = 64 * 1024 * 1024  # about 100,000 entries
 
 
 class LedgerEntry(BaseModel):
@@ -303,7 +307,7 @@ def locked_ledger(
     try:
         ledger_path.parent.mkdir(parents=True, exist_ok=True)
         created = not ledger_path.exists()
-        fd = os.open(ledger_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open_for_append(ledger_path, shown)
     except OSError as exc:
         raise ExternalError(f"cannot open the ledger: {exc.strerror or exc}", file=shown) from exc
     try:
@@ -342,7 +346,7 @@ class LedgerWriter:
 
     def last_entry(self) -> LedgerEntry | None:
         """The last entry of the ledger (None when empty or its last line is damaged)."""
-        lines = split_lines(_drop_torn_tail(_read_all(self._fd)))
+        lines = split_lines(_drop_torn_tail(_read_all(self._fd, self._shown)))
         if not lines:
             return None
         try:
@@ -351,7 +355,7 @@ class LedgerWriter:
             return None
 
     def append(self, new: NewEntry) -> LedgerEntry:
-        data = _read_all(self._fd)
+        data = _read_all(self._fd, self._shown)
         complete = _drop_torn_tail(data)
         if len(complete) < len(data):
             # an append that died (or hit a full disk) mid-line: never an entry
@@ -396,11 +400,15 @@ class LedgerWriter:
         return entry
 
 
-def _read_all(fd: int) -> bytes:
+def _read_all(fd: int, shown: str = "ledger") -> bytes:
     os.lseek(fd, 0, os.SEEK_SET)
     chunks: list[bytes] = []
+    size = 0
     while chunk := os.read(fd, 1024 * 1024):
         chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_LEDGER_BYTES:
+            raise InputError(f"ledger is over the {MAX_LEDGER_BYTES}-byte limit", file=shown)
     return b"".join(chunks)
 
 
@@ -427,10 +435,29 @@ def _drop_torn_tail(data: bytes) -> bytes:
     return data
 
 
-def read_ledger(ledger_path: Path) -> bytes:
-    """The ledger's bytes; an absent ledger is empty."""
+def _open_for_append(ledger_path: Path, shown: str) -> int:
+    """The ledger opened for reading and appending: a regular file, never a symlink."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        return ledger_path.read_bytes()
+        fd = os.open(ledger_path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError("is a symlink, not a regular file; refused", file=shown) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError(
+            f"is {describe_kind(info.st_mode)}, not a regular file; refused", file=shown
+        )
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_ledger(ledger_path: Path, *, shown: str, root: Path | None = None) -> bytes:
+    """The ledger's bytes (a regular file inside ``root``, bounded); absent is empty."""
+    try:
+        return read_regular(ledger_path, MAX_LEDGER_BYTES, shown=shown, root=root)
     except FileNotFoundError:
         return b""
 

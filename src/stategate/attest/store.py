@@ -63,7 +63,7 @@ def read_record_file(layout: RepoLayout, rel: str) -> RecordFile:
     if path.is_symlink():
         raise InputError("record is a symlink; records must be regular files", file=rel)
     layout.inside(rel)
-    data = read_bounded(path, MAX_RECORD_BYTES, shown=rel)
+    data = read_bounded(path, MAX_RECORD_BYTES, shown=rel, root=layout.root)
     return RecordFile(rel, data, sha256_bytes(data))
 
 
@@ -91,12 +91,18 @@ class EvidenceStore:
     ) -> EvidenceStore:
         """Open ``repo``; a malformed trust file is an ``InputError`` naming it."""
         layout = as_layout(repo)
-        trust = load_trust(layout.path(layout.trust_file), shown=layout.trust_file)
+        trust = load_trust(
+            layout.path(layout.trust_file), shown=layout.trust_file, root=layout.root
+        )
         return cls(layout, trust, now=now)
 
     def chain(self) -> ChainCheck:
         if self._chain is None:
-            data = read_ledger(self.layout.path(self.layout.ledger))
+            data = read_ledger(
+                self.layout.path(self.layout.ledger),
+                shown=self.layout.ledger,
+                root=self.layout.root,
+            )
             self._chain = check_chain(data, shown=self.layout.ledger)
         return self._chain
 

@@ -12,6 +12,7 @@ signatures made from then on and keeps older ones (use it to retire a key).
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from stategate.attest.canonical import format_time
 from stategate.attest.files import atomic_write
 from stategate.attest.keys import PublicKey, SigningKey
 from stategate.errors import InputError
-from stategate.yamlfile import load_file, loads
+from stategate.yamlfile import load_file, loads, read_text
 
 DEFAULT_TRUST_FILE = "trust/allowed_signers.yaml"
 
@@ -223,14 +224,21 @@ def parse_trust(raw: Any, *, shown: str) -> TrustRoots:
     return TrustRoots(tuple(keys), shown)
 
 
-def load_trust(path: Path, *, shown: str | None = None, missing_ok: bool = True) -> TrustRoots:
-    """Load the trust file; a missing file is an empty set of roots when ``missing_ok``."""
+def load_trust(
+    path: Path, *, shown: str | None = None, missing_ok: bool = True, root: Path | None = None
+) -> TrustRoots:
+    """Load the trust file; a missing file is an empty set of roots when ``missing_ok``.
+
+    The file is read as a regular file only, bounded, and (with ``root``) only when
+    it resolves inside ``root``: a FIFO, a device or a symlink loop is an error,
+    not an empty trust file.
+    """
     label = shown or str(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         if missing_ok:
             return TrustRoots((), label)
         raise InputError("trust file not found (create one with 'stategate keys init')", file=label)
-    return parse_trust(load_file(path, label), shown=label)
+    return parse_trust(load_file(path, label, root=root), shown=label)
 
 
 def _entry_yaml(entry: TrustEntry) -> str:
@@ -264,7 +272,7 @@ def add_trusted_key(path: Path, entry: TrustEntry, *, shown: str | None = None) 
         atomic_write(path, text.encode("utf-8"))
         return True
     current = load_trust(path, shown=label)
-    old_text = path.read_text(encoding="utf-8")
+    old_text = read_text(path, label)
     appended = old_text + ("" if old_text.endswith("\n") else "\n") + block
     expected = len(current.keys) + 1
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from stategate.compose.interpolate import substitute
+from stategate.compose.interpolate import InterpolationError, substitute
 from stategate.compose.normalize import as_map, scalar_text
 from stategate.errors import InputError
 from stategate.source import Source, join
@@ -47,7 +47,10 @@ def base_image(source: Source, project_dir: str, build: object, loc: Loc) -> str
                 defaults[name] = value.strip("'\"")
         elif match := _FROM.match(line):
             env = {**defaults, **values}
-            ref = substitute(match.group("image"), env).text
+            try:
+                ref = substitute(match.group("image"), env).text
+            except InterpolationError as exc:
+                raise InputError(str(exc), file=path) from None
             last = stages.get(ref.lower(), ref)
             alias = re.search(r"\s+AS\s+(\S+)\s*$", line, re.I)
             if alias:

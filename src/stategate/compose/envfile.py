@@ -6,13 +6,20 @@ import re
 
 from stategate.errors import InputError
 
+MAX_ENV_CHARS = 16 * 1024 * 1024  # every value of one .env file, expanded
+
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=\s*(.*))?$")
 
 
 def parse_env(text: str, shown: str) -> dict[str, str]:
-    """Return the variables of a .env file; later definitions may use earlier ones."""
-    from stategate.compose.interpolate import substitute
+    """Return the variables of a .env file; later definitions may use earlier ones.
 
+    Values that expand each other (``B=${A}${A}``, ``C=${B}${B}``, ...) are bounded
+    per value and in total: past the limits the file is refused, naming it and the line.
+    """
+    from stategate.compose.interpolate import ExpansionBudget, InterpolationError, substitute
+
+    budget = ExpansionBudget(MAX_ENV_CHARS)
     result: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -32,13 +39,16 @@ def parse_env(text: str, shown: str) -> dict[str, str]:
         if value[:1] == '"':
             end = _closing_quote(value)
             inner = value[1:end] if end > 0 else value[1:]
-            inner = inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
-            result[key] = substitute(inner, result).text
-            continue
-        hash_at = value.find(" #")
-        if hash_at >= 0:
-            value = value[:hash_at].rstrip()
-        result[key] = substitute(value, result).text
+            value = inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+        else:
+            hash_at = value.find(" #")
+            if hash_at >= 0:
+                value = value[:hash_at].rstrip()
+        try:
+            result[key] = substitute(value, result).text
+            budget.spend(len(result[key]))
+        except InterpolationError as exc:
+            raise InputError(str(exc), file=shown, line=number) from None
     return result
 
 

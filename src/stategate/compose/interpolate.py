@@ -13,9 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stategate.compose.diagnostics import Diagnostics
+from stategate.errors import InputError
 from stategate.yamlfile import Loc, YMap, YSeq
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+MAX_VALUE_CHARS = 1024 * 1024  # one interpolated value
+MAX_TOTAL_CHARS = 64 * 1024 * 1024  # everything interpolated while loading one platform
+MAX_NESTING = 32  # ${A:-${B:-...}} levels
+
+
+class InterpolationError(ValueError):
+    """An expansion past the limits (an expansion bomb, absurd nesting); the caller
+    reports it as an InputError naming the file and line."""
 
 
 @dataclass
@@ -23,19 +33,51 @@ class Substitution:
     text: str
     unresolved: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    limit: int = MAX_VALUE_CHARS
 
 
-def substitute(text: str, env: Mapping[str, str]) -> Substitution:
-    out = Substitution("")
-    out.text = _subst(text, env, out)
+@dataclass
+class ExpansionBudget:
+    """What may still be produced by interpolation (bounds exponential ``.env`` chains
+    and values that reference a large variable many times)."""
+
+    total: int = MAX_TOTAL_CHARS
+    remaining: int = -1
+
+    def __post_init__(self) -> None:
+        if self.remaining < 0:
+            self.remaining = self.total
+
+    def spend(self, chars: int) -> None:
+        self.remaining -= chars
+        if self.remaining < 0:
+            raise InterpolationError(
+                f"variables expand to more than {self.total} characters in total "
+                "(refusing a possible expansion bomb)"
+            )
+
+
+def substitute(text: str, env: Mapping[str, str], *, limit: int = MAX_VALUE_CHARS) -> Substitution:
+    """Interpolate ``text``; raises :class:`InterpolationError` past ``limit`` characters
+    or ``MAX_NESTING`` levels of nested defaults."""
+    out = Substitution("", limit=limit)
+    out.text = _subst(text, env, out, 0)
     return out
 
 
-def _subst(text: str, env: Mapping[str, str], acc: Substitution) -> str:
+def _subst(text: str, env: Mapping[str, str], acc: Substitution, depth: int) -> str:
+    if depth > MAX_NESTING:
+        raise InterpolationError(f"variable defaults nested deeper than {MAX_NESTING} levels")
     parts: list[str] = []
+    size = 0
     i = 0
     n = len(text)
     while i < n:
+        if size > acc.limit:
+            raise InterpolationError(
+                f"a value expands to more than {acc.limit} characters "
+                "(refusing a possible expansion bomb)"
+            )
         ch = text[i]
         if ch != "$" or i + 1 >= n:
             parts.append(ch)
@@ -52,7 +94,9 @@ def _subst(text: str, env: Mapping[str, str], acc: Substitution) -> str:
                 parts.append(text[i:])
                 acc.errors.append(f"unclosed '${{' in {text!r}")
                 break
-            parts.append(_expand(text[i + 2 : end], text[i : end + 1], env, acc))
+            expanded = _expand(text[i + 2 : end], text[i : end + 1], env, acc, depth)
+            parts.append(expanded)
+            size += len(expanded)
             i = end + 1
             continue
         match = _NAME.match(text, i + 1)
@@ -60,6 +104,7 @@ def _subst(text: str, env: Mapping[str, str], acc: Substitution) -> str:
             name = match.group(0)
             if name in env:
                 parts.append(env[name])
+                size += len(env[name])
             else:
                 acc.unresolved.append(name)
                 parts.append(text[i : match.end()])
@@ -67,6 +112,11 @@ def _subst(text: str, env: Mapping[str, str], acc: Substitution) -> str:
             continue
         parts.append(ch)
         i += 1
+    if size > acc.limit:
+        raise InterpolationError(
+            f"a value expands to more than {acc.limit} characters "
+            "(refusing a possible expansion bomb)"
+        )
     return "".join(parts)
 
 
@@ -82,7 +132,7 @@ def _matching_brace(text: str, start: int) -> int:
     return -1
 
 
-def _expand(body: str, original: str, env: Mapping[str, str], acc: Substitution) -> str:
+def _expand(body: str, original: str, env: Mapping[str, str], acc: Substitution, depth: int) -> str:
     match = _NAME.match(body)
     if not match:
         acc.errors.append(f"invalid variable expression {original!r}")
@@ -106,33 +156,52 @@ def _expand(body: str, original: str, env: Mapping[str, str], acc: Substitution)
     is_set = value is not None and (value != "" or not empty_counts_unset)
     kind = op[-1]
     if kind == "-":
-        return value if is_set and value is not None else _subst(arg, env, acc)
+        return value if is_set and value is not None else _subst(arg, env, acc, depth + 1)
     if kind == "+":
-        return _subst(arg, env, acc) if is_set else ""
+        return _subst(arg, env, acc, depth + 1) if is_set else ""
     # "?": required
     if is_set and value is not None:
         return value
-    message = _subst(arg, env, acc) or "required"
+    message = _subst(arg, env, acc, depth + 1) or "required"
     acc.errors.append(f"required variable {name} is missing: {message}")
     return original
 
 
-def interpolate_tree(node: Any, env: Mapping[str, str], diag: Diagnostics, loc: Loc) -> Any:
-    """Interpolate every string value (not keys) in place-built copies of the tree."""
+def interpolate_tree(
+    node: Any,
+    env: Mapping[str, str],
+    diag: Diagnostics,
+    loc: Loc,
+    budget: ExpansionBudget | None = None,
+) -> Any:
+    """Interpolate every string value (not keys) in place-built copies of the tree.
+
+    An expansion past the limits is an ``InputError`` naming the file and line.
+    """
+    budget = budget if budget is not None else ExpansionBudget()
     if isinstance(node, YMap):
         out = YMap(node.loc)
         for key, value in node.items():
             kloc = node.key_loc(key)
-            out.put(key, interpolate_tree(value, env, diag, kloc), kloc, node.directives.get(key))
+            out.put(
+                key,
+                interpolate_tree(value, env, diag, kloc, budget),
+                kloc,
+                node.directives.get(key),
+            )
         return out
     if isinstance(node, YSeq):
         seq = YSeq(node.loc)
         for index, value in enumerate(node):
             iloc = node.item_loc(index)
-            seq.push(interpolate_tree(value, env, diag, iloc), iloc)
+            seq.push(interpolate_tree(value, env, diag, iloc, budget), iloc)
         return seq
     if isinstance(node, str) and "$" in node:
-        result = substitute(node, env)
+        try:
+            result = substitute(node, env)  # at most MAX_VALUE_CHARS past the budget
+            budget.spend(len(result.text))
+        except InterpolationError as exc:
+            raise InputError(str(exc), file=loc.file, line=loc.line) from None
         for name in dict.fromkeys(result.unresolved):
             diag.warn(loc, f"variable {name} is not set; kept as written")
         for error in result.errors:

@@ -16,7 +16,7 @@ from typing import Any
 
 from stategate.compose.diagnostics import Diagnostics, Warning
 from stategate.compose.envfile import parse_env
-from stategate.compose.interpolate import interpolate_tree
+from stategate.compose.interpolate import ExpansionBudget, interpolate_tree
 from stategate.compose.merge import merge_service, merge_top
 from stategate.compose.normalize import normalize_service, scalar_text
 from stategate.errors import InputError
@@ -32,6 +32,16 @@ _DISCOVER = (
     "*.compose.yml",
 )
 _TOP_SECTIONS = ("volumes", "networks", "secrets", "configs")
+# bounds on one load, far above real platforms (a few hundred services), so that a
+# repo of many large compose files cannot take minutes and gigabytes to judge
+MAX_SERVICES = 2000
+MAX_COMPOSE_BYTES = 32 * 1024 * 1024
+_SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # what compose accepts
+_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 64 else text[:60] + "..."
 
 
 @dataclass
@@ -153,6 +163,9 @@ class _Loader:
         self.extra_env = extra_env
         self._raw: dict[str, Any] = {}
         self._env_cache: dict[str, dict[str, str]] = {}
+        self.budget = ExpansionBudget()  # for every interpolation of this load
+        self._bytes = 0  # compose bytes read
+        self._services = 0  # service definitions loaded
 
     def variables(self) -> tuple[tuple[str, str], ...]:
         """Every (name, value) of the env files read so far and of ``--env``."""
@@ -167,6 +180,11 @@ class _Loader:
                 data = self.source.read_bytes(rel)
             except FileNotFoundError:
                 raise InputError("compose file not found", file=rel) from None
+            self._bytes += len(data)
+            if self._bytes > MAX_COMPOSE_BYTES:
+                raise InputError(
+                    f"compose files total more than {MAX_COMPOSE_BYTES} bytes; refused", file=rel
+                )
             doc = loads(decode_text(data, rel), rel)
             if doc is None:
                 doc = YMap(Loc(rel, 1))
@@ -202,7 +220,7 @@ class _Loader:
         return dict(self.extra_env)
 
     def document(self, rel: str, env: Mapping[str, str]) -> YMap:
-        doc = interpolate_tree(self.raw(rel), env, self.diag, Loc(rel, 1))
+        doc = interpolate_tree(self.raw(rel), env, self.diag, Loc(rel, 1), self.budget)
         assert isinstance(doc, YMap)
         return doc
 
@@ -243,6 +261,18 @@ class _Loader:
                 )
             for svc_name, raw_spec in services.items():
                 loc = services.key_loc(svc_name)
+                self._services += 1
+                if self._services > MAX_SERVICES:
+                    raise InputError(
+                        f"more than {MAX_SERVICES} services; refused", file=rel, line=loc.line
+                    )
+                if not _SERVICE_NAME.fullmatch(svc_name):
+                    raise InputError(
+                        f"invalid service name {_clip(svc_name)!r}: compose allows only "
+                        "letters, digits, '_', '.' and '-', starting with a letter or digit",
+                        file=rel,
+                        line=loc.line,
+                    )
                 spec = self._service(rel, svc_name, raw_spec, loc, env, doc, ())
                 if svc_name in merged_services:
                     prior = merged_services[svc_name]
@@ -254,6 +284,12 @@ class _Loader:
                 if isinstance(section_values, YMap):
                     values = section_values
                     sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
+        if name and "$" not in name and not _PROJECT_NAME.fullmatch(name):
+            raise InputError(
+                f"invalid project name {_clip(name)!r}: compose allows only lowercase "
+                "letters, digits, '_' and '-', starting with a letter or digit",
+                file=files[0],
+            )
         project_name = name or name_hint or _default_project_name(directory, self.source.root_name)
         return Project(project_name, directory, list(files), merged_services, sections)
 
@@ -288,13 +324,21 @@ class _Loader:
             if any("$" in p for p in paths):
                 self.diag.warn(loc, f"include path {paths[0]!r} has an unset variable; skipped")
                 continue
-            resolved = [join(base_dir, p, shown=rel) for p in paths]
+            resolved = [join(base_dir, p, shown=rel, line=loc.line) for p in paths]
             for target in resolved:
                 if not self.source.is_file(target):
                     raise InputError(f"include target {target} not found", file=rel, line=loc.line)
-            inc_dir = join(base_dir, project_dir) if project_dir else posixpath.dirname(resolved[0])
+            inc_dir = (
+                join(base_dir, project_dir, shown=rel, line=loc.line)
+                if project_dir
+                else posixpath.dirname(resolved[0])
+            )
             inc_env = dict(env)
-            env_rel = join(base_dir, inc_env_file) if inc_env_file else join(inc_dir, ".env")
+            env_rel = (
+                join(base_dir, inc_env_file, shown=rel, line=loc.line)
+                if inc_env_file
+                else join(inc_dir, ".env")
+            )
             if self.source.is_file(env_rel):
                 inc_env.update(self.env_for(inc_dir, env_rel))
             projects.append(self.project(resolved, env=inc_env, stack=stack))
@@ -331,7 +375,7 @@ class _Loader:
         if not base_name:
             raise InputError("extends needs a service", file=rel, line=eloc.line)
         if base_file:
-            target = join(posixpath.dirname(rel), base_file, shown=rel)
+            target = join(posixpath.dirname(rel), base_file, shown=rel, line=eloc.line)
             if not self.source.is_file(target):
                 raise InputError(f"extends file {target} not found", file=rel, line=eloc.line)
             base_doc = self.document(target, env)

@@ -220,6 +220,8 @@ def scan_records(
                     rel = (Path(dirpath) / name).relative_to(layout.root).as_posix()
                     found.append((match.group(2), rel))
     found.sort()
+    if found:
+        store.chain()  # an unreadable ledger (FIFO, device, outside) is an error, not a rejection
     records: list[StoredRecord] = []
     rejected: list[Rejected] = []
     for _id, rel in found:

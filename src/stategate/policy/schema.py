@@ -7,13 +7,32 @@ generated gate document, so the three cannot disagree.
 from __future__ import annotations
 
 import enum
-from typing import Literal
+import posixpath
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from stategate.providers.config import ProviderConfig, SmokeCheck
 
 POLICY_VERSION = 1
+
+
+def _inside_repo(value: str) -> str:
+    """A path the policy names must stay in the repo: relative, no ``..``, no NUL."""
+    norm = posixpath.normpath(value.replace("\\", "/")) if value else ""
+    if (
+        not value
+        or "\x00" in value
+        or value.startswith(("/", "\\", "~"))
+        or (len(value) > 1 and value[1] == ":")
+        or norm == ".."
+        or norm.startswith("../")
+    ):
+        raise ValueError(f"{value!r} must be a path inside the repository (relative, no '..')")
+    return value
+
+
+RepoPath = Annotated[str, AfterValidator(_inside_repo)]
 
 
 class UpgradeClass(enum.StrEnum):
@@ -123,7 +142,7 @@ class DrDrillRule(_Strict):
 
 
 class ComposeSettings(_Strict):
-    files: list[str] = Field(
+    files: list[RepoPath] = Field(
         default_factory=list,
         description="Compose files in merge order; empty: discover them.",
     )
@@ -131,7 +150,7 @@ class ComposeSettings(_Strict):
         default_factory=list,
         description="Active profiles; empty: every service counts, whatever its profiles.",
     )
-    env_file: str | None = Field(
+    env_file: RepoPath | None = Field(
         None, description="Variables file for interpolation (default: .env beside the project)."
     )
 
@@ -148,12 +167,14 @@ class DocsLint(_Strict):
 
 
 class EvidenceSettings(_Strict):
-    dir: str = Field("evidence", description="Folder of evidence records in the platform repo.")
+    dir: RepoPath = Field(
+        "evidence", description="Folder of evidence records in the platform repo."
+    )
     artifacts: str | None = Field(
         None,
         description="Folder of backup artifacts, outside git (default: $STATEGATE_ARTIFACTS).",
     )
-    trust_file: str = Field(
+    trust_file: RepoPath = Field(
         "trust/allowed_signers.yaml",
         description="Trust roots: public keys allowed to sign, per role (evidence, operator).",
     )

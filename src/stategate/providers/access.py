@@ -13,6 +13,9 @@ from pathlib import Path
 
 from stategate.errors import InputError
 from stategate.providers.config import Credential
+from stategate.regularfile import read_regular
+
+MAX_CREDENTIAL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,11 @@ def resolve_credential(ref: Credential, *, base: Path, what: str) -> str:
         path = Path(ref.file)
         path = path if path.is_absolute() else base / path
         try:
-            return path.read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise InputError(
-                f"{what}: cannot read credential file: {exc.strerror}", file=str(path)
-            ) from exc
+            data = read_regular(path, MAX_CREDENTIAL_BYTES, shown=str(path))
+        except FileNotFoundError:
+            raise InputError(f"{what}: credential file not found", file=str(path)) from None
+        try:
+            return data.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise InputError(f"{what}: credential file is not UTF-8", file=str(path)) from None
     raise InputError(f"{what}: credential reference names neither env nor file")
