@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from stategate.attest.dsse import EnvelopeError, Signature, parse_envelope, pae, sign_payload
+from stategate.attest.dsse import EnvelopeError, Signature, pae, parse_envelope, sign_payload
 from stategate.attest.keys import SigningKey
 
 

@@ -49,7 +49,10 @@ def test_public_key_line_with_a_comment_parses_to_the_same_key() -> None:
     ("line", "message"),
     [
         ("ssh-ed25519", "expected an OpenSSH ed25519 public key ('ssh-ed25519 AAAA...')"),
-        ("ssh-rsa AAAAB3NzaC1yc2E", "expected an OpenSSH ed25519 public key ('ssh-ed25519 AAAA...')"),
+        (
+            "ssh-rsa AAAAB3NzaC1yc2E",
+            "expected an OpenSSH ed25519 public key ('ssh-ed25519 AAAA...')",
+        ),
         ("ssh-ed25519 AAAA!!!!", "not a valid ssh-ed25519 public key"),
         ("ssh-ed25519 AAAAé", "not a valid ssh-ed25519 public key"),
     ],
