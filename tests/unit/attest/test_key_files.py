@@ -155,3 +155,9 @@ def test_an_existing_public_half_is_not_overwritten(tmp_path: Path) -> None:
     )
     assert not (tmp_path / "k").exists()
     assert (tmp_path / "k.pub").read_text() == "keep\n"
+
+
+def test_a_generated_key_says_it_lives_in_memory() -> None:
+    key = SigningKey.generate()
+    assert key.source == "<memory>"
+    assert repr(key) == f"SigningKey(keyid={key.keyid!r}, source='<memory>')"
