@@ -1,0 +1,163 @@
+"""Trust file details that decide validity: how times are read, and how keys are added.
+
+A time in the trust file decides whether a signature counts, so every written form
+(timestamp with or without zone, bare date, string) must mean the same instant on
+every machine; adding a key must keep the keys already trusted, byte for byte where
+it can. Complements test_trust.py (written against surviving mutants).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from stategate.attest.keys import SigningKey
+from stategate.attest.testing import trust_entry, write_trust_file
+from stategate.attest.trust import (
+    TRUST_HEADER,
+    Role,
+    TrustEntry,
+    add_trusted_key,
+    load_trust,
+    parse_trust,
+)
+from stategate.errors import InputError
+
+KEY = SigningKey.generate()
+MIDNIGHT = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def tokyo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run with the machine's local zone 9 hours ahead of UTC."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def valid_before(value: object) -> datetime | None:
+    row = {"name": "ci", "role": "evidence", "public_key": KEY.public.openssh}
+    roots = parse_trust({"version": 1, "keys": [{**row, "valid_before": value}]}, shown="t")
+    return roots.keys[0].valid_before
+
+
+@pytest.mark.usefixtures("tokyo")
+@pytest.mark.parametrize(
+    "written",
+    [
+        datetime(2026, 6, 1),  # a YAML timestamp without zone: UTC, not local time
+        datetime(2026, 6, 1, 9, tzinfo=timezone(timedelta(hours=9))),
+        date(2026, 6, 1),  # a bare date: midnight UTC
+        "2026-06-01T00:00:00Z",
+        "2026-06-01T02:00:00+02:00",
+        "2026-06-01T00:00:00",  # a string without zone: UTC too
+        "2026-06-01",
+    ],
+)
+def test_every_written_form_is_the_same_utc_instant(written: object) -> None:
+    got = valid_before(written)
+    assert got == MIDNIGHT
+    assert got is not None and got.utcoffset() == timedelta(0)
+
+
+def test_a_time_that_is_not_one_is_refused() -> None:
+    with pytest.raises(InputError) as caught:
+        valid_before("next tuesday")
+    assert caught.value.message.startswith("invalid trust file: keys.0.valid_before: ")
+
+
+def test_missing_file_is_labelled_with_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "none.yaml"
+    assert load_trust(path).source == str(path)
+    assert load_trust(path, shown="trust/x.yaml").source == "trust/x.yaml"
+    with pytest.raises(InputError) as caught:
+        load_trust(path, missing_ok=False)
+    assert (caught.value.file, caught.value.message) == (
+        str(path),
+        "trust file not found (create one with 'stategate keys init')",
+    )
+
+
+def test_a_new_trust_file_is_the_header_and_one_readable_block(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    entry = trust_entry(
+        key,
+        Role.OPERATOR,
+        "alice",
+        valid_after=datetime(2026, 5, 1, tzinfo=UTC),
+        valid_before=datetime(2027, 5, 1, 12, 30, tzinfo=UTC),
+        revoked=datetime(2026, 12, 24, tzinfo=UTC),
+    )
+    path = tmp_path / "trust.yaml"
+    assert add_trusted_key(path, entry) is True
+    assert path.read_text(encoding="utf-8") == TRUST_HEADER + (
+        "  - name: alice\n"
+        "    role: operator\n"
+        f"    keyid: {key.keyid}\n"
+        f"    public_key: {key.public.openssh}\n"
+        "    valid_after: '2026-05-01T00:00:00Z'\n"
+        "    valid_before: '2027-05-01T12:30:00Z'\n"
+        "    revoked: '2026-12-24T00:00:00Z'\n"
+    )
+
+
+def test_a_block_without_keyid_or_times(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    entry = TrustEntry(name="ci", role=Role.EVIDENCE, public_key=key.public.openssh)
+    path = tmp_path / "trust.yaml"
+    add_trusted_key(path, entry)
+    assert path.read_text(encoding="utf-8") == TRUST_HEADER + (
+        f"  - name: ci\n    role: evidence\n    public_key: {key.public.openssh}\n"
+        "    revoked: false\n"
+    )
+    assert load_trust(path).keys[0].keyid == key.keyid
+
+
+def test_appending_keeps_the_file_as_written(tmp_path: Path) -> None:
+    keys = [SigningKey.generate() for _ in range(3)]
+    path = tmp_path / "trust.yaml"
+    add_trusted_key(path, trust_entry(keys[0], Role.EVIDENCE, "ci"))
+    add_trusted_key(path, trust_entry(keys[1], Role.EVIDENCE, "ci2"))
+    before = path.read_text(encoding="utf-8")
+    assert add_trusted_key(path, trust_entry(keys[2], Role.OPERATOR, "alice")) is True
+    after = path.read_text(encoding="utf-8")
+    assert after.startswith(before)
+    assert after[len(before) :].startswith("  - name: alice\n")
+    assert [k.name for k in load_trust(path).keys] == ["ci", "ci2", "alice"]
+
+
+def test_appending_to_a_file_without_final_newline(tmp_path: Path) -> None:
+    first, second = SigningKey.generate(), SigningKey.generate()
+    path = tmp_path / "trust.yaml"
+    add_trusted_key(path, trust_entry(first, Role.EVIDENCE, "ci"))
+    text = path.read_text(encoding="utf-8").rstrip("\n") + "  # the build host"
+    path.write_text(text, encoding="utf-8")
+    assert add_trusted_key(path, trust_entry(second, Role.OPERATOR, "alice")) is True
+    assert path.read_text(encoding="utf-8").startswith(text + "\n  - name: alice\n")
+
+
+def test_rerendering_keeps_every_key(tmp_path: Path) -> None:
+    keys = [SigningKey.generate() for _ in range(3)]
+    write_trust_file(
+        tmp_path,
+        [trust_entry(keys[0], Role.EVIDENCE, "ci"), trust_entry(keys[1], Role.EVIDENCE, "ci2")],
+    )
+    path = tmp_path / "trust" / "allowed_signers.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "\nversion: 1\n" in text
+    path.write_text(text.replace("\nversion: 1\n", "\n") + "version: 1\n", encoding="utf-8")
+    # "keys" is no longer the last block: appending would not land inside it
+    assert add_trusted_key(path, trust_entry(keys[2], Role.OPERATOR, "alice")) is False
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(TRUST_HEADER + "  - name: ci\n")
+    assert [(k.name, k.keyid) for k in load_trust(path).keys] == [
+        ("ci", keys[0].keyid),
+        ("ci2", keys[1].keyid),
+        ("alice", keys[2].keyid),
+    ]
