@@ -161,3 +161,60 @@ def test_rerendering_keeps_every_key(tmp_path: Path) -> None:
         ("ci2", keys[1].keyid),
         ("alice", keys[2].keyid),
     ]
+
+
+def row(key: SigningKey, role: str = "evidence", **extra: object) -> dict[str, object]:
+    return {"name": "ci", "role": role, "public_key": key.public.openssh, **extra}
+
+
+def test_validity_boundaries_are_half_open() -> None:
+    start, end = datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    roots = parse_trust({"keys": [row(KEY, valid_after=start, valid_before=end)]}, shown="t")
+    tick = timedelta(microseconds=1)
+    states = [
+        roots.check(KEY.keyid, Role.EVIDENCE, at).state.value
+        for at in (start - tick, start, end - tick, end)
+    ]
+    assert states == ["key-not-yet-valid", "valid", "valid", "key-expired"]
+    retired = parse_trust({"keys": [row(KEY, revoked=end)]}, shown="t")
+    assert retired.check(KEY.keyid, Role.EVIDENCE, end - tick).state.value == "valid"
+    assert retired.check(KEY.keyid, Role.EVIDENCE, end).state.value == "key-revoked"
+
+
+def test_wrong_role_reports_the_entry_it_found() -> None:
+    roots = parse_trust({"keys": [row(KEY, "evidence")]}, shown="t")
+    check = roots.check(KEY.keyid, Role.OPERATOR, MIDNIGHT)
+    assert check.state.value == "wrong-role"
+    assert check.key is not None and check.key.name == "ci"
+    assert check.roles == (Role.EVIDENCE,)
+
+
+def test_empty_document_and_labels() -> None:
+    empty = parse_trust(None, shown="trust/x.yaml")
+    assert (empty.keys, empty.source) == ((), "trust/x.yaml")
+    full = parse_trust({"keys": [row(KEY)]}, shown="trust/x.yaml")
+    assert full.source == "trust/x.yaml"
+    assert trust_entry(KEY, Role.EVIDENCE, "ci").keyid == KEY.keyid
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([1], "invalid trust file: document: Input should be a valid dictionary"),
+        (
+            {"keys": [row(KEY), row(KEY)]},
+            f"invalid trust file: keys.1: key {KEY.keyid} listed twice for role evidence",
+        ),
+        (
+            {"keys": [row(KEY, keyid="SHA256:other")]},
+            f"invalid trust file: keys.0.keyid SHA256:other does not match its public_key "
+            f"({KEY.keyid})",
+        ),
+        ({"keys": [row(KEY, public_key="ssh-ed25519")]}, "invalid trust file: keys.0.public_key: "),
+    ],
+)
+def test_invalid_documents_name_the_file(raw: object, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_trust(raw, shown="trust/x.yaml")
+    assert caught.value.file == "trust/x.yaml"
+    assert caught.value.message.startswith(message)
