@@ -19,6 +19,11 @@ def test_mask_replaces_every_occurrence_longest_secret_first() -> None:
     assert masked == "user=app password=*** again *** and ***"
 
 
+def test_mask_goes_by_length_not_by_alphabet() -> None:
+    # "pass" sorts after "apass1" but is inside it: the longer must be masked first
+    assert execute.mask("x apass1 y", ["pass", "apass1"]) == "x *** y"
+
+
 def test_mask_ignores_empty_secrets() -> None:
     assert execute.mask("abc", ["", "b"]) == "a***c"
     assert execute.mask("abc", []) == "abc"
@@ -41,6 +46,12 @@ def test_failure_names_the_command_and_its_last_stderr_line_masked() -> None:
 
 def test_failure_without_stderr_ends_at_the_exit_code() -> None:
     assert failure("exit 4", ["pw"]) == "sh -c exit 4 sh *** exited with 4"
+
+
+def test_only_the_separator_is_trimmed_from_the_message() -> None:
+    assert failure("echo 'failed: code X' >&2; exit 2", ["pw"]).endswith(
+        "exited with 2: failed: code X"
+    )
 
 
 def test_undecodable_stderr_is_replaced_not_fatal() -> None:

@@ -116,6 +116,8 @@ def test_the_key_is_named_exactly() -> None:
         "DB_PASSWORD: changeme",
         "DB_PASSWORD:",
         f"# DB_PASSWORD: {SECRET} was rotated",
+        'DB_PASSWORD: "/run/secrets/db_password"',  # quotes go before the reference test
+        "DB_PASSWORD: '{{db.password}}'",
     ],
 )
 def test_not_credentials(text: str) -> None:
@@ -147,6 +149,10 @@ def test_every_line_is_scanned_and_numbered() -> None:
         ("../secrets/db", False),
         ("~/secrets/db", False),
         ("{{ db_password }}", False),
+        ("{{db.password}}", False),
+        ("abcdEFGHij", True),  # lower and upper case
+        ("abcd-efg_hi", True),  # lower case and symbols
+        ("ABCDEFGHIJKL", False),  # upper case only
         ("vault:kv/db#password", False),
         ("op://vault/db/password", False),
         ("secret:db-password", False),
@@ -175,7 +181,7 @@ def lint(text: str) -> list[int]:
 
 
 def test_docs_lint_finds_ungated_instructions_once_per_line() -> None:
-    assert lint("intro\nrun DOCKER COMPOSE UP then pg_restore\nok\n") == [2]
+    assert lint("intro\nrun docker compose up then pg_restore\nok\nDOCKER COMPOSE DOWN\n") == [2, 4]
 
 
 def test_gated_fence_and_comment_regions() -> None:
