@@ -97,3 +97,24 @@ def test_sorted_v1_digest_of_a_name_that_is_not_utf8() -> None:
         blob += len(raw).to_bytes(8, "big") + raw
     summary = Fingerprint([item]).summary("sorted-v1")
     assert summary.groups["db0"].digest == hashlib.sha256(blob).hexdigest()
+
+
+def test_group_names_that_are_not_utf8_are_digested_too() -> None:
+    group = "vol\udcff"  # a volume or bucket name read as raw bytes
+    items = [FingerprintItem(group, "k", 1, "d")]
+
+    def field(text: str) -> bytes:
+        raw = text.encode("utf-8", "surrogateescape")
+        return len(raw).to_bytes(8, "big") + raw
+
+    encoded = field(group) + field("k") + field("1") + field("d")
+    total = int.from_bytes(hashlib.sha256(encoded).digest(), "big")
+    expected = hashlib.sha256(
+        b"stategate.fingerprint.multiset/v1\n"
+        + field(group)
+        + (1).to_bytes(8, "big")
+        + total.to_bytes(32, "big")
+    ).hexdigest()
+    fp = Fingerprint(items)
+    assert fp.summary().groups[group].digest == expected
+    assert fp.summary("sorted-v1").digest == hashlib.sha256(encoded).hexdigest()
