@@ -271,3 +271,15 @@ def test_append_failure_names_the_ledger_and_the_reason(tmp_path: Path) -> None:
 
 def test_an_absent_ledger_reads_as_empty(tmp_path: Path) -> None:
     assert read_ledger(tmp_path / "none.jsonl") == b""
+
+
+def test_creating_the_ledger_makes_its_directory_entry_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr("stategate.attest.ledger.fsync_dir", synced.append)
+    ledger = tmp_path / "evidence" / "ledger.jsonl"
+    append_entry(ledger, new("a"), shown=SHOWN)
+    assert synced == [ledger.parent]  # a new file's name is durable only once its folder is
+    append_entry(ledger, new("b"), shown=SHOWN)
+    assert synced == [ledger.parent]  # appending to an existing file needs no folder sync

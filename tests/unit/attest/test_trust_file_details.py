@@ -218,3 +218,13 @@ def test_invalid_documents_name_the_file(raw: object, message: str) -> None:
         parse_trust(raw, shown="trust/x.yaml")
     assert caught.value.file == "trust/x.yaml"
     assert caught.value.message.startswith(message)
+
+
+@pytest.mark.parametrize("shown", [None, "trust/allowed_signers.yaml"])
+def test_adding_to_a_broken_file_names_it(tmp_path: Path, shown: str | None) -> None:
+    path = tmp_path / "trust.yaml"
+    path.write_text("version: 1\nkeys:\n  - name: ci\n    role: nobody\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        add_trusted_key(path, trust_entry(KEY, Role.EVIDENCE, "ci2"), shown=shown)
+    assert caught.value.file == (shown or str(path))
+    assert caught.value.message.startswith("invalid trust file: keys.0.role: ")
