@@ -161,3 +161,24 @@ def test_a_generated_key_says_it_lives_in_memory() -> None:
     key = SigningKey.generate()
     assert key.source == "<memory>"
     assert repr(key) == f"SigningKey(keyid={key.keyid!r}, source='<memory>')"
+
+
+def test_the_private_key_file_is_never_open_to_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a reader who opens the file while it is wider than 0600 keeps the descriptor
+    # after a chmod: the file must be created 0600, not narrowed later
+    modes: list[int] = []
+    real_fchmod = os.fchmod
+
+    def spy(fd: int, mode: int) -> None:
+        modes.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        real_fchmod(fd, mode)
+
+    monkeypatch.setattr(os, "fchmod", spy)
+    old = os.umask(0o022)
+    try:
+        write_key_pair(SigningKey.generate(), tmp_path / "k", comment="c")
+    finally:
+        os.umask(old)
+    assert modes == [0o600]
