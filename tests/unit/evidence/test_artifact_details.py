@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stategate.errors import ExternalError
+from stategate.errors import ExternalError, InputError
 from stategate.evidence import artifact
 from stategate.evidence.artifact import (
     CHUNK,
@@ -20,6 +20,7 @@ from stategate.evidence.artifact import (
     VerifyFailure,
     hash_file,
     open_backup,
+    safe_part_name,
     verify_parts,
 )
 
@@ -80,3 +81,10 @@ def test_a_directory_that_cannot_be_opened_names_itself(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"cannot open directory {tmp_path / 'none'}: No such file or directory"
     )
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a//b", "./a", ""])
+def test_an_unsafe_part_name_is_quoted_in_the_refusal(name: str) -> None:
+    with pytest.raises(InputError) as caught:
+        safe_part_name(name)
+    assert str(caught.value) == f"unsafe artifact name: {name!r}"
