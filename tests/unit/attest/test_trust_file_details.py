@@ -228,3 +228,16 @@ def test_adding_to_a_broken_file_names_it(tmp_path: Path, shown: str | None) -> 
         add_trusted_key(path, trust_entry(KEY, Role.EVIDENCE, "ci2"), shown=shown)
     assert caught.value.file == (shown or str(path))
     assert caught.value.message.startswith("invalid trust file: keys.0.role: ")
+
+
+def test_adding_a_key_already_trusted_for_the_role_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "trust.yaml"
+    add_trusted_key(path, trust_entry(KEY, Role.EVIDENCE, "ci"), shown="trust/x.yaml")
+    before = path.read_text(encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        add_trusted_key(path, trust_entry(KEY, Role.EVIDENCE, "ci again"), shown="trust/x.yaml")
+    assert caught.value.file == "trust/x.yaml"
+    assert caught.value.message == (
+        f"invalid trust file: keys.1: key {KEY.keyid} listed twice for role evidence"
+    )
+    assert path.read_text(encoding="utf-8") == before
