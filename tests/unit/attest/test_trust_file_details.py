@@ -8,6 +8,7 @@ it can. Complements test_trust.py (written against surviving mutants).
 
 from __future__ import annotations
 
+import locale
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -241,3 +242,23 @@ def test_adding_a_key_already_trusted_for_the_role_is_refused(tmp_path: Path) ->
         f"invalid trust file: keys.1: key {KEY.keyid} listed twice for role evidence"
     )
     assert path.read_text(encoding="utf-8") == before
+
+
+@pytest.fixture
+def ascii_locale() -> Iterator[None]:
+    """A machine whose locale is plain C (ASCII), as a bare container may have."""
+    saved = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_adding_a_key_keeps_non_ascii_names_whatever_the_locale(tmp_path: Path) -> None:
+    first, second = SigningKey.generate(), SigningKey.generate()
+    path = tmp_path / "trust.yaml"
+    add_trusted_key(path, trust_entry(first, Role.OPERATOR, "Zoë"))
+    assert add_trusted_key(path, trust_entry(second, Role.OPERATOR, "Łukasz")) is True
+    assert [k.name for k in load_trust(path).keys] == ["Zoë", "Łukasz"]
