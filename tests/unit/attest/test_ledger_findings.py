@@ -230,7 +230,15 @@ def test_append_after_a_final_line_without_newline(tmp_path: Path) -> None:
     one = chain(1)[0]
     ledger.write_bytes(one.line().rstrip(b"\n"))
     second = append_entry(ledger, new("b"), shown=SHOWN)
+    assert (second.seq, second.prev) == (2, one.digest)
     assert ledger.read_bytes() == one.line() + second.line()
+
+
+def test_a_last_line_without_newline_is_still_checked() -> None:
+    one, two = chain(2)
+    check = check_chain(one.line() + two.line().rstrip(b"\n"), shown=SHOWN)
+    assert check.entries == (one, two)
+    assert check.findings == ()
 
 
 def test_append_skips_a_damaged_line_in_the_middle(tmp_path: Path) -> None:
