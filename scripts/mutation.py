@@ -2,7 +2,9 @@
 
     scripts/mutation.py                 every target module (pyproject: tool.mutmut.only_mutate)
     scripts/mutation.py --changed       the targets the last commit changed (against its
-                                        first parent, plus uncommitted edits), else a sample
+                                        first parent, plus uncommitted edits), else a sample;
+                                        at most --budget mutants (default 200), a fixed
+                                        hash-ordered sample of them when there are more
     scripts/mutation.py src/stategate/attest/dsse.py ...   the named targets
 
 Each module is mutated by its own ``mutmut run`` (one worker), which runs only the
@@ -62,6 +64,7 @@ class Target:
 @dataclass
 class Figures:
     target: Target
+    of: int  # mutants in the target; more than len(status) when sampled
     seconds: float = 0.0
     status: dict[str, str] = field(default_factory=dict)  # mutant name -> mutmut status
     equivalent: list[str] = field(default_factory=list)
@@ -132,11 +135,39 @@ def mutant_key(name: str, path: str) -> tuple[str, str]:
     return f"{module}:{function}@{digest}", diff
 
 
-def run_target(target: Target, log: Path) -> float:
+def mutant_names(target: Target) -> list[str]:
+    """The target's mutants, named as mutmut will name them (mutmut's own generator)."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    source = (ROOT / target.path).read_text(encoding="utf-8")
+    names = mutate_file_contents(target.path, source).mutant_names
+    full = [f"{target.module}.{name}" for name in names]
+    return [n for n in full if any(fnmatch(n, g) for g in target.globs())]
+
+
+def sample(names: dict[Target, list[str]], budget: int) -> dict[Target, list[str]]:
+    """At most ``budget`` mutants, the same ones for the same code: those whose names
+    hash lowest, so a sample does not depend on the run or the machine."""
+    ranked = sorted(
+        (hashlib.sha256(n.encode()).hexdigest(), t, n) for t, ns in names.items() for n in ns
+    )
+    kept = {n for _, _, n in ranked[:budget]}
+    return {t: [n for n in ns if n in kept] for t, ns in names.items()}
+
+
+def run_target(target: Target, chosen: list[str] | None, log: Path) -> float:
     started = time.monotonic()
     with log.open("w", encoding="utf-8") as out:
         done = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", "1", *target.globs()],
+            [
+                sys.executable,
+                "-m",
+                "mutmut",
+                "run",
+                "--max-children",
+                "1",
+                *(chosen if chosen is not None else target.globs()),
+            ],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -151,14 +182,16 @@ def run_target(target: Target, log: Path) -> float:
     return seconds
 
 
-def collect(target: Target, seconds: float, equivalents: dict[str, str]) -> Figures:
+def collect(
+    target: Target, chosen: list[str] | None, seconds: float, equivalents: dict[str, str]
+) -> Figures:
     from mutmut.stats import status_by_exit_code
 
     meta = json.loads((WORK / (target.path + ".meta")).read_text(encoding="utf-8"))
-    figures = Figures(target, seconds)
-    for name, code in meta["exit_code_by_key"].items():
-        if any(fnmatch(name, g) for g in target.globs()):
-            figures.status[name] = status_by_exit_code[code]
+    mine = {n for n in meta["exit_code_by_key"] if any(fnmatch(n, g) for g in target.globs())}
+    figures = Figures(target, len(mine), seconds)
+    for name in chosen if chosen is not None else sorted(mine):
+        figures.status[name] = status_by_exit_code[meta["exit_code_by_key"].get(name)]
     for name, status in sorted(figures.status.items()):
         if status in DETECTED:
             continue
@@ -179,8 +212,9 @@ def table(all_figures: list[Figures]) -> str:
         label = f.target.path.removeprefix("src/stategate/")
         if f.target.functions:
             label += " (" + ", ".join(f.target.functions) + ")"
+        count = f"{len(f.status)}" if len(f.status) == f.of else f"{len(f.status)} of {f.of}"
         rows.append(
-            f"| {label} | {len(f.status)} | {f.killed} | {len(f.equivalent)} "
+            f"| {label} | {count} | {f.killed} | {len(f.equivalent)} "
             f"| {len(f.survivors)} | {f.seconds:.0f} |"
         )
     return "\n".join(rows)
@@ -189,8 +223,10 @@ def table(all_figures: list[Figures]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--changed", action="store_true", help="only targets the commit changed")
+    parser.add_argument("--budget", type=int, help="at most this many mutants (a fixed sample)")
     parser.add_argument("paths", nargs="*", help="targets to run (default: all)")
     args = parser.parse_args()
+    budget = args.budget if args.budget is not None else (200 if args.changed else None)
 
     targets = read_targets()
     if args.paths:
@@ -210,11 +246,20 @@ def main() -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
 
+    chosen: dict[Target, list[str]] | None = None
+    if budget is not None:
+        names = {t: mutant_names(t) for t in targets}
+        if sum(map(len, names.values())) > budget:
+            chosen = sample(names, budget)
     results = []
     for target in targets:
+        picked = chosen[target] if chosen is not None else None
+        if picked == []:
+            continue
         print(f"mutation: {target.path} ...", flush=True)
         log = WORK / (target.module + ".log")
-        results.append(collect(target, run_target(target, log), equivalents))
+        seconds = run_target(target, picked, log)
+        results.append(collect(target, picked, seconds, equivalents))
 
     report = table(results)
     print(report)
