@@ -259,6 +259,18 @@ def ascii_locale() -> Iterator[None]:
 def test_adding_a_key_keeps_non_ascii_names_whatever_the_locale(tmp_path: Path) -> None:
     first, second = SigningKey.generate(), SigningKey.generate()
     path = tmp_path / "trust.yaml"
-    add_trusted_key(path, trust_entry(first, Role.OPERATOR, "Zoë"))
+    hand_written = (  # by hand, in UTF-8 (stategate itself writes escapes)
+        f"version: 1\nkeys:\n  - name: Zoë\n    role: operator\n"
+        f"    public_key: {first.public.openssh}\n"
+    )
+    path.write_bytes(hand_written.encode("utf-8"))
     assert add_trusted_key(path, trust_entry(second, Role.OPERATOR, "Łukasz")) is True
+    assert path.read_bytes().startswith(hand_written.encode("utf-8"))
     assert [k.name for k in load_trust(path).keys] == ["Zoë", "Łukasz"]
+
+
+def test_a_long_name_stays_on_its_line(tmp_path: Path) -> None:
+    name = "the build host in the second rack of the basement, kept for the yearly restore drills"
+    path = tmp_path / "trust.yaml"
+    add_trusted_key(path, trust_entry(SigningKey.generate(), Role.EVIDENCE, name))
+    assert f"  - name: {name}\n" in path.read_text(encoding="utf-8")
