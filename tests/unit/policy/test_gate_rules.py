@@ -430,3 +430,76 @@ def test_stop_conditions_the_policy_does_not_enable_are_dropped(pr: Platforms) -
     v = pr.judge()
     assert v.stops == []
     assert v.verdict.value == "blocked"  # the unpinned digest is still a missing requirement
+
+
+AUTHELIA_OLD = (
+    "authelia/authelia:4.38.16"
+    "@sha256:c74f6be7f2e7d84adae4bda375e34034949413671b76c918a2eac1d7bf88706c"
+)
+AUTHELIA_NEW = "authelia/authelia:4.38.17@sha256:" + "ab" * 32
+
+
+def authelia(smoke: str = "") -> str:
+    return (
+        f"  - module: platform/authelia\n    from: {AUTHELIA_OLD}\n    to: {AUTHELIA_NEW}\n"
+        f"    rollback: {{to: '{AUTHELIA_OLD}'}}\n{smoke}"
+    )
+
+
+def test_smoke_contract_from_the_packet_when_the_policy_has_none(pr: Platforms) -> None:
+    pr.replace("compose/authelia.yml", AUTHELIA_OLD, AUTHELIA_NEW)
+    pr.packet("auth", authelia())
+    v = pr.judge()
+    smoke = requirement(v, "merge/smoke-contract", "platform/authelia")
+    assert (smoke.status, smoke.cls) == ("missing", "public-edge")
+    assert [r.id for r in v.missing] == ["merge/smoke-contract"]
+    pr.packet(
+        "auth",
+        authelia("    smoke:\n      - {kind: http, url: 'http://127.0.0.1:9091/api/health'}\n"),
+    )
+    v = pr.judge()
+    assert requirement(v, "merge/smoke-contract", "platform/authelia").status == "met"
+    assert v.verdict.value == "ready_for_operator"
+
+
+def test_met_requirements_carry_what_they_ask_for(pr: Platforms) -> None:
+    pr.replace("compose/postgres.yml", PG_OLD, PG_MINOR)
+    pr.packet("pg", pg(PG_MINOR))
+    v = pr.judge()
+    assert requirement(v, "merge/digest-pinned", "platform/postgres").hint == (
+        "the target image is pinned by digest (repo:tag@sha256:...)"
+    )
+    assert requirement(v, "merge/manual-merge", "platform/postgres").hint.startswith(
+        "never auto-merged: the PR carries a merge/manual-<reason> label"
+    )
+
+
+REDIS_SERVICE = """
+  cache2:
+    image: {image}
+    volumes:
+      - cache2data:/data
+"""
+
+
+def test_an_added_stateful_service_is_judged_by_its_head_module(pr: Platforms) -> None:
+    text = (pr.head / "compose/redis.yml").read_text(encoding="utf-8")
+    head, sep, rest = text.partition("\nservices:\n")
+    added = head + sep + REDIS_SERVICE.format(image=REDIS_NEW).lstrip("\n") + rest
+    added = added.replace("\nvolumes:\n", "\nvolumes:\n  cache2data: {}\n")
+    pr.write("compose/redis.yml", added)
+    v = pr.judge()
+    (change,) = v.changes
+    assert (change.module, change.kind.value) == ("platform/cache2", "added")
+    assert requirement(v, "merge/packet", "platform/cache2").cls == "stateful"
+    assert "merge/manual-red-zone" in v.labels  # from the module, which only the head has
+
+
+def test_a_removed_stateful_service_is_judged_by_its_base_module(pr: Platforms) -> None:
+    text = (pr.head / "compose/redis.yml").read_text(encoding="utf-8")
+    head, sep, _ = text.partition("\nservices:\n")
+    pr.write("compose/redis.yml", head + sep + "  {}\n".replace("  {}\n", ""))
+    v = pr.judge()
+    assert [c.module for c in v.changes] == ["platform/redis"]
+    assert requirement(v, "merge/packet", "platform/redis").cls == "stateful"
+    assert "merge/manual-red-zone" in v.labels
