@@ -503,3 +503,24 @@ def test_a_removed_stateful_service_is_judged_by_its_base_module(pr: Platforms) 
     assert [c.module for c in v.changes] == ["platform/redis"]
     assert requirement(v, "merge/packet", "platform/redis").cls == "stateful"
     assert "merge/manual-red-zone" in v.labels
+
+
+def test_a_module_that_gains_state_is_judged_as_stateful_only(pr: Platforms) -> None:
+    # a policy that asks stateless upgrades for a pinned digest too: the renderer's
+    # requirements must still all come from its stricter, stateful side
+    policy = (pr.base / "stategate.yaml").read_text(encoding="utf-8")
+    policy += "\nclasses:\n  stateless: {merge: [digest-pinned]}\n"
+    pr.write("stategate.yaml", policy, side="base")
+    pr.write("stategate.yaml", policy)
+    text = (pr.head / "compose/app.yml").read_text(encoding="utf-8")
+    text = text.replace(RENDERER_OLD, RENDERER_NEW).replace(
+        '    command: ["gotenberg", "--api-timeout=60s"]\n',
+        '    command: ["gotenberg", "--api-timeout=60s"]\n    volumes:\n      - renders:/data\n',
+    )
+    pr.write("compose/app.yml", text + "\nvolumes:\n  renders: {}\n")
+    v = pr.judge()
+    (change,) = v.changes
+    assert change.module == "platform/renderer"
+    ours = [r for r in v.requirements if r.module == "platform/renderer"]
+    assert ours and {r.cls for r in ours} == {"stateful"}  # stateless on the base side drops out
+    assert requirement(v, "merge/packet", "platform/renderer").status == "missing"
