@@ -224,6 +224,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--changed", action="store_true", help="only targets the commit changed")
     parser.add_argument("--budget", type=int, help="at most this many mutants (a fixed sample)")
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="keep the last run's results and run again only the mutants it did not kill",
+    )
     parser.add_argument("paths", nargs="*", help="targets to run (default: all)")
     args = parser.parse_args()
     budget = args.budget if args.budget is not None else (200 if args.changed else None)
@@ -238,13 +243,15 @@ def main() -> int:
         targets = changed_targets(targets)
     equivalents = read_equivalents()
 
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    if args.recheck:
+        return recheck(targets, equivalents)
     # A fresh copy each time: mutmut keys its cache on file times, which a copy
     # made for another selection of modules can fool.
     if WORK.exists():
         subprocess.run(["rm", "-rf", str(WORK)], check=True)
     WORK.mkdir()
-    os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
 
     chosen: dict[Target, list[str]] | None = None
     if budget is not None:
@@ -261,6 +268,34 @@ def main() -> int:
         seconds = run_target(target, picked, log)
         results.append(collect(target, picked, seconds, equivalents))
 
+    return report_on(results)
+
+
+def recheck(targets: list[Target], equivalents: dict[str, str]) -> int:
+    """After adding tests: run again the mutants the last run left alive (the others
+    stay killed, as tests were only added), and report on the whole modules."""
+    from mutmut.stats import status_by_exit_code
+
+    results = []
+    for target in targets:
+        meta_path = WORK / (target.path + ".meta")
+        if not meta_path.exists():
+            continue
+        codes = json.loads(meta_path.read_text(encoding="utf-8"))["exit_code_by_key"]
+        alive = [
+            n
+            for n, c in codes.items()
+            if any(fnmatch(n, g) for g in target.globs()) and status_by_exit_code[c] not in DETECTED
+        ]
+        seconds = 0.0
+        if alive:
+            print(f"mutation: {target.path}: {len(alive)} again ...", flush=True)
+            seconds = run_target(target, alive, WORK / (target.module + ".recheck.log"))
+        results.append(collect(target, None, seconds, equivalents))
+    return report_on(results)
+
+
+def report_on(results: list[Figures]) -> int:
     report = table(results)
     print(report)
     (WORK / "summary.md").write_text(report + "\n", encoding="utf-8")
