@@ -91,6 +91,7 @@ def test_url_with_an_inline_password() -> None:
         f"export API_TOKEN='{SECRET}'",
         f"  APP_SECRET: {SECRET}  # production",
         f'"SIGNING_KEY": "{SECRET}"',
+        "  DB_PASSWORD: XaB3dE7g",  # eight characters: only quotes are stripped, not an X
     ],
 )
 def test_credential_assignments(text: str) -> None:
@@ -125,10 +126,21 @@ def test_not_credentials(text: str) -> None:
 
 
 def test_every_line_is_scanned_and_numbered() -> None:
-    found = scan("x: 1", f"DB_PASSWORD={SECRET}", "-----BEGIN PRIVATE KEY-----")
+    found = scan(
+        "-----BEGIN PRIVATE KEY-----",
+        "see ghp_" + "a1" * 18,
+        f"url: postgres://app:{SECRET}@db/app",
+        "plain prose, no assignment",
+        "x: 1",
+        f"DB_PASSWORD={SECRET}",
+        "-----BEGIN PRIVATE KEY-----",
+    )
     assert [(f.line, f.message.split()[1]) for f in found] == [
-        (8, "credential-shaped"),
-        (9, "private"),
+        (7, "private"),
+        (8, "token-shaped"),
+        (9, "URL"),
+        (12, "credential-shaped"),
+        (13, "private"),
     ]
 
 

@@ -118,3 +118,47 @@ def test_group_names_that_are_not_utf8_are_digested_too() -> None:
     fp = Fingerprint(items)
     assert fp.summary().groups[group].digest == expected
     assert fp.summary("sorted-v1").digest == hashlib.sha256(encoded).hexdigest()
+
+
+def test_two_items_sharing_a_name_are_in_tuple_order() -> None:
+    fp = Fingerprint([FingerprintItem("a", "x", 2, "p"), FingerprintItem("a", "x", 1, "p")])
+    assert [i.size for i in fp.items] == [1, 2]
+
+
+def test_group_summary_counts_items_and_adds_sizes() -> None:
+    fp = Fingerprint(
+        [
+            FingerprintItem("db0", "a", 3, "d"),
+            FingerprintItem("db0", "b", 4, "e"),
+            FingerprintItem("db1", "c", 5, "f"),
+        ]
+    )
+    groups = fp.summary().groups
+    assert [(g.items, g.size) for g in groups.values()] == [(2, 7), (1, 5)]
+    assert fp.summary().items == 3
+
+
+def test_a_handed_out_summary_is_a_copy() -> None:
+    fp = Fingerprint([FingerprintItem("db0", "a", 3, "d")])
+    handed_out = fp.summary()
+    handed_out.groups["db0"].items = 99
+    assert fp.summary().groups["db0"].items == 1
+
+
+def test_multiset_digest_of_a_name_that_is_not_utf8() -> None:
+    name = "caf\udce9"
+
+    def field(text: str) -> bytes:
+        raw = text.encode("utf-8", "surrogateescape")
+        return len(raw).to_bytes(8, "big") + raw
+
+    encoded = field("db0") + field(name) + field("1") + field("d")
+    total = int.from_bytes(hashlib.sha256(encoded).digest(), "big")
+    expected = hashlib.sha256(
+        b"stategate.fingerprint.multiset/v1\n"
+        + field("db0")
+        + (1).to_bytes(8, "big")
+        + total.to_bytes(32, "big")
+    ).hexdigest()
+    summary = Fingerprint([FingerprintItem("db0", name, 1, "d")]).summary()
+    assert summary.groups["db0"].digest == expected
