@@ -524,3 +524,12 @@ def test_a_module_that_gains_state_is_judged_as_stateful_only(pr: Platforms) -> 
     ours = [r for r in v.requirements if r.module == "platform/renderer"]
     assert ours and {r.cls for r in ours} == {"stateful"}  # stateless on the base side drops out
     assert requirement(v, "merge/packet", "platform/renderer").status == "missing"
+
+
+def test_a_stop_takes_merge_auto_away_from_an_otherwise_automatic_bump(pr: Platforms) -> None:
+    pr.replace("compose/app.yml", RENDERER_OLD, RENDERER_NEW)
+    assert "merge/auto" in pr.judge().labels
+    finding = Finding("secret-value", "compose/app.yml", 9, "a credential-shaped value")
+    v = pr.judge(secrets=[finding])
+    assert v.verdict.value == "stop"
+    assert "merge/auto" not in v.labels
