@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, lint, type check (strict), tests.
+# The whole test suite: set-up, lint, type check (strict), tests, then a bounded
+# mutation run (the critical modules this commit changed, else a small sample).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,3 +9,4 @@ echo "== ruff"; ruff check .
 echo "== ruff format"; ruff format --check .
 echo "== mypy (strict)"; mypy
 echo "== pytest"; python -m pytest -q -p no:cacheprovider "$@"
+echo "== mutation (bounded)"; bash scripts/mutation.sh --changed
