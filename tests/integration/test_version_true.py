@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,16 +22,22 @@ from tests.integration.conftest import DIGEST, Workspace
 pytestmark = pytest.mark.integration
 
 MODULE = "data/postgres"
+REDIS = "data/redis"
+
+
+@contextmanager
+def _stand_in(module: str, version: str, variable: str) -> Iterator[ProductionServices]:
+    """One stand-in source of ``module`` running ``version``, with its own credential
+    variable (the session's stand-ins keep theirs)."""
+    config = default_sources()[module].model_copy(update={"password": Credential(env=variable)})
+    sources: dict[str, ProviderConfig] = {module: config}
+    with production_services(sources, majors={module: version}) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def pg16() -> Iterator[ProductionServices]:
-    # its own credential variable: the session's stand-ins keep theirs
-    config = default_sources()[MODULE].model_copy(
-        update={"password": Credential(env="STATEGATE_TEST_PG16_PASSWORD")}
-    )
-    sources: dict[str, ProviderConfig] = {MODULE: config}
-    with production_services(sources, majors={MODULE: "16"}) as running:
+    with _stand_in(MODULE, "16", "STATEGATE_TEST_PG16_PASSWORD") as running:
         yield running
 
 
@@ -77,16 +84,9 @@ def test_the_session_source_runs_the_major_its_image_names(workspace: Workspace)
     assert backup.client is not None and backup.client.startswith("PostgreSQL 15.")
 
 
-REDIS = "data/redis"
-
-
 @pytest.fixture(scope="module")
 def redis62() -> Iterator[ProductionServices]:
-    config = default_sources()[REDIS].model_copy(
-        update={"password": Credential(env="STATEGATE_TEST_REDIS62_PASSWORD")}
-    )
-    sources: dict[str, ProviderConfig] = {REDIS: config}
-    with production_services(sources, majors={REDIS: "6.2"}) as running:
+    with _stand_in(REDIS, "6.2", "STATEGATE_TEST_REDIS62_PASSWORD") as running:
         yield running
 
 
