@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stategate.commands.demo import PG_FROM, PG_TO
+from stategate.commands.demo import PACKET_ID, PG_FROM, PG_TO
 from tests.attacks.test_trust_attacks import PACKET, Chain, _stops, _unmet
 from tests.conftest import installed_cli
 
@@ -260,3 +260,58 @@ def test_a_long_added_file_does_not_hang_the_gate(chain: Chain) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail("the apply gate did not answer within 30 s for a 20 MB added file")
     assert done.returncode in (1, 3), done.stderr[-2000:]
+
+
+def _answers_within(chain: Chain, seconds: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [installed_cli(), "check", "--base", "main", "--stage", "apply", "--format", "json"],
+            cwd=chain.repo,
+            env=chain.env(),
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the apply gate did not answer within {seconds:g} s")
+
+
+def test_one_long_added_line_does_not_hang_the_secret_scan(chain: Chain) -> None:
+    """One added line of 200,000 letters (a few hundred bytes in git). The secret scan's
+    URL pattern (``[a-z][a-z0-9+.-]*://...``) backtracks quadratically over it: minutes
+    here, hours for a line of a few megabytes; nothing bounds a line or a file."""
+    (chain.repo / "notes.txt").write_text("a" * 200_000 + "\n")
+    chain.commit("notes")
+    done = _answers_within(chain, 30)
+    assert done.returncode in (1, 3), done.stderr[-2000:]
+
+
+def test_one_long_markdown_line_does_not_hang_the_docs_lint(chain: Chain) -> None:
+    """A Markdown line of 40,000 words ``docker`` (280 KB, a few hundred bytes in git):
+    the runtime-instruction pattern ``\\bdocker...\\s+(\\S+\\s+)*?(up|pull|...)`` rescans
+    the rest of the line from every word, quadratically: minutes here, about a day for
+    a 4 MB document."""
+    (chain.repo / "NOTES.md").write_text("docker " * 40_000 + "\n")
+    chain.commit("notes")
+    done = _answers_within(chain, 30)
+    assert done.returncode in (1, 3), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["evidence/ledger.jsonl", f"evidence/_approvals/{PACKET_ID}/deep.json"],
+)
+def test_deeply_nested_json_at_head_is_an_input_error_not_a_crash(chain: Chain, where: str) -> None:
+    """A ledger line, or a file in the packet's approvals folder, made of 200,000 nested
+    JSON arrays: json.loads raises RecursionError, which nothing catches, and the gate
+    dies with exit 70 (internal error) instead of a verdict."""
+    target = chain.repo / where
+    deep = "[" * 200_000 + "]" * 200_000
+    if target.exists():
+        target.write_text(target.read_text() + deep + "\n")
+    else:
+        target.write_text(deep)
+    chain.commit("nested")
+    code, doc, err = _apply_any(chain)
+    assert code != 70 and "RecursionError" not in err, err[-2000:]
+    assert doc is not None and doc["verdict"] in ("blocked", "stop"), (code, err[-2000:])
