@@ -9,6 +9,7 @@ not the host's environment or artifacts. None of these attacks may end in ``appr
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -298,15 +299,30 @@ def test_one_long_markdown_line_does_not_hang_the_docs_lint(chain: Chain) -> Non
 
 
 @pytest.mark.parametrize(
-    "where",
-    ["evidence/ledger.jsonl", f"evidence/_approvals/{PACKET_ID}/deep.json"],
+    ("where", "payload"),
+    [
+        ("evidence/ledger.jsonl", False),
+        (f"evidence/_approvals/{PACKET_ID}/deep.json", False),
+        (f"evidence/_approvals/{PACKET_ID}/deep-payload.json", True),
+    ],
 )
-def test_deeply_nested_json_at_head_is_an_input_error_not_a_crash(chain: Chain, where: str) -> None:
-    """A ledger line, or a file in the packet's approvals folder, made of 200,000 nested
-    JSON arrays: json.loads raises RecursionError, which nothing catches, and the gate
-    dies with exit 70 (internal error) instead of a verdict."""
+def test_deeply_nested_json_at_head_is_an_input_error_not_a_crash(
+    chain: Chain, where: str, payload: bool
+) -> None:
+    """A ledger line, a file in the packet's approvals folder, or a well-formed DSSE
+    envelope there whose base64 payload is 100,000 nested JSON arrays: json.loads raises
+    RecursionError, which nothing catches, and the gate dies with exit 70 (internal
+    error) instead of a verdict."""
     target = chain.repo / where
-    deep = "[" * 200_000 + "]" * 200_000
+    deep = "[" * 100_000 + "]" * 100_000
+    if payload:
+        deep = json.dumps(
+            {
+                "payloadType": "application/vnd.in-toto+json",
+                "payload": base64.b64encode(deep.encode()).decode(),
+                "signatures": [{"keyid": "x", "sig": "AAAA"}],
+            }
+        )
     if target.exists():
         target.write_text(target.read_text() + deep + "\n")
     else:
