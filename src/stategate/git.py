@@ -34,6 +34,16 @@ class AddedLine:
     text: str
 
 
+MAX_ADDED_BYTES = 16 * 1024 * 1024  # added text the secret scan reads; the rest is refused
+MAX_ADDED_LINES = 250_000
+
+
+@dataclass
+class AddedText:
+    lines: list[AddedLine]
+    unscanned: AddedLine | None = None  # where the scan stopped (None: everything read)
+
+
 class Git:
     def __init__(self, repo: Path) -> None:
         self.repo = repo
@@ -86,13 +96,20 @@ class Git:
                 i += 2
         return changes
 
-    def added_lines(self, base: str, head: str) -> list[AddedLine]:
-        """Lines the diff adds (with their line numbers on the head side)."""
+    def added_lines(self, base: str, head: str, *, max_bytes: int = MAX_ADDED_BYTES) -> AddedText:
+        """Lines the diff adds (with their line numbers on the head side), up to
+        ``max_bytes`` of added text; the first line past it is ``unscanned``."""
         out = self.run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", base, head)
-        added: list[AddedLine] = []
+        added = AddedText([])
         path: str | None = None
         line = 0
-        for raw in out.splitlines():
+        total = 0
+        start = 0
+        while start < len(out):
+            end = out.find("\n", start)
+            end = len(out) if end < 0 else end
+            raw = out[start:end]
+            start = end + 1
             if raw.startswith("+++ "):
                 target = raw[4:]
                 path = target[2:] if target.startswith("b/") else None
@@ -101,7 +118,11 @@ class Git:
                 plus = raw.split("+", 1)[1].split(" ", 1)[0]
                 line = int(plus.split(",", 1)[0])
             elif raw.startswith("+") and path is not None:
-                added.append(AddedLine(path, line, raw[1:]))
+                total += len(raw)
+                if total > max_bytes or len(added.lines) >= MAX_ADDED_LINES:
+                    added.unscanned = AddedLine(path, line, "")
+                    break
+                added.lines.append(AddedLine(path, line, raw[1:]))
                 line += 1
         return added
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from stategate.catalogues import hazard_catalogue
 from stategate.compose.model import Service
 from stategate.diff.changes import diff_modules
-from stategate.diff.scan import lint_docs, scan_secrets
+from stategate.diff.scan import Finding, lint_docs, scan_secrets
 from stategate.errors import InputError
-from stategate.git import Git, GitTree
+from stategate.git import MAX_ADDED_BYTES, MAX_ADDED_LINES, AddedText, Git, GitTree
 from stategate.packet import is_packet_path, load_packet
 from stategate.platform import DECISIONS_DIR, Platform, load_platform_from
 from stategate.policy.gate import PullRequest
@@ -111,7 +111,7 @@ def load_pull_request(
             packets=packets,
             merged_packet_ids=merged,
             head_relaxations=head_own.relaxations,
-            secret_findings=scan_secrets(git.added_lines(base_rev, head_rev)),
+            secret_findings=_secret_findings(git.added_lines(base_rev, head_rev)),
             doc_findings=doc_findings,
             hazard_findings=find_hazards(bumps, hazard_catalogue()),
             trust_changes=trust_changes(base_platform.loaded_policy, head_own, touched),
@@ -119,6 +119,22 @@ def load_pull_request(
     finally:
         _close(base_tree, head_tree)
     return pr, Sides(base_rev, head_rev, base_platform, head_platform)
+
+
+def _secret_findings(added: AddedText) -> list[Finding]:
+    findings = scan_secrets(added.lines)
+    if added.unscanned is not None:  # fail closed: what was not read may hold a secret
+        findings.append(
+            Finding(
+                "secret-value",
+                added.unscanned.path,
+                added.unscanned.line,
+                f"the diff adds more than {MAX_ADDED_LINES} lines or {MAX_ADDED_BYTES} bytes "
+                "of text; from here on it was not scanned for secrets (split the change, or "
+                "escalate)",
+            )
+        )
+    return findings
 
 
 def _head_files(

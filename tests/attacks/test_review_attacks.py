@@ -330,4 +330,8 @@ def test_deeply_nested_json_at_head_is_an_input_error_not_a_crash(
     chain.commit("nested")
     code, doc, err = _apply_any(chain)
     assert code != 70 and "RecursionError" not in err, err[-2000:]
-    assert doc is not None and doc["verdict"] in ("blocked", "stop"), (code, err[-2000:])
+    assert doc is not None, (code, err[-2000:])
+    if where.endswith("ledger.jsonl"):  # a damaged chain: no record counts
+        assert doc["verdict"] in ("blocked", "stop"), (code, err[-2000:])
+    else:  # junk beside the real approval counts for nothing, and voids nothing either
+        assert doc["verdict"] in ("approved", "blocked", "stop"), (code, err[-2000:])

@@ -43,3 +43,31 @@ def test_the_fenced_form_gates_its_block_only() -> None:
     text = "```sh operator-gated\ndocker compose pull redis\n```\nredis FLUSHDB\n"
     assert _lines(text) == [4]
     assert _lines("```sh\ndocker compose pull redis\n```\n") == [2]
+
+
+def test_a_region_never_closed_gates_nothing() -> None:
+    from stategate.diff.scan import lint_docs
+    from stategate.policy.default import default_policy
+
+    docs = default_policy().docs
+    text = "# notes\n<!-- operator-gated -->\ndocker compose up -d\n"
+    found = lint_docs("NOTES.md", text, docs.runtime_patterns, docs.gate_marker)
+    assert [(f.file, f.line) for f in found] == [("NOTES.md", 3)]
+    closed = text + "<!-- /operator-gated -->\n"
+    assert lint_docs("NOTES.md", closed, docs.runtime_patterns, docs.gate_marker) == []
+
+
+def test_a_line_too_long_to_lint_is_a_finding() -> None:
+    from stategate.diff.scan import MAX_DOC_LINE, lint_docs
+    from stategate.policy.default import default_policy
+
+    docs = default_policy().docs
+    long_line = "x" * (MAX_DOC_LINE + 1)
+    (found,) = lint_docs("A.md", long_line + "\n", docs.runtime_patterns, docs.gate_marker)
+    assert found.line == 1 and "too long" in found.message
+    # words under the cap are linted as usual: no verb, no finding; a verb, a finding
+    words = "docker " * 2_800
+    assert lint_docs("B.md", words + "\n", docs.runtime_patterns, docs.gate_marker) == []
+    assert lint_docs(
+        "C.md", "run docker compose -f a.yml -p x up -d\n", docs.runtime_patterns, docs.gate_marker
+    )

@@ -159,13 +159,27 @@ def lint_docs(path: str, text: str, patterns: Sequence[str], marker: str) -> lis
     fence: str | None = None
     fence_gated = False
     comment_gated = False
+    held: list[tuple[int, str]] = []  # lines inside a comment region not closed yet
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped == f"<!-- {marker} -->":
             comment_gated = True
             continue
         if stripped == f"<!-- /{marker} -->":
-            comment_gated = False
+            comment_gated, held = False, []
+            continue
+        if len(line) > MAX_DOC_LINE:  # fail closed: a line too long to lint is a finding
+            findings.append(
+                Finding(
+                    "docs-runtime-instruction",
+                    path,
+                    number,
+                    f"line of {len(line)} characters, too long to check for runtime instructions",
+                )
+            )
+            continue
+        if comment_gated:
+            held.append((number, line))
             continue
         fence_match = re.match(r"^(`{3,}|~{3,})(.*)$", stripped)
         if fence_match:
@@ -176,17 +190,34 @@ def lint_docs(path: str, text: str, patterns: Sequence[str], marker: str) -> lis
             if stripped.startswith(fence):
                 fence, fence_gated = None, False
                 continue
-        if comment_gated or fence_gated:
+        if fence_gated:
             continue
-        for pattern in compiled:
-            if pattern.search(line):
-                findings.append(
-                    Finding(
-                        "docs-runtime-instruction",
-                        path,
-                        number,
-                        f"runtime instruction outside an operator-gated block ({marker})",
-                    )
+        _lint_line(compiled, path, number, line, marker, findings)
+    # a region opened and never closed gates nothing: its lines are linted like any other
+    for number, line in held:
+        _lint_line(compiled, path, number, line, marker, findings)
+    return sorted(findings, key=lambda f: f.line)
+
+
+MAX_DOC_LINE = 20_000  # characters of one Markdown line the lint reads
+
+
+def _lint_line(
+    compiled: Sequence[re.Pattern[str]],
+    path: str,
+    number: int,
+    line: str,
+    marker: str,
+    findings: list[Finding],
+) -> None:
+    for pattern in compiled:
+        if pattern.search(line):
+            findings.append(
+                Finding(
+                    "docs-runtime-instruction",
+                    path,
+                    number,
+                    f"runtime instruction outside an operator-gated block ({marker})",
                 )
-                break
-    return findings
+            )
+            return

@@ -24,7 +24,8 @@ from stategate.policy.schema import (
 C = UpgradeClass
 
 RUNTIME_PATTERNS = [
-    r"\bdocker(-compose|\s+compose)?\s+(\S+\s+)*?(up|pull|restart|rm|stop|down|start|run|exec|kill)\b",
+    # at most eight words between docker and the verb: bounded, so linear on any line
+    r"\bdocker(-compose|\s+compose)?\s+(\S+\s+){0,8}?(up|pull|restart|rm|stop|down|start|run|exec|kill)\b",
     r"\bpg_restore\b|\bpg_upgrade\b|\bpg_dropcluster\b|\b(restic|borg|kopia)\s+restore\b",
     r"\bdb:migrate\b|\bmanage\.py\s+migrate\b|\bmigrate\s+(up|down|deploy)\b",
     r"\bFLUSHALL\b|\bFLUSHDB\b",

@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from stategate.git import ChangedPath
 from stategate.policy.load import LoadedPolicy
 
-# Policy fields that decide who may approve and where trust and evidence live.
+# Policy fields that decide who may approve, where trust and evidence live, and what is
+# judged at all (which compose files are read, with which variables and profiles: a PR
+# that re-points them could compare a decoy with the original).
 TRUST_FIELDS: tuple[tuple[str, ...], ...] = (
     ("evidence", "trust_file"),
     ("evidence", "dir"),
     ("freshness", "approval_max_age_hours"),
+    ("compose", "files"),
+    ("compose", "env_file"),
+    ("compose", "profiles"),
 )
 
 

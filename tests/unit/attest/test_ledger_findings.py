@@ -274,11 +274,11 @@ def test_append_failure_names_the_ledger_and_the_reason(tmp_path: Path) -> None:
     ledger.mkdir()  # cannot be opened for appending
     with pytest.raises(ExternalError) as caught:
         append_entry(ledger, new("a"), shown=SHOWN)
-    assert str(caught.value) == f"{SHOWN}: cannot append: Is a directory"
+    assert str(caught.value) == f"{SHOWN}: cannot open the ledger: Is a directory"
 
 
 def test_an_absent_ledger_reads_as_empty(tmp_path: Path) -> None:
-    assert read_ledger(tmp_path / "none.jsonl") == b""
+    assert read_ledger(tmp_path / "none.jsonl", shown=SHOWN) == b""
 
 
 def test_creating_the_ledger_makes_its_directory_entry_durable(

@@ -116,7 +116,6 @@ def test_the_key_is_named_exactly() -> None:
         "DB_PASSWORD: ${DB_PASSWORD}",
         "DB_PASSWORD: changeme",
         "DB_PASSWORD:",
-        f"# DB_PASSWORD: {SECRET} was rotated",
         'DB_PASSWORD: "/run/secrets/db_password"',  # quotes go before the reference test
         "DB_PASSWORD: '{{db.password}}'",
     ],
