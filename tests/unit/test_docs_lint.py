@@ -71,3 +71,21 @@ def test_a_line_too_long_to_lint_is_a_finding() -> None:
     assert lint_docs(
         "C.md", "run docker compose -f a.yml -p x up -d\n", docs.runtime_patterns, docs.gate_marker
     )
+
+
+def test_the_length_limit_and_the_findings_it_makes_are_exact() -> None:
+    from stategate.diff.scan import MAX_DOC_LINE, lint_docs
+    from stategate.policy.default import default_policy
+
+    docs = default_policy().docs
+    at_limit = "x" * MAX_DOC_LINE
+    assert lint_docs("A.md", at_limit + "\n", docs.runtime_patterns, docs.gate_marker) == []
+    text = "y" * (MAX_DOC_LINE + 1) + "\ndocker compose up -d\n"
+    found = lint_docs("docs/A.md", text, docs.runtime_patterns, docs.gate_marker)
+    assert [(f.rule, f.file, f.line) for f in found] == [
+        ("docs-runtime-instruction", "docs/A.md", 1),
+        ("docs-runtime-instruction", "docs/A.md", 2),
+    ]
+    unclosed = "<!-- operator-gated -->\ndocker compose pull\n"
+    (held,) = lint_docs("B.md", unclosed, docs.runtime_patterns, docs.gate_marker)
+    assert held.message == "runtime instruction outside an operator-gated block (operator-gated)"
