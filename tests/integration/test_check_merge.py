@@ -457,3 +457,17 @@ def test_policy_relaxation_needs_a_decision_record(
     else:
         assert v.verdict.value == "pass", v.stops
         assert v.stops == [] and v.missing == []
+
+
+def test_the_text_report_goes_to_the_output_file(tmp_path: Path) -> None:
+    from stategate.cli import main
+
+    repo = platform_repo(tmp_path / "p")
+    repo.write("docs/notes.md", "# notes\n")
+    repo.commit("docs only")
+    report = tmp_path / "verdict.txt"
+    with pytest.raises(SystemExit) as done:
+        main(["check", "--repo", str(repo.path), "--base", "main", "-o", str(report)])
+    assert done.value.code == 0
+    text = report.read_text()
+    assert text.startswith("verdict: pass (merge stage)") and "\x1b[" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +91,13 @@ def command(
     else:
         verdict = evaluate_merge(pr)
     if fmt == "text":
-        text = None
-        _print_text(verdict)
+        if output is None:
+            text = None
+            _print_text(verdict, Console())
+        else:  # the same text, without colours, into the report file
+            buffer = io.StringIO()
+            _print_text(verdict, Console(file=buffer, width=120, no_color=True))
+            text = buffer.getvalue()
     elif fmt == "json":
         text = json.dumps(verdict_json(verdict), indent=2) + "\n"
     elif fmt == "markdown":
@@ -148,8 +154,7 @@ _STYLE = {
 }
 
 
-def _print_text(v: Verdict) -> None:
-    console = Console()
+def _print_text(v: Verdict, console: Console) -> None:
     console.print(f"verdict: [{_STYLE[v.verdict]}]{v.verdict.value}[/] ({v.stage} stage)")
     if v.changes:
         table = Table(show_header=True, header_style="bold")
