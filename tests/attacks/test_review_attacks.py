@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,27 +24,6 @@ pytestmark = pytest.mark.integration
 
 # Same tag as the approved target, another digest: an image the operator never approved.
 PG_EVIL = "postgres:16.6-alpine@sha256:" + "e1" * 32
-
-
-@pytest.fixture(scope="module")
-def demo_chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("chain") / "demo"
-    done = subprocess.run(
-        [installed_cli(), "demo", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={k: v for k, v in os.environ.items() if not k.startswith("STATEGATE_")},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out
-
-
-@pytest.fixture
-def chain(demo_chain: Path, tmp_path: Path) -> Iterator[Chain]:
-    copy = tmp_path / "c"
-    shutil.copytree(demo_chain, copy, symlinks=True)
-    yield Chain(copy)
 
 
 def _apply_any(chain: Chain, *extra: str) -> tuple[int, dict[str, object] | None, str]:

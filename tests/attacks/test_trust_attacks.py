@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,27 +145,6 @@ def _stops(doc: dict[str, object]) -> list[str]:
     stops = doc["stops"]
     assert isinstance(stops, list)
     return [s["condition"] for s in stops]
-
-
-@pytest.fixture(scope="module")
-def demo_chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("chain") / "demo"
-    done = subprocess.run(
-        [installed_cli(), "demo", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={k: v for k, v in os.environ.items() if not k.startswith("STATEGATE_")},
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out
-
-
-@pytest.fixture
-def chain(demo_chain: Path, tmp_path: Path) -> Iterator[Chain]:
-    copy = tmp_path / "c"
-    shutil.copytree(demo_chain, copy, symlinks=True)
-    yield Chain(copy)
 
 
 def test_the_honest_chain_is_approved(chain: Chain) -> None:
