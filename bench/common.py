@@ -15,10 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from stategate.attest.keys import SigningKey, load_signing_key, write_key_pair
-from stategate.attest.store import EvidenceStore
-from stategate.attest.testing import trust_entry, write_trust_file
-from stategate.attest.trust import Role
+from stategate.engines import discover
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import trust_entry, write_trust_file
+from stategate.evidence.trust.keys import SigningKey, load_signing_key, write_key_pair
+from stategate.evidence.trust.trustfile import Role
 from stategate.operations.context import ModuleContext
 from stategate.providers.config import ProviderConfig
 
@@ -81,7 +83,15 @@ def context(work: Path, module_id: str, config: ProviderConfig) -> ModuleContext
     key, _ = bench_key(work)
     _trust(repo, key)
     return ModuleContext(
-        module_id, config, [], None, None, repo, EvidenceStore.open(repo), key, work / "artifacts"
+        module_id,
+        config,
+        [],
+        None,
+        None,
+        repo,
+        EvidenceStore.open(RepoLayout(repo)),
+        key,
+        work / "artifacts",
     )
 
 
@@ -156,3 +166,8 @@ def report(
 
 def rm(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def postgres_bin(major: str = "16") -> Path:
+    """The bin folder of an installed PostgreSQL of ``major`` (the example runs 16)."""
+    return discover().require("postgresql", major).path

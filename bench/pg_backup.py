@@ -14,24 +14,27 @@ from __future__ import annotations
 
 import subprocess
 
-from common import best, cli_job, cli_repo, context, parser, report, rm, workdir
+from common import best, cli_job, cli_repo, context, parser, postgres_bin, report, rm, workdir
 
-from stategate.evidence.record import BackupPredicate
+from stategate.evidence.records.predicates import BackupPredicate
 from stategate.operations.backup import run_backup
 from stategate.providers.config import PostgresSource
-from stategate.sandbox.servers import LocalPostgres, find_postgres_bin
+from stategate.sandbox.servers import LocalPostgres
 
 
 def main() -> None:
     args = parser(__doc__ or "", 50).parse_args()
     work = workdir()
-    bin_dir = find_postgres_bin()
+    bin_dir = postgres_bin()
     with LocalPostgres(bin_dir=bin_dir, superuser="postgres", tcp=False) as access:
         env = {"PGHOST": access.host, "PGPORT": str(access.port), "PGUSER": "postgres"}
 
         def run(argv: list[str]) -> None:
             subprocess.run(
-                argv, check=True, env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True
+                argv,
+                check=True,
+                env={**env, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+                capture_output=True,
             )
 
         run(["createdb", "bench"])

@@ -6,25 +6,25 @@ from __future__ import annotations
 
 import subprocess
 
-from common import best, context, parser, report, rm, workdir
+from common import best, context, parser, postgres_bin, report, rm, workdir
 
-from stategate.evidence.record import BackupPredicate
+from stategate.evidence.records.predicates import BackupPredicate
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.providers.config import PostgresSource
-from stategate.sandbox.servers import LocalPostgres, find_postgres_bin
+from stategate.sandbox.servers import LocalPostgres
 
 
 def main() -> None:
     args = parser(__doc__ or "", 50).parse_args()
     work = workdir()
-    bin_dir = find_postgres_bin()
+    bin_dir = postgres_bin()
     with LocalPostgres(bin_dir=bin_dir, superuser="postgres") as access:
         env = {
             "PGHOST": access.host,
             "PGPORT": str(access.port),
             "PGUSER": "postgres",
-            "PATH": "/usr/bin:/bin",
+            "PATH": f"{bin_dir}:/usr/bin:/bin",  # the bare tools of the same major
         }
         subprocess.run(["createdb", "bench"], check=True, env=env)
         subprocess.run(
@@ -64,6 +64,7 @@ def main() -> None:
                 ],
                 check=True,
                 capture_output=True,
+                env={"PATH": env["PATH"]},  # pg_restore of the same major as the server
             )
 
     def ours() -> None:

@@ -8,7 +8,7 @@ import subprocess
 
 from common import best, parser, report, rm, workdir
 
-from stategate.evidence.artifact import hash_file
+from stategate.evidence.records.artifact import hash_file
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
                                         first parent, plus uncommitted edits), else a sample;
                                         at most --budget mutants (default 200), a fixed
                                         hash-ordered sample of them when there are more
-    scripts/mutation.py src/stategate/attest/dsse.py ...   the named targets
+    scripts/mutation.py src/stategate/evidence/signing/dsse.py ...   the named targets
 
 Each module is mutated by its own ``mutmut run`` (one worker), which runs only the
 tests that reach the mutated function. A mutant that no test kills fails the run
@@ -43,7 +43,7 @@ DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
 
 @dataclass(frozen=True)
 class Target:
-    path: str  # relative to the repository root, e.g. src/stategate/attest/dsse.py
+    path: str  # relative to the repository root, e.g. src/stategate/evidence/signing/dsse.py
     functions: tuple[str, ...]  # empty: the whole module
 
     @property

@@ -4,7 +4,7 @@ approval checks, read from one revision and judged with trust from the base.
 * Evidence records, the ledger, approvals and packets come from the **head
   revision's git objects** (extracted into a private folder), never from the work
   tree, so ``check --head REV`` judges exactly REV.
-* Trust roots come from the base (:mod:`stategate.attest.roots`), so a pull request
+* Trust roots come from the base (:mod:`stategate.evidence.trust.roots`), so a pull request
   cannot bring its own key.
 * Every artifact the gate relies on is hashed against its record (size and sha256,
   streamed) where the artifacts folder is reachable.
@@ -22,23 +22,23 @@ from datetime import datetime
 from pathlib import Path
 
 from stategate import execute
-from stategate.attest import EvidenceStore
-from stategate.attest.approval import ApprovalExpectation
-from stategate.attest.approval_store import check_approval
-from stategate.attest.findings import VerificationError
-from stategate.attest.inputs import PacketFacts, read_packet
-from stategate.attest.layout import APPROVALS_SCOPE, RepoLayout
-from stategate.attest.roots import TrustBase
 from stategate.diff.changes import runtime_digest
 from stategate.errors import InputError, StategateError
-from stategate.evidence.artifact import PartInfo, verify_parts
-from stategate.evidence.record import (
+from stategate.evidence.approvals.approval import ApprovalExpectation
+from stategate.evidence.approvals.packet import PacketFacts, read_packet
+from stategate.evidence.approvals.store import check_approval
+from stategate.evidence.findings import VerificationError
+from stategate.evidence.layout import APPROVALS_SCOPE, RepoLayout
+from stategate.evidence.records.artifact import PartInfo, verify_parts
+from stategate.evidence.records.predicates import (
     BackupPredicate,
     DrDrillPredicate,
     DrillPredicate,
     SmokePredicate,
 )
-from stategate.evidence.store import StoredRecord, list_records, read_record
+from stategate.evidence.records.typed import StoredRecord, list_records, read_record
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.roots import TrustBase
 from stategate.packet import LoadedPacket
 from stategate.policy.apply_gate import (
     ApplyFacts,

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.approval_store import approve_packet
-from stategate.attest.inputs import read_packet
-from stategate.attest.keys import SigningKey, load_signing_key
-from stategate.attest.layout import RepoLayout
-from stategate.attest.store import EvidenceStore
-from stategate.attest.trust import Role, add_trusted_key, trust_entry
 from stategate.commands.demo import PACKET_ID
+from stategate.evidence.approvals.packet import read_packet
+from stategate.evidence.approvals.store import approve_packet
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.keys import SigningKey, load_signing_key
+from stategate.evidence.trust.trustfile import Role, add_trusted_key, trust_entry
 from stategate.policy.load import load_policy
 from stategate.source import WorkTree
 from tests.conftest import installed_cli

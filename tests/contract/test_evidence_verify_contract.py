@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stategate.attest.audit import VERIFY_SCHEMA, VerifyReport
-from stategate.attest.findings import Finding, FindingCode
+from stategate.evidence.audit import VERIFY_SCHEMA, VerifyReport
+from stategate.evidence.findings import Finding, FindingCode
 
 FINDING_CODES = {
     "ledger-malformed",

@@ -24,11 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.audit import VerifyReport
-from stategate.attest.audit import verify as verify_evidence
-from stategate.attest.keys import SigningKey
-from stategate.evidence.record import BackupPredicate
-from stategate.evidence.store import list_records, open_evidence
+from stategate.evidence.audit import VerifyReport
+from stategate.evidence.audit import verify as verify_evidence
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.records.predicates import BackupPredicate
+from stategate.evidence.records.typed import list_records
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.keys import SigningKey
 from stategate.providers.config import Credential, PostgresSource, ProviderConfig, RedisSource
 from stategate.sandbox.ports import LOOPBACK, free_port
 from stategate.sandbox.services import ProductionServices, production_services
@@ -169,7 +171,7 @@ class FaultPlatform:
 
     def passing_backup_ids(self, module_id: str) -> set[str]:
         ids = set()
-        for record in list_records(open_evidence(self.repo), module_id, "backup"):
+        for record in list_records(self.store(), module_id, "backup"):
             pred = record.statement.predicate
             if isinstance(pred, BackupPredicate) and record.result == "pass":
                 ids.add(pred.backup_id)
@@ -181,7 +183,11 @@ class FaultPlatform:
     def verify(self) -> VerifyReport:
         """What ``stategate evidence verify --artifacts`` checks (in-process: the same code,
         without a CLI start per check)."""
-        return verify_evidence(self.repo, artifacts=self.artifacts)
+        return verify_evidence(self.store(), artifacts=self.artifacts)
+
+    def store(self) -> EvidenceStore:
+        """The evidence store, opened now (the default layout: this policy sets none)."""
+        return EvidenceStore.open(RepoLayout(self.repo))
 
 
 def make_platform(

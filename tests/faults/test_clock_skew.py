@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.approval import ApprovalReason, sign_approval, verify_approval
-from stategate.attest.findings import FindingCode, VerificationError
-from stategate.attest.keys import SigningKey
-from stategate.attest.signing import CLOCK_SKEW
-from stategate.attest.store import EvidenceStore
-from stategate.attest.testing import statement, trust_entry, trust_roots
-from stategate.attest.trust import Role, TrustRoots
+from stategate.evidence.approvals.approval import ApprovalReason, sign_approval, verify_approval
+from stategate.evidence.findings import FindingCode, VerificationError
+from stategate.evidence.signing.sign import CLOCK_SKEW
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import statement, trust_entry, trust_roots
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role, TrustRoots
 from stategate.policy.apply_gate import evaluate_apply
 from tests.integration.ledger_support import NOW, make_platform
 from tests.unit.attest.test_approval import EXPECTED, REQUEST, T0

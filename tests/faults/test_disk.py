@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from stategate.evidence.record import BackupPredicate, DrillPredicate
-from stategate.evidence.store import list_records, open_evidence
+from stategate.evidence.records.predicates import BackupPredicate, DrillPredicate
+from stategate.evidence.records.typed import list_records
 
 from .conftest import MODULES, FaultPlatform, assert_next_backup_works, backed_up
 
@@ -79,7 +79,7 @@ def _fill(folder: Path) -> Path:
 
 
 def _last_backup(platform: FaultPlatform, module_id: str) -> BackupPredicate:
-    pred = list_records(open_evidence(platform.repo), module_id, "backup")[-1].statement.predicate
+    pred = list_records(platform.store(), module_id, "backup")[-1].statement.predicate
     assert isinstance(pred, BackupPredicate)
     return pred
 
@@ -129,7 +129,7 @@ def test_sandbox_folder_full(platform: FaultPlatform, module_id: str) -> None:
         done = platform.run("restore-drill", module_id)
         assert done.returncode == 1, done
         assert "Traceback" not in done.output
-        drills = list_records(open_evidence(platform.repo), module_id, "restore-drill")
+        drills = list_records(platform.store(), module_id, "restore-drill")
         pred = drills[-1].statement.predicate
         assert isinstance(pred, DrillPredicate) and pred.result in ("error", "fail")
         assert [p.name for p in small.iterdir()] == []

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest import ledger as ledger_module
-from stategate.attest.audit import verify
-from stategate.attest.commit import PENDING_NAME
-from stategate.attest.findings import FindingCode, VerificationError
-from stategate.attest.ledger import check_chain
-from stategate.attest.testing import statement
-from stategate.attest.trust import Role
 from stategate.errors import ExternalError
+from stategate.evidence.audit import verify
+from stategate.evidence.findings import FindingCode, VerificationError
+from stategate.evidence.ledger import chain as ledger_module
+from stategate.evidence.ledger.chain import check_chain
+from stategate.evidence.ledger.commit import PENDING_NAME
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import statement
+from stategate.evidence.trust.trustfile import Role
 from tests.integration.conftest import key_file
 from tests.integration.ledger_support import RECORDS, Platform, make_platform
 
@@ -34,13 +35,14 @@ pytestmark = pytest.mark.integration
 
 WRITER = textwrap.dedent("""
     import pathlib, sys
-    from stategate.attest.keys import load_signing_key
-    from stategate.attest.store import EvidenceStore
-    from stategate.attest.testing import statement
-    from stategate.attest.trust import Role
+    from stategate.evidence.trust.keys import load_signing_key
+    from stategate.evidence.layout import RepoLayout
+    from stategate.evidence.store import EvidenceStore
+    from stategate.evidence.testing import statement
+    from stategate.evidence.trust.trustfile import Role
     root, key_path, name, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     key = load_signing_key(pathlib.Path(key_path))
-    store = EvidenceStore.open(root)
+    store = EvidenceStore.open(RepoLayout(pathlib.Path(root)))
     i = 0
     while count < 0 or i < count:
         rel = f"evidence/smoke/{name}/{i}.json"
@@ -68,7 +70,7 @@ def _assert_one_valid_chain(platform: Platform, entries: int) -> None:
     chain = check_chain(_ledger(platform), shown="ledger")
     assert chain.findings == ()
     assert [e.seq for e in chain.entries] == list(range(1, entries + 1))
-    report = verify(platform.layout, artifacts=platform.artifacts)
+    report = verify(EvidenceStore.open(platform.layout), artifacts=platform.artifacts)
     assert report.ok, [str(f) for f in report.findings]
     assert report.records == entries
 
@@ -101,7 +103,7 @@ def test_writer_killed_at_a_seeded_point(platform: Platform, seed: int) -> None:
     assert other.wait(timeout=300) == 0
     chain = check_chain(_ledger(platform), shown="ledger")
     assert chain.findings == ()
-    report = verify(platform.layout, artifacts=platform.artifacts)
+    report = verify(EvidenceStore.open(platform.layout), artifacts=platform.artifacts)
     assert all(f.code is FindingCode.RECORD_MISSING for f in report.findings), report.findings
     assert len(report.findings) <= 1
     assert all("/victim/" in f.file for f in report.findings)
@@ -126,7 +128,7 @@ def test_writer_killed_around_its_commit_point(platform: Platform, point: str) -
     the record is ledgered but not in place (it does not count yet); the next write
     puts it in place (sha256 checked against the ledger) and it counts."""
     script = (
-        "import os, signal\nimport stategate.attest.store as st\n"
+        "import os, signal\nimport stategate.evidence.store as st\n"
         "def die(*a, **k):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
         + KILL_AT[point]
         + "\n"

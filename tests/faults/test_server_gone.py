@@ -17,10 +17,10 @@ import psycopg
 import pytest
 import redis
 
-from stategate.attest.keys import SigningKey
 from stategate.engines import discover
-from stategate.evidence.record import BackupPredicate
-from stategate.evidence.store import list_records, open_evidence
+from stategate.evidence.records.predicates import BackupPredicate
+from stategate.evidence.records.typed import list_records
+from stategate.evidence.trust.keys import SigningKey
 from stategate.execute import run
 from stategate.providers.access import PostgresAccess, RedisAccess
 from stategate.sandbox.servers import LocalRedis, postgres_run_user
@@ -124,7 +124,7 @@ def test_source_stopped_mid_dump(
         output, _ = child.communicate(timeout=300)
         assert child.returncode == 1, output  # an error, not an internal error (70)
         assert "Traceback" not in output
-        records = list_records(open_evidence(platform.repo), module_id, "backup")
+        records = list_records(platform.store(), module_id, "backup")
         last = records[-1].statement.predicate
         assert isinstance(last, BackupPredicate)
         assert last.result == "error" and last.reason and not last.artifacts

@@ -26,17 +26,6 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stategate.attest.canonical import canonical_json, sha256_bytes
-from stategate.attest.dsse import IN_TOTO_PAYLOAD_TYPE, EnvelopeError, parse_envelope, sign_payload
-from stategate.attest.findings import VerificationError
-from stategate.attest.inputs import read_packet
-from stategate.attest.keys import SigningKey
-from stategate.attest.layout import RepoLayout
-from stategate.attest.ledger import check_chain, compare_with_base, make_entry, parse_line
-from stategate.attest.signing import check_envelope
-from stategate.attest.store import EvidenceStore, VerifiedRecord
-from stategate.attest.testing import trust_entry, trust_roots, write_trust_file
-from stategate.attest.trust import Role, parse_trust
 from stategate.compose.canonical import canonical_project
 from stategate.compose.envfile import parse_env
 from stategate.compose.interpolate import (
@@ -45,8 +34,30 @@ from stategate.compose.interpolate import (
     substitute,
 )
 from stategate.errors import StategateError
-from stategate.evidence.record import BackupPredicate, SourceInfo, Subject, Tool, statement
-from stategate.evidence.store import _typed, record_path
+from stategate.evidence.approvals.packet import read_packet
+from stategate.evidence.findings import VerificationError
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.ledger.chain import check_chain, compare_with_base, make_entry, parse_line
+from stategate.evidence.records.predicates import (
+    BackupPredicate,
+    SourceInfo,
+    Subject,
+    Tool,
+    statement,
+)
+from stategate.evidence.records.typed import _typed, record_path
+from stategate.evidence.signing.canonical import canonical_json, sha256_bytes
+from stategate.evidence.signing.dsse import (
+    IN_TOTO_PAYLOAD_TYPE,
+    EnvelopeError,
+    parse_envelope,
+    sign_payload,
+)
+from stategate.evidence.signing.sign import check_envelope
+from stategate.evidence.store import EvidenceStore, VerifiedRecord
+from stategate.evidence.testing import trust_entry, trust_roots, write_trust_file
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role, parse_trust
 from stategate.packet import load_packet
 from stategate.platform import load_platform_from
 from stategate.policy.load import load_policy
@@ -567,6 +578,6 @@ def test_record_on_disk(evidence_repo: RepoLayout, record: bytes, ledger: bytes 
         )
         ledger = entry.line()
     evidence_repo.path(evidence_repo.ledger).write_bytes(ledger)
-    store = EvidenceStore.open(evidence_repo, now=NOW)
+    store = EvidenceStore.open(RepoLayout(evidence_repo), now=NOW)
     with contextlib.suppress(VerificationError, StategateError):
         store.load_verified(rel)

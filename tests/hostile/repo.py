@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from stategate.attest.keys import write_key_pair
+from stategate.evidence.trust.keys import write_key_pair
 from tests.integration.ledger_support import BACKUP, git, make_platform
 
 DIGEST_A = "sha256:" + "ab" * 32

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.keys import SigningKey, write_key_pair
-from stategate.attest.store import EvidenceStore
-from stategate.attest.testing import trust_entry, write_trust_file
-from stategate.attest.trust import Role
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import trust_entry, write_trust_file
+from stategate.evidence.trust.keys import SigningKey, write_key_pair
+from stategate.evidence.trust.trustfile import Role
 from stategate.operations.context import ModuleContext
 from stategate.providers.config import (
     ProviderConfig,
@@ -105,7 +106,7 @@ class Workspace:
     operator_key: SigningKey  # trusted for approvals only
 
     def store(self) -> EvidenceStore:
-        return EvidenceStore.open(self.repo)
+        return EvidenceStore.open(RepoLayout(self.repo))
 
     def key_path(self) -> Path:
         return key_file(self.key, self.repo.parent / "keys" / "evidence-ci-host.key")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stategate.attest.keys import SigningKey
-from stategate.attest.layout import RepoLayout
-from stategate.attest.store import EvidenceStore
-from stategate.attest.testing import statement, trust_entry, write_trust_file
-from stategate.attest.trust import Role
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import statement, trust_entry, write_trust_file
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role
 from stategate.execute import run
 
 NOW = datetime.now(UTC).replace(microsecond=0)

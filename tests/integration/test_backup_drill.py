@@ -10,10 +10,10 @@ import psycopg
 import pytest
 import redis
 
-from stategate.attest.dsse import parse_envelope
 from stategate.errors import InputError
-from stategate.evidence.record import BackupPredicate, DrillPredicate
-from stategate.evidence.store import latest_drill_of, list_records, read_record
+from stategate.evidence.records.predicates import BackupPredicate, DrillPredicate
+from stategate.evidence.records.typed import latest_drill_of, list_records, read_record
+from stategate.evidence.signing.dsse import parse_envelope
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access

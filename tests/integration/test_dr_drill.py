@@ -21,19 +21,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stategate.attest.keys import SigningKey
-from stategate.attest.store import EvidenceStore
-from stategate.evidence.record import BackupPredicate, DrDrillPredicate
-from stategate.evidence.store import StoredRecord, latest_dr_drill, read_record
+from stategate.evidence.records.predicates import BackupPredicate, DrDrillPredicate
+from stategate.evidence.records.typed import StoredRecord, latest_dr_drill, read_record
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.keys import SigningKey
 from stategate.example import example_root
 from stategate.operations.backup import run_backup
 from stategate.operations.dr import run_dr_drill
-from stategate.operations.module import evidence_sources, module_context
+from stategate.operations.module import module_context
 from stategate.sandbox.services import (
     ProductionServices,
     point_policy_at,
     production_services,
 )
+from stategate.workspace import Workspace, open_workspace
 
 from .conftest import key_file, trust_keys
 
@@ -60,7 +61,7 @@ ALL_UP = textwrap.dedent("""\
 
 @pytest.fixture(scope="module")
 def example_services() -> Iterator[ProductionServices]:
-    with production_services(evidence_sources(example_root())) as running:
+    with production_services(open_workspace(example_root()).evidence_sources()) as running:
         yield running
 
 
@@ -72,16 +73,19 @@ class Example:
     key_path: Path
 
     def store(self) -> EvidenceStore:
-        return EvidenceStore.open(self.repo)
+        return self.open().store
+
+    def open(self) -> Workspace:
+        return open_workspace(self.repo)
 
     def backup(self, module_id: str) -> StoredRecord:
-        ctx = module_context(self.repo, module_id, key=self.key, artifacts=self.artifacts)
+        ctx = module_context(self.open(), module_id, key=self.key, artifacts=self.artifacts)
         record = run_backup(ctx)
         assert record.result == "pass", record.statement.predicate.reason
         return record
 
     def dr_drill(self) -> StoredRecord:
-        return run_dr_drill(self.repo, key=self.key, artifacts=self.artifacts)
+        return run_dr_drill(self.open(), key=self.key, artifacts=self.artifacts)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -174,7 +178,7 @@ def test_dr_drill_of_the_example_platform_passes(example: Example) -> None:
     for backup in backups.values():
         assert {s.name for s in backup.statement.subject} <= names
 
-    latest = latest_dr_drill(example.repo)  # a repo path or an open EvidenceStore
+    latest = latest_dr_drill(example.store())
     assert latest is not None and latest.rel == record.rel
     assert read_record(example.store(), record.rel).statement == record.statement
     verified = example.cli("evidence", "verify", "--artifacts", str(example.artifacts))

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.dsse import parse_envelope
-from stategate.evidence.record import DrillPredicate, SmokePredicate
-from stategate.evidence.store import list_records
+from stategate.evidence.records.predicates import DrillPredicate, SmokePredicate
+from stategate.evidence.records.typed import list_records
+from stategate.evidence.signing.dsse import parse_envelope
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.operations.smoke_run import run_smoke
@@ -45,14 +45,15 @@ def _kill_backup_child(
         f"import pathlib, threading, time\nmarker = pathlib.Path({str(marker)!r})\n"
         + textwrap.dedent(stall)
         + textwrap.dedent(f"""
-        from stategate.attest.keys import load_signing_key
-        from stategate.attest.store import EvidenceStore
+        from stategate.evidence.trust.keys import load_signing_key
+        from stategate.evidence.layout import RepoLayout
+        from stategate.evidence.store import EvidenceStore
         from stategate.operations.backup import run_backup
         from stategate.operations.context import ModuleContext
         from stategate.providers.config import {config_class}
         cfg = {config_class}.model_validate_json({config_json!r})
         repo = pathlib.Path({repo!r})
-        ctx = ModuleContext({module_id!r}, cfg, [], None, None, repo, EvidenceStore.open(repo),
+        ctx = ModuleContext({module_id!r}, cfg, [], None, None, repo, EvidenceStore.open(RepoLayout(repo)),
                             load_signing_key(pathlib.Path({key_path!r})),
                             pathlib.Path({artifacts!r}))
         run_backup(ctx)
@@ -93,7 +94,7 @@ def _assert_nothing_valid_then_recovers(workspace: Workspace, module_id: str) ->
 
 def test_sigkill_mid_stream_leaves_no_valid_backup(workspace: Workspace, tmp_path: Path) -> None:
     stall = """
-        from stategate.evidence import artifact
+        from stategate.evidence.records import artifact
         original = artifact.HashingFile.copy_from
         calls = []
         def slow(self, stream):

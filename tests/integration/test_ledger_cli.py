@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.approval import ApprovalExpectation, ApprovalReason
-from stategate.attest.approval_store import check_approval
-from stategate.attest.inputs import read_packet, read_policy
-from stategate.attest.keys import load_signing_key
-from stategate.attest.layout import RepoLayout
-from stategate.attest.store import EvidenceStore
-from stategate.attest.testing import statement
-from stategate.attest.trust import Role, load_trust
 from stategate.cli import main
+from stategate.evidence.approvals.approval import ApprovalExpectation, ApprovalReason
+from stategate.evidence.approvals.packet import read_packet
+from stategate.evidence.approvals.store import check_approval
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import statement
+from stategate.evidence.trust.keys import load_signing_key
+from stategate.evidence.trust.trustfile import Role, load_trust
+from stategate.workspace import open_policy
 from tests.integration.ledger_support import BACKUP, DRILL, git, make_platform
 
 pytestmark = pytest.mark.integration
@@ -96,7 +97,7 @@ def test_keys_init_sign_approve_verify_round_trip(
     commit_trust(repo)
 
     # an evidence producer signs with the CLI-made key
-    store = EvidenceStore.open(repo)
+    store = EvidenceStore.open(RepoLayout(repo))
     store.write_signed(
         BACKUP, statement("backup"), load_signing_key(keys / "evidence-ci.key"), Role.EVIDENCE
     )
@@ -138,13 +139,13 @@ def test_keys_init_sign_approve_verify_round_trip(
         packet_sha256=facts.sha256,
         modules=facts.modules,
         evidence={},
-        policy_digest=read_policy(RepoLayout(repo)).digest,
+        policy_digest=open_policy(repo)[0].digest,
         max_age_hours=72,
     )
-    assert check_approval(EvidenceStore.open(repo), approval_rel, expected).valid
+    assert check_approval(EvidenceStore.open(RepoLayout(repo)), approval_rel, expected).valid
     backup = repo / BACKUP
     backup.write_bytes(backup.read_bytes() + b" ")
-    check = check_approval(EvidenceStore.open(repo), approval_rel, expected)
+    check = check_approval(EvidenceStore.open(RepoLayout(repo)), approval_rel, expected)
     assert [i.reason for i in check.issues] == [ApprovalReason.EVIDENCE_CHANGED]
 
     code, out, _ = cli(capsys, "evidence", "verify", "--repo", str(repo))
@@ -162,7 +163,7 @@ def test_approval_for_other_digests_via_cli(repo: Path, capsys: pytest.CaptureFi
     packet = write_packet(repo)
     code, _, err = cli(capsys, "approve", str(packet), "--role", "operator", "--repo", str(repo))
     assert code == 0, err
-    store = EvidenceStore.open(repo)
+    store = EvidenceStore.open(RepoLayout(repo))
     (approval_rel,) = store.chain().by_path()
     write_packet(repo, to="sha256:" + "c" * 64)  # the PR moved on to another image
     facts = read_packet(RepoLayout(repo), packet)
@@ -174,7 +175,7 @@ def test_approval_for_other_digests_via_cli(repo: Path, capsys: pytest.CaptureFi
             packet_sha256=facts.sha256,
             modules=facts.modules,
             evidence={},
-            policy_digest=read_policy(RepoLayout(repo)).digest,
+            policy_digest=open_policy(repo)[0].digest,
             max_age_hours=72,
         ),
     )

@@ -10,21 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.audit import VerifyReport, verify
-from stategate.attest.canonical import canonical_json, sha256_bytes
-from stategate.attest.dsse import parse_envelope
-from stategate.attest.findings import FindingCode, VerificationError
-from stategate.attest.ledger import make_entry, parse_line
-from stategate.attest.signing import sign_statement
-from stategate.attest.testing import (
+from stategate.errors import InputError
+from stategate.evidence.audit import VerifyReport, verify
+from stategate.evidence.findings import FindingCode, VerificationError
+from stategate.evidence.ledger.chain import make_entry, parse_line
+from stategate.evidence.signing.canonical import canonical_json, sha256_bytes
+from stategate.evidence.signing.dsse import parse_envelope
+from stategate.evidence.signing.sign import sign_statement
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import (
     sign_as,
     statement,
     trust_entry,
     write_envelope,
     write_trust_file,
 )
-from stategate.attest.trust import Role
-from stategate.errors import InputError
+from stategate.evidence.trust.trustfile import Role
 from tests.integration.ledger_support import (
     ARTIFACT,
     BACKUP,
@@ -50,7 +51,7 @@ def found(report: VerifyReport) -> set[tuple[str, FindingCode]]:
 
 
 def audit(platform: Platform, **kwargs: object) -> VerifyReport:
-    return verify(platform.layout, artifacts=platform.artifacts, **kwargs)  # type: ignore[arg-type]
+    return verify(EvidenceStore.open(platform.layout), artifacts=platform.artifacts, **kwargs)  # type: ignore[arg-type]
 
 
 def test_intact_evidence_verifies(platform: Platform) -> None:
@@ -233,7 +234,7 @@ def test_artifact_sha_mismatch(platform: Platform) -> None:
         (DRILL, FindingCode.ARTIFACT_MISMATCH),
     }
     assert ARTIFACT in report.findings[0].message
-    assert verify(platform.layout).ok  # without artifacts, nothing to compare
+    assert verify(EvidenceStore.open(platform.layout)).ok  # without artifacts, nothing to compare
 
 
 def test_missing_artifact_is_unreachable_not_a_finding(platform: Platform) -> None:
@@ -305,7 +306,7 @@ def test_failed_ledger_append_leaves_no_record(platform: Platform) -> None:
     # (an unterminated fragment is a torn append instead: see tests/faults)
     ledger.write_bytes(ledger.read_bytes() + b'{"truncated\n')
     rel = "evidence/app/postgres/smoke-new.json"
-    with pytest.raises(InputError, match="last ledger line is damaged"):
+    with pytest.raises(InputError, match="the ledger's chain is damaged"):
         platform.store().write_signed(rel, statement("smoke"), platform.evidence_key, Role.EVIDENCE)
     assert not (platform.root / rel).exists()
 

@@ -13,10 +13,10 @@ import pytest
 import zstandard
 
 from stategate.errors import ExternalError
-from stategate.evidence.artifact import PartInfo
-from stategate.evidence.compression import CorruptStream, compressing
-from stategate.evidence.record import Artifact, BackupPredicate, Subject, statement
-from stategate.evidence.store import module_path, new_id, write_record
+from stategate.evidence.records.artifact import PartInfo
+from stategate.evidence.records.compression import CorruptStream, compressing
+from stategate.evidence.records.predicates import Artifact, BackupPredicate, Subject, statement
+from stategate.evidence.records.typed import module_path, new_id, write_record
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.providers.access import PostgresAccess

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.findings import VerificationError
-from stategate.attest.keys import SigningKey
-from stategate.attest.testing import sign_as, write_envelope
-from stategate.attest.trust import Role
 from stategate.errors import InputError
-from stategate.evidence.record import BackupPredicate, DrillPredicate
-from stategate.evidence.store import StoredRecord, find_backup, latest_record, scan_records
+from stategate.evidence.findings import VerificationError
+from stategate.evidence.records.predicates import BackupPredicate, DrillPredicate
+from stategate.evidence.records.typed import StoredRecord, find_backup, latest_record, scan_records
+from stategate.evidence.testing import sign_as, write_envelope
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 

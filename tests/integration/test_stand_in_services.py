@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from stategate.example import example_root
-from stategate.operations.module import evidence_sources
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.config import PostgresSource, RedisSource, S3Source
 from stategate.sandbox.ports import LOOPBACK, port_open
 from stategate.sandbox.services import production_services
+from stategate.workspace import open_workspace
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_an_occupied_port_in_an_entry_does_not_matter(taken: int) -> None:
             if isinstance(config, S3Source)
             else config.model_copy(update={"port": taken})
         )
-        for mid, config in evidence_sources(example_root()).items()
+        for mid, config in open_workspace(example_root()).evidence_sources().items()
     }
     with production_services(sources, seed=False, export_env=False) as running:
         assert set(running.sources) == set(sources) == set(running.access)

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from stategate.errors import InputError
-from stategate.evidence.record import BackupPredicate, DrillPredicate, RehearsalPredicate
+from stategate.evidence.records.predicates import (
+    BackupPredicate,
+    DrillPredicate,
+    RehearsalPredicate,
+)
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.operations.rehearse import run_rehearsal

@@ -12,9 +12,9 @@ import click
 import pytest
 from rich.console import Console
 
-from stategate.attest.dsse import IN_TOTO_PAYLOAD_TYPE, sign_payload
-from stategate.attest.keys import SigningKey
 from stategate.commands import demo
+from stategate.evidence.signing.dsse import IN_TOTO_PAYLOAD_TYPE, sign_payload
+from stategate.evidence.trust.keys import SigningKey
 from stategate.leaks import files_under, find_in_bytes, find_in_files
 
 SECRET = "pg-Cnry_Leak-7Hq2vX9z"

@@ -61,9 +61,11 @@ def test_a_sample_is_the_same_whatever_the_order(script: ModuleType) -> None:
 
 def test_targets_are_mutmuts_modules(script: ModuleType) -> None:
     targets = {t.path: t for t in script.read_targets()}
-    assert "src/stategate/attest/ledger.py" in targets
+    assert "src/stategate/evidence/ledger/chain.py" in targets
     assert targets["src/stategate/execute.py"].globs() == [
         "stategate.execute.x_mask__mutmut_*",
         "stategate.execute.x__check__mutmut_*",
     ]
-    assert targets["src/stategate/attest/dsse.py"].globs() == ["stategate.attest.dsse.*"]
+    assert targets["src/stategate/evidence/signing/dsse.py"].globs() == [
+        "stategate.evidence.signing.dsse.*"
+    ]

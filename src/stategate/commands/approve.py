@@ -8,22 +8,22 @@ from pathlib import Path
 import click
 
 from stategate.apply_inputs import runtime_configs, with_configs
-from stategate.attest.approval_store import approve_packet
-from stategate.attest.canonical import format_time, utc_now
-from stategate.attest.inputs import read_packet
-from stategate.attest.keyring import find_role_key
-from stategate.attest.keys import default_key_dir, load_signing_key
-from stategate.attest.layout import RepoLayout
-from stategate.attest.roots import (
+from stategate.commands.options import repo_option, trust_option
+from stategate.errors import ExitCode
+from stategate.evidence.approvals.packet import read_packet
+from stategate.evidence.approvals.store import approve_packet
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.signing.canonical import format_time, utc_now
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.keyring import find_role_key
+from stategate.evidence.trust.keys import default_key_dir, load_signing_key
+from stategate.evidence.trust.roots import (
     TrustBase,
     operator_trust_file,
     trust_at_revision,
     trust_revision,
 )
-from stategate.attest.store import EvidenceStore
-from stategate.attest.trust import KeyState, Role
-from stategate.commands.options import repo_option, trust_option
-from stategate.errors import ExitCode
+from stategate.evidence.trust.trustfile import KeyState, Role
 from stategate.git import Git
 from stategate.policy.gate import PullRequest
 from stategate.pullrequest import Sides, load_pull_request

@@ -11,9 +11,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from stategate.attest.roots import operator_trust_file, trust_at_revision, trust_revision
 from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode
+from stategate.evidence.trust.roots import operator_trust_file, trust_at_revision, trust_revision
 from stategate.git import Git
 from stategate.policy.gate import PullRequest, Verdict, VerdictKind, evaluate_merge
 from stategate.pullrequest import Sides, load_pull_request
@@ -124,7 +124,7 @@ def _apply_verdict(
     # One revision, one truth: evidence, approvals and packets from the head's git objects;
     # trust from the base (or the operator's file), never from the PR or the work tree.
     from stategate.apply_inputs import apply_facts, evidence_at_revision, runtime_configs
-    from stategate.evidence.store import artifacts_root
+    from stategate.evidence.records.typed import artifacts_root
     from stategate.policy.apply_gate import evaluate_apply
 
     now = datetime.now(UTC)

@@ -109,8 +109,8 @@ class _Demo:
 )
 def command(out: Path | None) -> int:
     """Run stategate's whole chain on a copy of the bundled example platform."""
-    from stategate.operations.module import evidence_sources, image_majors
     from stategate.sandbox.services import point_policy_at, production_services
+    from stategate.workspace import open_workspace
 
     console = Console()
     workdir = (out or Path(tempfile.mkdtemp(prefix="stategate-demo-"))).resolve()
@@ -130,9 +130,8 @@ def command(out: Path | None) -> int:
     demo.sg("keys", "init", "--role", "evidence", "--name", "demo-host")
     demo.sg("keys", "init", "--role", "operator", "--name", "demo-operator")
     demo.commit("platform with trust roots")
-    with production_services(
-        evidence_sources(demo.repo), majors=image_majors(demo.repo)
-    ) as services:
+    opened = open_workspace(demo.repo)
+    with production_services(opened.evidence_sources(), majors=opened.image_majors()) as services:
         demo.secrets = services.secrets()
         console.print(
             "started and seeded: "

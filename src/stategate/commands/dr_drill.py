@@ -14,10 +14,11 @@ from stategate.commands.evidence_output import (
     progress_factory,
     report_record,
 )
-from stategate.evidence.record import DrDrillPredicate, DrModule
-from stategate.evidence.signer import load_evidence_key
+from stategate.evidence.records.predicates import DrDrillPredicate, DrModule
+from stategate.evidence.trust.signer import load_evidence_key
 from stategate.operations.dr import DEFAULT_WINDOW_HOURS, run_dr_drill
 from stategate.sandbox.engine import EngineName
+from stategate.workspace import open_workspace
 
 _COLOUR = {"pass": "green", "fail": "red", "error": "red", "skipped": "yellow"}
 
@@ -46,7 +47,7 @@ def command(
 ) -> int:
     """Restore the newest backups of every stateful module together, verify, smoke, record."""
     record = run_dr_drill(
-        repo,
+        open_workspace(repo),
         key=load_evidence_key(key_path),
         window_hours=window_hours,
         artifacts=artifacts,

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
-from stategate.attest.audit import verify as verify_evidence
-from stategate.attest.inputs import layout_for, read_policy
-from stategate.attest.layout import RepoLayout
-from stategate.attest.roots import operator_trust_file, trust_at_revision, trust_revision
 from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode
+from stategate.evidence.audit import verify as verify_evidence
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.roots import operator_trust_file, trust_at_revision, trust_revision
 from stategate.git import Git
+from stategate.workspace import open_policy
 
 ARTIFACTS_ENV = "STATEGATE_ARTIFACTS"
 
@@ -60,16 +61,13 @@ def verify(
         rev = base_ref or trust_revision(git, None)
         trust = trust_at_revision(git, rev, operator_file)
         policy = trust.policy.policy
+        layout = RepoLayout.from_policy(repo, policy)
     else:
-        policy = read_policy(RepoLayout(repo)).policy
-    layout = layout_for(repo, policy)
+        loaded, layout = open_policy(repo)
+        policy = loaded.policy
     artifacts_dir = artifacts or _default_artifacts(repo, policy.evidence.artifacts)
-    report = verify_evidence(
-        layout,
-        artifacts=artifacts_dir,
-        base_ref=base_ref,
-        trust=trust.roots if trust is not None else None,
-    )
+    store = EvidenceStore.open(layout) if trust is None else EvidenceStore(layout, trust.roots)
+    report = verify_evidence(store, artifacts=artifacts_dir, base_ref=base_ref)
     if fmt == "json":
         click.echo(json.dumps(report.to_json_obj(), indent=2, sort_keys=True))
     else:

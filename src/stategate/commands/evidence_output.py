@@ -24,18 +24,19 @@ from rich.progress import (
 
 from stategate.commands.options import F, repo_option
 from stategate.errors import ExitCode
-from stategate.evidence.artifact import Progress as ProgressSink
-from stategate.evidence.record import (
+from stategate.evidence.records.artifact import Progress as ProgressSink
+from stategate.evidence.records.predicates import (
     BackupPredicate,
     DrDrillPredicate,
     DrillPredicate,
     ModulePredicate,
     RehearsalPredicate,
 )
-from stategate.evidence.signer import load_evidence_key
-from stategate.evidence.store import StoredRecord
+from stategate.evidence.records.typed import StoredRecord
+from stategate.evidence.trust.signer import load_evidence_key
 from stategate.operations.context import ModuleContext, ProgressFactory, no_progress
 from stategate.operations.module import module_context
+from stategate.workspace import open_workspace
 
 JSON_SCHEMA_VERSION = 1
 
@@ -76,7 +77,7 @@ def evidence_context(
     """The module's context from the evidence options: the chosen key, the artifacts
     folder, and a progress bar only where ``fmt`` and the terminal allow one."""
     return module_context(
-        repo,
+        open_workspace(repo),
         module,
         key=load_evidence_key(key_path),
         artifacts=artifacts,

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from stategate.attest.canonical import format_time
-from stategate.attest.inputs import layout_for, read_policy
-from stategate.attest.keyring import init_key
-from stategate.attest.keys import default_key_dir
-from stategate.attest.layout import RepoLayout
-from stategate.attest.trust import Role
 from stategate.commands.options import repo_option
 from stategate.errors import ExitCode
+from stategate.evidence.signing.canonical import format_time
+from stategate.evidence.trust.keyring import init_key
+from stategate.evidence.trust.keys import default_key_dir
+from stategate.evidence.trust.trustfile import Role
+from stategate.workspace import open_policy
 
 
 @click.group("keys")
@@ -41,7 +40,7 @@ def command() -> None:
 )
 def init(role: str, name: str, repo: Path, key_dir: Path | None, expires: float | None) -> int:
     """Create a key pair for ROLE and add its public key to the repo's trust file."""
-    layout = layout_for(repo, read_policy(RepoLayout(repo)).policy)
+    _, layout = open_policy(repo)
     made = init_key(layout, Role(role), name, key_dir or default_key_dir(), expires_days=expires)
     until = format_time(made.valid_before) if made.valid_before else "no expiry"
     click.echo(f"created {made.role.value} key {made.name}: {made.keyid}")

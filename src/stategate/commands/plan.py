@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from stategate.apply_inputs import evidence_facts
-from stategate.attest.layout import RepoLayout
-from stategate.attest.roots import operator_trust_file, trust_at_revision, trust_revision
-from stategate.attest.store import EvidenceStore
 from stategate.commands.options import emit, repo_option, trust_option
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.roots import operator_trust_file, trust_at_revision, trust_revision
 from stategate.git import Git
 from stategate.packet import load_packet
 from stategate.platform import load_platform, repo_relative

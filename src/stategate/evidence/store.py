@@ -1,347 +1,279 @@
-"""Where evidence records and artifacts live; records written signed and read verified.
+"""Writing signed records into the platform repo and loading them back verified.
 
-Records follow the one naming scheme of the trust layer (``docs/signing.md``):
-``<repo>/<evidence dir>/<scope>/<kind>-<id>.json`` with ``<id>`` =
-``<UTC yyyymmddThhmmssZ>-<6 hex>``, so names sort by time and never collide.
-A module's backups, restore drills and smoke runs have the scope
-``<project>/<service>``; DR drills the scope ``_platform``.
-
-Every record is a DSSE envelope signed by an ``evidence`` key and appended to
-the ledger (:func:`write_record`, the single point where records are written).
-Every reader verifies what it reads: signature, role, key validity and the
-ledger entry. A record that does not verify does not count: listing skips it
-(and says why in :class:`RecordScan`), naming it explicitly is an error.
-
-Artifacts: ``<artifacts root>/<project>/<service>/<backup id>/``, outside git.
+This is the one-call API for evidence producers (:func:`write_signed`) and for
+the gate (:func:`load_verified`). A record counts only if its file is ledgered
+with the same sha256, the ledger's chain is intact, and its signature verifies
+with a key trusted for the record's role at signing time.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import secrets
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
-
-from stategate.attest.findings import FindingCode, Problem, VerificationError
-from stategate.attest.inputs import layout_for, read_policy
-from stategate.attest.keys import SigningKey
-from stategate.attest.layout import PLATFORM_SCOPE, RepoLayout
-from stategate.attest.signing import Signer
-from stategate.attest.statement import SIGNER_FIELD
-from stategate.attest.store import EvidenceStore, VerifiedRecord
-from stategate.attest.trust import Role
 from stategate.errors import InputError
-from stategate.evidence.record import (
-    PREDICATE_TYPES,
-    BackupPredicate,
-    DrDrillPredicate,
-    DrillPredicate,
-    Kind,
-    ModulePredicate,
-    Result,
-    Statement,
+from stategate.evidence.files import read_bounded
+from stategate.evidence.findings import FindingCode, Problem, VerificationError
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.ledger.chain import (
+    ChainCheck,
+    LedgerEntry,
+    LedgerWriter,
+    NewEntry,
+    check_chain,
+    locked_ledger,
+    read_ledger,
 )
+from stategate.evidence.ledger.commit import (
+    discard_pending,
+    finish_interrupted,
+    publish,
+    write_pending,
+)
+from stategate.evidence.signing.canonical import sha256_bytes
+from stategate.evidence.signing.dsse import Envelope, EnvelopeError, parse_envelope
+from stategate.evidence.signing.sign import Signer, check_envelope, decode_statement, sign_statement
+from stategate.evidence.signing.statement import Statement
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role, TrustRoots, load_trust
 
-ID_RE = r"\d{8}T\d{6}Z-[0-9a-f]{6}"
-_KINDS = "|".join(re.escape(k) for k in PREDICATE_TYPES)
-RECORD_RE = re.compile(rf"^({_KINDS})-({ID_RE})\.json$")
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-ARTIFACTS_ENV = "STATEGATE_ARTIFACTS"
-
-
-def new_id(now: datetime | None = None) -> str:
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def module_path(module_id: str) -> Path:
-    """``project/service`` as a relative path; refuses ids that could escape."""
-    parts = module_id.split("/")
-    if len(parts) != 2 or not all(_SEGMENT.match(p) for p in parts):
-        raise InputError(f"not a module id (<project>/<service>): {module_id!r}")
-    return Path(*parts)
-
-
-def module_scope(module_id: str) -> str:
-    """The scope (folder under the evidence folder) of a module's records."""
-    return module_path(module_id).as_posix()
-
-
-def record_path(layout: RepoLayout, stmt: Statement) -> str:
-    """Where ``stmt`` is stored (repo-relative), by the naming scheme."""
-    pred = stmt.predicate
-    scope = PLATFORM_SCOPE if isinstance(pred, DrDrillPredicate) else module_scope(pred.module)
-    return layout.record_path(scope, pred.kind, pred.id)
-
-
-# the repo's evidence: an open store, or the platform repo's folder
-Evidence = EvidenceStore | Path
-
-
-def open_evidence(repo: Path) -> EvidenceStore:
-    """The evidence of the platform repo at ``repo``, where its policy puts it."""
-    return EvidenceStore.open(layout_for(repo, read_policy(RepoLayout(repo)).policy))
-
-
-def as_store(evidence: Evidence) -> EvidenceStore:
-    return evidence if isinstance(evidence, EvidenceStore) else open_evidence(evidence)
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class StoredRecord:
-    """A record that counts: verified signature, trusted evidence key, ledgered."""
+class VerifiedRecord:
+    """A record that counts: its statement and the proven signer."""
 
-    path: Path  # absolute
-    rel: str  # repo-relative, as the ledger names it
-    sha256: str  # of the record file (the envelope), as the ledger names it
+    path: str  # repo-relative
+    sha256: str  # of the record file
     statement: Statement
     signer: Signer
 
-    @property
-    def kind(self) -> Kind:
-        return self.statement.predicate.kind
-
-    @property
-    def result(self) -> Result:
-        return self.statement.predicate.result
-
-    @property
-    def module(self) -> str | None:
-        """The module the record is about; None for platform records (DR drills)."""
-        pred = self.statement.predicate
-        return None if isinstance(pred, DrDrillPredicate) else pred.module
-
-    def module_predicate(self) -> ModulePredicate:
-        pred = self.statement.predicate
-        if isinstance(pred, DrDrillPredicate):
-            raise InputError("a DR drill record is not about one module", file=self.rel)
-        return pred
-
 
 @dataclass(frozen=True)
-class Rejected:
-    """A record file that does not count, and why (one line)."""
-
-    rel: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class RecordScan:
-    """The records found in a scope: those that count, oldest first, and those that do not."""
-
-    records: list[StoredRecord]
-    rejected: list[Rejected]
-
-    def summary(self, limit: int = 2) -> str:
-        """``N record(s) do not count: path: reason; ...`` (empty when all count)."""
-        if not self.rejected:
-            return ""
-        shown = "; ".join(f"{r.rel}: {r.reason}" for r in self.rejected[:limit])
-        more = f"; and {len(self.rejected) - limit} more" if len(self.rejected) > limit else ""
-        return f"{len(self.rejected)} record(s) do not count: {shown}{more}"
+class RecordFile:
+    path: str
+    data: bytes
+    sha256: str
 
 
-def write_record(store: EvidenceStore, stmt: Statement, key: SigningKey) -> StoredRecord:
-    """Sign ``stmt`` with an evidence key, write it and append it to the ledger.
+def read_record_file(layout: RepoLayout, rel: str) -> RecordFile:
+    """Read a record file (bounded; refuses symlinks and paths outside the repo)."""
+    path = layout.path(rel)
+    if path.is_symlink():
+        raise InputError("record is a symlink; records must be regular files", file=rel)
+    layout.real_folders(rel)
+    layout.inside(rel)
+    data = read_bounded(path, MAX_RECORD_BYTES, shown=rel, root=layout.root)
+    return RecordFile(rel, data, sha256_bytes(data))
 
-    The single point where evidence records are written. Never overwrites a
-    record; a key the trust file does not allow for ``evidence`` is refused
-    before anything is written.
-    """
-    rel = record_path(store.layout, stmt)
-    signed = store.write_signed(rel, stmt.to_json_obj(), key, Role.EVIDENCE)
-    return StoredRecord(store.layout.path(rel), rel, signed.sha256, stmt, signed.signer)
 
-
-def read_record(evidence: Evidence, path: str | os.PathLike[str]) -> StoredRecord:
-    """Load one record that counts, or raise :class:`VerificationError` saying why not."""
-    store = as_store(evidence)
-    verified = store.load_verified(path)
-    stmt = _typed(verified)
-    expected = record_path(store.layout, stmt)
-    if expected != verified.path:
+def parse_record(record: RecordFile) -> Envelope:
+    try:
+        return parse_envelope(record.data)
+    except EnvelopeError as exc:
         raise VerificationError(
-            verified.path,
-            [
-                Problem(
-                    FindingCode.RECORD_MALFORMED,
-                    f"record content belongs at {expected}, not here (moved or copied)",
-                )
-            ],
+            record.path, [Problem(FindingCode.RECORD_MALFORMED, str(exc))]
+        ) from exc
+
+
+class EvidenceStore:
+    """The evidence of one platform repo: trust roots loaded once, ledger cached."""
+
+    def __init__(self, layout: RepoLayout, trust: TrustRoots, *, now: datetime | None = None):
+        self.layout = layout
+        self.trust = trust
+        self.now = now
+        self._chain: ChainCheck | None = None
+
+    @classmethod
+    def open(cls, layout: RepoLayout, *, now: datetime | None = None) -> EvidenceStore:
+        """Open the evidence at ``layout`` with the trust file found there; a malformed
+        trust file is an ``InputError`` naming it."""
+        trust = load_trust(
+            layout.path(layout.trust_file), shown=layout.trust_file, root=layout.root
         )
-    return StoredRecord(
-        store.layout.path(verified.path), verified.path, verified.sha256, stmt, verified.signer
+        return cls(layout, trust, now=now)
+
+    def chain(self) -> ChainCheck:
+        if self._chain is None:
+            data = read_ledger(
+                self.layout.path(self.layout.ledger),
+                shown=self.layout.ledger,
+                root=self.layout.root,
+            )
+            self._chain = check_chain(data, shown=self.layout.ledger)
+        return self._chain
+
+    def entries(self, kind: str | None = None) -> tuple[LedgerEntry, ...]:
+        """Ledger entries in order, optionally of one kind (``backup``, ``approval``, ...).
+
+        Listing is not verifying: load each record with :meth:`load_verified`.
+        """
+        return tuple(e for e in self.chain().entries if kind is None or e.kind == kind)
+
+    def write_signed(
+        self,
+        relpath: str,
+        statement: Statement | Mapping[str, Any],
+        key: SigningKey,
+        role: Role,
+        *,
+        signed_at: datetime | None = None,
+    ) -> VerifiedRecord:
+        """Sign ``statement``, write it atomically to ``relpath`` and ledger it.
+
+        Refuses (before writing anything) a key the trust file does not allow for
+        ``role``, and never overwrites a record. The record file appears only after
+        its ledger line is durable, so no unledgered record is ever left behind.
+        """
+        rel = self.layout.record_rel(relpath)
+        self.layout.real_folders(rel)
+        try:
+            envelope = sign_statement(statement, key, role, signed_at=signed_at)
+        except ValueError as exc:
+            raise InputError(f"cannot sign: {exc}", file=rel) from exc
+        check = check_envelope(envelope, self.trust, now=self.now)
+        if not check.ok or check.statement is None or check.signer is None:
+            raise VerificationError(rel, check.problems)
+        data = envelope.to_json()
+        target = self.layout.path(rel)
+        digest = sha256_bytes(data)
+        # the ledger line is the commit point (see stategate.evidence.ledger.commit): a writer
+        # killed before it leaves nothing that names a record, one killed after it
+        # leaves a ledgered record that the next writer puts in place
+        with self._locked_ledger() as ledger:
+            finish_interrupted(self.layout, ledger)
+            if target.exists():
+                raise InputError("file already exists; records are never overwritten", file=rel)
+            write_pending(self.layout, data, shown=rel)
+            try:
+                self._append(rel, digest, check.statement, check.signer, ledger)
+            except BaseException:
+                discard_pending(self.layout)
+                raise
+            publish(self.layout, rel)
+        return VerifiedRecord(rel, digest, check.statement, check.signer)
+
+    def append(
+        self, record_path: str | os.PathLike[str], *, require_trusted: bool = True
+    ) -> LedgerEntry:
+        """Ledger an existing record file (written by other means).
+
+        With ``require_trusted`` (the default) the record must verify first.
+        """
+        rel = self.layout.record_rel(self.layout.to_rel(record_path))
+        record = read_record_file(self.layout, rel)
+        envelope = parse_record(record)
+        if require_trusted:
+            check = check_envelope(envelope, self.trust, now=self.now)
+            if not check.ok or check.statement is None or check.signer is None:
+                raise VerificationError(rel, check.problems)
+            return self._append(rel, record.sha256, check.statement, check.signer)
+        try:
+            statement, claim = decode_statement(envelope)
+        except ValueError as exc:
+            raise VerificationError(rel, [Problem(FindingCode.RECORD_MALFORMED, str(exc))]) from exc
+        signer = Signer(claim.keyid, None, claim.role, claim.signed_time)
+        return self._append(rel, record.sha256, statement, signer)
+
+    def _locked_ledger(self) -> AbstractContextManager[LedgerWriter]:
+        return locked_ledger(self.layout.path(self.layout.ledger), shown=self.layout.ledger)
+
+    def _append(
+        self,
+        rel: str,
+        digest: str,
+        statement: Statement,
+        signer: Signer,
+        ledger: LedgerWriter | None = None,
+    ) -> LedgerEntry:
+        claim = statement.signer_claim()
+        signed_at = claim.signed_at if claim else ""
+        if ledger is None:
+            with self._locked_ledger() as writer:
+                return self._append(rel, digest, statement, signer, writer)
+        entry = ledger.append(
+            NewEntry(
+                path=rel,
+                sha256=digest,
+                kind=statement.kind,
+                predicate_type=statement.predicate_type,
+                keyid=signer.keyid,
+                role=signer.role,
+                signed_at=signed_at,
+            )
+        )
+        self._chain = None
+        return entry
+
+    def load_verified(self, record_path: str | os.PathLike[str]) -> VerifiedRecord:
+        """Load a record that counts, or raise :class:`VerificationError` saying why not."""
+        rel = self.layout.record_rel(self.layout.to_rel(record_path))
+        chain = self.chain()
+        problems: list[Problem] = [
+            Problem(f.code, f"ledger line {f.line}: {f.message}") for f in chain.findings
+        ]
+        line = chain.by_path().get(rel)
+        try:
+            record = read_record_file(self.layout, rel)
+        except InputError as exc:
+            raise VerificationError(
+                rel, [*problems, Problem(FindingCode.RECORD_MISSING, exc.message)]
+            ) from exc
+        if line is None or line.entry is None:
+            problems.append(Problem(FindingCode.UNLEDGERED_RECORD, f"not in {self.layout.ledger}"))
+        elif line.entry.sha256 != record.sha256:
+            problems.append(
+                Problem(
+                    FindingCode.RECORD_EDITED, "sha256 differs from the ledger: record was edited"
+                )
+            )
+        try:
+            envelope = parse_record(record)
+        except VerificationError as exc:  # keep what the ledger said (e.g. record-edited)
+            raise VerificationError(rel, [*problems, *exc.problems]) from exc
+        check = check_envelope(envelope, self.trust, now=self.now)
+        problems.extend(check.problems)
+        if line is not None and line.entry is not None and check.claim is not None:
+            resigned = resign_problem(line.entry, check.claim.keyid, check.claim.role)
+            if resigned is not None:
+                problems.append(resigned)
+        if problems or check.statement is None or check.signer is None:
+            raise VerificationError(rel, problems)
+        return VerifiedRecord(rel, record.sha256, check.statement, check.signer)
+
+
+def resign_problem(entry: LedgerEntry, keyid: str, role: Role) -> Problem | None:
+    """A record now signed by another key (or in another role) than when it was ledgered."""
+    if entry.keyid == keyid and entry.role is role:
+        return None
+    return Problem(
+        FindingCode.RESIGNED,
+        f"signed by key {keyid} as {role.value}, but the ledger records key {entry.keyid} "
+        f"as {entry.role.value}: re-signed",
     )
 
 
-def _typed(verified: VerifiedRecord) -> Statement:
-    """The verified statement as stategate's typed record (without the signer binding)."""
-    raw = verified.statement.to_json_obj()
-    raw["predicate"] = {k: v for k, v in raw["predicate"].items() if k != SIGNER_FIELD}
-    try:
-        stmt = Statement.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        problem = Problem(
-            FindingCode.RECORD_MALFORMED,
-            f"not a stategate evidence record: {where}: {first['msg']}",
-        )
-        raise VerificationError(verified.path, [problem]) from exc
-    if stmt.predicateType != PREDICATE_TYPES[stmt.predicate.kind]:
-        problem = Problem(
-            FindingCode.RECORD_MALFORMED,
-            f"predicateType {stmt.predicateType} does not match kind {stmt.predicate.kind}",
-        )
-        raise VerificationError(verified.path, [problem])
-    return stmt
-
-
-def scan_records(
-    evidence: Evidence, scope: str | None = None, kind: Kind | None = None
-) -> RecordScan:
-    """Every record file named by the scheme in ``scope`` (default: everywhere), verified."""
-    store = as_store(evidence)
-    layout = store.layout
+def record_files(layout: RepoLayout) -> list[tuple[str, bool]]:
+    """Every ``*.json`` under the evidence folder (repo-relative, sorted) and whether it
+    is a symlink; symlinked folders are listed as symlinks and not followed."""
     base = layout.path(layout.evidence_dir)
-    root = base / scope if scope else base
-    found: list[tuple[str, str]] = []
-    if root.is_dir() and not root.is_symlink():
-        for dirpath, dirs, files in os.walk(root):
-            dirs.sort()
-            for name in files:
-                match = RECORD_RE.match(name)
-                if match and (kind is None or match.group(1) == kind):
-                    rel = (Path(dirpath) / name).relative_to(layout.root).as_posix()
-                    found.append((match.group(2), rel))
-    found.sort()
-    if found:
-        store.chain()  # an unreadable ledger (FIFO, device, outside) is an error, not a rejection
-    records: list[StoredRecord] = []
-    rejected: list[Rejected] = []
-    for _id, rel in found:
-        try:
-            records.append(read_record(store, rel))
-        except VerificationError as exc:
-            rejected.append(Rejected(rel, exc.message))
-        except InputError as exc:
-            rejected.append(Rejected(rel, exc.message))
-    return RecordScan(records, rejected)
-
-
-def list_records(
-    evidence: Evidence, module_id: str | None = None, kind: Kind | None = None
-) -> list[StoredRecord]:
-    """Records that count, oldest first (by id, which starts with the UTC time)."""
-    store = as_store(evidence)
-    scope = module_scope(module_id) if module_id else None
-    records = scan_records(store, scope, kind).records
-    if module_id:
-        records = [r for r in records if r.module == module_id]
-    return records
-
-
-def latest_record(
-    evidence: Evidence, module_id: str, kind: Kind, result: Result | None = "pass"
-) -> StoredRecord | None:
-    """The newest record of a kind for a module that counts (by default: the newest passing)."""
-    store = as_store(evidence)
-    records = [
-        r for r in list_records(store, module_id, kind) if result is None or r.result == result
-    ]
-    return records[-1] if records else None
-
-
-def passing_backups(evidence: Evidence, module_id: str) -> tuple[list[StoredRecord], RecordScan]:
-    """A module's passing backups that count, oldest first, and the scan they came from."""
-    store = as_store(evidence)
-    scan = scan_records(store, module_scope(module_id), "backup")
-    return [r for r in scan.records if r.result == "pass" and r.module == module_id], scan
-
-
-def find_backup(evidence: Evidence, module_id: str, backup_id: str | None) -> StoredRecord:
-    """The passing backup record to drill: by id, or the newest one that counts.
-
-    A backup named by id that does not verify is an error saying why
-    (:class:`VerificationError`); without an id such records are skipped.
-    """
-    store = as_store(evidence)
-    if backup_id is None:
-        backups, scan = passing_backups(store, module_id)
-        if not backups:
-            note = scan.summary()
-            raise InputError(
-                f"no passing backup recorded for {module_id} in {store.layout.evidence_dir}/"
-                + (f" ({note})" if note else "")
-            )
-        return backups[-1]
-    wanted = backup_id.removeprefix("backup-").removesuffix(".json")
-    if not re.fullmatch(ID_RE, wanted):
-        raise InputError(f"not a backup id: {backup_id!r} (expected e.g. 20260527T100000Z-1a2b3c)")
-    rel = store.layout.record_path(module_scope(module_id), "backup", wanted)
-    if not store.layout.path(rel).exists():
-        raise InputError(f"no backup {wanted} recorded for {module_id}", file=rel)
-    record = read_record(store, rel)
-    if record.result != "pass":
-        raise InputError(f"backup {wanted} of {module_id} did not pass: nothing to drill")
-    return record
-
-
-def latest_drill_of(
-    evidence: Evidence, backup: StoredRecord, result: Result | None = "pass"
-) -> StoredRecord | None:
-    """The newest restore drill (by default: passing) of exactly ``backup``: same module,
-    backup id and backup record sha256."""
-    store = as_store(evidence)
-    pred = backup.statement.predicate
-    if not isinstance(pred, BackupPredicate):
-        raise InputError("not a backup record", file=backup.rel)
-    found = [
-        r
-        for r in list_records(store, pred.module, "restore-drill")
-        if isinstance(drill := r.statement.predicate, DrillPredicate)
-        and drill.backup_id == pred.backup_id
-        and drill.backup_record == backup.rel
-        and drill.backup_record_sha256 == backup.sha256
-        and (result is None or drill.result == result)
-    ]
-    return found[-1] if found else None
-
-
-def latest_dr_drill(evidence: Evidence, result: Result | None = "pass") -> StoredRecord | None:
-    """The newest DR drill record that counts (by default: the newest passing one)."""
-    store = as_store(evidence)
-    records = [
-        r
-        for r in scan_records(store, PLATFORM_SCOPE, "dr-drill").records
-        if result is None or r.result == result
-    ]
-    return records[-1] if records else None
-
-
-def artifacts_root(repo: Path, configured: str | None, override: Path | None = None) -> Path:
-    """Artifacts folder: --artifacts, $STATEGATE_ARTIFACTS, the policy, or the user's state dir.
-
-    It must lie outside the platform repo: artifacts never go into git.
-    """
-    if override is not None:
-        root = override
-    elif os.environ.get(ARTIFACTS_ENV):
-        root = Path(os.environ[ARTIFACTS_ENV])
-    elif configured:
-        root = Path(os.path.expanduser(configured))
-        root = root if root.is_absolute() else repo / root
-    else:
-        state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-        root = Path(state) / "stategate" / "artifacts"
-    root = root.resolve()
-    if root.is_relative_to(repo.resolve()):
-        raise InputError(
-            f"artifacts folder {root} is inside the platform repo: keep it outside git"
-        )
-    return root
+    found: list[tuple[str, bool]] = []
+    for folder, dirs, files in os.walk(base, followlinks=False):
+        dirs.sort()
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():  # not followed: report it
+                found.append(((Path(folder) / name).relative_to(layout.root).as_posix(), True))
+        for name in files:
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            full = Path(folder) / name
+            rel = full.relative_to(layout.root).as_posix()
+            found.append((rel, full.is_symlink()))
+    return sorted(found)

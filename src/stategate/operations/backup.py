@@ -6,8 +6,8 @@ import shutil
 
 from stategate import execute
 from stategate.errors import StategateError
-from stategate.evidence.artifact import module_lock, open_backup
-from stategate.evidence.record import (
+from stategate.evidence.records.artifact import module_lock, open_backup
+from stategate.evidence.records.predicates import (
     Artifact,
     BackupPredicate,
     Result,
@@ -15,7 +15,7 @@ from stategate.evidence.record import (
     content_subject,
     statement,
 )
-from stategate.evidence.store import StoredRecord, module_path, new_id, write_record
+from stategate.evidence.records.typed import StoredRecord, module_path, new_id, write_record
 from stategate.operations.context import ModuleContext, now
 from stategate.providers.base import FINGERPRINT_PART, BackupHooks, Provider
 from stategate.providers.fingerprint import FingerprintSummary

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TypedDict
 
 from stategate import __version__
-from stategate.attest.keys import SigningKey
-from stategate.attest.store import EvidenceStore
 from stategate.errors import InputError
-from stategate.evidence.artifact import NoProgress, Progress
-from stategate.evidence.record import Result, SourceInfo, Tool
-from stategate.evidence.signer import require_evidence_signer
+from stategate.evidence.records.artifact import NoProgress, Progress
+from stategate.evidence.records.predicates import Result, SourceInfo, Tool
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.signer import require_evidence_signer
 from stategate.providers.config import ProviderConfig, SmokeCheck
 
 # (label, total bytes or None) -> a progress sink for one long step

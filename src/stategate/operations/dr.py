@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from stategate import execute
-from stategate.attest.keys import SigningKey
-from stategate.attest.store import EvidenceStore
 from stategate.errors import InputError, StategateError
-from stategate.evidence.record import (
+from stategate.evidence.records.predicates import (
     BackupWindow,
     CheckOutcome,
     CrossCheckOutcome,
@@ -35,14 +33,16 @@ from stategate.evidence.record import (
     content_subject,
     statement,
 )
-from stategate.evidence.store import (
+from stategate.evidence.records.typed import (
     StoredRecord,
-    artifacts_root,
     latest_dr_drill,
     new_id,
     passing_backups,
     write_record,
 )
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.signer import require_evidence_signer
 from stategate.operations.context import (
     ModuleContext,
     ProgressFactory,
@@ -51,7 +51,7 @@ from stategate.operations.context import (
     run_fields,
 )
 from stategate.operations.drill import Drilled, DrillOutcome, drilled
-from stategate.operations.module import context_for, open_for_signing
+from stategate.operations.module import context_for, job_artifacts
 from stategate.operations.restore import backup_predicate
 from stategate.platform import Platform
 from stategate.policy.schema import UpgradeClass
@@ -60,6 +60,7 @@ from stategate.providers.config import SmokeCheck
 from stategate.sandbox.engine import Engine, EngineName
 from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import check_name, run_checks
+from stategate.workspace import Workspace
 
 DEFAULT_WINDOW_HOURS = 24.0
 
@@ -120,7 +121,7 @@ class _Member:
 
 
 def run_dr_drill(
-    repo: Path,
+    ws: Workspace,
     *,
     key: SigningKey,
     window_hours: float = DEFAULT_WINDOW_HOURS,
@@ -128,16 +129,16 @@ def run_dr_drill(
     engine_name: EngineName | None = None,
     progress: ProgressFactory = no_progress,
 ) -> StoredRecord:
-    """Run the full sandbox DR drill of ``repo`` and record it (pass or not), signed by ``key``.
+    """Run the full sandbox DR drill of the opened repo and record it (pass or not), signed by ``key``.
 
     ``InputError`` (nothing recorded) when the window is not positive, the key
     cannot sign evidence, or no stateful module has an ``evidence:`` entry.
     """
     if not (math.isfinite(window_hours) and window_hours > 0):
         raise InputError(f"--window must be a positive number of hours, not {window_hours:g}")
-    platform, store = open_for_signing(repo, key)
-    artifacts_dir = artifacts_root(repo, platform.policy.evidence.artifacts, artifacts)
-    members, uncovered = _members(platform, repo, store, key, artifacts_dir, progress)
+    require_evidence_signer(ws.store, key)
+    platform, store = ws.platform, ws.store
+    members, uncovered = _members(ws, key, job_artifacts(ws, artifacts), progress)
     started = now()
     scans = {mid: passing_backups(store, mid) for mid in members}
     choice = choose_window(
@@ -167,13 +168,12 @@ def run_dr_drill(
 
 
 def _members(
-    platform: Platform,
-    repo: Path,
-    store: EvidenceStore,
+    ws: Workspace,
     key: SigningKey,
     artifacts: Path,
     progress: ProgressFactory,
 ) -> tuple[dict[str, _Member], list[str]]:
+    platform = ws.platform
     stateful = sorted(
         (m for m in platform.modules.values() if m.has(UpgradeClass.STATEFUL)), key=lambda m: m.id
     )
@@ -185,10 +185,8 @@ def _members(
             uncovered.append(module.id)
             continue
         ctx = context_for(
-            platform,
+            ws,
             module,
-            repo=repo,
-            store=store,
             key=key,
             artifacts=artifacts,
             progress=progress,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from stategate import execute
 from stategate.errors import StategateError
-from stategate.evidence.record import (
+from stategate.evidence.records.predicates import (
     CheckOutcome,
     DrillPredicate,
     Result,
@@ -23,7 +23,7 @@ from stategate.evidence.record import (
     Subject,
     statement,
 )
-from stategate.evidence.store import StoredRecord, find_backup, new_id, write_record
+from stategate.evidence.records.typed import StoredRecord, find_backup, new_id, write_record
 from stategate.operations.context import ModuleContext, now
 from stategate.operations.restore import (
     ArtifactMismatch,

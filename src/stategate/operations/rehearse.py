@@ -23,8 +23,8 @@ from pathlib import Path
 
 from stategate import execute
 from stategate.errors import InputError, StategateError
-from stategate.evidence.artifact import open_backup
-from stategate.evidence.record import (
+from stategate.evidence.records.artifact import open_backup
+from stategate.evidence.records.predicates import (
     BackupPredicate,
     RehearsalPredicate,
     RehearsalStep,
@@ -32,7 +32,7 @@ from stategate.evidence.record import (
     Subject,
     statement,
 )
-from stategate.evidence.store import (
+from stategate.evidence.records.typed import (
     StoredRecord,
     list_records,
     new_id,

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from stategate.errors import ExternalError, InputError
-from stategate.evidence.artifact import PartInfo, verify_parts
-from stategate.evidence.record import BackupPredicate, SourceInfo
-from stategate.evidence.store import StoredRecord
+from stategate.evidence.records.artifact import PartInfo, verify_parts
+from stategate.evidence.records.predicates import BackupPredicate, SourceInfo
+from stategate.evidence.records.typed import StoredRecord
 from stategate.operations.context import ModuleContext, host_port
 from stategate.providers.base import FINGERPRINT_PART, Provider, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint

@@ -6,14 +6,14 @@ from typing import Literal
 
 from stategate import execute
 from stategate.errors import InputError, StategateError
-from stategate.evidence.record import (
+from stategate.evidence.records.predicates import (
     CheckOutcome,
     Result,
     SmokePredicate,
     content_subject,
     statement,
 )
-from stategate.evidence.store import StoredRecord, find_backup, new_id, write_record
+from stategate.evidence.records.typed import StoredRecord, find_backup, new_id, write_record
 from stategate.operations.context import ModuleContext, now
 from stategate.operations.restore import backup_predicate, restored_sandbox, verify_backup
 from stategate.providers.registry import provider_for

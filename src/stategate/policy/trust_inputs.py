@@ -1,6 +1,6 @@
 """Which changes of a pull request touch its own trust inputs (pure).
 
-Trust comes from the base (see :mod:`stategate.attest.roots`), so a PR that edits the
+Trust comes from the base (see :mod:`stategate.evidence.trust.roots`), so a PR that edits the
 trust file, or the policy fields that locate it or bound approvals, would otherwise
 take effect only later, silently. It is a stop instead, whatever the packet's
 ``allowed_paths`` say: such a change is merged on its own, approved by an operator,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from stategate.evidence.artifact import BackupWriter, PartInfo
+from stategate.evidence.records.artifact import BackupWriter, PartInfo
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access, VolumeAccess
 from stategate.providers.fingerprint import Fingerprint
 from stategate.sandbox.engine import Engine

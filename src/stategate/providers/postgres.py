@@ -28,8 +28,8 @@ from psycopg import sql
 from stategate import execute
 from stategate.engines import Catalogue, EngineBuild, EngineUnavailable, discover
 from stategate.errors import ExternalError
-from stategate.evidence import compression
-from stategate.evidence.artifact import BackupWriter
+from stategate.evidence.records import compression
+from stategate.evidence.records.artifact import BackupWriter
 from stategate.providers.access import PostgresAccess
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem

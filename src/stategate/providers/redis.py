@@ -25,7 +25,7 @@ import redis
 
 from stategate import execute
 from stategate.errors import ExternalError
-from stategate.evidence.artifact import BackupWriter
+from stategate.evidence.records.artifact import BackupWriter
 from stategate.providers.access import RedisAccess
 from stategate.providers.base import (
     BackupHooks,

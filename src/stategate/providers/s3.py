@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stategate import execute
 from stategate.errors import ExternalError
-from stategate.evidence.artifact import BackupWriter, safe_part_name
+from stategate.evidence.records.artifact import BackupWriter, safe_part_name
 from stategate.providers.access import S3Access
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem

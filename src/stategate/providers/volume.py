@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal
 
 from stategate.errors import ExternalError
-from stategate.evidence.artifact import CHUNK, BackupWriter
+from stategate.evidence.records.artifact import CHUNK, BackupWriter
 from stategate.providers.access import VolumeAccess
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Literal
 
 from stategate import execute
-from stategate.evidence.record import CheckOutcome
+from stategate.evidence.records.predicates import CheckOutcome
 from stategate.providers.base import SmokeTarget
 from stategate.providers.config import (
     CommandCheck,

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stategate.attest.keys import SigningKey
-from stategate.attest.testing import trust_entry, trust_roots
-from stategate.attest.trust import Role, TrustRoots
+from stategate.evidence.testing import trust_entry, trust_roots
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role, TrustRoots
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)  # the tests' "now"
 

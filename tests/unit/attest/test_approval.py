@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stategate.attest.approval import (
+from stategate.evidence.approvals.approval import (
     ApprovalExpectation,
     ApprovalReason,
     ApprovalRequest,
@@ -19,12 +19,12 @@ from stategate.attest.approval import (
     sign_approval,
     verify_approval,
 )
-from stategate.attest.canonical import canonical_json
-from stategate.attest.dsse import Envelope
-from stategate.attest.keys import SigningKey
-from stategate.attest.signing import sign_statement
-from stategate.attest.testing import sign_as, statement, trust_entry, trust_roots
-from stategate.attest.trust import Role, TrustRoots
+from stategate.evidence.signing.canonical import canonical_json
+from stategate.evidence.signing.dsse import Envelope
+from stategate.evidence.signing.sign import sign_statement
+from stategate.evidence.testing import sign_as, statement, trust_entry, trust_roots
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role, TrustRoots
 from stategate.policy.load import policy_digest
 from stategate.policy.schema import Freshness, Policy
 

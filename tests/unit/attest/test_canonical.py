@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from stategate.attest.canonical import canonical_json, format_time, parse_json, parse_time
+from stategate.evidence.signing.canonical import canonical_json, format_time, parse_json, parse_time
 
 
 def test_canonical_json_is_independent_of_key_order_and_whitespace() -> None:

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from stategate.attest.dsse import EnvelopeError, pae, parse_envelope, sign_payload
-from stategate.attest.keys import SigningKey
+from stategate.evidence.signing.dsse import EnvelopeError, pae, parse_envelope, sign_payload
+from stategate.evidence.trust.keys import SigningKey
 
 
 def test_pae_matches_the_dsse_spec_example() -> None:

@@ -12,8 +12,14 @@ import json
 
 import pytest
 
-from stategate.attest.dsse import EnvelopeError, Signature, pae, parse_envelope, sign_payload
-from stategate.attest.keys import SigningKey
+from stategate.evidence.signing.dsse import (
+    EnvelopeError,
+    Signature,
+    pae,
+    parse_envelope,
+    sign_payload,
+)
+from stategate.evidence.trust.keys import SigningKey
 
 
 def doc(**fields: object) -> bytes:

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.inputs import read_packet, read_policy
-from stategate.attest.layout import RepoLayout, safe_relpath
 from stategate.errors import InputError
+from stategate.evidence.approvals.packet import read_packet
+from stategate.evidence.layout import RepoLayout, safe_relpath
+from stategate.workspace import open_policy
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
@@ -72,23 +73,22 @@ def test_packet_outside_the_repo(tmp_path: Path) -> None:
 
 
 def test_policy_defaults_and_errors(tmp_path: Path) -> None:
-    layout = RepoLayout(tmp_path)
-    default = read_policy(layout)
+    default, _ = open_policy(tmp_path)
     assert default.file is None
     (tmp_path / "stategate.yaml").write_text("freshness:\n  approval_max_age_hours: 8\n")
-    tightened = read_policy(layout)
+    tightened, _ = open_policy(tmp_path)
     assert tightened.policy.freshness.approval_max_age_hours == 8
     assert tightened.digest != default.digest
     (tmp_path / "stategate.yaml").write_text("freshness:\n  approval_max_age: 8\n")
     with pytest.raises(InputError, match=r"stategate.yaml:2: freshness.approval_max_age"):
-        read_policy(layout)
+        open_policy(tmp_path)
 
 
 def test_layout_follows_the_policy(tmp_path: Path) -> None:
     (tmp_path / "stategate.yaml").write_text(
         "evidence:\n  dir: attestations\n  trust_file: keys/trust.yaml\n"
     )
-    layout = RepoLayout.from_policy(tmp_path, read_policy(RepoLayout(tmp_path)).policy)
+    _, layout = open_policy(tmp_path)
     assert (layout.ledger, layout.trust_file) == ("attestations/ledger.jsonl", "keys/trust.yaml")
 
 

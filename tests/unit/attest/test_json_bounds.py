@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stategate.attest.canonical import MAX_JSON_DEPTH, parse_json
-from stategate.attest.findings import FindingCode
-from stategate.attest.ledger import check_chain
+from stategate.evidence.findings import FindingCode
+from stategate.evidence.ledger.chain import check_chain
+from stategate.evidence.signing.canonical import MAX_JSON_DEPTH, parse_json
 
 
 def test_depth_limit() -> None:

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from stategate.attest.keys import (
+from stategate.errors import InputError
+from stategate.evidence.trust.keys import (
     KEYS_ENV,
     MAX_KEY_BYTES,
     PublicKey,
@@ -24,7 +25,6 @@ from stategate.attest.keys import (
     load_signing_key,
     write_key_pair,
 )
-from stategate.errors import InputError
 
 
 def test_key_dir_from_the_environment_or_home(

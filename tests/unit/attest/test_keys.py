@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.keys import PublicKey, SigningKey, load_signing_key, write_key_pair
 from stategate.errors import InputError
+from stategate.evidence.trust.keys import PublicKey, SigningKey, load_signing_key, write_key_pair
 from stategate.execute import run
 
 

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import json
 
-from stategate.attest.findings import FindingCode
-from stategate.attest.ledger import (
+from stategate.evidence.findings import FindingCode
+from stategate.evidence.ledger.chain import (
     GENESIS,
     LedgerEntry,
     check_chain,
     compare_with_base,
     make_entry,
 )
-from stategate.attest.trust import Role
+from stategate.evidence.trust.trustfile import Role
 
 SHOWN = "evidence/ledger.jsonl"
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.findings import Finding, FindingCode
-from stategate.attest.ledger import (
+from stategate.errors import ExternalError, InputError
+from stategate.evidence.findings import Finding, FindingCode
+from stategate.evidence.ledger.chain import (
     GENESIS,
     LedgerEntry,
     NewEntry,
@@ -23,8 +24,7 @@ from stategate.attest.ledger import (
     make_entry,
     read_ledger,
 )
-from stategate.attest.trust import Role
-from stategate.errors import ExternalError, InputError
+from stategate.evidence.trust.trustfile import Role
 
 SHOWN = "evidence/ledger.jsonl"
 
@@ -241,12 +241,36 @@ def test_a_last_line_without_newline_is_still_checked() -> None:
     assert check.findings == ()
 
 
-def test_append_skips_a_damaged_line_in_the_middle(tmp_path: Path) -> None:
+def test_append_refuses_a_damaged_line_in_the_middle(tmp_path: Path) -> None:
+    # the new entry would chain onto damage and look sound: nothing is appended
     ledger = tmp_path / "ledger.jsonl"
     one, two = chain(2)
-    ledger.write_bytes(one.line() + b"junk\n" + two.line())
-    third = append_entry(ledger, new("c"), shown=SHOWN)
-    assert (third.seq, third.prev) == (3, two.digest)
+    damaged = one.line() + b"junk\n" + two.line()
+    ledger.write_bytes(damaged)
+    with pytest.raises(InputError) as caught:
+        append_entry(ledger, new("c"), shown=SHOWN)
+    assert str(caught.value).startswith(
+        f"{SHOWN}:2: the ledger's chain is damaged (ledger-malformed: not a ledger entry"
+    )
+    assert str(caught.value).endswith("nothing was recorded; run 'stategate evidence verify'")
+    assert ledger.read_bytes() == damaged
+
+
+@pytest.mark.parametrize("damage", ["edited", "removed", "reordered"])
+def test_append_refuses_a_chain_that_does_not_verify(tmp_path: Path, damage: str) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    entries = list(chain(3))
+    if damage == "edited":
+        entries[1] = entries[1].model_copy(update={"sha256": "0" * 64})
+    elif damage == "removed":
+        del entries[1]
+    else:
+        entries[1], entries[2] = entries[2], entries[1]
+    ledger.write_bytes(b"".join(e.line() for e in entries))
+    before = ledger.read_bytes()
+    with pytest.raises(InputError, match="the ledger's chain is damaged"):
+        append_entry(ledger, new("c"), shown=SHOWN)
+    assert ledger.read_bytes() == before
 
 
 def test_append_refuses_a_damaged_last_line(tmp_path: Path) -> None:
@@ -255,7 +279,8 @@ def test_append_refuses_a_damaged_last_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         append_entry(ledger, new("c"), shown=SHOWN)
     assert str(caught.value) == (
-        f"{SHOWN}:2: last ledger line is damaged (Expecting value: line 1 column 1 (char 0)); "
+        f"{SHOWN}:2: the ledger's chain is damaged (ledger-malformed: not a ledger entry: "
+        "Expecting value: line 1 column 1 (char 0)); nothing was recorded; "
         "run 'stategate evidence verify'"
     )
 
@@ -285,7 +310,7 @@ def test_creating_the_ledger_makes_its_directory_entry_durable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[Path] = []
-    monkeypatch.setattr("stategate.attest.ledger.fsync_dir", synced.append)
+    monkeypatch.setattr("stategate.evidence.ledger.chain.fsync_dir", synced.append)
     ledger = tmp_path / "evidence" / "ledger.jsonl"
     append_entry(ledger, new("a"), shown=SHOWN)
     assert synced == [ledger.parent]  # a new file's name is durable only once its folder is

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stategate.attest.canonical import canonical_json, parse_json
-from stategate.attest.dsse import Envelope, Signature, parse_envelope, sign_payload
-from stategate.attest.findings import FindingCode
-from stategate.attest.keys import SigningKey
-from stategate.attest.signing import check_envelope, sign_statement
-from stategate.attest.testing import sign_as, statement, trust_entry, trust_roots
-from stategate.attest.trust import Role, TrustRoots
+from stategate.evidence.findings import FindingCode
+from stategate.evidence.signing.canonical import canonical_json, parse_json
+from stategate.evidence.signing.dsse import Envelope, Signature, parse_envelope, sign_payload
+from stategate.evidence.signing.sign import check_envelope, sign_statement
+from stategate.evidence.testing import sign_as, statement, trust_entry, trust_roots
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role, TrustRoots
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stategate.attest.canonical import canonical_json
-from stategate.attest.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, sign_payload
-from stategate.attest.findings import FindingCode, Problem
-from stategate.attest.keys import SigningKey
-from stategate.attest.signing import check_envelope, sign_statement
-from stategate.attest.testing import sign_as, statement, trust_entry, trust_roots
-from stategate.attest.trust import Role
+from stategate.evidence.findings import FindingCode, Problem
+from stategate.evidence.signing.canonical import canonical_json
+from stategate.evidence.signing.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, sign_payload
+from stategate.evidence.signing.sign import check_envelope, sign_statement
+from stategate.evidence.testing import sign_as, statement, trust_entry, trust_roots
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 BEFORE = datetime(2026, 4, 1, tzinfo=UTC)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.keys import SigningKey
-from stategate.attest.testing import trust_entry, write_trust_file
-from stategate.attest.trust import KeyState, Role, add_trusted_key, load_trust
 from stategate.errors import InputError
+from stategate.evidence.testing import trust_entry, write_trust_file
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import KeyState, Role, add_trusted_key, load_trust
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 SHOWN = "trust/allowed_signers.yaml"

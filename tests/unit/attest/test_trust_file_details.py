@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.keys import SigningKey
-from stategate.attest.testing import trust_entry, write_trust_file
-from stategate.attest.trust import (
+from stategate.errors import InputError
+from stategate.evidence.testing import trust_entry, write_trust_file
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import (
     TRUST_HEADER,
     Role,
     TrustEntry,
@@ -26,7 +27,6 @@ from stategate.attest.trust import (
     load_trust,
     parse_trust,
 )
-from stategate.errors import InputError
 
 KEY = SigningKey.generate()
 MIDNIGHT = datetime(2026, 6, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from stategate.errors import InputError
-from stategate.evidence import writeback
-from stategate.evidence.artifact import (
+from stategate.evidence.records import writeback
+from stategate.evidence.records.artifact import (
     PartInfo,
     hash_file,
     open_backup,

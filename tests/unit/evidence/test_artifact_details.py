@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from stategate.errors import ExternalError, InputError
-from stategate.evidence import artifact
-from stategate.evidence.artifact import (
+from stategate.evidence.records import artifact
+from stategate.evidence.records.artifact import (
     CHUNK,
     PartInfo,
     VerifyFailure,

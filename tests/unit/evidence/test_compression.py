@@ -9,7 +9,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stategate.evidence.compression import (
+from stategate.evidence.records.compression import (
     CorruptStream,
     compressing,
     decompressing,

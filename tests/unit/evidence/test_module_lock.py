@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stategate.errors import ExternalError
-from stategate.evidence.artifact import module_lock
+from stategate.evidence.records.artifact import module_lock
 
 
 def test_a_second_backup_of_the_module_is_refused(tmp_path: Path) -> None:

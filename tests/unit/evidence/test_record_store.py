@@ -6,14 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.dsse import parse_envelope
-from stategate.attest.findings import VerificationError
-from stategate.attest.keys import SigningKey
-from stategate.attest.store import EvidenceStore
-from stategate.attest.testing import sign_as, trust_entry, write_envelope, write_trust_file
-from stategate.attest.trust import Role
 from stategate.errors import InputError
-from stategate.evidence.record import (
+from stategate.evidence.findings import VerificationError
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.records.predicates import (
     BackupPredicate,
     SourceInfo,
     Statement,
@@ -21,7 +17,7 @@ from stategate.evidence.record import (
     Tool,
     statement,
 )
-from stategate.evidence.store import (
+from stategate.evidence.records.typed import (
     artifacts_root,
     find_backup,
     latest_record,
@@ -32,6 +28,11 @@ from stategate.evidence.store import (
     scan_records,
     write_record,
 )
+from stategate.evidence.signing.dsse import parse_envelope
+from stategate.evidence.store import EvidenceStore, read_record_file
+from stategate.evidence.testing import sign_as, trust_entry, write_envelope, write_trust_file
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role
 
 KEY = SigningKey.generate()
 OPERATOR = SigningKey.generate()
@@ -44,7 +45,7 @@ def store(tmp_path: Path) -> EvidenceStore:
         tmp_path,
         [trust_entry(KEY, Role.EVIDENCE, "ci-host"), trust_entry(OPERATOR, Role.OPERATOR, "alice")],
     )
-    return EvidenceStore.open(tmp_path)
+    return EvidenceStore.open(RepoLayout(tmp_path))
 
 
 def _backup(module: str, rid: str, result: str = "pass") -> BackupPredicate:
@@ -87,7 +88,7 @@ def test_statement_layout_naming_and_signature(store: EvidenceStore) -> None:
         "role": "evidence",
         "signed_at": raw["predicate"]["signer"]["signed_at"],
     }
-    again = read_record(EvidenceStore.open(store.layout.root), written.rel)
+    again = read_record(EvidenceStore.open(RepoLayout(store.layout.root)), written.rel)
     assert again.statement == written.statement and again.sha256 == written.sha256
     assert again.signer.name == "ci-host"
     ledger = store.layout.path(store.layout.ledger).read_text().splitlines()
@@ -146,7 +147,7 @@ def test_an_edited_byte_makes_a_record_not_count(store: EvidenceStore) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    fresh = EvidenceStore.open(store.layout.root)
+    fresh = EvidenceStore.open(RepoLayout(store.layout.root))
     assert find_backup(fresh, "p/r", None).statement.predicate.id == IDS[0]
     scan = scan_records(fresh, "p/r", "backup")
     assert [r.rel for r in scan.rejected] == [f"evidence/p/r/backup-{IDS[1]}.json"]
@@ -181,7 +182,7 @@ def test_records_signed_outside_the_evidence_role_or_unledgered_do_not_count(
     loose = layout.record_path("p/r", "backup", IDS[2])
     write_envelope(layout, loose, sign_as(_stmt("p/r", IDS[2]).to_json_obj(), KEY, Role.EVIDENCE))
     write_record(store, _stmt("p/r", IDS[0]), KEY)
-    fresh = EvidenceStore.open(layout.root)
+    fresh = EvidenceStore.open(RepoLayout(layout.root))
     assert [r.rel for r in list_records(fresh, "p/r")] == [
         layout.record_path("p/r", "backup", IDS[0])
     ]
@@ -202,8 +203,8 @@ def test_a_record_moved_to_another_module_does_not_count(store: EvidenceStore) -
     target.write_bytes(written.path.read_bytes())
     store.append(moved)  # validly signed and ledgered, but not where its content belongs
     with pytest.raises(VerificationError, match="belongs at evidence/p/r/"):
-        read_record(EvidenceStore.open(store.layout.root), moved)
-    assert list_records(EvidenceStore.open(store.layout.root), "p/other") == []
+        read_record(EvidenceStore.open(RepoLayout(store.layout.root)), moved)
+    assert list_records(EvidenceStore.open(RepoLayout(store.layout.root)), "p/other") == []
 
 
 def test_artifacts_root_must_be_outside_the_repo(
@@ -218,3 +219,29 @@ def test_artifacts_root_must_be_outside_the_repo(
     monkeypatch.setenv("STATEGATE_ARTIFACTS", str(tmp_path / "env"))
     assert artifacts_root(repo, str(tmp_path / "out")) == (tmp_path / "env").resolve()
     assert artifacts_root(repo, None, tmp_path / "cli") == (tmp_path / "cli").resolve()
+
+
+def test_records_go_only_through_real_folders(store: EvidenceStore) -> None:
+    # a folder of the evidence tree that is a symlink, even to a folder inside the
+    # repo: the ledger would name one path while the bytes live at another
+    root = store.layout.root
+    (root / "elsewhere").mkdir()
+    (root / "evidence").mkdir(exist_ok=True)
+    (root / "evidence/linked").symlink_to(root / "elsewhere", target_is_directory=True)
+    rid = "20260526T175400Z-abc123"
+    with pytest.raises(InputError) as caught:
+        write_record(store, _stmt("linked/redis", rid), KEY)
+    assert str(caught.value) == (
+        f"evidence/linked/redis/backup-{rid}.json: evidence/linked is a symlink; "
+        "records are written and read only through real folders"
+    )
+    assert list((root / "elsewhere").rglob("*")) == []
+    assert not store.layout.path(store.layout.ledger).exists()
+    # a record written through the real folder is not readable through the link
+    real = write_record(store, _stmt("elsewhere/redis", rid), KEY)
+    (root / "evidence/elsewhere").rename(root / "evidence/moved")
+    (root / "evidence/elsewhere").symlink_to(root / "evidence/moved", target_is_directory=True)
+    with pytest.raises(VerificationError, match="unledgered-record"):
+        read_record(store, real.rel)  # the link resolves to a path nothing ledgered
+    with pytest.raises(InputError, match="evidence/elsewhere is a symlink"):
+        read_record_file(store.layout, real.rel)  # and the raw reader refuses the link

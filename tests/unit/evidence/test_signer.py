@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from stategate.attest.keys import SigningKey, write_key_pair
-from stategate.attest.store import EvidenceStore
-from stategate.attest.testing import trust_entry, write_trust_file
-from stategate.attest.trust import Role
 from stategate.errors import InputError
-from stategate.evidence.signer import (
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.testing import trust_entry, write_trust_file
+from stategate.evidence.trust.keys import SigningKey, write_key_pair
+from stategate.evidence.trust.signer import (
     EVIDENCE_KEY_ENV,
     evidence_key_path,
     load_evidence_key,
     require_evidence_signer,
 )
+from stategate.evidence.trust.trustfile import Role
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +71,7 @@ def test_a_key_is_checked_against_the_trust_file(tmp_path: Path) -> None:
             trust_entry(old, Role.EVIDENCE, "old-host", valid_before=past),
         ],
     )
-    store = EvidenceStore.open(tmp_path)
+    store = EvidenceStore.open(RepoLayout(tmp_path))
     require_evidence_signer(store, evidence)
     with pytest.raises(InputError, match="trust file does not list it"):
         require_evidence_signer(store, stranger)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from stategate.evidence.record import CrossCheckOutcome, DrModule
+from stategate.evidence.records.predicates import CrossCheckOutcome, DrModule
 from stategate.operations.dr import _overall
 
 Status = Literal["pass", "fail", "error", "skipped"]

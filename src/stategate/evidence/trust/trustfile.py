@@ -21,10 +21,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from stategate.attest.canonical import format_time
-from stategate.attest.files import atomic_write
-from stategate.attest.keys import PublicKey, SigningKey
 from stategate.errors import InputError
+from stategate.evidence.files import atomic_write
+from stategate.evidence.signing.canonical import format_time
+from stategate.evidence.trust.keys import PublicKey, SigningKey
 from stategate.yamlfile import load_file, loads, read_text
 
 DEFAULT_TRUST_FILE = "trust/allowed_signers.yaml"

@@ -12,8 +12,8 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from stategate.attest.canonical import canonical_json, parse_json
-from stategate.attest.keys import PublicKey, SigningKey
+from stategate.evidence.signing.canonical import canonical_json, parse_json
+from stategate.evidence.trust.keys import PublicKey, SigningKey
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 

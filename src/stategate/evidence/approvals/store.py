@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from stategate.attest.approval import (
+from stategate.errors import InputError
+from stategate.evidence.approvals.approval import (
     Approval,
     ApprovalCheck,
     ApprovalExpectation,
@@ -21,14 +22,13 @@ from stategate.attest.approval import (
     approval_window,
     verify_approval,
 )
-from stategate.attest.canonical import utc_now
-from stategate.attest.findings import FindingCode, VerificationError
-from stategate.attest.inputs import PacketFacts
-from stategate.attest.keys import SigningKey
-from stategate.attest.statement import SIGNER_FIELD
-from stategate.attest.store import EvidenceStore, VerifiedRecord, parse_record, read_record_file
-from stategate.attest.trust import Role
-from stategate.errors import InputError
+from stategate.evidence.approvals.packet import PacketFacts
+from stategate.evidence.findings import FindingCode, VerificationError
+from stategate.evidence.signing.canonical import utc_now
+from stategate.evidence.signing.statement import SIGNER_FIELD
+from stategate.evidence.store import EvidenceStore, VerifiedRecord, parse_record, read_record_file
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role
 from stategate.policy.load import policy_digest
 from stategate.policy.schema import Policy
 

@@ -23,11 +23,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stategate.attest.canonical import canonical_json, is_sha256_hex, parse_json, sha256_bytes
-from stategate.attest.files import fsync_dir
-from stategate.attest.findings import Finding, FindingCode
-from stategate.attest.trust import Role
 from stategate.errors import ExternalError, InputError
+from stategate.evidence.files import fsync_dir
+from stategate.evidence.findings import Finding, FindingCode
+from stategate.evidence.signing.canonical import (
+    canonical_json,
+    is_sha256_hex,
+    parse_json,
+    sha256_bytes,
+)
+from stategate.evidence.trust.trustfile import Role
 from stategate.regularfile import describe_kind, read_regular
 
 GENESIS = "0" * 64
@@ -361,22 +366,24 @@ class LedgerWriter:
             # an append that died (or hit a full disk) mid-line: never an entry
             os.ftruncate(self._fd, len(complete))
             os.fsync(self._fd)
-        numbered = split_lines(complete)
-        last: LedgerEntry | None = None
-        for number, raw in numbered:
-            try:
-                entry = parse_line(raw)
-            except ValueError as exc:
-                if number == len(numbered):
-                    raise InputError(
-                        f"last ledger line is damaged ({exc}); run 'stategate evidence verify'",
-                        file=self._shown,
-                        line=number,
-                    ) from exc
-                continue
-            if entry.path == new.path:
-                raise InputError(f"{new.path} is already ledgered", file=self._shown, line=number)
-            last = entry
+        # never extend a chain that does not verify: the new entry would chain onto
+        # damage (an edited, removed, reordered or unreadable entry) and look sound
+        checked = check_chain(complete, shown=self._shown)
+        if checked.findings:
+            first = checked.findings[0]
+            raise InputError(
+                f"the ledger's chain is damaged ({first.code.value}: {first.message}); "
+                "nothing was recorded; run 'stategate evidence verify'",
+                file=self._shown,
+                line=first.line,
+            )
+        for line in checked.lines:
+            if line.entry is not None and line.entry.path == new.path:
+                raise InputError(
+                    f"{new.path} is already ledgered", file=self._shown, line=line.number
+                )
+        entries = checked.entries
+        last = entries[-1] if entries else None
         entry = make_entry(
             seq=last.seq + 1 if last else 1,
             prev=last.digest if last else GENESIS,

@@ -17,11 +17,11 @@ import contextlib
 import os
 from pathlib import Path
 
-from stategate.attest.canonical import sha256_bytes
-from stategate.attest.files import fsync_dir, read_bounded
-from stategate.attest.layout import RepoLayout
-from stategate.attest.ledger import LedgerWriter
 from stategate.errors import ExternalError, InputError, StategateError
+from stategate.evidence.files import fsync_dir, read_bounded
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.ledger.chain import LedgerWriter
+from stategate.evidence.signing.canonical import sha256_bytes
 
 PENDING_NAME = ".pending-record"
 

@@ -9,18 +9,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stategate.attest.canonical import canonical_json, format_time, parse_json, utc_now
-from stategate.attest.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, sign_payload
-from stategate.attest.findings import FindingCode, Problem
-from stategate.attest.keys import SigningKey
-from stategate.attest.statement import (
+from stategate.evidence.findings import FindingCode, Problem
+from stategate.evidence.signing.canonical import canonical_json, format_time, parse_json, utc_now
+from stategate.evidence.signing.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, sign_payload
+from stategate.evidence.signing.statement import (
     SIGNER_FIELD,
     SignerClaim,
     Statement,
     coerce_statement,
     required_role,
 )
-from stategate.attest.trust import KeyState, Role, TrustedKey, TrustRoots
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import KeyState, Role, TrustedKey, TrustRoots
 
 # a signing time this far ahead of the verifier's clock is suspicious
 CLOCK_SKEW = timedelta(minutes=5)

@@ -2,8 +2,8 @@
 
 The statement's subject is what the evidence is about (the backup's artifact
 files with their sha256, or the smoke results); the predicate says what was
-done, on what, with which result. Signing (``stategate.attest``) wraps these
-statements in DSSE envelopes (``stategate.evidence.store``); nothing here
+done, on what, with which result. Signing (``stategate.evidence``) wraps these
+statements in DSSE envelopes (``stategate.evidence.records.typed``); nothing here
 knows about signatures.
 """
 

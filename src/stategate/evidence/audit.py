@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from stategate.attest.canonical import sha256_file
-from stategate.attest.findings import Finding, FindingCode, VerificationError
-from stategate.attest.layout import RepoLayout, as_layout, safe_relpath
-from stategate.attest.ledger import (
+from stategate.errors import InputError
+from stategate.evidence.findings import Finding, FindingCode, VerificationError
+from stategate.evidence.layout import RepoLayout, safe_relpath
+from stategate.evidence.ledger.chain import (
     MAX_LEDGER_BYTES,
     LedgerEntry,
     check_chain,
     compare_with_base,
     read_ledger,
 )
-from stategate.attest.signing import check_envelope
-from stategate.attest.statement import APPROVAL_KIND, Statement
-from stategate.attest.store import (
+from stategate.evidence.signing.canonical import sha256_file
+from stategate.evidence.signing.sign import check_envelope
+from stategate.evidence.signing.statement import APPROVAL_KIND, Statement
+from stategate.evidence.store import (
     EvidenceStore,
     parse_record,
     read_record_file,
     record_files,
     resign_problem,
 )
-from stategate.attest.trust import TrustRoots
-from stategate.errors import InputError
 from stategate.execute import run
 
 VERIFY_SCHEMA = "stategate.evidence-verify/v1"
@@ -64,28 +62,20 @@ class VerifyReport:
 
 
 def verify(
-    repo: RepoLayout | str | os.PathLike[str],
+    store: EvidenceStore,
     *,
     artifacts: str | os.PathLike[str] | None = None,
     base_ref: str | None = None,
-    now: datetime | None = None,
-    trust: TrustRoots | None = None,
 ) -> VerifyReport:
-    """Audit the repo's evidence.
+    """Audit the evidence of an opened store (its layout, its trust roots, its clock).
 
     Finds edited, removed, reordered, duplicated or unledgered records; forged,
     re-signed or wrongly-signed records (unknown key, wrong role, key expired or
     revoked at signing time); with ``artifacts``, artifacts whose sha256 no longer
     matches a record's subject; with ``base_ref``, a ledger that is not an
-    append-only extension of the ledger at that git ref. ``trust`` replaces the trust
-    file of the checkout (the caller reads it from the base revision).
+    append-only extension of the ledger at that git ref. The caller opens the store
+    with the trust roots to judge by (the base revision's, when judging a PR).
     """
-    layout = as_layout(repo)
-    store = (
-        EvidenceStore.open(layout, now=now)
-        if trust is None
-        else EvidenceStore(layout, trust, now=now)
-    )
     layout = store.layout
     report = VerifyReport()
     data = read_ledger(layout.path(layout.ledger), shown=layout.ledger, root=layout.root)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
 from stategate.errors import ExternalError, InputError
-from stategate.evidence.writeback import DeferredSync
+from stategate.evidence.records.writeback import DeferredSync
 
 CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = ".partial"

@@ -14,14 +14,27 @@ from typing import Any
 
 import yaml
 
-from stategate.attest.canonical import canonical_json, format_time, sha256_bytes, utc_now
-from stategate.attest.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, sign_payload
-from stategate.attest.files import atomic_write
-from stategate.attest.keys import SigningKey
-from stategate.attest.layout import RepoLayout, as_layout
-from stategate.attest.statement import STATEMENT_TYPE, coerce_statement, predicate_type
-from stategate.attest.trust import TRUST_HEADER, Role, TrustEntry, TrustRoots, parse_trust
-from stategate.attest.trust import trust_entry as trust_entry  # re-exported for the test suites
+from stategate.evidence.files import atomic_write
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.signing.canonical import canonical_json, format_time, sha256_bytes, utc_now
+from stategate.evidence.signing.dsse import IN_TOTO_PAYLOAD_TYPE, Envelope, sign_payload
+from stategate.evidence.signing.statement import STATEMENT_TYPE, coerce_statement, predicate_type
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import (
+    TRUST_HEADER,
+    Role,
+    TrustEntry,
+    TrustRoots,
+    parse_trust,
+)
+from stategate.evidence.trust.trustfile import (
+    trust_entry as trust_entry,  # re-exported for the test suites
+)
+
+
+def as_layout(repo: RepoLayout | str | os.PathLike[str]) -> RepoLayout:
+    """Tests only: a bare path means the default layout (evidence/, trust.yaml)."""
+    return repo if isinstance(repo, RepoLayout) else RepoLayout(Path(repo))
 
 
 def statement(

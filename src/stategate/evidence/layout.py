@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from stategate.attest.trust import DEFAULT_TRUST_FILE
 from stategate.errors import InputError
+from stategate.evidence.trust.trustfile import DEFAULT_TRUST_FILE
 from stategate.policy.schema import Policy
 from stategate.regularfile import resolve_inside
 
@@ -63,6 +63,21 @@ class RepoLayout:
         self.inside(clean)
         return clean
 
+    def real_folders(self, rel: str) -> None:
+        """Refuse ``rel`` when a folder on its way from the repo root is a symlink: a
+        record is written and read only through real folders, so the path the ledger
+        names is where the bytes are (even a link that stays inside the repo would let
+        one file answer for two ledgered paths)."""
+        folder = self.root
+        for part in PurePosixPath(rel).parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink():
+                raise InputError(
+                    f"{folder.relative_to(self.root).as_posix()} is a symlink; records are "
+                    "written and read only through real folders",
+                    file=rel,
+                )
+
     def inside(self, rel: str) -> Path:
         """The absolute path of ``rel``, refusing one that resolves outside the repo."""
         return resolve_inside(self.root / rel, self.root, shown=rel)
@@ -81,10 +96,6 @@ class RepoLayout:
             return Path(os.path.realpath(candidate)).relative_to(root).as_posix()
         except ValueError as exc:
             raise InputError("path is outside the repo", file=str(user_path)) from exc
-
-
-def as_layout(repo: RepoLayout | str | os.PathLike[str]) -> RepoLayout:
-    return repo if isinstance(repo, RepoLayout) else RepoLayout(Path(repo))
 
 
 def safe_relpath(text: str) -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stategate.attest.canonical import utc_now
-from stategate.attest.keyring import find_role_key
-from stategate.attest.keys import SigningKey, default_key_dir, load_signing_key
-from stategate.attest.store import EvidenceStore
-from stategate.attest.trust import KeyState, Role
 from stategate.errors import InputError
+from stategate.evidence.signing.canonical import utc_now
+from stategate.evidence.store import EvidenceStore
+from stategate.evidence.trust.keyring import find_role_key
+from stategate.evidence.trust.keys import SigningKey, default_key_dir, load_signing_key
+from stategate.evidence.trust.trustfile import KeyState, Role
 
 EVIDENCE_KEY_ENV = "STATEGATE_EVIDENCE_KEY"
 INIT_HINT = "stategate keys init --role evidence --name NAME"

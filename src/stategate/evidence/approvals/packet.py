@@ -1,4 +1,4 @@
-"""Reading the packet for ``stategate approve``, and the policy for the trust layer.
+"""Reading the packet for ``stategate approve``: what an approval binds from it.
 
 The packet reader is a stand-in until the packet loader of the PR-gate work
 lands: it reads only the fields an approval binds. Packet shape assumed
@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from stategate.attest.approval import ImageBinding, ModuleApproval, image_digest
-from stategate.attest.canonical import sha256_bytes
-from stategate.attest.files import read_bounded
-from stategate.attest.layout import RepoLayout
 from stategate.errors import InputError
-from stategate.policy.load import LoadedPolicy, load_policy
-from stategate.policy.schema import Policy
-from stategate.source import WorkTree
+from stategate.evidence.approvals.approval import ImageBinding, ModuleApproval, image_digest
+from stategate.evidence.files import read_bounded
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.signing.canonical import sha256_bytes
 from stategate.yamlfile import MAX_FILE_BYTES, decode_text, loads
 
 
@@ -108,16 +104,3 @@ def _binding(module: str, side: str, ref: object, rel: str) -> ImageBinding:
             file=rel,
         )
     return ImageBinding(image=ref, digest=digest)
-
-
-def read_policy(
-    layout: RepoLayout, policy_file: str | os.PathLike[str] | None = None
-) -> LoadedPolicy:
-    """The policy in force (``stategate.yaml`` over the built-in default)."""
-    rel = None if policy_file is None else layout.to_rel(policy_file)
-    return load_policy(WorkTree(layout.root), rel)
-
-
-def layout_for(repo: str | os.PathLike[str], policy: Policy) -> RepoLayout:
-    """The trust layer's paths in ``repo`` as the policy sets them."""
-    return RepoLayout.from_policy(Path(repo), policy)

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from stategate.attest.canonical import format_time, is_sha256_hex, parse_time
-from stategate.attest.trust import Role
+from stategate.evidence.signing.canonical import format_time, is_sha256_hex, parse_time
+from stategate.evidence.trust.trustfile import Role
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_BASE = "https://stategate.dev/"

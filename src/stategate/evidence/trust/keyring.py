@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from stategate.attest.canonical import utc_now
-from stategate.attest.keys import SigningKey, write_key_pair
-from stategate.attest.layout import RepoLayout
-from stategate.attest.trust import Role, add_trusted_key, trust_entry
 from stategate.errors import InputError
+from stategate.evidence.layout import RepoLayout
+from stategate.evidence.signing.canonical import utc_now
+from stategate.evidence.trust.keys import SigningKey, write_key_pair
+from stategate.evidence.trust.trustfile import Role, add_trusted_key, trust_entry
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 KEY_SUFFIX = ".key"

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from stategate.attest.trust import TrustRoots, load_trust, parse_trust
 from stategate.errors import InputError
+from stategate.evidence.trust.trustfile import TrustRoots, load_trust, parse_trust
 from stategate.git import Git
 from stategate.policy.load import LoadedPolicy, load_policy
 from stategate.yamlfile import decode_text, loads

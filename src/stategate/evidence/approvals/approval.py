@@ -20,18 +20,23 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from stategate.attest.canonical import (
+from stategate.evidence.findings import FindingCode
+from stategate.evidence.layout import APPROVALS_SCOPE, record_file_name
+from stategate.evidence.signing.canonical import (
     format_time,
     is_sha256_hex,
     parse_time,
 )
-from stategate.attest.dsse import Envelope
-from stategate.attest.findings import FindingCode
-from stategate.attest.keys import SigningKey
-from stategate.attest.layout import APPROVALS_SCOPE, record_file_name
-from stategate.attest.signing import CLOCK_SKEW, Signer, check_envelope, sign_statement
-from stategate.attest.statement import APPROVAL_KIND, SIGNER_FIELD, Statement, predicate_type
-from stategate.attest.trust import Role, TrustRoots
+from stategate.evidence.signing.dsse import Envelope
+from stategate.evidence.signing.sign import CLOCK_SKEW, Signer, check_envelope, sign_statement
+from stategate.evidence.signing.statement import (
+    APPROVAL_KIND,
+    SIGNER_FIELD,
+    Statement,
+    predicate_type,
+)
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.trust.trustfile import Role, TrustRoots
 from stategate.image import parse_image
 
 APPROVAL_PREDICATE_TYPE = predicate_type(APPROVAL_KIND)
