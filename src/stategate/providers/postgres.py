@@ -45,6 +45,7 @@ _SESSION = (
     "SET IntervalStyle = 'postgres'",
     "SET extra_float_digits = 3",
     "SET bytea_output = 'hex'",
+    "SET lc_monetary = 'C'",
 )
 
 _TABLES = """
@@ -440,7 +441,8 @@ SELECT c.typ::text,
      AND k.castmethod = 'b' AND (h.typ = b.oid OR h.typ = h.arg))
    ORDER BY h.arg = b.oid DESC, h.typ = b.oid DESC, h.arg LIMIT 1),
   b.typtype::text,
-  b.typcategory = 'A' AND EXISTS (SELECT 1 FROM hashers h WHERE h.typ = b.typelem)
+  b.typcategory = 'A' AND EXISTS (SELECT 1 FROM hashers h WHERE h.typ = b.typelem),
+  CASE WHEN b.typnamespace = 'pg_catalog'::regnamespace THEN b.typname::text END
 FROM chain c JOIN pg_type b ON b.oid = c.cur
 WHERE b.typtype <> 'd'
 """
@@ -466,8 +468,9 @@ Hasher = tuple[str, str | None] | None
 
 class Column(NamedTuple):
     name: str
-    hasher: Hasher
+    hasher: Hasher  # the "cols" method of earlier versions (their backups still compare)
     not_null: bool  # coalesce() is skipped: same value, a little less work per row
+    base: str | None = None  # the built-in type under any domains (``int4``), else None
 
 
 def _table_columns(
@@ -479,7 +482,10 @@ def _table_columns(
     rows = conn.execute(_COLUMNS, (oids,)).fetchall()
     types = sorted({str(r[2]) for r in rows})
     hashes: dict[str, Hasher] = {}
-    for typ, found, kind, hashable_array in conn.execute(_TYPE_HASHES, (types,)).fetchall():
+    bases: dict[str, str] = {}
+    for typ, found, kind, hashable_array, base in conn.execute(_TYPE_HASHES, (types,)).fetchall():
+        if base is not None:
+            bases[str(typ)] = str(base)
         if isinstance(found, list) and len(found) == 2:
             hashes[str(typ)] = (str(found[0]), str(found[1]) if found[1] else None)
         elif hashable_array:
@@ -488,7 +494,7 @@ def _table_columns(
             hashes[str(typ)] = (_KIND_HASHES[str(kind)], None)
     out: dict[str, list[Column]] = {}
     for relid, attname, typ, not_null in rows:
-        column = Column(str(attname), hashes.get(str(typ)), bool(not_null))
+        column = Column(str(attname), hashes.get(str(typ)), bool(not_null), bases.get(str(typ)))
         out.setdefault(str(relid), []).append(column)
     return out
 
@@ -502,7 +508,7 @@ def _row_hash(columns: list[Column]) -> sql.Composable:
     swapped between rows, not only changed ones. NULL contributes 0.
     """
     terms: list[sql.Composable] = []
-    for seed, (name, hasher, not_null) in enumerate(columns, start=1):
+    for seed, (name, hasher, not_null, _base) in enumerate(columns, start=1):
         col: sql.Composable = sql.SQL("t.{}").format(sql.Identifier(name))
         if hasher is None:
             fn, col = "hashtextextended", sql.SQL("{}::text").format(col)
@@ -514,6 +520,43 @@ def _row_hash(columns: list[Column]) -> sql.Composable:
                 col = sql.SQL("{}::{}").format(col, sql.SQL(cast))
         call = sql.SQL("{}({}, {})").format(sql.SQL(fn), col, sql.Literal(seed))
         terms.append(call if not_null else sql.SQL("coalesce({}, 0)").format(call))
+    if not terms:
+        terms = [sql.SQL("0::bigint")]
+    return sql.SQL("hashint8extended({}, 0)").format(sql.SQL(" # ").join(terms))
+
+
+# The "portable" method: a column of one of these built-in types is hashed by the
+# type's own function, which exists under the same name and gives the same result in
+# every major from 13 to 18 (measured), and tells apart every two values that print
+# differently. Every other column is hashed through its text output, byte by byte
+# (collation "C"): the type's own hash would treat 1.50 and 1.5000, 0 and -0, '1 day'
+# and '24 hours', or two spellings under a case-insensitive collation as equal, and it
+# changes between majors (bytea, timestamptz, date, bool got their own functions in 17
+# and 18). Text output is pinned by the session settings above.
+_PORTABLE_HASHES = {
+    "int2": "hashint2extended",
+    "int4": "hashint4extended",
+    "int8": "hashint8extended",
+    "oid": "hashoidextended",
+    "uuid": "uuid_hash_extended",
+    "timestamp": "timestamp_hash_extended",
+}
+
+
+def _portable_row_hash(columns: list[Column]) -> sql.Composable:
+    """Like :func:`_row_hash` (seeded per column, xor-ed, mixed again), with hashes that
+    are the same on every supported major and as discriminating as the text."""
+    terms: list[sql.Composable] = []
+    for seed, column in enumerate(columns, start=1):
+        col = sql.SQL("t.{}").format(sql.Identifier(column.name))
+        fn = _PORTABLE_HASHES.get(column.base or "")
+        if fn is None:
+            call = sql.SQL('hashtextextended({}::text COLLATE "C", {})').format(
+                col, sql.Literal(seed)
+            )
+        else:
+            call = sql.SQL("{}({}, {})").format(sql.SQL(fn), col, sql.Literal(seed))
+        terms.append(call if column.not_null else sql.SQL("coalesce({}, 0)").format(call))
     if not terms:
         terms = [sql.SQL("0::bigint")]
     return sql.SQL("hashint8extended({}, 0)").format(sql.SQL(" # ").join(terms))
@@ -537,14 +580,18 @@ def _table_item(
     columns: list[Column],
     expected: str | None = None,
 ) -> FingerprintItem:
-    """Row count and sum of row hashes: per-column type hashes where every column type
-    can be hashed (~2x faster than hashing the whole row), else the whole row's text;
-    the method is part of the digest. ``expected``: the method the backup recorded for
-    this table, tried first (a restored copy must be hashed the way its source was)."""
+    """Row count and sum of row hashes, per column (~2x faster than hashing the whole
+    row's text, which is the fallback); the method is part of the digest. New backups
+    use "portable", which gives the same digest on every supported major, so a restore
+    into the target version of an upgrade compares with its source. ``expected``: the
+    method the backup recorded for this table, tried first (a restored copy must be
+    hashed the way its source was; "cols" is what earlier versions recorded)."""
     methods: list[tuple[str, sql.Composable]] = [
-        ("cols", _row_hash(columns)),
+        ("portable", _portable_row_hash(columns)),
         ("rowtext", _ROW_TEXT),
     ]
+    if expected == "cols":
+        methods.insert(0, ("cols", _row_hash(columns)))
     if expected in _LEGACY:
         methods.insert(0, (expected, _LEGACY[expected]))
     elif expected:
