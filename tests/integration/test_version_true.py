@@ -18,7 +18,9 @@ from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.operations.rehearse import run_rehearsal
 from stategate.packet import LoadedPacket, load_packet
+from stategate.providers.access import PostgresAccess
 from stategate.providers.config import Credential, ProviderConfig
+from stategate.providers.postgres import PostgresProvider
 from stategate.sandbox.services import ProductionServices, default_sources, production_services
 from stategate.source import WorkTree
 from tests.integration.conftest import DIGEST, Workspace
@@ -158,10 +160,92 @@ def test_a_postgres_15_to_16_rehearsal_restores_and_verifies_on_16(
     assert (pred.source.server_version or "").startswith("15.")
     assert (pred.target_version or "").startswith("16.")
     assert pred.fingerprint is not None and pred.fingerprint.match
-    assert [s.name for s in pred.steps] == ["verify-backup", "restore-on-target", "rollback-probe"]
+    assert [s.name for s in pred.steps] == [*LOGICAL_STEPS, *IN_PLACE_STEPS]
     assert all(s.result == "pass" and s.duration_s >= 0 for s in pred.steps)
     assert pred.rollback.kind == "restore-backup" and pred.rollback.backup_id == pred.backup_id
     assert "cannot be opened by 15." in pred.rollback.detail
+    # 16's default initdb makes clusters without checksums, like 15's: nothing to derive
+    in_place = pred.in_place
+    assert in_place is not None and in_place.default_check == "compatible"
+    assert "--data-checksums" not in in_place.initdb_flags
+    assert in_place.fingerprint is not None and in_place.fingerprint.match
+
+
+LOGICAL_STEPS = ["verify-backup", "restore-on-target", "rollback-probe"]
+IN_PLACE_STEPS = [
+    "restore-on-source",
+    "pg_upgrade-check-defaults",
+    "pg_upgrade-check",
+    "pg_upgrade",
+    "analyze",
+]
+
+
+@pytest.mark.parametrize("source_major", ["15", "16"])
+def test_a_major_upgrade_to_18_is_rehearsed_in_place_with_the_flags_it_needs(
+    workspace: Workspace, pg16: ProductionServices, source_major: str
+) -> None:
+    ws = workspace if source_major == "15" else _on(workspace, pg16)
+    packet = _packet(
+        ws.repo, MODULE, f"postgres:{source_major}.4@{DIGEST}", f"postgres:18.1@{DIGEST}"
+    )
+    pred = _rehearsed(ws, MODULE, packet)
+    assert pred.result == "pass", pred.reason
+    steps = {s.name: s for s in pred.steps}
+    assert list(steps) == [*LOGICAL_STEPS, *IN_PLACE_STEPS]
+    # the logical path: the backup restored into 18 reads back the same content
+    assert (pred.target_version or "").startswith("18.")
+    assert pred.fingerprint is not None and pred.fingerprint.match
+    # the in-place path: 18's initdb enables data checksums, the source has none; the
+    # rehearsal finds it, and the flags it derives make pg_upgrade accept the cluster
+    in_place = pred.in_place
+    assert in_place is not None
+    assert in_place.source_version.startswith(f"{source_major}.")
+    assert in_place.settings["data_checksums"] == "off"
+    assert in_place.default_check == (
+        "old cluster does not use data checksums but the new one does"
+    )
+    assert steps["pg_upgrade-check-defaults"].result == "fail"
+    assert in_place.initdb_flags == [
+        "-U",
+        "postgres",
+        "-E",
+        "UTF8",
+        "--lc-collate=C",
+        "--lc-ctype=C",
+        "--no-data-checksums",
+    ]
+    assert steps["pg_upgrade-check"].result == "pass"
+    assert (in_place.target_version or "").startswith("18.")
+    assert in_place.fingerprint is not None and in_place.fingerprint.match
+    assert in_place.smoke and all(o.result == "pass" for o in in_place.smoke)
+    assert all(steps[name].result == "pass" for name in ("pg_upgrade", "analyze"))
+
+
+def test_a_rehearsal_whose_pg_upgrade_check_fails_is_a_fail(
+    workspace: Workspace, pg16: ProductionServices
+) -> None:
+    # reg* columns survive a dump and restore but not pg_upgrade (their OIDs change)
+    ws = _on(workspace, pg16)
+    access = pg16.access[MODULE]
+    assert isinstance(access, PostgresAccess)
+    with PostgresProvider(access).connect("app") as conn:
+        conn.execute("CREATE TABLE procs (p regproc)")
+        conn.execute("INSERT INTO procs VALUES ('now'::regproc)")
+        conn.commit()
+    try:
+        packet = _packet(ws.repo, MODULE, f"postgres:16.4@{DIGEST}", f"postgres:18.1@{DIGEST}")
+        pred = _rehearsed(ws, MODULE, packet)
+    finally:
+        with PostgresProvider(access).connect("app") as conn:
+            conn.execute("DROP TABLE procs")
+            conn.commit()
+    assert pred.result == "fail"
+    assert (pred.reason or "").startswith("pg_upgrade --check refuses the upgrade: ")
+    assert "reg*" in (pred.reason or "")
+    steps = {s.name: s.result for s in pred.steps}
+    assert steps["restore-on-target"] == "pass"  # the logical path does not notice
+    assert steps["pg_upgrade-check"] == "fail" and "pg_upgrade" not in steps
 
 
 def test_a_rehearsal_on_a_target_that_is_not_installed_is_an_error(

@@ -52,6 +52,7 @@ def _locked_backup(
     try:
         source.server_version = provider.server_version()
         source.identity = provider.identity()
+        source.settings = provider.settings()
         client = provider.client_version()  # refuses a server no installed client can read
         with (
             ctx.progress(f"backup {ctx.module_id}", None) as progress,

@@ -9,7 +9,11 @@ Steps, each recorded with its result and duration:
    smoke contract run against it;
 3. ``rollback-probe``: redis/valkey: the target writes an RDB and the **source**
    version tries to load it; postgres: a major change means the target's data files
-   cannot be opened by the source, so the rollback is the pre-upgrade backup.
+   cannot be opened by the source, so the rollback is the pre-upgrade backup;
+4. postgres major upgrades (local engine): the in-place path, ``pg_upgrade``, from a
+   cluster of the source major initialised like production (``operations/in_place.py``):
+   ``restore-on-source``, ``pg_upgrade-check-defaults``, ``pg_upgrade-check``,
+   ``pg_upgrade``, ``analyze``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from stategate.errors import InputError, StategateError
 from stategate.evidence.records.artifact import open_backup
 from stategate.evidence.records.predicates import (
     BackupPredicate,
+    InPlaceUpgrade,
     RehearsalPredicate,
     RehearsalStep,
     RollbackFinding,
@@ -42,10 +47,12 @@ from stategate.evidence.records.typed import (
 from stategate.image import parse_image, tag_version
 from stategate.operations.context import ModuleContext, now
 from stategate.operations.drill import DrillOutcome, judge
+from stategate.operations.in_place import major_of, rehearse_in_place
 from stategate.operations.restore import backup_predicate, restored_sandbox, verify_backup
 from stategate.packet import LoadedPacket, PacketModule
 from stategate.providers.base import BackupHooks, Provider
 from stategate.providers.fingerprint import Fingerprint, compare
+from stategate.providers.postgres import PostgresProvider
 from stategate.providers.registry import provider_for
 from stategate.sandbox.engine import Engine, EngineName, EngineUnavailable
 from stategate.sandbox.select import engine_for
@@ -150,6 +157,7 @@ def run_rehearsal(
     steps = _Steps()
     outcome = DrillOutcome()
     rollback = RollbackFinding(kind="unknown", detail="the rehearsal did not get that far")
+    in_place: InPlaceUpgrade | None = None
     try:
         with steps.step("verify-backup") as detail:
             stored = verify_backup(ctx, backup, source, engine_version=target)
@@ -172,6 +180,18 @@ def run_rehearsal(
             with steps.step("rollback-probe") as probe:
                 rollback = _rollback(source, box.provider, engine, bpred, stored.fingerprint)
                 probe.append(rollback.detail)
+        if _in_place_applies(source, engine, bpred.source.server_version, target):
+            assert isinstance(source, PostgresProvider) and bpred.source.server_version
+            in_place = rehearse_in_place(
+                ctx,
+                source,
+                stored,
+                source_version=bpred.source.server_version,
+                target_major=major_of(target),
+                production=bpred.source.settings,
+                step=steps.step,
+                outcome=outcome,
+            )
     except EngineUnavailable as exc:
         outcome.failed("error", str(exc))
     except (StategateError, OSError) as exc:
@@ -191,9 +211,20 @@ def run_rehearsal(
         fingerprint=outcome.comparison,
         smoke=outcome.smoke,
         rollback=rollback,
+        in_place=in_place,
     )
     subjects = [Subject(name=s.name, digest=dict(s.digest)) for s in backup.statement.subject]
     return write_record(ctx.store, statement(subjects, predicate), ctx.key)
+
+
+def _in_place_applies(
+    source: Provider, engine: Engine, source_version: str | None, target: str
+) -> bool:
+    """A PostgreSQL major upgrade, rehearsed by the local engine (the docker engine restores
+    into the target only: its clusters are images, pg_upgrade needs both majors' binaries)."""
+    if source.name != "postgres" or engine.name != "local" or not source_version:
+        return False
+    return major_of(target) > major_of(source_version)
 
 
 def _major(version: str | None) -> str | None:

@@ -102,6 +102,10 @@ class Provider(Protocol):
 
     def server_version(self) -> str: ...
 
+    def settings(self) -> dict[str, str]:
+        """Server settings a restore must match (empty: none that matter)."""
+        ...
+
     def client_version(self) -> str | None:
         """The external client build a backup uses against this server (None: stategate's
         own protocol code)."""

@@ -34,6 +34,7 @@ from stategate.providers.access import PostgresAccess
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.sandbox.engine import Engine
+from stategate.sandbox.pg_upgrade import settings_of
 
 GLOBALS_PART = "globals.sql"
 TEMPLATE_DBS = ("postgres", "template1")
@@ -47,6 +48,13 @@ _SESSION = (
     "SET bytea_output = 'hex'",
     "SET lc_monetary = 'C'",
 )
+
+_SETTINGS = """
+SELECT to_jsonb(d) || jsonb_build_object('encoding_name', pg_encoding_to_char(d.encoding)),
+  current_setting('data_checksums'), pg_size_bytes(current_setting('wal_segment_size')),
+  current_setting('block_size')
+FROM pg_database d WHERE d.datname = 'template1'
+"""
 
 _TABLES = """
 SELECT n.nspname, c.relname, c.relkind, c.oid::text
@@ -107,7 +115,7 @@ class PostgresProvider:
         self._client: EngineBuild | None = None
 
     # -- connection -------------------------------------------------------
-    def _connect(self, db: str) -> psycopg.Connection[tuple[object, ...]]:
+    def connect(self, db: str) -> psycopg.Connection[tuple[object, ...]]:
         try:
             conn = psycopg.connect(
                 host=self.access.host,
@@ -137,7 +145,7 @@ class PostgresProvider:
         return self.access.secrets()
 
     def _scalar(self, db: str, query: str) -> str:
-        with self._connect(db) as conn:
+        with self.connect(db) as conn:
             row = conn.execute(query).fetchone()
         return "" if row is None else str(row[0])
 
@@ -150,6 +158,20 @@ class PostgresProvider:
 
     def server_version(self) -> str:
         return self._scalar("postgres", "SHOW server_version")
+
+    def settings(self) -> dict[str, str]:
+        """What a cluster restored in place (``pg_upgrade``) must match: checksums,
+        encoding, locale and provider, WAL segment and block size."""
+        with self.connect("postgres") as conn:
+            row = conn.execute(_SETTINGS).fetchone()
+        assert row is not None
+        template1, checksums, wal_bytes, block_size = row
+        return settings_of(
+            template1 if isinstance(template1, dict) else {},
+            checksums=str(checksums) == "on",
+            wal_segment_bytes=int(str(wal_bytes)),
+            block_size=int(str(block_size)),
+        )
 
     def client(self) -> EngineBuild | None:
         """The client build used against this server: a sandbox's own, else one that can
@@ -175,7 +197,7 @@ class PostgresProvider:
     def _list_databases(self) -> list[str]:
         if self.databases:
             return self.databases
-        with self._connect("postgres") as conn:
+        with self.connect("postgres") as conn:
             rows = conn.execute(
                 "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
                 " ORDER BY 1"
@@ -186,7 +208,7 @@ class PostgresProvider:
     def fingerprint(self) -> Fingerprint:
         items: list[FingerprintItem] = []
         for db in self._list_databases():
-            with self._connect(db) as conn:
+            with self.connect(db) as conn:
                 items += _fingerprint_db(conn, db, self.methods)
         return Fingerprint(items)
 
@@ -219,7 +241,7 @@ class PostgresProvider:
             if self.snapshot:
                 items += self._backup_db_in_snapshot(out, db, hooks)
             else:
-                with self._connect(db) as conn:
+                with self.connect(db) as conn:
                     items += _fingerprint_db(conn, db)
                 hooks.fingerprinted()
                 self._pg_dump(out, db, snapshot=None)
@@ -228,7 +250,7 @@ class PostgresProvider:
     def _backup_db_in_snapshot(
         self, out: BackupWriter, db: str, hooks: BackupHooks
     ) -> list[FingerprintItem]:
-        conn = self._connect(db)
+        conn = self.connect(db)
         try:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
@@ -266,7 +288,7 @@ class PostgresProvider:
         finally:
             conn.close()
 
-    def _base_args(self) -> list[str]:
+    def connection_args(self) -> list[str]:
         return [
             "-h",
             self.access.host,
@@ -306,7 +328,7 @@ class PostgresProvider:
             self._tool("pg_dump"),
             "--format=custom",
             "--compress=0",
-            *self._base_args(),
+            *self.connection_args(),
             "--dbname",
             db,
         ]
@@ -320,7 +342,7 @@ class PostgresProvider:
             self._tool("pg_dumpall"),
             "--globals-only",
             "--no-role-passwords",
-            *self._base_args(),
+            *self.connection_args(),
             "--database",
             "postgres",
         ]
@@ -342,10 +364,10 @@ class PostgresProvider:
                 (i.group, i.name): i.digest.partition(":")[0] for i in backup.fingerprint.items
             }
             restored = PostgresProvider(access, methods=methods)
-            restored._load(backup)
+            restored.load(backup)
             yield restored
 
-    def _load(self, backup: StoredBackup) -> None:
+    def load(self, backup: StoredBackup) -> None:
         names = [p.name for p in backup.parts]
         if GLOBALS_PART in names:
             # "role already exists" for the superuser is expected: no ON_ERROR_STOP
@@ -354,7 +376,7 @@ class PostgresProvider:
                     self._tool("psql"),
                     "-X",
                     "-q",
-                    *self._base_args(),
+                    *self.connection_args(),
                     "-d",
                     "postgres",
                     "-f",
@@ -371,7 +393,7 @@ class PostgresProvider:
     def _restore_db(self, directory: Path, name: str) -> None:
         db = part_db(name)
         target = ["-d", db] if db in TEMPLATE_DBS else ["--create", "-d", "postgres"]
-        argv = [self._tool("pg_restore"), *self._base_args(), "--exit-on-error", *target]
+        argv = [self._tool("pg_restore"), *self.connection_args(), "--exit-on-error", *target]
         path = directory / name
         if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
             execute.run(

@@ -148,6 +148,9 @@ class RedisProvider:
     def identity(self) -> str:
         return f"redis:{self._info('server').get('run_id', 'unknown')}"
 
+    def settings(self) -> dict[str, str]:
+        return {}
+
     def client_version(self) -> str | None:
         return None
 

@@ -123,6 +123,9 @@ class S3Provider:
         parsed = urllib.parse.urlsplit(self.access.endpoint)
         return f"s3:{parsed.hostname}:{parsed.port or 443}"
 
+    def settings(self) -> dict[str, str]:
+        return {}
+
     def client_version(self) -> str | None:
         return None
 

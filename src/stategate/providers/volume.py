@@ -56,6 +56,9 @@ class VolumeProvider:
     def identity(self) -> str:
         return f"volume:{self.access.path.resolve()}"
 
+    def settings(self) -> dict[str, str]:
+        return {}
+
     def client_version(self) -> str | None:
         return None
 

@@ -75,6 +75,9 @@ def _server_pids(root: Path) -> list[tuple[int, signal.Signals]]:
     for pid_file, sig in (
         (root / SERVER_PID_FILE, signal.SIGTERM),
         (root / "data" / "postmaster.pid", signal.SIGQUIT),
+        # an upgrade rehearsal's two clusters (sandbox/pg_upgrade.py)
+        (root / "old" / "postmaster.pid", signal.SIGQUIT),
+        (root / "new" / "postmaster.pid", signal.SIGQUIT),
     ):
         with contextlib.suppress(OSError, ValueError, IndexError):
             found.append((int(pid_file.read_text().split()[0]), sig))

@@ -67,6 +67,11 @@ class SourceInfo(_Model):
     address: str = Field(..., description="Host:port, socket or endpoint; never credentials.")
     identity: str | None = Field(None, description="Server identity (system id, run id).")
     server_version: str | None = Field(None, description="Version the server reported.")
+    settings: dict[str, str] = Field(
+        default_factory=dict,
+        description="Server settings a restore must match (PostgreSQL: checksums, encoding, "
+        "locale, WAL segment size), as the server reported them.",
+    )
 
 
 class Artifact(_Model):
@@ -201,6 +206,25 @@ class RollbackFinding(_Model):
     backup_id: str | None = None  # restore-backup: the backup to restore
 
 
+class InPlaceUpgrade(_Model):
+    """The in-place major upgrade (``pg_upgrade``) rehearsed on a copy of the backup in a
+    cluster of the source major initialised like production."""
+
+    source_version: str
+    target_version: str | None = None
+    settings: dict[str, str] = Field(
+        default_factory=dict, description="The old cluster's (pg_controldata, template1)."
+    )
+    initdb_flags: list[str] = Field(
+        default_factory=list, description="For the new cluster, derived from the settings."
+    )
+    default_check: str = Field(
+        "", description="pg_upgrade --check against the target's default initdb."
+    )
+    fingerprint: Comparison | None = None
+    smoke: list[CheckOutcome] = Field(default_factory=list)
+
+
 class RehearsalPredicate(_Common):
     """An upgrade rehearsed on its target version with the operator's own backup."""
 
@@ -216,6 +240,9 @@ class RehearsalPredicate(_Common):
     fingerprint: Comparison | None = None
     smoke: list[CheckOutcome] = Field(default_factory=list)
     rollback: RollbackFinding
+    in_place: InPlaceUpgrade | None = Field(
+        None, description="PostgreSQL major upgrades: the pg_upgrade path, rehearsed."
+    )
 
 
 ModulePredicate = BackupPredicate | DrillPredicate | SmokePredicate | RehearsalPredicate
