@@ -34,6 +34,7 @@ from stategate.evidence.records.predicates import (
     BackupPredicate,
     DrDrillPredicate,
     DrillPredicate,
+    RehearsalPredicate,
     SmokePredicate,
 )
 from stategate.evidence.records.typed import StoredRecord, list_records, read_record
@@ -150,6 +151,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
     server_version = pred.source.server_version
     target: str | None = None
     check_kinds: tuple[str, ...] = ()
+    steps: tuple[tuple[str, str], ...] = ()
     if pred.kind == "backup":
         backup_id = pred.backup_id
     elif isinstance(pred, DrillPredicate):
@@ -160,6 +162,12 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         server_version = (pred.sandbox.server_version if pred.sandbox else None) or (
             pred.engine.version
         )
+    elif isinstance(pred, RehearsalPredicate):
+        backup_id, backup_record = pred.backup_id, pred.backup_record
+        match = pred.fingerprint.match if pred.fingerprint else None
+        engine = pred.engine.name
+        server_version = pred.target_version  # the version it upgraded to
+        steps = tuple((s.name, s.result) for s in pred.steps)
     elif isinstance(pred, SmokePredicate):
         target, check_kinds = pred.target, tuple(c.kind for c in pred.checks)
     return EvidenceFact(
@@ -177,6 +185,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         check_kinds=check_kinds,
         engine=engine,
         server_version=server_version,
+        steps=steps,
     )
 
 
@@ -201,7 +210,7 @@ def _backups_behind(store: EvidenceStore, rel: str) -> list[str]:
         return []  # the gate only relies on records that verified; nothing to add
     if isinstance(pred, BackupPredicate):
         return [rel]
-    if isinstance(pred, DrillPredicate):
+    if isinstance(pred, DrillPredicate | RehearsalPredicate):
         return [pred.backup_record]
     if isinstance(pred, DrDrillPredicate):
         return [m.backup_record for m in pred.modules if m.backup_record]

@@ -183,6 +183,11 @@ def _chain(demo: _Demo) -> None:
     demo.git("checkout", "-q", "upgrade/postgres-16.6")  # the new records come along, untracked
     (demo.repo / "packets").mkdir(exist_ok=True)
     (demo.repo / "packets" / f"{PACKET_ID}.yaml").write_text(PACKET)
+    demo.console.print(
+        "The upgrade rehearsed on its target version with the backup the drill verified "
+        "(a minor change: the restore on 16.6 must read back the same content)."
+    )
+    demo.sg("rehearse", "platform/postgres", "--packet", f"packets/{PACKET_ID}.yaml")
     demo.commit("packet and evidence for postgres 16.6")
     demo.sg("check", "--base", "main")
     demo.sg("check", "--base", "main", "--format", "markdown", save="pr-comment.md")

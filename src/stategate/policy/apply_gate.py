@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from stategate.diff.changes import ModuleChange
+from stategate.diff.changes import ChangeKind, ModuleChange
 from stategate.image import parse_image, tag_version
 from stategate.packet import PacketModule
 from stategate.policy.classify import Module
@@ -55,7 +55,8 @@ class EvidenceFact:
     check_kinds: tuple[str, ...] = ()  # smoke: tcp, http, sql, ...
     covers: tuple[str, ...] = ()  # dr-drill: modules restored together
     engine: str | None = None
-    server_version: str | None = None
+    server_version: str | None = None  # drills and rehearsals: the version they ran on
+    steps: tuple[tuple[str, str], ...] = ()  # rehearsal: (step, result) in order
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ ApprovalChecker = Callable[[Sequence[str]], Sequence[ApprovalResult]]
 ArtifactChecker = Callable[[Sequence[str]], Sequence[ArtifactCheck]]
 
 # Kinds of evidence that stand on a backup's artifacts.
-_ARTIFACT_KINDS = frozenset({"backup", "restore-drill", "dr-drill"})
+_ARTIFACT_KINDS = frozenset({"backup", "restore-drill", "dr-drill", "rehearsal"})
 
 
 @dataclass
@@ -220,6 +221,57 @@ def _check_approvals(ctx: _Ctx, modules: list[str]) -> None:
         ctx.need("apply/operator-approval", mid, None, bool(valid), hint)
 
 
+def _rehearsal(ctx: _Ctx, change: ModuleChange, cls: str, rid: str) -> None:
+    """A major or minor change (or another image repository) needs a rehearsal of the
+    drilled backup on the target major: a minor one its restore on the target, a major one
+    every step. Patch changes and changes without a version need none."""
+    major = change.semver == "major" or change.kind is ChangeKind.IMAGE_REPO
+    if not major and change.semver != "minor":
+        return
+    mid = change.module
+    target = tag_version(parse_image(change.to_image).tag) if change.to_image else None
+    backup = ctx.facts.latest("backup", mid)
+    if target is None or backup is None:
+        what = "a target version" if target is None else "a backup to rehearse with"
+        ctx.need(rid, mid, cls, False, f"no {what}: {APPLY_TEXT[A.REHEARSAL]}")
+        return
+    wanted = str(target.major)
+    mine = [
+        e
+        for e in ctx.facts.evidence
+        if e.kind == "rehearsal" and e.module == mid and e.backup_id == backup.backup_id
+    ]
+    on_target = [e for e in mine if _major(e.server_version) == wanted]
+    passed = [e for e in on_target if _rehearsed(e, major)]
+    found = max(passed, key=lambda e: e.finished, default=None)
+    if found is not None:
+        ctx.rely(found)
+        what = "rehearsal" if major else "restore on the target"
+        ctx.need(rid, mid, cls, True, f"{what} {found.path} on {found.server_version}")
+        return
+    if on_target:
+        last = max(on_target, key=lambda e: e.finished)
+        failed = [name for name, result in last.steps if result not in ("pass", "skipped")]
+        hint = f"rehearsal {last.path} of backup {backup.backup_id} did not pass" + (
+            f" ({', '.join(failed)})" if failed else f" ({last.result})"
+        )
+    elif mine:
+        ran = ", ".join(sorted({e.server_version or "an unknown version" for e in mine}))
+        hint = f"rehearsals of backup {backup.backup_id} ran on {ran}, not major {wanted}"
+    else:
+        hint = f"no rehearsal of backup {backup.backup_id} on major {wanted}"
+    ctx.need(rid, mid, cls, False, f"{hint}: {APPLY_TEXT[A.REHEARSAL]}")
+
+
+def _rehearsed(fact: EvidenceFact, major: bool) -> bool:
+    """Major: the whole rehearsal passed (a pg_upgrade --check that fails only with the
+    target's default initdb is a finding, not a failure). Minor: its restore on the target
+    passed with the content verified."""
+    if major:
+        return fact.result == "pass" and fact.fingerprint_match is True
+    return ("restore-on-target", "pass") in fact.steps and fact.fingerprint_match is True
+
+
 def _with_classes(module: Module, classes: list[UpgradeClass]) -> Module:
     return replace(module, classes=list(classes))
 
@@ -287,6 +339,9 @@ def _check(
         else:
             which = backup.backup_id if backup else "the latest backup"
             ctx.need(rid, mid, cls, False, f"a passed restore drill of {which}: {APPLY_TEXT[req]}")
+        return
+    if req is A.REHEARSAL:
+        _rehearsal(ctx, change, cls, rid)
         return
     if req is A.ROLLBACK_PATH:
         major = change.semver == "major"

@@ -53,6 +53,7 @@ def default_policy() -> Policy:
                 apply=[
                     A.BACKUP,
                     A.RESTORE_DRILL,
+                    A.REHEARSAL,
                     A.ROLLBACK_PATH,
                     A.SMOKE_BASELINE,
                     A.DR_DRILL,

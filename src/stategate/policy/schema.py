@@ -61,6 +61,7 @@ class ApplyRequirement(enum.StrEnum):
 
     BACKUP = "backup"  # of the running digest, within the freshness window
     RESTORE_DRILL = "restore-drill"  # of that same backup, content verified
+    REHEARSAL = "rehearsal"  # major/minor change: that same backup upgraded on the target
     ROLLBACK_PATH = "rollback-path"  # previous digest; whether rollback needs a restore
     SMOKE_BASELINE = "smoke-baseline"  # a passing smoke run before the change
     DR_DRILL = "dr-drill"  # full sandbox DR drill, when mandatory

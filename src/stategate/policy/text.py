@@ -45,6 +45,10 @@ APPLY_TEXT: dict[ApplyRequirement, str] = {
     "change and no older than the backup freshness window",
     ApplyRequirement.RESTORE_DRILL: "a passed restore drill of that same backup into a "
     "throwaway sandbox, with the restored content verified against the backup's fingerprint",
+    ApplyRequirement.REHEARSAL: "on a major or minor version change (or a move to another "
+    "image repository), an upgrade rehearsal of that same backup on the target version "
+    "(`stategate rehearse`): for a minor change its restore on the target passed, for a "
+    "major change the whole rehearsal passed, including the in-place pg_upgrade path",
     ApplyRequirement.ROLLBACK_PATH: "a recorded rollback path: the previous digest, and "
     "whether rollback needs a restore (for example a postgres major upgrade)",
     ApplyRequirement.SMOKE_BASELINE: "a passing smoke run of the module's contract before "

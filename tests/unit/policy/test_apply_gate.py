@@ -52,6 +52,7 @@ def _evidence(
     drill_backup: str = "b1",
     dr: bool = True,
     drill_version: str = "16.14",
+    rehearsed_on: str | None = "16.6",
 ) -> list[EvidenceFact]:
     at = NOW - timedelta(hours=age_h)
     facts = [
@@ -91,6 +92,8 @@ def _evidence(
             check_kinds=("sql",),
         ),
     ]
+    if rehearsed_on is not None:
+        facts.append(rehearsal(rehearsed_on, at=at))
     if dr:
         facts.append(
             EvidenceFact(
@@ -104,6 +107,36 @@ def _evidence(
             )
         )
     return facts
+
+
+REHEARSAL = "evidence/platform/postgres/rehearsal-1.json"
+STEPS = (("verify-backup", "pass"), ("restore-on-target", "pass"), ("rollback-probe", "pass"))
+
+
+def rehearsal(
+    version: str,
+    *,
+    at: datetime = NOW - timedelta(hours=1),
+    result: str = "pass",
+    backup: str = "b1",
+    steps: tuple[tuple[str, str], ...] = STEPS,
+    match: bool = True,
+) -> EvidenceFact:
+    return EvidenceFact(
+        REHEARSAL,
+        "s5",
+        "rehearsal",
+        MOD,
+        result,
+        at,
+        image_digest=DEPLOYED,
+        backup_id=backup,
+        backup_record="evidence/platform/postgres/backup-1.json",
+        fingerprint_match=match,
+        engine="local",
+        server_version=version,
+        steps=steps,
+    )
 
 
 def _approvals(  # type: ignore[no-untyped-def]
@@ -149,6 +182,7 @@ def test_everything_present_is_approved_and_binds_the_evidence(tmp_path: Path) -
     assert set(seen[0]) == {
         "evidence/platform/postgres/backup-1.json",
         "evidence/platform/postgres/restore-drill-1.json",
+        REHEARSAL,
         "evidence/platform/postgres/smoke-1.json",
         "evidence/platform/dr-drill-1.json",
     }
@@ -162,6 +196,7 @@ def test_nothing_recorded_is_blocked_listing_what_is_missing(tmp_path: Path) -> 
     assert missing == {
         "apply/backup",
         "apply/restore-drill",
+        "apply/rehearsal",
         "apply/smoke-baseline",
         "apply/dr-drill",
         "apply/operator-approval",
@@ -205,7 +240,7 @@ def test_invalid_approval_is_blocked(tmp_path: Path) -> None:
 @pytest.mark.parametrize("needs_restore", [False, True])
 def test_major_upgrade_rollback_must_need_a_restore(tmp_path: Path, needs_restore: bool) -> None:
     pr = _pr(tmp_path, PG_MAJOR, needs_restore=needs_restore)
-    v = evaluate_apply(pr, _facts(_evidence(), _approvals(True)))
+    v = evaluate_apply(pr, _facts(_evidence(rehearsed_on="17.2"), _approvals(True)))
     (rollback,) = [r for r in v.requirements if r.id == "apply/rollback-path"]
     assert (rollback.status == "met") is needs_restore
     assert v.verdict.value == ("approved" if needs_restore else "blocked")
@@ -290,3 +325,72 @@ def test_a_module_declared_by_two_packets_is_a_stop(tmp_path: Path) -> None:
     assert v.verdict.value == "stop"
     (stop,) = [s for s in v.stops if s.module == MOD]
     assert "declared more than once (a, b)" in stop.message
+
+
+_PRS: dict[tuple[Path, str], PullRequest] = {}
+
+
+def _rehearsal_req(tmp_path: Path, facts: list[EvidenceFact], target: str = PG_NEW):  # type: ignore[no-untyped-def]
+    key = (tmp_path, target)
+    if key not in _PRS:
+        _PRS[key] = _pr(tmp_path / target[9:13], target, needs_restore=True)
+    v = evaluate_apply(_PRS[key], _facts(facts))
+    (req,) = [r for r in v.requirements if r.id == "apply/rehearsal"]
+    return v, req
+
+
+def test_a_minor_change_needs_a_rehearsal_of_the_drilled_backup(tmp_path: Path) -> None:
+    v, req = _rehearsal_req(tmp_path, _evidence(rehearsed_on=None))
+    assert v.verdict.value == "blocked" and req.status == "missing" and req.module == MOD
+    assert req.hint.startswith("no rehearsal of backup b1 on major 16: on a major or minor")
+    v, req = _rehearsal_req(tmp_path, _evidence())
+    assert v.verdict.value == "approved"
+    assert req.hint == f"restore on the target {REHEARSAL} on 16.6"
+    assert REHEARSAL in v.relied_evidence  # the approval binds it, its backup is hashed
+
+
+def test_a_minor_change_needs_only_the_restore_on_the_target(tmp_path: Path) -> None:
+    late = (*STEPS[:2], ("rollback-probe", "fail"))
+    facts = [*_evidence(rehearsed_on=None), rehearsal("16.6", result="fail", steps=late)]
+    assert _rehearsal_req(tmp_path, facts)[1].status == "met"
+    early = (("verify-backup", "pass"), ("restore-on-target", "fail"))
+    facts = [*_evidence(rehearsed_on=None), rehearsal("16.6", result="fail", steps=early)]
+    v, req = _rehearsal_req(tmp_path, facts)
+    assert req.status == "missing" and v.verdict.value == "blocked"
+    assert req.hint.startswith(
+        f"rehearsal {REHEARSAL} of backup b1 did not pass (restore-on-target)"
+    )
+
+
+def test_a_rehearsal_whose_content_differs_does_not_count(tmp_path: Path) -> None:
+    facts = [*_evidence(rehearsed_on=None), rehearsal("16.6", match=False)]
+    assert _rehearsal_req(tmp_path, facts)[1].status == "missing"
+    facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", match=False, steps=())]
+    assert _rehearsal_req(tmp_path, facts, PG_MAJOR)[1].status == "missing"
+
+
+def test_a_major_change_needs_the_whole_rehearsal_to_pass(tmp_path: Path) -> None:
+    in_place = (*STEPS, ("pg_upgrade-check-defaults", "fail"), ("pg_upgrade-check", "pass"))
+    facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", steps=in_place)]
+    v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
+    assert req.status == "met" and req.hint == f"rehearsal {REHEARSAL} on 17.2"
+    assert v.verdict.value == "approved"
+    refused = (*STEPS, ("pg_upgrade-check", "fail"))
+    facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", result="fail", steps=refused)]
+    v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
+    assert v.verdict.value == "blocked"
+    assert req.hint.startswith(
+        f"rehearsal {REHEARSAL} of backup b1 did not pass (pg_upgrade-check)"
+    )
+
+
+def test_a_rehearsal_on_another_major_or_of_another_backup_does_not_count(
+    tmp_path: Path,
+) -> None:
+    facts = _evidence(rehearsed_on="16.6")
+    _v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
+    assert req.status == "missing"
+    assert req.hint.startswith("rehearsals of backup b1 ran on 16.6, not major 17")
+    facts = [*_evidence(rehearsed_on=None), rehearsal("16.6", backup="b0")]
+    _v, req = _rehearsal_req(tmp_path, facts)
+    assert req.hint.startswith("no rehearsal of backup b1 on major 16")

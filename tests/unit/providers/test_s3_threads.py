@@ -44,5 +44,6 @@ def test_the_first_failure_cancels_what_has_not_started(monkeypatch: pytest.Monk
 
     with pytest.raises(ExternalError, match="changed during the backup"):
         s3.map_in_threads(fetch, range(1000), workers=4)
-    # four workers took 0-3; the one whose call failed took 4; the rest never started
-    assert sorted(started) == [0, 1, 2, 3, 4]
+    # four workers took 0-3; the one whose call failed may have taken 4 before the
+    # cancel reached the queue (a race the scheduler decides); the rest never started
+    assert sorted(started) in ([0, 1, 2, 3], [0, 1, 2, 3, 4])
