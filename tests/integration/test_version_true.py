@@ -174,9 +174,9 @@ def test_a_postgres_15_to_16_rehearsal_restores_and_verifies_on_16(
 LOGICAL_STEPS = ["verify-backup", "restore-on-target", "rollback-probe"]
 IN_PLACE_STEPS = [
     "restore-on-source",
-    "pg_upgrade-check-defaults",
-    "pg_upgrade-check",
-    "pg_upgrade",
+    "upgrade-check-defaults",
+    "upgrade-check",
+    "upgrade-in-place",
     "analyze",
 ]
 
@@ -205,7 +205,7 @@ def test_a_major_upgrade_to_18_is_rehearsed_in_place_with_the_flags_it_needs(
     assert in_place.default_check == (
         "old cluster does not use data checksums but the new one does"
     )
-    assert steps["pg_upgrade-check-defaults"].result == "fail"
+    assert steps["upgrade-check-defaults"].result == "fail"
     assert in_place.initdb_flags == [
         "-U",
         "postgres",
@@ -215,11 +215,11 @@ def test_a_major_upgrade_to_18_is_rehearsed_in_place_with_the_flags_it_needs(
         "--lc-ctype=C",
         "--no-data-checksums",
     ]
-    assert steps["pg_upgrade-check"].result == "pass"
+    assert steps["upgrade-check"].result == "pass"
     assert (in_place.target_version or "").startswith("18.")
     assert in_place.fingerprint is not None and in_place.fingerprint.match
     assert in_place.smoke and all(o.result == "pass" for o in in_place.smoke)
-    assert all(steps[name].result == "pass" for name in ("pg_upgrade", "analyze"))
+    assert all(steps[name].result == "pass" for name in ("upgrade-in-place", "analyze"))
 
 
 def test_a_rehearsal_whose_pg_upgrade_check_fails_is_a_fail(
@@ -245,7 +245,7 @@ def test_a_rehearsal_whose_pg_upgrade_check_fails_is_a_fail(
     assert "reg*" in (pred.reason or "")
     steps = {s.name: s.result for s in pred.steps}
     assert steps["restore-on-target"] == "pass"  # the logical path does not notice
-    assert steps["pg_upgrade-check"] == "fail" and "pg_upgrade" not in steps
+    assert steps["upgrade-check"] == "fail" and "upgrade-in-place" not in steps
 
 
 def test_a_rehearsal_on_a_target_that_is_not_installed_is_an_error(

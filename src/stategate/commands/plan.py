@@ -9,12 +9,27 @@ import click
 from stategate.apply_inputs import evidence_facts
 from stategate.commands.options import emit, repo_option, trust_option
 from stategate.evidence.layout import RepoLayout
+from stategate.evidence.records.predicates import RehearsalPredicate
+from stategate.evidence.records.typed import list_records
 from stategate.evidence.store import EvidenceStore
 from stategate.evidence.trust.roots import operator_trust_file, trust_at_revision, trust_revision
 from stategate.git import Git
-from stategate.packet import load_packet
+from stategate.packet import LoadedPacket, load_packet
 from stategate.platform import load_platform, repo_relative
 from stategate.report.plan import render_plan
+
+
+def _rehearsals(
+    store: EvidenceStore, loaded: LoadedPacket
+) -> dict[str, tuple[str, RehearsalPredicate]]:
+    """Per module of the packet, its newest rehearsal of this packet that verifies."""
+    found: dict[str, tuple[str, RehearsalPredicate]] = {}
+    for entry in loaded.packet.modules:
+        for record in list_records(store, entry.module, "rehearsal"):
+            pred = record.statement.predicate
+            if isinstance(pred, RehearsalPredicate) and pred.packet == loaded.packet.id:
+                found[entry.module] = (record.rel, pred)  # oldest first: the last one wins
+    return found
 
 
 @click.command("plan")
@@ -37,9 +52,15 @@ def command(
     git = Git(repo)
     trust = trust_at_revision(git, trust_revision(git, base), operator_file)
     layout = RepoLayout.from_policy(repo, trust.policy.policy)
-    facts = evidence_facts(EvidenceStore(layout, trust.roots))
+    store = EvidenceStore(layout, trust.roots)
+    facts = evidence_facts(store)
     text = render_plan(
-        loaded, platform.inventory, platform.policy, facts, platform.policy.docs.gate_marker
+        loaded,
+        platform.inventory,
+        platform.policy,
+        facts,
+        platform.policy.docs.gate_marker,
+        _rehearsals(store, loaded),
     )
     emit(text, output)
     return 0

@@ -85,7 +85,7 @@ def rehearse_in_place(
                 f"restored on {old_major} into a cluster initialised "
                 + ("like production" if production else "with defaults (backup has no settings)")
             )
-        with step("pg_upgrade-check-defaults") as detail:
+        with step("upgrade-check-defaults") as detail:
             # the target's own default initdb, keeping production's encoding and locale
             defaults = ["-U", superuser, "-E", found.settings.get("encoding", "UTF8")]
             defaults += [f"--lc-collate={found.settings.get('lc_collate', 'C')}"]
@@ -102,7 +102,7 @@ def rehearse_in_place(
                 "avoid it)"
             )
         found.initdb_flags = initdb_flags(found.settings, target_major, superuser)
-        with step("pg_upgrade-check") as detail:
+        with step("upgrade-check") as detail:
             box.initdb("new", found.initdb_flags)
             check = box.pg_upgrade(check=True)
             detail.append(f"initdb {' '.join(found.initdb_flags)}: {check.detail}")
@@ -110,7 +110,7 @@ def rehearse_in_place(
                 detail.failed = True
                 outcome.failed("fail", f"pg_upgrade --check refuses the upgrade: {check.detail}")
                 return found
-        with step("pg_upgrade") as detail:
+        with step("upgrade-in-place") as detail:
             done = box.pg_upgrade(check=False, link=True)
             detail.append(done.detail)
             if not done.ok:

@@ -12,8 +12,8 @@ Steps, each recorded with its result and duration:
    cannot be opened by the source, so the rollback is the pre-upgrade backup;
 4. postgres major upgrades (local engine): the in-place path, ``pg_upgrade``, from a
    cluster of the source major initialised like production (``operations/in_place.py``):
-   ``restore-on-source``, ``pg_upgrade-check-defaults``, ``pg_upgrade-check``,
-   ``pg_upgrade``, ``analyze``.
+   ``restore-on-source``, ``upgrade-check-defaults``, ``upgrade-check``,
+   ``upgrade-in-place``, ``analyze``.
 """
 
 from __future__ import annotations

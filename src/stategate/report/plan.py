@@ -7,8 +7,9 @@ relies on, what to watch, what proves success, how to roll back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from stategate.evidence.records.predicates import RehearsalPredicate
 from stategate.packet import LoadedPacket, PacketModule
 from stategate.policy.apply_gate import EvidenceFact
 from stategate.policy.classify import Inventory, Module
@@ -31,7 +32,10 @@ def render_plan(
     policy: Policy,
     evidence: Sequence[EvidenceFact],
     marker: str,
+    rehearsals: Mapping[str, tuple[str, RehearsalPredicate]] | None = None,
 ) -> str:
+    """``rehearsals``: per module, the newest rehearsal of this packet (record path and
+    predicate): its steps, the in-place flags and its rollback finding go into the plan."""
     packet = loaded.packet
     lines = [
         f"# Apply plan: {packet.title or packet.id}",
@@ -57,6 +61,9 @@ def render_plan(
     for entry in packet.modules:
         module = inventory.modules.get(entry.module)
         lines += _module_section(entry, module, policy, evidence, marker)
+        rehearsed = (rehearsals or {}).get(entry.module)
+        if rehearsed is not None:
+            lines += _rehearsal_section(*rehearsed, marker)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -136,6 +143,46 @@ def _module_section(
     if entry.migration_note:
         out += ["", f"Migration note: {entry.migration_note}"]
     out.append("")
+    return out
+
+
+def _rehearsal_section(path: str, pred: RehearsalPredicate, marker: str) -> list[str]:
+    """What the rehearsal found: its steps and times, the in-place upgrade's initdb flags,
+    and the rollback it observed (never guessed)."""
+    target = pred.target_version or "the target"
+    out = [
+        "### Rehearsed",
+        "",
+        f"Rehearsal `{path}` ({pred.result}) of backup `{pred.backup_id}` on {target}:",
+        "",
+    ]
+    for step in pred.steps:
+        out.append(f"- {step.name}: {step.result} ({step.duration_s:.1f} s) {step.detail}".rstrip())
+    out.append("")
+    in_place = pred.in_place
+    if in_place is not None and in_place.initdb_flags:
+        old, new = (
+            in_place.source_version.split(".")[0],
+            (in_place.target_version or "").split(".")[0],
+        )
+        out += [
+            f"In place ({in_place.source_version} to {in_place.target_version or 'the target'}, "
+            "the target's own upgrade tool, rehearsed): with the target's default `initdb`, "
+            f"its check says: {in_place.default_check}. Initialise the new cluster with the "
+            "flags derived from the old one (`pg_controldata`, `template1`); rehearsed, "
+            "they pass:",
+            "",
+            f"```sh {marker}",
+            f"initdb -D <new {new} data directory> {' '.join(in_place.initdb_flags)}",
+            f"pg_upgrade -b <{old} bin> -B <{new} bin> -d <old data> -D <new data> "
+            f"-U {in_place.initdb_flags[1]} --link --check",
+            f"pg_upgrade -b <{old} bin> -B <{new} bin> -d <old data> -D <new data> "
+            f"-U {in_place.initdb_flags[1]} --link",
+            "vacuumdb --all --analyze-in-stages  # the new cluster has no planner statistics",
+            "```",
+            "",
+        ]
+    out += [f"Rollback, as rehearsed: {pred.rollback.detail}", ""]
     return out
 
 

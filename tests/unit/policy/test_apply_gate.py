@@ -370,18 +370,16 @@ def test_a_rehearsal_whose_content_differs_does_not_count(tmp_path: Path) -> Non
 
 
 def test_a_major_change_needs_the_whole_rehearsal_to_pass(tmp_path: Path) -> None:
-    in_place = (*STEPS, ("pg_upgrade-check-defaults", "fail"), ("pg_upgrade-check", "pass"))
+    in_place = (*STEPS, ("upgrade-check-defaults", "fail"), ("upgrade-check", "pass"))
     facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", steps=in_place)]
     v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
     assert req.status == "met" and req.hint == f"rehearsal {REHEARSAL} on 17.2"
     assert v.verdict.value == "approved"
-    refused = (*STEPS, ("pg_upgrade-check", "fail"))
+    refused = (*STEPS, ("upgrade-check", "fail"))
     facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", result="fail", steps=refused)]
     v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
     assert v.verdict.value == "blocked"
-    assert req.hint.startswith(
-        f"rehearsal {REHEARSAL} of backup b1 did not pass (pg_upgrade-check)"
-    )
+    assert req.hint.startswith(f"rehearsal {REHEARSAL} of backup b1 did not pass (upgrade-check)")
 
 
 def test_a_rehearsal_on_another_major_or_of_another_backup_does_not_count(
