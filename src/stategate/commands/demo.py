@@ -48,6 +48,37 @@ allowed_paths:
 """
 
 
+# The major upgrades the demo rehearses (never applies): postgres 16 -> 18 in place, and
+# redis -> valkey (a move to another image repository, treated like a major upgrade).
+PG_MAJOR = "postgres:18.1-alpine@sha256:" + "5e" * 32
+REDIS_FROM = (
+    "redis:7.2.5-alpine@sha256:9b09359c0f75e53b0a02347d05b2de7513c763a85500ebeeb80091d3774a7c7e"
+)
+VALKEY = "valkey/valkey:8.1.1-alpine@sha256:" + "7a" * 32
+MAJOR_PACKETS = {
+    "w8-postgres-18": ("platform/postgres", "compose/postgres.yml", PG_FROM, PG_MAJOR),
+    "w8-redis-to-valkey": ("platform/redis", "compose/redis.yml", REDIS_FROM, VALKEY),
+}
+
+
+def _major_packet(packet_id: str, module: str, compose: str, old: str, new: str) -> str:
+    return f"""\
+id: {packet_id}
+title: "{old.split("@")[0]} -> {new.split("@")[0]}, a major upgrade"
+modules:
+  - module: {module}
+    from: {old}
+    to: {new}
+    rollback:
+      to: {old}
+      needs_restore: true
+    migration_note: rehearsed with `stategate rehearse`; see the plan
+allowed_paths:
+  - {compose}
+  - packets/{packet_id}.yaml
+"""
+
+
 class _Demo:
     def __init__(self, console: Console, workdir: Path) -> None:
         self.console = console
@@ -145,6 +176,7 @@ def command(out: Path | None) -> int:
         )
         demo.commit("evidence entries point at the stand-in services")
         _chain(demo)
+        _major_rehearsals(demo)
         _leak_check(demo)
     console.rule("[bold]Done")
     console.print(
@@ -205,12 +237,38 @@ def _chain(demo: _Demo) -> None:
     demo.sg("plan", f"packets/{PACKET_ID}.yaml", "-o", str(demo.reports / "apply-plan.md"))
 
 
+def _major_rehearsals(demo: _Demo) -> None:
+    demo.step("6. Major upgrades are rehearsed on the target version before anyone applies them")
+    demo.console.print(
+        "postgres 16 -> 18: the drilled backup restored into 18, and the in-place path "
+        "(pg_upgrade) from a 16 cluster initialised like production: 18's default initdb "
+        "enables data checksums, which the 16 cluster lacks; the rehearsal finds it and "
+        "derives the initdb flags the runbook gives. redis -> valkey 8.1: the backup loads "
+        "forward; whether 7.0 can read what valkey writes decides the rollback."
+    )
+    for packet_id, (module, compose, old, new) in MAJOR_PACKETS.items():
+        demo.git("checkout", "-q", "main")
+        demo.git("checkout", "-q", "-b", f"upgrade/{packet_id}")
+        # the evidence of what runs (taken in step 3, committed with the first PR)
+        demo.git("checkout", "upgrade/postgres-16.6", "--", "evidence")
+        path = demo.repo / compose
+        path.write_text(path.read_text().replace(old, new))
+        (demo.repo / "packets").mkdir(exist_ok=True)
+        packet = f"packets/{packet_id}.yaml"
+        (demo.repo / packet).write_text(_major_packet(packet_id, module, compose, old, new))
+        demo.commit(f"{module}: {new.split('@')[0]}")
+        demo.sg("rehearse", module, "--packet", packet)
+        demo.commit(f"rehearsal of {packet_id}")
+        demo.sg("plan", packet, "--base", "main", "-o", str(demo.reports / f"{packet_id}-plan.md"))
+        demo.sg("check", "--base", "main", "--stage", "apply", expect=(1,))
+
+
 def _leak_check(demo: _Demo) -> None:
     """No seeded credential in any step's raw output (before the demo's own masking),
     report, file of the platform repo, evidence record or signed payload, or the ledger."""
     from stategate import leaks
 
-    demo.step("6. No seeded secret anywhere")
+    demo.step("7. No seeded secret anywhere")
     files = leaks.files_under(demo.repo) + leaks.files_under(demo.reports)
     found = [
         leak

@@ -149,6 +149,8 @@ def run_rehearsal(
     entry = target_entry(packet, ctx.module_id)
     assert entry.to is not None
     target = target_version(entry.to)
+    if "valkey" in parse_image(entry.to).repository.lower():
+        target = f"valkey {target}"  # another image repository: its own engine builds
     backup = drilled_backup(ctx)
     bpred = backup_predicate(backup)
     engine = engine_for(config.sandbox, override=engine_name, module_image=entry.to)

@@ -101,8 +101,9 @@ class ApplyFacts:
 
 
 def _major(version: str | None) -> str | None:
-    """The major of a reported version: ``16`` from ``16.4 (Debian ...)``."""
-    match = re.match(r"\s*v?(\d+)", version or "")
+    """The major of a reported version: ``16`` from ``16.4 (Debian ...)``, ``8`` from
+    ``valkey 8.1.1``."""
+    match = re.match(r"\s*(?:[A-Za-z]+\s+)?v?(\d+)", version or "")
     return match.group(1) if match else None
 
 

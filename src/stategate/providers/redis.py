@@ -155,7 +155,12 @@ class RedisProvider:
         return None
 
     def server_version(self) -> str:
-        return str(self._info("server").get("redis_version", "unknown"))
+        """``7.0.15``; a Valkey server says ``valkey 8.1.1`` (its ``redis_version`` is the
+        Redis version it is compatible with, not what runs)."""
+        info = self._info("server")
+        if str(info.get("server_name", "")).lower() == "valkey" and info.get("valkey_version"):
+            return f"valkey {info['valkey_version']}"
+        return str(info.get("redis_version", "unknown"))
 
     def fingerprint(self) -> Fingerprint:
         """Every key's digest, from a snapshot the server sends (or, legacy, via Lua)."""

@@ -22,6 +22,8 @@ from stategate.sandbox.servers import (
     moto_version,
 )
 
+VALKEY_PREFIX = "valkey "  # a version naming a Valkey build (what a Valkey server reports)
+
 
 class LocalEngine:
     name: Literal["local"] = "local"
@@ -67,8 +69,11 @@ class LocalEngine:
                 "engine-unavailable: the backup does not say which Redis version it was "
                 "taken of; pass --engine-version"
             )
-        else:
-            binary = str(self.catalogue().require_at_least("redis", version).path)
+        else:  # "valkey 8.1.1" names a Valkey build, a bare version a Redis one
+            kind: Literal["redis", "valkey"] = "redis"
+            if version.startswith(VALKEY_PREFIX):
+                kind, version = "valkey", version.removeprefix(VALKEY_PREFIX)
+            binary = str(self.catalogue().require_at_least(kind, version).path)
         self._version = binary_version(binary)
         self._detail = f"{binary} on a free loopback port, loading the backup's RDB"
         with LocalRedis(binary=binary, rdb=rdb) as access:
