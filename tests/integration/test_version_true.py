@@ -151,6 +151,23 @@ def test_a_redis_patch_rehearsal_rolls_back_to_the_previous_image(
     assert pred.rollback.kind == "previous-image"
 
 
+def test_a_redis_62_to_70_rehearsal_finds_that_rollback_needs_a_restore(
+    workspace: Workspace, redis62: ProductionServices
+) -> None:
+    # 7.0 writes RDB version 10, which 6.2 cannot load: going back means the backup.
+    # The seeded data has a stream, whose RDB form changed in 7.0: the content must
+    # still compare (the fingerprint reads what both versions mean, not their format).
+    ws = _on(workspace, redis62)
+    packet = _packet(ws.repo, REDIS, f"redis:6.2.6@{DIGEST}", f"redis:7.0.15@{DIGEST}")
+    pred = _rehearsed(ws, REDIS, packet)
+    assert pred.result == "pass", pred.reason
+    assert (pred.target_version or "").startswith("7.0.")
+    assert pred.fingerprint is not None and pred.fingerprint.match
+    assert pred.rollback.kind == "restore-backup" and pred.rollback.backup_id == pred.backup_id
+    assert pred.rollback.detail.startswith("Redis 6.2.")
+    assert "cannot load the RDB that 7.0." in pred.rollback.detail
+
+
 def test_a_postgres_15_to_16_rehearsal_restores_and_verifies_on_16(
     workspace: Workspace,
 ) -> None:

@@ -806,15 +806,19 @@ static int stream_value(Scan *s, unsigned type) {
     if (c_len(s, &n) || check_declared(s, n, 2, 0, "stream nodes")) return -1;
     for (uint64_t i = 0; i < n; i++) /* node key (master ID), listpack of entries */
         if (c_string(s) || c_string(s)) return -1;
-    int meta = type == 15 ? 3 : 8; /* length, last id; v2+: first id, max deleted id, added */
-    for (int i = 0; i < meta; i++)
+    /* length, last id (ms, seq): hashed. Redis 7.0's formats add first id, max deleted
+     * id and entries added, 7.0 a group's entries read, 7.2 a consumer's active time:
+     * read, not hashed, so a stream reads the same on the versions of an upgrade. */
+    for (int i = 0; i < 3; i++)
         if (c_len(s, &x)) return -1;
+    for (int i = 3; i < (type == 15 ? 3 : 8); i++)
+        if (plain_len(s, &x)) return -1;
     uint64_t groups;
     if (c_len(s, &groups) || check_declared(s, groups, 5, 0, "stream consumer groups"))
         return -1;
     for (uint64_t g = 0; g < groups; g++) {
         if (c_string(s) || c_len(s, &x) || c_len(s, &x)) return -1;
-        if (type >= 19 && c_len(s, &x)) return -1;
+        if (type >= 19 && plain_len(s, &x)) return -1; /* entries read: not hashed */
         uint64_t pel;
         if (c_len(s, &pel) || check_declared(s, pel, 25, 0, "stream pending entries"))
             return -1;
@@ -825,7 +829,7 @@ static int stream_value(Scan *s, unsigned type) {
             return -1;
         for (uint64_t c = 0; c < consumers; c++) { /* name, seen time, [active time], PEL */
             if (c_string(s) || c_raw(s, 8)) return -1;
-            if (type >= 21 && c_raw(s, 8)) return -1;
+            if (type >= 21 && !take(s, 8)) return -1; /* active time: not hashed */
             if (c_len(s, &pel) || check_declared(s, pel, 16, 0, "stream pending entries"))
                 return -1;
             for (uint64_t i = 0; i < pel; i++)

@@ -407,7 +407,7 @@ class LedgerWriter:
         return entry
 
 
-def _read_all(fd: int, shown: str = "ledger") -> bytes:
+def _read_all(fd: int, shown: str) -> bytes:
     os.lseek(fd, 0, os.SEEK_SET)
     chunks: list[bytes] = []
     size = 0
