@@ -261,6 +261,7 @@ def _major_rehearsals(demo: _Demo) -> None:
         demo.commit(f"rehearsal of {packet_id}")
         demo.sg("plan", packet, "--base", "main", "-o", str(demo.reports / f"{packet_id}-plan.md"))
         demo.sg("check", "--base", "main", "--stage", "apply", expect=(1,))
+    demo.git("checkout", "-q", "upgrade/postgres-16.6")  # the approved PR, as step 5 left it
 
 
 def _leak_check(demo: _Demo) -> None:
