@@ -152,6 +152,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
     target: str | None = None
     check_kinds: tuple[str, ...] = ()
     steps: tuple[tuple[str, str], ...] = ()
+    rollback: str | None = None
     if pred.kind == "backup":
         backup_id = pred.backup_id
     elif isinstance(pred, DrillPredicate):
@@ -168,6 +169,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         engine = pred.engine.name
         server_version = pred.target_version  # the version it upgraded to
         steps = tuple((s.name, s.result) for s in pred.steps)
+        rollback = pred.rollback.kind
     elif isinstance(pred, SmokePredicate):
         target, check_kinds = pred.target, tuple(c.kind for c in pred.checks)
     return EvidenceFact(
@@ -186,6 +188,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         engine=engine,
         server_version=server_version,
         steps=steps,
+        rollback=rollback,
     )
 
 

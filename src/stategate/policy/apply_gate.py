@@ -57,6 +57,7 @@ class EvidenceFact:
     engine: str | None = None
     server_version: str | None = None  # drills and rehearsals: the version they ran on
     steps: tuple[tuple[str, str], ...] = ()  # rehearsal: (step, result) in order
+    rollback: str | None = None  # rehearsal: previous-image | restore-backup | unknown
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,22 @@ def _rehearsal(ctx: _Ctx, change: ModuleChange, cls: str, rid: str) -> None:
     ctx.need(rid, mid, cls, False, f"{hint}: {APPLY_TEXT[A.REHEARSAL]}")
 
 
+def _rehearsed_rollback(ctx: _Ctx, mid: str) -> EvidenceFact | None:
+    """The newest rehearsal of the module's latest backup that found rollback needs a
+    restore (None: none did, or nothing was rehearsed)."""
+    backup = ctx.facts.latest("backup", mid)
+    found = [
+        e
+        for e in ctx.facts.evidence
+        if e.kind == "rehearsal"
+        and e.module == mid
+        and backup is not None
+        and e.backup_id == backup.backup_id
+        and e.rollback == "restore-backup"
+    ]
+    return max(found, key=lambda e: e.finished, default=None)
+
+
 def _rehearsed(fact: EvidenceFact, major: bool) -> bool:
     """Major: the whole rehearsal passed (a pg_upgrade --check that fails only with the
     target's default initdb is a finding, not a failure). Minor: its restore on the target
@@ -351,6 +368,15 @@ def _check(
         hint = APPLY_TEXT[req]
         if rollback is not None and major and not rollback.needs_restore:
             hint = "a major upgrade changes the data format: the rollback path must say it needs a restore (rollback.needs_restore: true)"
+        found = _rehearsed_rollback(ctx, mid)
+        if ok and rollback is not None and found is not None and not rollback.needs_restore:
+            # the rehearsal observed the way back: a re-pin it found impossible is no path
+            ok = False
+            hint = (
+                f"rehearsal {found.path} found that rolling back needs a restore of backup "
+                f"{found.backup_id}, but the packet's rollback path re-pins the previous image "
+                "(rollback.needs_restore: false)"
+            )
         ctx.need(rid, mid, cls, ok, hint)
         return
     if req in (A.SMOKE_BASELINE, A.PARENT_SMOKE, A.EXTERNAL_SMOKE):

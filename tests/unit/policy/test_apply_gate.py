@@ -121,9 +121,11 @@ def rehearsal(
     backup: str = "b1",
     steps: tuple[tuple[str, str], ...] = STEPS,
     match: bool = True,
+    rollback: str = "previous-image",
+    path: str = REHEARSAL,
 ) -> EvidenceFact:
     return EvidenceFact(
-        REHEARSAL,
+        path,
         "s5",
         "rehearsal",
         MOD,
@@ -136,6 +138,7 @@ def rehearsal(
         engine="local",
         server_version=version,
         steps=steps,
+        rollback=rollback,
     )
 
 
@@ -392,3 +395,39 @@ def test_a_rehearsal_on_another_major_or_of_another_backup_does_not_count(
     facts = [*_evidence(rehearsed_on=None), rehearsal("16.6", backup="b0")]
     _v, req = _rehearsal_req(tmp_path, facts)
     assert req.hint.startswith("no rehearsal of backup b1 on major 16")
+
+
+def _rollback_req(tmp_path: Path, facts: list[EvidenceFact], *, needs_restore: bool):  # type: ignore[no-untyped-def]
+    pr = _pr(tmp_path / str(needs_restore), PG_NEW, needs_restore=needs_restore)
+    v = evaluate_apply(pr, _facts(facts))
+    (req,) = [r for r in v.requirements if r.id == "apply/rollback-path"]
+    return v, req
+
+
+def test_a_rehearsal_that_found_a_restore_overrules_a_re_pin(tmp_path: Path) -> None:
+    older = "evidence/platform/postgres/rehearsal-0.json"
+    facts = [
+        *_evidence(rehearsed_on=None),
+        rehearsal("16.6", rollback="restore-backup", path=older, at=NOW - timedelta(hours=2)),
+        rehearsal("16.6", rollback="restore-backup"),
+    ]
+    v, req = _rollback_req(tmp_path, facts, needs_restore=False)
+    assert v.verdict.value == "blocked" and req.status == "missing"
+    assert req.hint == (
+        f"rehearsal {REHEARSAL} found that rolling back needs a restore of backup b1, but "
+        "the packet's rollback path re-pins the previous image (rollback.needs_restore: false)"
+    )
+    v, req = _rollback_req(tmp_path, facts, needs_restore=True)
+    assert req.status == "met" and v.verdict.value == "approved"
+
+
+def test_only_a_rehearsal_of_the_latest_backup_decides_the_rollback(tmp_path: Path) -> None:
+    other = rehearsal("16.6", rollback="restore-backup", backup="b0", path="r-old.json")
+    facts = [*_evidence(rehearsed_on="16.6"), other]
+    v, req = _rollback_req(tmp_path, facts, needs_restore=False)
+    assert req.status == "met" and v.verdict.value == "approved"
+    unknown = rehearsal("16.6", rollback="unknown", path="r-unknown.json")
+    v, req = _rollback_req(
+        tmp_path / "again", [*_evidence(rehearsed_on="16.6"), unknown], needs_restore=False
+    )
+    assert req.status == "met"
