@@ -37,8 +37,23 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert positions == sorted(positions)
     apply = json.loads((out / "reports" / "apply.json").read_text())
     assert apply["verdict"] == "approved" and apply["stage"] == "apply"
-    assert len(apply["evidence"]) == 4
+    # backup, restore drill, rehearsal on the target, smoke baseline, DR drill
+    assert len(apply["evidence"]) == 5
+    assert any("/rehearsal-" in path for path in apply["evidence"])
     assert (out / "reports" / "apply-plan.md").is_file()
+    # the major upgrades, rehearsed: 18's checksum default found, the flags that fix it
+    # in the runbook, and a redis -> valkey move whose rollback needs the backup
+    flat = " ".join(text.split())
+    assert (
+        "upgrade-check-defaults: fail" in flat
+        and "old cluster does not use data checksums but the new one does" in flat
+    )
+    major_plan = (out / "reports" / "w8-postgres-18-plan.md").read_text()
+    assert "--lc-ctype=C --no-data-checksums" in major_plan
+    assert "Rollback, as rehearsed: PostgreSQL 18." in major_plan
+    valkey_plan = (out / "reports" / "w8-redis-to-valkey-plan.md").read_text()
+    assert "Rollback, as rehearsed: Redis 7.0." in valkey_plan
+    assert "cannot load the RDB that valkey 8.1." in " ".join(valkey_plan.split())
     assert (out / "reports" / "W8-stateful-sidecar-gate.md").is_file()
     sarif = json.loads((out / "reports" / "check.sarif").read_text())
     assert sarif["version"] == "2.1.0"
