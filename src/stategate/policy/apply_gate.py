@@ -234,7 +234,7 @@ def _rehearsal(ctx: _Ctx, change: ModuleChange, cls: str, rid: str) -> None:
     target = tag_version(parse_image(change.to_image).tag) if change.to_image else None
     backup = ctx.facts.latest("backup", mid)
     if target is None or backup is None:
-        what = "a target version" if target is None else "a backup to rehearse with"
+        what = "target version" if target is None else "backup to rehearse with"
         ctx.need(rid, mid, cls, False, f"no {what}: {APPLY_TEXT[A.REHEARSAL]}")
         return
     wanted = str(target.major)

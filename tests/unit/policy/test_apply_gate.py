@@ -431,3 +431,58 @@ def test_only_a_rehearsal_of_the_latest_backup_decides_the_rollback(tmp_path: Pa
         tmp_path / "again", [*_evidence(rehearsed_on="16.6"), unknown], needs_restore=False
     )
     assert req.status == "met"
+
+
+def _only(v, rid: str = "apply/rehearsal"):  # type: ignore[no-untyped-def]
+    (req,) = [r for r in v.requirements if r.id == rid]
+    return req
+
+
+def test_each_rehearsal_answer_names_the_module_its_class_and_why(tmp_path: Path) -> None:
+    tail = (
+        ": on a major or minor version change (or a move to another image repository), an "
+        "upgrade rehearsal of that same backup on the target version"
+    )
+    cases = {
+        "met": ([*_evidence()], True, f"restore on the target {REHEARSAL} on 16.6"),
+        "none": (_evidence(rehearsed_on=None), False, "no rehearsal of backup b1 on major 16"),
+        "no backup": (
+            [e for e in _evidence() if e.kind != "backup"],
+            False,
+            "no backup to rehearse with",
+        ),
+        "skipped steps are not failures": (
+            [
+                *_evidence(rehearsed_on=None),
+                rehearsal(
+                    "16.6",
+                    result="fail",
+                    steps=(("verify-backup", "skipped"), ("restore-on-target", "fail")),
+                ),
+            ],
+            False,
+            f"rehearsal {REHEARSAL} of backup b1 did not pass (restore-on-target)",
+        ),
+        "no failed step: the result says why": (
+            [*_evidence(rehearsed_on=None), rehearsal("16.6", result="error", steps=())],
+            False,
+            f"rehearsal {REHEARSAL} of backup b1 did not pass (error)",
+        ),
+    }
+    for name, (facts, met, hint) in cases.items():
+        req = _rehearsal_req(tmp_path, facts)[1]
+        assert (req.module, req.cls, req.status) == (
+            MOD,
+            "stateful",
+            "met" if met else "missing",
+        ), name
+        assert req.hint == hint if met else req.hint.startswith(hint + tail), (name, req.hint)
+
+
+def test_a_move_to_an_image_without_a_version_has_no_target_to_rehearse(
+    tmp_path: Path,
+) -> None:
+    v, req = _rehearsal_req(tmp_path, _evidence(), "valkey/valkey@sha256:" + "ef" * 32)
+    assert (req.module, req.cls, req.status) == (MOD, "stateful", "missing")
+    assert req.hint.startswith("no target version: on a major or minor")
+    assert v.verdict.value in ("blocked", "stop")
