@@ -51,6 +51,7 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     major_plan = (out / "reports" / "w8-postgres-18-plan.md").read_text()
     assert "--lc-ctype=C --no-data-checksums" in major_plan
     assert "Rollback, as rehearsed: PostgreSQL 18." in major_plan
+    assert "hazard/postgres-18-pgdata compose/postgres.yml:" in major_plan
     valkey_plan = (out / "reports" / "w8-redis-to-valkey-plan.md").read_text()
     assert "Rollback, as rehearsed: Redis 7.0." in valkey_plan
     assert "cannot load the RDB that valkey 8.1." in " ".join(valkey_plan.split())

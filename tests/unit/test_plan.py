@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stategate.diff.scan import lint_docs
+from stategate.diff.scan import Finding, lint_docs
 from stategate.evidence.records.predicates import InPlaceUpgrade, RehearsalPredicate
 from stategate.packet import load_packet
 from stategate.platform import load_platform
@@ -22,6 +22,7 @@ def _plan(
     tmp_path: Path,
     needs_restore: bool,
     rehearsals: dict[str, tuple[str, RehearsalPredicate]] | None = None,
+    hazards: dict[str, list[Finding]] | None = None,
 ) -> str:
     repo = platform_repo(tmp_path / "p")
     to = "postgres:17.2-alpine@sha256:" + "cd" * 32
@@ -44,7 +45,7 @@ def _plan(
     )
     policy = platform.policy
     return render_plan(
-        loaded, platform.inventory, policy, [backup], policy.docs.gate_marker, rehearsals
+        loaded, platform.inventory, policy, [backup], policy.docs.gate_marker, rehearsals, hazards
     )
 
 
@@ -145,3 +146,22 @@ def test_plan_gives_what_the_rehearsal_found(tmp_path: Path) -> None:
     from stategate.policy.default import RUNTIME_PATTERNS
 
     assert lint_docs("plan.md", text, RUNTIME_PATTERNS, "operator-gated") == []
+
+
+def test_plan_lists_the_known_hazards_inside_a_gated_block(tmp_path: Path) -> None:
+    hazard = Finding(
+        "hazard/postgres-18-pgdata",
+        "compose/postgres.yml",
+        16,
+        "postgres 18+ images moved PGDATA: upgrade the cluster with pg_upgrade --link",
+    )
+    text = _plan(tmp_path, needs_restore=True, hazards={"platform/postgres": [hazard]})
+    section = text.split("### Known hazards of this upgrade\n\n")[1]
+    assert section.startswith(
+        "```text operator-gated\nhazard/postgres-18-pgdata compose/postgres.yml:16: "
+        "postgres 18+ images moved PGDATA: upgrade the cluster with pg_upgrade --link\n```\n"
+    )
+    from stategate.policy.default import RUNTIME_PATTERNS
+
+    assert lint_docs("plan.md", text, RUNTIME_PATTERNS, "operator-gated") == []
+    assert "### Known hazards" not in _plan(tmp_path / "none", needs_restore=True)

@@ -7,7 +7,10 @@ from pathlib import Path
 import click
 
 from stategate.apply_inputs import evidence_facts
+from stategate.catalogues import hazard_catalogue
 from stategate.commands.options import emit, repo_option, trust_option
+from stategate.diff.changes import ChangeKind, ModuleChange, image_change
+from stategate.diff.scan import Finding
 from stategate.evidence.layout import RepoLayout
 from stategate.evidence.records.predicates import RehearsalPredicate
 from stategate.evidence.records.typed import list_records
@@ -15,8 +18,35 @@ from stategate.evidence.store import EvidenceStore
 from stategate.evidence.trust.roots import operator_trust_file, trust_at_revision, trust_revision
 from stategate.git import Git
 from stategate.packet import LoadedPacket, load_packet
-from stategate.platform import load_platform, repo_relative
+from stategate.platform import Platform, load_platform, repo_relative
+from stategate.policy.hazards import Bump, find_hazards
 from stategate.report.plan import render_plan
+
+
+def _hazards(platform: Platform, loaded: LoadedPacket) -> dict[str, list[Finding]]:
+    """Per module, the catalogue's known hazards of the packet's image change, judged on
+    the service as this checkout (the pull request's head) defines it."""
+    found: dict[str, list[Finding]] = {}
+    for entry in loaded.packet.modules:
+        module = platform.modules.get(entry.module)
+        if module is None or not entry.to:
+            continue
+        kind, semver = image_change(entry.from_, entry.to)
+        service = module.service
+        change = ModuleChange(
+            module=entry.module,
+            service=service.name,
+            file=service.file,
+            line=service.image_loc.line,
+            kind=kind or ChangeKind.CONFIG,
+            from_image=entry.from_,
+            to_image=entry.to,
+            semver=semver,
+        )
+        hits = find_hazards([Bump(change, None, service)], hazard_catalogue())
+        if hits:
+            found[entry.module] = hits
+    return found
 
 
 def _rehearsals(
@@ -61,6 +91,7 @@ def command(
         facts,
         platform.policy.docs.gate_marker,
         _rehearsals(store, loaded),
+        _hazards(platform, loaded),
     )
     emit(text, output)
     return 0

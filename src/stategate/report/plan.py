@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from stategate.diff.scan import Finding
 from stategate.evidence.records.predicates import RehearsalPredicate
 from stategate.packet import LoadedPacket, PacketModule
 from stategate.policy.apply_gate import EvidenceFact
@@ -33,9 +34,11 @@ def render_plan(
     evidence: Sequence[EvidenceFact],
     marker: str,
     rehearsals: Mapping[str, tuple[str, RehearsalPredicate]] | None = None,
+    hazards: Mapping[str, Sequence[Finding]] | None = None,
 ) -> str:
     """``rehearsals``: per module, the newest rehearsal of this packet (record path and
-    predicate): its steps, the in-place flags and its rollback finding go into the plan."""
+    predicate): its steps, the in-place flags and its rollback finding go into the plan.
+    ``hazards``: per module, the known hazards of its image change (the catalogue's)."""
     packet = loaded.packet
     lines = [
         f"# Apply plan: {packet.title or packet.id}",
@@ -61,6 +64,12 @@ def render_plan(
     for entry in packet.modules:
         module = inventory.modules.get(entry.module)
         lines += _module_section(entry, module, policy, evidence, marker)
+        known = (hazards or {}).get(entry.module, ())
+        if known:
+            # advice about runtime steps: inside a gated block, like the steps themselves
+            lines += ["### Known hazards of this upgrade", "", f"```text {marker}"]
+            lines += [f"{h.rule} {h.file}:{h.line}: {h.message}" for h in known]
+            lines += ["```", ""]
         rehearsed = (rehearsals or {}).get(entry.module)
         if rehearsed is not None:
             lines += _rehearsal_section(*rehearsed, marker)
