@@ -133,7 +133,10 @@ def test_restore_drill_killed(platform: FaultPlatform, module_id: str, point: st
         if point == "sandbox-up":  # freeze the sandbox, so the drill cannot move on
             for _ in range(2):  # the postmaster first, then what it forked meanwhile
                 for pid in set(_processes_in(platform.tmp)) - set(frozen):
-                    os.kill(pid, signal.SIGSTOP)
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        continue  # a short-lived child (pg_ctl, a backend) ended meanwhile
                     frozen.append(pid)
         else:  # the sandbox is torn down, the record is next
             wait_until(lambda: not _sandboxes(platform.tmp, module_id), "the sandbox teardown")
