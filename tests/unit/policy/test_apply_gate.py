@@ -486,3 +486,37 @@ def test_a_move_to_an_image_without_a_version_has_no_target_to_rehearse(
     assert (req.module, req.cls, req.status) == (MOD, "stateful", "missing")
     assert req.hint.startswith("no target version: on a major or minor")
     assert v.verdict.value in ("blocked", "stop")
+
+
+def test_a_failed_rehearsal_is_reported_by_its_newest_run_and_every_failed_step(
+    tmp_path: Path,
+) -> None:
+    older = rehearsal(
+        "16.6",
+        result="fail",
+        steps=(("restore-on-target", "fail"),),
+        path="older.json",
+        at=NOW - timedelta(hours=3),
+    )
+    newer = rehearsal(
+        "16.6",
+        result="fail",
+        steps=(
+            ("verify-backup", "pass"),
+            ("restore-on-target", "fail"),
+            ("rollback-probe", "error"),
+        ),
+    )
+    _v, req = _rehearsal_req(tmp_path, [*_evidence(rehearsed_on=None), older, newer])
+    assert req.hint.startswith(
+        f"rehearsal {REHEARSAL} of backup b1 did not pass (restore-on-target, rollback-probe): "
+    )
+
+
+def test_rehearsals_on_other_majors_are_listed_by_version(tmp_path: Path) -> None:
+    unknown = replace(rehearsal("16.6", path="r-unknown.json"), server_version=None)
+    facts = [*_evidence(rehearsed_on="16.6"), unknown]
+    _v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
+    assert req.hint.startswith(
+        "rehearsals of backup b1 ran on 16.6, an unknown version, not major 17: "
+    )
