@@ -578,6 +578,6 @@ def test_record_on_disk(evidence_repo: RepoLayout, record: bytes, ledger: bytes 
         )
         ledger = entry.line()
     evidence_repo.path(evidence_repo.ledger).write_bytes(ledger)
-    store = EvidenceStore.open(RepoLayout(evidence_repo), now=NOW)
+    store = EvidenceStore.open(evidence_repo, now=NOW)
     with contextlib.suppress(VerificationError, StategateError):
         store.load_verified(rel)
