@@ -364,6 +364,7 @@ MC_OLD = (
 MC_NEW = "minio/mc:RELEASE.2024-11-21T17-21-54Z@sha256:" + "3c" * 32
 MINIO_DIGEST = "sha256:74747fc07544840e196963076ba6f17e532225b23da90857ff8b8a47dacb6621"
 INIT = "platform/minio-init"
+APP_DIGEST = "sha256:f1330dca86a1bb3d39e4cb8d68db1a76424eb8be6ede417768d1706322d7dcc3"
 
 
 def test_a_sidecar_job_relies_on_its_parents_backup_and_smoke(tmp_path: Path) -> None:
@@ -409,14 +410,33 @@ def test_a_sidecar_job_relies_on_its_parents_backup_and_smoke(tmp_path: Path) ->
 # --- the stricter side, and modules without a base image --------------------------------
 
 
-def test_a_module_that_loses_its_volume_is_still_applied_as_stateful(pr: Platforms) -> None:
-    text = (pr.head / "compose/redis.yml").read_text(encoding="utf-8")
-    volume = "    volumes:\n      - redisdata:/data\n"
-    assert volume in text
-    pr.write("compose/redis.yml", text.replace(volume, ""))
-    v = judge(pr, everything())
-    ids = {r.id for r in v.requirements if r.module == "platform/redis"}
-    assert {"apply/backup", "apply/restore-drill", "apply/smoke-baseline"} <= ids
+def test_a_module_that_drops_its_secrets_is_still_applied_as_secret_bearing(
+    tmp_path: Path,
+) -> None:
+    # the head's worker reads no secret any more (stateless there): the apply still
+    # judges it by the stricter base side, so the changed references need a plan
+    platforms = Platforms(tmp_path)
+    text = (platforms.head / "compose/app.yml").read_text(encoding="utf-8")
+    start, end = text.index("  worker:\n"), text.index("  # Stateless PDF renderer")
+    worker = text[start:end]
+    for line in (
+        "      DB_PASSWORD_FILE: /run/secrets/postgres_password\n",
+        "      REDIS_PASSWORD: ${REDIS_PASSWORD:?set in the host secret store}\n",
+        "    secrets:\n      - postgres_password\n",
+    ):
+        assert line in worker
+        worker = worker.replace(line, "")
+    worker = worker.replace(APP_DIGEST, "sha256:" + "e1" * 32)
+    platforms.write("compose/app.yml", text[:start] + worker + text[end:])
+    v = judge(platforms, [], ApprovalResult(APPROVAL, True, (), ("platform/worker",)))
+    assert v.verdict.value == "blocked"
+    assert requirement(v, "apply/secret-refs", "platform/worker") == Requirement(
+        "apply/secret-refs",
+        "platform/worker",
+        "secret-bearing",
+        "missing",
+        APPLY_TEXT[A.SECRET_REFS],
+    )
 
 
 def test_without_the_drift_stop_evidence_of_another_image_still_does_not_count(
@@ -887,19 +907,36 @@ def test_nothing_that_runs_changes_has_no_apply_labels(tmp_path: Path) -> None:
     assert (v.verdict.value, v.labels) == ("pass", [])
 
 
-def test_an_added_module_is_judged_without_a_deployed_image(tmp_path: Path) -> None:
+def added_cache(tmp_path: Path) -> Platforms:
+    """A PR that adds a stateful service, platform/cache2 (no base image)."""
     platforms = Platforms(tmp_path)
     text = (platforms.head / "compose/redis.yml").read_text(encoding="utf-8")
     head, sep, rest = text.partition("\nservices:\n")
     service = f"  cache2:\n    image: {REDIS_NEW}\n    volumes:\n      - cache2data:/data\n"
     added = (head + sep + service + rest).replace("\nvolumes:\n", "\nvolumes:\n  cache2data: {}\n")
     platforms.write("compose/redis.yml", added)
+    return platforms
+
+
+CACHE2 = ApprovalResult(APPROVAL, True, (), ("platform/cache2",))
+
+
+def test_an_added_module_is_judged_without_a_deployed_image(tmp_path: Path) -> None:
     # a backup of a module of that name (an earlier one, removed since) is of no deployed image
     old = backup("evidence/platform/cache2/backup-1.json", module="platform/cache2", digest=None)
-    v = judge(platforms, [old], ApprovalResult(APPROVAL, True, (), ("platform/cache2",)))
+    v = judge(added_cache(tmp_path), [old], CACHE2)
     assert v.stops == []
     assert requirement(v, "apply/backup", "platform/cache2").status == "met"
     assert "apply/version-match" not in {r.id for r in v.requirements}
+
+
+def test_an_added_modules_smoke_is_no_drift(tmp_path: Path) -> None:
+    baseline = smoke("evidence/platform/cache2/smoke-1.json", module="platform/cache2", digest=None)
+    v = judge(added_cache(tmp_path), [baseline], CACHE2)
+    assert v.stops == []
+    assert requirement(v, "apply/smoke-baseline", "platform/cache2") == Requirement(
+        "apply/smoke-baseline", "platform/cache2", "stateful", "met", f"smoke {baseline.path}"
+    )
 
 
 def test_changed_secret_references_need_a_rotation_plan(pr: Platforms) -> None:
