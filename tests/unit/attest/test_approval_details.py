@@ -3,7 +3,7 @@ fails to count, the edges of its validity window, and where it is written.
 
 The messages are what ``stategate apply`` shows the operator next to the reason
 (``apply_inputs``), so each is pinned here; written against the survivors of the
-mutation run of ``attest/approval.py`` (docs/mutation.md).
+mutation run of ``evidence/approvals/approval.py`` (docs/mutation.md).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from stategate.attest.approval import (
+from stategate.evidence.approvals.approval import (
     ApprovalExpectation,
     ApprovalIssue,
     ApprovalReason,
@@ -27,11 +27,11 @@ from stategate.attest.approval import (
     sign_approval,
     verify_approval,
 )
-from stategate.attest.dsse import Envelope
-from stategate.attest.keys import SigningKey
-from stategate.attest.signing import CLOCK_SKEW, sign_statement
-from stategate.attest.testing import sign_as, statement
-from stategate.attest.trust import Role, TrustRoots
+from stategate.evidence.signing.dsse import Envelope
+from stategate.evidence.trust.keys import SigningKey
+from stategate.evidence.signing.sign import CLOCK_SKEW, sign_statement
+from stategate.evidence.testing import sign_as, statement
+from stategate.evidence.trust.trustfile import Role, TrustRoots
 from tests.unit.attest.test_approval import EXPECTED, REQUEST, module
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
