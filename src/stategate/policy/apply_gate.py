@@ -392,16 +392,14 @@ def _check(
             and (req is not A.EXTERNAL_SMOKE or "http" in e.check_kinds)
         ]
         smoke = max(smokes, key=lambda e: e.finished, default=None)
-        if smoke is not None:
+        if smoke is None:
+            ctx.need(rid, mid, cls, False, f"{APPLY_TEXT[req]} ({target})")
+        elif target == mid and not _drift(ctx, smoke, deployed, mid):
+            # evidence of another image never counts, even where the policy has no drift stop
+            ctx.need(rid, mid, cls, False, f"{_drifted(smoke, deployed, mid)}: {APPLY_TEXT[req]}")
+        else:
             ctx.rely(smoke)
-            _drift(ctx, smoke, deployed if target == mid else None, mid)
-        ctx.need(
-            rid,
-            mid,
-            cls,
-            smoke is not None,
-            f"{APPLY_TEXT[req]} ({target})" if smoke is None else f"smoke {smoke.path}",
-        )
+            ctx.need(rid, mid, cls, True, f"smoke {smoke.path}")
         return
     if req is A.DR_DRILL:
         triggers = _dr_triggers(ctx, change, module, stateful_in_batch)
@@ -492,6 +490,8 @@ def _backup(
         )
         return None
     if deployed is not None and not _drift(ctx, backup, deployed, mid):
+        # evidence of another image never counts, even where the policy has no drift stop
+        ctx.need(rid, mid, cls, False, f"{_drifted(backup, deployed, mid)}: {APPLY_TEXT[A.BACKUP]}")
         return None
     ctx.need(rid, mid, cls, True, f"backup {backup.path} ({backup.backup_id})")
     return backup
@@ -517,7 +517,8 @@ def _version_match(ctx: _Ctx, backup: EvidenceFact, image: str | None, mid: str)
 
 
 def _drift(ctx: _Ctx, fact: EvidenceFact, deployed: str | None, mid: str) -> bool:
-    """Evidence bound to a digest other than the deployed one is a stop (drift)."""
+    """Evidence bound to a digest other than the deployed one is a stop (drift).
+    False: the evidence is of another image (the caller must not count it)."""
     if deployed is None:
         return True
     if fact.image_digest != deployed:
@@ -525,14 +526,18 @@ def _drift(ctx: _Ctx, fact: EvidenceFact, deployed: str | None, mid: str) -> boo
             ctx.stops.append(
                 Stop(
                     StopCondition.DIGEST_DRIFT,
-                    f"{fact.path} was taken of {fact.image_digest or 'an unpinned image'}, but "
-                    f"{mid} runs {deployed}",
+                    _drifted(fact, deployed, mid),
                     module=mid,
                     file=fact.path,
                 )
             )
         return False
     return True
+
+
+def _drifted(fact: EvidenceFact, deployed: str | None, mid: str) -> str:
+    taken = fact.image_digest or "an unpinned image"
+    return f"{fact.path} was taken of {taken}, but {mid} runs {deployed}"
 
 
 def _dr_triggers(

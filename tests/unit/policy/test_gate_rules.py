@@ -83,6 +83,16 @@ class Platforms:
         secrets: list[Finding] | None = None,
         docs: list[Finding] | None = None,
     ) -> Verdict:
+        return evaluate_merge(self.pull_request(merged=merged, secrets=secrets, docs=docs))
+
+    def pull_request(
+        self,
+        *,
+        merged: set[str] | None = None,
+        secrets: list[Finding] | None = None,
+        docs: list[Finding] | None = None,
+    ) -> PullRequest:
+        """The PR from base to head as the real loaders see it (what the gates judge)."""
         before, after = _files(self.base), _files(self.head)
         touched = [
             ChangedPath("A" if rel not in before else "D" if rel not in after else "M", rel)
@@ -95,19 +105,17 @@ class Platforms:
             for c in touched
             if c.status != "D" and is_packet_path(c.path)
         ]
-        return evaluate_merge(
-            PullRequest(
-                policy=base.policy,
-                base=base.inventory,
-                head=head.inventory,
-                changes=diff_modules(base.modules, head.modules),
-                touched=touched,
-                packets=packets,
-                merged_packet_ids=merged or set(),
-                head_relaxations=head.relaxations,
-                secret_findings=secrets or [],
-                doc_findings=docs or [],
-            )
+        return PullRequest(
+            policy=base.policy,
+            base=base.inventory,
+            head=head.inventory,
+            changes=diff_modules(base.modules, head.modules),
+            touched=touched,
+            packets=packets,
+            merged_packet_ids=merged or set(),
+            head_relaxations=head.relaxations,
+            secret_findings=secrets or [],
+            doc_findings=docs or [],
         )
 
 
