@@ -22,7 +22,8 @@ from stategate.evidence.testing import trust_entry, write_trust_file
 from stategate.evidence.trust.keys import SigningKey, load_signing_key, write_key_pair
 from stategate.evidence.trust.trustfile import Role
 from stategate.operations.context import ModuleContext
-from stategate.providers.config import ProviderConfig
+from stategate.providers.access import PostgresAccess
+from stategate.providers.config import PostgresSource, ProviderConfig
 
 
 def parser(description: str, default_scale: float) -> argparse.ArgumentParser:
@@ -171,3 +172,26 @@ def rm(path: Path) -> None:
 def postgres_bin(major: str = "16") -> Path:
     """The bin folder of an installed PostgreSQL of ``major`` (the example runs 16)."""
     return discover().require("postgresql", major).path
+
+
+def pgbench_source(
+    work: Path, access: PostgresAccess, bin_dir: Path, scale: float
+) -> tuple[dict[str, str], ModuleContext]:
+    """A ``bench`` database filled by ``pgbench -i`` at ``scale`` on the server at
+    ``access``, the environment of its bare tools (``bin_dir``: the server's own major)
+    and the module context stategate's jobs use against it."""
+    env = {
+        "PGHOST": access.host,
+        "PGPORT": str(access.port),
+        "PGUSER": "postgres",
+        "PATH": f"{bin_dir}:/usr/bin:/bin",  # the bare tools of the same major
+    }
+    subprocess.run(["createdb", "bench"], check=True, env=env)
+    subprocess.run(
+        [str(bin_dir / "pgbench"), "-i", "-q", "-s", str(int(max(1, scale))), "bench"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    source = PostgresSource(host=access.host, port=access.port, databases=["bench"])
+    return env, context(work, "bench/postgres", source)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import subprocess
 
-from common import best, context, parser, postgres_bin, report, rm, workdir
+from common import best, parser, pgbench_source, postgres_bin, report, rm, workdir
 
 from stategate.evidence.records.predicates import BackupPredicate
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
-from stategate.providers.config import PostgresSource
 from stategate.sandbox.servers import LocalPostgres
 
 
@@ -20,24 +19,7 @@ def main() -> None:
     work = workdir()
     bin_dir = postgres_bin()
     with LocalPostgres(bin_dir=bin_dir, superuser="postgres") as access:
-        env = {
-            "PGHOST": access.host,
-            "PGPORT": str(access.port),
-            "PGUSER": "postgres",
-            "PATH": f"{bin_dir}:/usr/bin:/bin",  # the bare tools of the same major
-        }
-        subprocess.run(["createdb", "bench"], check=True, env=env)
-        subprocess.run(
-            [str(bin_dir / "pgbench"), "-i", "-q", "-s", str(int(max(1, args.scale))), "bench"],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
-        ctx = context(
-            work,
-            "bench/postgres",
-            PostgresSource(host=access.host, port=access.port, databases=["bench"]),
-        )
+        env, ctx = pgbench_source(work, access, bin_dir, args.scale)
         backup = run_backup(ctx)
         pred = backup.statement.predicate
         assert isinstance(pred, BackupPredicate) and pred.result == "pass"

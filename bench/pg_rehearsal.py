@@ -14,14 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import context, parser, postgres_bin, report, rm, workdir
+from common import parser, pgbench_source, postgres_bin, report, rm, workdir
 
 from stategate.evidence.records.predicates import BackupPredicate, RehearsalPredicate
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.operations.rehearse import run_rehearsal
 from stategate.packet import load_packet
-from stategate.providers.config import PostgresSource
 from stategate.sandbox.ports import free_port
 from stategate.sandbox.servers import LocalPostgres, postgres_run_user
 from stategate.source import WorkTree
@@ -189,24 +188,7 @@ def main() -> None:
     work = workdir()
     old_bin, new_bin = postgres_bin("16"), postgres_bin("18")
     with LocalPostgres(bin_dir=old_bin, superuser="postgres") as access:
-        env = {
-            "PGHOST": access.host,
-            "PGPORT": str(access.port),
-            "PGUSER": "postgres",
-            "PATH": f"{old_bin}:/usr/bin:/bin",
-        }
-        subprocess.run(["createdb", "bench"], check=True, env=env)
-        subprocess.run(
-            [str(old_bin / "pgbench"), "-i", "-q", "-s", str(int(max(1, args.scale))), "bench"],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
-        ctx = context(
-            work,
-            "bench/postgres",
-            PostgresSource(host=access.host, port=access.port, databases=["bench"]),
-        )
+        env, ctx = pgbench_source(work, access, old_bin, args.scale)
         backup = run_backup(ctx).statement.predicate
         assert isinstance(backup, BackupPredicate) and backup.result == "pass", backup.reason
         drill = run_restore_drill(ctx).statement.predicate
