@@ -51,12 +51,17 @@ if [ ! -e "$stamp" ]; then
 fi
 # PostgreSQL refuses to run as root: the sandboxes run it as the postgres user, which
 # must be able to reach the wheels' binaries under .venv/engines. A checkout inside a
-# private folder (mktemp -d gives 700) would hide them: give every folder above this one
-# the traverse bit only (o+x: no listing, no reading).
-if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
-  dir="$PWD"
-  while [ "$dir" != "/" ]; do
-    chmod o+x "$dir"
-    dir="$(dirname "$dir")"
+# private folder (mktemp -d gives 700) hides them: only then, give the folders above this
+# one the traverse bit (o+x: no listing, no reading), and say which.
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
+  && ! runuser -u postgres -- test -x "$PWD/.venv/engines"; then
+  dir=""
+  IFS=/ read -ra parts <<<"${PWD#/}"
+  for part in "${parts[@]}"; do  # from the top down: only the folders that stop it
+    dir="$dir/$part"
+    if ! runuser -u postgres -- test -x "$dir"; then
+      chmod o+x "$dir"
+      echo "setup: $dir: o+x, so the postgres user can reach the engine binaries"
+    fi
   done
 fi
