@@ -153,6 +153,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
     check_kinds: tuple[str, ...] = ()
     steps: tuple[tuple[str, str], ...] = ()
     rollback: str | None = None
+    target_image: str | None = None
     if pred.kind == "backup":
         backup_id = pred.backup_id
     elif isinstance(pred, DrillPredicate):
@@ -170,6 +171,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         server_version = pred.target_version  # the version it upgraded to
         steps = tuple((s.name, s.result) for s in pred.steps)
         rollback = pred.rollback.kind
+        target_image = pred.target_image
     elif isinstance(pred, SmokePredicate):
         target, check_kinds = pred.target, tuple(c.kind for c in pred.checks)
     return EvidenceFact(
@@ -189,6 +191,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         server_version=server_version,
         steps=steps,
         rollback=rollback,
+        target_image=target_image,
     )
 
 

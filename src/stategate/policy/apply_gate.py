@@ -58,6 +58,7 @@ class EvidenceFact:
     server_version: str | None = None  # drills and rehearsals: the version they ran on
     steps: tuple[tuple[str, str], ...] = ()  # rehearsal: (step, result) in order
     rollback: str | None = None  # rehearsal: previous-image | restore-backup | unknown
+    target_image: str | None = None  # rehearsal: the image reference it rehearsed
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,12 @@ def _rehearsal(ctx: _Ctx, change: ModuleChange, cls: str, rid: str) -> None:
         for e in ctx.facts.evidence
         if e.kind == "rehearsal" and e.module == mid and e.backup_id == backup.backup_id
     ]
+    # only a rehearsal of the very image the change runs counts: one of another image on
+    # the same major rehearsed something else
+    others = sorted(
+        {e.target_image or "an unknown image" for e in mine if e.target_image != change.to_image}
+    )
+    mine = [e for e in mine if e.target_image == change.to_image]
     on_target = [e for e in mine if _major(e.server_version) == wanted]
     passed = [e for e in on_target if _rehearsed(e, major)]
     found = max(passed, key=lambda e: e.finished, default=None)
@@ -260,14 +267,19 @@ def _rehearsal(ctx: _Ctx, change: ModuleChange, cls: str, rid: str) -> None:
     elif mine:
         ran = ", ".join(sorted({e.server_version or "an unknown version" for e in mine}))
         hint = f"rehearsals of backup {backup.backup_id} ran on {ran}, not major {wanted}"
+    elif others:
+        hint = (
+            f"backup {backup.backup_id} was rehearsed on {', '.join(others)}, "
+            f"not on {change.to_image}"
+        )
     else:
         hint = f"no rehearsal of backup {backup.backup_id} on major {wanted}"
     ctx.need(rid, mid, cls, False, f"{hint}: {APPLY_TEXT[A.REHEARSAL]}")
 
 
-def _rehearsed_rollback(ctx: _Ctx, mid: str) -> EvidenceFact | None:
-    """The newest rehearsal of the module's latest backup that found rollback needs a
-    restore (None: none did, or nothing was rehearsed)."""
+def _rehearsed_rollback(ctx: _Ctx, mid: str, image: str | None) -> EvidenceFact | None:
+    """The newest rehearsal of the module's latest backup, on the image the change runs,
+    that found rollback needs a restore (None: none did, or nothing was rehearsed)."""
     backup = ctx.facts.latest("backup", mid)
     found = [
         e
@@ -276,6 +288,7 @@ def _rehearsed_rollback(ctx: _Ctx, mid: str) -> EvidenceFact | None:
         and e.module == mid
         and backup is not None
         and e.backup_id == backup.backup_id
+        and e.target_image == image
         and e.rollback == "restore-backup"
     ]
     return max(found, key=lambda e: e.finished, default=None)
@@ -368,7 +381,7 @@ def _check(
         hint = APPLY_TEXT[req]
         if rollback is not None and major and not rollback.needs_restore:
             hint = "a major upgrade changes the data format: the rollback path must say it needs a restore (rollback.needs_restore: true)"
-        found = _rehearsed_rollback(ctx, mid)
+        found = _rehearsed_rollback(ctx, mid, change.to_image)
         if ok and rollback is not None and found is not None and not rollback.needs_restore:
             # the rehearsal observed the way back: a re-pin it found impossible is no path
             ok = False

@@ -17,6 +17,8 @@ from stategate.policy.apply_gate import (
     evaluate_apply,
 )
 from stategate.policy.gate import PullRequest
+from stategate.policy.schema import ApplyRequirement
+from stategate.policy.text import APPLY_TEXT
 from stategate.pullrequest import load_pull_request
 from tests.gitrepo import platform_repo
 
@@ -123,7 +125,12 @@ def rehearsal(
     match: bool = True,
     rollback: str = "previous-image",
     path: str = REHEARSAL,
+    image: str | None = None,
 ) -> EvidenceFact:
+    """A rehearsal on `version`, of the image the tests change to on that major unless
+    `image` says otherwise."""
+    if image is None:
+        image = PG_MAJOR if version.startswith("17") else PG_NEW
     return EvidenceFact(
         path,
         "s5",
@@ -139,6 +146,7 @@ def rehearsal(
         server_version=version,
         steps=steps,
         rollback=rollback,
+        target_image=image,
     )
 
 
@@ -388,13 +396,41 @@ def test_a_major_change_needs_the_whole_rehearsal_to_pass(tmp_path: Path) -> Non
 def test_a_rehearsal_on_another_major_or_of_another_backup_does_not_count(
     tmp_path: Path,
 ) -> None:
-    facts = _evidence(rehearsed_on="16.6")
+    # the image names 17 but the rehearsal's server said 16: it rehearsed the wrong engine
+    facts = [*_evidence(rehearsed_on=None), rehearsal("16.6", image=PG_MAJOR)]
     _v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
     assert req.status == "missing"
     assert req.hint.startswith("rehearsals of backup b1 ran on 16.6, not major 17")
     facts = [*_evidence(rehearsed_on=None), rehearsal("16.6", backup="b0")]
     _v, req = _rehearsal_req(tmp_path, facts)
     assert req.hint.startswith("no rehearsal of backup b1 on major 16")
+
+
+def test_only_a_rehearsal_of_the_image_the_change_runs_counts(tmp_path: Path) -> None:
+    # same backup, same major, but another image (another build of 17): not this change's
+    other = "postgres:17.2-bookworm@sha256:" + "ef" * 32
+    facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", image=other)]
+    v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
+    assert req.status == "missing" and v.verdict.value == "blocked"
+    assert req.hint.startswith(f"backup b1 was rehearsed on {other}, not on {PG_MAJOR}: ")
+    assert REHEARSAL not in v.relied_evidence
+    # the same image without its digest is another reference too: the digest is what runs
+    bare = PG_MAJOR.partition("@")[0]
+    facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", image=bare)]
+    assert _rehearsal_req(tmp_path / "bare", facts, PG_MAJOR)[1].status == "missing"
+    # every other image is named, and a record that names none says so
+    older = replace(rehearsal("17.2", path="r-none.json"), target_image=None)
+    facts = [*_evidence(rehearsed_on=None), rehearsal("17.2", image=other), older]
+    _v, req = _rehearsal_req(tmp_path / "named", facts, PG_MAJOR)
+    assert req.hint == (
+        f"backup b1 was rehearsed on an unknown image, {other}, not on {PG_MAJOR}: "
+        f"{APPLY_TEXT[ApplyRequirement.REHEARSAL]}"
+    )
+    # beside one of the right image, it changes nothing
+    facts = [*facts, rehearsal("17.2", path="evidence/platform/postgres/rehearsal-2.json")]
+    v, req = _rehearsal_req(tmp_path / "both", facts, PG_MAJOR)
+    assert req.status == "met"
+    assert req.hint == "rehearsal evidence/platform/postgres/rehearsal-2.json on 17.2"
 
 
 def _rollback_req(tmp_path: Path, facts: list[EvidenceFact], *, needs_restore: bool):  # type: ignore[no-untyped-def]
@@ -426,6 +462,11 @@ def test_only_a_rehearsal_of_the_latest_backup_decides_the_rollback(tmp_path: Pa
     facts = [*_evidence(rehearsed_on="16.6"), other]
     v, req = _rollback_req(tmp_path, facts, needs_restore=False)
     assert req.status == "met" and v.verdict.value == "approved"
+    elsewhere = rehearsal("16.6", rollback="restore-backup", image=PG_MAJOR, path="r-17.json")
+    v, req = _rollback_req(
+        tmp_path / "image", [*_evidence(rehearsed_on="16.6"), elsewhere], needs_restore=False
+    )
+    assert req.status == "met"  # it rehearsed another image: it says nothing of this one
     unknown = rehearsal("16.6", rollback="unknown", path="r-unknown.json")
     v, req = _rollback_req(
         tmp_path / "again", [*_evidence(rehearsed_on="16.6"), unknown], needs_restore=False
@@ -514,8 +555,10 @@ def test_a_failed_rehearsal_is_reported_by_its_newest_run_and_every_failed_step(
 
 
 def test_rehearsals_on_other_majors_are_listed_by_version(tmp_path: Path) -> None:
-    unknown = replace(rehearsal("16.6", path="r-unknown.json"), server_version=None)
-    facts = [*_evidence(rehearsed_on="16.6"), unknown]
+    # of the image the change runs (its tag says 17), on servers that said otherwise
+    on16 = rehearsal("16.6", image=PG_MAJOR)
+    unknown = replace(rehearsal("16.6", path="r-unknown.json", image=PG_MAJOR), server_version=None)
+    facts = [*_evidence(rehearsed_on=None), on16, unknown]
     _v, req = _rehearsal_req(tmp_path, facts, PG_MAJOR)
     assert req.hint.startswith(
         "rehearsals of backup b1 ran on 16.6, an unknown version, not major 17: "

@@ -81,7 +81,9 @@ def drill(*, backup_id: str = "b1", version: str | None = "16.14") -> EvidenceFa
     )
 
 
-def rehearsal(*, backup_id: str = "b1", version: str = "16.14") -> EvidenceFact:
+def rehearsal(
+    *, backup_id: str = "b1", version: str = "16.14", image: str = PG_MINOR
+) -> EvidenceFact:
     """A rehearsal of the backup on the target (a minor change: 16.14 is the 16 here)."""
     return EvidenceFact(
         REHEARSAL,
@@ -98,6 +100,7 @@ def rehearsal(*, backup_id: str = "b1", version: str = "16.14") -> EvidenceFact:
         server_version=version,
         steps=(("verify-backup", "pass"), ("restore-on-target", "pass")),
         rollback="previous-image",
+        target_image=image,
     )
 
 
