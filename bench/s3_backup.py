@@ -1,5 +1,5 @@
 """stategate backup of S3 buckets (mirror + sha256 manifest + record) vs rclone copy
-from the same S3 server (moto) to a local directory. Data: --scale x 100 objects of 1 MB."""
+from the same S3 server (SeaweedFS) to a local directory. Data: --scale x 100 objects of 1 MB."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 
 from common import best, context, parser, report, rm, workdir
 
+from stategate.engines import discover
 from stategate.operations.backup import run_backup
 from stategate.providers.config import Credential, S3Source
 from stategate.providers.s3 import client_for
@@ -17,7 +18,8 @@ from stategate.sandbox.servers import LocalS3
 def main() -> None:
     args = parser(__doc__ or "", 4).parse_args()
     work = workdir()
-    with LocalS3(access_key="bench", secret_key="bench-secret") as access:
+    weed = discover().newest("seaweedfs").path
+    with LocalS3(binary=weed, access_key="bench", secret_key="bench-secret") as access:
         client = client_for(access)
         client.create_bucket(Bucket="data")
         count = int(args.scale * 100)

@@ -11,6 +11,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v rclone >/dev/null || need+=(rclone)
+# the age CLI: the by-hand decryption of an encrypted backup part (docs/evidence.md)
+command -v age >/dev/null || need+=(age)
 # the native RDB scanner (src/stategate/native) is compiled at install: a C compiler
 # and OpenSSL's headers (Python's own headers come with the interpreter, or python3-dev)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)

@@ -154,8 +154,10 @@ def _fact(record: StoredRecord) -> EvidenceFact:
     steps: tuple[tuple[str, str], ...] = ()
     rollback: str | None = None
     target_image: str | None = None
-    if pred.kind == "backup":
+    copies: tuple[str, ...] = ()
+    if isinstance(pred, BackupPredicate):
         backup_id = pred.backup_id
+        copies = tuple(c.repository for c in pred.copies)
     elif isinstance(pred, DrillPredicate):
         backup_id, backup_record = pred.backup_id, pred.backup_record
         match = pred.fingerprint.match if pred.fingerprint else None
@@ -192,6 +194,7 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         steps=steps,
         rollback=rollback,
         target_image=target_image,
+        copies=copies,
     )
 
 
@@ -235,6 +238,9 @@ def _check_backup(store: EvidenceStore, rel: str, artifacts: Path | None) -> Art
         return ArtifactCheck(rel, "unreachable", f"artifacts not reachable ({where})")
     if not pred.artifacts:
         return ArtifactCheck(rel, "failed", "the backup record lists no artifacts")
+    if pred.copies and not any(c.type == "local" for c in pred.copies):
+        held = ", ".join(f"{c.repository} ({c.where})" for c in pred.copies)
+        return ArtifactCheck(rel, "unreachable", f"backup {pred.location} is stored in {held}")
     directory = (artifacts / pred.location).resolve()
     if not directory.is_relative_to(artifacts.resolve()):
         return ArtifactCheck(rel, "failed", f"location {pred.location!r} escapes the artifacts")
@@ -242,7 +248,11 @@ def _check_backup(store: EvidenceStore, rel: str, artifacts: Path | None) -> Art
         return ArtifactCheck(
             rel, "unreachable", f"backup {pred.location} not found under {artifacts}"
         )
-    parts = [PartInfo(a.name, a.size, a.sha256) for a in pred.artifacts]
+    # the stored bytes (encrypted ones too: their digest needs no key)
+    parts = [
+        PartInfo(a.stored_name or a.name, a.stored_size or a.size, a.stored_sha256 or a.sha256)
+        for a in pred.artifacts
+    ]
     try:
         failures = verify_parts(directory, parts)
     except (StategateError, OSError) as exc:

@@ -225,7 +225,8 @@ def test_a_key_revoked_on_main_after_the_branch_was_cut_no_longer_approves(chain
 
 
 def test_a_flipped_byte_in_a_relied_artifact_blocks(chain: Chain) -> None:
-    dump = max((chain.artifacts).rglob("*.zst"), key=lambda p: p.stat().st_size)
+    # the stored (age-encrypted) dump: the gate hashes it without the key
+    dump = max((chain.artifacts).rglob("*.zst.age"), key=lambda p: p.stat().st_size)
     data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0x01
     dump.write_bytes(bytes(data))
@@ -236,7 +237,8 @@ def test_a_flipped_byte_in_a_relied_artifact_blocks(chain: Chain) -> None:
 
 
 def test_a_truncated_artifact_blocks(chain: Chain) -> None:
-    dump = max((chain.artifacts).rglob("*.zst"), key=lambda p: p.stat().st_size)
+    # the stored (age-encrypted) dump: the gate hashes it without the key
+    dump = max((chain.artifacts).rglob("*.zst.age"), key=lambda p: p.stat().st_size)
     with dump.open("r+b") as handle:
         handle.truncate(dump.stat().st_size - 1)
     doc = chain.apply()

@@ -56,13 +56,20 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert "Rollback, as rehearsed: Redis 7.0." in valkey_plan
     assert "cannot load the RDB that valkey 8.1." in " ".join(valkey_plan.split())
     assert (out / "reports" / "W8-stateful-sidecar-gate.md").is_file()
+    # backups in minio's bucket and on the host, encrypted; drills read minio's copy back
+    assert "stored in: minio (s3 http://127.0.0.1:" in flat
+    assert "age-encrypted to 1 recipient(s)" in flat
+    assert re.search(
+        r"minio \(http://127\.0\.0\.1:\d+/backups/stategate\): 3 backup\(s\) whole, clean", flat
+    )
+    assert re.search(r"read back from: minio \(http://127\.0\.0\.1:\d+/backups/stategate\)", flat)
     sarif = json.loads((out / "reports" / "check.sarif").read_text())
     assert sarif["version"] == "2.1.0"
     assert "Stand-in services stopped" in text
     # the demo's own leak check searched every seeded credential (plain and encoded) in
     # every raw command output, report, record, decoded signed payload and the ledger
     assert re.search(
-        r"leak check: 4 seeded secrets, searched plain and encoded in [1-9]\d* command "
+        r"leak check: 5 seeded secrets, searched plain and encoded in [1-9]\d* command "
         r"outputs and [1-9]\d* files \([1-9]\d* JSON documents, base64 payloads decoded\): "
         r"none found",
         " ".join(text.split()),

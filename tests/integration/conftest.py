@@ -1,4 +1,4 @@
-"""Real servers for the evidence tests: PostgreSQL, Redis and an S3 server (moto).
+"""Real servers for the evidence tests: PostgreSQL, Redis and an S3 server (SeaweedFS).
 
 The stand-in "production" services are started once per session by the same
 code the demo uses, with real credentials (postgres password, redis
@@ -28,6 +28,7 @@ from stategate.providers.config import (
     SmokeCheck,
     SqlCheck,
 )
+from stategate.repository.repositories import Repositories
 from stategate.sandbox.services import (
     CANARY_KEY,
     CANARY_SHA256,
@@ -116,6 +117,7 @@ class Workspace:
         module_id: str,
         config: ProviderConfig | None = None,
         smoke: list[SmokeCheck] | None = None,
+        repositories: Repositories | None = None,
     ) -> ModuleContext:
         return ModuleContext(
             module_id=module_id,
@@ -127,6 +129,7 @@ class Workspace:
             store=self.store(),
             key=self.key,
             artifacts=self.artifacts,
+            repositories=repositories,
         )
 
 

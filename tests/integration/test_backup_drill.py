@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -22,6 +23,7 @@ from stategate.providers.config import PostgresSource, VolumeSource
 from stategate.providers.s3 import client_for
 
 from .conftest import Workspace
+from .hostile_s3 import moto_server
 
 pytestmark = pytest.mark.integration
 
@@ -259,14 +261,19 @@ def test_s3_change_between_listing_and_download_fails_the_backup(workspace: Work
 
 
 def test_s3_key_escaping_the_target_fails_closed(workspace: Workspace) -> None:
+    """AWS S3 (and moto) store a key like ``../../etc/evil``; SeaweedFS and MinIO refuse
+    it, so this one test backs up from moto's server."""
     access = workspace.services.access["data/minio"]
     assert isinstance(access, S3Access)
-    client = client_for(access)
-    client.create_bucket(Bucket="hostile")
-    client.put_object(Bucket="hostile", Key="../../etc/evil", Body=b"x")
-    config = workspace.services.sources["data/minio"].model_copy(update={"buckets": ["hostile"]})
-    ctx = workspace.context("data/minio", config)
-    pred = backup_pred(run_backup(ctx))
+    with moto_server() as endpoint:
+        client = client_for(replace(access, endpoint=endpoint))
+        client.create_bucket(Bucket="hostile")
+        client.put_object(Bucket="hostile", Key="../../etc/evil", Body=b"x")
+        config = workspace.services.sources["data/minio"].model_copy(
+            update={"buckets": ["hostile"], "endpoint": endpoint}
+        )
+        ctx = workspace.context("data/minio", config)
+        pred = backup_pred(run_backup(ctx))
     assert pred.result == "error" and "escape" in (pred.reason or "")
     assert not (workspace.artifacts / pred.location).exists()
     assert not list(workspace.artifacts.rglob("evil"))

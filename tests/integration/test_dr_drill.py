@@ -1,6 +1,6 @@
 """The full sandbox DR drill on the bundled example platform's stand-in services.
 
-Real PostgreSQL, Redis and S3 (moto) servers stand in for production on free
+Real PostgreSQL, Redis and S3 (SeaweedFS) servers stand in for production on free
 ports, which a copy of the example policy is pointed at; the drill restores their backups into
 sandboxes that are all up together, and records one signed DR attestation.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pyrage import x25519
 
 from stategate.evidence.records.predicates import BackupPredicate, DrDrillPredicate
 from stategate.evidence.records.typed import StoredRecord, latest_dr_drill, read_record
@@ -29,6 +30,8 @@ from stategate.example import example_root
 from stategate.operations.backup import run_backup
 from stategate.operations.dr import run_dr_drill
 from stategate.operations.module import module_context
+from stategate.providers.access import S3Access
+from stategate.providers.s3 import client_for
 from stategate.sandbox.services import (
     ProductionServices,
     point_policy_at,
@@ -108,10 +111,14 @@ def example(
     example_services: ProductionServices,
     evidence_key: SigningKey,
     operator_key: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Example:
     repo = tmp_path / "platform"
     shutil.copytree(example_root(), repo)
     trust_keys(repo, evidence_key, operator_key)
+    identity = x25519.Identity.generate()  # backups are encrypted to it (the example's policy)
+    (repo / "trust" / "backup-recipients.txt").write_text(f"{identity.to_public()}\n")
+    monkeypatch.setenv("STATEGATE_AGE_IDENTITY", str(identity))
     policy_file = repo / "stategate.yaml"
     text = point_policy_at(policy_file.read_text(), example_services.sources, "stategate.yaml")
     policy = yaml.safe_load(text)
@@ -188,14 +195,19 @@ def test_dr_drill_of_the_example_platform_passes(example: Example) -> None:
     assert int(summary.split("; ")[1].split()[0]) >= len(record.statement.subject)
 
 
-def test_a_corrupted_artifact_is_a_recorded_failing_dr_drill(example: Example) -> None:
+def test_a_corrupted_artifact_is_a_recorded_failing_dr_drill(
+    example: Example, example_services: ProductionServices
+) -> None:
     backups = {mid: example.backup(mid) for mid in STATEFUL}
     bpred = backups["platform/redis"].statement.predicate
     assert isinstance(bpred, BackupPredicate)
-    dump = example.artifacts / bpred.location / "dump.rdb"
-    data = bytearray(dump.read_bytes())
+    # the drill reads the first repository back: minio's bucket (the example's policy)
+    minio = example_services.access["platform/minio"]
+    assert isinstance(minio, S3Access)
+    client, key = client_for(minio), f"stategate/{bpred.location}/dump.rdb.age"
+    data = bytearray(client.get_object(Bucket="backups", Key=key)["Body"].read())
     data[len(data) // 2] ^= 0x01
-    dump.write_bytes(bytes(data))
+    client.put_object(Bucket="backups", Key=key, Body=bytes(data))
 
     done = example.cli("dr-drill", "--format", "json")
     assert done.returncode == 1, done.stderr
@@ -218,7 +230,9 @@ def test_a_corrupted_artifact_is_a_recorded_failing_dr_drill(example: Example) -
     by_module = {m.module: m for m in pred.modules}
     redis = by_module["platform/redis"]
     assert redis.result == "fail" and not redis.artifacts_verified
-    assert "sha256" in (redis.reason or "")
+    assert (redis.reason or "").startswith(
+        "dump.rdb.age in repository minio: the stored bytes differ from the record"
+    )
     assert by_module["platform/postgres"].result == "pass"
     assert "platform/redis" in (pred.reason or "")
     assert latest_dr_drill(example.store()) is None  # no passing DR drill

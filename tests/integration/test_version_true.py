@@ -289,3 +289,23 @@ def test_a_rehearsal_needs_a_drilled_backup(workspace: Workspace) -> None:
     packet = _packet(workspace.repo, MODULE, f"postgres:15.8@{DIGEST}", f"postgres:16.4@{DIGEST}")
     with pytest.raises(InputError, match="no passing restore drill of data/postgres"):
         run_rehearsal(workspace.context(MODULE), packet)
+
+
+def test_an_s3_rehearsal_round_trips_the_objects_and_says_the_server_is_seaweedfs(
+    workspace: Workspace,
+) -> None:
+    old = f"minio/minio:RELEASE.2024-06-13T22-53-53Z@{DIGEST}"
+    new = f"minio/minio:RELEASE.2025-04-22T22-12-26Z@{DIGEST}"
+    packet = _packet(workspace.repo, "data/minio", old, new)
+    pred = _rehearsed(workspace, "data/minio", packet)
+    assert pred.result == "pass", pred.reason
+    assert (pred.target_version or "").startswith("SeaweedFS ")  # what really ran
+    assert pred.engine.version is not None and pred.engine.version.startswith("SeaweedFS 4.")
+    assert "not the module's MinIO release" in (pred.engine.detail or "")
+    assert pred.fingerprint is not None and pred.fingerprint.match
+    assert [s.name for s in pred.steps] == LOGICAL_STEPS
+    # nothing here can say how that MinIO release reads its disk: the way back is unknown
+    assert pred.rollback.kind == "unknown"
+    assert pred.rollback.detail.startswith("the sandbox S3 server is SeaweedFS ")
+    assert f"not {new}" in pred.rollback.detail
+    assert pred.rollback.detail.endswith(f"keep backup {pred.backup_id}")

@@ -102,6 +102,12 @@ def _rehearse() -> click.Command:
     return rehearse.command
 
 
+def _repo() -> click.Command:
+    from stategate.commands import repo
+
+    return repo.command
+
+
 def _engines() -> click.Command:
     from stategate.commands import engines
 
@@ -125,6 +131,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "demo": _demo,
     "engines": _engines,
     "rehearse": _rehearse,
+    "repo": _repo,
 }
 
 

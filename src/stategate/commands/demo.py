@@ -160,10 +160,11 @@ def command(out: Path | None) -> int:
     demo.step("0. The platform repo, its signing keys and its stand-in production services")
     demo.sg("keys", "init", "--role", "evidence", "--name", "demo-host")
     demo.sg("keys", "init", "--role", "operator", "--name", "demo-operator")
+    identity = _backup_recipients(demo)
     demo.commit("platform with trust roots")
     opened = open_workspace(demo.repo)
     with production_services(opened.evidence_sources(), majors=opened.image_majors()) as services:
-        demo.secrets = services.secrets()
+        demo.secrets = [*services.secrets(), identity]
         console.print(
             "started and seeded: "
             + ", ".join(f"{m} ({type(a).__name__})" for m, a in services.access.items())
@@ -187,6 +188,28 @@ def command(out: Path | None) -> int:
     return 0
 
 
+def _backup_recipients(demo: _Demo) -> str:
+    """The operators' age key: its public half in the repo (backups are encrypted to it),
+    the identity only in the environment of the commands that restore."""
+    from pyrage import x25519
+
+    identity = x25519.Identity.generate()
+    recipients = demo.repo / "trust" / "backup-recipients.txt"
+    recipients.write_text(
+        "# the operators' age public keys: every backup part is encrypted to these\n"
+        f"{identity.to_public()}\n",
+        encoding="utf-8",
+    )
+    demo.extra_env["STATEGATE_AGE_IDENTITY"] = str(identity)
+    demo.console.print(
+        "backups go to minio's backups bucket and a folder on the host, age-encrypted to "
+        "trust/backup-recipients.txt; the identity that decrypts them is only in "
+        "$STATEGATE_AGE_IDENTITY",
+        highlight=False,
+    )
+    return str(identity)
+
+
 def _chain(demo: _Demo) -> None:
     demo.step("1. Know the platform")
     demo.sg("classify")
@@ -207,6 +230,11 @@ def _chain(demo: _Demo) -> None:
     demo.git("checkout", "-q", "main")
     for module in STATEFUL:
         demo.sg("backup", module)
+    demo.console.print(
+        "Every part is in both repositories, encrypted; the drills read them back from "
+        "minio's bucket (the first repository) and verify every byte."
+    )
+    demo.sg("repo", "check")
     for module in STATEFUL:
         demo.sg("restore-drill", module)
     for module in STATEFUL:

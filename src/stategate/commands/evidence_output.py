@@ -178,8 +178,19 @@ def _details(pred: ModulePredicate) -> list[str]:
                 f"{len(pred.fingerprint.groups)} group(s), "
                 f"{'one snapshot' if pred.consistent else pred.note}"
             )
+        if pred.copies:
+            sealed = ""
+            if pred.encryption is not None:
+                sealed = f", age-encrypted to {len(pred.encryption.recipients)} recipient(s)"
+            lines.append(
+                "stored in: "
+                + "; ".join(f"{c.repository} ({c.type} {c.where})" for c in pred.copies)
+                + sealed
+            )
     elif isinstance(pred, DrillPredicate):
         lines.append(f"backup id: {pred.backup_id}; artifacts verified: {pred.artifacts_verified}")
+        if pred.read_from is not None:
+            lines.append(f"read back from: {pred.read_from.repository} ({pred.read_from.where})")
         engine = pred.engine
         lines.append(
             f"engine: {engine.name} ({engine.version or 'n/a'})"

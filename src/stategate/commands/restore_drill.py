@@ -26,12 +26,20 @@ from stategate.sandbox.engine import EngineName
     help="Run the sandbox on this version (default: the version the backup was taken of; "
     "the apply gate counts a drill only on the running major).",
 )
+@click.option(
+    "--from-repository",
+    "repository",
+    metavar="NAME",
+    help="Read the backup back from this repository (default: the first of "
+    "evidence.backup_to that holds it).",
+)
 @evidence_options
 def command(
     module: str,
     backup_id: str | None,
     engine: EngineName | None,
     engine_version: str | None,
+    repository: str | None,
     repo: Path,
     artifacts: Path | None,
     key_path: Path | None,
@@ -40,6 +48,10 @@ def command(
     """Verify MODULE's backup, restore it into a sandbox, compare content, run smoke."""
     ctx = evidence_context(repo, module, key_path=key_path, artifacts=artifacts, fmt=fmt)
     drill = run_restore_drill(
-        ctx, backup_id=backup_id, engine_name=engine, engine_version=engine_version
+        ctx,
+        backup_id=backup_id,
+        engine_name=engine,
+        engine_version=engine_version,
+        repository=repository,
     )
     return report(drill, fmt)

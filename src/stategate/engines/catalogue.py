@@ -133,6 +133,16 @@ class Catalogue:
         versions = sorted({b.major for b in self.of(engine)}, key=version_key)
         return ", ".join(versions) or "none"
 
+    def newest(self, engine: EngineKind) -> EngineBuild:
+        """The newest build of ``engine``, or a refusal saying none is installed."""
+        builds = self.of(engine)
+        if not builds:
+            raise EngineUnavailable(
+                f"engine-unavailable: no {ENGINE_NAMES[engine]} build is installed; run "
+                "scripts/setup.sh, point $STATEGATE_ENGINE_PATH at one, or see `stategate engines`"
+            )
+        return builds[-1]
+
     def require(self, engine: EngineKind, major: str) -> EngineBuild:
         """A build of ``major`` (the first found, so configured builds win), or a refusal
         naming what is installed: never another major."""

@@ -181,18 +181,16 @@ def _check_artifacts(
     hashed: dict[Path, str],
     report: VerifyReport,
 ) -> None:
-    """Subjects named by a relative path that exists under ``root`` must match by sha256.
+    """Subjects named by a relative path that exists under ``root`` must match by sha256,
+    and so must a backup's parts as they are stored (encrypted: their digest needs no key).
 
-    Subjects that are not files there (image names, artifacts on another host)
-    are counted as unreachable, not as findings.
+    Subjects that are not files there (image names, artifacts on another host or in an
+    S3 repository) are counted as unreachable, not as findings.
     """
     resolved_root = Path(os.path.realpath(root))
-    for subject in statement.subject:
-        expected = subject.digest.get("sha256")
-        if expected is None or not subject.name:
-            continue
+    for subject_name, expected in _expected_files(statement):
         try:
-            name = safe_relpath(subject.name)
+            name = safe_relpath(subject_name)
         except InputError:
             report.artifacts_unreachable += 1
             continue
@@ -212,6 +210,24 @@ def _check_artifacts(
                     f"{expected[:12]}...",
                 )
             )
+
+
+def _expected_files(statement: Statement) -> list[tuple[str, str]]:
+    """(relative path, sha256) of every file a record describes: its subjects, and the
+    stored form of a backup's encrypted parts."""
+    files = [
+        (s.name, s.digest["sha256"]) for s in statement.subject if s.name and "sha256" in s.digest
+    ]
+    pred = statement.predicate
+    location, artifacts = pred.get("location"), pred.get("artifacts")
+    if statement.kind == "backup" and isinstance(location, str) and isinstance(artifacts, list):
+        for artifact in artifacts:
+            if not isinstance(artifact, dict):
+                continue
+            stored, digest = artifact.get("stored_name"), artifact.get("stored_sha256")
+            if isinstance(stored, str) and isinstance(digest, str):
+                files.append((f"{location}/{stored}", digest))
+    return files
 
 
 def _ledger_at(layout: RepoLayout, ref: str) -> bytes:

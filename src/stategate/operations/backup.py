@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 from stategate import execute
 from stategate.errors import StategateError
-from stategate.evidence.records.artifact import module_lock, open_backup
+from stategate.evidence.records.artifact import PartInfo, module_lock, parts_jsonl
 from stategate.evidence.records.predicates import (
     Artifact,
     BackupPredicate,
@@ -17,7 +15,7 @@ from stategate.evidence.records.predicates import (
 )
 from stategate.evidence.records.typed import StoredRecord, module_path, new_id, write_record
 from stategate.operations.context import ModuleContext, now
-from stategate.providers.base import FINGERPRINT_PART, BackupHooks, Provider
+from stategate.providers.base import FINGERPRINT_PART, PARTS_PART, BackupHooks, Provider
 from stategate.providers.fingerprint import FingerprintSummary
 from stategate.providers.registry import provider_for
 
@@ -41,7 +39,6 @@ def _locked_backup(
     started = now()
     backup_id = new_id(started)
     location = module_path(ctx.module_id) / backup_id
-    final = ctx.artifacts / location
     source = ctx.source_info(provider.address())
     artifacts: list[Artifact] = []
     summary: FingerprintSummary | None = None
@@ -49,6 +46,8 @@ def _locked_backup(
     result: Result = "pass"
     reason: str | None = None
     client: str | None = None
+    repositories = ctx.stores()
+    copies = [r.copy() for r in repositories.targets]
     try:
         source.server_version = provider.server_version()
         source.identity = provider.identity()
@@ -56,7 +55,7 @@ def _locked_backup(
         client = provider.client_version()  # refuses a server no installed client can read
         with (
             ctx.progress(f"backup {ctx.module_id}", None) as progress,
-            open_backup(final, progress) as writer,
+            repositories.writing(location.as_posix(), progress) as writer,
         ):
             output = provider.backup(writer, hooks or BackupHooks())
             if output.listing_stored:
@@ -65,16 +64,20 @@ def _locked_backup(
             summary = output.fingerprint.summary()
             consistent, note = output.consistent, output.note
             covered = output.covered_prefix
+            if covered:
+                listed = [p for p in writer.parts if p.name.startswith(covered)]
+                with writer.part(PARTS_PART) as dest:
+                    dest.write(parts_jsonl(listed))
             artifacts = [
-                Artifact(name=p.name, size=p.size, sha256=p.sha256)
+                _artifact(p)
                 for p in sorted(writer.parts, key=lambda p: p.name)
                 if not (covered and p.name.startswith(covered))
             ]
             total = sum(p.size for p in writer.parts)
     except (StategateError, OSError) as exc:
         result, reason = "error", execute.mask(str(exc), provider.secrets())
-        artifacts, summary, total = [], None, 0
-        shutil.rmtree(final, ignore_errors=True)
+        artifacts, summary, total, copies = [], None, 0, []
+        repositories.remove(location.as_posix())
     predicate = BackupPredicate(
         **ctx.run_fields(backup_id, started, result, reason),
         source=source,
@@ -86,6 +89,8 @@ def _locked_backup(
         fingerprint=summary,
         consistent=consistent,
         note=note,
+        copies=copies,
+        encryption=repositories.encryption if copies else None,
     )
     subjects = [
         Subject(name=f"{location.as_posix()}/{a.name}", digest={"sha256": a.sha256})
@@ -97,5 +102,19 @@ def _locked_backup(
         return write_record(ctx.store, statement(subjects, predicate), ctx.key)
     except BaseException:
         # no record, no backup: an artifact nothing describes is only clutter
-        shutil.rmtree(final, ignore_errors=True)
+        repositories.remove(location.as_posix())
         raise
+
+
+def _artifact(part: PartInfo) -> Artifact:
+    stored = part.stored
+    if stored is None:
+        return Artifact(name=part.name, size=part.size, sha256=part.sha256)
+    return Artifact(
+        name=part.name,
+        size=part.size,
+        sha256=part.sha256,
+        stored_name=stored.name,
+        stored_size=stored.size,
+        stored_sha256=stored.sha256,
+    )

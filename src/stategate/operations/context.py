@@ -18,7 +18,9 @@ from stategate.evidence.records.predicates import Result, SourceInfo, Tool
 from stategate.evidence.store import EvidenceStore
 from stategate.evidence.trust.keys import SigningKey
 from stategate.evidence.trust.signer import require_evidence_signer
+from stategate.policy.schema import EvidenceSettings
 from stategate.providers.config import ProviderConfig, SmokeCheck
+from stategate.repository.repositories import Repositories, from_policy
 
 # (label, total bytes or None) -> a progress sink for one long step
 ProgressFactory = Callable[[str, int | None], AbstractContextManager[Progress]]
@@ -42,6 +44,13 @@ class ModuleContext:
     key: SigningKey  # signs every record this job writes (role evidence)
     artifacts: Path
     progress: ProgressFactory = field(default=no_progress)
+    # where backups are stored and read back from (None: the artifacts folder, as written)
+    repositories: Repositories | None = None
+
+    def stores(self) -> Repositories:
+        if self.repositories is not None:
+            return self.repositories
+        return from_policy(EvidenceSettings(), self.repo, self.artifacts)
 
     def require_signer(self) -> None:
         """Refuse, before any work, a key the trust file does not allow to sign evidence."""

@@ -20,21 +20,22 @@ from stategate.evidence.records.predicates import (
     DrillPredicate,
     Result,
     SourceInfo,
+    StoredCopy,
     Subject,
     statement,
 )
 from stategate.evidence.records.typed import StoredRecord, find_backup, new_id, write_record
 from stategate.operations.context import ModuleContext, now
 from stategate.operations.restore import (
-    ArtifactMismatch,
     Sandbox,
     backup_predicate,
+    fetched_backup,
     restored_sandbox,
-    verify_backup,
 )
 from stategate.providers.base import Provider
 from stategate.providers.fingerprint import Comparison, compare
 from stategate.providers.registry import provider_for
+from stategate.repository.repositories import ArtifactMismatch
 from stategate.sandbox.engine import Engine, EngineName, EngineUnavailable
 from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import overall, run_checks
@@ -50,6 +51,7 @@ class DrillOutcome:
     sandbox: SourceInfo | None = None
     comparison: Comparison | None = None
     smoke: list[CheckOutcome] = field(default_factory=list)
+    read_from: StoredCopy | None = None  # the repository the backup was read back from
 
     def failed(self, result: Result, reason: str) -> None:
         if self.result == "pass" or (self.result == "fail" and result == "error"):
@@ -72,6 +74,7 @@ def drilled(
     backup: StoredRecord,
     engine: Engine,
     engine_version: str | None = None,
+    repository: str | None = None,
 ) -> Iterator[Drilled]:
     """Verify ``backup``, restore it into a sandbox, compare content, run the smoke contract.
 
@@ -84,8 +87,11 @@ def drilled(
     box: Sandbox | None = None
     with ExitStack() as stack:
         try:
-            stored = verify_backup(ctx, backup, source, engine_version)
+            stored = stack.enter_context(
+                fetched_backup(ctx, backup, source, engine_version, repository)
+            )
             outcome.verified = True
+            outcome.read_from = stored.read_from
             box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
             outcome.sandbox = box.info
             with ctx.progress(f"fingerprint sandbox of {ctx.module_id}", None):
@@ -133,8 +139,10 @@ def run_restore_drill(
     backup_id: str | None = None,
     engine_name: EngineName | None = None,
     engine_version: str | None = None,
+    repository: str | None = None,
 ) -> StoredRecord:
-    """Verify, restore into a sandbox, compare fingerprints, smoke, tear down, record."""
+    """Read back and verify, restore into a sandbox, compare fingerprints, smoke, tear
+    down, record. ``repository`` names where to read the backup from."""
     config = ctx.require_config()
     ctx.require_signer()
     backup = find_backup(ctx.store, ctx.module_id, backup_id)
@@ -143,7 +151,7 @@ def run_restore_drill(
     started = now()
     outcome = DrillOutcome()
     try:
-        with drilled(ctx, backup, engine, engine_version) as done:
+        with drilled(ctx, backup, engine, engine_version, repository) as done:
             outcome = done.outcome
     except (StategateError, OSError) as exc:  # the sandbox did not tear down cleanly
         secrets = provider_for(config, ctx.repo).secrets()
@@ -155,6 +163,7 @@ def run_restore_drill(
         backup_record=backup.rel,
         backup_record_sha256=backup.sha256,
         artifacts_verified=outcome.verified,
+        read_from=outcome.read_from,
         engine=engine.info(),
         sandbox=outcome.sandbox,
         fingerprint=outcome.comparison,

@@ -9,6 +9,9 @@ from stategate.evidence.trust.keys import SigningKey
 from stategate.evidence.trust.signer import require_evidence_signer
 from stategate.operations.context import ModuleContext, ProgressFactory, no_progress
 from stategate.policy.classify import Module
+from stategate.providers.config import ProviderConfig, S3Source
+from stategate.repository.config import S3Repository
+from stategate.repository.repositories import from_policy
 from stategate.workspace import Workspace
 
 
@@ -41,6 +44,24 @@ def job_artifacts(ws: Workspace, override: Path | None) -> Path:
     return artifacts_root(ws.repo, ws.policy.evidence.artifacts, override)
 
 
+def _without_repositories(
+    ws: Workspace, module_id: str, config: ProviderConfig | None
+) -> ProviderConfig | None:
+    """An S3 module that holds backup repositories skips their prefixes: backups are not
+    backed up again (each has its own copies), and a backup never lists itself."""
+    if not isinstance(config, S3Source):
+        return config
+    homes = ws.policy.repository_homes()
+    skip = [
+        f"{r.bucket}/{r.prefix}/" if r.prefix else f"{r.bucket}/"
+        for r in ws.policy.evidence.repositories
+        if isinstance(r, S3Repository) and homes.get(r.name) == module_id
+    ]
+    if not skip:
+        return config
+    return config.model_copy(update={"skip": [*config.skip, *skip]})
+
+
 def context_for(
     ws: Workspace,
     module: Module,
@@ -53,7 +74,7 @@ def context_for(
     entry = ws.policy.module(module.id)
     return ModuleContext(
         module_id=module.id,
-        config=entry.evidence,
+        config=_without_repositories(ws, module.id, entry.evidence),
         smoke=list(entry.smoke),
         image=module.image,
         policy_digest=ws.platform.policy_digest,
@@ -62,4 +83,5 @@ def context_for(
         key=key,
         artifacts=artifacts,
         progress=progress,
+        repositories=from_policy(ws.policy.evidence, ws.repo, artifacts),
     )

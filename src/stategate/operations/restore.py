@@ -7,17 +7,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from stategate.errors import ExternalError, InputError
-from stategate.evidence.records.artifact import PartInfo, verify_parts
-from stategate.evidence.records.predicates import BackupPredicate, SourceInfo
+from stategate.evidence.records.artifact import PartInfo, StoredPart
+from stategate.evidence.records.predicates import Artifact, BackupPredicate, SourceInfo
 from stategate.evidence.records.typed import StoredRecord
 from stategate.operations.context import ModuleContext, host_port
-from stategate.providers.base import FINGERPRINT_PART, Provider, SmokeTarget, StoredBackup
+from stategate.providers.base import (
+    FINGERPRINT_PART,
+    PARTS_PART,
+    Provider,
+    SmokeTarget,
+    StoredBackup,
+)
 from stategate.providers.fingerprint import Fingerprint
+from stategate.repository.repositories import ArtifactMismatch
 from stategate.sandbox.engine import Engine
-
-
-class ArtifactMismatch(ExternalError):
-    """The artifact on disk is not the one the backup record describes."""
 
 
 def backup_predicate(record: StoredRecord) -> BackupPredicate:
@@ -27,37 +30,53 @@ def backup_predicate(record: StoredRecord) -> BackupPredicate:
     return pred
 
 
-def verify_backup(
+@contextmanager
+def fetched_backup(
     ctx: ModuleContext,
     record: StoredRecord,
     source: Provider,
     engine_version: str | None = None,
-) -> StoredBackup:
-    """Check every recorded part's size and sha256, then load the fingerprint (its
-    listing part, or what ``source``'s provider derives from the verified parts).
+    repository: str | None = None,
+) -> Iterator[StoredBackup]:
+    """Read the backup back from its repository (``repository``, else the first that
+    holds it), checking every recorded part's size and sha256 (stored and, decrypted,
+    as written), then load the fingerprint (its listing part, or what ``source``'s
+    provider derives from the verified parts).
 
     The sandbox will run ``engine_version`` when given, else the version the backup
     was taken of."""
     pred = backup_predicate(record)
-    directory = ctx.artifacts / pred.location
-    parts = [PartInfo(a.name, a.size, a.sha256) for a in pred.artifacts]
-    with ctx.progress(f"verify {pred.backup_id}", sum(p.size for p in parts)) as progress:
-        failures = verify_parts(directory, parts, progress)
-    if failures:
-        shown = "; ".join(f"{f.name}: {f.problem}" for f in failures[:3])
-        raise ArtifactMismatch(f"backup {pred.backup_id} artifact check failed: {shown}")
-    if FINGERPRINT_PART in {p.name for p in parts}:
-        fingerprint = Fingerprint.from_jsonl((directory / FINGERPRINT_PART).read_bytes())
-    else:
-        derived = source.derived_fingerprint(directory)
-        if derived is None:
-            raise ArtifactMismatch(f"backup {pred.backup_id} has no fingerprint artifact")
-        fingerprint = derived
-    recorded = pred.fingerprint
-    if recorded is None or fingerprint.summary(recorded.scheme).digest != recorded.digest:
-        raise ArtifactMismatch(f"backup {pred.backup_id} fingerprint differs from its record")
-    version = engine_version or pred.source.server_version
-    return StoredBackup(directory, tuple(parts), fingerprint, version)
+    repositories = ctx.stores()
+    holder = repositories.holding(pred.copies, repository)
+    parts = [_part(a) for a in pred.artifacts]
+    total = sum((p.stored.size if p.stored else p.size) for p in parts)
+    with (
+        ctx.progress(f"read {pred.backup_id} from {holder.name}", total) as progress,
+        repositories.fetched(holder, pred.location, parts, progress, PARTS_PART) as directory,
+    ):
+        if FINGERPRINT_PART in {p.name for p in parts}:
+            fingerprint = Fingerprint.from_jsonl((directory / FINGERPRINT_PART).read_bytes())
+        else:
+            derived = source.derived_fingerprint(directory)
+            if derived is None:
+                raise ArtifactMismatch(f"backup {pred.backup_id} has no fingerprint artifact")
+            fingerprint = derived
+        recorded = pred.fingerprint
+        if recorded is None or fingerprint.summary(recorded.scheme).digest != recorded.digest:
+            raise ArtifactMismatch(f"backup {pred.backup_id} fingerprint differs from its record")
+        version = engine_version or pred.source.server_version
+        yield StoredBackup(directory, tuple(parts), fingerprint, version, holder.copy())
+
+
+def _part(artifact: Artifact) -> PartInfo:
+    stored = None
+    if artifact.stored_name is not None:
+        if artifact.stored_size is None or artifact.stored_sha256 is None:
+            raise ArtifactMismatch(
+                f"{artifact.name}: the record names a stored form without its digest"
+            )
+        stored = StoredPart(artifact.stored_name, artifact.stored_size, artifact.stored_sha256)
+    return PartInfo(artifact.name, artifact.size, artifact.sha256, stored)
 
 
 @dataclass

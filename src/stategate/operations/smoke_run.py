@@ -15,7 +15,7 @@ from stategate.evidence.records.predicates import (
 )
 from stategate.evidence.records.typed import StoredRecord, find_backup, new_id, write_record
 from stategate.operations.context import ModuleContext, now
-from stategate.operations.restore import backup_predicate, restored_sandbox, verify_backup
+from stategate.operations.restore import backup_predicate, fetched_backup, restored_sandbox
 from stategate.providers.registry import provider_for
 from stategate.sandbox.engine import EngineInfo, EngineName
 from stategate.sandbox.select import engine_for
@@ -53,10 +53,12 @@ def run_smoke(
             used_backup = backup_predicate(backup).backup_id
             engine = engine_for(config.sandbox, override=engine_name, module_image=ctx.image)
             try:
-                stored = verify_backup(ctx, backup, source)
-                with restored_sandbox(
-                    source, stored, engine, backup_predicate(backup).source
-                ) as box:
+                with (
+                    fetched_backup(ctx, backup, source) as stored,
+                    restored_sandbox(
+                        source, stored, engine, backup_predicate(backup).source
+                    ) as box,
+                ):
                     info = info.model_copy(update={"server_version": box.info.server_version})
                     checks = run_checks(ctx.smoke, box.target, source.secrets())
             finally:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from stategate.diff.changes import ChangeKind, ModuleChange
 from stategate.image import parse_image, tag_version
 from stategate.packet import PacketModule
+from stategate.policy.backups import REFERENCE_RULE
 from stategate.policy.classify import Module
 from stategate.policy.gate import (
     PullRequest,
@@ -59,6 +60,7 @@ class EvidenceFact:
     steps: tuple[tuple[str, str], ...] = ()  # rehearsal: (step, result) in order
     rollback: str | None = None  # rehearsal: previous-image | restore-backup | unknown
     target_image: str | None = None  # rehearsal: the image reference it rehearsed
+    copies: tuple[str, ...] = ()  # backup: the repositories holding it (names)
 
 
 @dataclass(frozen=True)
@@ -506,8 +508,33 @@ def _backup(
         # evidence of another image never counts, even where the policy has no drift stop
         ctx.need(rid, mid, cls, False, f"{_drifted(backup, deployed, mid)}: {APPLY_TEXT[A.BACKUP]}")
         return None
+    inside = _only_inside(ctx, backup, target)
+    if inside:
+        ctx.need(
+            rid,
+            mid,
+            cls,
+            False,
+            f"backup {backup.backup_id} is stored only in {', '.join(inside)}, inside "
+            f"{target} itself: {REFERENCE_RULE}",
+        )
+        return None
     ctx.need(rid, mid, cls, True, f"backup {backup.path} ({backup.backup_id})")
     return backup
+
+
+def _only_inside(ctx: _Ctx, backup: EvidenceFact, target: str | None) -> list[str]:
+    """The repositories holding a backup of the backup reference module, when every one
+    of them lives in that module (empty: it has a copy elsewhere, or it is another
+    module's backup)."""
+    module = (
+        (ctx.pr.head.modules.get(target) or ctx.pr.base.modules.get(target)) if target else None
+    )
+    if module is None or not module.backup_reference:
+        return []
+    homes = ctx.pr.policy.repository_homes()
+    inside = [name for name in backup.copies if homes.get(name) == target]
+    return inside if inside and len(inside) == len(backup.copies) else []
 
 
 def _version_match(ctx: _Ctx, backup: EvidenceFact, image: str | None, mid: str) -> None:

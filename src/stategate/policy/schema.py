@@ -10,9 +10,10 @@ import enum
 import posixpath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from stategate.providers.config import ProviderConfig, SmokeCheck
+from stategate.repository.config import EncryptionSettings, RepositoryConfig
 
 POLICY_VERSION = 1
 
@@ -179,6 +180,36 @@ class EvidenceSettings(_Strict):
         "trust/allowed_signers.yaml",
         description="Trust roots: public keys allowed to sign, per role (evidence, operator).",
     )
+    repositories: list[RepositoryConfig] = Field(
+        default_factory=list,
+        description="Where backups are stored: local folders and S3 buckets (none: one local "
+        "repository named 'local' in the artifacts folder).",
+    )
+    backup_to: list[str] | None = Field(
+        None, description="Names of the repositories every backup goes to (default: all)."
+    )
+    encryption: EncryptionSettings | None = Field(
+        None, description="age encryption of backup parts before they leave the host."
+    )
+
+    @model_validator(mode="after")
+    def _repositories(self) -> EvidenceSettings:
+        names = [r.name for r in self.repositories]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"repository names must be unique: {', '.join(twice)}")
+        unknown = [n for n in self.backup_to or [] if n not in names]
+        if unknown:
+            raise ValueError(f"backup_to names no repository called {', '.join(unknown)}")
+        if self.backup_to is not None and not self.backup_to:
+            raise ValueError("backup_to names no repository: backups would go nowhere")
+        remote = [r.name for r in self.repositories if r.type == "s3"]
+        if remote and self.encryption is None:
+            raise ValueError(
+                f"repository {remote[0]} is off-host: backups leave the host only encrypted "
+                "(set evidence.encryption.recipients_file)"
+            )
+        return self
 
 
 class ClassOverride(_Strict):
@@ -222,6 +253,27 @@ class Policy(_Strict):
     docs: DocsLint = Field(default_factory=DocsLint)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     modules: dict[str, ModulePolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _backups_leave_the_reference_module(self) -> Policy:
+        from stategate.policy.backups import reference_rule_problem, repository_homes
+
+        evidence = self.evidence
+        targets = evidence.backup_to or [r.name for r in evidence.repositories]
+        sources = {mid: m.evidence for mid, m in self.modules.items() if m.evidence}
+        homes = repository_homes(evidence.repositories, sources)
+        references = [mid for mid, m in self.modules.items() if m.backup_reference]
+        problem = reference_rule_problem(targets, homes, references)
+        if problem is not None:
+            raise ValueError(f"evidence.repositories: {problem}")
+        return self
+
+    def repository_homes(self) -> dict[str, str]:
+        """Repository name -> the module whose server holds it."""
+        from stategate.policy.backups import repository_homes
+
+        sources = {mid: m.evidence for mid, m in self.modules.items() if m.evidence}
+        return repository_homes(self.evidence.repositories, sources)
 
     def rule(self, cls: UpgradeClass) -> ClassRule:
         return self.classes.get(cls, ClassRule())

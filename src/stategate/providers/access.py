@@ -60,6 +60,7 @@ class S3Access:
     secret_key: str = field(repr=False)
     region: str = "us-east-1"
     buckets: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()  # bucket/prefix/ of keys not backed up
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.access_key, self.secret_key) if s)

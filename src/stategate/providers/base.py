@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from stategate.evidence.records.artifact import BackupWriter, PartInfo
+from stategate.evidence.records.predicates import StoredCopy
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access, VolumeAccess
 from stategate.providers.fingerprint import Fingerprint
 from stategate.sandbox.engine import Engine
@@ -21,6 +22,8 @@ from stategate.sandbox.engine import Engine
 ProviderName = Literal["postgres", "redis", "s3", "volume"]
 
 FINGERPRINT_PART = "fingerprint.jsonl"
+# the parts the fingerprint covers (one per object), as stored: read back with the rest
+PARTS_PART = "parts.jsonl"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class StoredBackup:
     # the server version the backup was taken of (or the drill's --engine-version):
     # the sandbox runs this major, never whatever the host has
     version: str | None = None
+    read_from: StoredCopy | None = None  # the repository it was read back from
 
 
 @dataclass(frozen=True)

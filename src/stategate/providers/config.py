@@ -75,6 +75,11 @@ class S3Source(_Strict):
     access_key: Credential = Field(..., description="Access key id reference.")
     secret_key: Credential = Field(..., description="Secret access key reference.")
     buckets: list[str] = Field(default_factory=list, description="Buckets to back up; empty: all.")
+    skip: list[str] = Field(
+        default_factory=list,
+        description="Key prefixes not to back up, as bucket/prefix/ (a backup repository "
+        "this server holds is skipped without being named here: backups are not backed up).",
+    )
     region: str = "us-east-1"
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 

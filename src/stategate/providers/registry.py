@@ -72,6 +72,7 @@ def _s3(config: ProviderConfig, base: Path) -> Provider:
         resolve_credential(config.secret_key, base=base, what="s3 secret key"),
         config.region,
         tuple(config.buckets),
+        tuple(config.skip),
     )
     from stategate.providers.s3 import S3Provider
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stategate.policy.backups import REFERENCE_RULE
 from stategate.policy.classify import Inventory, Module
 from stategate.policy.hazards import Catalogue
 from stategate.policy.requirements import (
@@ -114,6 +115,7 @@ def render_gate_doc(
         "- every backup artifact the apply relies on is hashed against its record before "
         "`approved`, and an approval covers only the modules it names.",
     ]
+    lines += ["", "## Where backups live", "", *_repositories(policy)]
     if hazards is not None:
         lines += ["", "## Known image hazards (findings on every bump)", ""]
         for hazard in hazards.hazards:
@@ -138,6 +140,36 @@ def render_gate_doc(
         if module is not None:
             lines.extend(_example(module, policy, examples))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _repositories(policy: Policy) -> list[str]:
+    evidence = policy.evidence
+    homes = policy.repository_homes()
+    targets = evidence.backup_to or [r.name for r in evidence.repositories]
+    lines = []
+    for repository in evidence.repositories:
+        where = (
+            f"S3 {repository.endpoint} bucket `{repository.bucket}` prefix `{repository.prefix}`"
+            if repository.type == "s3"
+            else f"local folder {repository.path or 'the artifacts folder'}"
+        )
+        home = f", inside {homes[repository.name]}" if repository.name in homes else ""
+        role = "every backup goes here" if repository.name in targets else "read only"
+        lines.append(f"- `{repository.name}`: {where}{home} ({role})")
+    if not lines:
+        lines.append("- the artifacts folder on the host (no repository configured)")
+    if evidence.encryption is not None:
+        lines.append(
+            "- parts are age-encrypted on the host, to the recipients in "
+            f"`{evidence.encryption.recipients_file}`, before they are stored"
+        )
+    lines += [
+        "- a backup counts only when every part is stored and read back in every "
+        "repository it goes to; drills read it back from a repository and verify every byte",
+        f"- {REFERENCE_RULE}: a policy that breaks this is refused, and an apply of the "
+        "backup reference module is blocked while its latest backup has no copy outside it",
+    ]
+    return lines
 
 
 def _example(module: Module, policy: Policy, inventory: Inventory) -> list[str]:

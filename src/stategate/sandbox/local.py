@@ -19,7 +19,6 @@ from stategate.sandbox.servers import (
     LocalRedis,
     LocalS3,
     binary_version,
-    moto_version,
 )
 
 VALKEY_PREFIX = "valkey "  # a version naming a Valkey build (what a Valkey server reports)
@@ -81,9 +80,13 @@ class LocalEngine:
 
     @contextmanager
     def s3(self) -> Iterator[S3Access]:
-        self._version = moto_version()
-        self._detail = "fresh S3-protocol server (moto) on a free loopback port"
-        with LocalS3() as access:
+        build = self.catalogue().newest("seaweedfs")
+        self._version = f"SeaweedFS {build.version}"
+        self._detail = (
+            f"fresh SeaweedFS {build.version} S3 server from {build.path} on free loopback "
+            "ports: the S3 protocol, not the module's MinIO release"
+        )
+        with LocalS3(binary=build.path) as access:
             yield access
 
     @contextmanager

@@ -8,16 +8,15 @@ removed on exit.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import secrets as pysecrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -275,9 +274,9 @@ class _Process:
             return "no server log"
         return lines[-1] if lines else "no output"
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = True) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -368,22 +367,42 @@ class LocalRedis(_ServerContext[RedisAccess]):
 
 
 class LocalS3(_ServerContext[S3Access]):
-    """A fresh S3-protocol endpoint: moto's server (MinIO is not installable here)."""
+    """A fresh S3 server: SeaweedFS's ``weed mini`` (master, volume server, filer and S3
+    gateway in one process; MinIO is not installable here). It enforces the credentials
+    it is given (an identities file), keeps its data, logs and sockets in its own folder
+    and listens on free loopback ports only."""
+
+    # every listener weed mini opens; each gets a free port chosen at start (gRPC ports
+    # would otherwise be the HTTP port + 10000, which may be taken or out of range)
+    PORT_FLAGS = (
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port.grpc",
+        "admin.port",
+        "admin.port.grpc",
+    )
 
     def __init__(
         self,
         *,
+        binary: Path,
         access_key: str | None = None,
         secret_key: str | None = None,
         port: int | None = None,
     ) -> None:
         self.fixed_port = port
+        self.binary = binary
         # throwaway credentials, masked in every output like real ones: random, so
         # masking them never mangles ordinary words (a key "sandbox" would)
         self.access_key = access_key or f"sandbox-{pysecrets.token_hex(6)}"
         self.secret_key = secret_key or pysecrets.token_hex(16)
         self.port = 0
         self._server: _Process | None = None
+        self._grpc_sockets: list[Path] = []
 
     @property
     def endpoint(self) -> str:
@@ -392,47 +411,116 @@ class LocalS3(_ServerContext[S3Access]):
     def access(self) -> S3Access:
         return S3Access(self.endpoint, self.access_key, self.secret_key)
 
-    def start(self, timeout: float = 60.0) -> None:
-        try:
-            import moto.server  # noqa: F401
-        except ImportError as exc:
-            raise ExternalError("the local S3 sandbox needs moto[server] installed") from exc
+    def start(self, timeout: float = 90.0) -> None:
         server = self._server = _Process("stategate-s3-")
+        identities = server.root / "identities.json"
+
+        def prepare() -> None:
+            body = {
+                "identities": [
+                    {
+                        "name": "stategate",
+                        "credentials": [
+                            {"accessKey": self.access_key, "secretKey": self.secret_key}
+                        ],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+            identities.write_text(json.dumps(body))
+            os.chmod(identities, 0o600)
 
         def attempt(port: int) -> bool:
-            server.spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)])
+            data = server.root / "data"
+            shutil.rmtree(data, ignore_errors=True)  # nothing of a failed attempt stays
+            data.mkdir()
+            server.spawn(self._argv(port, data, identities), secrets=(self.secret_key,))
             return self._wait_ready(timeout)
 
-        _start_on_a_port(self, "S3 server", attempt, server.log_tail)
+        _start_on_a_port(self, "S3 server (SeaweedFS)", attempt, server.log_tail, prepare)
+
+    def _argv(self, port: int, data: Path, identities: Path) -> list[str]:
+        assert self._server is not None
+        root = self._server.root
+        taken = {port}
+        while len(taken) < len(self.PORT_FLAGS) + 1:
+            taken.add(free_port())
+        ports = dict(zip(self.PORT_FLAGS, sorted(taken - {port}), strict=True))
+        self._grpc_sockets += [  # weed always puts these in /tmp
+            Path(f"/tmp/seaweedfs-{flag.split('.')[0]}-grpc-{p}.sock")
+            for flag, p in ports.items()
+            if flag.endswith(".grpc")
+        ]
+        return [
+            str(self.binary),
+            "-logtostderr",  # into server.log, not /tmp
+            f"-config_dir={root}",  # no host-wide toml configuration
+            "mini",
+            f"-dir={data}",
+            f"-ip={LOOPBACK}",
+            f"-ip.bind={LOOPBACK}",
+            f"-s3.port={port}",
+            *(f"-{flag}={p}" for flag, p in ports.items()),
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.localSocket={root / 's3.sock'}",
+            f"-filer.localSocket={root / 'filer.sock'}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-master.telemetry=false",
+            f"-s3.config={identities}",
+        ]
 
     def _wait_ready(self, timeout: float) -> bool:
+        """Ready when a signed request succeeds and the volume server takes writes."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
         assert self._server is not None
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(
+                connect_timeout=2,
+                read_timeout=10,
+                retries={"max_attempts": 1},
+                s3={"addressing_style": "path"},
+                proxies={},
+            ),
+        )
+        probe = f"stategate-ready-{pysecrets.token_hex(4)}"
+        created = False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self._server.alive():
-                return False
-            if port_open(LOOPBACK, self.port):
-                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-                try:
-                    with opener.open(self.endpoint + "/", timeout=2):
-                        return True
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        raise ExternalError("S3 server did not become ready in time")
+                return False  # a port race or a bad flag: the caller retries or reports
+            try:
+                client.list_buckets()
+                if not created:
+                    client.create_bucket(Bucket=probe)
+                    created = True
+                client.put_object(Bucket=probe, Key="probe", Body=b"ready")
+                client.delete_object(Bucket=probe, Key="probe")
+                client.delete_bucket(Bucket=probe)
+                return True
+            except (BotoCoreError, ClientError):
+                time.sleep(0.1)
+        raise ExternalError("S3 server (SeaweedFS) did not become ready in time")
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.stop()
+            # its data is thrown away: nothing to flush, no reason to wait for it
+            self._server.stop(graceful=False)
             self._server = None
+        for sock in self._grpc_sockets:
+            sock.unlink(missing_ok=True)
+        self._grpc_sockets = []
 
 
 def _require_free(port: int) -> None:
     if port_open(LOOPBACK, port):
         raise ExternalError(f"port {LOOPBACK}:{port} is already in use")
-
-
-def moto_version() -> str:
-    from importlib.metadata import version
-
-    return f"moto {version('moto')}"

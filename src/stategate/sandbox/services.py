@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from stategate.engines import EngineUnavailable, discover
+from stategate.engines import discover
 from stategate.errors import InputError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.config import (
@@ -125,7 +125,13 @@ def production_services(
                 if urllib.parse.urlsplit(config.endpoint).hostname not in (LOOPBACK, "localhost"):
                     raise InputError(f"{module_id}: stand-in S3 needs a loopback endpoint")
                 access_key, secret_key = "platform-admin", "s3-" + secrets.token_urlsafe(24)
-                access = stack.enter_context(LocalS3(access_key=access_key, secret_key=secret_key))
+                access = stack.enter_context(
+                    LocalS3(
+                        binary=discover().newest("seaweedfs").path,
+                        access_key=access_key,
+                        secret_key=secret_key,
+                    )
+                )
                 _export(services, config.access_key, access_key, module_id)
                 _export(services, config.secret_key, secret_key, module_id)
                 if seed:
@@ -146,20 +152,14 @@ def _postgres_bin(major: str | None) -> Path:
     catalogue = discover()
     if major is not None:
         return catalogue.require("postgresql", major).path
-    builds = catalogue.of("postgresql")
-    if not builds:
-        raise EngineUnavailable("engine-unavailable: no PostgreSQL build is installed")
-    return builds[-1].path
+    return catalogue.newest("postgresql").path
 
 
 def _redis_bin(major: str | None) -> str:
     catalogue = discover()
     if major is not None:
         return str(catalogue.require_at_least("redis", major).path)
-    builds = catalogue.of("redis")
-    if not builds:
-        raise EngineUnavailable("engine-unavailable: no Redis build is installed")
-    return str(builds[-1].path)
+    return str(catalogue.newest("redis").path)
 
 
 def _listening_on(
@@ -181,13 +181,16 @@ def _address(config: ProviderConfig) -> dict[str, str]:
 
 def point_policy_at(text: str, sources: Mapping[str, ProviderConfig], shown: str) -> str:
     """The policy ``text`` with each module's ``evidence`` address (host and port, or
-    endpoint) replaced by the one in ``sources``; every other byte, comments included,
-    stays as it was. Each field must be written out in the policy already."""
+    endpoint) replaced by the one in ``sources``, and so is the endpoint of a backup
+    repository that lives on a module's server (the same endpoint as the module's); every
+    other byte, comments included, stays as it was. Each field must be written out in the
+    policy already."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", file=shown) from None
     edits: list[tuple[int, int, str]] = []
+    moved: dict[str, str] = {}  # a module's endpoint as written -> where it listens now
     for module_id, config in sources.items():
         evidence = _child(_child(_child(root, "modules"), module_id), "evidence")
         for name, value in _address(config).items():
@@ -198,6 +201,14 @@ def point_policy_at(text: str, sources: Mapping[str, ProviderConfig], shown: str
                     file=shown,
                 )
             edits.append((node.start_mark.index, node.end_mark.index, value))
+            if name == "endpoint":
+                moved[node.value] = value
+    repositories = _child(_child(root, "evidence"), "repositories")
+    if isinstance(repositories, yaml.SequenceNode):
+        for entry in repositories.value:
+            node = _child(entry, "endpoint")
+            if isinstance(node, yaml.ScalarNode) and node.value in moved:
+                edits.append((node.start_mark.index, node.end_mark.index, moved[node.value]))
     for start, end, value in sorted(edits, reverse=True):
         text = text[:start] + value + text[end:]
     return text

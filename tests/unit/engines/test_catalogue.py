@@ -126,3 +126,13 @@ def test_redis_never_an_older_minor_or_another_major() -> None:
         _redis("6.2.14", "7.0.15").require_at_least("redis", "7.2.5")
     with pytest.raises(EngineUnavailable, match=r"Redis 8\.0"):
         _redis("7.0.15").require_at_least("redis", "8.0.1")
+
+
+def test_newest_is_the_highest_version_or_a_refusal_naming_the_engine() -> None:
+    catalogue = _catalogue("16.14", "18.6", "15.18")
+    assert catalogue.newest("postgresql").version == "18.6"
+    with pytest.raises(EngineUnavailable) as refused:
+        catalogue.newest("seaweedfs")
+    assert str(refused.value).startswith(
+        "engine-unavailable: no SeaweedFS build is installed; run scripts/setup.sh"
+    )

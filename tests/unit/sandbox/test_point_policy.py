@@ -35,6 +35,9 @@ def test_the_example_policy_keeps_every_other_byte() -> None:
         [
             "-      endpoint: http://127.0.0.1:9000",
             '+      endpoint: "http://127.0.0.1:41003"',
+            # the backup repository on minio's server moves with it
+            "-      endpoint: http://127.0.0.1:9000",
+            '+      endpoint: "http://127.0.0.1:41003"',
             "-      host: 127.0.0.1",
             '+      host: "127.0.0.1"',
             "-      port: 5432",
@@ -49,6 +52,8 @@ def test_the_example_policy_keeps_every_other_byte() -> None:
     assert modules["platform/postgres"]["evidence"]["port"] == 41001
     assert modules["platform/redis"]["evidence"]["port"] == 41002
     assert modules["platform/minio"]["evidence"]["endpoint"] == "http://127.0.0.1:41003"
+    (minio, host) = yaml.safe_load(after)["evidence"]["repositories"]
+    assert minio["endpoint"] == "http://127.0.0.1:41003" and "endpoint" not in host
     assert (
         modules["platform/postgres"]["smoke"]
         == yaml.safe_load(before)["modules"]["platform/postgres"]["smoke"]

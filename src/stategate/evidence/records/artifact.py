@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -27,12 +28,90 @@ PARTIAL_SUFFIX = ".partial"
 
 
 @dataclass(frozen=True)
-class PartInfo:
-    """One file of a backup: its name inside the backup, size and sha256."""
+class StoredPart:
+    """How a part is stored when that differs from its content (encrypted): the stored
+    name, size and sha256, which anyone can check without the key."""
 
     name: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One file of a backup: its name inside the backup, size and sha256 (of the
+    content), and how it is stored when that differs."""
+
+    name: str
+    size: int
+    sha256: str
+    stored: StoredPart | None = None
+
+
+def parts_jsonl(parts: list[PartInfo]) -> bytes:
+    """One JSON line per part (name, size, sha256, and the stored form when it differs)."""
+    lines = []
+    for part in parts:
+        item: dict[str, object] = {"name": part.name, "size": part.size, "sha256": part.sha256}
+        if part.stored is not None:
+            item["stored"] = {
+                "name": part.stored.name,
+                "size": part.stored.size,
+                "sha256": part.stored.sha256,
+            }
+        lines.append(json.dumps(item, sort_keys=True, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def parse_parts_jsonl(data: bytes, *, shown: str) -> list[PartInfo]:
+    """The parts of :func:`parts_jsonl`; anything else is an error naming ``shown``."""
+    parts: list[PartInfo] = []
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise InputError("is not UTF-8", file=shown) from None
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            item = json.loads(line)
+            stored = item.get("stored")
+            parts.append(
+                PartInfo(
+                    safe_part_name(str(item["name"])),
+                    int(item["size"]),
+                    str(item["sha256"]),
+                    StoredPart(
+                        safe_part_name(str(stored["name"])),
+                        int(stored["size"]),
+                        str(stored["sha256"]),
+                    )
+                    if stored is not None
+                    else None,
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, InputError):
+            raise InputError(f"line {number} is not a part entry", file=shown) from None
+    return parts
+
+
+class PartSink(Protocol):
+    """Where one part's bytes go (a file, an upload, an encryptor in front of them)."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int: ...
+
+    def finish(self) -> StoredPart | None:
+        """Store what was written and read it back; raise when it is not all there.
+        Returns how it is stored when that differs from the content written."""
+        ...
+
+    def discard(self) -> None:
+        """Drop what was written: the part does not count."""
+        ...
+
+
+class PartTarget(Protocol):
+    """Opens the sinks of one backup's parts."""
+
+    def open_part(self, name: str, *, sync_at_commit: bool) -> PartSink: ...
 
 
 class Progress(Protocol):
@@ -49,7 +128,7 @@ class NoProgress:
 class HashingFile:
     """A write-only file that hashes and counts what goes through it."""
 
-    def __init__(self, handle: BinaryIO, progress: Progress) -> None:
+    def __init__(self, handle: PartSink | BinaryIO, progress: Progress) -> None:
         self._handle = handle
         self._hash = hashlib.sha256()
         self._progress = progress
@@ -72,37 +151,96 @@ class HashingFile:
 
 
 class BackupWriter:
-    """Builds one backup directory; see :func:`open_backup`."""
+    """Builds one backup, part by part, into a :class:`PartTarget` (a local folder:
+    :func:`open_backup`; repositories: :mod:`stategate.repository`)."""
 
-    def __init__(self, partial: Path, progress: Progress) -> None:
-        self.partial = partial
+    def __init__(self, target: PartTarget, progress: Progress) -> None:
+        self.target = target
         self.progress = progress
         self.parts: list[PartInfo] = []
-        self._deferred = DeferredSync()
 
     @contextmanager
     def part(self, name: str, *, sync_at_commit: bool = False) -> Iterator[HashingFile]:
-        """Write one part; it counts only if the block finishes without error.
+        """Write one part; it counts only if the block finishes without error and the
+        target stored it whole.
 
-        A part is fsynced when it is closed. With ``sync_at_commit`` (for backups
-        of many files) its writeback only starts then, and the commit makes all
-        such parts durable at once, before the backup gets its final name.
+        With ``sync_at_commit`` (for backups of many files) a local file's writeback
+        only starts when it is closed, and the commit makes all such parts durable at
+        once, before the backup gets its final name.
         """
-        path = self.partial / safe_part_name(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "xb") as handle:
-            out = HashingFile(handle, self.progress)
+        sink = self.target.open_part(safe_part_name(name), sync_at_commit=sync_at_commit)
+        out = HashingFile(sink, self.progress)
+        try:
             yield out
-            handle.flush()
-            if sync_at_commit:
-                self._deferred.written(handle.fileno(), path)
-            else:
-                os.fsync(handle.fileno())
-        self.parts.append(PartInfo(name, out.size, out.hexdigest()))
+            stored = sink.finish()
+        except BaseException:
+            sink.discard()
+            raise
+        self.parts.append(PartInfo(name, out.size, out.hexdigest(), stored))
 
-    def sync(self) -> None:
-        """Make the parts written with ``sync_at_commit`` durable (done by the commit)."""
+
+class FolderPart:
+    """One part written to a file of a local folder (fsynced when it is finished, or at
+    the commit)."""
+
+    def __init__(self, path: Path, deferred: DeferredSync | None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._deferred = deferred
+        self._handle: BinaryIO = open(path, "xb")  # noqa: SIM115 (closed by finish/discard)
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+        self._handle.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def finish(self) -> None:
+        handle = self._handle
+        handle.flush()
+        if self._deferred is not None:
+            self._deferred.written(handle.fileno(), self.path)
+        else:
+            os.fsync(handle.fileno())
+        handle.close()
+        if self.path.stat().st_size != self.size:  # read back: all of it is there
+            raise ExternalError(
+                f"{self.path}: {self.path.stat().st_size} bytes stored, not {self.size}"
+            )
+
+    def discard(self) -> None:
+        self._handle.close()
+        self.path.unlink(missing_ok=True)  # gone already: nothing to drop
+
+
+class LocalFolder:
+    """A :class:`PartTarget` building backup directory ``final`` under a ``.partial``
+    name; see :func:`open_backup`."""
+
+    def __init__(self, final: Path) -> None:
+        if final.exists():
+            raise InputError(f"backup directory already exists: {final}")
+        self.final = final
+        self.partial = final.with_name(final.name + PARTIAL_SUFFIX)
+        self._deferred = DeferredSync()
+
+    def start(self) -> None:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.partial, ignore_errors=True)
+        self.partial.mkdir()
+
+    def open_part(self, name: str, *, sync_at_commit: bool) -> FolderPart:
+        return FolderPart(self.partial / name, self._deferred if sync_at_commit else None)
+
+    def commit(self) -> None:
+        """Every part and folder durable, then the final name."""
         self._deferred.flush()
+        _fsync_tree(self.partial)
+        os.rename(self.partial, self.final)
+        _fsync_dir(self.final.parent)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.partial, ignore_errors=True)
 
 
 @contextmanager
@@ -114,21 +252,14 @@ def open_backup(final: Path, progress: Progress | None = None) -> Iterator[Backu
     error (or interrupt) it is removed. A SIGKILL leaves only the ``.partial``
     directory, which nothing reads.
     """
-    if final.exists():
-        raise InputError(f"backup directory already exists: {final}")
-    partial = final.with_name(final.name + PARTIAL_SUFFIX)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    writer = BackupWriter(partial, progress or NoProgress())
+    folder = LocalFolder(final)
+    folder.start()
+    writer = BackupWriter(folder, progress or NoProgress())
     try:
         yield writer
-        writer.sync()
-        _fsync_tree(partial)
-        os.rename(partial, final)
-        _fsync_dir(final.parent)
+        folder.commit()
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        folder.abort()
         raise
 
 

@@ -78,6 +78,23 @@ class Artifact(_Model):
     name: str  # path inside the backup directory
     size: int
     sha256: str
+    # how it is stored, when that differs (age-encrypted): checkable without the key
+    stored_name: str | None = None
+    stored_size: int | None = None
+    stored_sha256: str | None = None
+
+
+class StoredCopy(_Model):
+    """One repository holding the backup (stored and read back before the record)."""
+
+    repository: str = Field(..., description="The repository's name in the policy.")
+    type: Literal["local", "s3"]
+    where: str = Field(..., description="Folder, or endpoint, bucket and prefix (no keys).")
+
+
+class Encryption(_Model):
+    format: Literal["age"] = "age"
+    recipients: list[str] = Field(..., description="The age public keys it was encrypted to.")
 
 
 class CheckOutcome(_Model):
@@ -109,6 +126,11 @@ class BackupPredicate(_Common):
     )
     location: str = Field(..., description="Backup directory, relative to the artifacts root.")
     artifacts: list[Artifact] = Field(default_factory=list)
+    copies: list[StoredCopy] = Field(
+        default_factory=list,
+        description="Repositories holding it (none: the local artifacts folder, unencrypted).",
+    )
+    encryption: Encryption | None = None
     total_size: int = 0
     fingerprint: FingerprintSummary | None = None
     consistent: bool = Field(False, description="Fingerprint and data from one snapshot.")
@@ -121,6 +143,9 @@ class DrillPredicate(_Common):
     backup_record: str = Field(..., description="Evidence record of the backup (repo path).")
     backup_record_sha256: str | None = Field(None, description="sha256 of that record file.")
     artifacts_verified: bool = False
+    read_from: StoredCopy | None = Field(
+        None, description="The repository the backup was read back from (and verified)."
+    )
     engine: EngineInfo
     sandbox: SourceInfo | None = None
     fingerprint: Comparison | None = None

@@ -1,0 +1,241 @@
+"""An S3 bucket and prefix as a backup repository (boto3, the maintained AWS SDK).
+
+A part streams into the bucket as it is produced: bytes are gathered into parts of
+``PART_SIZE`` and sent as a multipart upload (one part in memory at a time), or, for a
+part smaller than that, one PUT. Every part of S3 carries its MD5 (``Content-MD5``),
+which the server checks; once stored, the object is read back with a HEAD and its size
+and ETag compared with what was sent (a single PUT's ETag is the MD5 of its bytes, a
+multipart upload's the MD5 of its parts' MD5s, then ``-<count>``). An upload that
+fails is aborted, and the objects of a backup that fails are deleted; a process killed
+midway leaves objects no record names, which ``stategate repo check`` lists.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stategate.errors import ExternalError
+
+PART_SIZE = 16 * 1024 * 1024  # S3's minimum is 5 MiB; 16 MiB parts, one in memory
+
+
+class S3Store:
+    """One S3 repository: where keys go and how they are read back."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str, where: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.where = where  # for messages and records: endpoint, bucket, prefix; no keys
+
+    def key(self, location: str, name: str = "") -> str:
+        parts = [p for p in (self.prefix, location, name) if p]
+        return "/".join(parts)
+
+    def error(self, what: str, exc: Exception) -> ExternalError:
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "error")
+            return ExternalError(f"repository {self.where}: {what}: {code}")
+        return ExternalError(f"repository {self.where}: {what}: {type(exc).__name__}: {exc}")
+
+    def begin(self, location: str) -> S3Upload:
+        return S3Upload(self, location)
+
+    @contextmanager
+    def reader(self, location: str, name: str) -> Iterator[IO[bytes]]:
+        key = self.key(location, name)
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise self.error(f"read {key}", exc) from exc
+        body = reply["Body"]
+        try:
+            yield body
+        finally:
+            body.close()
+
+    def listing(self, location: str = "") -> Iterator[tuple[str, int]]:
+        """(key relative to the prefix, size) of every object under ``location``."""
+        root = self.key(location)
+        start = root + "/" if root else ""
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"][cut:], int(obj["Size"])
+        except (BotoCoreError, ClientError) as exc:
+            raise self.error(f"list {start or '/'}", exc) from exc
+
+    def incomplete(self) -> list[str]:
+        """Keys of multipart uploads under the prefix that were never completed."""
+        start = self.prefix + "/" if self.prefix else ""
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        try:
+            return [
+                upload["Key"]
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=start)
+                for upload in page.get("Uploads", [])
+            ]
+        except (BotoCoreError, ClientError) as exc:
+            raise self.error("list incomplete uploads", exc) from exc
+
+    def remove(self, location: str) -> None:
+        keys = [self.key("", rel) for rel, _size in self.listing(location)]
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            try:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+            except (BotoCoreError, ClientError) as exc:
+                raise self.error(f"delete {location}", exc) from exc
+
+
+class S3Upload:
+    """One backup being written to an S3 repository (a :class:`PartTarget`)."""
+
+    def __init__(self, store: S3Store, location: str) -> None:
+        self.store = store
+        self.location = location
+        self.stored: list[str] = []
+
+    def start(self) -> None:
+        return None
+
+    def open_part(self, name: str, *, sync_at_commit: bool) -> S3Part:
+        del sync_at_commit  # stored on the server at once
+        return S3Part(self, self.store.key(self.location, name))
+
+    def commit(self) -> None:
+        return None  # every part was stored and read back as it finished
+
+    def abort(self) -> None:
+        self.store.remove(self.location)
+
+
+class S3Part:
+    """One part streaming into one object (see the module docstring)."""
+
+    def __init__(self, upload: S3Upload, key: str) -> None:
+        self._upload = upload
+        self._store = upload.store
+        self.key = key
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._etags: list[str] = []
+        self._md5s: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) >= PART_SIZE:
+            self._send_part(bytes(self._buffer[:PART_SIZE]))
+            del self._buffer[:PART_SIZE]
+        return len(data)
+
+    def _send_part(self, chunk: bytes) -> None:
+        client, bucket = self._store.client, self._store.bucket
+        try:
+            if self._upload_id is None:
+                reply = client.create_multipart_upload(Bucket=bucket, Key=self.key)
+                self._upload_id = reply["UploadId"]
+            md5 = hashlib.md5(chunk, usedforsecurity=False).digest()
+            reply = client.upload_part(
+                Bucket=bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                PartNumber=len(self._etags) + 1,
+                Body=chunk,
+                ContentMD5=base64.b64encode(md5).decode(),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._store.error(f"upload {self.key}", exc) from exc
+        self._md5s.append(md5)
+        self._etags.append(reply["ETag"])
+
+    def finish(self) -> None:
+        client, bucket = self._store.client, self._store.bucket
+        try:
+            if self._upload_id is None:
+                body = bytes(self._buffer)
+                md5 = hashlib.md5(body, usedforsecurity=False)
+                client.put_object(
+                    Bucket=bucket,
+                    Key=self.key,
+                    Body=body,
+                    ContentMD5=base64.b64encode(md5.digest()).decode(),
+                )
+                expected = md5.hexdigest()
+            else:
+                if self._buffer:
+                    self._send_part(bytes(self._buffer))
+                parts = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(self._etags, 1)]
+                client.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+                self._upload_id = None
+                joined = hashlib.md5(b"".join(self._md5s), usedforsecurity=False)
+                expected = f"{joined.hexdigest()}-{len(self._md5s)}"
+            self._buffer = bytearray()
+            self._upload.stored.append(self.key)
+            head = client.head_object(Bucket=bucket, Key=self.key)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._store.error(f"store {self.key}", exc) from exc
+        size, etag = int(head["ContentLength"]), str(head.get("ETag", "")).strip('"')
+        if size != self.size:
+            raise ExternalError(
+                f"repository {self._store.where}: {self.key} reads back {size} bytes, "
+                f"{self.size} were sent"
+            )
+        if etag != expected:
+            raise ExternalError(
+                f"repository {self._store.where}: {self.key} reads back with ETag {etag}, "
+                f"not {expected} (the MD5 of what was sent)"
+            )
+
+    def discard(self) -> None:
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            # if this fails too, `repo check` lists the incomplete upload
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._store.client.abort_multipart_upload(
+                    Bucket=self._store.bucket, Key=self.key, UploadId=self._upload_id
+                )
+            self._upload_id = None
+
+
+def client_for(
+    endpoint: str, access_key: str, secret_key: str, region: str, path_style: bool
+) -> Any:
+    import boto3
+
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if path_style else "virtual"},
+        connect_timeout=10,
+        read_timeout=120,
+        retries={"max_attempts": 5, "mode": "standard"},
+        max_pool_connections=16,
+        # our own MD5s are checked by the server; no second checksum in trailers
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=config,
+    )
