@@ -216,8 +216,18 @@ class Repositories:
                 "the backup is encrypted: set evidence.encryption.identity in the policy"
             )
         what = "evidence.encryption.identity"
-        text = resolve_credential(self.identity, base=self.repo, what=what)
-        return parse_identities(text, what=what)
+        return parse_identities(_outside(self.identity, self.repo, what), what=what)
+
+
+def _outside(ref: Credential, repo: Path, what: str) -> str:
+    """A credential from the environment or a file outside the platform repo (a key
+    committed beside the backups it opens protects nothing)."""
+    if ref.file:
+        path = Path(ref.file).expanduser()
+        resolved, inside = (path if path.is_absolute() else repo / path).resolve(), repo.resolve()
+        if resolved == inside or inside in resolved.parents:
+            raise InputError(f"{what}: {ref.file} is inside the platform repo; keep it outside")
+    return resolve_credential(ref, base=repo, what=what)
 
 
 def stored_name(part: PartInfo) -> str:
@@ -425,8 +435,8 @@ def s3_store(config: S3Repository, repo: Path) -> S3Store:
     from stategate.repository.s3 import client_for
 
     what = f"repository {config.name}"
-    access = resolve_credential(config.access_key, base=repo, what=f"{what} access_key")
-    secret = resolve_credential(config.secret_key, base=repo, what=f"{what} secret_key")
+    access = _outside(config.access_key, repo, f"{what} access_key")
+    secret = _outside(config.secret_key, repo, f"{what} secret_key")
     client = client_for(config.endpoint, access, secret, config.region, config.path_style)
     where = f"{config.endpoint.rstrip('/')}/{config.bucket}" + (
         f"/{config.prefix}" if config.prefix else ""

@@ -108,3 +108,31 @@ def test_no_repositories_means_the_artifacts_folder_unencrypted(tmp_path: Path) 
     assert [r.name for r in repositories.targets] == ["local"]
     assert repositories.recipients == () and repositories.encryption is None
     assert repositories.targets[0].copy().where == str(tmp_path / "artifacts")
+
+
+def test_an_identity_or_key_file_inside_the_repo_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("A", "access-key-id")
+    repo = tmp_path / "platform"
+    (repo / "trust").mkdir(parents=True)
+    key = str(x25519.Identity.generate().to_public())
+    (repo / "trust" / "backup-recipients.txt").write_text(key + "\n")
+    (repo / "age.key").write_text("AGE-SECRET-KEY-1\n")
+    settings = EvidenceSettings.model_validate(
+        {
+            "repositories": [{**S3, "secret_key": {"file": "keys/s3-secret"}}],
+            "encryption": {**ENCRYPTION, "identity": {"file": "age.key"}},
+        }
+    )
+    repositories = from_policy(settings, repo, tmp_path / "artifacts")
+    with pytest.raises(InputError) as refused:
+        repositories.named("offsite").backend  # noqa: B018 (opening it resolves the keys)
+    assert str(refused.value) == (
+        "repository offsite secret_key: keys/s3-secret is inside the platform repo; keep it outside"
+    )
+    with pytest.raises(InputError) as refused:
+        repositories._identities()
+    assert str(refused.value) == (
+        "evidence.encryption.identity: age.key is inside the platform repo; keep it outside"
+    )
