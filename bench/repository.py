@@ -67,7 +67,7 @@ def main() -> None:
             for _ in range(size // (1 << 20)):
                 out.write(os.urandom(1 << 20))
         rclone_env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if "CA_BUNDLE" not in k},
             "RCLONE_CONFIG_DST_TYPE": "s3",
             "RCLONE_CONFIG_DST_PROVIDER": "Other",
             "RCLONE_CONFIG_DST_ENDPOINT": access.endpoint,

@@ -1,8 +1,8 @@
 """An S3 bucket and prefix as a backup repository (boto3, the maintained AWS SDK).
 
 A part streams into the bucket as it is produced: bytes are gathered into parts of
-``PART_SIZE`` and sent as a multipart upload (one part in memory at a time), or, for a
-part smaller than that, one PUT. Every part of S3 carries its MD5 (``Content-MD5``),
+``PART_SIZE`` and sent as a multipart upload, ``UPLOADS_IN_FLIGHT`` parts at a time
+(bounded memory), or, for a part smaller than that, one PUT. Every part of S3 carries its MD5 (``Content-MD5``),
 which the server checks; once stored, the object is read back with a HEAD and its size
 and ETag compared with what was sent (a single PUT's ETag is the MD5 of its bytes, a
 multipart upload's the MD5 of its parts' MD5s, then ``-<count>``). An upload that
@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -24,7 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stategate.errors import ExternalError
 
-PART_SIZE = 16 * 1024 * 1024  # S3's minimum is 5 MiB; 16 MiB parts, one in memory
+PART_SIZE = 16 * 1024 * 1024  # S3's minimum is 5 MiB
+UPLOADS_IN_FLIGHT = 4  # parts sent at once (so at most 5 parts in memory); rclone's default
 
 
 class S3Store:
@@ -129,8 +131,8 @@ class S3Part:
         self.key = key
         self._buffer = bytearray()
         self._upload_id: str | None = None
-        self._etags: list[str] = []
-        self._md5s: list[bytes] = []
+        self._sent: list[Future[tuple[bytes, str]]] = []  # (md5, etag) of each part, in order
+        self._pool: ThreadPoolExecutor | None = None
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview, /) -> int:
@@ -142,24 +144,48 @@ class S3Part:
         return len(data)
 
     def _send_part(self, chunk: bytes) -> None:
-        client, bucket = self._store.client, self._store.bucket
+        """Send one part; up to ``UPLOADS_IN_FLIGHT`` go at once (as many in memory)."""
+        if self._upload_id is None:
+            try:
+                reply = self._store.client.create_multipart_upload(
+                    Bucket=self._store.bucket, Key=self.key
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise self._store.error(f"upload {self.key}", exc) from exc
+            self._upload_id = reply["UploadId"]
+            self._pool = ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="stategate-s3")
+        assert self._pool is not None
+        pending = [f for f in self._sent if not f.done()]
+        if len(pending) >= UPLOADS_IN_FLIGHT:
+            wait(pending, return_when=FIRST_COMPLETED)
+        for done in self._sent:
+            if done.done():
+                done.result()  # a failed part fails the part now, not at the end
+        number = len(self._sent) + 1
+        self._sent.append(self._pool.submit(self._upload_one, number, chunk))
+
+    def _upload_one(self, number: int, chunk: bytes) -> tuple[bytes, str]:
+        md5 = hashlib.md5(chunk, usedforsecurity=False).digest()
         try:
-            if self._upload_id is None:
-                reply = client.create_multipart_upload(Bucket=bucket, Key=self.key)
-                self._upload_id = reply["UploadId"]
-            md5 = hashlib.md5(chunk, usedforsecurity=False).digest()
-            reply = client.upload_part(
-                Bucket=bucket,
+            reply = self._store.client.upload_part(
+                Bucket=self._store.bucket,
                 Key=self.key,
                 UploadId=self._upload_id,
-                PartNumber=len(self._etags) + 1,
+                PartNumber=number,
                 Body=chunk,
                 ContentMD5=base64.b64encode(md5).decode(),
             )
         except (BotoCoreError, ClientError) as exc:
-            raise self._store.error(f"upload {self.key}", exc) from exc
-        self._md5s.append(md5)
-        self._etags.append(reply["ETag"])
+            raise self._store.error(f"upload {self.key} part {number}", exc) from exc
+        return md5, str(reply["ETag"])
+
+    def _settled(self) -> list[tuple[bytes, str]]:
+        try:
+            return [f.result() for f in self._sent]
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
 
     def finish(self) -> None:
         client, bucket = self._store.client, self._store.bucket
@@ -177,7 +203,8 @@ class S3Part:
             else:
                 if self._buffer:
                     self._send_part(bytes(self._buffer))
-                parts = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(self._etags, 1)]
+                sent = self._settled()
+                parts = [{"PartNumber": n, "ETag": etag} for n, (_md5, etag) in enumerate(sent, 1)]
                 client.complete_multipart_upload(
                     Bucket=bucket,
                     Key=self.key,
@@ -185,8 +212,8 @@ class S3Part:
                     MultipartUpload={"Parts": parts},
                 )
                 self._upload_id = None
-                joined = hashlib.md5(b"".join(self._md5s), usedforsecurity=False)
-                expected = f"{joined.hexdigest()}-{len(self._md5s)}"
+                joined = hashlib.md5(b"".join(md5 for md5, _etag in sent), usedforsecurity=False)
+                expected = f"{joined.hexdigest()}-{len(sent)}"
             self._buffer = bytearray()
             self._upload.stored.append(self.key)
             head = client.head_object(Bucket=bucket, Key=self.key)
@@ -206,6 +233,8 @@ class S3Part:
 
     def discard(self) -> None:
         self._buffer = bytearray()
+        with contextlib.suppress(ExternalError):
+            self._settled()  # nothing may still be sending when the upload is aborted
         if self._upload_id is not None:
             # if this fails too, `repo check` lists the incomplete upload
             with contextlib.suppress(BotoCoreError, ClientError):
