@@ -486,7 +486,12 @@ def _check(
 
 
 def _backup(
-    ctx: _Ctx, target: str | None, deployed: str | None, rid: str, cls: str, mid: str
+    ctx: _Ctx,
+    target: str | None,
+    deployed: str | None,
+    rid: str,
+    cls: str,
+    mid: str,
 ) -> EvidenceFact | None:
     facts, fresh = ctx.facts, ctx.pr.policy.freshness
     backup = facts.latest("backup", target) if target else None
@@ -508,7 +513,7 @@ def _backup(
         # evidence of another image never counts, even where the policy has no drift stop
         ctx.need(rid, mid, cls, False, f"{_drifted(backup, deployed, mid)}: {APPLY_TEXT[A.BACKUP]}")
         return None
-    inside = _only_inside(ctx, backup, target)
+    inside = _only_inside(ctx, backup, mid)
     if inside:
         ctx.need(
             rid,
@@ -516,24 +521,20 @@ def _backup(
             cls,
             False,
             f"backup {backup.backup_id} is stored only in {', '.join(inside)}, inside "
-            f"{target} itself: {REFERENCE_RULE}",
+            f"{mid} itself: {REFERENCE_RULE}",
         )
         return None
     ctx.need(rid, mid, cls, True, f"backup {backup.path} ({backup.backup_id})")
     return backup
 
 
-def _only_inside(ctx: _Ctx, backup: EvidenceFact, target: str | None) -> list[str]:
-    """The repositories holding a backup of the backup reference module, when every one
-    of them lives in that module (empty: it has a copy elsewhere, or it is another
-    module's backup)."""
-    module = (
-        (ctx.pr.head.modules.get(target) or ctx.pr.base.modules.get(target)) if target else None
-    )
-    if module is None or not module.backup_reference:
-        return []
+def _only_inside(ctx: _Ctx, backup: EvidenceFact, mid: str) -> list[str]:
+    """The repositories holding a backup of module ``mid`` when every one of them lives
+    in ``mid`` itself (the backup reference module's own backup, typically): a backup
+    that goes down with the module it protects does not count. Empty: it has a copy
+    elsewhere."""
     homes = ctx.pr.policy.repository_homes()
-    inside = [name for name in backup.copies if homes.get(name) == target]
+    inside = [name for name in backup.copies if homes.get(name) == mid]
     return inside if inside and len(inside) == len(backup.copies) else []
 
 

@@ -166,8 +166,9 @@ def _repositories(policy: Policy) -> list[str]:
     lines += [
         "- a backup counts only when every part is stored and read back in every "
         "repository it goes to; drills read it back from a repository and verify every byte",
-        f"- {REFERENCE_RULE}: a policy that breaks this is refused, and an apply of the "
-        "backup reference module is blocked while its latest backup has no copy outside it",
+        f"- {REFERENCE_RULE}: a policy that breaks this is refused, and an apply of a "
+        "module (the backup reference module, typically) is blocked while its latest backup "
+        "is kept only inside that module",
     ]
     return lines
 

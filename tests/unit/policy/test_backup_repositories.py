@@ -12,10 +12,19 @@ from stategate.policy.apply_gate import ApplyFacts, ApprovalResult, EvidenceFact
 from stategate.policy.backups import REFERENCE_RULE
 from stategate.policy.gate import Requirement
 from stategate.policy.schema import Policy
-from tests.unit.policy.test_apply_gate_rules import APPROVAL, NOW, approvals, backup
-from tests.unit.policy.test_gate_rules import Platforms
+from tests.unit.policy.test_apply_gate_rules import (
+    APPROVAL,
+    INIT,
+    MC_NEW,
+    MC_OLD,
+    NOW,
+    approvals,
+    backup,
+)
+from tests.unit.policy.test_gate_rules import PG_MINOR, PG_OLD, Platforms
 
 MINIO = "platform/minio"
+PG = "platform/postgres"
 MINIO_OLD = (
     "minio/minio:RELEASE.2024-10-13T13-34-11Z"
     "@sha256:74747fc07544840e196963076ba6f17e532225b23da90857ff8b8a47dacb6621"
@@ -80,6 +89,18 @@ def _minio_upgrade(tmp_path: Path) -> Platforms:
     """A minio bump on the example platform, whose policy stores backups in minio's own
     bucket (repository ``minio``) and on the host (``host``)."""
     platforms = Platforms(tmp_path)
+    for side, root in (("base", platforms.base), ("head", platforms.head)):
+        # a second repository on minio's server, named by module (another endpoint)
+        text = (root / "stategate.yaml").read_text(encoding="utf-8")
+        vault = (
+            "    - {name: vault, type: s3, endpoint: 'https://vault.internal', bucket: b,\n"
+            "       module: platform/minio, access_key: {env: A}, secret_key: {env: B}}\n"
+        )
+        old = "  backup_to: [minio, host]\n"
+        assert old in text
+        text = text.replace(old, "  backup_to: [minio, vault, host]\n")
+        text = text.replace("    - name: host\n", vault + "    - name: host\n", 1)
+        platforms.write("stategate.yaml", text, side=side)
     platforms.replace("compose/minio.yml", MINIO_OLD, MINIO_NEW)
     platforms.packet(
         "minio",
@@ -90,16 +111,21 @@ def _minio_upgrade(tmp_path: Path) -> Platforms:
     return platforms
 
 
-def _backup_requirement(platforms: Platforms, copies: tuple[str, ...]) -> Requirement:
+def _backup_requirement(
+    platforms: Platforms,
+    copies: tuple[str, ...],
+    module: str = MINIO,
+    rid: str = "apply/backup",
+) -> Requirement:
     fact: EvidenceFact = backup(
         "evidence/platform/minio/backup-1.json", module=MINIO, digest=DIGEST, version=None
     )
     fact = EvidenceFact(**{**fact.__dict__, "copies": copies})
     facts = ApplyFacts(
-        [fact], NOW, approvals(ApprovalResult(APPROVAL, True, (), (MINIO,))), lambda _p: []
+        [fact], NOW, approvals(ApprovalResult(APPROVAL, True, (), (module,))), lambda _p: []
     )
     verdict = evaluate_apply(platforms.pull_request(), facts)
-    (found,) = [r for r in verdict.requirements if r.id == "apply/backup" and r.module == MINIO]
+    (found,) = [r for r in verdict.requirements if r.id == rid and r.module == module]
     return found
 
 
@@ -107,13 +133,54 @@ def test_the_reference_modules_backup_counts_only_with_a_copy_outside_it(
     tmp_path: Path,
 ) -> None:
     platforms = _minio_upgrade(tmp_path)
-    inside = _backup_requirement(platforms, ("minio",))
-    assert inside.status == "missing"
-    assert inside.hint == (
-        f"backup b1 is stored only in minio, inside {MINIO} itself: {REFERENCE_RULE}"
+    inside = _backup_requirement(platforms, ("minio", "vault"))
+    assert inside == Requirement(
+        "apply/backup",
+        MINIO,
+        "stateful",
+        "missing",
+        f"backup b1 is stored only in minio, vault, inside {MINIO} itself: {REFERENCE_RULE}",
     )
     both = _backup_requirement(platforms, ("minio", "host"))
     assert both.status == "met"
     assert both.hint == "backup evidence/platform/minio/backup-1.json (b1)"
     # a backup from before any repository lives in the artifacts folder: outside minio
     assert _backup_requirement(platforms, ()).status == "met"
+
+
+def test_a_sidecar_of_the_reference_module_relies_on_its_backup_wherever_it_is(
+    tmp_path: Path,
+) -> None:
+    """The rule gates an upgrade of the reference module itself; its sidecar's apply
+    relies on the parent's backup as it is."""
+    platforms = Platforms(tmp_path)
+    platforms.replace("compose/minio-init.yml", MC_OLD, MC_NEW)
+    platforms.packet(
+        "mc",
+        f"  - module: {INIT}\n    from: {MC_OLD}\n    to: {MC_NEW}\n"
+        f"    rollback: {{to: '{MC_OLD}'}}\n",
+        "[compose/minio-init.yml]",
+    )
+    parent = _backup_requirement(platforms, ("minio",), module=INIT, rid="apply/parent-backup")
+    assert parent.status == "met"
+
+
+def test_another_modules_backup_kept_only_in_minio_still_counts(tmp_path: Path) -> None:
+    """The policy keeps backups from going only to minio; in the gate, a backup kept only
+    inside the very module being upgraded is what does not count (minio's own), not
+    another module's backup kept in minio."""
+    platforms = Platforms(tmp_path)
+    platforms.replace("compose/postgres.yml", PG_OLD, PG_MINOR)
+    platforms.packet(
+        "pg",
+        f"  - module: {PG}\n    from: {PG_OLD}\n    to: {PG_MINOR}\n"
+        f"    rollback: {{to: '{PG_OLD}'}}\n",
+        "[compose/postgres.yml]",
+    )
+    fact = EvidenceFact(**{**backup().__dict__, "copies": ("minio",)})
+    facts = ApplyFacts(
+        [fact], NOW, approvals(ApprovalResult(APPROVAL, True, (), (PG,))), lambda _p: []
+    )
+    verdict = evaluate_apply(platforms.pull_request(), facts)
+    (found,) = [r for r in verdict.requirements if r.id == "apply/backup" and r.module == PG]
+    assert found.status == "met", found.hint
