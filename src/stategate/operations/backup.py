@@ -47,7 +47,7 @@ def _locked_backup(
     reason: str | None = None
     client: str | None = None
     repositories = ctx.stores()
-    copies = [r.copy() for r in repositories.targets]
+    copies = repositories.copies()
     try:
         source.server_version = provider.server_version()
         source.identity = provider.identity()
@@ -90,7 +90,7 @@ def _locked_backup(
         consistent=consistent,
         note=note,
         copies=copies,
-        encryption=repositories.encryption if copies else None,
+        encryption=repositories.encryption if artifacts else None,
     )
     subjects = [
         Subject(name=f"{location.as_posix()}/{a.name}", digest={"sha256": a.sha256})

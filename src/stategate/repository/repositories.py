@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from stategate.policy.schema import EvidenceSettings
 
 
+LEGACY_NAME = "local"  # the artifacts folder when the policy names no repository
+
+
 class ArtifactMismatch(ExternalError):
     """The stored artifact is not the one the backup record describes."""
 
@@ -122,6 +125,14 @@ class Repositories:
     identity: Credential | None = None
     repo: Path = field(default_factory=Path)
     staging: Path | None = None  # where fetched parts are decrypted (default: the system's)
+
+    def copies(self) -> list[StoredCopy]:
+        """What a backup's record says about where it is stored: every target, or nothing
+        when the policy names no repository (the artifacts folder, as records have always
+        meant; a policy that later names that folder reads them back from it)."""
+        if self.targets == (self.legacy,) and self.legacy.name == LEGACY_NAME:
+            return []
+        return [r.copy() for r in self.targets]
 
     @property
     def encryption(self) -> Encryption | None:
@@ -380,7 +391,7 @@ class _Target:
 def from_policy(settings: EvidenceSettings, repo: Path, artifacts: Path) -> Repositories:
     """The policy's repositories (none configured: the artifacts folder, as before), the
     ones backups go to, and the age recipients read from the repo's recipients file."""
-    legacy = Repository("local", "local", lambda: LocalStore(artifacts))
+    legacy = Repository(LEGACY_NAME, "local", lambda: LocalStore(artifacts))
     every: list[Repository] = []
     for config in settings.repositories:
         if isinstance(config, S3Repository):

@@ -108,6 +108,18 @@ def test_no_repositories_means_the_artifacts_folder_unencrypted(tmp_path: Path) 
     assert [r.name for r in repositories.targets] == ["local"]
     assert repositories.recipients == () and repositories.encryption is None
     assert repositories.targets[0].copy().where == str(tmp_path / "artifacts")
+    assert repositories.copies() == []  # records say nothing, as they always have
+
+
+def test_a_policy_that_names_the_artifacts_folder_reads_older_backups_from_it(
+    tmp_path: Path,
+) -> None:
+    settings = EvidenceSettings.model_validate(
+        {"repositories": [{"name": "host", "type": "local"}]}
+    )
+    repositories = from_policy(settings, tmp_path, tmp_path / "artifacts")
+    assert repositories.holding([]).name == "host"  # a record from before: no copies
+    assert [c.repository for c in repositories.copies()] == ["host"]
 
 
 def test_an_identity_or_key_file_inside_the_repo_is_refused(
