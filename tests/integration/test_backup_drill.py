@@ -123,14 +123,16 @@ def test_missing_artifact_fails_the_drill(workspace: Workspace) -> None:
 
 
 def test_s3_object_corrupted_in_mirror_fails_the_drill(workspace: Workspace) -> None:
-    """Objects are covered by the manifest: a changed object shows as a content mismatch."""
+    """Objects are listed with their digests (parts.jsonl, itself a recorded part): a
+    changed object fails the drill's verification, before anything is restored."""
     ctx = workspace.context("data/minio")
     pred = backup_pred(run_backup(ctx))
     obj = next((workspace.artifacts / pred.location / "objects" / "uploads").rglob("*.bin"))
     obj.write_bytes(obj.read_bytes() + b"x")
     drill = drill_pred(run_restore_drill(ctx))
-    assert drill.result == "fail"
-    assert drill.fingerprint is not None and drill.fingerprint.changed == 1
+    assert drill.result == "fail" and not drill.artifacts_verified
+    name = obj.relative_to(workspace.artifacts / pred.location).as_posix()
+    assert f"{name}: size {obj.stat().st_size} differs from recorded" in (drill.reason or "")
 
 
 def _pg(access: PostgresAccess, db: str = "app") -> psycopg.Connection[tuple[object, ...]]:

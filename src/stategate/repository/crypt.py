@@ -91,6 +91,10 @@ class EncryptingWriter:
             pyrage.encrypt_io(self._reader, watched, keys)
         except BaseException as exc:  # reported to the writing thread: the sink's own first
             self._error = watched.error or exc
+        else:
+            # pyrage 1.4 ignores an error raised by the sink's last write: never trust a
+            # return when the sink failed
+            self._error = watched.error
         finally:
             self._reader.close()
 

@@ -50,6 +50,6 @@ class LocalStore:
         return []  # a local backup is unfinished only as a .partial folder (an orphan)
 
     def remove(self, location: str) -> None:
-        folder = self.path(location)
+        folder = self.path(location)  # safe_part_name: an empty location is refused
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(folder.with_name(folder.name + PARTIAL_SUFFIX), ignore_errors=True)

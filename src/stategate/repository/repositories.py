@@ -35,6 +35,7 @@ from stategate.evidence.records.artifact import (
     Progress,
     StoredPart,
     parse_parts_jsonl,
+    safe_part_name,
     verify_parts,
 )
 from stategate.evidence.records.predicates import Encryption, StoredCopy
@@ -201,10 +202,17 @@ class Repositories:
         """A folder holding the backup's parts as written, every byte verified; with
         ``listed_in``, also the parts that part lists (once it is verified itself)."""
         prog = progress or NoProgress()
+        safe_part_name(location)  # names come from a record: none may leave its folder
+        for part in parts:
+            safe_part_name(stored_name(part))
         encrypted = any(p.stored is not None for p in parts)
         if isinstance(repository.backend, LocalStore) and not encrypted:
             directory = repository.backend.path(location)
             _raise_failures(location, verify_parts(directory, list(parts), prog))
+            if listed_in is not None and any(p.name == listed_in for p in parts):
+                shown = f"{location}/{listed_in}"
+                listed = parse_parts_jsonl((directory / listed_in).read_bytes(), shown=shown)
+                _raise_failures(location, verify_parts(directory, listed, prog))
             yield directory
             return
         identities = self._identities() if encrypted else []
@@ -333,10 +341,15 @@ class _Tee:
         self.sinks = sinks
         self.hash = hashlib.sha256() if hashing else None
         self.size = 0
+        self.failed: BaseException | None = None  # a sink refused a write: nothing counts
 
     def write(self, data: bytes | bytearray | memoryview, /) -> int:
-        for sink in self.sinks:
-            sink.write(data)
+        try:
+            for sink in self.sinks:
+                sink.write(data)
+        except BaseException as exc:
+            self.failed = self.failed or exc
+            raise
         if self.hash is not None:
             self.hash.update(data)
         self.size += len(data)
@@ -357,6 +370,8 @@ class _Part:
     def finish(self) -> StoredPart | None:
         if self._crypt is not None:
             self._crypt.close()
+        if self._tee.failed is not None:
+            raise ExternalError(f"{self.name} was not stored whole: {self._tee.failed}")
         for sink in self._tee.sinks:
             sink.finish()
         if self._tee.hash is None:

@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,7 +52,7 @@ class S3Store:
         return S3Upload(self, location)
 
     @contextmanager
-    def reader(self, location: str, name: str) -> Iterator[IO[bytes]]:
+    def reader(self, location: str, name: str) -> Iterator[Any]:
         key = self.key(location, name)
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -60,11 +60,12 @@ class S3Store:
             raise self.error(f"read {key}", exc) from exc
         body = reply["Body"]
         try:
-            yield body
+            yield _Body(self, key, body)
         finally:
             body.close()
 
     def listing(self, location: str = "") -> Iterator[tuple[str, int]]:
+        # (an empty location lists the whole prefix: repo check; removal refuses it)
         """(key relative to the prefix, size) of every object under ``location``."""
         root = self.key(location)
         start = root + "/" if root else ""
@@ -91,13 +92,36 @@ class S3Store:
             raise self.error("list incomplete uploads", exc) from exc
 
     def remove(self, location: str) -> None:
+        if not location.strip("/"):
+            raise ExternalError(f"repository {self.where}: refusing to remove everything")
         keys = [self.key("", rel) for rel, _size in self.listing(location)]
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             try:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+                reply = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
             except (BotoCoreError, ClientError) as exc:
                 raise self.error(f"delete {location}", exc) from exc
+            errors = reply.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise ExternalError(
+                    f"repository {self.where}: {len(errors)} object(s) of {location} not "
+                    f"deleted (first: {first.get('Key')}: {first.get('Code')})"
+                )
+
+
+class _Body:
+    """A response body whose read errors (a dropped connection, a short body) are
+    stategate's errors naming the key, like every other S3 failure."""
+
+    def __init__(self, store: S3Store, key: str, body: Any) -> None:
+        self._store, self._key, self._body = store, key, body
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return bytes(self._body.read(n if n is not None and n >= 0 else None))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._store.error(f"read {self._key}", exc) from exc
 
 
 class S3Upload:

@@ -427,8 +427,9 @@ class LocalS3(_ServerContext[S3Access]):
                     }
                 ]
             }
-            identities.write_text(json.dumps(body))
-            os.chmod(identities, 0o600)
+            fd = os.open(identities, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:  # never readable by others, not even briefly
+                handle.write(json.dumps(body))
 
         def attempt(port: int) -> bool:
             data = server.root / "data"

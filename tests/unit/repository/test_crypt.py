@@ -85,3 +85,14 @@ def test_an_error_writing_the_plaintext_is_not_taken_for_a_bad_backup() -> None:
     with pytest.raises(OSError, match="No space left") as failed:
         decrypt_into(io.BytesIO(stored), Sink(fail_after=1), [identity], "x.age")
     assert not isinstance(failed.value, DecryptFailed)
+
+
+@pytest.mark.parametrize(("size", "writes"), [(1000, 1), (100_000, 3)])
+def test_a_sink_that_fails_its_last_write_fails_the_part(size: int, writes: int) -> None:
+    # pyrage returns normally when only the sink's last write fails: that must not count
+    writer = EncryptingWriter(
+        Sink(fail_after=writes - 1), [str(x25519.Identity.generate().to_public())]
+    )
+    writer.write(b"q" * size)
+    with pytest.raises(ExternalError, match="No space left on device"):
+        writer.close()
