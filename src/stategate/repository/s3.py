@@ -130,7 +130,6 @@ class S3Upload:
     def __init__(self, store: S3Store, location: str) -> None:
         self.store = store
         self.location = location
-        self.stored: list[str] = []
 
     def start(self) -> None:
         return None
@@ -239,7 +238,6 @@ class S3Part:
                 joined = hashlib.md5(b"".join(md5 for md5, _etag in sent), usedforsecurity=False)
                 expected = f"{joined.hexdigest()}-{len(sent)}"
             self._buffer = bytearray()
-            self._upload.stored.append(self.key)
             head = client.head_object(Bucket=bucket, Key=self.key)
         except (BotoCoreError, ClientError) as exc:
             raise self._store.error(f"store {self.key}", exc) from exc
