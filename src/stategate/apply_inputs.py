@@ -34,6 +34,7 @@ from stategate.evidence.records.predicates import (
     BackupPredicate,
     DrDrillPredicate,
     DrillPredicate,
+    PrunePredicate,
     RehearsalPredicate,
     SmokePredicate,
 )
@@ -129,11 +130,25 @@ def _extract(repo: Path, rev: str, paths: Sequence[str], into: Path) -> None:
 
 
 def evidence_facts(store: EvidenceStore) -> list[EvidenceFact]:
-    return [_fact(record) for record in list_records(store)]
+    """The facts the gate judges: every record that counts, except prune records and the
+    backups they deleted (a backup whose artifacts are gone backs nothing)."""
+    records = list_records(store)
+    pruned = {
+        p.backup_record
+        for r in records
+        if isinstance(r.statement.predicate, PrunePredicate)
+        for p in r.statement.predicate.pruned
+    }
+    return [
+        _fact(r)
+        for r in records
+        if not isinstance(r.statement.predicate, PrunePredicate) and r.rel not in pruned
+    ]
 
 
 def _fact(record: StoredRecord) -> EvidenceFact:
     pred = record.statement.predicate
+    assert not isinstance(pred, PrunePredicate)  # evidence_facts leaves them out
     if isinstance(pred, DrDrillPredicate):
         return EvidenceFact(
             path=record.rel,

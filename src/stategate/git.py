@@ -75,6 +75,24 @@ class Git:
                 return name
         return None
 
+    def branch_tips(self) -> dict[str, str]:
+        """Branch name -> commit of every local and remote-tracking branch (none outside a
+        git repository; ``origin/HEAD`` and other symbolic refs left out)."""
+        if not self.is_repo():
+            return {}
+        out = self.run(
+            "for-each-ref",
+            "--format=%(refname:short)%09%(objectname)%09%(symref)",
+            "refs/heads",
+            "refs/remotes",
+        )
+        tips: dict[str, str] = {}
+        for line in out.splitlines():
+            name, commit, symref = ([*line.split("\t"), "", ""])[:3]
+            if name and commit and not symref:
+                tips[name] = commit
+        return tips
+
     def merge_base(self, a: str, b: str) -> str:
         out = self.run("merge-base", a, b, check=False).strip()
         if not out:

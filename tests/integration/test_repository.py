@@ -377,3 +377,61 @@ def test_evidence_verify_checks_the_stored_bytes_without_the_key(
     tampered = audit.verify(workspace.store(), artifacts=workspace.artifacts)
     assert [f.code for f in tampered.findings] == [FindingCode.ARTIFACT_MISMATCH]
     assert f"artifact {pred.location}/dump.rdb.age has sha256" in tampered.findings[0].message
+
+
+def test_a_multipart_part_failing_mid_upload_fails_the_backup_and_leaves_nothing(
+    workspace: Workspace,
+    offsite: S3Access,
+    identity: x25519.Identity,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server answers 500 to every try of the second part of a multipart upload:
+    the part fails with the key named, the upload is aborted, and neither repository
+    keeps anything of the backup."""
+    from stategate.errors import ExternalError
+    from stategate.repository.s3 import PART_SIZE
+
+    from .failing_s3 import FailingS3Proxy
+
+    def second_part(method: str, path: str) -> bool:
+        return method == "PUT" and "partNumber=2&" in path + "&"
+
+    monkeypatch.setenv("OFFSITE_ACCESS_KEY", offsite.access_key)
+    monkeypatch.setenv("OFFSITE_SECRET_KEY", offsite.secret_key)
+    recipients = workspace.repo / "trust" / "backup-recipients.txt"
+    recipients.write_text(f"{identity.to_public()}\n")
+    with FailingS3Proxy(offsite.endpoint, second_part) as proxy:
+        settings = EvidenceSettings.model_validate(
+            {
+                "repositories": [
+                    {
+                        "name": "offsite",
+                        "type": "s3",
+                        "endpoint": proxy.endpoint,
+                        "bucket": "backups",
+                        "prefix": "platform-f",
+                        "access_key": {"env": "OFFSITE_ACCESS_KEY"},
+                        "secret_key": {"env": "OFFSITE_SECRET_KEY"},
+                    },
+                    {"name": "here", "type": "local"},
+                ],
+                "encryption": {"recipients_file": "trust/backup-recipients.txt"},
+            }
+        )
+        repositories = from_policy(settings, workspace.repo, workspace.artifacts)
+        block = secrets.token_bytes(1 << 20)
+        with pytest.raises(ExternalError) as caught:
+            with repositories.writing("data/pg/b-fault") as writer, writer.part("db.dump") as out:
+                for _ in range(PART_SIZE * 3 // len(block)):
+                    out.write(block)
+        message = str(caught.value)
+        assert "platform-f/data/pg/b-fault/db.dump.age" in message and "InternalError" in message
+        assert offsite.secret_key not in message
+        assert len(proxy.failed) >= 2  # botocore retried it; it failed every time
+        assert any("uploads" in s and s.startswith("POST") for s in proxy.seen)  # multipart
+    assert _stored(offsite, "platform-f/") == {}
+    uploads = client_for(offsite).list_multipart_uploads(Bucket="backups", Prefix="platform-f/")
+    assert uploads.get("Uploads", []) == []  # aborted, not left to linger
+    assert not (workspace.artifacts / "data" / "pg").exists() or not any(
+        (workspace.artifacts / "data" / "pg").iterdir()
+    )

@@ -102,6 +102,12 @@ def _rehearse() -> click.Command:
     return rehearse.command
 
 
+def _prune() -> click.Command:
+    from stategate.commands import prune
+
+    return prune.command
+
+
 def _repo() -> click.Command:
     from stategate.commands import repo
 
@@ -132,6 +138,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "engines": _engines,
     "rehearse": _rehearse,
     "repo": _repo,
+    "prune": _prune,
 }
 
 

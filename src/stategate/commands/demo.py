@@ -263,6 +263,7 @@ def _chain(demo: _Demo) -> None:
     demo.sg("check", "--base", "main", "--stage", "apply", "--format", "json", save="apply.json")
     demo.sg("evidence", "verify")
     demo.sg("plan", f"packets/{PACKET_ID}.yaml", "-o", str(demo.reports / "apply-plan.md"))
+    demo.sg("prune", "--keep-last", "1")  # a dry run: what is kept, and why
 
 
 def _major_rehearsals(demo: _Demo) -> None:

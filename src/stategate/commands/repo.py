@@ -12,7 +12,7 @@ from rich.table import Table
 from stategate.commands.options import repo_option
 from stategate.errors import ExitCode
 from stategate.evidence.records.predicates import BackupPredicate
-from stategate.evidence.records.typed import list_records
+from stategate.evidence.records.typed import list_records, pruned_backups
 from stategate.operations.module import job_artifacts
 from stategate.repository.check import RepoReport, check, recorded
 from stategate.repository.repositories import from_policy
@@ -51,6 +51,7 @@ def check_command(names: tuple[str, ...], artifacts: Path | None, fmt: str, repo
         pred = record.statement.predicate
         if isinstance(pred, BackupPredicate) and (expected := recorded(pred, record.rel)):
             backups.append(expected)
+    pruned = pruned_backups(ws.store)
     reports = []
     for repository in chosen:
         backend = repository.backend
@@ -63,6 +64,7 @@ def check_command(names: tuple[str, ...], artifacts: Path | None, fmt: str, repo
                 backend.incomplete(),
                 backups,
                 legacy=legacy,
+                pruned=pruned,
             )
         )
     _print(reports, fmt)
@@ -79,7 +81,7 @@ def _print(reports: list[RepoReport], fmt: str) -> None:
         state = "clean" if report.clean else "needs attention"
         console.print(
             f"[bold]{report.repository}[/bold] ({report.where}): {report.backups} backup(s) "
-            f"whole, {state}"
+            f"whole, {report.pruned} pruned, {state}"
         )
         if report.orphans or report.missing or report.incomplete:
             table = Table(show_header=True, header_style="bold")

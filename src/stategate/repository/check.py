@@ -6,13 +6,16 @@
 * **incomplete uploads**: S3 multipart uploads never completed nor aborted;
 * **missing**: recorded parts that are not there, or not at their recorded size.
 
+A backup a prune record names was deleted on purpose: it is counted as pruned, not
+missing, and files of it still there are orphans left by that prune (cut short).
+
 Sizes are compared, not digests: ``evidence verify --artifacts`` and every drill
 hash what they read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from stategate.evidence.records.artifact import PARTIAL_SUFFIX
@@ -50,6 +53,7 @@ class RepoReport:
     repository: str
     where: str
     backups: int = 0  # recorded backups found whole
+    pruned: int = 0  # recorded backups a prune deleted from here
     orphans: list[Orphan] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
@@ -63,6 +67,7 @@ class RepoReport:
             "repository": self.repository,
             "where": self.where,
             "backups": self.backups,
+            "pruned": self.pruned,
             "clean": self.clean,
             "orphans": [o.__dict__ for o in self.orphans],
             "incomplete_uploads": self.incomplete,
@@ -91,24 +96,27 @@ def check(
     backups: Sequence[Recorded],
     *,
     legacy: bool,
+    pruned: Mapping[str, str] | None = None,
 ) -> RepoReport:
     """Compare the listing of repository ``name`` with the backups recorded there
     (``legacy``: it is the artifacts folder, which holds backups recorded with no
-    repository)."""
-    mine = {
-        b.location: b for b in backups if name in b.repositories or (legacy and not b.repositories)
-    }
-    report = RepoReport(name, where, incomplete=list(incomplete))
+    repository; ``pruned``: backup record -> the prune record that deleted it)."""
+    pruned = pruned or {}
+    here = [b for b in backups if name in b.repositories or (legacy and not b.repositories)]
+    gone = {b.location: pruned[b.record] for b in here if b.record in pruned}
+    mine = {b.location: b for b in here if b.record not in pruned}
+    report = RepoReport(name, where, incomplete=list(incomplete), pruned=len(gone))
     seen: dict[str, dict[str, int]] = {}
     for path, size in stored:
         location = location_of(path)
         backup = mine.get(location)
         if backup is None:
-            reason = (
-                "an unfinished backup (killed while it was written)"
-                if location.endswith(PARTIAL_SUFFIX)
-                else "no passing backup record names it"
-            )
+            if location in gone:
+                reason = f"left by {gone[location]} (cut short): prune --yes removes it"
+            elif location.endswith(PARTIAL_SUFFIX):
+                reason = "an unfinished backup (killed while it was written)"
+            else:
+                reason = "no passing backup record names it"
             report.orphans.append(Orphan(path, size, reason))
             continue
         seen.setdefault(location, {})[path[len(location) + 1 :]] = size

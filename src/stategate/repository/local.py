@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -50,6 +51,12 @@ class LocalStore:
         return []  # a local backup is unfinished only as a .partial folder (an orphan)
 
     def remove(self, location: str) -> None:
+        """Remove a backup's folder (and a ``.partial`` one); an error is raised, not
+        ignored (a failed backup's cleanup suppresses it, a prune reports it)."""
         folder = self.path(location)  # safe_part_name: an empty location is refused
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.rmtree(folder.with_name(folder.name + PARTIAL_SUFFIX), ignore_errors=True)
+        for path in (folder, folder.with_name(folder.name + PARTIAL_SUFFIX)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+
+    def retain(self, location: str, until: datetime) -> bool:
+        return False  # a folder has no Object Lock

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
@@ -87,6 +88,8 @@ class Backend(Protocol):
     def incomplete(self) -> list[str]: ...
 
     def remove(self, location: str) -> None: ...
+
+    def retain(self, location: str, until: datetime) -> bool: ...
 
 
 class Repository:

@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from botocore.config import Config
@@ -26,6 +27,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stategate.errors import ExternalError
 
 PART_SIZE = 16 * 1024 * 1024  # S3's minimum is 5 MiB
+# a bucket without Object Lock, or a server that has none
+NO_LOCK_CODES = frozenset(
+    {"ObjectLockConfigurationNotFoundError", "NotImplemented", "InvalidRequest"}
+)
+NO_RETENTION_CODES = frozenset(
+    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
+)
 UPLOADS_IN_FLIGHT = 4  # parts sent at once (so at most 5 parts in memory); rclone's default
 
 
@@ -37,6 +45,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix
         self.where = where  # for messages and records: endpoint, bucket, prefix; no keys
+        self._lock_mode: str | None = None  # "" once known to have no Object Lock
 
     def key(self, location: str, name: str = "") -> str:
         parts = [p for p in (self.prefix, location, name) if p]
@@ -108,6 +117,54 @@ class S3Store:
                     f"repository {self.where}: {len(errors)} object(s) of {location} not "
                     f"deleted (first: {first.get('Key')}: {first.get('Code')})"
                 )
+
+    def locking(self) -> str | None:
+        """The retention mode for backups that must be kept (the bucket's default
+        retention mode, else GOVERNANCE), or None when the bucket has no Object Lock."""
+        if self._lock_mode is None:
+            try:
+                reply = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in NO_LOCK_CODES:
+                    raise self.error("read the Object Lock configuration", exc) from exc
+                reply = {}
+            except BotoCoreError as exc:
+                raise self.error("read the Object Lock configuration", exc) from exc
+            config = reply.get("ObjectLockConfiguration", {})
+            enabled = config.get("ObjectLockEnabled") == "Enabled"
+            mode = config.get("Rule", {}).get("DefaultRetention", {}).get("Mode", "GOVERNANCE")
+            self._lock_mode = mode if enabled else ""
+        return self._lock_mode or None
+
+    def retain(self, location: str, until: datetime) -> bool:
+        """Give every object of a backup a retention date of at least ``until`` (Object
+        Lock); False when the bucket has none. A later date already set is kept."""
+        mode = self.locking()
+        if mode is None:
+            return False
+        for rel, _size in self.listing(location):
+            key = self.key("", rel)
+            try:
+                current = self.client.get_object_retention(Bucket=self.bucket, Key=key)
+                date = current.get("Retention", {}).get("RetainUntilDate")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code", "") not in NO_RETENTION_CODES:
+                    raise self.error(f"read the retention of {key}", exc) from exc
+                date = None
+            except BotoCoreError as exc:
+                raise self.error(f"read the retention of {key}", exc) from exc
+            if isinstance(date, datetime) and date >= until:
+                continue
+            try:
+                self.client.put_object_retention(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Retention={"Mode": mode, "RetainUntilDate": until},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise self.error(f"retain {key}", exc) from exc
+        return True
 
 
 class _Body:

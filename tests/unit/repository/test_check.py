@@ -42,3 +42,22 @@ def test_the_artifacts_folder_also_holds_backups_recorded_without_repositories()
     assert report.clean and report.backups == 2
     other = check("elsewhere", "/x", stored, [], [A, OLD], legacy=False)
     assert [o.path for o in other.orphans] == [p for p, _ in stored]
+
+
+def test_a_pruned_backup_is_counted_as_pruned_not_missing_and_its_leftovers_are_named() -> None:
+    pruned = {"evidence/a.json": "evidence/_platform/prune-x.json"}
+    report = check("offsite", "s3", [], [], [A], legacy=False, pruned=pruned)
+    assert report.clean and (report.pruned, report.backups, report.missing) == (1, 0, [])
+    left = check("offsite", "s3", [("data/pg/b1/f.age", 3)], [], [A], legacy=False, pruned=pruned)
+    assert left.orphans == [
+        Orphan(
+            "data/pg/b1/f.age",
+            3,
+            "left by evidence/_platform/prune-x.json (cut short): prune --yes removes it",
+        )
+    ]
+    # a prune of another repository's copy changes nothing here
+    other = check("here", "dir", [], [], [OLD], legacy=True, pruned=pruned)
+    assert other.pruned == 0 and other.missing == [
+        Missing("evidence/old.json", "data/pg/b0/db.dump", "missing")
+    ]

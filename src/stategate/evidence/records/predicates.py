@@ -26,8 +26,9 @@ DRILL_TYPE = f"{PREDICATE_BASE}/restore-drill/v1"
 SMOKE_TYPE = f"{PREDICATE_BASE}/smoke/v1"
 DR_DRILL_TYPE = f"{PREDICATE_BASE}/dr-drill/v1"
 REHEARSAL_TYPE = f"{PREDICATE_BASE}/rehearsal/v1"
+PRUNE_TYPE = f"{PREDICATE_BASE}/prune/v1"
 
-Kind = Literal["backup", "restore-drill", "smoke", "dr-drill", "rehearsal"]
+Kind = Literal["backup", "restore-drill", "smoke", "dr-drill", "rehearsal", "prune"]
 # records about one module
 ModuleKind = Literal["backup", "restore-drill", "smoke", "rehearsal"]
 Result = Literal["pass", "fail", "error"]  # error: could not run (server gone, no engine)
@@ -38,6 +39,7 @@ PREDICATE_TYPES: dict[Kind, str] = {
     "smoke": SMOKE_TYPE,
     "dr-drill": DR_DRILL_TYPE,
     "rehearsal": REHEARSAL_TYPE,
+    "prune": PRUNE_TYPE,
 }
 
 
@@ -270,9 +272,50 @@ class RehearsalPredicate(_Common):
     )
 
 
+class RetentionRule(_Model):
+    """What ``stategate prune`` keeps besides what the gate relies on."""
+
+    keep_last: int | None = Field(None, ge=1, description="The newest N of each module.")
+    keep_within_hours: float | None = Field(None, gt=0, description="Taken this recently.")
+
+
+class PrunedBackup(_Model):
+    """One backup deleted from its repositories; its record stays, so a missing backup
+    can be told from a lost one."""
+
+    module: str
+    backup_id: str
+    backup_record: str = Field(..., description="The backup's record (repo path).")
+    backup_record_sha256: str
+    location: str
+    repositories: list[str] = Field(..., description="Where it was deleted from.")
+
+
+class PrunePredicate(_Model):
+    """A prune: the backups it deleted, written (signed) before anything is deleted."""
+
+    kind: Literal["prune"] = "prune"
+    id: str
+    result: Result
+    reason: str | None = None
+    started: datetime
+    finished: datetime
+    tool: Tool
+    policy_digest: str | None
+    rule: RetentionRule
+    pruned: list[PrunedBackup] = Field(default_factory=list)
+    kept: int = Field(0, description="Passing backups kept.")
+
+
 ModulePredicate = BackupPredicate | DrillPredicate | SmokePredicate | RehearsalPredicate
+PlatformPredicate = DrDrillPredicate | PrunePredicate
 Predicate = Annotated[
-    BackupPredicate | DrillPredicate | SmokePredicate | DrDrillPredicate | RehearsalPredicate,
+    BackupPredicate
+    | DrillPredicate
+    | SmokePredicate
+    | DrDrillPredicate
+    | RehearsalPredicate
+    | PrunePredicate,
     Field(discriminator="kind"),
 ]
 
@@ -295,7 +338,7 @@ class Statement(_Model):
 
 def statement(
     subjects: list[Subject],
-    predicate: ModulePredicate | DrDrillPredicate,
+    predicate: ModulePredicate | PlatformPredicate,
 ) -> Statement:
     if not subjects:
         raise ValueError("an in-toto statement needs at least one subject")

@@ -36,6 +36,7 @@ from stategate.evidence.records.predicates import (
     DrillPredicate,
     Kind,
     ModulePredicate,
+    PrunePredicate,
     Result,
     Statement,
 )
@@ -73,7 +74,9 @@ def module_scope(module_id: str) -> str:
 def record_path(layout: RepoLayout, stmt: Statement) -> str:
     """Where ``stmt`` is stored (repo-relative), by the naming scheme."""
     pred = stmt.predicate
-    scope = PLATFORM_SCOPE if isinstance(pred, DrDrillPredicate) else module_scope(pred.module)
+    if isinstance(pred, DrDrillPredicate | PrunePredicate):
+        return layout.record_path(PLATFORM_SCOPE, pred.kind, pred.id)
+    scope = module_scope(pred.module)
     return layout.record_path(scope, pred.kind, pred.id)
 
 
@@ -97,14 +100,14 @@ class StoredRecord:
 
     @property
     def module(self) -> str | None:
-        """The module the record is about; None for platform records (DR drills)."""
+        """The module the record is about; None for platform records (DR drills, prunes)."""
         pred = self.statement.predicate
-        return None if isinstance(pred, DrDrillPredicate) else pred.module
+        return None if isinstance(pred, DrDrillPredicate | PrunePredicate) else pred.module
 
     def module_predicate(self) -> ModulePredicate:
         pred = self.statement.predicate
-        if isinstance(pred, DrDrillPredicate):
-            raise InputError("a DR drill record is not about one module", file=self.rel)
+        if isinstance(pred, DrDrillPredicate | PrunePredicate):
+            raise InputError(f"a {pred.kind} record is not about one module", file=self.rel)
         return pred
 
 
@@ -239,10 +242,27 @@ def latest_record(
     return records[-1] if records else None
 
 
+def pruned_backups(store: EvidenceStore) -> dict[str, str]:
+    """Backup record -> the prune record that deleted its artifacts (records that count)."""
+    found: dict[str, str] = {}
+    for record in scan_records(store, PLATFORM_SCOPE, "prune").records:
+        pred = record.statement.predicate
+        if isinstance(pred, PrunePredicate):
+            for pruned in pred.pruned:
+                found.setdefault(pruned.backup_record, record.rel)
+    return found
+
+
 def passing_backups(store: EvidenceStore, module_id: str) -> tuple[list[StoredRecord], RecordScan]:
-    """A module's passing backups that count, oldest first, and the scan they came from."""
+    """A module's passing backups that count and were not pruned, oldest first, and the
+    scan they came from."""
     scan = scan_records(store, module_scope(module_id), "backup")
-    return [r for r in scan.records if r.result == "pass" and r.module == module_id], scan
+    pruned = pruned_backups(store)
+    return [
+        r
+        for r in scan.records
+        if r.result == "pass" and r.module == module_id and r.rel not in pruned
+    ], scan
 
 
 def find_backup(store: EvidenceStore, module_id: str, backup_id: str | None) -> StoredRecord:
@@ -269,6 +289,11 @@ def find_backup(store: EvidenceStore, module_id: str, backup_id: str | None) -> 
     record = read_record(store, rel)
     if record.result != "pass":
         raise InputError(f"backup {wanted} of {module_id} did not pass: nothing to drill")
+    pruned_by = pruned_backups(store).get(rel)
+    if pruned_by is not None:
+        raise InputError(
+            f"backup {wanted} of {module_id} was pruned ({pruned_by}): nothing to drill"
+        )
     return record
 
 
