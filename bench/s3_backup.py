@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from common import best, context, parser, report, rm, workdir
+from common import Run, best, context, parser, report, rm, workdir
 
 from stategate.engines import discover
 from stategate.operations.backup import run_backup
@@ -15,14 +18,22 @@ from stategate.providers.s3 import client_for
 from stategate.sandbox.servers import LocalS3
 
 
-def main() -> None:
-    args = parser(__doc__ or "", 4).parse_args()
+@dataclass(frozen=True)
+class Setup:
+    count: int  # objects of 1 MB
+    ours: tuple[Run, Run]  # (clear, run): stategate backup
+    bare: tuple[Run, Run]  # (clear, run): rclone copy
+
+
+@contextmanager
+def s3_bench(scale: float) -> Iterator[Setup]:
+    """A SeaweedFS server with ``scale`` x 100 objects of 1 MB, and both candidates."""
     work = workdir()
     weed = discover().newest("seaweedfs").path
     with LocalS3(binary=weed, access_key="bench", secret_key="bench-secret") as access:
         client = client_for(access)
         client.create_bucket(Bucket="data")
-        count = int(args.scale * 100)
+        count = int(scale * 100)
         for i in range(count):
             client.put_object(
                 Bucket="data", Key=f"dir{i % 10}/obj-{i}.bin", Body=os.urandom(1024 * 1024)
@@ -66,7 +77,14 @@ def main() -> None:
             record = run_backup(ctx)
             assert record.result == "pass", record.statement.predicate.reason
 
-        t_ours, t_bare = best(args.rounds, (clear_ours, ours), (clear_bare, bare))
+        yield Setup(count, (clear_ours, ours), (clear_bare, bare))
+    rm(work)
+
+
+def main() -> None:
+    args = parser(__doc__ or "", 4).parse_args()
+    with s3_bench(args.scale) as setup:
+        t_ours, t_bare = best(args.rounds, setup.ours, setup.bare)
         report(
             "s3 backup",
             t_ours,
@@ -74,9 +92,8 @@ def main() -> None:
             "rclone copy",
             kind="throughput",
             target=">= 1.0",
-            size=count * 1024 * 1024,
+            size=setup.count * 1024 * 1024,
         )
-    rm(work)
 
 
 if __name__ == "__main__":
