@@ -164,7 +164,14 @@ def test_prune_keeps_what_the_gate_relies_on_says_why_and_deletes_the_rest(
     b3 = p.backup()
     p.sg("dr-drill")  # restores b3: the newest passing DR drill
     b4 = p.backup()
-    _approve(p, b4["record"], "2")  # a live approval binds b4
+    approved = _approve(p, b4["record"], "2")  # a live approval binds b4
+    # at once retained until it expires: Object Lock on every object of b4 in offsite
+    assert f"retained (Object Lock) {b4['location']} in offsite until" in approved
+    assert "here" not in approved.split("retained", 1)[1]  # a folder has no Object Lock
+    retained = client_for(p.offsite).get_object_retention(
+        Bucket=BUCKET, Key=p.stored(b4["location"])[0]
+    )["Retention"]
+    assert retained["RetainUntilDate"] > datetime.now(UTC) + timedelta(hours=1, minutes=55)
     b5 = p.backup()
     _approve(p, b5["record"], "0.0005")  # expires within two seconds: binds nothing
     b6 = p.backup()

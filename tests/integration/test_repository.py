@@ -420,10 +420,13 @@ def test_a_multipart_part_failing_mid_upload_fails_the_backup_and_leaves_nothing
         )
         repositories = from_policy(settings, workspace.repo, workspace.artifacts)
         block = secrets.token_bytes(1 << 20)
-        with pytest.raises(ExternalError) as caught:
-            with repositories.writing("data/pg/b-fault") as writer, writer.part("db.dump") as out:
-                for _ in range(PART_SIZE * 3 // len(block)):
-                    out.write(block)
+        with (
+            pytest.raises(ExternalError) as caught,
+            repositories.writing("data/pg/b-fault") as writer,
+            writer.part("db.dump") as out,
+        ):
+            for _ in range(PART_SIZE * 3 // len(block)):
+                out.write(block)
         message = str(caught.value)
         assert "platform-f/data/pg/b-fault/db.dump.age" in message and "InternalError" in message
         assert offsite.secret_key not in message

@@ -9,7 +9,7 @@ import click
 
 from stategate.apply_inputs import runtime_configs, with_configs
 from stategate.commands.options import repo_option, trust_option
-from stategate.errors import ExitCode
+from stategate.errors import ExitCode, StategateError
 from stategate.evidence.approvals.packet import read_packet
 from stategate.evidence.approvals.store import approve_packet
 from stategate.evidence.layout import RepoLayout
@@ -26,6 +26,7 @@ from stategate.evidence.trust.roots import (
 from stategate.evidence.trust.trustfile import KeyState, Role
 from stategate.git import Git
 from stategate.policy.gate import PullRequest
+from stategate.policy.schema import Policy
 from stategate.pullrequest import Sides, load_pull_request
 
 
@@ -116,8 +117,34 @@ def command(
     if written.capped:
         max_age = policy.freshness.approval_max_age_hours
         click.echo(f"  note: --expires capped to the policy's {max_age:g} h")
+    _retain(repo, store, policy, [ref.path for ref in approval.evidence], approval.expires_at)
     click.echo(f"  created {format_time(approval.created_at)}; commit the record and ledger")
     return int(ExitCode.OK)
+
+
+def _retain(
+    repo: Path, store: EvidenceStore, policy: Policy, paths: list[str], until: datetime
+) -> None:
+    """Object Lock the backups the approval relies on until it expires, where their S3
+    buckets have it. A repository out of reach here is a note, not a failure: the
+    approval stands, and ``stategate prune`` retains them when it runs."""
+    from stategate.evidence.records.typed import artifacts_root
+    from stategate.operations.prune import retain_approved
+    from stategate.repository.repositories import from_policy
+
+    if not paths or not policy.evidence.repositories:
+        return
+    try:
+        artifacts = artifacts_root(repo, policy.evidence.artifacts)
+        repositories = from_policy(policy.evidence, repo, artifacts)
+    except StategateError as exc:
+        click.echo(f"  note: backups not retained: {exc}", err=True)
+        return
+    locked, problems = retain_approved(store, repositories, paths, until)
+    for line in locked:
+        click.echo(f"  retained (Object Lock) {line}")
+    for problem in problems:
+        click.echo(f"  note: not retained: {problem} (prune retains it when it runs)", err=True)
 
 
 def _relied_evidence(

@@ -45,10 +45,12 @@ from stategate.evidence.records.typed import (
     StoredRecord,
     new_id,
     pruned_backups,
+    read_record,
     scan_records,
     write_record,
 )
 from stategate.evidence.signing.statement import SIGNER_FIELD
+from stategate.evidence.store import EvidenceStore
 from stategate.evidence.trust.keys import SigningKey
 from stategate.git import Git
 from stategate.operations.context import run_fields
@@ -376,14 +378,72 @@ def _lock(
         until[item.record] = max(item.until, until.get(item.record, item.until))
     for decision in decisions:
         backup = decision.backup
-        if backup.record not in until:
-            continue
-        for repository in holders(repositories, backup):
+        if backup.record in until:
+            retain(repositories, backup, until[backup.record], outcome.locked, outcome.errors)
+
+
+def retain(
+    repositories: Repositories,
+    backup: Backup,
+    until: datetime,
+    locked: list[str],
+    errors: list[str],
+) -> None:
+    """Retain ``backup`` until ``until`` in every repository holding it that has Object
+    Lock (what was retained goes to ``locked``, what failed to ``errors``)."""
+    try:
+        stores = holders(repositories, backup)
+    except InputError as exc:
+        errors.append(f"lock {backup.location}: {exc.message}")
+        return
+    for repository in stores:
+        try:
+            if repository.backend.retain(backup.location, until):
+                locked.append(
+                    f"{backup.location} in {repository.name} until "
+                    f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+                )
+        except (ExternalError, InputError, OSError) as exc:
+            errors.append(f"lock {backup.location} in {repository.name}: {exc}")
+
+
+def retain_approved(
+    store: EvidenceStore,
+    repositories: Repositories,
+    paths: Sequence[str],
+    until: datetime,
+) -> tuple[list[str], list[str]]:
+    """At approval: retain the backups behind the records an approval binds until it
+    expires, where their repositories have Object Lock. (retained, problems)."""
+    locked: list[str] = []
+    problems: list[str] = []
+    records: dict[str, StoredRecord] = {}
+    for path in paths:
+        try:
+            records[path] = read_record(store, path)
+        except (VerificationError, InputError) as exc:
+            problems.append(f"{path}: {exc}")
+    seen: set[str] = set()
+    for path in paths:
+        for rel, _how in backups_behind(records, path):
+            if rel in seen:
+                continue
+            seen.add(rel)
             try:
-                if repository.backend.retain(backup.location, until[backup.record]):
-                    outcome.locked.append(
-                        f"{backup.location} in {repository.name} until "
-                        f"{until[backup.record].astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-                    )
-            except (ExternalError, OSError) as exc:
-                outcome.errors.append(f"lock {backup.location} in {repository.name}: {exc}")
+                record = read_record(store, rel)
+            except (VerificationError, InputError) as exc:
+                problems.append(f"{rel}: {exc}")
+                continue
+            pred = record.statement.predicate
+            if isinstance(pred, BackupPredicate) and pred.artifacts:
+                backup = Backup(
+                    rel,
+                    record.sha256,
+                    pred.module,
+                    pred.backup_id,
+                    pred.started,
+                    pred.location,
+                    tuple(c.repository for c in pred.copies),
+                )
+                retain(repositories, backup, until, locked, problems)
+    return locked, problems
