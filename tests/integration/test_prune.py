@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -208,8 +209,10 @@ def test_prune_keeps_what_the_gate_relies_on_says_why_and_deletes_the_rest(
 
     # the PR is closed: its drill and rehearsal no longer keep anything
     p.repo.git("branch", "-q", "-D", "upgrade")
+    shutil.rmtree(p.workspace.artifacts / b5["location"])  # someone removed this copy by hand
     code, doc = p.prune("--keep-last", "1", "--yes")
     assert code == 0, doc
+    assert doc["already_gone"] == [f"{b5['location']} from here"]
     assert {bid for bid, d in _decisions(doc).items() if not d["keep"]} == {
         b1["id"],
         b2["id"],
@@ -218,7 +221,10 @@ def test_prune_keeps_what_the_gate_relies_on_says_why_and_deletes_the_rest(
     record = doc["record"]
     assert isinstance(record, str) and record.startswith("evidence/_platform/prune-")
     assert sorted(doc["deleted"]) == sorted(  # type: ignore[arg-type]
-        f"{b['location']} from {repo}" for b in (b1, b2, b5) for repo in ("offsite", "here")
+        f"{b['location']} from {repo}"
+        for b in (b1, b2, b5)
+        for repo in ("offsite", "here")
+        if (b, repo) != (b5, "here")
     )
     for gone in (b1, b2, b5):
         assert p.stored(gone["location"]) == []
@@ -302,3 +308,157 @@ def test_prune_needs_a_rule_and_a_valid_duration(platform: Platform) -> None:
     assert "say what to keep: --keep-last N and/or --keep-within DURATION" in done.stderr
     done = platform.sg("prune", "--keep-within", "3 months", ok=False)
     assert done.returncode == 2 and "not a duration: '3 months'" in done.stderr
+
+
+def test_what_a_pull_request_branch_relies_on_is_kept_and_a_shadow_packet_hides_nothing(
+    platform: Platform,
+) -> None:
+    """The PR's packet, drill and approval live on its branch (where the apply gate reads
+    them), not in the work tree; another branch's packet with the same id changes nothing."""
+    p = platform
+    b1 = p.backup()
+    p.repo.git("add", "-A")
+    p.repo.commit("backup b1")
+    p.repo.git("checkout", "-q", "-b", "upgrade")
+    p.sg("restore-drill", MODULE)  # drills b1, on the PR branch
+    p.repo.write("packets/redis-up.yaml", PACKET)
+    p.repo.commit("packet and drill")
+    (drill,) = (p.repo.path / "evidence" / "data" / "redis").glob("restore-drill-*.json")
+    _approve(p, drill.relative_to(p.repo.path).as_posix(), "3")
+    p.repo.commit("approval")
+    p.repo.git("checkout", "-q", "main")
+    p.repo.git("checkout", "-q", "-b", "a-shadow")
+    p.repo.write("packets/zzz.yaml", "id: redis-up\nmodules: []\n")
+    p.repo.commit("a packet that claims the same id")
+    p.repo.git("checkout", "-q", "main")
+    assert not (p.repo.path / "packets").exists() and not drill.exists()
+    b2 = p.backup()
+
+    code, doc = p.prune("--keep-last", "1", "--yes")
+    assert code == 0, doc
+    reasons = _reasons(doc, b1)
+    assert "live approval evidence/_approvals/redis-up/approval-" in reasons
+    assert "(branch upgrade) of packet redis-up (through restore-drill " in reasons
+    assert (
+        "open packet redis-up (packets/redis-up.yaml, branch upgrade): its newest passing drill"
+        in reasons
+    )
+    assert doc["deleted"] == [] and doc["record"] is None
+    assert p.stored(b1["location"]) and p.stored(b2["location"])
+
+
+def test_a_prune_record_cannot_take_a_kept_backup_and_an_unreachable_copy_is_kept(
+    platform: Platform,
+) -> None:
+    from stategate.evidence.records.predicates import (
+        PrunedBackup,
+        PrunePredicate,
+        RetentionRule,
+        content_subject,
+        statement,
+    )
+    from stategate.evidence.records.typed import new_id, write_record
+    from stategate.operations.context import run_fields
+
+    p = platform
+    b0, b1, b2 = p.backup(), p.backup(), p.backup()
+    store = p.workspace.store()
+    record_sha = {
+        r: __import__("hashlib").sha256((p.repo.path / r).read_bytes()).hexdigest()
+        for r in (b1["record"], b2["record"])
+    }
+
+    def prune_record(entry: dict[str, str], location: str) -> None:
+        now = datetime.now(UTC)
+        pred = PrunePredicate(
+            **run_fields(new_id(now), now, "pass", None, None),
+            rule=RetentionRule(keep_last=1),
+            pruned=[
+                PrunedBackup(
+                    module=MODULE,
+                    backup_id=entry["id"],
+                    backup_record=entry["record"],
+                    backup_record_sha256=record_sha[entry["record"]],
+                    location=location,
+                    repositories=["offsite", "here"],
+                )
+            ],
+        )
+        write_record(store, statement([content_subject("x", [])], pred), p.workspace.key)
+
+    # signed with the evidence key: names b1's record, but b2's location
+    prune_record(b1, b2["location"])
+    # and one that names the newest backup itself, b2
+    prune_record(b2, b2["location"])
+    code, doc = p.prune("--keep-last", "1", "--yes")
+    assert code == 0, doc
+    notes = " | ".join(doc["notes"])  # type: ignore[arg-type]
+    assert f"names {b1['record']} at {b2['location']}, which no backup record here matches" in notes
+    assert f"pruned backup {b2['id']} of {MODULE}, but now it is kept" in notes
+    assert doc["leftovers_removed"] == []
+    assert p.stored(b2["location"]) and (p.workspace.artifacts / b2["location"]).is_dir()
+
+    # a repository dropped from the policy: what is stored there is kept, and prune works
+    policy = p.repo.path / "stategate.yaml"
+    text = policy.read_text()
+    policy.write_text(
+        text.replace("    - {name: here, type: local}\n", "").replace(
+            "[offsite, here]", "[offsite]"
+        )
+    )
+    p.repo.commit("the local repository is retired")
+    b3 = p.backup()
+    (p.workspace.artifacts / b3["location"]).mkdir(parents=True, exist_ok=True)
+    code, doc = p.prune("--keep-last", "1", "--yes")
+    assert code == 0, doc
+    assert "stored in here, which the policy no longer names: prune cannot reach it there" in (
+        _reasons(doc, b0)
+    )
+    assert p.stored(b0["location"])
+    assert "repository here is no longer in the policy: not checked" in doc["notes"]  # type: ignore[operator]
+
+
+def test_a_rehearsal_never_picks_a_pruned_backup(platform: Platform) -> None:
+    p = platform
+    p.backup()
+    p.sg("restore-drill", MODULE)
+    p.backup()
+    code, doc = p.prune("--keep-last", "1", "--yes")  # no packet open: the drilled one goes
+    assert code == 0 and len(doc["deleted"]) == 2, doc  # type: ignore[arg-type]
+    p.repo.write("packets/redis-up.yaml", PACKET)
+    done = p.sg("rehearse", MODULE, "--packet", "packets/redis-up.yaml", ok=False)
+    assert done.returncode == 2
+    assert "no passing restore drill of data/redis (of a backup not pruned)" in done.stderr
+
+
+def test_object_lock_extends_a_retention_keeping_its_mode_and_never_shortens_it(
+    offsite: S3Access,
+) -> None:
+    from stategate.repository.s3 import S3Store
+
+    client = client_for(offsite)
+    now = datetime.now(UTC).replace(microsecond=0)
+    client.put_object(
+        Bucket=BUCKET,
+        Key="lock-test/data/m/b1/part.age",
+        Body=b"x",
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=now + timedelta(hours=1),
+    )
+    client.put_object(Bucket=BUCKET, Key="lock-test/data/m/b1/other.age", Body=b"y")
+    store = S3Store(client, BUCKET, "lock-test", "test")
+    assert store.retain("data/m/b1", now + timedelta(hours=2)) is True
+
+    def retention(key: str) -> dict[str, object]:
+        got = client.get_object_retention(Bucket=BUCKET, Key=f"lock-test/data/m/b1/{key}")
+        return dict(got["Retention"])
+
+    assert retention("part.age") == {
+        "Mode": "COMPLIANCE",
+        "RetainUntilDate": now + timedelta(hours=2),
+    }
+    assert retention("other.age")["Mode"] == "GOVERNANCE"  # the default without a bucket rule
+    store.retain("data/m/b1", now + timedelta(minutes=30))  # never shortened
+    assert retention("part.age")["RetainUntilDate"] == now + timedelta(hours=2)
+    client.create_bucket(Bucket="plain-bucket")
+    assert S3Store(client, "plain-bucket", "p", "test").retain("data/m/b1", now) is False

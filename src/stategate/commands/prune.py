@@ -10,11 +10,19 @@ import click
 from rich.console import Console
 
 from stategate.commands.evidence_output import key_option
-from stategate.commands.options import repo_option
-from stategate.errors import ExitCode
+from stategate.commands.options import repo_option, trust_option
+from stategate.errors import ExitCode, InputError
+from stategate.evidence.trust.roots import (
+    TrustBase,
+    operator_trust_file,
+    trust_at_revision,
+    trust_revision,
+)
 from stategate.evidence.trust.signer import load_evidence_key, require_evidence_signer
+from stategate.git import Git
 from stategate.operations.module import job_artifacts
-from stategate.operations.prune import PruneFacts, PruneOutcome, gather, holders, prune
+from stategate.operations.prune import PruneOutcome, prune, unreachable
+from stategate.operations.prune_facts import PruneFacts, gather
 from stategate.repository.repositories import from_policy
 from stategate.repository.retention import Decision, Rule, decide, parse_duration
 from stategate.workspace import open_workspace
@@ -47,6 +55,7 @@ SCHEMA = "stategate.prune/v1"
 )
 @key_option
 @repo_option
+@trust_option
 def command(
     keep_last: int | None,
     keep_within: str | None,
@@ -56,6 +65,7 @@ def command(
     fmt: str,
     key_path: Path | None,
     repo: Path,
+    trust_file: Path | None,
 ) -> int:
     """Delete backups no retention rule keeps and nothing relies on: a live approval, an
     open packet's drill or rehearsal, the newest passing DR drill, the newest passing
@@ -66,13 +76,12 @@ def command(
         raise click.UsageError("--yes and --dry-run contradict each other")
     rule = Rule(keep_last, parse_duration(keep_within) if keep_within else None)
     now = datetime.now(UTC)
-    ws = open_workspace(repo)
+    trust = _trust(repo, trust_file)
+    ws = open_workspace(repo, trust=trust.roots)
     repositories = from_policy(ws.policy.evidence, ws.repo, job_artifacts(ws, artifacts))
-    facts = gather(ws, now)
-    decisions = decide(facts.backups, facts.reliances, rule, now)
-    for decision in decisions:
-        if not decision.keep:
-            holders(repositories, decision.backup)  # a repository the policy lacks: refused now
+    facts = gather(ws, trust, now)
+    reliances = [*facts.reliances, *unreachable(repositories, facts.backups)]
+    decisions = decide(facts.backups, reliances, rule, now)
     outcome: PruneOutcome | None = None
     if yes and not facts.doubts:
         key = load_evidence_key(key_path)
@@ -82,6 +91,19 @@ def command(
     if facts.doubts or (outcome is not None and outcome.errors):
         return int(ExitCode.BLOCKED)
     return int(ExitCode.OK)
+
+
+def _trust(repo: Path, trust_file: Path | None) -> TrustBase:
+    """Prune deletes: the records it decides by are judged with the default branch's
+    trust roots (from git objects) or an operator-held file, never the checkout's."""
+    git = Git(repo)
+    if not git.is_repo():
+        raise InputError(
+            "prune reads what relies on a backup from every branch and judges it with the "
+            "default branch's trust roots: this is not a git repository",
+            file=str(repo),
+        )
+    return trust_at_revision(git, trust_revision(git, None), operator_trust_file(repo, trust_file))
 
 
 def _print(
@@ -108,8 +130,10 @@ def _print(
                 for d in decisions
             ],
             "doubts": facts.doubts,
+            "notes": facts.notes + (outcome.notes if outcome else []),
             "record": outcome.record.rel if outcome and outcome.record else None,
             "deleted": outcome.deleted if outcome else [],
+            "already_gone": outcome.absent if outcome else [],
             "leftovers_removed": outcome.leftovers if outcome else [],
             "locked": outcome.locked if outcome else [],
             "errors": outcome.errors if outcome else [],
@@ -126,6 +150,8 @@ def _print(
     doomed = sum(1 for d in decisions if not d.keep)
     for doubt in facts.doubts:
         console.print(f"cannot read: {doubt}", markup=False)
+    for note in facts.notes + (outcome.notes if outcome else []):
+        console.print(f"note: {note}", markup=False)
     if facts.doubts:
         console.print(
             "nothing deleted: what relies on a backup is not known while evidence is unreadable"
@@ -137,6 +163,8 @@ def _print(
             console.print(f"prune record: {outcome.record.rel}", markup=False)
         for line in outcome.deleted:
             console.print(f"deleted {line}", markup=False)
+        for line in outcome.absent:
+            console.print(f"already gone: {line}", markup=False)
         for line in outcome.leftovers:
             console.print(f"removed the rest of an earlier prune: {line}", markup=False)
         for line in outcome.locked:

@@ -41,6 +41,7 @@ from stategate.evidence.records.typed import (
     StoredRecord,
     list_records,
     new_id,
+    pruned_backups,
     read_record,
     write_record,
 )
@@ -129,14 +130,15 @@ def drilled_backup(ctx: ModuleContext) -> StoredRecord:
     drills = [
         r for r in list_records(ctx.store, ctx.module_id, "restore-drill") if r.result == "pass"
     ]
+    pruned = pruned_backups(ctx.store)  # a pruned backup's files are gone
     for drill in reversed(drills):
         pred = drill.module_predicate()
         backup_rel = getattr(pred, "backup_record", None)
-        if isinstance(backup_rel, str):
+        if isinstance(backup_rel, str) and backup_rel not in pruned:
             return read_record(ctx.store, backup_rel)
     raise InputError(
-        f"no passing restore drill of {ctx.module_id}: a rehearsal uses the backup a drill "
-        "verified (run restore-drill first)"
+        f"no passing restore drill of {ctx.module_id} (of a backup not pruned): a rehearsal "
+        "uses the backup a drill verified (run restore-drill first)"
     )
 
 

@@ -60,6 +60,11 @@ class Backup:
     started: datetime
     location: str
     repositories: tuple[str, ...]  # names; () = the artifacts folder
+    finished: datetime | None = None  # what "newest" goes by, as in the apply gate
+
+    @property
+    def order(self) -> tuple[datetime, datetime, str]:
+        return (self.finished or self.started, self.started, self.backup_id)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def decide(
         if reliance.record in reasons and reliance.reason not in reasons[reliance.record]:
             reasons[reliance.record].append(reliance.reason)
     by_module: dict[str, list[Backup]] = {}
-    for backup in sorted(backups, key=lambda b: (b.started, b.backup_id), reverse=True):
+    for backup in sorted(backups, key=lambda b: b.order, reverse=True):
         by_module.setdefault(backup.module, []).append(backup)
     for module, newest_first in by_module.items():
         reasons[newest_first[0].record].append(
@@ -100,7 +105,7 @@ def decide(
                 reasons[backup.record].append(f"one of the last {rule.keep_last} of {module}")
             if rule.keep_within is not None and now - backup.started <= rule.keep_within:
                 reasons[backup.record].append(f"taken within {_hours(rule.keep_within)}")
-    ordered = sorted(backups, key=lambda b: (b.started, b.backup_id), reverse=True)
+    ordered = sorted(backups, key=lambda b: b.order, reverse=True)
     return [Decision(b, tuple(reasons[b.record])) for b in ordered]
 
 

@@ -147,20 +147,23 @@ class S3Store:
             key = self.key("", rel)
             try:
                 current = self.client.get_object_retention(Bucket=self.bucket, Key=key)
-                date = current.get("Retention", {}).get("RetainUntilDate")
+                retention = current.get("Retention", {})
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code", "") not in NO_RETENTION_CODES:
                     raise self.error(f"read the retention of {key}", exc) from exc
-                date = None
+                retention = {}
             except BotoCoreError as exc:
                 raise self.error(f"read the retention of {key}", exc) from exc
+            date = retention.get("RetainUntilDate")
             if isinstance(date, datetime) and date >= until:
                 continue
             try:
                 self.client.put_object_retention(
                     Bucket=self.bucket,
                     Key=key,
-                    Retention={"Mode": mode, "RetainUntilDate": until},
+                    # an object already retained keeps its mode (COMPLIANCE cannot be
+                    # turned into GOVERNANCE): only the date moves, and only later
+                    Retention={"Mode": retention.get("Mode") or mode, "RetainUntilDate": until},
                 )
             except (BotoCoreError, ClientError) as exc:
                 raise self.error(f"retain {key}", exc) from exc

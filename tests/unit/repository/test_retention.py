@@ -118,3 +118,15 @@ def test_keep_within_includes_its_boundary() -> None:
 def test_the_window_is_said_in_days_when_whole_days(hours: int, shown: str) -> None:
     reasons = _kept(decide(PG[-1:], [], Rule(keep_within=timedelta(hours=hours)), NOW))
     assert reasons["b4"][-1] == f"taken within {shown}"
+
+
+def test_newest_goes_by_when_a_backup_finished_as_in_the_apply_gate() -> None:
+    from dataclasses import replace
+
+    early_start_late_finish = replace(PG[3], finished=NOW)
+    late_start_early_finish = replace(PG[4], finished=NOW - timedelta(hours=12))
+    reasons = _kept(
+        decide([early_start_late_finish, late_start_early_finish], [], Rule(keep_last=1), NOW)
+    )
+    assert reasons["b3"][0].startswith("the newest passing backup of data/pg")
+    assert reasons["b4"] == ()
