@@ -60,8 +60,13 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert "stored in: minio (s3 http://127.0.0.1:" in flat
     assert "age-encrypted to 1 recipient(s)" in flat
     assert re.search(
-        r"minio \(http://127\.0\.0\.1:\d+/backups/stategate\): 3 backup\(s\) whole, clean", flat
+        r"minio \(http://127\.0\.0\.1:\d+/backups/stategate\): 3 backup\(s\) whole, 0 pruned, "
+        r"clean",
+        flat,
     )
+    # the dry-run prune keeps the backups the approval relies on, and says so
+    assert re.search(r"keep: platform/postgres \S+ \(minio, host\) - live approval", flat)
+    assert "dry run: nothing to delete; run with --yes to delete" in flat
     assert re.search(r"read back from: minio \(http://127\.0\.0\.1:\d+/backups/stategate\)", flat)
     sarif = json.loads((out / "reports" / "check.sarif").read_text())
     assert sarif["version"] == "2.1.0"
