@@ -68,13 +68,12 @@ def rehearse_in_place(
     new_bin = engines.require("postgresql", str(target_major)).path
     superuser = source.access.user
     found = InPlaceUpgrade(source_version=source_version)
-    methods = {(i.group, i.name): i.digest.partition(":")[0] for i in stored.fingerprint.items}
     with UpgradeSandbox(old_bin, new_bin, superuser) as box:
         with step("restore-on-source") as detail:
             like_production = initdb_flags(production, old_major, superuser) if production else []
             box.initdb("old", like_production or ["-U", superuser, "-E", "UTF8", "--locale=C"])
             access = box.start("old")
-            old = PostgresProvider(access, methods=methods)
+            old = PostgresProvider.restored(access, stored.fingerprint)
             old.load(stored)
             with old.connect("postgres") as conn:
                 row = conn.execute(_TEMPLATE1).fetchone()
@@ -117,7 +116,7 @@ def rehearse_in_place(
                 detail.failed = True
                 outcome.failed("fail", f"pg_upgrade failed: {done.detail}")
                 return found
-            upgraded = PostgresProvider(box.start("new"), methods=methods)
+            upgraded = PostgresProvider.restored(box.start("new"), stored.fingerprint)
             found.target_version = upgraded.server_version()
             found.fingerprint = compare(
                 stored.fingerprint, upgraded.fingerprint(), now_ms=int(time.time() * 1000)

@@ -186,6 +186,40 @@ class Comparison(BaseModel):
 
 
 EXPIRES_MS = "expires-ms:"  # an item's detail: when its content expires (epoch ms)
+# a digest "at-least:<n>": a restored item matches when its own n is not smaller (a
+# position that only moves forward, read before the backup took it: a sequence)
+AT_LEAST = "at-least:"
+
+
+# a digest "printed-by:<major>:<hash>": the hash of a definition as a server of that
+# major prints it (PostgreSQL's deparsed views, defaults, functions): two of them are
+# compared only when the same major printed both; across majors, presence is all
+PRINTED_BY = "printed-by:"
+
+
+def printed_digest(major: str, digest: str) -> str:
+    return f"{PRINTED_BY}{major}:{digest}"
+
+
+def _printed_major(digest: str) -> str | None:
+    if not digest.startswith(PRINTED_BY):
+        return None
+    return digest[len(PRINTED_BY) :].partition(":")[0]
+
+
+def _same(want: tuple[int, str], have: tuple[int, str]) -> bool:
+    if want == have:
+        return True
+    (ws, wd), (hs, hd) = want, have
+    if ws != hs:
+        return False
+    if wd.startswith(AT_LEAST) and hd.startswith(AT_LEAST):
+        try:
+            return int(hd[len(AT_LEAST) :]) >= int(wd[len(AT_LEAST) :])
+        except ValueError:
+            return False
+    printed, other = _printed_major(wd), _printed_major(hd)
+    return printed is not None and other is not None and printed != other
 
 
 def compare(
@@ -212,12 +246,14 @@ def compare(
         }
         missing = [k for k in missing if k not in expired]
     unexpected = sorted(have.keys() - want.keys())
-    changed = sorted(k for k in want.keys() & have.keys() if want[k] != have[k])
+    changed = sorted(k for k in want.keys() & have.keys() if not _same(want[k], have[k]))
     lines = [f"{g}/{n}: missing after restore" for g, n in missing]
     lines += [f"{g}/{n}: not in the backup's fingerprint" for g, n in unexpected]
     for key in changed:
-        (ws, _wd), (hs, _hd) = want[key], have[key]
+        (ws, wd), (hs, hd) = want[key], have[key]
         what = f"size {hs} instead of {ws}" if ws != hs else "content differs"
+        if ws == hs and wd.startswith(AT_LEAST) and hd.startswith(AT_LEAST):
+            what = "behind the position recorded"
         lines.append(f"{key[0]}/{key[1]}: {what}")
     return Comparison(
         match=not (missing or unexpected or changed),

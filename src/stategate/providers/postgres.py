@@ -30,6 +30,7 @@ from stategate.engines import Catalogue, EngineBuild, EngineUnavailable, discove
 from stategate.errors import ExternalError
 from stategate.evidence.records import compression
 from stategate.evidence.records.artifact import BackupWriter
+from stategate.providers import pg_schema
 from stategate.providers.access import PostgresAccess
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
@@ -37,7 +38,7 @@ from stategate.sandbox.engine import Engine
 from stategate.sandbox.pg_upgrade import settings_of
 
 GLOBALS_PART = "globals.sql"
-TEMPLATE_DBS = ("postgres", "template1")
+TEMPLATE_DBS = pg_schema.IN_PLACE_DBS
 
 # Row text depends on these settings; pin them so source and sandbox agree.
 _SESSION = (
@@ -106,11 +107,17 @@ class PostgresProvider:
         snapshot: bool = True,
         methods: Methods | None = None,
         catalogue: Catalogue | None = None,
+        schema: bool = True,
+        backed_up: set[str] | None = None,
     ) -> None:
         self.access = access
         self.databases = list(databases or [])
         self.snapshot = snapshot
         self.methods = methods
+        # the schema fingerprint (pg_schema); off only to compare with a backup taken
+        # before it existed
+        self.schema = schema
+        self.backed_up = backed_up  # a sandbox: the databases its backup holds
         self._catalogue = catalogue
         self._client: EngineBuild | None = None
 
@@ -196,20 +203,35 @@ class PostgresProvider:
 
     def _list_databases(self) -> list[str]:
         if self.databases:
-            return self.databases
+            found = self.databases
+        else:
+            with self.connect("postgres") as conn:
+                rows = conn.execute(
+                    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
+                    " ORDER BY 1"
+                ).fetchall()
+            found = [str(r[0]) for r in rows]
+        if self.schema:
+            pg_schema.refuse_collisions(found)
+        if self.backed_up is not None:  # a sandbox: its own postgres is not the source's
+            found = [db for db in found if db in self.backed_up or db not in TEMPLATE_DBS]
+        return found
+
+    def _cluster_items(self) -> list[FingerprintItem]:
+        if not self.schema:
+            return []
         with self.connect("postgres") as conn:
-            rows = conn.execute(
-                "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
-                " ORDER BY 1"
-            ).fetchall()
-        return [str(r[0]) for r in rows]
+            return pg_schema.cluster_items(conn)
 
     # -- fingerprint ------------------------------------------------------
     def fingerprint(self) -> Fingerprint:
-        items: list[FingerprintItem] = []
+        items: list[FingerprintItem] = self._cluster_items()
         for db in self._list_databases():
             with self.connect(db) as conn:
                 items += _fingerprint_db(conn, db, self.methods)
+                if self.schema:
+                    items += pg_schema.sequence_positions(conn, db)
+                    items += pg_schema.schema_items(conn, db)
         return Fingerprint(items)
 
     # -- backup -----------------------------------------------------------
@@ -226,7 +248,7 @@ class PostgresProvider:
         worker = threading.Thread(target=dump_globals, daemon=True)
         worker.start()
         try:
-            items = self._backup_databases(out, hooks)
+            items = self._cluster_items() + self._backup_databases(out, hooks)
         finally:
             worker.join()
         if failure:
@@ -243,6 +265,9 @@ class PostgresProvider:
             else:
                 with self.connect(db) as conn:
                     items += _fingerprint_db(conn, db)
+                    if self.schema:
+                        items += pg_schema.sequence_positions(conn, db)
+                        items += pg_schema.schema_items(conn, db)
                 hooks.fingerprinted()
                 self._pg_dump(out, db, snapshot=None)
         return items
@@ -257,7 +282,8 @@ class PostgresProvider:
             assert row is not None
             snapshot = str(row[0])
             hooks.snapshot_taken()
-            result: list[FingerprintItem] = []
+            # sequences move outside transactions: where they are before the dump starts
+            result = pg_schema.sequence_positions(conn, db) if self.schema else []
             failure: list[BaseException] = []
 
             def fingerprint_in_snapshot() -> None:
@@ -266,6 +292,8 @@ class PostgresProvider:
                     # busy: parallel workers would only compete with them
                     conn.execute("SET max_parallel_workers_per_gather = 0")
                     result.extend(_fingerprint_db(conn, db))
+                    if self.schema:  # the catalogue as the dump's snapshot sees it
+                        result.extend(pg_schema.schema_items(conn, db))
                     hooks.fingerprinted()
                 except BaseException as exc:  # reported by the main thread
                     failure.append(exc)
@@ -276,6 +304,11 @@ class PostgresProvider:
             worker.start()
             try:
                 self._pg_dump(out, db, snapshot=snapshot)
+            except BaseException as dump_error:
+                worker.join()
+                # a fingerprint query that failed ends the snapshot's transaction, and
+                # pg_dump then cannot import it: the query's error is the cause
+                failure.append(dump_error)
             finally:
                 worker.join()
             if failure:
@@ -319,8 +352,10 @@ class PostgresProvider:
     def _tool_error(self, tool: str, code: int, err: IO[bytes]) -> str:
         err.seek(0)
         lines = err.read().decode("utf-8", "replace").strip().splitlines()
-        last = lines[-1] if lines else ""
-        return execute.mask(f"{Path(tool).name} exited with {code}: {last}", self.secrets())
+        # the error itself, not the "detail:" or "Query was" lines that follow it
+        errors = [line for line in lines if "error:" in line]
+        shown = errors[0] if errors else (lines[-1] if lines else "")
+        return execute.mask(f"{Path(tool).name} exited with {code}: {shown}", self.secrets())
 
     def _pg_dump(self, out: BackupWriter, db: str, snapshot: str | None) -> None:
         # uncompressed: zstd in this process is several times faster than pg_dump's zlib
@@ -360,12 +395,24 @@ class PostgresProvider:
                 "it was taken of; pass --engine-version"
             )
         with engine.postgres(self.access.user, pg_version(backup.version).split(".")[0]) as access:
-            methods = {
-                (i.group, i.name): i.digest.partition(":")[0] for i in backup.fingerprint.items
-            }
-            restored = PostgresProvider(access, methods=methods)
+            restored = PostgresProvider.restored(access, backup.fingerprint)
             restored.load(backup)
             yield restored
+
+    @classmethod
+    def restored(cls, access: PostgresAccess, fingerprint: Fingerprint) -> PostgresProvider:
+        """A sandbox a backup with ``fingerprint`` was restored into, fingerprinted the
+        way the backup was: each table by the method it recorded, the schema items when
+        it has them, and only the databases it holds (and any the sandbox gained)."""
+        methods = {(i.group, i.name): i.digest.partition(":")[0] for i in fingerprint.items}
+        groups = {i.group for i in fingerprint.items}
+        return cls(
+            access,
+            methods=methods,
+            # a backup taken before the schema fingerprint is compared without it
+            schema=any(pg_schema.is_schema_group(g) for g in groups),
+            backed_up={g.removesuffix(pg_schema.SCHEMA_SUFFIX) for g in groups},
+        )
 
     def load(self, backup: StoredBackup) -> None:
         names = [p.name for p in backup.parts]

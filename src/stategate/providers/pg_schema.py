@@ -1,0 +1,427 @@
+"""PostgreSQL: the schema and configuration fingerprint beside the data fingerprint.
+
+A restore that brings back every row can still lose what makes the database work:
+a trigger, a function, an RLS policy, a grant, an owner, a comment, a sequence's
+position, a large object, a database setting, a role or a membership. Each of
+these becomes one fingerprint item whose digest is the SHA-256 of its definition as
+the server prints it (``pg_get_indexdef``, ``pg_get_functiondef``, ``format_type``,
+ACLs as text), read with ``search_path = ''`` so every name is schema-qualified on
+both sides. A drill compares them as it compares tables, and names the object that
+is missing or differs: ``app (schema)/trigger public.orders.audit: missing after
+restore``.
+
+Items of a database go to the group ``<db> (schema)``; roles, memberships and role
+settings of the whole cluster to ``(cluster)``. A database whose name would collide
+with such a group is refused. Objects that belong to an extension are covered by the
+extension's item (name, version, schema), not one by one; the connecting role and
+the built-in ``pg_*`` roles are left out (a sandbox's superuser is its own).
+
+A sequence's position is read before ``pg_dump`` starts, and a restored sequence
+matches when it is at least there (``at-least:<n>``): sequences move outside
+transactions, so the dump may hold a later value, never an earlier one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import psycopg
+
+from stategate.errors import ExternalError
+from stategate.providers.fingerprint import AT_LEAST, FingerprintItem, printed_digest
+
+CLUSTER_GROUP = "(cluster)"
+SCHEMA_SUFFIX = " (schema)"
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+_USER_NS = """
+  n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+"""
+
+
+def _not_in_extension(catalog: str, column: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.classid = '{catalog}'::regclass "
+        f"AND dep.objid = {column} AND dep.deptype = 'e')"
+    )
+
+
+def _acl(acl: str, kind: str, owner: str) -> str:
+    """An ACL as sorted ``grantee:PRIVILEGE[*] by grantor`` entries, the built-in default
+    when none is set (so an explicit default equals none), without ``MAINTAIN`` (which
+    PostgreSQL 17 added to every owner's default: a restore into 17 or later has it)."""
+    return f"""(SELECT string_agg(format('%s:%s%s by %s',
+        CASE WHEN x.grantee = 0 THEN 'public' ELSE pg_get_userbyid(x.grantee) END,
+        x.privilege_type, CASE WHEN x.is_grantable THEN '*' ELSE '' END,
+        pg_get_userbyid(x.grantor)), ',' ORDER BY 1)
+      FROM aclexplode(COALESCE({acl}, acldefault({kind}, {owner}))) x
+      WHERE x.privilege_type <> 'MAINTAIN')"""
+
+
+class Query(NamedTuple):
+    kind: str  # the item's name starts with it
+    sql: str  # rows of (name, definition)
+    printed: bool = False  # definition deparsed by the server: compared on one major only
+
+
+_REL_ACL_KIND = "(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::\"char\""
+
+_QUERIES: tuple[Query, ...] = (
+    Query(
+        "schema",
+        f"""SELECT format('%I', n.nspname), concat_ws(' | ', 'owner ' || pg_get_userbyid(n.nspowner),
+              'acl ' || {_acl("n.nspacl", "'n'", "n.nspowner")},
+              'comment ' || obj_description(n.oid, 'pg_namespace'))
+            FROM pg_namespace n WHERE {_USER_NS} AND {_not_in_extension("pg_namespace", "n.oid")}""",
+    ),
+    Query(
+        "extension",
+        """SELECT format('%I', e.extname), concat_ws(' | ', 'version ' || e.extversion,
+              'schema ' || format('%I', n.nspname))
+            FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace""",
+        printed=True,  # a restore creates the target server's default version
+    ),
+    Query(
+        "relation",
+        f"""SELECT format('%I.%I', n.nspname, c.relname), concat_ws(' | ', 'kind ' || c.relkind::text,
+              'persistence ' || c.relpersistence::text, 'owner ' || pg_get_userbyid(c.relowner),
+              'acl ' || CASE WHEN c.relkind <> 'c' THEN
+                 {_acl("c.relacl", _REL_ACL_KIND, "c.relowner")} END,
+              'options ' || c.reloptions::text,
+              'rls ' || c.relrowsecurity || ' force ' || c.relforcerowsecurity,
+              'replica identity ' || c.relreplident::text,
+              'comment ' || obj_description(c.oid, 'pg_class'))
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "c.oid")}""",
+    ),
+    Query(
+        "definition",
+        f"""SELECT format('%I.%I', n.nspname, c.relname), concat_ws(' | ',
+              'view ' || CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
+              'partitioned by ' || CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+              'partition of ' || (SELECT format('%I.%I', pn.nspname, p.relname) || ' '
+                 || pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i
+                 JOIN pg_class p ON p.oid = i.inhparent
+                 JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                 WHERE i.inhrelid = c.oid AND c.relispartition))
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE (c.relkind IN ('v', 'm', 'p') OR c.relispartition) AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "c.oid")}""",
+        printed=True,
+    ),
+    Query(
+        "column",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, a.attname), concat_ws(' | ',
+              'position ' || (SELECT count(*) FROM pg_attribute b WHERE b.attrelid = c.oid
+                 AND b.attnum > 0 AND NOT b.attisdropped AND b.attnum <= a.attnum),
+              'type ' || format_type(a.atttypid, a.atttypmod),
+              CASE WHEN a.attnotnull THEN 'not null' END,
+              'identity ' || NULLIF(a.attidentity::text, ''),
+              'generated ' || NULLIF(a.attgenerated::text, ''),
+              'collation ' || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+                 THEN (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_collation co
+                       JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                       WHERE co.oid = a.attcollation) END,
+              'storage ' || CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END,
+              'acl ' || CASE WHEN a.attacl IS NOT NULL THEN
+                 {_acl("a.attacl", "'c'", "c.relowner")} END,
+              'options ' || a.attoptions::text,
+              'comment ' || col_description(c.oid, a.attnum))
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attnum > 0 AND NOT a.attisdropped
+              AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "c.oid")}""",
+    ),
+    Query(
+        "default",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, a.attname), pg_get_expr(d.adbin, d.adrelid)
+            FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+            JOIN pg_class c ON c.oid = d.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE NOT a.attisdropped AND {_USER_NS} AND {_not_in_extension("pg_class", "c.oid")}""",
+        printed=True,
+    ),
+    Query(
+        "sequence options",
+        f"""SELECT format('%I.%I', n.nspname, c.relname), concat_ws(' ',
+              format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
+              s.seqcache, CASE WHEN s.seqcycle THEN 'cycle' END)
+            FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_class", "c.oid")}""",
+    ),
+    Query(
+        "index",
+        f"""SELECT format('%I.%I', n.nspname, c.relname), concat_ws(' | ', pg_get_indexdef(c.oid),
+              'comment ' || obj_description(c.oid, 'pg_class'))
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_class", "i.indrelid")}""",
+        printed=True,
+    ),
+    Query(
+        "index state",
+        f"""SELECT format('%I.%I', n.nspname, c.relname), concat_ws(' ',
+              CASE WHEN i.indisclustered THEN 'clustered' END,
+              CASE WHEN NOT i.indisvalid THEN 'invalid' ELSE 'valid' END)
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_class", "i.indrelid")}""",
+    ),
+    Query(
+        "constraint",
+        # not-null constraints (pg_constraint from PostgreSQL 18) are in the column's item
+        f"""SELECT format('%I.%I.%I', n.nspname, COALESCE(r.relname, t.typname, ''), k.conname),
+              concat_ws(' | ', pg_get_constraintdef(k.oid),
+              CASE WHEN NOT k.convalidated THEN 'not valid' END,
+              'comment ' || obj_description(k.oid, 'pg_constraint'))
+            FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
+            LEFT JOIN pg_class r ON r.oid = k.conrelid LEFT JOIN pg_type t ON t.oid = k.contypid
+            WHERE {_USER_NS} AND k.conparentid = 0 AND k.contype <> 'n'
+              AND {_not_in_extension("pg_constraint", "k.oid")}""",
+        printed=True,
+    ),
+    Query(
+        "trigger",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, g.tgname), concat_ws(' | ',
+              pg_get_triggerdef(g.oid), 'comment ' || obj_description(g.oid, 'pg_trigger'))
+            FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE NOT g.tgisinternal AND g.tgparentid = 0 AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "c.oid")}""",
+        printed=True,
+    ),
+    Query(
+        "trigger state",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, g.tgname), 'enabled ' || g.tgenabled::text
+            FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE NOT g.tgisinternal AND g.tgparentid = 0 AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "c.oid")}""",
+    ),
+    Query(
+        "function",
+        f"""SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+              concat_ws(' | ', 'kind ' || p.prokind::text,
+              CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) END,
+              CASE WHEN p.prokind = 'a' THEN (SELECT concat_ws(' ', g.aggtransfn::text,
+                 g.aggfinalfn::text, g.aggtranstype::regtype::text, g.agginitval)
+                 FROM pg_aggregate g WHERE g.aggfnoid = p.oid) END)
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_proc", "p.oid")}""",
+        printed=True,
+    ),
+    Query(
+        "function privileges",
+        f"""SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+              concat_ws(' | ', 'owner ' || pg_get_userbyid(p.proowner),
+              'acl ' || {_acl("p.proacl", "'f'", "p.proowner")},
+              'comment ' || obj_description(p.oid, 'pg_proc'))
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_proc", "p.oid")}""",
+    ),
+    Query(
+        "type",
+        f"""SELECT format('%I.%I', n.nspname, t.typname), concat_ws(' | ', 'kind ' || t.typtype::text,
+              'owner ' || pg_get_userbyid(t.typowner),
+              'acl ' || {_acl("t.typacl", "'T'", "t.typowner")},
+              'base ' || CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+              CASE WHEN t.typtype = 'd' AND t.typnotnull THEN 'not null' END,
+              'labels ' || CASE WHEN t.typtype = 'e' THEN (SELECT string_agg(e.enumlabel, ','
+                 ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) END,
+              'comment ' || obj_description(t.oid, 'pg_type'))
+            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+            WHERE t.typtype IN ('d', 'e', 'r', 'm') AND {_USER_NS}
+              AND {_not_in_extension("pg_type", "t.oid")}""",
+    ),
+    Query(
+        "policy",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, p.polname), concat_ws(' | ',
+              'command ' || p.polcmd::text, CASE WHEN p.polpermissive THEN 'permissive'
+                 ELSE 'restrictive' END,
+              'roles ' || (SELECT string_agg(CASE WHEN r = 0 THEN 'public'
+                 ELSE pg_get_userbyid(r) END, ',' ORDER BY 1) FROM unnest(p.polroles) r),
+              'using ' || pg_get_expr(p.polqual, p.polrelid),
+              'check ' || pg_get_expr(p.polwithcheck, p.polrelid))
+            FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {_USER_NS}""",
+        printed=True,
+    ),
+    Query(
+        "rule",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, r.rulename), pg_get_ruledef(r.oid)
+            FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE r.rulename <> '_RETURN' AND {_USER_NS}""",
+        printed=True,
+    ),
+    Query(
+        "default privileges",
+        """SELECT concat_ws(' ', pg_get_userbyid(d.defaclrole),
+              COALESCE(format('%I', n.nspname), '*'), d.defaclobjtype::text), d.defaclacl::text
+            FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace""",
+    ),
+    Query(
+        "large object",
+        f"""SELECT m.oid::text, concat_ws(' | ', 'owner ' || pg_get_userbyid(m.lomowner),
+              'acl ' || {_acl("m.lomacl", "'L'", "m.lomowner")},
+              'sha256 ' || encode(sha256(lo_get(m.oid)), 'hex'),
+              'comment ' || obj_description(m.oid, 'pg_largeobject'))
+            FROM pg_largeobject_metadata m""",
+    ),
+    Query(
+        "database",
+        f"""SELECT format('%I', d.datname), concat_ws(' | ', 'owner ' || pg_get_userbyid(d.datdba),
+              'acl ' || {_acl("d.datacl", "'d'", "d.datdba")},
+              'encoding ' || pg_encoding_to_char(d.encoding),
+              'collate ' || d.datcollate, 'ctype ' || d.datctype,
+              'connection limit ' || d.datconnlimit,
+              'settings ' || (SELECT s.setconfig::text FROM pg_db_role_setting s
+                 WHERE s.setdatabase = d.oid AND s.setrole = 0),
+              'comment ' || shobj_description(d.oid, 'pg_database'))
+            FROM pg_database d WHERE d.datname = current_database()""",
+    ),
+    Query(
+        "role settings here",
+        """SELECT pg_get_userbyid(s.setrole), s.setconfig::text FROM pg_db_role_setting s
+            JOIN pg_database d ON d.oid = s.setdatabase
+            WHERE d.datname = current_database() AND s.setrole <> 0""",
+    ),
+)
+
+_SEQUENCES = f"""
+SELECT format('%I.%I', n.nspname, c.relname), s.seqincrement < 0 FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_sequence s ON s.seqrelid = c.oid
+WHERE c.relkind = 'S' AND {_USER_NS} AND {_not_in_extension("pg_class", "c.oid")}
+ORDER BY 1
+"""
+
+_CLUSTER: tuple[Query, ...] = (
+    Query(
+        "role",
+        """SELECT r.rolname, concat_ws(' ', CASE WHEN r.rolsuper THEN 'superuser' END,
+              CASE WHEN NOT r.rolinherit THEN 'noinherit' END,
+              CASE WHEN r.rolcreaterole THEN 'createrole' END,
+              CASE WHEN r.rolcreatedb THEN 'createdb' END,
+              CASE WHEN r.rolcanlogin THEN 'login' END,
+              CASE WHEN r.rolreplication THEN 'replication' END,
+              CASE WHEN r.rolbypassrls THEN 'bypassrls' END,
+              'connection limit ' || r.rolconnlimit, 'valid until ' || r.rolvaliduntil,
+              'comment ' || shobj_description(r.oid, 'pg_authid'))
+            FROM pg_roles r WHERE r.rolname !~ '^pg_' AND r.rolname <> current_user""",
+    ),
+    Query(
+        "membership",
+        """SELECT pg_get_userbyid(m.member) || ' in ' || pg_get_userbyid(m.roleid),
+              CASE WHEN m.admin_option THEN 'with admin option' ELSE 'member' END
+            FROM pg_auth_members m
+            WHERE pg_get_userbyid(m.roleid) !~ '^pg_' AND pg_get_userbyid(m.member) !~ '^pg_'""",
+    ),
+    Query(
+        "role settings",
+        """SELECT pg_get_userbyid(s.setrole), s.setconfig::text FROM pg_db_role_setting s
+            WHERE s.setdatabase = 0 AND s.setrole <> 0""",
+    ),
+)
+
+
+IN_PLACE_DBS = ("postgres", "template1")  # restored into the sandbox's own, not created
+_IN_PLACE_DATABASE = """SELECT format('%I', d.datname), concat_ws(' | ', 'acl ' || d.datacl::text,
+      'connection limit ' || d.datconnlimit,
+      'settings ' || (SELECT s.setconfig::text FROM pg_db_role_setting s
+         WHERE s.setdatabase = d.oid AND s.setrole = 0),
+      'comment ' || shobj_description(d.oid, 'pg_database'))
+    FROM pg_database d WHERE d.datname = current_database()"""
+
+
+def schema_group(db: str) -> str:
+    return db + SCHEMA_SUFFIX
+
+
+def is_schema_group(group: str) -> bool:
+    return group == CLUSTER_GROUP or group.endswith(SCHEMA_SUFFIX)
+
+
+def refuse_collisions(databases: list[str]) -> None:
+    """A database called like another's schema group (``app (schema)``) would mix the
+    two in a fingerprint: refused."""
+    taken = {schema_group(db) for db in databases} | {CLUSTER_GROUP}
+    clash = sorted(taken & set(databases))
+    if clash:
+        raise ExternalError(
+            f"postgres: database {clash[0]!r} has the name stategate gives another "
+            "database's schema fingerprint; rename it or list databases explicitly"
+        )
+
+
+def _items(conn: Conn, group: str, queries: tuple[Query, ...]) -> list[FingerprintItem]:
+    major = ""
+    items: list[FingerprintItem] = []
+    for query in queries:
+        for name, definition in conn.execute(query.sql).fetchall():
+            digest = hashlib.sha256(str(definition or "").encode()).hexdigest()
+            if query.printed:
+                major = major or _major(conn)
+                digest = printed_digest(major, digest)
+            items.append(FingerprintItem(group, f"{query.kind} {name}", 1, digest))
+    return items
+
+
+def _major(conn: Conn) -> str:
+    row = conn.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def sequence_positions(conn: Conn, db: str) -> list[FingerprintItem]:
+    """Where each sequence is now (before the dump starts): ``at-least:<n>``, n the
+    values handed out so far in the sequence's direction (``is_called``: the last one
+    was), so a later position compares as more."""
+    items: list[FingerprintItem] = []
+    with _qualified(conn):
+        for name, descending in conn.execute(_SEQUENCES).fetchall():
+            row = conn.execute(f"SELECT last_value, is_called FROM {name}").fetchone()
+            assert row is not None
+            value = int(str(row[0])) * (-1 if descending else 1)
+            position = value * 2 + (1 if row[1] else 0)
+            items.append(
+                FingerprintItem(schema_group(db), f"sequence {name}", 1, f"{AT_LEAST}{position}")
+            )
+    return items
+
+
+def schema_items(conn: Conn, db: str) -> list[FingerprintItem]:
+    """Every schema and configuration item of the connected database (``db`` restored
+    in place, ``postgres`` or ``template1``: its owner is the sandbox's, not compared)."""
+    with _qualified(conn):
+        items = _items(conn, schema_group(db), _QUERIES)
+        if db in IN_PLACE_DBS:
+            row = conn.execute(_IN_PLACE_DATABASE).fetchone()
+            assert row is not None
+            items = [i for i in items if not i.name.startswith("database ")]
+            digest = hashlib.sha256(str(row[1] or "").encode()).hexdigest()
+            items.append(FingerprintItem(schema_group(db), f"database {row[0]}", 1, digest))
+    return items
+
+
+def cluster_items(conn: Conn) -> list[FingerprintItem]:
+    """Roles (but the connecting one), memberships and role settings."""
+    with _qualified(conn):
+        return _items(conn, CLUSTER_GROUP, _CLUSTER)
+
+
+@contextmanager
+def _qualified(conn: Conn) -> Iterator[None]:
+    """Every name printed schema-qualified; the session's search path back afterwards
+    (the data fingerprint hashes text that depends on it)."""
+    conn.execute("SET search_path = ''")
+    try:
+        yield
+    finally:
+        conn.execute("RESET search_path")
