@@ -171,7 +171,9 @@ def test_an_operator_restores_the_postgres_dump_with_the_age_cli_alone(
         # roles first, then age -d | zstd -dc | pg_restore, as docs/evidence.md says
         connect = f"-h {access.host} -p {access.port} -U {access.user}"
         pipeline = (
-            f"age -d -i {key} {roles} | {bin_dir / 'psql'} -X -q -d postgres {connect} && "
+            f"age -d -i {key} {roles} | grep -vE '^(CREATE ROLE {access.user};|ALTER ROLE "
+            f"{access.user} WITH )' | {bin_dir / 'psql'} -X -q -v ON_ERROR_STOP=1 -d postgres "
+            f"{connect} && "
             f"age -d -i {key} {encrypted} | zstd -dc | "
             f"{bin_dir / 'pg_restore'} --exit-on-error --create -d postgres "
             f"-h {access.host} -p {access.port} -U {access.user}"

@@ -187,6 +187,7 @@ def _details(pred: ModulePredicate) -> list[str]:
                 + "; ".join(f"{c.repository} ({c.type} {c.where})" for c in pred.copies)
                 + sealed
             )
+        lines += [f"finding: {f}" for f in pred.findings]
     elif isinstance(pred, DrillPredicate):
         lines.append(f"backup id: {pred.backup_id}; artifacts verified: {pred.artifacts_verified}")
         if pred.read_from is not None:
@@ -206,6 +207,7 @@ def _details(pred: ModulePredicate) -> list[str]:
             )
             lines += [f"  {e}" for e in fp.examples]
         lines += [f"smoke {o.name}: {o.result} {o.detail}" for o in pred.smoke]
+        lines += [f"the backup's finding: {f}" for f in pred.findings]
     elif isinstance(pred, RehearsalPredicate):
         lines.append(
             f"packet {pred.packet}: {pred.source.server_version or '?'} -> "

@@ -43,6 +43,7 @@ def _locked_backup(
     artifacts: list[Artifact] = []
     summary: FingerprintSummary | None = None
     consistent, note = False, ""
+    findings: list[str] = []
     result: Result = "pass"
     reason: str | None = None
     client: str | None = None
@@ -63,6 +64,7 @@ def _locked_backup(
                     dest.write(output.fingerprint.to_jsonl())
             summary = output.fingerprint.summary()
             consistent, note = output.consistent, output.note
+            findings = [execute.mask(f, provider.secrets()) for f in output.findings]
             covered = output.covered_prefix
             if covered:
                 listed = [p for p in writer.parts if p.name.startswith(covered)]
@@ -89,6 +91,7 @@ def _locked_backup(
         fingerprint=summary,
         consistent=consistent,
         note=note,
+        findings=findings,
         copies=copies,
         encryption=repositories.encryption if artifacts else None,
     )

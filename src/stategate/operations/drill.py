@@ -168,6 +168,7 @@ def run_restore_drill(
         sandbox=outcome.sandbox,
         fingerprint=outcome.comparison,
         smoke=outcome.smoke,
+        findings=list(bpred.findings),
     )
     subjects = [Subject(name=s.name, digest=dict(s.digest)) for s in backup.statement.subject]
     return write_record(ctx.store, statement(subjects, predicate), ctx.key)

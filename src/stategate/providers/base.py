@@ -51,6 +51,8 @@ class BackupOutput:
     fingerprint: Fingerprint
     consistent: bool  # fingerprint and data taken from one snapshot
     note: str = ""
+    # what a restore will lack, or what the tools warned about, said in the record
+    findings: tuple[str, ...] = ()
     # parts under this prefix are listed (with sha256) in the fingerprint
     # itself, so the record lists only the fingerprint for them (s3 objects)
     covered_prefix: str | None = None

@@ -57,6 +57,11 @@ class PostgresSource(_Strict):
         True,
         description="Fingerprint and dump in one exported snapshot (turn off behind poolers).",
     )
+    role_passwords: bool = Field(
+        True,
+        description="Back up role password hashes with the globals (needs a superuser); "
+        "false: every login role's password must be set again after a restore.",
+    )
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 

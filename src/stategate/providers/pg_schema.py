@@ -332,7 +332,19 @@ _CLUSTER: tuple[Query, ...] = (
 
 
 IN_PLACE_DBS = ("postgres", "template1")  # restored into the sandbox's own, not created
-_IN_PLACE_DATABASE = """SELECT format('%I', d.datname), concat_ws(' | ', 'acl ' || d.datacl::text,
+PASSWORD_KIND = "role-password "
+_PASSWORDS = """SELECT rolname, rolpassword FROM pg_authid
+    WHERE rolpassword IS NOT NULL AND rolname !~ '^pg_' AND rolname <> current_user"""
+# the owner of a database restored in place is the sandbox's superuser: the grants are
+# compared without the owner's own, and with the owner as a grantor named "owner"
+_IN_PLACE_DATABASE = """SELECT format('%I', d.datname), concat_ws(' | ', 'acl ' || (
+      SELECT string_agg(format('%s:%s%s by %s',
+        CASE WHEN x.grantee = 0 THEN 'public' ELSE pg_get_userbyid(x.grantee) END,
+        x.privilege_type, CASE WHEN x.is_grantable THEN '*' ELSE '' END,
+        CASE WHEN x.grantor = d.datdba THEN 'owner' ELSE pg_get_userbyid(x.grantor) END),
+        ',' ORDER BY 1)
+      FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) x
+      WHERE x.grantee <> d.datdba),
       'connection limit ' || d.datconnlimit,
       'settings ' || (SELECT s.setconfig::text FROM pg_db_role_setting s
          WHERE s.setdatabase = d.oid AND s.setrole = 0),
@@ -410,10 +422,14 @@ def schema_items(conn: Conn, db: str) -> list[FingerprintItem]:
     return items
 
 
-def cluster_items(conn: Conn) -> list[FingerprintItem]:
-    """Roles (but the connecting one), memberships and role settings."""
+def cluster_items(conn: Conn, *, passwords: bool = False) -> list[FingerprintItem]:
+    """Roles (but the connecting one), memberships and role settings; with
+    ``passwords`` (a superuser), each role's password hash, as a digest only."""
     with _qualified(conn):
-        return _items(conn, CLUSTER_GROUP, _CLUSTER)
+        items = _items(conn, CLUSTER_GROUP, _CLUSTER)
+        if passwords:
+            items += _items(conn, CLUSTER_GROUP, (Query(PASSWORD_KIND.strip(), _PASSWORDS),))
+        return items
 
 
 @contextmanager

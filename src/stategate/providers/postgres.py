@@ -30,15 +30,16 @@ from stategate.engines import Catalogue, EngineBuild, EngineUnavailable, discove
 from stategate.errors import ExternalError
 from stategate.evidence.records import compression
 from stategate.evidence.records.artifact import BackupWriter
-from stategate.providers import pg_schema
+from stategate.providers import pg_preflight, pg_schema
 from stategate.providers.access import PostgresAccess
 from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
+from stategate.providers.pg_preflight import globals_for
 from stategate.sandbox.engine import Engine
 from stategate.sandbox.pg_upgrade import settings_of
 
 GLOBALS_PART = "globals.sql"
-TEMPLATE_DBS = pg_schema.IN_PLACE_DBS
+TEMPLATE_DBS = pg_preflight.IN_PLACE_DBS
 
 # Row text depends on these settings; pin them so source and sandbox agree.
 _SESSION = (
@@ -109,6 +110,7 @@ class PostgresProvider:
         catalogue: Catalogue | None = None,
         schema: bool = True,
         backed_up: set[str] | None = None,
+        role_passwords: bool = True,
     ) -> None:
         self.access = access
         self.databases = list(databases or [])
@@ -118,6 +120,8 @@ class PostgresProvider:
         # before it existed
         self.schema = schema
         self.backed_up = backed_up  # a sandbox: the databases its backup holds
+        # role password hashes in the globals (and compared, as digests, by the drill)
+        self.role_passwords = role_passwords
         self._catalogue = catalogue
         self._client: EngineBuild | None = None
 
@@ -207,8 +211,8 @@ class PostgresProvider:
         else:
             with self.connect("postgres") as conn:
                 rows = conn.execute(
-                    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
-                    " ORDER BY 1"
+                    "SELECT datname FROM pg_database WHERE datallowconn"
+                    " AND datname <> 'template0' ORDER BY 1"
                 ).fetchall()
             found = [str(r[0]) for r in rows]
         if self.schema:
@@ -221,7 +225,7 @@ class PostgresProvider:
         if not self.schema:
             return []
         with self.connect("postgres") as conn:
-            return pg_schema.cluster_items(conn)
+            return pg_schema.cluster_items(conn, passwords=self.role_passwords)
 
     # -- fingerprint ------------------------------------------------------
     def fingerprint(self) -> Fingerprint:
@@ -236,32 +240,45 @@ class PostgresProvider:
 
     # -- backup -----------------------------------------------------------
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
+        # before anything is written: which databases, and the rights to read them all
+        databases, findings = pg_preflight.plan_databases(self.connect, self.databases)
+        if self.schema:
+            pg_schema.refuse_collisions(databases)
+        pg_preflight.check_rights(self.connect, databases, role_passwords=self.role_passwords)
+        if not self.role_passwords:
+            findings.append(
+                "role passwords are not in this backup (role_passwords: false): after a "
+                "restore, every login role's password must be set again"
+            )
         # the globals (roles, tablespaces: small) are dumped alongside the databases
         failure: list[BaseException] = []
 
         def dump_globals() -> None:
             try:
-                self._dump_globals(out)
+                findings.extend(self._dump_globals(out))
             except BaseException as exc:  # reported by the main thread
                 failure.append(exc)
 
         worker = threading.Thread(target=dump_globals, daemon=True)
         worker.start()
         try:
-            items = self._cluster_items() + self._backup_databases(out, hooks)
+            items = self._cluster_items()
+            items += self._backup_databases(out, hooks, databases, findings)
         finally:
             worker.join()
         if failure:
             raise failure[0]
         consistent = self.snapshot
         note = "" if consistent else "fingerprint and dump taken separately (snapshot: false)"
-        return BackupOutput(Fingerprint(items), consistent, note)
+        return BackupOutput(Fingerprint(items), consistent, note, findings=tuple(findings))
 
-    def _backup_databases(self, out: BackupWriter, hooks: BackupHooks) -> list[FingerprintItem]:
+    def _backup_databases(
+        self, out: BackupWriter, hooks: BackupHooks, databases: list[str], findings: list[str]
+    ) -> list[FingerprintItem]:
         items: list[FingerprintItem] = []
-        for db in self._list_databases():
+        for db in databases:
             if self.snapshot:
-                items += self._backup_db_in_snapshot(out, db, hooks)
+                items += self._backup_db_in_snapshot(out, db, hooks, findings)
             else:
                 with self.connect(db) as conn:
                     items += _fingerprint_db(conn, db)
@@ -269,11 +286,11 @@ class PostgresProvider:
                         items += pg_schema.sequence_positions(conn, db)
                         items += pg_schema.schema_items(conn, db)
                 hooks.fingerprinted()
-                self._pg_dump(out, db, snapshot=None)
+                findings += self._pg_dump(out, db, snapshot=None)
         return items
 
     def _backup_db_in_snapshot(
-        self, out: BackupWriter, db: str, hooks: BackupHooks
+        self, out: BackupWriter, db: str, hooks: BackupHooks, findings: list[str]
     ) -> list[FingerprintItem]:
         conn = self.connect(db)
         try:
@@ -303,7 +320,7 @@ class PostgresProvider:
             worker = threading.Thread(target=fingerprint_in_snapshot, daemon=True)
             worker.start()
             try:
-                self._pg_dump(out, db, snapshot=snapshot)
+                findings += self._pg_dump(out, db, snapshot=snapshot)
             except BaseException as dump_error:
                 worker.join()
                 # a fingerprint query that failed ends the snapshot's transaction, and
@@ -332,7 +349,10 @@ class PostgresProvider:
             "--no-password",
         ]
 
-    def _stream(self, out: BackupWriter, part: str, argv: list[str], *, zstd: bool = False) -> None:
+    def _stream(
+        self, out: BackupWriter, part: str, argv: list[str], *, zstd: bool = False
+    ) -> list[str]:
+        """Stream a tool's output into ``part``; its warnings (findings), or an error."""
         launch = execute.with_stdio_buffers(argv, stdout=zstd)
         with tempfile.TemporaryFile() as err, out.part(part) as dest:
             proc = execute.popen(
@@ -348,6 +368,12 @@ class PostgresProvider:
                 code = proc.wait()
             if code != 0:
                 raise ExternalError(self._tool_error(argv[0], code, err))
+            err.seek(0)
+            text = err.read().decode("utf-8", "replace")
+        return [
+            execute.mask(w, self.secrets())
+            for w in pg_preflight.warnings_of(Path(argv[0]).name, text)
+        ]
 
     def _tool_error(self, tool: str, code: int, err: IO[bytes]) -> str:
         err.seek(0)
@@ -357,7 +383,7 @@ class PostgresProvider:
         shown = errors[0] if errors else (lines[-1] if lines else "")
         return execute.mask(f"{Path(tool).name} exited with {code}: {shown}", self.secrets())
 
-    def _pg_dump(self, out: BackupWriter, db: str, snapshot: str | None) -> None:
+    def _pg_dump(self, out: BackupWriter, db: str, snapshot: str | None) -> list[str]:
         # uncompressed: zstd in this process is several times faster than pg_dump's zlib
         argv = [
             self._tool("pg_dump"),
@@ -369,19 +395,20 @@ class PostgresProvider:
         ]
         if snapshot:
             argv.append(f"--snapshot={snapshot}")
-        self._stream(out, dump_part(db), argv, zstd=True)
+        return self._stream(out, dump_part(db), argv, zstd=True)
 
-    def _dump_globals(self, out: BackupWriter) -> None:
-        # roles and tablespaces, never role passwords
+    def _dump_globals(self, out: BackupWriter) -> list[str]:
+        # roles (with their password hashes unless the policy leaves them out: the part
+        # is encrypted with the rest of the backup) and tablespaces
         argv = [
             self._tool("pg_dumpall"),
             "--globals-only",
-            "--no-role-passwords",
+            *([] if self.role_passwords else ["--no-role-passwords"]),
             *self.connection_args(),
             "--database",
             "postgres",
         ]
-        self._stream(out, GLOBALS_PART, argv)
+        return self._stream(out, GLOBALS_PART, argv)
 
     # -- restore ----------------------------------------------------------
     def derived_fingerprint(self, directory: Path) -> None:
@@ -412,30 +439,54 @@ class PostgresProvider:
             # a backup taken before the schema fingerprint is compared without it
             schema=any(pg_schema.is_schema_group(g) for g in groups),
             backed_up={g.removesuffix(pg_schema.SCHEMA_SUFFIX) for g in groups},
+            # the sandbox is a superuser: it reads the restored hashes when there are any
+            role_passwords=any(
+                i.name.startswith(pg_schema.PASSWORD_KIND) for i in fingerprint.items
+            ),
         )
 
     def load(self, backup: StoredBackup) -> None:
         names = [p.name for p in backup.parts]
         if GLOBALS_PART in names:
-            # "role already exists" for the superuser is expected: no ON_ERROR_STOP
-            execute.run(
+            self._load_globals(backup.directory / GLOBALS_PART)
+        for name in names:
+            if name.startswith("db/"):
+                self._restore_db(backup.directory, name)
+
+    def _load_globals(self, path: Path) -> None:
+        """Roles, memberships, settings, tablespaces: every statement must succeed
+        (``ON_ERROR_STOP``), but for the sandbox's own superuser's (see pg_preflight)."""
+        text = globals_for(path.read_text(encoding="utf-8"), self.access.user)
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", encoding="utf-8") as script:
+            script.write(text)
+            script.flush()
+            done = execute.run(
                 [
                     self._tool("psql"),
                     "-X",
                     "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
                     *self.connection_args(),
                     "-d",
                     "postgres",
                     "-f",
-                    str(backup.directory / GLOBALS_PART),
+                    script.name,
                 ],
                 env=self.access.env(),
                 secrets=self.secrets(),
                 timeout=600,
+                check=False,
             )
-        for name in names:
-            if name.startswith("db/"):
-                self._restore_db(backup.directory, name)
+        if done.returncode != 0:
+            err = done.stderr.decode("utf-8", "replace")
+            errors = [line for line in err.splitlines() if "ERROR" in line]
+            raise ExternalError(
+                execute.mask(
+                    f"globals.sql does not restore: {(errors or ['psql failed'])[0]}",
+                    self.secrets(),
+                )
+            )
 
     def _restore_db(self, directory: Path, name: str) -> None:
         db = part_db(name)

@@ -47,7 +47,12 @@ def _postgres(config: ProviderConfig, base: Path) -> Provider:
     access = PostgresAccess(config.host, config.port, config.user, password)
     from stategate.providers.postgres import PostgresProvider
 
-    return PostgresProvider(access, databases=config.databases, snapshot=config.snapshot)
+    return PostgresProvider(
+        access,
+        databases=config.databases,
+        snapshot=config.snapshot,
+        role_passwords=config.role_passwords,
+    )
 
 
 def _redis(config: ProviderConfig, base: Path) -> Provider:

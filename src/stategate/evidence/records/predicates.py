@@ -137,6 +137,10 @@ class BackupPredicate(_Common):
     fingerprint: FingerprintSummary | None = None
     consistent: bool = Field(False, description="Fingerprint and data from one snapshot.")
     note: str = ""
+    findings: list[str] = Field(
+        default_factory=list,
+        description="What a restore of this backup will lack, and the tools' warnings.",
+    )
 
 
 class DrillPredicate(_Common):
@@ -152,6 +156,9 @@ class DrillPredicate(_Common):
     sandbox: SourceInfo | None = None
     fingerprint: Comparison | None = None
     smoke: list[CheckOutcome] = Field(default_factory=list)
+    findings: list[str] = Field(
+        default_factory=list, description="The backup's findings: what this restore lacked."
+    )
 
 
 class SmokePredicate(_Common):

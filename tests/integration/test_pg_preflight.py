@@ -1,0 +1,201 @@
+"""A PostgreSQL backup holds what a restore needs, or says loudly what it will not have:
+every database (templates included), role passwords, the rights to read it all, and
+every warning of its tools. On a real cluster (PostgreSQL 15) of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from stategate.engines import discover
+from stategate.evidence.records.predicates import BackupPredicate, DrillPredicate
+from stategate.operations.backup import run_backup
+from stategate.operations.drill import run_restore_drill
+from stategate.providers.access import PostgresAccess
+from stategate.providers.config import Credential, PostgresSource
+from stategate.sandbox.servers import LocalPostgres
+
+from .conftest import Workspace
+
+pytestmark = pytest.mark.integration
+
+SETUP = """
+CREATE ROLE app_user LOGIN PASSWORD 'app-secret-canary';
+CREATE ROLE reader LOGIN PASSWORD 'reader-secret-canary';
+CREATE ROLE half_reader LOGIN PASSWORD 'half-secret-canary';
+GRANT pg_read_all_data TO reader;
+"""
+
+
+def _connect(access: PostgresAccess, db: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host=access.host, port=access.port, user=access.user, dbname=db, autocommit=True
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresAccess]:
+    bin_dir = discover().require("postgresql", "15").path
+    with LocalPostgres(bin_dir=bin_dir, tcp=True) as access:
+        with _connect(access, "postgres") as conn:
+            conn.execute(SETUP)
+            conn.execute("CREATE DATABASE shop")
+            conn.execute("CREATE DATABASE closed")
+        with _connect(access, "shop") as conn:
+            conn.execute("CREATE TABLE orders (id int PRIMARY KEY, total numeric)")
+            conn.execute("INSERT INTO orders SELECT i, i * 2.5 FROM generate_series(1, 20) i")
+            conn.execute("CREATE TABLE secrets_table (k text)")
+            conn.execute("GRANT SELECT ON orders TO half_reader")
+        with _connect(access, "template1") as conn:
+            conn.execute("CREATE FUNCTION stamp() RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$")
+        yield access
+
+
+def _backup(workspace: Workspace, access: PostgresAccess, **settings: object) -> BackupPredicate:
+    config = PostgresSource(host=access.host, port=access.port, user=access.user, **settings)  # type: ignore[arg-type]
+    pred = run_backup(workspace.context("data/postgres", config)).statement.predicate
+    assert isinstance(pred, BackupPredicate)
+    return pred
+
+
+def _as(
+    workspace: Workspace, access: PostgresAccess, user: str, secret: str, **settings: object
+) -> BackupPredicate:
+    """A backup over TCP as another role, its password from the environment."""
+    env = f"PG_{user.upper()}_PASSWORD"
+    import os
+
+    os.environ[env] = secret
+    try:
+        config = PostgresSource(
+            host="127.0.0.1",
+            port=access.port,
+            user=user,
+            password=Credential(env=env),
+            **settings,  # type: ignore[arg-type]
+        )
+        ctx = workspace.context("data/postgres", config)
+        pred = run_backup(ctx).statement.predicate
+    finally:
+        del os.environ[env]
+    assert isinstance(pred, BackupPredicate)
+    return pred
+
+
+def test_a_database_that_refuses_connections_fails_the_backup_or_is_a_finding(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    with _connect(cluster, "postgres") as conn:
+        conn.execute("ALTER DATABASE closed WITH ALLOW_CONNECTIONS false")
+    try:
+        refused = _backup(workspace, cluster)
+        assert refused.result == "error" and refused.artifacts == []
+        assert refused.reason is not None and refused.reason.startswith(
+            "postgres: database closed does not allow connections (ALLOW_CONNECTIONS false)"
+        )
+        listed = _backup(workspace, cluster, databases=["shop"])
+        assert listed.result == "pass", listed.reason
+        assert listed.findings == [
+            "database closed is not backed up (not in databases:, and it refuses connections)",
+            "database template1 is not backed up (not in databases:)",  # it holds stamp()
+        ]
+    finally:
+        with _connect(cluster, "postgres") as conn:
+            conn.execute("ALTER DATABASE closed WITH ALLOW_CONNECTIONS true")
+
+
+def test_every_database_templates_included_and_role_passwords_restore(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    pred = _backup(workspace, cluster)
+    assert pred.result == "pass", pred.reason
+    parts = {a.name for a in pred.artifacts}
+    assert {"db/template1.dump.zst", "db/shop.dump.zst", "db/closed.dump.zst"} <= parts
+    assert pred.findings == []
+    globals_sql = (workspace.artifacts / pred.location / "globals.sql").read_text()
+    assert "ALTER ROLE app_user WITH" in globals_sql and "PASSWORD 'SCRAM-SHA-256$" in globals_sql
+    drill = run_restore_drill(workspace.context("data/postgres", _config(cluster), smoke=[]))
+    dpred = drill.statement.predicate
+    assert isinstance(dpred, DrillPredicate)
+    assert dpred.result == "pass", dpred.reason
+    assert dpred.fingerprint is not None
+    groups = dpred.fingerprint.expected.groups
+    assert "template1 (schema)" in groups and "(cluster)" in groups
+
+
+def _config(access: PostgresAccess) -> PostgresSource:
+    return PostgresSource(host=access.host, port=access.port, user=access.user)
+
+
+def test_a_role_that_cannot_read_everything_is_refused_before_anything_is_written(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    half = _as(workspace, cluster, "half_reader", "half-secret-canary", role_passwords=False)
+    assert half.result == "error" and half.artifacts == []
+    assert half.reason is not None and half.reason.startswith(
+        "postgres: role half_reader cannot read shop/public.secrets_table: grant it "
+        "pg_read_all_data"
+    )
+    assert not list((workspace.artifacts / "data" / "postgres").glob("*/*"))
+    passwords = _as(workspace, cluster, "reader", "reader-secret-canary")
+    assert passwords.result == "error"
+    assert passwords.reason is not None and passwords.reason.startswith(
+        "postgres: role reader is not a superuser, so pg_dumpall cannot read the role passwords"
+    )
+
+
+def test_without_passwords_the_record_and_the_drill_say_so_and_the_sandbox_keeps_its_superuser(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    """A pg_read_all_data role backs up without passwords: the finding is in the backup's
+    record and its drill's, and globals.sql (which would demote the sandbox's superuser,
+    the same role) restores with ON_ERROR_STOP."""
+    pred = _as(workspace, cluster, "reader", "reader-secret-canary", role_passwords=False)
+    assert pred.result == "pass", pred.reason
+    said = (
+        "role passwords are not in this backup (role_passwords: false): after a restore, "
+        "every login role's password must be set again"
+    )
+    assert pred.findings == [said]
+    globals_sql = (workspace.artifacts / pred.location / "globals.sql").read_text()
+    assert "PASSWORD" not in globals_sql and "ALTER ROLE reader WITH NOSUPERUSER" in globals_sql
+    import os
+
+    os.environ["PG_READER_PASSWORD"] = "reader-secret-canary"
+    try:
+        config = PostgresSource(
+            host="127.0.0.1",
+            port=cluster.port,
+            user="reader",
+            password=Credential(env="PG_READER_PASSWORD"),
+            role_passwords=False,
+        )
+        drill = run_restore_drill(workspace.context("data/postgres", config, smoke=[]))
+    finally:
+        del os.environ["PG_READER_PASSWORD"]
+    dpred = drill.statement.predicate
+    assert isinstance(dpred, DrillPredicate)
+    assert dpred.result == "pass", dpred.reason
+    assert dpred.findings == [said]
+
+
+def test_a_warning_that_something_was_left_out_fails_the_backup(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    with _connect(cluster, "shop") as conn:
+        conn.execute("CREATE PUBLICATION pub FOR TABLE orders")
+        conn.execute(
+            "CREATE SUBSCRIPTION sub CONNECTION 'host=127.0.0.1 dbname=nowhere' "
+            "PUBLICATION pub WITH (connect = false, slot_name = NONE)"
+        )
+    try:
+        pred = _as(workspace, cluster, "reader", "reader-secret-canary", role_passwords=False)
+        assert pred.result == "error" and pred.artifacts == []
+        assert pred.reason is not None and pred.reason.startswith("pg_dump left something out: ")
+        assert "subscriptions not dumped because current user is not a superuser" in pred.reason
+    finally:
+        with _connect(cluster, "shop") as conn:
+            conn.execute("DROP SUBSCRIPTION sub")
+            conn.execute("DROP PUBLICATION pub")
