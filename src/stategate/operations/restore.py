@@ -65,7 +65,9 @@ def fetched_backup(
         if recorded is None or fingerprint.summary(recorded.scheme).digest != recorded.digest:
             raise ArtifactMismatch(f"backup {pred.backup_id} fingerprint differs from its record")
         version = engine_version or pred.source.server_version
-        yield StoredBackup(directory, tuple(parts), fingerprint, version, holder.copy())
+        yield StoredBackup(
+            directory, tuple(parts), fingerprint, version, holder.copy(), pred.source.settings
+        )
 
 
 def _part(artifact: Artifact) -> PartInfo:
@@ -99,7 +101,12 @@ def restored_sandbox(
             raise ExternalError(
                 f"refused: the sandbox at {address} resolves to the source {source.address()}"
             )
-        info = SourceInfo(address=address, identity=identity, server_version=copy.server_version())
+        info = SourceInfo(
+            address=address,
+            identity=identity,
+            server_version=copy.server_version(),
+            settings=copy.settings(),
+        )
         target = copy.smoke_target("sandbox")
         if here and there:
             target.rewrites[f"{there[0]}:{there[1]}"] = f"{here[0]}:{here[1]}"

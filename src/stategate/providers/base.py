@@ -7,7 +7,7 @@ a policy entry to the function that builds one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +72,8 @@ class StoredBackup:
     # the sandbox runs this major, never whatever the host has
     version: str | None = None
     read_from: StoredCopy | None = None  # the repository it was read back from
+    # the server settings the backup recorded (a restore follows them: redis appendonly)
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from stategate.providers.rdb import RDBScanner, scan_file
 from stategate.sandbox.engine import Engine
 
 RDB_PART = "dump.rdb"
+PERSISTENCE_SETTINGS = ("appendonly", "appendfsync", "aof-use-rdb-preamble", "save")
 CHUNK = 1024 * 1024
 GATHER = 256 * 1024
 EOF_MARK_LEN = 40  # a diskless stream ends with the 40 bytes announced as $EOF:<mark>
@@ -149,7 +150,18 @@ class RedisProvider:
         return f"redis:{self._info('server').get('run_id', 'unknown')}"
 
     def settings(self) -> dict[str, str]:
-        return {}
+        """How the server persists (a restore must end up the same: append-only or
+        not); empty when ``CONFIG`` is renamed or disabled."""
+        try:
+            with self._client() as client:
+                found = client.config_get("appendonly")
+                for name in PERSISTENCE_SETTINGS[1:]:
+                    found.update(client.config_get(name))
+        except redis.ResponseError:
+            return {}
+        except redis.RedisError as exc:
+            raise self._error(exc) from exc
+        return {str(k): str(v) for k, v in sorted(found.items()) if k in PERSISTENCE_SETTINGS}
 
     def client_version(self) -> str | None:
         return None
@@ -294,7 +306,8 @@ class RedisProvider:
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[RedisProvider]:
         items = backup.fingerprint.items
         legacy = bool(items) and len(items[0].digest.rpartition(":")[2]) == LEGACY_DIGEST_HEX
-        with engine.redis(backup.directory / RDB_PART, backup.version) as access:
+        aof = backup.settings.get("appendonly") == "yes"  # production is append-only
+        with engine.redis(backup.directory / RDB_PART, backup.version, aof=aof) as access:
             yield RedisProvider(access, legacy=legacy)
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:

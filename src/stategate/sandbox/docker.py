@@ -198,7 +198,7 @@ class DockerEngine:
             yield access
 
     @contextmanager
-    def redis(self, rdb: Path, version: str | None) -> Iterator[RedisAccess]:
+    def redis(self, rdb: Path, version: str | None, *, aof: bool = False) -> Iterator[RedisAccess]:
         del version  # the module's own image decides what runs
         image = self._require()
         data = Path(tempfile.mkdtemp(prefix="stategate-redis-docker-"))
@@ -206,7 +206,13 @@ class DockerEngine:
             shutil.copyfile(rdb, data / "dump.rdb")
             port = free_port()
             plan = redis_plan(self.docker, image, _name("redis"), port, data)
-            self._detail = f"container {plan.name} from {image}"
+            self._detail = f"container {plan.name} from {image}" + (
+                # said in the drill's engine detail: the RDB is loaded as it is
+                "; the AOF restore procedure is followed by the local engine only: here the "
+                "RDB is loaded as it is"
+                if aof
+                else ""
+            )
             with self._container(plan):
                 yield RedisAccess(LOOPBACK, port)
         finally:

@@ -48,8 +48,11 @@ class Engine(Protocol):
         """A fresh, empty cluster whose superuser is ``superuser`` (no password)."""
         ...
 
-    def redis(self, rdb: Path, version: str | None) -> AbstractContextManager[RedisAccess]:
-        """A fresh redis-server of ``version``'s major (the source's) that loaded ``rdb``."""
+    def redis(
+        self, rdb: Path, version: str | None, *, aof: bool = False
+    ) -> AbstractContextManager[RedisAccess]:
+        """A fresh redis-server of ``version``'s major (the source's) that loaded ``rdb``;
+        with ``aof``, one restored into an append-only setup the documented way."""
         ...
 
     def s3(self) -> AbstractContextManager[S3Access]:

@@ -60,7 +60,7 @@ class LocalEngine:
         return self._catalogue
 
     @contextmanager
-    def redis(self, rdb: Path, version: str | None) -> Iterator[RedisAccess]:
+    def redis(self, rdb: Path, version: str | None, *, aof: bool = False) -> Iterator[RedisAccess]:
         if self.settings.redis_server:  # the policy names a build: that one, as it is
             binary = self.settings.redis_server
         elif version is None:
@@ -74,8 +74,13 @@ class LocalEngine:
                 kind, version = "valkey", version.removeprefix(VALKEY_PREFIX)
             binary = str(self.catalogue().require_at_least(kind, version).path)
         self._version = binary_version(binary)
-        self._detail = f"{binary} on a free loopback port, loading the backup's RDB"
-        with LocalRedis(binary=binary, rdb=rdb) as access:
+        self._detail = f"{binary} on a free loopback port, loading the backup's RDB" + (
+            ", then restored into an AOF setup (CONFIG SET appendonly yes, rewrite, restart "
+            "from the AOF alone), as production runs append-only"
+            if aof
+            else ""
+        )
+        with LocalRedis(binary=binary, rdb=rdb, aof=aof) as access:
             yield access
 
     @contextmanager

@@ -274,7 +274,8 @@ class _Process:
             return "no server log"
         return lines[-1] if lines else "no output"
 
-    def stop(self, *, graceful: bool = True) -> None:
+    def halt(self, *, graceful: bool = True) -> None:
+        """Stop the process, keeping its folder (a restart reads its data again)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
             try:
@@ -283,11 +284,20 @@ class _Process:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def stop(self, *, graceful: bool = True) -> None:
+        self.halt(graceful=graceful)
         remove_sandbox(self.root)
 
 
 class LocalRedis(_ServerContext[RedisAccess]):
-    """A redis-server on a free loopback port, optionally loading an RDB file."""
+    """A redis-server on a free loopback port, optionally loading an RDB file.
+
+    With ``aof``, it ends up an append-only server holding the RDB's data, the way
+    Redis's persistence documentation restores an RDB into an AOF setup: start without
+    AOF on the RDB, ``CONFIG SET appendonly yes``, wait for the rewrite to finish, then
+    restart with ``appendonly yes`` and the RDB removed, so every key it then holds was
+    read back from the AOF."""
 
     def __init__(
         self,
@@ -297,12 +307,14 @@ class LocalRedis(_ServerContext[RedisAccess]):
         password: str | None = None,
         persistent: bool = False,
         port: int | None = None,
+        aof: bool = False,
     ) -> None:
         self.fixed_port = port
         self.binary = binary
         self.rdb = rdb
         self.password = password
         self.persistent = persistent
+        self.aof = aof
         self.port = 0
         self._server: _Process | None = None
 
@@ -317,27 +329,72 @@ class LocalRedis(_ServerContext[RedisAccess]):
                 shutil.copyfile(self.rdb, server.root / "dump.rdb")
 
         def attempt(port: int) -> bool:
-            conf = server.root / "redis.conf"
-            lines = [
-                f"port {port}",
-                f"bind {LOOPBACK}",
-                "protected-mode yes",
-                f'dir "{server.root}"',
-                "dbfilename dump.rdb",
-                "appendonly no",
-                # nothing else replicates from it: a snapshot request streams at once
-                "repl-diskless-sync-delay 0",
-                "save 3600 1" if self.persistent else 'save ""',
-                "daemonize no",
-            ]
-            if self.password:
-                lines.append(f'requirepass "{self.password}"')
-            conf.write_text("\n".join(lines) + "\n")
-            os.chmod(conf, 0o600)
-            server.spawn([self.binary, str(conf)])
+            self._configure(port, appendonly=False)
+            server.spawn([self.binary, str(server.root / "redis.conf")])
             return self._wait_ready(timeout)
 
         _start_on_a_port(self, "redis-server", attempt, server.log_tail, prepare)
+        if self.aof:
+            try:
+                self._to_append_only(timeout)
+            except BaseException:
+                self.stop()
+                raise
+
+    def _configure(self, port: int, *, appendonly: bool) -> None:
+        assert self._server is not None
+        root = self._server.root
+        conf = root / "redis.conf"
+        lines = [
+            f"port {port}",
+            f"bind {LOOPBACK}",
+            "protected-mode yes",
+            f'dir "{root}"',
+            "dbfilename dump.rdb",
+            f"appendonly {'yes' if appendonly else 'no'}",
+            # nothing else replicates from it: a snapshot request streams at once
+            "repl-diskless-sync-delay 0",
+            "save 3600 1" if self.persistent else 'save ""',
+            "daemonize no",
+        ]
+        if self.password:
+            lines.append(f'requirepass "{self.password}"')
+        conf.write_text("\n".join(lines) + "\n")
+        os.chmod(conf, 0o600)
+
+    def _to_append_only(self, timeout: float) -> None:
+        """The documented RDB-to-AOF restore (see the class docstring)."""
+        import redis
+
+        assert self._server is not None
+        client = redis.Redis(host=LOOPBACK, port=self.port, password=self.password)
+        try:
+            client.config_set("appendonly", "yes")
+            deadline = time.monotonic() + timeout
+            while True:
+                info = client.info("persistence")
+                done = (
+                    info.get("aof_enabled") == 1
+                    and not info.get("aof_rewrite_in_progress")
+                    and not info.get("aof_rewrite_scheduled")
+                )
+                if done:
+                    if info.get("aof_last_bgrewrite_status") != "ok":
+                        raise ExternalError("redis-server: the AOF rewrite after loading failed")
+                    break
+                if time.monotonic() > deadline:
+                    raise ExternalError("redis-server: the AOF rewrite did not finish in time")
+                time.sleep(0.05)
+        finally:
+            client.close()
+        self._server.halt()
+        (self._server.root / "dump.rdb").unlink(missing_ok=True)
+        self._configure(self.port, appendonly=True)
+        self._server.spawn([self.binary, str(self._server.root / "redis.conf")])
+        if not self._wait_ready(timeout):
+            raise ExternalError(
+                f"redis-server did not restart from its AOF: {self._server.log_tail()}"
+            )
 
     def _wait_ready(self, timeout: float) -> bool:
         import redis

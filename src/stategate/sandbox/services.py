@@ -116,6 +116,7 @@ def production_services(
                         binary=_redis_bin((majors or {}).get(module_id)),
                         password=password,
                         persistent=True,
+                        aof=True,  # as the example's compose runs it (--appendonly yes)
                     )
                 )
                 _export(services, config.password, password, module_id)

@@ -107,9 +107,9 @@ class CheckOutcome(_Model):
     duration_s: float
 
 
-class _Common(_Model):
-    module: str
-    provider: str
+class _Run(_Model):
+    """What every record says about its run."""
+
     id: str
     result: Result
     reason: str | None = None  # why it did not pass, secrets masked
@@ -117,6 +117,11 @@ class _Common(_Model):
     finished: datetime
     tool: Tool
     policy_digest: str | None
+
+
+class _Common(_Run):
+    module: str
+    provider: str
     source: SourceInfo
 
 
@@ -203,17 +208,10 @@ class DrModule(_Model):
     smoke: list[CheckOutcome] = Field(default_factory=list)
 
 
-class DrDrillPredicate(_Model):
+class DrDrillPredicate(_Run):
     """A full sandbox DR drill: every stateful module restored together from one window."""
 
     kind: Literal["dr-drill"] = "dr-drill"
-    id: str
-    result: Result
-    reason: str | None = None
-    started: datetime
-    finished: datetime
-    tool: Tool
-    policy_digest: str | None
     window: BackupWindow | None = None  # None: no backup at all to anchor a window
     modules: list[DrModule] = Field(default_factory=list)
     cross_smoke: list[CrossCheckOutcome] = Field(default_factory=list)
@@ -298,17 +296,10 @@ class PrunedBackup(_Model):
     repositories: list[str] = Field(..., description="Where it was deleted from.")
 
 
-class PrunePredicate(_Model):
+class PrunePredicate(_Run):
     """A prune: the backups it deleted, written (signed) before anything is deleted."""
 
     kind: Literal["prune"] = "prune"
-    id: str
-    result: Result
-    reason: str | None = None
-    started: datetime
-    finished: datetime
-    tool: Tool
-    policy_digest: str | None
     rule: RetentionRule
     pruned: list[PrunedBackup] = Field(default_factory=list)
     kept: int = Field(0, description="Passing backups kept.")
