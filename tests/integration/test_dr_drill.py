@@ -176,7 +176,7 @@ def test_dr_drill_of_the_example_platform_passes(example: Example) -> None:
         ("platform/app", "app sessions", "pass"),
         ("platform/app", "app uploads", "pass"),
     }
-    assert pred.window is not None and pred.window.hours == 24
+    assert pred.window is not None and pred.window.hours == 0.5  # the policy default: 30 minutes
     assert pred.window.start <= pred.window.end
     assert pred.policy_digest and pred.policy_digest.startswith("sha256:")
     assert pred.tool.version and pred.uncovered == []

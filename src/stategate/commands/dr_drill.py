@@ -16,7 +16,7 @@ from stategate.commands.evidence_output import (
 )
 from stategate.evidence.records.predicates import DrDrillPredicate, DrModule
 from stategate.evidence.trust.signer import load_evidence_key
-from stategate.operations.dr import DEFAULT_WINDOW_HOURS, run_dr_drill
+from stategate.operations.dr import run_dr_drill
 from stategate.sandbox.engine import EngineName
 from stategate.workspace import open_workspace
 
@@ -28,17 +28,17 @@ _COLOUR = {"pass": "green", "fail": "red", "error": "red", "skipped": "yellow"}
     "--window",
     "window_hours",
     type=float,
-    default=DEFAULT_WINDOW_HOURS,
-    show_default=True,
+    default=None,
     metavar="HOURS",
-    help="The restored backups must all be taken within this many hours of each other.",
+    help="The restored backups must all be taken within this many hours of each other "
+    "(default: the policy's freshness.dr_window_minutes, 30 minutes unless set).",
 )
 @engine_option(
     "Sandbox engine for every module (default: each module's policy setting, else local)."
 )
 @evidence_options
 def command(
-    window_hours: float,
+    window_hours: float | None,
     engine: EngineName | None,
     repo: Path,
     artifacts: Path | None,

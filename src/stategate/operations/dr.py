@@ -62,7 +62,7 @@ from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import check_name, run_checks
 from stategate.workspace import Workspace
 
-DEFAULT_WINDOW_HOURS = 24.0
+DEFAULT_WINDOW_HOURS = 0.5  # the policy's default: freshness.dr_window_minutes
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ def run_dr_drill(
     ws: Workspace,
     *,
     key: SigningKey,
-    window_hours: float = DEFAULT_WINDOW_HOURS,
+    window_hours: float | None = None,
     artifacts: Path | None = None,
     engine_name: EngineName | None = None,
     progress: ProgressFactory = no_progress,
@@ -134,6 +134,8 @@ def run_dr_drill(
     ``InputError`` (nothing recorded) when the window is not positive, the key
     cannot sign evidence, or no stateful module has an ``evidence:`` entry.
     """
+    if window_hours is None:  # the policy's window (freshness.dr_window_minutes)
+        window_hours = ws.policy.freshness.dr_window_minutes / 60
     if not (math.isfinite(window_hours) and window_hours > 0):
         raise InputError(f"--window must be a positive number of hours, not {window_hours:g}")
     require_evidence_signer(ws.store, key)

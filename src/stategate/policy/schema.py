@@ -129,6 +129,12 @@ class Freshness(_Strict):
     backup_max_age_hours: float = Field(24, description="A backup older than this is stale.")
     dr_drill_max_age_days: float = Field(30, description="A DR drill older than this is stale.")
     approval_max_age_hours: float = Field(72, description="Longest validity of an approval.")
+    dr_window_minutes: float = Field(
+        30,
+        gt=0,
+        description="A DR drill restores backups all taken within this many minutes of each "
+        "other (one point in time, as a real disaster recovery would need).",
+    )
 
 
 class DrDrillRule(_Strict):
