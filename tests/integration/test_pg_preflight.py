@@ -199,3 +199,61 @@ def test_a_warning_that_something_was_left_out_fails_the_backup(
         with _connect(cluster, "shop") as conn:
             conn.execute("DROP SUBSCRIPTION sub")
             conn.execute("DROP PUBLICATION pub")
+
+
+def test_a_tablespace_of_production_does_not_stop_the_drill(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    """globals.sql creates production's tablespaces at production's paths: the sandbox
+    leaves them out and restores their tables into its default tablespace."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    location = Path(tempfile.mkdtemp(prefix="stategate-test-tablespace-"))  # postgres reaches /tmp
+    owner = pwd.getpwnam("postgres")
+    os.chown(location, owner.pw_uid, owner.pw_gid)
+    with _connect(cluster, "postgres") as conn:
+        conn.execute(f"CREATE TABLESPACE fast LOCATION '{location}'")
+    with _connect(cluster, "shop") as conn:
+        conn.execute("CREATE TABLE hot (id int) TABLESPACE fast")
+        conn.execute("INSERT INTO hot SELECT generate_series(1, 10)")
+    try:
+        pred = _backup(workspace, cluster)
+        assert pred.result == "pass", pred.reason
+        assert (
+            "CREATE TABLESPACE fast"
+            in (workspace.artifacts / pred.location / "globals.sql").read_text()
+        )
+        drill = run_restore_drill(workspace.context("data/postgres", _config(cluster), smoke=[]))
+        dpred = drill.statement.predicate
+        assert isinstance(dpred, DrillPredicate)
+        assert dpred.result == "pass", dpred.reason
+    finally:
+        with _connect(cluster, "shop") as conn:
+            conn.execute("DROP TABLE hot")
+        with _connect(cluster, "postgres") as conn:
+            conn.execute("DROP TABLESPACE fast")
+        shutil.rmtree(location, ignore_errors=True)
+
+
+def test_large_objects_the_role_cannot_read_are_named_before_anything_is_written(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    with _connect(cluster, "shop") as conn:
+        conn.execute("SELECT lo_from_bytea(7777, 'scan')")
+    try:
+        pred = _as(workspace, cluster, "reader", "reader-secret-canary", role_passwords=False)
+        assert pred.result == "error" and pred.artifacts == []
+        assert pred.reason is not None and pred.reason.startswith(
+            "postgres: role reader cannot read shop/large object 7777: grant it"
+        )
+        with _connect(cluster, "shop") as conn:
+            conn.execute("GRANT SELECT ON LARGE OBJECT 7777 TO reader")
+        granted = _as(workspace, cluster, "reader", "reader-secret-canary", role_passwords=False)
+        assert granted.result == "pass", granted.reason
+    finally:
+        with _connect(cluster, "shop") as conn:
+            conn.execute("SELECT lo_unlink(7777)")

@@ -95,7 +95,7 @@ REMOVALS = [
     ("CREATE OR REPLACE FUNCTION sales.touch() RETURNS trigger LANGUAGE plpgsql AS "
      "$$ BEGIN RETURN NEW; END $$", "function sales.touch(): content"),
     ("ALTER TYPE sales.state ADD VALUE 'lost'", "type sales.state: content"),
-    ("REVOKE auditors FROM app_user", "(cluster)/membership app_user in auditors: missing"),
+    ("REVOKE auditors FROM app_user", "(cluster)/membership app_user in auditors granted by"),
     ("ALTER ROLE app_user RESET statement_timeout", "(cluster)/role settings app_user: missing"),
     ("ALTER ROLE app_user CONNECTION LIMIT 5", "(cluster)/role app_user: content"),
     ("DROP TABLE sales.lines", "shop (schema)/relation sales.lines: missing"),

@@ -81,13 +81,27 @@ class WindowChoice(Generic[T]):
 def choose_window(
     candidates: Mapping[str, Sequence[tuple[datetime, T]]], hours: float
 ) -> WindowChoice[T]:
-    """Anchor the window at the newest backup; take each module's newest backup within
-    ``hours`` before it. Pure: ``candidates`` are (backup time, backup) per module."""
-    times = [moment for items in candidates.values() for moment, _ in items]
+    """The newest window of ``hours`` in which every module has a backup: anchored at the
+    newest backup that ends such a window (an ad-hoc backup of one module after a
+    consistent set does not hide the set), else at the newest backup of all (then the
+    modules without one in it are missing). Each module's newest backup inside it is
+    taken. Pure: ``candidates`` are (backup time, backup) per module."""
+    times = sorted({moment for items in candidates.values() for moment, _ in items}, reverse=True)
     if not times:
         return WindowChoice(None, {}, sorted(candidates))
-    end = max(times)
-    start = end - timedelta(hours=hours)
+    span = timedelta(hours=hours)
+    end = next(
+        (
+            anchor
+            for anchor in times
+            if all(
+                any(anchor - span <= t <= anchor for t, _b in items)
+                for items in candidates.values()
+            )
+        ),
+        times[0],
+    )
+    start = end - span
     chosen: dict[str, T] = {}
     taken: list[datetime] = []
     missing: list[str] = []

@@ -65,6 +65,15 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1
 """
 
+_UNREADABLE_LOS = """
+SELECT m.oid::text FROM pg_largeobject_metadata m
+WHERE current_setting('lo_compat_privileges') <> 'on'
+  AND NOT pg_has_role(current_user, m.lomowner, 'USAGE')
+  AND NOT EXISTS (SELECT 1 FROM aclexplode(m.lomacl) x WHERE x.privilege_type = 'SELECT'
+                  AND (x.grantee = 0 OR pg_has_role(current_user, x.grantee, 'USAGE')))
+ORDER BY m.oid
+"""
+
 # a warning that says something is not in the dump
 _MISSING = re.compile(
     r"not dumped|will not be dumped|permission denied|skipp|could not|no privilege|"
@@ -125,12 +134,15 @@ def check_rights(connect: Connect, databases: Sequence[str], *, role_passwords: 
             "passwords (pg_authid): back up as a superuser, or set role_passwords: false to "
             "leave them out knowingly (they must then be set again after a restore)"
         )
-    if superuser or read_all:
+    if superuser:
         return
     unreadable: list[str] = []
     for db in databases:
         with connect(db) as conn:
-            unreadable += [f"{db}/{r[0]}" for r in conn.execute(_UNREADABLE).fetchall()]
+            if not read_all:
+                unreadable += [f"{db}/{r[0]}" for r in conn.execute(_UNREADABLE).fetchall()]
+            # pg_read_all_data does not cover large objects
+            unreadable += [f"{db}/large object {r[0]}" for r in conn.execute(_UNREADABLE_LOS)]
     if unreadable:
         more = f" and {len(unreadable) - _SHOWN} more" if len(unreadable) > _SHOWN else ""
         raise ExternalError(
@@ -163,14 +175,22 @@ def _ident(name: str) -> str:
     return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
+_TABLESPACE_LINE = re.compile(
+    r"^(?:CREATE|ALTER|COMMENT ON|(?:GRANT|REVOKE) .* ON) TABLESPACE ", re.IGNORECASE
+)
+
+
 def globals_for(text: str, user: str) -> str:
     """``globals.sql`` for a sandbox whose superuser is ``user``: without the lines that
-    create that role or set its attributes (everything else, its memberships and
-    settings included)."""
+    create that role or set its attributes, and without tablespaces (their locations are
+    production's; the sandbox restores everything into its default one). Everything
+    else, that role's memberships and settings included, is kept."""
     kept = []
     for line in text.splitlines(keepends=True):
         match = _ROLE_LINE.match(line)
         if match and _ident(match.group("c") or match.group("a")) == user:
+            continue
+        if _TABLESPACE_LINE.match(line):
             continue
         kept.append(line)
     return "".join(kept)

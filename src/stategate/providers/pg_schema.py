@@ -55,12 +55,13 @@ def _acl(acl: str, kind: str, owner: str) -> str:
     """An ACL as sorted ``grantee:PRIVILEGE[*] by grantor`` entries, the built-in default
     when none is set (so an explicit default equals none), without ``MAINTAIN`` (which
     PostgreSQL 17 added to every owner's default: a restore into 17 or later has it)."""
-    return f"""(SELECT string_agg(format('%s:%s%s by %s',
+    return f"""(SELECT string_agg(e.entry, ',' ORDER BY e.entry) FROM (
+      SELECT format('%s:%s%s by %s',
         CASE WHEN x.grantee = 0 THEN 'public' ELSE pg_get_userbyid(x.grantee) END,
         x.privilege_type, CASE WHEN x.is_grantable THEN '*' ELSE '' END,
-        pg_get_userbyid(x.grantor)), ',' ORDER BY 1)
+        pg_get_userbyid(x.grantor)) AS entry
       FROM aclexplode(COALESCE({acl}, acldefault({kind}, {owner}))) x
-      WHERE x.privilege_type <> 'MAINTAIN')"""
+      WHERE x.privilege_type <> 'MAINTAIN') e)"""
 
 
 class Query(NamedTuple):
@@ -81,10 +82,10 @@ _QUERIES: tuple[Query, ...] = (
     ),
     Query(
         "extension",
-        """SELECT format('%I', e.extname), concat_ws(' | ', 'version ' || e.extversion,
-              'schema ' || format('%I', n.nspname))
+        # not the version: pg_dump's CREATE EXTENSION names none, so a restore creates
+        # the server's default version whatever the source ran
+        """SELECT format('%I', e.extname), 'schema ' || format('%I', n.nspname)
             FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace""",
-        printed=True,  # a restore creates the target server's default version
     ),
     Query(
         "relation",
@@ -245,8 +246,9 @@ _QUERIES: tuple[Query, ...] = (
         f"""SELECT format('%I.%I.%I', n.nspname, c.relname, p.polname), concat_ws(' | ',
               'command ' || p.polcmd::text, CASE WHEN p.polpermissive THEN 'permissive'
                  ELSE 'restrictive' END,
-              'roles ' || (SELECT string_agg(CASE WHEN r = 0 THEN 'public'
-                 ELSE pg_get_userbyid(r) END, ',' ORDER BY 1) FROM unnest(p.polroles) r),
+              'roles ' || (SELECT string_agg(n.name, ',' ORDER BY n.name) FROM (SELECT
+                 CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r) END AS name
+                 FROM unnest(p.polroles) r) n),
               'using ' || pg_get_expr(p.polqual, p.polrelid),
               'check ' || pg_get_expr(p.polwithcheck, p.polrelid))
             FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
@@ -264,7 +266,8 @@ _QUERIES: tuple[Query, ...] = (
     Query(
         "default privileges",
         """SELECT concat_ws(' ', pg_get_userbyid(d.defaclrole),
-              COALESCE(format('%I', n.nspname), '*'), d.defaclobjtype::text), d.defaclacl::text
+              CASE WHEN n.oid IS NULL THEN '*' ELSE format('%I', n.nspname) END,
+              d.defaclobjtype::text), d.defaclacl::text
             FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace""",
     ),
     Query(
@@ -318,10 +321,23 @@ _CLUSTER: tuple[Query, ...] = (
     ),
     Query(
         "membership",
-        """SELECT pg_get_userbyid(m.member) || ' in ' || pg_get_userbyid(m.roleid),
+        # keyed by grantor too (16 allows one per grantor)
+        """SELECT pg_get_userbyid(m.member) || ' in ' || pg_get_userbyid(m.roleid)
+                || ' granted by ' || pg_get_userbyid(m.grantor),
               CASE WHEN m.admin_option THEN 'with admin option' ELSE 'member' END
             FROM pg_auth_members m
             WHERE pg_get_userbyid(m.roleid) !~ '^pg_' AND pg_get_userbyid(m.member) !~ '^pg_'""",
+    ),
+    Query(
+        "membership options",
+        # INHERIT and SET per membership exist from PostgreSQL 16 on: one major's view
+        """SELECT pg_get_userbyid(m.member) || ' in ' || pg_get_userbyid(m.roleid)
+                || ' granted by ' || pg_get_userbyid(m.grantor),
+              concat_ws(' ', 'inherit ' || (to_jsonb(m) ->> 'inherit_option'),
+                'set ' || (to_jsonb(m) ->> 'set_option'))
+            FROM pg_auth_members m
+            WHERE pg_get_userbyid(m.roleid) !~ '^pg_' AND pg_get_userbyid(m.member) !~ '^pg_'""",
+        printed=True,
     ),
     Query(
         "role settings",
@@ -338,13 +354,13 @@ _PASSWORDS = """SELECT rolname, rolpassword FROM pg_authid
 # the owner of a database restored in place is the sandbox's superuser: the grants are
 # compared without the owner's own, and with the owner as a grantor named "owner"
 _IN_PLACE_DATABASE = """SELECT format('%I', d.datname), concat_ws(' | ', 'acl ' || (
-      SELECT string_agg(format('%s:%s%s by %s',
+      SELECT string_agg(e.entry, ',' ORDER BY e.entry) FROM (SELECT format('%s:%s%s by %s',
         CASE WHEN x.grantee = 0 THEN 'public' ELSE pg_get_userbyid(x.grantee) END,
         x.privilege_type, CASE WHEN x.is_grantable THEN '*' ELSE '' END,
-        CASE WHEN x.grantor = d.datdba THEN 'owner' ELSE pg_get_userbyid(x.grantor) END),
-        ',' ORDER BY 1)
+        CASE WHEN x.grantor = d.datdba THEN 'owner' ELSE pg_get_userbyid(x.grantor) END)
+        AS entry
       FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) x
-      WHERE x.grantee <> d.datdba),
+      WHERE x.grantee <> d.datdba) e),
       'connection limit ' || d.datconnlimit,
       'settings ' || (SELECT s.setconfig::text FROM pg_db_role_setting s
          WHERE s.setdatabase = d.oid AND s.setrole = 0),
@@ -376,7 +392,12 @@ def _items(conn: Conn, group: str, queries: tuple[Query, ...]) -> list[Fingerpri
     major = ""
     items: list[FingerprintItem] = []
     for query in queries:
-        for name, definition in conn.execute(query.sql).fetchall():
+        try:
+            rows = conn.execute(query.sql).fetchall()
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExternalError(f"postgres: reading the {query.kind} items: {first}") from exc
+        for name, definition in rows:
             digest = hashlib.sha256(str(definition or "").encode()).hexdigest()
             if query.printed:
                 major = major or _major(conn)
@@ -437,7 +458,5 @@ def _qualified(conn: Conn) -> Iterator[None]:
     """Every name printed schema-qualified; the session's search path back afterwards
     (the data fingerprint hashes text that depends on it)."""
     conn.execute("SET search_path = ''")
-    try:
-        yield
-    finally:
-        conn.execute("RESET search_path")
+    yield  # (on an error the transaction is over: nothing to set back)
+    conn.execute("RESET search_path")

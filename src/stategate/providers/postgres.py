@@ -491,7 +491,14 @@ class PostgresProvider:
     def _restore_db(self, directory: Path, name: str) -> None:
         db = part_db(name)
         target = ["-d", db] if db in TEMPLATE_DBS else ["--create", "-d", "postgres"]
-        argv = [self._tool("pg_restore"), *self.connection_args(), "--exit-on-error", *target]
+        # --no-tablespaces: production's tablespace locations do not exist in a sandbox
+        argv = [
+            self._tool("pg_restore"),
+            *self.connection_args(),
+            "--exit-on-error",
+            "--no-tablespaces",
+            *target,
+        ]
         path = directory / name
         if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
             execute.run(

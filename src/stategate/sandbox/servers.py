@@ -290,6 +290,9 @@ class _Process:
         remove_sandbox(self.root)
 
 
+AOF_TIMEOUT = 3600.0  # the AOF rewrite and the reload from it (a sandbox's whole dataset)
+
+
 class LocalRedis(_ServerContext[RedisAccess]):
     """A redis-server on a free loopback port, optionally loading an RDB file.
 
@@ -368,10 +371,17 @@ class LocalRedis(_ServerContext[RedisAccess]):
 
         assert self._server is not None
         client = redis.Redis(host=LOOPBACK, port=self.port, password=self.password)
+        # a large dataset's rewrite and reload take as long as they take, while the
+        # server lives
+        timeout = max(timeout, AOF_TIMEOUT)
         try:
             client.config_set("appendonly", "yes")
             deadline = time.monotonic() + timeout
             while True:
+                if not self._server.alive():
+                    raise ExternalError(
+                        f"redis-server died during the AOF rewrite: {self._server.log_tail()}"
+                    )
                 info = client.info("persistence")
                 done = (
                     info.get("aof_enabled") == 1
@@ -385,6 +395,8 @@ class LocalRedis(_ServerContext[RedisAccess]):
                 if time.monotonic() > deadline:
                     raise ExternalError("redis-server: the AOF rewrite did not finish in time")
                 time.sleep(0.05)
+        except redis.RedisError as exc:
+            raise ExternalError(f"redis-server: turning on the AOF failed: {exc}") from exc
         finally:
             client.close()
         self._server.halt()

@@ -52,3 +52,28 @@ def test_a_narrow_window() -> None:
 def test_no_backups_at_all() -> None:
     choice = choose_window({"a/b": [], "c/d": []}, 24)
     assert choice.window is None and choice.chosen == {} and choice.missing == ["a/b", "c/d"]
+
+
+def test_an_ad_hoc_backup_of_one_module_does_not_hide_a_consistent_set() -> None:
+    """pg at 02:00 and redis at 02:05, then one more redis backup at 12:00: a 30-minute
+    window finds the 02:00 set, not a window at 12:00 without postgres."""
+    choice = choose_window(
+        {
+            "p/postgres": [_at(2, "pg-2")],
+            "p/redis": [_at(2 + 5 / 60, "redis-2"), _at(12, "redis-12")],
+        },
+        0.5,
+    )
+    assert choice.missing == []
+    assert choice.chosen == {"p/postgres": "pg-2", "p/redis": "redis-2"}
+    assert choice.window is not None
+    assert (choice.window.start, choice.window.end) == (
+        T0 + timedelta(hours=2),
+        _at(2 + 5 / 60, "")[0],
+    )
+
+
+def test_with_no_window_holding_every_module_the_newest_backup_anchors_it() -> None:
+    choice = choose_window({"p/postgres": [_at(2, "pg-2")], "p/redis": [_at(12, "redis-12")]}, 0.5)
+    assert choice.missing == ["p/postgres"] and choice.chosen == {"p/redis": "redis-12"}
+    assert choice.window is not None and choice.window.end == T0 + timedelta(hours=12)

@@ -45,3 +45,15 @@ def test_globals_for_a_sandbox_leave_out_only_its_superusers_create_and_attribut
     kept = globals_for(text, 'we"ird one')
     assert '"we""ird one"' not in kept and kept.startswith("CREATE ROLE app;\n")
     assert globals_for(text, "nobody") == text
+
+
+def test_globals_for_a_sandbox_leave_out_production_tablespaces() -> None:
+    text = (
+        "CREATE ROLE app;\n"
+        "CREATE TABLESPACE fast OWNER app LOCATION '/srv/fast';\n"
+        "ALTER TABLESPACE fast SET (random_page_cost=1.1);\n"
+        "GRANT ALL ON TABLESPACE fast TO app;\n"
+        "COMMENT ON TABLESPACE fast IS 'ssd';\n"
+        "GRANT application TO app;\n"
+    )
+    assert globals_for(text, "postgres") == "CREATE ROLE app;\nGRANT application TO app;\n"
