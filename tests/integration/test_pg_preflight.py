@@ -257,3 +257,19 @@ def test_large_objects_the_role_cannot_read_are_named_before_anything_is_written
     finally:
         with _connect(cluster, "shop") as conn:
             conn.execute("SELECT lo_unlink(7777)")
+
+
+def test_a_fingerprint_the_server_refuses_is_one_clear_error(cluster: PostgresAccess) -> None:
+    """A query the server refuses (here: a role without SELECT on a table) is an
+    ExternalError naming the server, never a driver exception escaping the drill."""
+    from dataclasses import replace
+
+    from stategate.errors import ExternalError
+    from stategate.providers.postgres import PostgresProvider
+
+    half = replace(cluster, user="half_reader")
+    with pytest.raises(ExternalError) as caught:
+        PostgresProvider(half, databases=["shop"], role_passwords=False).fingerprint()
+    message = str(caught.value)
+    assert message.startswith(f"postgres {half.address()}: fingerprint: ")
+    assert "permission denied" in message

@@ -229,17 +229,30 @@ class PostgresProvider:
 
     # -- fingerprint ------------------------------------------------------
     def fingerprint(self) -> Fingerprint:
-        items: list[FingerprintItem] = self._cluster_items()
-        for db in self._list_databases():
-            with self.connect(db) as conn:
-                items += _fingerprint_db(conn, db, self.methods)
-                if self.schema:
-                    items += pg_schema.sequence_positions(conn, db)
-                    items += pg_schema.schema_items(conn, db)
+        with self._errors("fingerprint"):
+            items: list[FingerprintItem] = self._cluster_items()
+            for db in self._list_databases():
+                with self.connect(db) as conn:
+                    items += _fingerprint_db(conn, db, self.methods)
+                    if self.schema:
+                        items += pg_schema.sequence_positions(conn, db)
+                        items += pg_schema.schema_items(conn, db)
         return Fingerprint(items)
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """A server error (a query refused, a connection lost) as one masked line."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise ExternalError(self._masked(f"postgres {self.address()}: {what}: {exc}")) from exc
 
     # -- backup -----------------------------------------------------------
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
+        with self._errors("backup"):
+            return self._backup(out, hooks)
+
+    def _backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
         # before anything is written: which databases, and the rights to read them all
         databases, findings = pg_preflight.plan_databases(self.connect, self.databases)
         if self.schema:
