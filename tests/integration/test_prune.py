@@ -302,6 +302,14 @@ def test_prune_deletes_nothing_while_evidence_does_not_verify(platform: Platform
     assert p.stored(old["location"]) and (p.workspace.artifacts / old["location"]).is_dir()
 
 
+def test_prune_judges_with_the_default_branch_or_the_base_given(platform: Platform) -> None:
+    platform.repo.git("branch", "-m", "main", "trunk")  # no main, no origin/HEAD
+    done = platform.sg("prune", "--keep-last", "1", ok=False)
+    assert done.returncode == 2 and "no default branch found; pass --base REV" in done.stderr
+    code, doc = platform.prune("--keep-last", "1", "--base", "trunk")
+    assert code == 0 and doc["dry_run"] is True
+
+
 def test_prune_needs_a_rule_and_a_valid_duration(platform: Platform) -> None:
     done = platform.sg("prune", ok=False)
     assert done.returncode == 2

@@ -56,6 +56,12 @@ SCHEMA = "stategate.prune/v1"
 @key_option
 @repo_option
 @trust_option
+@click.option(
+    "--base",
+    metavar="REV",
+    help="The revision whose trust roots and policy judge the evidence (default: the tip "
+    "of the default branch).",
+)
 def command(
     keep_last: int | None,
     keep_within: str | None,
@@ -66,6 +72,7 @@ def command(
     key_path: Path | None,
     repo: Path,
     trust_file: Path | None,
+    base: str | None,
 ) -> int:
     """Delete backups no retention rule keeps and nothing relies on: a live approval, an
     open packet's drill or rehearsal, the newest passing DR drill, the newest passing
@@ -76,7 +83,7 @@ def command(
         raise click.UsageError("--yes and --dry-run contradict each other")
     rule = Rule(keep_last, parse_duration(keep_within) if keep_within else None)
     now = datetime.now(UTC)
-    trust = _trust(repo, trust_file)
+    trust = _trust(repo, trust_file, base)
     ws = open_workspace(repo, trust=trust.roots)
     repositories = from_policy(ws.policy.evidence, ws.repo, job_artifacts(ws, artifacts))
     facts = gather(ws, trust, now)
@@ -93,7 +100,7 @@ def command(
     return int(ExitCode.OK)
 
 
-def _trust(repo: Path, trust_file: Path | None) -> TrustBase:
+def _trust(repo: Path, trust_file: Path | None, base: str | None) -> TrustBase:
     """Prune deletes: the records it decides by are judged with the default branch's
     trust roots (from git objects) or an operator-held file, never the checkout's."""
     git = Git(repo)
@@ -103,7 +110,7 @@ def _trust(repo: Path, trust_file: Path | None) -> TrustBase:
             "default branch's trust roots: this is not a git repository",
             file=str(repo),
         )
-    return trust_at_revision(git, trust_revision(git, None), operator_trust_file(repo, trust_file))
+    return trust_at_revision(git, trust_revision(git, base), operator_trust_file(repo, trust_file))
 
 
 def _print(
