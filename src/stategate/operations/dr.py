@@ -62,11 +62,9 @@ from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import check_name, run_checks
 from stategate.workspace import Workspace
 
-DEFAULT_WINDOW_HOURS = 0.5  # the policy's default: freshness.dr_window_minutes
-
 T = TypeVar("T")
 
-__all__ = ["DEFAULT_WINDOW_HOURS", "choose_window", "latest_dr_drill", "run_dr_drill"]
+__all__ = ["choose_window", "latest_dr_drill", "run_dr_drill"]
 
 
 @dataclass(frozen=True)

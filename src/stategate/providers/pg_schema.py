@@ -32,6 +32,7 @@ import psycopg
 
 from stategate.errors import ExternalError
 from stategate.providers.fingerprint import AT_LEAST, FingerprintItem, printed_digest
+from stategate.providers.pg_preflight import IN_PLACE_DBS
 
 CLUSTER_GROUP = "(cluster)"
 SCHEMA_SUFFIX = " (schema)"
@@ -347,7 +348,6 @@ _CLUSTER: tuple[Query, ...] = (
 )
 
 
-IN_PLACE_DBS = ("postgres", "template1")  # restored into the sandbox's own, not created
 PASSWORD_KIND = "role-password "
 _PASSWORDS = """SELECT rolname, rolpassword FROM pg_authid
     WHERE rolpassword IS NOT NULL AND rolname !~ '^pg_' AND rolname <> current_user"""
