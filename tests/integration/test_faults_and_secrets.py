@@ -150,7 +150,7 @@ class _SourceAsSandbox:
         return EngineInfo(name="local", available=True, detail="test: points at the source")
 
     @contextmanager
-    def redis(self, rdb: Path, version: str | None, *, aof: bool = False) -> Iterator[RedisAccess]:
+    def redis(self, rdb: Path, version: str | None, setup: object = None) -> Iterator[RedisAccess]:
         yield self.access
 
 

@@ -267,7 +267,7 @@ def test_disk_based_and_diskless_transfers_agree(servers: tuple[RedisAccess, Red
     with _client(compact) as c:
         for diskless in ("yes", "no"):
             c.config_set("repl-diskless-sync", diskless)
-            results.append(RedisProvider(compact).fingerprint().summary())
+            results.append(RedisProvider(compact, state=False).fingerprint().summary())
         c.config_set("repl-diskless-sync", "yes")
     assert results[0] == results[1] and results[0].items == 17
 
@@ -328,7 +328,7 @@ def test_backups_with_legacy_lua_digests_are_drilled_the_same_way(
     """A backup recorded before the scanner holds SHA-1 digests from the Lua script: its
     drill fingerprints the sandbox with that script too, and they match."""
     compact, _ = servers
-    legacy = RedisProvider(compact, legacy=True).fingerprint()
+    legacy = RedisProvider(compact, legacy=True, state=False).fingerprint()
     assert legacy.items and all(len(i.digest.rpartition(":")[2]) == 40 for i in legacy.items)
     (tmp_path / RDB_PART).write_bytes(_rdb(compact))
     version = RedisProvider(compact).server_version()  # the sandbox runs the source's version

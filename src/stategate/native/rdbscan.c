@@ -167,6 +167,12 @@ typedef struct {
     int used;
 } Group;
 
+/* a function library met in the stream (opcode 0xf5): its name and code's SHA-256 */
+typedef struct {
+    char name[128];
+    unsigned char digest[32];
+} FnLib;
+
 typedef struct {
     /* input */
     int fd;
@@ -198,6 +204,8 @@ typedef struct {
     Group *groups;
     size_t n_groups, groups_cap;
     uint64_t keys;
+    FnLib *fns;
+    size_t n_fns, fns_cap;
     int version;
     char redis_ver[64];
     char err[256];
@@ -462,13 +470,6 @@ static int read_string(Scan *s, size_t *off, size_t *len) {
     if (take_into(s, s->arena.data + s->arena.len, (size_t)n)) return -1;
     s->arena.len += (size_t)n;
     return 0;
-}
-
-static int skip_string(Scan *s) {
-    size_t mark = s->arena.len, off, len;
-    int rc = read_string(s, &off, &len);
-    s->arena.len = mark;
-    return rc;
 }
 
 static int add_elem(Scan *s, size_t off, size_t len, double score) {
@@ -1205,6 +1206,36 @@ static int emit(Scan *s, uint64_t db, size_t koff, size_t klen, const char *dige
     return flush(s, 0);
 }
 
+/* A function library (its code begins "#!<engine> name=<name> ..."): its name and
+ * the SHA-256 of its code are kept for the result's "functions". */
+static int function_library(Scan *s) {
+    size_t off, len;
+    if (read_string(s, &off, &len)) return -1;
+    const char *code = (const char *)s->arena.data + off;
+    if (s->n_fns == s->fns_cap) {
+        void *d = s->fns;
+        int rc = mem_grow(&s->mem, &d, &s->fns_cap, s->n_fns + 1, sizeof *s->fns, 16);
+        s->fns = d;
+        if (rc) return oom(s);
+    }
+    FnLib *f = &s->fns[s->n_fns++];
+    memset(f, 0, sizeof *f);
+    sha256_once(code, len, f->digest);
+    size_t eol = 0;
+    while (eol < len && code[eol] != '\n') eol++;
+    size_t at = 0, k = 0;
+    for (; at + 5 <= eol; at++) /* "name=" at the start of a word of the first line */
+        if (memcmp(code + at, "name=", 5) == 0 && (at == 0 || code[at - 1] == ' ')) break;
+    if (at + 5 <= eol) {
+        for (at += 5; at < eol && code[at] != ' ' && code[at] != '\r' && k + 1 < sizeof f->name; at++) {
+            char ch = code[at];
+            f->name[k++] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+        }
+    }
+    if (!k) snprintf(f->name, sizeof f->name, "#%zu", s->n_fns);
+    return 0;
+}
+
 /* --------------------------------------------------------------- main loop */
 static int scan_rdb(Scan *s) {
     const unsigned char *p = take(s, 9);
@@ -1287,7 +1318,7 @@ static int scan_rdb(Scan *s) {
                 continue;
             }
             case 0xf5: /* function library code */
-                if (skip_string(s)) return -1;
+                if (function_library(s)) return -1;
                 continue;
             case 0xf6:
                 return fail(s, "functions saved by a Redis 7.0 release candidate are not supported");
@@ -1383,9 +1414,23 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             }
             Py_DECREF(v);
         }
-        if (groups) {
-            result = Py_BuildValue("{s:i,s:K,s:s,s:N}", "version", s.version, "keys",
-                                   (unsigned long long)s.keys, "redis_version", s.redis_ver, "groups", groups);
+        PyObject *fns = groups ? PyList_New(0) : NULL;
+        for (size_t i = 0; fns && i < s.n_fns; i++) {
+            PyObject *v = Py_BuildValue("(sy#)", s.fns[i].name, (const char *)s.fns[i].digest, (Py_ssize_t)32);
+            if (!v || PyList_Append(fns, v)) {
+                Py_XDECREF(v);
+                Py_CLEAR(fns);
+            } else {
+                Py_DECREF(v);
+            }
+        }
+        if (groups && fns) {
+            result = Py_BuildValue("{s:i,s:K,s:s,s:N,s:N}", "version", s.version, "keys",
+                                   (unsigned long long)s.keys, "redis_version", s.redis_ver, "groups", groups,
+                                   "functions", fns);
+        } else {
+            Py_XDECREF(groups);
+            Py_XDECREF(fns);
         }
     }
     free(s.in);
@@ -1395,6 +1440,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     free(s.out.data);
     free(s.item.data);
     free(s.groups);
+    free(s.fns);
     return result;
 }
 
@@ -1402,7 +1448,8 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(fd, sink, memory_limit=512 MiB) -> dict: read an RDB from fd to its end; JSON "
      "lines of per-key fingerprint items go to sink(bytes) unless sink is None; returns "
-     "version, keys, redis_version and per group (count, 32-byte multiset sum). Fails "
+     "version, keys, redis_version, per group (count, 32-byte multiset sum) and the "
+     "function libraries as (name, 32-byte SHA-256 of the code). Fails "
      "(RDBError) on a malformed RDB, and on one whose scan would take more memory than "
      "memory_limit bytes."},
     {NULL, NULL, 0, NULL},

@@ -51,7 +51,7 @@ from stategate.operations.drill import DrillOutcome, judge
 from stategate.operations.in_place import major_of, rehearse_in_place
 from stategate.operations.restore import backup_predicate, fetched_backup, restored_sandbox
 from stategate.packet import LoadedPacket, PacketModule
-from stategate.providers.base import BackupHooks, Provider
+from stategate.providers.base import BackupHooks, Provider, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, compare
 from stategate.providers.postgres import PostgresProvider
 from stategate.providers.registry import provider_for
@@ -291,16 +291,16 @@ def _redis_rollback(
     backup_id: str,
     expected: Fingerprint,
 ) -> RollbackFinding:
-    """The target writes an RDB; the source version must load it and read the same data."""
-    from stategate.providers.redis import RDB_PART, RedisProvider
-
+    """The target writes an RDB; the source version must load it (with the same ACL users
+    and persistence, as production would keep them) and read the same data."""
     with tempfile.TemporaryDirectory(prefix="stategate-rollback-") as tmp:
         written = Path(tmp) / "target-rdb"
         with open_backup(written) as writer:
             upgraded.backup(writer, BackupHooks())
+        stored = StoredBackup(written, (), expected, before, settings=upgraded.settings())
         try:
-            with engine.redis(written / RDB_PART, before) as access:
-                back = RedisProvider(access).fingerprint()
+            with upgraded.restore(stored, engine) as previous:
+                back = previous.fingerprint()
         except (StategateError, OSError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return RollbackFinding(

@@ -33,7 +33,9 @@ class FingerprintItem(NamedTuple):
     name: str  # table, key, object key, file path
     size: int  # rows, bytes, or 1
     digest: str
-    detail: str = ""  # informative only (e.g. an S3 etag), never compared
+    # informative (e.g. an S3 etag), not compared; except an expiry (EXPIRES_MS), which
+    # a restore must keep exactly
+    detail: str = ""
 
 
 _GROUP = itemgetter(0)
@@ -246,7 +248,16 @@ def compare(
         }
         missing = [k for k in missing if k not in expired]
     unexpected = sorted(have.keys() - want.keys())
-    changed = sorted(k for k in want.keys() & have.keys() if not _same(want[k], have[k]))
+    common = want.keys() & have.keys()
+    changed_content = {k for k in common if not _same(want[k], have[k])}
+    expires_want, expires_have = _expiries(expected), _expiries(observed)
+    # an expiry is a point in time (epoch ms): a correct restore keeps it exactly
+    moved = {
+        k
+        for k in expires_want.keys() & expires_have.keys() & common
+        if expires_want[k] != expires_have[k]
+    }
+    changed = sorted(changed_content | moved)
     lines = [f"{g}/{n}: missing after restore" for g, n in missing]
     lines += [f"{g}/{n}: not in the backup's fingerprint" for g, n in unexpected]
     for key in changed:
@@ -254,6 +265,8 @@ def compare(
         what = f"size {hs} instead of {ws}" if ws != hs else "content differs"
         if ws == hs and wd.startswith(AT_LEAST) and hd.startswith(AT_LEAST):
             what = "behind the position recorded"
+        elif key not in changed_content:
+            what = f"expires at {expires_have[key]} ms instead of {expires_want[key]} ms"
         lines.append(f"{key[0]}/{key[1]}: {what}")
     return Comparison(
         match=not (missing or unexpected or changed),
@@ -265,6 +278,15 @@ def compare(
         expired=len(expired),
         examples=lines[:examples],
     )
+
+
+def _expiries(fingerprint: Fingerprint) -> dict[tuple[str, str], str]:
+    """Items whose detail gives an expiry: (group, name) -> the epoch ms it names."""
+    return {
+        (i.group, i.name): i.detail[len(EXPIRES_MS) :]
+        for i in fingerprint.items
+        if i.detail.startswith(EXPIRES_MS)
+    }
 
 
 def _field(text: str) -> bytes:
@@ -308,6 +330,15 @@ def assemble(groups: dict[str, GroupSummary]) -> FingerprintSummary:
     ordered = {name: groups[name] for name in sorted(groups)}
     items = sum(g.items for g in groups.values())
     return FingerprintSummary(digest=whole.hexdigest(), items=items, groups=ordered, scheme=SCHEME)
+
+
+def merged(summary: FingerprintSummary, items: Iterable[FingerprintItem]) -> FingerprintSummary:
+    """``summary`` with the groups of ``items`` added (groups it does not have)."""
+    extra = multiset_summary(items).groups
+    clash = extra.keys() & summary.groups.keys()
+    if clash:
+        raise ValueError(f"fingerprint groups given twice: {sorted(clash)}")
+    return assemble({**summary.groups, **extra})
 
 
 def multiset_summary(items: Iterable[FingerprintItem]) -> FingerprintSummary:

@@ -26,10 +26,13 @@ from typing import Any
 
 from stategate.errors import ExternalError
 from stategate.providers.fingerprint import (
+    Fingerprint,
+    FingerprintItem,
     FingerprintSummary,
     GroupSummary,
     assemble,
     group_digest,
+    multiset_summary,
 )
 
 _PIPE_SIZE = 1024 * 1024
@@ -52,6 +55,19 @@ def _native() -> Any:
     return rdbscan
 
 
+FUNCTIONS_GROUP = "functions"  # the function libraries a snapshot holds (Redis 7+)
+
+
+def _functions(result: dict[str, object]) -> list[FingerprintItem]:
+    """One item per function library: its name and the SHA-256 of its code."""
+    found = result.get("functions", [])
+    assert isinstance(found, list)
+    return [
+        FingerprintItem(FUNCTIONS_GROUP, name, 1, "sha256:" + digest.hex())
+        for name, digest in found
+    ]
+
+
 def _summary(result: dict[str, object]) -> FingerprintSummary:
     groups_raw = result["groups"]
     assert isinstance(groups_raw, dict)
@@ -59,7 +75,15 @@ def _summary(result: dict[str, object]) -> FingerprintSummary:
     for name, (count, total) in groups_raw.items():
         digest = group_digest(name, count, int.from_bytes(total, "big"))
         groups[name] = GroupSummary(items=count, size=count, digest=digest)
+    functions = _functions(result)
+    if functions:
+        groups[FUNCTIONS_GROUP] = multiset_summary(functions).groups[FUNCTIONS_GROUP]
     return assemble(groups)
+
+
+def _lines(result: dict[str, object]) -> bytes:
+    """The functions' JSON lines (the scanner writes the keys' own)."""
+    return Fingerprint(_functions(result)).to_jsonl()
 
 
 def _refused(what: str, error: BaseException) -> ExternalError:
@@ -77,7 +101,7 @@ def scan_file(path: Path, memory_limit: int = MEMORY_LIMIT) -> tuple[Fingerprint
         raise _refused(path.name, exc) from exc
     finally:
         os.close(fd)
-    return _summary(result), b"".join(chunks)
+    return _summary(result), b"".join(chunks) + _lines(result)
 
 
 class RDBScanner:
@@ -137,11 +161,16 @@ class RDBScanner:
         return ExternalError(f"{self._what}: fingerprint scan failed: {error}")
 
     def finish(self) -> FingerprintSummary:
-        """Wait for the scanner; the fingerprint's summary, or an ExternalError."""
+        """Wait for the scanner; the fingerprint's summary, or an ExternalError. With a
+        sink, the function libraries' lines are its last chunk."""
         self._close_write()
         self._thread.join()
         if self._error is not None or self._result is None:
             raise self._failure()
+        if self._sink is not None:
+            extra = _lines(self._result)
+            if extra:
+                self._sink(extra)
         return _summary(self._result)
 
     def __enter__(self) -> RDBScanner:

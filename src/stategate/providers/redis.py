@@ -33,9 +33,11 @@ from stategate.providers.base import (
     SmokeTarget,
     StoredBackup,
 )
-from stategate.providers.fingerprint import Fingerprint, FingerprintItem, bulk
+from stategate.providers.fingerprint import Fingerprint, FingerprintItem, bulk, merged
 from stategate.providers.rdb import RDBScanner, scan_file
-from stategate.sandbox.engine import Engine
+from stategate.providers.redis_state import SERVER_PART, ServerState
+from stategate.sandbox.engine import Engine, RedisSetup
+from stategate.sandbox.redis_conf import TAKEN_SETTINGS
 
 RDB_PART = "dump.rdb"
 PERSISTENCE_SETTINGS = ("appendonly", "appendfsync", "aof-use-rdb-preamble", "save")
@@ -112,10 +114,26 @@ return {res[1], table.concat(out)}
 class RedisProvider:
     name: Literal["redis"] = "redis"
 
-    def __init__(self, access: RedisAccess, *, timeout: float = 30.0, legacy: bool = False) -> None:
+    def __init__(
+        self,
+        access: RedisAccess,
+        *,
+        timeout: float = 30.0,
+        legacy: bool = False,
+        state: bool = True,
+        expect: ServerState | None = None,
+        app: RedisAccess | None = None,
+    ) -> None:
         self.access = access
         self.timeout = timeout
         self.legacy = legacy  # fingerprint with the Lua digests of older backups
+        # the fingerprint holds the ACL users and persistence settings (False: a sandbox
+        # of a backup older than that); ``expect``: the backup's, whose shape it takes
+        self.state = state
+        self.expect = expect
+        # a sandbox holding the backup's ACL users: the application's own login into it,
+        # which smoke checks use (None: the provider's access)
+        self.app = app
 
     def _client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(
@@ -136,7 +154,7 @@ class RedisProvider:
         return self.access.address()
 
     def secrets(self) -> tuple[str, ...]:
-        return self.access.secrets()
+        return self.access.secrets() + (self.app.secrets() if self.app else ())
 
     def _info(self, section: str) -> dict[str, object]:
         try:
@@ -163,6 +181,44 @@ class RedisProvider:
             raise self._error(exc) from exc
         return {str(k): str(v) for k, v in sorted(found.items()) if k in PERSISTENCE_SETTINGS}
 
+    def server_state(self) -> tuple[ServerState, list[str]]:
+        """The ACL users (``ACL LIST``: rule lines with password hashes) and persistence
+        settings; with what a restore will lack, said as findings."""
+        findings: list[str] = []
+        acl: tuple[str, ...] | None = None
+        try:
+            with self._client() as client:
+                reply = client.execute_command("ACL", "LIST")
+            acl = tuple(_text(line) for line in reply)
+        except redis.ResponseError as exc:
+            text = execute.mask(str(exc), self.secrets())
+            if "unknown command" in text.lower():
+                findings.append(
+                    "this server has no ACL users (before Redis 6): its password "
+                    "(requirepass) is not in the backup; set it again after a restore"
+                )
+            else:
+                findings.append(
+                    "ACL users not backed up: the backup user may not run ACL LIST "
+                    f"({text}); a restore must recreate every user and its password"
+                )
+        except redis.RedisError as exc:
+            raise self._error(exc) from exc
+        return ServerState(acl, self.settings()), findings
+
+    def _compared_state(self) -> ServerState:
+        state, _ = self.server_state()
+        return state.shaped_like(self.expect) if self.expect is not None else state
+
+    def _with_state(self, fingerprint: Fingerprint) -> Fingerprint:
+        if not self.state:
+            return fingerprint
+        items = self._compared_state().items()
+        return Fingerprint.prepared(
+            merged(fingerprint.summary(), items),
+            fingerprint.to_jsonl() + Fingerprint(items).to_jsonl(),
+        )
+
     def client_version(self) -> str | None:
         return None
 
@@ -178,7 +234,7 @@ class RedisProvider:
         """Every key's digest, from a snapshot the server sends (or, legacy, via Lua)."""
         try:
             if self.legacy:
-                return Fingerprint(self._digest_all())
+                return self._with_state(Fingerprint(self._digest_all()))
             chunks: list[bytes] = []
             with RDBScanner(chunks.append, f"the RDB of {self.address()}") as scanner:
                 self.snapshot(scanner.feed)
@@ -187,7 +243,7 @@ class RedisProvider:
             raise self._error(exc) from exc
         except redis.RedisError as exc:
             raise self._error(exc) from exc
-        return Fingerprint.prepared(summary, b"".join(chunks))
+        return self._with_state(Fingerprint.prepared(summary, b"".join(chunks)))
 
     def _digest_all(self) -> list[FingerprintItem]:
         items: list[FingerprintItem] = []
@@ -221,21 +277,30 @@ class RedisProvider:
                     hooks.snapshot_taken()
                     self._receive_rdb(reader, write)
                 summary = scanner.finish()
+            state, findings = self.server_state()
+            with out.part(SERVER_PART) as dest:
+                dest.write(state.to_json())
         except OSError as exc:
             raise self._error(exc) from exc
         except redis.RedisError as exc:
             raise self._error(exc) from exc
         hooks.fingerprinted()
         return BackupOutput(
-            Fingerprint.prepared(summary),
+            Fingerprint.prepared(merged(summary, state.items())),
             consistent=True,
-            note="fingerprint read from the RDB snapshot itself",
+            note="fingerprint read from the RDB snapshot itself; ACL users and persistence "
+            "settings read from the server beside it",
+            findings=tuple(findings),
             listing_stored=False,  # the per-key listing is read again from dump.rdb
         )
 
     def derived_fingerprint(self, directory: Path) -> Fingerprint:
         summary, jsonl = scan_file(directory / RDB_PART)
-        return Fingerprint.prepared(summary, jsonl)
+        state = _stored_state(directory)
+        if state is None:  # a backup from before ACL users and settings were kept
+            return Fingerprint.prepared(summary, jsonl)
+        items = state.items()
+        return Fingerprint.prepared(merged(summary, items), jsonl + Fingerprint(items).to_jsonl())
 
     def snapshot(self, write: Callable[[bytes], object]) -> None:
         """Have the server fork a snapshot and stream its RDB bytes to ``write``."""
@@ -306,12 +371,41 @@ class RedisProvider:
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[RedisProvider]:
         items = backup.fingerprint.items
         legacy = bool(items) and len(items[0].digest.rpartition(":")[2]) == LEGACY_DIGEST_HEX
-        aof = backup.settings.get("appendonly") == "yes"  # production is append-only
-        with engine.redis(backup.directory / RDB_PART, backup.version, aof=aof) as access:
-            yield RedisProvider(access, legacy=legacy)
+        state = _stored_state(backup.directory)
+        setup = RedisSetup(
+            aof=backup.settings.get("appendonly") == "yes",  # production is append-only
+            acl=(state.acl or ()) if state else (),
+            config={k: v for k, v in backup.settings.items() if k in TAKEN_SETTINGS},
+        )
+        with engine.redis(backup.directory / RDB_PART, backup.version, setup) as access:
+            app = None
+            if setup.acl:  # the application's own user, restored with the rest
+                app = RedisAccess(
+                    access.host, access.port, self.access.username, self.access.password
+                )
+            yield RedisProvider(
+                access, legacy=legacy, state=state is not None, expect=state, app=app
+            )
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
-        return SmokeTarget(name=name, redis=self.access)
+        return SmokeTarget(name=name, redis=self.app or self.access)
+
+
+def _stored_state(directory: Path) -> ServerState | None:
+    """The ACL users and settings a backup kept (None: a backup from before they were)."""
+    path = directory / SERVER_PART
+    if not path.exists():
+        return None
+    return ServerState.from_json(path.read_bytes(), SERVER_PART)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError as exc:
+            raise ExternalError("redis ACL LIST returned a rule that is not UTF-8") from exc
+    return str(value)
 
 
 def _digest_db(client: redis.Redis, group: str, ttl: bool, items: list[FingerprintItem]) -> None:

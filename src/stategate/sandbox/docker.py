@@ -23,8 +23,9 @@ from typing import Literal
 from stategate import execute
 from stategate.errors import ExternalError, InputError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
-from stategate.sandbox.engine import EngineInfo, EngineUnavailable
+from stategate.sandbox.engine import PLAIN_REDIS, EngineInfo, EngineUnavailable, RedisSetup
 from stategate.sandbox.ports import LOOPBACK, free_port, port_open
+from stategate.sandbox.redis_conf import SANDBOX_REDIS_USER, acl_file
 
 
 def require_digest(image: str | None) -> str:
@@ -82,7 +83,10 @@ def postgres_plan(docker: str, image: str, name: str, port: int, superuser: str)
     )
 
 
-def redis_plan(docker: str, image: str, name: str, port: int, data_dir: Path) -> ContainerPlan:
+def redis_plan(
+    docker: str, image: str, name: str, port: int, data_dir: Path, *, acl: bool = False
+) -> ContainerPlan:
+    """``acl``: ``users.acl`` in ``data_dir`` is the server's ACL file."""
     return ContainerPlan(
         name=name,
         run=(
@@ -104,6 +108,7 @@ def redis_plan(docker: str, image: str, name: str, port: int, data_dir: Path) ->
             # stategate reads the restored content back as a replica would
             "--repl-diskless-sync-delay",
             "0",
+            *(("--aclfile", "/data/users.acl") if acl else ()),
         ),
         remove=(docker, "rm", "--force", "--volumes", name),
         port=port,
@@ -198,23 +203,31 @@ class DockerEngine:
             yield access
 
     @contextmanager
-    def redis(self, rdb: Path, version: str | None, *, aof: bool = False) -> Iterator[RedisAccess]:
+    def redis(
+        self, rdb: Path, version: str | None, setup: RedisSetup = PLAIN_REDIS
+    ) -> Iterator[RedisAccess]:
         del version  # the module's own image decides what runs
         image = self._require()
         data = Path(tempfile.mkdtemp(prefix="stategate-redis-docker-"))
         try:
             shutil.copyfile(rdb, data / "dump.rdb")
-            port = free_port()
-            plan = redis_plan(self.docker, image, _name("redis"), port, data)
+            access = RedisAccess(LOOPBACK, free_port())
+            if setup.acl:
+                password = pysecrets.token_urlsafe(24)
+                (data / "users.acl").write_text(acl_file(setup.acl, password))
+                access = RedisAccess(LOOPBACK, access.port, SANDBOX_REDIS_USER, password)
+            plan = redis_plan(
+                self.docker, image, _name("redis"), access.port, data, acl=bool(setup.acl)
+            )
             self._detail = f"container {plan.name} from {image}" + (
                 # said in the drill's engine detail: the RDB is loaded as it is
-                "; the AOF restore procedure is followed by the local engine only: here the "
-                "RDB is loaded as it is"
-                if aof
+                "; the AOF restore procedure and the persistence settings are followed by "
+                "the local engine only: here the RDB is loaded as it is"
+                if setup.aof or setup.config
                 else ""
             )
             with self._container(plan):
-                yield RedisAccess(LOOPBACK, port)
+                yield access
         finally:
             shutil.rmtree(data, ignore_errors=True)
 

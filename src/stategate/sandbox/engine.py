@@ -7,7 +7,9 @@ address is the source's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -33,7 +35,21 @@ class EngineInfo(BaseModel):
 
 # The engine cannot run here (no Docker engine, binaries missing): one error type for
 # the catalogue and the sandbox engines.
-__all__ = ["Engine", "EngineInfo", "EngineName", "EngineUnavailable"]
+__all__ = ["PLAIN_REDIS", "Engine", "EngineInfo", "EngineName", "EngineUnavailable", "RedisSetup"]
+
+
+@dataclass(frozen=True)
+class RedisSetup:
+    """How production runs the restored redis: what its sandbox reproduces."""
+
+    aof: bool = False  # append-only: restored the documented RDB-to-AOF way
+    # the backup's ACL users (``ACL LIST`` lines), loaded as the sandbox's ACL file
+    acl: tuple[str, ...] = ()
+    # persistence settings besides appendonly (appendfsync, save, ...), as recorded
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+PLAIN_REDIS = RedisSetup()  # a restore as the RDB stands
 
 
 class Engine(Protocol):
@@ -49,10 +65,10 @@ class Engine(Protocol):
         ...
 
     def redis(
-        self, rdb: Path, version: str | None, *, aof: bool = False
+        self, rdb: Path, version: str | None, setup: RedisSetup = PLAIN_REDIS
     ) -> AbstractContextManager[RedisAccess]:
-        """A fresh redis-server of ``version``'s major (the source's) that loaded ``rdb``;
-        with ``aof``, one restored into an append-only setup the documented way."""
+        """A fresh redis-server of ``version``'s major (the source's) that loaded ``rdb``,
+        set up as ``setup`` says (append-only the documented way, its ACL users)."""
         ...
 
     def s3(self) -> AbstractContextManager[S3Access]:

@@ -13,7 +13,7 @@ from typing import Literal
 from stategate.engines import Catalogue, discover
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.config import SandboxSettings
-from stategate.sandbox.engine import EngineInfo, EngineUnavailable
+from stategate.sandbox.engine import PLAIN_REDIS, EngineInfo, EngineUnavailable, RedisSetup
 from stategate.sandbox.servers import (
     LocalPostgres,
     LocalRedis,
@@ -60,7 +60,9 @@ class LocalEngine:
         return self._catalogue
 
     @contextmanager
-    def redis(self, rdb: Path, version: str | None, *, aof: bool = False) -> Iterator[RedisAccess]:
+    def redis(
+        self, rdb: Path, version: str | None, setup: RedisSetup = PLAIN_REDIS
+    ) -> Iterator[RedisAccess]:
         if self.settings.redis_server:  # the policy names a build: that one, as it is
             binary = self.settings.redis_server
         elif version is None:
@@ -77,10 +79,15 @@ class LocalEngine:
         self._detail = f"{binary} on a free loopback port, loading the backup's RDB" + (
             ", then restored into an AOF setup (CONFIG SET appendonly yes, rewrite, restart "
             "from the AOF alone), as production runs append-only"
-            if aof
+            if setup.aof
             else ""
         )
-        with LocalRedis(binary=binary, rdb=rdb, aof=aof) as access:
+        if setup.acl:
+            self._detail += f"; the backup's {len(setup.acl)} ACL user(s) as its ACL file"
+        server = LocalRedis(
+            binary=binary, rdb=rdb, aof=setup.aof, acl=setup.acl, config=setup.config
+        )
+        with server as access:
             yield access
 
     @contextmanager

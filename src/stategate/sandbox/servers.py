@@ -17,10 +17,10 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from stategate import execute
 from stategate.errors import ExternalError
@@ -32,6 +32,10 @@ from stategate.sandbox.leftovers import (
     sweep_orphans,
 )
 from stategate.sandbox.ports import LOOPBACK, free_port, port_open
+from stategate.sandbox.redis_conf import SANDBOX_REDIS_USER, acl_file, redis_config_lines
+
+if TYPE_CHECKING:
+    import redis
 
 PG_SYSTEM_USER = "postgres"  # PostgreSQL refuses to run as root
 
@@ -300,7 +304,12 @@ class LocalRedis(_ServerContext[RedisAccess]):
     Redis's persistence documentation restores an RDB into an AOF setup: start without
     AOF on the RDB, ``CONFIG SET appendonly yes``, wait for the rewrite to finish, then
     restart with ``appendonly yes`` and the RDB removed, so every key it then holds was
-    read back from the AOF."""
+    read back from the AOF.
+
+    With ``acl`` (``ACL LIST`` lines), those users are its ACL file, beside one of its
+    own (``SANDBOX_REDIS_USER``, a random password) that its access logs in as: the
+    restored users may include a default user whose password is not known here.
+    ``config`` sets further persistence settings (appendfsync, save, ...)."""
 
     def __init__(
         self,
@@ -311,18 +320,36 @@ class LocalRedis(_ServerContext[RedisAccess]):
         persistent: bool = False,
         port: int | None = None,
         aof: bool = False,
+        acl: Sequence[str] = (),
+        config: Mapping[str, str] | None = None,
     ) -> None:
         self.fixed_port = port
         self.binary = binary
         self.rdb = rdb
+        self.username: str | None = None
         self.password = password
+        self.acl = tuple(acl)
+        if self.acl:
+            self.username, self.password = SANDBOX_REDIS_USER, pysecrets.token_urlsafe(24)
+        self.config = dict(config or {})
         self.persistent = persistent
         self.aof = aof
         self.port = 0
         self._server: _Process | None = None
 
     def access(self) -> RedisAccess:
-        return RedisAccess(LOOPBACK, self.port, None, self.password)
+        return RedisAccess(LOOPBACK, self.port, self.username, self.password)
+
+    def _client(self, timeout: float | None = None) -> redis.Redis:
+        import redis
+
+        return redis.Redis(
+            host=LOOPBACK,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            socket_timeout=timeout,
+        )
 
     def start(self, timeout: float = 120.0) -> None:
         server = self._server = _Process("stategate-redis-")
@@ -357,10 +384,17 @@ class LocalRedis(_ServerContext[RedisAccess]):
             f"appendonly {'yes' if appendonly else 'no'}",
             # nothing else replicates from it: a snapshot request streams at once
             "repl-diskless-sync-delay 0",
-            "save 3600 1" if self.persistent else 'save ""',
             "daemonize no",
         ]
-        if self.password:
+        if "save" not in self.config:
+            lines.append("save 3600 1" if self.persistent else 'save ""')
+        lines += redis_config_lines(self.config)
+        if self.acl:
+            users = root / "users.acl"
+            users.write_text(acl_file(self.acl, self.password or ""))
+            os.chmod(users, 0o600)
+            lines.append(f'aclfile "{users}"')
+        elif self.password:
             lines.append(f'requirepass "{self.password}"')
         conf.write_text("\n".join(lines) + "\n")
         os.chmod(conf, 0o600)
@@ -370,7 +404,7 @@ class LocalRedis(_ServerContext[RedisAccess]):
         import redis
 
         assert self._server is not None
-        client = redis.Redis(host=LOOPBACK, port=self.port, password=self.password)
+        client = self._client()
         # a large dataset's rewrite and reload take as long as they take, while the
         # server lives
         timeout = max(timeout, AOF_TIMEOUT)
@@ -417,9 +451,7 @@ class LocalRedis(_ServerContext[RedisAccess]):
             if not self._server.alive():
                 return False  # port race or bad RDB: the caller retries or reports
             try:
-                client = redis.Redis(
-                    host=LOOPBACK, port=self.port, password=self.password, socket_timeout=2
-                )
+                client = self._client(timeout=2)
                 info = client.info("persistence")
                 client.close()
                 if not info.get("loading"):

@@ -162,3 +162,20 @@ def test_multiset_digest_of_a_name_that_is_not_utf8() -> None:
     ).hexdigest()
     summary = Fingerprint([FingerprintItem("db0", name, 1, "d")]).summary()
     assert summary.groups["db0"].digest == expected
+
+
+def test_a_moved_expiry_is_a_change_named_with_both_times() -> None:
+    def fp(expires: str, other: str = "") -> Fingerprint:
+        return Fingerprint(
+            [
+                FingerprintItem("db0", "k", 1, "string:expiring:aa", f"expires-ms:{expires}"),
+                FingerprintItem("db0", "e", 1, "string:persistent:bb", other),
+            ]
+        )
+
+    assert compare(fp("2000"), fp("2000")).match
+    moved = compare(fp("2000"), fp("3000"))
+    assert not moved.match and moved.changed == 1
+    assert moved.examples == ["db0/k: expires at 3000 ms instead of 2000 ms"]
+    # a detail that is not an expiry (an etag) is never compared
+    assert compare(fp("2000", "etag-1"), fp("2000", "etag-2")).match
