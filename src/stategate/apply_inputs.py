@@ -170,9 +170,14 @@ def _fact(record: StoredRecord) -> EvidenceFact:
     rollback: str | None = None
     target_image: str | None = None
     copies: tuple[str, ...] = ()
+    address: str | None = None
+    role: str | None = None
+    server_ids: tuple[tuple[str, str], ...] = ()
     if isinstance(pred, BackupPredicate):
         backup_id = pred.backup_id
         copies = tuple(c.repository for c in pred.copies)
+        address, role = pred.source.address, pred.source.role
+        server_ids = tuple(sorted(pred.source.server_ids.items()))
     elif isinstance(pred, DrillPredicate):
         backup_id, backup_record = pred.backup_id, pred.backup_record
         match = pred.fingerprint.match if pred.fingerprint else None
@@ -210,6 +215,9 @@ def _fact(record: StoredRecord) -> EvidenceFact:
         rollback=rollback,
         target_image=target_image,
         copies=copies,
+        address=address,
+        role=role,
+        server_ids=server_ids,
     )
 
 

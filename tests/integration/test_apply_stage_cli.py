@@ -12,11 +12,15 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import redis
 
+from stategate.providers.access import RedisAccess
 from stategate.providers.config import RedisSource
+from stategate.sandbox.servers import LocalRedis
 from tests.gitrepo import Repo, init_repo
 
 from .conftest import Workspace, key_file
@@ -171,3 +175,67 @@ def test_apply_is_approved_only_with_signed_evidence_and_an_operator_approval(
     assert (code, doc["verdict"]) == (1, "blocked")
     assert _missing(doc) == {"apply/operator-approval"}
     assert isinstance(doc["evidence"], list) and set(doc["evidence"]).isdisjoint(relied)
+
+
+def _synced_replica(replica: RedisAccess, primary: RedisAccess) -> None:
+    client = redis.Redis(host=replica.host, port=replica.port, password=replica.password)
+    client.config_set("masterauth", primary.password or "")
+    client.replicaof(primary.host, primary.port)
+    deadline = time.monotonic() + 60
+    while client.info("replication").get("master_link_status") != "up":
+        assert time.monotonic() < deadline, "the replica did not sync"
+        time.sleep(0.1)
+
+
+def test_backups_of_a_replica_or_of_another_server_are_refused_by_the_apply_gate(
+    workspace: Workspace,
+) -> None:
+    repo = _platform(workspace)
+    primary = workspace.services.access[MODULE]
+    source = workspace.services.sources[MODULE]
+    assert isinstance(primary, RedisAccess) and isinstance(source, RedisSource)
+    policy = (workspace.repo / "stategate.yaml").read_text()
+    production = f"{source.host}:{source.port}"
+    repo.git("checkout", "-q", "-b", "pr")
+
+    def backup_of(other: RedisAccess) -> None:
+        """A backup taken with the work tree's policy pointing at ``other`` (the way an
+        operator's stale checkout or a copied config would), then the policy restored."""
+        compose = (workspace.repo / "compose/data.yml").read_text()
+        (workspace.repo / "compose/data.yml").write_text(compose.replace(TO, FROM))
+        moved = policy.replace(f'"port": {source.port}', f'"port": {other.port}')
+        assert moved != policy
+        (workspace.repo / "stategate.yaml").write_text(moved)
+        _ok(_sg(workspace, "backup", MODULE))
+        (workspace.repo / "stategate.yaml").write_text(policy)
+        (workspace.repo / "compose/data.yml").write_text(compose)
+
+    def backup_hint() -> str:
+        code, doc = _apply(workspace)
+        assert code == 1 and doc["verdict"] == "blocked"
+        reqs = doc["requirements"]
+        assert isinstance(reqs, list)
+        (found,) = [r for r in reqs if r["id"] == "apply/backup"]
+        assert found["status"] == "missing"
+        return str(found["hint"])
+
+    with (
+        LocalRedis(password=primary.password) as replica,
+        LocalRedis(password=primary.password) as staging,
+    ):
+        _synced_replica(replica, primary)
+        repo.replace("compose/data.yml", FROM, TO)
+        repo.write("packets/redis-7-0-16.yaml", PACKET)
+        backup_of(replica)
+        repo.commit("a backup of the replica")
+        hint = backup_hint()
+        assert f"was taken of a replica ({replica.host}:{replica.port})" in hint, hint
+
+        # a server that is not a replica but is not production either (staging, a stale
+        # port): its backup does not count for production's apply
+        backup_of(staging)
+        repo.commit("a backup of another server")
+        hint = backup_hint()
+        assert (
+            f"was taken of {staging.host}:{staging.port}, but the policy names {production}" in hint
+        ), hint

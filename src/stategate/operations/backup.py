@@ -52,6 +52,8 @@ def _locked_backup(
     try:
         source.server_version = provider.server_version()
         source.identity = provider.identity()
+        origin = provider.origin()
+        source.role, source.server_ids = origin.role, dict(origin.ids)
         source.settings = provider.settings()
         client = provider.client_version()  # refuses a server no installed client can read
         with (
@@ -65,6 +67,11 @@ def _locked_backup(
             summary = output.fingerprint.summary()
             consistent, note = output.consistent, output.note
             findings = [execute.mask(f, provider.secrets()) for f in output.findings]
+            if origin.role == "replica":
+                findings.append(
+                    f"taken of a replica ({provider.address()} says it is one): it counts "
+                    "for no apply gate, which needs a backup of production's primary"
+                )
             covered = output.covered_prefix
             if covered:
                 listed = [p for p in writer.parts if p.name.startswith(covered)]

@@ -33,6 +33,7 @@ from stategate.policy.gate import (
 from stategate.policy.requirements import apply_requirements
 from stategate.policy.schema import ApplyRequirement, DrTrigger, StopCondition, UpgradeClass
 from stategate.policy.text import APPLY_TEXT
+from stategate.providers.config import production_address
 
 A = ApplyRequirement
 C = UpgradeClass
@@ -61,6 +62,9 @@ class EvidenceFact:
     rollback: str | None = None  # rehearsal: previous-image | restore-backup | unknown
     target_image: str | None = None  # rehearsal: the image reference it rehearsed
     copies: tuple[str, ...] = ()  # backup: the repositories holding it (names)
+    address: str | None = None  # backup: the server it connected to
+    role: str | None = None  # backup: primary | replica, as the server said
+    server_ids: tuple[tuple[str, str], ...] = ()  # backup: (name, value) the server reported
 
 
 @dataclass(frozen=True)
@@ -495,8 +499,18 @@ def _backup(
 ) -> EvidenceFact | None:
     facts, fresh = ctx.facts, ctx.pr.policy.freshness
     backup = facts.latest("backup", target) if target else None
-    if backup is None:
+    if backup is None or target is None:
         ctx.need(rid, mid, cls, False, f"{APPLY_TEXT[A.BACKUP]} ({target})")
+        return None
+    elsewhere = _not_production(ctx, backup, target)
+    if elsewhere:
+        ctx.need(
+            rid,
+            mid,
+            cls,
+            False,
+            f"backup {backup.backup_id} {elsewhere}: {APPLY_TEXT[A.BACKUP]}",
+        )
         return None
     if not _age_ok(backup, facts.now, fresh.backup_max_age_hours):
         age = facts.now - backup.finished
@@ -526,6 +540,33 @@ def _backup(
         return None
     ctx.need(rid, mid, cls, True, f"backup {backup.path} ({backup.backup_id})")
     return backup
+
+
+def _not_production(ctx: _Ctx, backup: EvidenceFact, target: str) -> str | None:
+    """Why ``backup`` is not of ``target``'s production server (None: it is): taken of a
+    replica, at another address than the policy configures, or of a cluster whose
+    identifier is not the one the policy pins."""
+    if backup.role == "replica":
+        return f"was taken of a replica ({backup.address}), not of production's primary"
+    module = ctx.pr.policy.modules.get(target)
+    config = module.evidence if module is not None else None
+    if config is None:
+        return None
+    configured = production_address(config)
+    if configured is not None and backup.address is not None and backup.address != configured:
+        return (
+            f"was taken of {backup.address}, but the policy names {configured} as "
+            f"{target}'s production"
+        )
+    pinned = getattr(config, "system_identifier", None)
+    if pinned is not None:
+        found = dict(backup.server_ids).get("system_identifier")
+        if found != pinned:
+            return (
+                f"was taken of a cluster whose system identifier is {found or 'unknown'}, "
+                f"not {pinned}, the one the policy names for {target}"
+            )
+    return None
 
 
 def _only_inside(ctx: _Ctx, backup: EvidenceFact, mid: str) -> list[str]:

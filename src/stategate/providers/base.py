@@ -62,6 +62,14 @@ class BackupOutput:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Which server a backup came from, as the server itself says."""
+
+    role: Literal["primary", "replica"] | None = None  # None: the notion does not apply
+    ids: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StoredBackup:
     """A backup whose parts were verified against its evidence record."""
 
@@ -109,6 +117,10 @@ class Provider(Protocol):
         ...
 
     def server_version(self) -> str: ...
+
+    def origin(self) -> Origin:
+        """The server's own identifiers and whether it is a primary or a replica."""
+        ...
 
     def settings(self) -> dict[str, str]:
         """Server settings a restore must match (empty: none that matter)."""

@@ -57,6 +57,12 @@ class PostgresSource(_Strict):
         True,
         description="Fingerprint and dump in one exported snapshot (turn off behind poolers).",
     )
+    system_identifier: str | None = Field(
+        None,
+        description="Production's system identifier (SELECT system_identifier FROM "
+        "pg_control_system()); set: a backup of a cluster reporting another one counts for "
+        "no apply gate.",
+    )
     role_passwords: bool = Field(
         True,
         description="Back up role password hashes with the globals (needs a superuser); "
@@ -100,6 +106,17 @@ class VolumeSource(_Strict):
 ProviderConfig = Annotated[
     PostgresSource | RedisSource | S3Source | VolumeSource, Field(discriminator="provider")
 ]
+
+
+def production_address(config: ProviderConfig) -> str | None:
+    """The address a backup of production records (``source.address``), as the policy
+    configures it; None where the policy's form depends on the checkout (a relative
+    volume path)."""
+    if isinstance(config, PostgresSource | RedisSource):
+        return f"{config.host}:{config.port}"
+    if isinstance(config, S3Source):
+        return config.endpoint
+    return config.path if config.path.startswith("/") else None
 
 
 class TcpCheck(_Strict):

@@ -13,6 +13,7 @@ and costs little extra wall time.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import threading
@@ -32,7 +33,13 @@ from stategate.evidence.records import compression
 from stategate.evidence.records.artifact import BackupWriter
 from stategate.providers import pg_preflight, pg_schema
 from stategate.providers.access import PostgresAccess
-from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
+from stategate.providers.base import (
+    BackupHooks,
+    BackupOutput,
+    Origin,
+    SmokeTarget,
+    StoredBackup,
+)
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.pg_preflight import globals_for
 from stategate.sandbox.engine import Engine
@@ -169,6 +176,19 @@ class PostgresProvider:
 
     def server_version(self) -> str:
         return self._scalar("postgres", "SHOW server_version")
+
+    def origin(self) -> Origin:
+        """A standby (``pg_is_in_recovery()``) is a replica; the system identifier names
+        the cluster (a physical standby shares its primary's)."""
+        with self._errors("identify the server"):
+            recovery = self._scalar("postgres", "SELECT pg_is_in_recovery()")
+        ids: dict[str, str] = {}
+        # a role without the right to read pg_control: the identity says unknown
+        with contextlib.suppress(psycopg.Error):
+            ids["system_identifier"] = self._scalar(
+                "postgres", "SELECT system_identifier FROM pg_control_system()"
+            )
+        return Origin("replica" if recovery in ("True", "true", "t") else "primary", ids)
 
     def settings(self) -> dict[str, str]:
         """What a cluster restored in place (``pg_upgrade``) must match: checksums,

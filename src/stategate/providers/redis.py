@@ -30,6 +30,7 @@ from stategate.providers.access import RedisAccess
 from stategate.providers.base import (
     BackupHooks,
     BackupOutput,
+    Origin,
     SmokeTarget,
     StoredBackup,
 )
@@ -166,6 +167,15 @@ class RedisProvider:
 
     def identity(self) -> str:
         return f"redis:{self._info('server').get('run_id', 'unknown')}"
+
+    def origin(self) -> Origin:
+        """``role:slave`` (a replica of another server) or a master; the run ID (new at
+        every start) and the replication ID."""
+        server, replication = self._info("server"), self._info("replication")
+        ids = {"run_id": str(server.get("run_id", "")), "replication_id": ""}
+        ids["replication_id"] = str(replication.get("master_replid", ""))
+        replica = replication.get("role") in ("slave", "replica")
+        return Origin("replica" if replica else "primary", {k: v for k, v in ids.items() if v})
 
     def settings(self) -> dict[str, str]:
         """How the server persists (a restore must end up the same: append-only or

@@ -32,7 +32,7 @@ from stategate import execute
 from stategate.errors import ExternalError
 from stategate.evidence.records.artifact import BackupWriter, safe_part_name
 from stategate.providers.access import S3Access
-from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
+from stategate.providers.base import BackupHooks, BackupOutput, Origin, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.s3_http import S3Http
 from stategate.sandbox.engine import Engine
@@ -137,6 +137,21 @@ class S3Provider:
             raise self._error("list buckets", exc) from exc
         headers = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         return str(headers.get("server", "unknown"))
+
+    def origin(self) -> Origin:
+        """The endpoint, and what the server says of itself on every reply: its
+        ``Server`` header and ``x-amz-id-2`` (MinIO: a hash of the node's name, the same
+        on every reply of one node). S3 has no replica role a client can read."""
+        try:
+            reply = self._client.list_buckets()
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("list buckets", exc) from exc
+        headers = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        ids = {"endpoint": self.access.endpoint}
+        for name, key in (("server", "server"), ("x-amz-id-2", "node_id")):
+            if headers.get(name):
+                ids[key] = str(headers[name])
+        return Origin(None, ids)
 
     def list_objects(self) -> list[Listed]:
         skip = tuple(self.access.skip)

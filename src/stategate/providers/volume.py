@@ -20,7 +20,7 @@ from typing import BinaryIO, Literal
 from stategate.errors import ExternalError
 from stategate.evidence.records.artifact import CHUNK, BackupWriter
 from stategate.providers.access import VolumeAccess
-from stategate.providers.base import BackupHooks, BackupOutput, SmokeTarget, StoredBackup
+from stategate.providers.base import BackupHooks, BackupOutput, Origin, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.sandbox.engine import Engine
 
@@ -64,6 +64,15 @@ class VolumeProvider:
 
     def server_version(self) -> str:
         return "filesystem"
+
+    def origin(self) -> Origin:
+        """The directory's device and inode: another folder at the same path (a volume
+        re-created, a mount missing) is another source."""
+        st = self._require_dir().stat()
+        return Origin(
+            None,
+            {"path": str(self.access.path.resolve()), "device_inode": f"{st.st_dev}:{st.st_ino}"},
+        )
 
     def _require_dir(self) -> Path:
         root = self.access.path

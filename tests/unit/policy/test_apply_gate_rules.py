@@ -973,3 +973,67 @@ def test_changed_secret_references_need_a_rotation_plan(pr: Platforms) -> None:
     assert requirement(v, "apply/secret-refs") == Requirement(
         "apply/secret-refs", MOD, "secret-bearing", "met", APPLY_TEXT[A.SECRET_REFS]
     )
+
+
+# --- the server a backup came from ------------------------------------------------
+
+PRODUCTION = "127.0.0.1:5432"  # the example policy's platform/postgres address
+
+
+def _from(address: str | None, role: str | None = "primary", **ids: str) -> EvidenceFact:
+    return replace(backup(), address=address, role=role, server_ids=tuple(sorted(ids.items())))
+
+
+def test_a_backup_of_the_configured_primary_counts(pr: Platforms) -> None:
+    v = judge(pr, [_from(PRODUCTION), drill(), rehearsal(), smoke(), dr_drill()])
+    assert requirement(v, "apply/backup").status == "met"
+
+
+def test_a_backup_of_a_replica_does_not_count(pr: Platforms) -> None:
+    v = judge(pr, [_from(PRODUCTION, "replica"), drill(), rehearsal(), smoke(), dr_drill()])
+    assert requirement(v, "apply/backup") == Requirement(
+        "apply/backup",
+        MOD,
+        "stateful",
+        "missing",
+        f"backup b1 was taken of a replica ({PRODUCTION}), not of production's primary: "
+        f"{APPLY_TEXT[A.BACKUP]}",
+    )
+    assert BACKUP not in v.relied_evidence
+
+
+def test_a_backup_of_another_address_does_not_count(pr: Platforms) -> None:
+    v = judge(pr, [_from("127.0.0.1:5433"), drill(), rehearsal(), smoke(), dr_drill()])
+    assert requirement(v, "apply/backup").hint == (
+        f"backup b1 was taken of 127.0.0.1:5433, but the policy names {PRODUCTION} as "
+        f"{MOD}'s production: {APPLY_TEXT[A.BACKUP]}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ids", "status"),
+    [
+        ({"system_identifier": "7301"}, "met"),
+        ({"system_identifier": "7302"}, "missing"),
+        ({}, "missing"),  # a role that could not read it: not shown to be production
+    ],
+)
+def test_a_pinned_system_identifier_must_be_the_one_reported(
+    pr: Platforms, ids: dict[str, str], status: str
+) -> None:
+    for side in ("base", "head"):
+        path = (pr.base if side == "base" else pr.head) / "stategate.yaml"
+        text = path.read_text(encoding="utf-8")
+        pinned = text.replace(
+            "      databases: [notes, authelia]\n",
+            "      databases: [notes, authelia]\n      system_identifier: '7301'\n",
+            1,
+        )
+        assert pinned != text
+        pr.write("stategate.yaml", pinned, side=side)
+    v = judge(pr, [_from(PRODUCTION, **ids), drill(), rehearsal(), smoke(), dr_drill()])
+    found = requirement(v, "apply/backup")
+    assert found.status == status
+    if status == "missing":
+        shown = ids.get("system_identifier", "unknown")
+        assert f"whose system identifier is {shown}, not 7301" in found.hint

@@ -68,6 +68,16 @@ class SourceInfo(_Model):
     image_digest: str | None = Field(None, description="sha256:... of the image, when pinned.")
     address: str = Field(..., description="Host:port, socket or endpoint; never credentials.")
     identity: str | None = Field(None, description="Server identity (system id, run id).")
+    role: Literal["primary", "replica"] | None = Field(
+        None,
+        description="What the server said it is: a replica's (or a standby's) backup is not "
+        "production's, whatever it holds.",
+    )
+    server_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="The identifiers the server reported (PostgreSQL: system_identifier; "
+        "Redis: run_id, replication_id; S3: deployment_id, server), as read at backup time.",
+    )
     server_version: str | None = Field(None, description="Version the server reported.")
     settings: dict[str, str] = Field(
         default_factory=dict,
