@@ -114,6 +114,10 @@ def test_every_database_templates_included_and_role_passwords_restore(
     parts = {a.name for a in pred.artifacts}
     assert {"db/template1.dump.zst", "db/shop.dump.zst", "db/closed.dump.zst"} <= parts
     assert pred.findings == []
+    # every database's snapshot exported before any dump: as near one point in time as
+    # PostgreSQL allows (it cannot share one snapshot between databases)
+    assert pred.consistent and "databases' snapshots were exported within" in pred.note
+    assert "before any dump started" in pred.note
     globals_sql = (workspace.artifacts / pred.location / "globals.sql").read_text()
     assert "ALTER ROLE app_user WITH" in globals_sql and "PASSWORD 'SCRAM-SHA-256$" in globals_sql
     drill = run_restore_drill(workspace.context("data/postgres", _config(cluster), smoke=[]))

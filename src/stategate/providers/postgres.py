@@ -17,9 +17,11 @@ import contextlib
 import re
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, NamedTuple
 
@@ -102,6 +104,16 @@ def part_db(name: str) -> str:
     versions, compressed by pg_dump itself)."""
     stem = name.removeprefix("db/").removesuffix(compression.SUFFIX).removesuffix(DUMP_SUFFIX)
     return urllib.parse.unquote(stem)
+
+
+@dataclass
+class _Snapshot:
+    """A database's exported snapshot, held open on its connection until it is dumped."""
+
+    db: str
+    conn: psycopg.Connection[tuple[object, ...]]
+    snapshot: str
+    positions: list[FingerprintItem] = field(default_factory=list)
 
 
 class PostgresProvider:
@@ -296,44 +308,73 @@ class PostgresProvider:
         worker.start()
         try:
             items = self._cluster_items()
-            items += self._backup_databases(out, hooks, databases, findings)
+            dumped, note = self._backup_databases(out, hooks, databases, findings)
+            items += dumped
         finally:
             worker.join()
         if failure:
             raise failure[0]
         consistent = self.snapshot
-        note = "" if consistent else "fingerprint and dump taken separately (snapshot: false)"
         return BackupOutput(Fingerprint(items), consistent, note, findings=tuple(findings))
 
     def _backup_databases(
         self, out: BackupWriter, hooks: BackupHooks, databases: list[str], findings: list[str]
-    ) -> list[FingerprintItem]:
+    ) -> tuple[list[FingerprintItem], str]:
+        """Every database's fingerprint items, and what the record's note says of when
+        they were read."""
         items: list[FingerprintItem] = []
+        if self.snapshot:
+            with ExitStack() as held:
+                snapshots, note = self._export_snapshots(databases, held)
+                hooks.snapshot_taken()
+                for taken in snapshots:
+                    items += self._backup_db_in_snapshot(out, taken, hooks, findings)
+            return items, note
         for db in databases:
-            if self.snapshot:
-                items += self._backup_db_in_snapshot(out, db, hooks, findings)
-            else:
-                with self.connect(db) as conn:
-                    items += _fingerprint_db(conn, db)
-                    if self.schema:
-                        items += pg_schema.sequence_positions(conn, db)
-                        items += pg_schema.schema_items(conn, db)
-                hooks.fingerprinted()
-                findings += self._pg_dump(out, db, snapshot=None)
-        return items
+            with self.connect(db) as conn:
+                items += _fingerprint_db(conn, db)
+                if self.schema:
+                    items += pg_schema.sequence_positions(conn, db)
+                    items += pg_schema.schema_items(conn, db)
+            hooks.fingerprinted()
+            findings += self._pg_dump(out, db, snapshot=None)
+        return items, "fingerprint and dump taken separately (snapshot: false)"
 
-    def _backup_db_in_snapshot(
-        self, out: BackupWriter, db: str, hooks: BackupHooks, findings: list[str]
-    ) -> list[FingerprintItem]:
-        conn = self.connect(db)
-        try:
+    def _export_snapshots(
+        self, databases: list[str], held: ExitStack
+    ) -> tuple[list[_Snapshot], str]:
+        """One exported snapshot per database, all taken before any dump starts.
+
+        PostgreSQL cannot share a snapshot between databases (importing one exported
+        in another database is refused), so this is as near one point in time as it
+        allows: the exports follow each other within milliseconds, each held open
+        until its database is dumped, instead of each database being read when the
+        dumps before it have finished."""
+        taken: list[_Snapshot] = []
+        first = time.monotonic()
+        for db in databases:
+            conn = held.enter_context(self.connect(db))
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
             assert row is not None
-            snapshot = str(row[0])
-            hooks.snapshot_taken()
-            # sequences move outside transactions: where they are before the dump starts
-            result = pg_schema.sequence_positions(conn, db) if self.schema else []
+            taken.append(_Snapshot(db, conn, str(row[0])))
+        span_ms = (time.monotonic() - first) * 1000
+        for snap in taken:
+            # sequences move outside transactions: where they are before any dump starts
+            snap.positions = pg_schema.sequence_positions(snap.conn, snap.db) if self.schema else []
+        note = (
+            f"fingerprint and dump of each database read from one exported snapshot; the "
+            f"{len(taken)} databases' snapshots were exported within {span_ms:.0f} ms of each "
+            "other, before any dump started (PostgreSQL cannot share one between databases)"
+        )
+        return taken, note
+
+    def _backup_db_in_snapshot(
+        self, out: BackupWriter, taken: _Snapshot, hooks: BackupHooks, findings: list[str]
+    ) -> list[FingerprintItem]:
+        conn, db, snapshot = taken.conn, taken.db, taken.snapshot
+        try:
+            result = list(taken.positions)
             failure: list[BaseException] = []
 
             def fingerprint_in_snapshot() -> None:
@@ -369,7 +410,7 @@ class PostgresProvider:
             conn.execute("COMMIT")
             return result
         finally:
-            conn.close()
+            conn.close()  # its snapshot is not needed any more: let the server forget it
 
     def connection_args(self) -> list[str]:
         return [
