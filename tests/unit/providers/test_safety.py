@@ -11,7 +11,7 @@ import pytest
 from stategate.errors import ExternalError
 from stategate.providers.registry import PROVIDERS
 from stategate.providers.s3 import _refuse_collisions, object_part
-from stategate.providers.volume import check_member, extract_safely
+from stategate.providers.volume import Fence, check_member, extract_safely
 
 
 @pytest.mark.parametrize(
@@ -44,9 +44,13 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
         (_member("/abs"), "member escapes the target"),
         (_member("../up"), "member escapes the target"),
         (_member("a/../../up"), "member escapes the target"),
-        (_member("dev", tarfile.CHRTYPE), "member is not plain data"),
-        (_member("fifo", tarfile.FIFOTYPE), "member is not plain data"),
-        (_member("hard", tarfile.LNKTYPE, "x"), "member is not plain data"),
+        (_member("dev", tarfile.CHRTYPE), "member is a device node"),
+        (_member("disk", tarfile.BLKTYPE), "member is a device node"),
+        (_member("hard", tarfile.LNKTYPE, "../x"), "hard link leaves the target"),
+        (_member("hard", tarfile.LNKTYPE, "/etc/shadow"), "hard link leaves the target"),
+        (_member("hard", tarfile.LNKTYPE, ""), "hard link leaves the target"),
+        (_member("link", tarfile.SYMTYPE, ""), "symlink leaves the target"),
+        (_member("odd", b"V"), "unknown type"),
         (_member("link", tarfile.SYMTYPE, "/etc/passwd"), "symlink leaves the target"),
         (_member("a/link", tarfile.SYMTYPE, "../../x"), "symlink leaves the target"),
     ],
@@ -56,8 +60,52 @@ def test_hostile_tar_members_are_refused(member: tarfile.TarInfo, reason: str) -
         check_member(member)
 
 
-def test_inner_symlink_is_fine() -> None:
+def test_inner_symlink_fifo_and_hard_link_are_fine() -> None:
     check_member(_member("a/link", tarfile.SYMTYPE, "../b"))
+    check_member(_member("fifo", tarfile.FIFOTYPE))
+    check_member(_member("a/hard", tarfile.LNKTYPE, "b/file"))
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        # a hard link to a file tar did not extract from this archive: a host file
+        ([_member("hard", tarfile.LNKTYPE, "etc/shadow")], "names no earlier file"),
+        ([_member("d", tarfile.DIRTYPE), _member("hard", tarfile.LNKTYPE, "d")], "no earlier"),
+        # writing through a symlink the archive made, even one that stays inside
+        ([_member("up", tarfile.SYMTYPE, "sub"), _member("up/x")], "below a symlink"),
+        (
+            [
+                _member("f"),
+                _member("up", tarfile.SYMTYPE, "sub"),
+                _member("h", tarfile.LNKTYPE, "up/f"),
+            ],
+            "below a symlink",
+        ),
+        ([_member("f"), _member("./f")], "twice"),
+    ],
+)
+def test_fence_checks_members_against_those_before(
+    members: list[tarfile.TarInfo], reason: str
+) -> None:
+    fence = Fence()
+    with pytest.raises(ExternalError, match=reason):
+        for member in members:
+            fence.admit(member)
+
+
+def test_fence_admits_what_gnu_tar_writes() -> None:
+    fence = Fence()
+    for member in [
+        _member(".", tarfile.DIRTYPE),
+        _member("./a"),
+        _member("./b", tarfile.LNKTYPE, "./a"),
+        _member("./l", tarfile.SYMTYPE, "a"),
+        _member("./f", tarfile.FIFOTYPE),
+        _member("./sub/", tarfile.DIRTYPE),
+        _member("./sub/x"),
+    ]:
+        fence.admit(member)
 
 
 def test_extraction_stops_at_the_first_escape(tmp_path: Path) -> None:
