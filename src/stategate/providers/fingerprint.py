@@ -238,7 +238,7 @@ def _field_changes(want: str, have: str) -> str | None:
         if w == h:
             continue
         if max(len(w or ""), len(h or "")) > _SHOWN:
-            parts.append(f"{key} differs")
+            parts.append(f"{key} {'absent' if h is None else 'added' if w is None else 'differs'}")
         else:
             parts.append(
                 f"{key} {h if h is not None else 'absent'} instead of {w if w is not None else 'absent'}"

@@ -166,14 +166,15 @@ def test_multiset_digest_of_a_name_that_is_not_utf8() -> None:
 
 def test_field_digests_name_what_differs() -> None:
     want = fields_digest({"type": "file", "mode": "0755", "sha256": "a" * 64, "xattr:user.k": "b"})
-    have = fields_digest({"type": "file", "mode": "0700", "sha256": "c" * 64})
+    have = fields_digest({"type": "file", "mode": "0700", "sha256": "c" * 64, "acl": "d" * 41})
     result = compare(
         Fingerprint([FingerprintItem("volume", "f", 3, want)]),
         Fingerprint([FingerprintItem("volume", "f", 3, have)]),
     )
     assert not result.match and result.changed == 1
     assert result.examples == [
-        "volume/f: mode 0700 instead of 0755, sha256 differs, xattr:user.k absent instead of b"
+        "volume/f: acl added, mode 0700 instead of 0755, sha256 differs, "
+        "xattr:user.k absent instead of b"
     ]
 
 
