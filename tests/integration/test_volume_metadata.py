@@ -9,11 +9,11 @@ of them, and a sandbox that lost any one must fail the comparison, naming it.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import socket
 import stat
-import subprocess
 import sys
 import tarfile
 import textwrap
@@ -216,3 +216,148 @@ def test_a_sandbox_that_lost_anything_fails_naming_it(
     assert not result.match
     lines = [line for line in result.examples if line.startswith(f"volume/{rel}: ")]
     assert lines and named in lines[0], result.examples
+
+
+def test_sockets_are_findings_and_a_quiet_tree_is_one_point_in_time(
+    volume: Path, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(volume / "app.sock"))
+        time.sleep(0.3)  # older than RECENT_NS: ctime cannot hide a change any more
+        output = backup(volume, tmp_path / "backup")
+    assert output.findings == (
+        "socket app.sock is not in the backup: a socket cannot be archived "
+        "(the program listening on it creates it again)",
+    )
+    assert output.consistent, output.note
+    assert "no entry changed from before the archive to after it" in output.note
+    assert "app.sock" not in {i.name for i in output.fingerprint.items}
+
+
+def test_a_change_during_the_archive_is_not_one_point_in_time(volume: Path, tmp_path: Path) -> None:
+    time.sleep(0.3)
+    hooks = BackupHooks(after_fingerprint=lambda: (volume / "late.log").write_text("late\n"))
+    output = backup(volume, tmp_path / "backup", hooks)
+    assert not output.consistent
+    assert "not one point in time: 2 entries changed while it was written (., late.log)" in (
+        output.note
+    )
+
+
+def test_a_fresh_change_cannot_be_proved_absent(volume: Path, tmp_path: Path) -> None:
+    (volume / "attrs").chmod(0o600)  # just now: within the timestamp granularity
+    output = backup(volume, tmp_path / "backup")
+    assert not output.consistent
+    assert "not provably one point in time" in output.note and "attrs" in output.note
+
+
+def test_a_device_node_fails_the_backup(volume: Path, tmp_path: Path) -> None:
+    os.mknod(volume / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    with pytest.raises(ExternalError, match=r"volume entry .*/null is a device node"):
+        backup(volume, tmp_path / "backup")
+    assert not (tmp_path / "backup").exists()
+
+
+def _without_dac(argv: list[str]) -> list[str]:
+    """``argv`` as root without the capabilities that let root read anything (as in a
+    container that drops them, or on an NFS export that squashes root)."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed: cannot drop root's DAC bypass")
+    return [
+        "setpriv",
+        "--inh-caps=-all",
+        "--bounding-set=-dac_override,-dac_read_search",
+        "--",
+        *argv,
+    ]
+
+
+def test_an_unreadable_directory_fails_the_backup_naming_it(volume: Path, tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from stategate.errors import ExternalError
+        from stategate.evidence.records.artifact import open_backup
+        from stategate.providers.access import VolumeAccess
+        from stategate.providers.base import BackupHooks
+        from stategate.providers.volume import VolumeProvider
+        try:
+            with open_backup(Path({str(tmp_path / "backup")!r})) as writer:
+                VolumeProvider(VolumeAccess(Path({str(volume)!r}))).backup(writer, BackupHooks())
+        except ExternalError as exc:
+            print(exc)
+            raise SystemExit(3)
+        """
+    )
+    env = {"PYTHONPATH": os.pathsep.join(sys.path)}
+    done = execute.run(_without_dac([sys.executable, "-c", script]), env=env, check=False)
+    assert done.returncode == 3, done.stderr.decode()
+    assert (
+        done.text().strip() == f"cannot read volume directory {volume}/private: Permission denied"
+    )
+    assert not (tmp_path / "backup").exists()
+
+
+def test_tar_that_cannot_read_a_directory_fails_naming_it(volume: Path) -> None:
+    # the backup's own tar command, run where root cannot read the private directory
+    argv = [*create_argv(volume)[:2], "--file=/dev/stdout", *create_argv(volume)[3:]]
+    done = execute.run(_without_dac(argv), env={"LC_ALL": "C.UTF-8"}, check=False)
+    assert done.returncode == 2
+    error = tar_failure(done.returncode, done.stderr.decode(), volume)
+    assert error is not None
+    assert str(error) == (
+        f"GNU tar could not archive volume {volume}: ./private: Cannot open: Permission denied"
+    )
+
+
+def test_tar_statuses_are_named() -> None:
+    root = Path("/srv/data")
+    assert tar_failure(0, "", root) is None
+    changed = tar_failure(1, "tar: ./db.log: file changed as we read it\n", root)
+    assert str(changed) == (
+        "volume /srv/data changed while GNU tar read it, so the archive holds a torn copy "
+        "(./db.log: file changed as we read it): back up again when it is quiet"
+    )
+    assert (
+        str(tar_failure(2, "", root)) == "GNU tar could not archive volume /srv/data: exit status 2"
+    )
+
+
+def _old_style_backup(source: Path, directory: Path) -> None:
+    """A backup as stategate wrote it before GNU tar: Python's tarfile, files,
+    directories and symlinks only, and a fingerprint of sha256 / ``dir`` / ``link:``."""
+    directory.mkdir()
+    items = []
+    with tarfile.open(directory / TAR_PART, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source).as_posix()
+            info = tar.gettarinfo(str(path), arcname=rel)
+            if info.isreg():
+                with open(path, "rb") as handle:
+                    tar.addfile(info, handle)
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                items.append(FingerprintItem("volume", rel, info.size, digest))
+            elif info.issym():
+                tar.addfile(info)
+                items.append(FingerprintItem("volume", rel, 0, "link:" + info.linkname))
+            elif info.isdir():
+                tar.addfile(info)
+                items.append(FingerprintItem("volume", rel, 0, "dir"))
+    (directory / FINGERPRINT_PART).write_bytes(Fingerprint(items).to_jsonl())
+
+
+def test_a_backup_written_before_gnu_tar_still_restores_and_drills(tmp_path: Path) -> None:
+    source = tmp_path / "old"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "file.bin").write_bytes(bytes(range(256)) * 40)
+    (source / "config.yml").write_text("a: 1\n")
+    (source / "link").symlink_to("config.yml")
+    _old_style_backup(source, tmp_path / "backup")
+    backed = stored(tmp_path / "backup")
+    with VolumeProvider(VolumeAccess(source)).restore(backed, LocalEngine()) as sandbox:
+        assert isinstance(sandbox, VolumeProvider) and sandbox.legacy
+        result = compare(backed.fingerprint, sandbox.fingerprint())
+        assert result.match, result.examples
+        (sandbox.access.path / "config.yml").write_text("a: 2\n")
+        result = compare(backed.fingerprint, sandbox.fingerprint())
+        assert result.examples == ["volume/config.yml: content differs"]
