@@ -26,11 +26,17 @@ import pytest
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.evidence.records.artifact import open_backup
+from stategate.evidence.records.predicates import BackupPredicate, DrillPredicate
+from stategate.operations.backup import run_backup
+from stategate.operations.drill import run_restore_drill
 from stategate.providers.access import VolumeAccess
 from stategate.providers.base import FINGERPRINT_PART, BackupHooks, BackupOutput, StoredBackup
+from stategate.providers.config import VolumeSource
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem, compare
 from stategate.providers.volume import TAR_PART, VolumeProvider, create_argv, tar_failure
 from stategate.sandbox.local import LocalEngine
+
+from .conftest import Workspace
 
 pytestmark = pytest.mark.integration
 
@@ -278,8 +284,12 @@ def test_an_unreadable_directory_fails_the_backup_naming_it(volume: Path, tmp_pa
         from pathlib import Path
         from stategate.errors import ExternalError
         from stategate.evidence.records.artifact import open_backup
+from stategate.evidence.records.predicates import BackupPredicate, DrillPredicate
+from stategate.operations.backup import run_backup
+from stategate.operations.drill import run_restore_drill
         from stategate.providers.access import VolumeAccess
-        from stategate.providers.base import BackupHooks
+        from stategate.providers.config import VolumeSource
+from stategate.providers.base import BackupHooks
         from stategate.providers.volume import VolumeProvider
         try:
             with open_backup(Path({str(tmp_path / "backup")!r})) as writer:
@@ -361,3 +371,24 @@ def test_a_backup_written_before_gnu_tar_still_restores_and_drills(tmp_path: Pat
         (sandbox.access.path / "config.yml").write_text("a: 2\n")
         result = compare(backed.fingerprint, sandbox.fingerprint())
         assert result.examples == ["volume/config.yml: content differs"]
+
+
+def test_backup_record_and_drill_of_a_rich_volume(workspace: Workspace, volume: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(volume / "app.sock"))
+        ctx = workspace.context("data/files", VolumeSource(path=str(volume)), smoke=[])
+        record = run_backup(ctx)
+    pred = record.statement.predicate
+    assert isinstance(pred, BackupPredicate)
+    assert pred.result == "pass", pred.reason
+    assert pred.findings == [
+        "socket app.sock is not in the backup: a socket cannot be archived "
+        "(the program listening on it creates it again)"
+    ]
+    assert [a.name for a in pred.artifacts] == [FINGERPRINT_PART, TAR_PART]
+    drill = run_restore_drill(ctx).statement.predicate
+    assert isinstance(drill, DrillPredicate)
+    assert drill.result == "pass", drill.reason
+    assert drill.fingerprint is not None and drill.fingerprint.match
+    assert pred.fingerprint is not None
+    assert drill.fingerprint.observed.digest == pred.fingerprint.digest
