@@ -284,12 +284,8 @@ def test_an_unreadable_directory_fails_the_backup_naming_it(volume: Path, tmp_pa
         from pathlib import Path
         from stategate.errors import ExternalError
         from stategate.evidence.records.artifact import open_backup
-from stategate.evidence.records.predicates import BackupPredicate, DrillPredicate
-from stategate.operations.backup import run_backup
-from stategate.operations.drill import run_restore_drill
         from stategate.providers.access import VolumeAccess
-        from stategate.providers.config import VolumeSource
-from stategate.providers.base import BackupHooks
+        from stategate.providers.base import BackupHooks
         from stategate.providers.volume import VolumeProvider
         try:
             with open_backup(Path({str(tmp_path / "backup")!r})) as writer:
