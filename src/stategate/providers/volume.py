@@ -223,16 +223,30 @@ def _names(names: list[str]) -> str:
 
 
 class _Tee:
-    """Reads tar's output for tarfile while writing every byte into the part."""
+    """tar's output for tarfile, every byte also written into the part: a file that
+    reads forward only (tarfile seeks past padding, never back), so member data
+    reaches the hash without the copies of tarfile's stream mode."""
 
     def __init__(self, source: IO[bytes], dest: HashingFile) -> None:
         self._source = source
         self._dest = dest
+        self._position = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._source.read(size)
         self._dest.write(data)
+        self._position += len(data)
         return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = os.SEEK_SET) -> int:
+        if whence != os.SEEK_SET or position < self._position:
+            raise tarfile.ReadError("GNU tar's stream is read forward only")
+        while self._position < position and self.read(min(CHUNK, position - self._position)):
+            pass
+        return self._position
 
     def drain(self) -> None:
         while self.read(CHUNK):
@@ -252,7 +266,7 @@ def archive(root: Path, dest: HashingFile) -> tuple[list[Entry], list[str]]:
         try:
             tee = _Tee(proc.stdout, dest)
             try:
-                with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+                with tarfile.open(fileobj=tee, mode="r:") as tar:  # type: ignore[call-overload]
                     entries = ArchiveReader().read(tar)
                 tee.drain()
             except (tarfile.TarError, ExternalError) as exc:

@@ -265,7 +265,9 @@ class ArchiveReader:
         self._seen: dict[str, Entry] = {}
 
     def read(self, archive: tarfile.TarFile) -> list[Entry]:
-        for member in archive:
+        while (member := archive.next()) is not None:
+            # tarfile keeps every member it read (millions of files); typeshed omits it
+            archive.members.clear()  # type: ignore[attr-defined]
             entry = self._entry(member, archive)
             self._seen[entry.name] = entry
         return list(self._seen.values())
