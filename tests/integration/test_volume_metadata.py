@@ -166,6 +166,9 @@ def test_a_restore_reproduces_every_kind_of_entry(
     assert stat.S_IMODE((root / "setuid").stat().st_mode) == 0o4755
     assert os.readlink(root / "link") == "attrs"
     assert (root / ODD_NAME).read_text() == "odd name\n"
+    # the volume keeps its 0755, but sits in a 0700 sandbox: no other user reaches setuid
+    assert stat.S_IMODE(root.stat().st_mode) == 0o755
+    assert stat.S_IMODE(root.parent.stat().st_mode) == 0o700
 
 
 def _refill(path: Path) -> None:

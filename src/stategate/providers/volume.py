@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, Literal
+from typing import IO, Literal, NamedTuple
 
 from stategate import execute
 from stategate.errors import ExternalError
@@ -152,7 +152,12 @@ class VolumeProvider:
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[VolumeProvider]:
         legacy = not any(i.digest.startswith(FIELDS) for i in backup.fingerprint.items)
-        with engine.volume() as target:
+        with engine.volume() as sandbox:
+            # one level down: the archive's "." gives the volume its own mode (0755, say)
+            # while the sandbox stays 0700, so no other user reaches a restored setuid file
+            sandbox.chmod(0o700)
+            target = sandbox / "volume"
+            target.mkdir()
             extract_safely(backup.directory / TAR_PART, target)
             yield VolumeProvider(VolumeAccess(target), legacy=legacy)
 
@@ -162,7 +167,21 @@ class VolumeProvider:
 
 # --- backup -------------------------------------------------------------------------
 
-Snapshot = dict[str, tuple[int, ...]]
+
+class Meta(NamedTuple):
+    """What a change to an entry changes (content included: it moves mtime and ctime)."""
+
+    inode: int
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    links: int
+
+
+Snapshot = dict[str, Meta]
 
 
 def scan(root: Path) -> tuple[Snapshot, list[str]]:
@@ -179,7 +198,7 @@ def scan(root: Path) -> tuple[Snapshot, list[str]]:
             )
         if kind == "socket":
             sockets.append(name)
-        snapshot[name] = (
+        snapshot[name] = Meta(
             st.st_ino,
             st.st_mode,
             st.st_uid,
@@ -204,7 +223,7 @@ def judge(before: Snapshot, after: Snapshot, started_ns: int) -> tuple[bool, str
             f"{how}; not one point in time: {len(changed)} entries changed while it was "
             f"written ({_names(changed)})"
         )
-    recent = sorted(n for n, meta in before.items() if meta[6] > started_ns - RECENT_NS)
+    recent = sorted(n for n, meta in before.items() if meta.ctime_ns > started_ns - RECENT_NS)
     if recent:
         return False, (
             f"{how}; not provably one point in time: {len(recent)} entries changed just "
@@ -426,7 +445,9 @@ def extract_safely(archive: Path, target: Path) -> None:
     done = execute.run(extract_argv(archive, target), env=TAR_ENV, check=False)
     if done.returncode != 0:
         lines = tar_lines(done.stderr.decode("utf-8", "replace"))
+        hint = "" if os.geteuid() == 0 else " (only root restores owners: run the drill as root)"
         raise ExternalError(
             f"GNU tar could not restore {archive} into {target}: "
             + ("; ".join(lines[:_SHOWN]) or f"exit status {done.returncode}")
+            + hint
         )
