@@ -2,7 +2,7 @@
 
 A source volume holds hard links, a FIFO, a socket, extended attributes, a POSIX
 ACL, a sparse file, a private directory of another user, a setuid file, a
-symlink and a name that is not UTF-8. A backup and a drill must carry every one
+symlink, a name that is not UTF-8 and one with a newline. A backup and a drill must carry every one
 of them, and a sandbox that lost any one must fail the comparison, naming it.
 """
 
@@ -101,6 +101,7 @@ def make_volume(root: Path) -> None:
     (root / "setuid").chmod(0o4755)
     (root / "link").symlink_to("attrs")
     (root / ODD_NAME).write_text("odd name\n")
+    (root / "line\nbreak").write_text("a newline in its name\n")
 
 
 @pytest.fixture

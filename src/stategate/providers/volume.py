@@ -17,6 +17,7 @@ member below a symlink or a name met twice fails the restore before tar runs.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import stat
@@ -425,23 +426,47 @@ class Fence:
                 raise ExternalError(f"volume archive member {shown!r} is below a symlink")
 
 
-def check_archive(archive: Path) -> int:
-    """Every member of ``archive`` admitted by a :class:`Fence`; how many there are."""
+def check_archive(archive: Path) -> list[str]:
+    """Every member of ``archive`` admitted by a :class:`Fence`; their names in order."""
     fence = Fence()
-    count = 0
+    names = []
     try:
         with tarfile.open(archive, mode="r:") as tar:
-            for member in tar:
+            while (member := tar.next()) is not None:
+                tar.members.clear()  # type: ignore[attr-defined]  # (typeshed omits it)
                 fence.admit(member)
-                count += 1
+                names.append(member_name(member))
     except tarfile.TarError as exc:
         raise ExternalError(f"volume archive {archive} is unreadable: {exc}") from exc
-    return count
+    return names
+
+
+def listed_by_tar(archive: Path) -> list[str]:
+    """The member names GNU tar itself reads in ``archive``, in order (C-quoted by tar,
+    so a name holding a newline is one line)."""
+    argv = [TAR, "--list", f"--file={archive}", "--quoting-style=c"]
+    done = execute.run(argv, env=TAR_ENV, check=False)
+    if done.returncode != 0:
+        said = "; ".join(tar_lines(done.stderr.decode("utf-8", "replace"))[:_SHOWN])
+        raise ExternalError(f"GNU tar cannot read volume archive {archive}: {said}")
+    return [
+        PurePosixPath(os.fsdecode(codecs.escape_decode(line[1:-1])[0])).as_posix()
+        for line in done.stdout.splitlines()
+        if line
+    ]
 
 
 def extract_safely(archive: Path, target: Path) -> None:
-    """Check every member, then extract with GNU tar as a production restore does."""
-    check_archive(archive)
+    """Check every member, check that GNU tar reads the same members as the check did
+    (an archive two parsers read differently is refused: a header tarfile takes for the
+    end and GNU tar skips would hide members from the check), then extract with GNU
+    tar as a production restore does."""
+    checked = check_archive(archive)
+    if listed_by_tar(archive) != checked:
+        raise ExternalError(
+            f"volume archive {archive} reads differently to GNU tar and to the member "
+            "check: refused"
+        )
     done = execute.run(extract_argv(archive, target), env=TAR_ENV, check=False)
     if done.returncode != 0:
         lines = tar_lines(done.stderr.decode("utf-8", "replace"))

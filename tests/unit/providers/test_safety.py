@@ -126,3 +126,54 @@ def test_extraction_stops_at_the_first_escape(tmp_path: Path) -> None:
 
 def test_registry_is_explicit() -> None:
     assert set(PROVIDERS) == {"postgres", "redis", "s3", "volume"}
+
+
+def test_an_archive_gnu_tar_reads_differently_is_refused(tmp_path: Path) -> None:
+    # a header with a bad checksum: tarfile takes it for the end of the archive, GNU
+    # tar skips it and goes on, so "hidden" would be extracted without being checked
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in ["ok", "bad", "hidden"]:
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    data = bytearray(buffer.getvalue())
+    data[1024 + 148 : 1024 + 156] = b"0000000\x00"  # the second header's checksum
+    archive = tmp_path / "differs.tar"
+    archive.write_bytes(bytes(data))
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ExternalError, match=r"GNU tar cannot read volume archive .*Skipping"):
+        extract_safely(archive, target)
+    assert list(target.iterdir()) == []
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+def test_a_member_named_differently_by_gnu_tar_is_refused(tmp_path: Path) -> None:
+    # a GNU long name, then a PAX header naming the same member otherwise: tarfile
+    # takes the long name, GNU tar the PAX path; the check must see what tar extracts
+    long_name = tarfile.TarInfo("././@LongLink")
+    long_name.type, long_name.size = tarfile.GNUTYPE_LONGNAME, 8
+    record = b"14 path=other\n"
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, len(record)
+    member = tarfile.TarInfo("short")
+    member.size = 1
+    archive = tmp_path / "two-names.tar"
+    archive.write_bytes(
+        long_name.tobuf(format=tarfile.GNU_FORMAT)
+        + _padded(b"checked\0")
+        + pax.tobuf(format=tarfile.USTAR_FORMAT)
+        + _padded(record)
+        + member.tobuf(format=tarfile.USTAR_FORMAT)
+        + _padded(b"x")
+        + b"\0" * 2 * tarfile.BLOCKSIZE
+    )
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ExternalError, match="reads differently to GNU tar and to the member check"):
+        extract_safely(archive, target)
+    assert list(target.iterdir()) == []
