@@ -12,7 +12,8 @@ Sockets cannot be archived (named as findings); a device node fails the backup.
 
 Before extracting, every member is checked: anything absolute, with ``..``, a
 device, a symlink leaving the tree, a hard link to anything but an earlier file, a
-member below a symlink or a name met twice fails the restore before tar runs.
+member below a symlink or a name met twice fails the restore before tar extracts
+anything, as does an archive whose members GNU tar lists otherwise.
 """
 
 from __future__ import annotations
