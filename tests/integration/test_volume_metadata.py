@@ -268,6 +268,17 @@ def test_a_device_node_fails_the_backup(volume: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "backup").exists()
 
 
+def test_a_device_node_that_appears_during_the_archive_fails_the_backup(
+    volume: Path, tmp_path: Path
+) -> None:
+    def plant() -> None:  # after the scan, before tar: only the archive's reader sees it
+        os.mknod(volume / "late-null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+
+    with pytest.raises(ExternalError, match=r"member '\./late-null' is a device node"):
+        backup(volume, tmp_path / "backup", BackupHooks(after_fingerprint=plant))
+    assert not (tmp_path / "backup").exists()
+
+
 def _without_dac(argv: list[str]) -> list[str]:
     """``argv`` as root without the capabilities that let root read anything (as in a
     container that drops them, or on an NFS export that squashes root)."""

@@ -134,12 +134,12 @@ class VolumeProvider:
         hooks.fingerprinted()
         with out.part(TAR_PART) as dest:
             entries, warnings = archive(root, dest)
-        after, _ = scan(root)
+        after, late = scan(root)
         consistent, note = judge(before, after, started)
         findings = [
             f"socket {name} is not in the backup: a socket cannot be archived "
             "(the program listening on it creates it again)"
-            for name in sockets
+            for name in sorted({*sockets, *late})
         ]
         return BackupOutput(
             Fingerprint(items(entries)),
@@ -303,14 +303,13 @@ def archive(root: Path, dest: HashingFile) -> tuple[list[Entry], list[str]]:
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     problem = tar_failure(code, stderr, root)
-    if problem is not None and code > 0:
+    # tar's own account first; a tar killed here is explained by what went wrong here
+    if problem is not None and (code > 0 or failure is None):
         raise problem
     if isinstance(failure, ExternalError):
         raise failure
     if failure is not None:
         raise ExternalError(f"the archive GNU tar wrote of volume {root} is unreadable: {failure}")
-    if problem is not None:
-        raise problem
     return entries, [w for w in tar_lines(stderr) if not w.endswith(": socket ignored")]
 
 
