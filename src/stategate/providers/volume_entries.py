@@ -137,7 +137,10 @@ def _split_xattrs(
 def walk(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
     """Every path under ``root`` (itself first, as ``.``) with its lstat, sorted per
     directory; a directory that cannot be listed fails, naming it."""
-    yield ROOT, root, _lstat(root)
+    try:  # the root as tar --directory sees it: a symlink to the volume is followed
+        yield ROOT, root, root.stat()
+    except OSError as exc:
+        raise ExternalError(f"cannot read volume directory {root}: {exc.strerror}") from exc
     yield from _walk_below(root, PurePosixPath())
 
 
