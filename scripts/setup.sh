@@ -17,6 +17,10 @@ command -v age >/dev/null || need+=(age)
 # and OpenSSL's headers (Python's own headers come with the interpreter, or python3-dev)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 [ -e /usr/include/openssl/sha.h ] || need+=(libssl-dev)
+# volume backups and drills run GNU tar (xattrs, ACLs, sparse files); the tests drop
+# root's DAC bypass with setpriv (util-linux) to show an unreadable directory failing
+tar --version 2>/dev/null | grep -q 'GNU tar' || need+=(tar)
+command -v setpriv >/dev/null || need+=(util-linux)
 python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then

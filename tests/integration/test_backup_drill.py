@@ -312,7 +312,7 @@ def test_volume_backup_and_drill(workspace: Workspace, tmp_path: Path) -> None:
     ctx = workspace.context("data/files", VolumeSource(path=str(data)), smoke=[])
     pred = backup_pred(run_backup(ctx))
     assert pred.result == "pass", pred.reason
-    assert pred.fingerprint is not None and pred.fingerprint.items == 5
+    assert pred.fingerprint is not None and pred.fingerprint.items == 6  # the root too
     drill = drill_pred(run_restore_drill(ctx))
     assert drill.result == "pass", drill.reason
     (data / "config.yml").write_text(

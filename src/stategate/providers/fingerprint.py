@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import groupby, islice
 from operator import eq, itemgetter
@@ -209,6 +209,45 @@ def _printed_major(digest: str) -> str | None:
     return digest[len(PRINTED_BY) :].partition(":")[0]
 
 
+# a digest "fields:<JSON object>": named properties of one item (a volume entry's type,
+# mode, owner, content hash, ...), compared as a whole; a difference names the fields
+FIELDS = "fields:"
+_SHOWN = 40  # a field value up to this long is shown in a difference; longer: named only
+
+
+def fields_digest(fields: Mapping[str, str]) -> str:
+    return FIELDS + json.dumps(dict(fields), sort_keys=True, separators=(",", ":"))
+
+
+def _fields(digest: str) -> dict[str, str] | None:
+    if not digest.startswith(FIELDS):
+        return None
+    try:
+        loaded = json.loads(digest[len(FIELDS) :])
+    except ValueError:
+        return None
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else None
+
+
+def _field_changes(want: str, have: str) -> str | None:
+    """``"mode 0700 instead of 0755, xattr:user.k differs"`` for two field digests."""
+    wf, hf = _fields(want), _fields(have)
+    if wf is None or hf is None:
+        return None
+    parts = []
+    for key in sorted(wf.keys() | hf.keys()):
+        w, h = wf.get(key), hf.get(key)
+        if w == h:
+            continue
+        if max(len(w or ""), len(h or "")) > _SHOWN:
+            parts.append(f"{key} {'absent' if h is None else 'added' if w is None else 'differs'}")
+        else:
+            parts.append(
+                f"{key} {h if h is not None else 'absent'} instead of {w if w is not None else 'absent'}"
+            )
+    return ", ".join(parts) or None
+
+
 def _same(want: tuple[int, str], have: tuple[int, str]) -> bool:
     if want == have:
         return True
@@ -263,6 +302,9 @@ def compare(
     for key in changed:
         (ws, wd), (hs, hd) = want[key], have[key]
         what = f"size {hs} instead of {ws}" if ws != hs else "content differs"
+        named = _field_changes(wd, hd)
+        if named is not None:
+            what = named if ws == hs else f"{what}, {named}"
         if ws == hs and wd.startswith(AT_LEAST) and hd.startswith(AT_LEAST):
             what = "behind the position recorded"
         elif key not in changed_content:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from stategate.providers.fingerprint import Fingerprint, FingerprintItem, compare
+from stategate.providers.fingerprint import Fingerprint, FingerprintItem, compare, fields_digest
 
 
 def test_prepared_fingerprint_parses_its_lines_only_when_asked() -> None:
@@ -179,3 +179,35 @@ def test_a_moved_expiry_is_a_change_named_with_both_times() -> None:
     assert moved.examples == ["db0/k: expires at 3000 ms instead of 2000 ms"]
     # a detail that is not an expiry (an etag) is never compared
     assert compare(fp("2000", "etag-1"), fp("2000", "etag-2")).match
+
+
+def test_field_digests_name_what_differs() -> None:
+    want = fields_digest({"type": "file", "mode": "0755", "sha256": "a" * 64, "xattr:user.k": "b"})
+    have = fields_digest({"type": "file", "mode": "0700", "sha256": "c" * 64, "acl": "d" * 41})
+    result = compare(
+        Fingerprint([FingerprintItem("volume", "f", 3, want)]),
+        Fingerprint([FingerprintItem("volume", "f", 3, have)]),
+    )
+    assert not result.match and result.changed == 1
+    assert result.examples == [
+        "volume/f: acl added, mode 0700 instead of 0755, sha256 differs, "
+        "xattr:user.k absent instead of b"
+    ]
+
+
+def test_field_digests_of_another_size_name_both() -> None:
+    want = fields_digest({"sparse": "yes"})
+    have = fields_digest({"sparse": "no"})
+    result = compare(
+        Fingerprint([FingerprintItem("volume", "f", 3, want)]),
+        Fingerprint([FingerprintItem("volume", "f", 4, have)]),
+    )
+    assert result.examples == ["volume/f: size 4 instead of 3, sparse no instead of yes"]
+
+
+def test_a_field_digest_against_another_form_is_content_differs() -> None:
+    result = compare(
+        Fingerprint([FingerprintItem("volume", "f", 3, fields_digest({"type": "dir"}))]),
+        Fingerprint([FingerprintItem("volume", "f", 3, "dir")]),
+    )
+    assert result.examples == ["volume/f: content differs"]

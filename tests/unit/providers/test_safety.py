@@ -11,7 +11,7 @@ import pytest
 from stategate.errors import ExternalError
 from stategate.providers.registry import PROVIDERS
 from stategate.providers.s3 import _refuse_collisions, object_part
-from stategate.providers.volume import check_member, extract_safely
+from stategate.providers.volume import Fence, check_member, extract_safely
 
 
 @pytest.mark.parametrize(
@@ -44,9 +44,13 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
         (_member("/abs"), "member escapes the target"),
         (_member("../up"), "member escapes the target"),
         (_member("a/../../up"), "member escapes the target"),
-        (_member("dev", tarfile.CHRTYPE), "member is not plain data"),
-        (_member("fifo", tarfile.FIFOTYPE), "member is not plain data"),
-        (_member("hard", tarfile.LNKTYPE, "x"), "member is not plain data"),
+        (_member("dev", tarfile.CHRTYPE), "member is a device node"),
+        (_member("disk", tarfile.BLKTYPE), "member is a device node"),
+        (_member("hard", tarfile.LNKTYPE, "../x"), "hard link leaves the target"),
+        (_member("hard", tarfile.LNKTYPE, "/etc/shadow"), "hard link leaves the target"),
+        (_member("hard", tarfile.LNKTYPE, ""), "hard link leaves the target"),
+        (_member("link", tarfile.SYMTYPE, ""), "symlink leaves the target"),
+        (_member("odd", b"V"), "unknown type"),
         (_member("link", tarfile.SYMTYPE, "/etc/passwd"), "symlink leaves the target"),
         (_member("a/link", tarfile.SYMTYPE, "../../x"), "symlink leaves the target"),
     ],
@@ -56,8 +60,52 @@ def test_hostile_tar_members_are_refused(member: tarfile.TarInfo, reason: str) -
         check_member(member)
 
 
-def test_inner_symlink_is_fine() -> None:
+def test_inner_symlink_fifo_and_hard_link_are_fine() -> None:
     check_member(_member("a/link", tarfile.SYMTYPE, "../b"))
+    check_member(_member("fifo", tarfile.FIFOTYPE))
+    check_member(_member("a/hard", tarfile.LNKTYPE, "b/file"))
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        # a hard link to a file tar did not extract from this archive: a host file
+        ([_member("hard", tarfile.LNKTYPE, "etc/shadow")], "names no earlier file"),
+        ([_member("d", tarfile.DIRTYPE), _member("hard", tarfile.LNKTYPE, "d")], "no earlier"),
+        # writing through a symlink the archive made, even one that stays inside
+        ([_member("up", tarfile.SYMTYPE, "sub"), _member("up/x")], "below a symlink"),
+        (
+            [
+                _member("f"),
+                _member("up", tarfile.SYMTYPE, "sub"),
+                _member("h", tarfile.LNKTYPE, "up/f"),
+            ],
+            "below a symlink",
+        ),
+        ([_member("f"), _member("./f")], "twice"),
+    ],
+)
+def test_fence_checks_members_against_those_before(
+    members: list[tarfile.TarInfo], reason: str
+) -> None:
+    fence = Fence()
+    with pytest.raises(ExternalError, match=reason):
+        for member in members:
+            fence.admit(member)
+
+
+def test_fence_admits_what_gnu_tar_writes() -> None:
+    fence = Fence()
+    for member in [
+        _member(".", tarfile.DIRTYPE),
+        _member("./a"),
+        _member("./b", tarfile.LNKTYPE, "./a"),
+        _member("./l", tarfile.SYMTYPE, "a"),
+        _member("./f", tarfile.FIFOTYPE),
+        _member("./sub/", tarfile.DIRTYPE),
+        _member("./sub/x"),
+    ]:
+        fence.admit(member)
 
 
 def test_extraction_stops_at_the_first_escape(tmp_path: Path) -> None:
@@ -78,3 +126,54 @@ def test_extraction_stops_at_the_first_escape(tmp_path: Path) -> None:
 
 def test_registry_is_explicit() -> None:
     assert set(PROVIDERS) == {"postgres", "redis", "s3", "volume"}
+
+
+def test_an_archive_gnu_tar_reads_differently_is_refused(tmp_path: Path) -> None:
+    # a header with a bad checksum: tarfile takes it for the end of the archive, GNU
+    # tar skips it and goes on, so "hidden" would be extracted without being checked
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in ["ok", "bad", "hidden"]:
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    data = bytearray(buffer.getvalue())
+    data[1024 + 148 : 1024 + 156] = b"0000000\x00"  # the second header's checksum
+    archive = tmp_path / "differs.tar"
+    archive.write_bytes(bytes(data))
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ExternalError, match=r"GNU tar cannot read volume archive .*Skipping"):
+        extract_safely(archive, target)
+    assert list(target.iterdir()) == []
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+def test_a_member_named_differently_by_gnu_tar_is_refused(tmp_path: Path) -> None:
+    # a GNU long name, then a PAX header naming the same member otherwise: tarfile
+    # takes the long name, GNU tar the PAX path; the check must see what tar extracts
+    long_name = tarfile.TarInfo("././@LongLink")
+    long_name.type, long_name.size = tarfile.GNUTYPE_LONGNAME, 8
+    record = b"14 path=other\n"
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, len(record)
+    member = tarfile.TarInfo("short")
+    member.size = 1
+    archive = tmp_path / "two-names.tar"
+    archive.write_bytes(
+        long_name.tobuf(format=tarfile.GNU_FORMAT)
+        + _padded(b"checked\0")
+        + pax.tobuf(format=tarfile.USTAR_FORMAT)
+        + _padded(record)
+        + member.tobuf(format=tarfile.USTAR_FORMAT)
+        + _padded(b"x")
+        + b"\0" * 2 * tarfile.BLOCKSIZE
+    )
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ExternalError, match="reads differently to GNU tar and to the member check"):
+        extract_safely(archive, target)
+    assert list(target.iterdir()) == []
