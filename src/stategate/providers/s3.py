@@ -134,6 +134,8 @@ class S3Provider:
         self._client = client_for(access)
         # 1: fingerprint as backups before the manifest did (a sandbox of such a backup)
         self.layout = layout
+        # a sandbox: per bucket, the settings the backup's source did not support
+        self.unsupported_before: dict[str, tuple[str, ...]] = {}
 
     def address(self) -> str:
         return self.access.address()
@@ -175,7 +177,12 @@ class S3Provider:
         return S3Http(self.access, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
     def bucket_settings(self) -> list[BucketSettings]:
-        return [s3_settings.read_settings(self._client, b, self._error) for b in self._buckets()]
+        return [
+            s3_settings.read_settings(
+                self._client, b, self._error, self.unsupported_before.get(b, ())
+            )
+            for b in self._buckets()
+        ]
 
     def list_objects(self, buckets: Iterable[BucketSettings] = ()) -> list[Listed]:
         """Every version of every bucket in ``buckets`` (none given: current objects of
@@ -236,6 +243,7 @@ class S3Provider:
                 buckets = sorted(groups | set(self.access.buckets))
             restored = S3Provider(replace(access, buckets=tuple(buckets)), layout=layout)
             if manifest is not None:
+                restored.unsupported_before = {b.bucket: b.unsupported for b in manifest.buckets}
                 restored._load(backup.directory, manifest)
             else:
                 restored._load_layout1(backup.directory, backup.fingerprint, buckets)

@@ -98,11 +98,17 @@ READERS: dict[Setting, Callable[[Any, str], object]] = {
 }
 
 
-def read_settings(client: Any, bucket: str, error: Error) -> BucketSettings:
-    """Every setting of ``bucket`` the server reports (see module doc)."""
+def read_settings(
+    client: Any, bucket: str, error: Error, unsupported_before: tuple[str, ...] = ()
+) -> BucketSettings:
+    """Every setting of ``bucket`` the server reports (see module doc).
+    ``unsupported_before``: settings the backup's source did not support, so there is
+    nothing to compare (a sandbox of that backup says the same of them, unread)."""
     values: dict[str, object] = {}
-    refused: list[str] = []
+    refused: list[str] = [s for s in READERS if s in unsupported_before]
     for setting, read in READERS.items():
+        if setting in refused:
+            continue
         try:
             value = read(client, bucket)
         except ClientError as exc:
