@@ -65,7 +65,8 @@ def _versioning(client: Any, bucket: str) -> object:
 
 
 def _policy(client: Any, bucket: str) -> object:
-    return canonical_policy(client.get_bucket_policy(Bucket=bucket)["Policy"])
+    text = client.get_bucket_policy(Bucket=bucket).get("Policy")
+    return canonical_policy(text) if text else None
 
 
 def _lifecycle(client: Any, bucket: str) -> object:
