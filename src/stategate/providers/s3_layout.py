@@ -207,7 +207,8 @@ def manifest_jsonl(buckets: Iterable[BucketSettings], versions: Iterable[Version
                 }
             )
         )
-    for v in versions:
+    # oldest first within each key: the order a restore puts them back in
+    for v in sorted(versions, key=lambda v: (v.bucket, v.key, v.order)):
         lines.append(
             canonical(
                 {
