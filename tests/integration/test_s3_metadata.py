@@ -5,6 +5,7 @@ bucket settings; a drill names every kind of difference."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ from .failing_s3 import NOT_IMPLEMENTED, FailingS3Proxy
 pytestmark = pytest.mark.integration
 
 VERSIONED, PLAIN, LOCKED = "meta-versioned", "meta-plain", "meta-locked"
+SUSPENDED = "meta-suspended"
+ALL = [VERSIONED, PLAIN, LOCKED, SUSPENDED]
 POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -100,6 +103,12 @@ def _seed(client: Any) -> None:
         },
     )
     client.put_object(Bucket=LOCKED, Key="ledger", Body=b"locked")
+    client.create_bucket(Bucket=SUSPENDED)
+    client.put_bucket_versioning(Bucket=SUSPENDED, VersioningConfiguration={"Status": "Enabled"})
+    client.put_object(Bucket=SUSPENDED, Key="k", Body=b"kept version")
+    client.put_bucket_versioning(Bucket=SUSPENDED, VersioningConfiguration={"Status": "Suspended"})
+    time.sleep(1.1)  # listings give seconds: the null version is then newer by its time too
+    client.put_object(Bucket=SUSPENDED, Key="k", Body=b"the null version")
 
 
 @dataclass
@@ -130,7 +139,7 @@ def _backup(ctx: Any, hooks: BackupHooks | None = None) -> BackupPredicate:
 
 
 def test_versions_metadata_tags_and_settings_survive_backup_and_drill(setup: Setup) -> None:
-    ctx = setup.context([VERSIONED, PLAIN, LOCKED])
+    ctx = setup.context(ALL)
     pred = _backup(ctx)
     assert pred.result == "pass", pred.reason
     assert pred.consistent and "same versions" not in pred.note  # PLAIN is unversioned
@@ -154,6 +163,15 @@ def test_versions_metadata_tags_and_settings_survive_backup_and_drill(setup: Set
     assert settings[VERSIONED].versioning == "Enabled"
     assert set(settings[VERSIONED].values) == {"policy", "lifecycle", "tags", "cors"}
     assert settings[LOCKED].object_lock
+    (ledger,) = (v for v in manifest.versions if v.bucket == LOCKED)
+    assert dict(ledger.headers)["x-amz-object-lock-mode"] == "GOVERNANCE"
+    assert settings[SUSPENDED].versioning == "Suspended"
+    # SeaweedFS lists the null version last: it is still the newest, the current object
+    history = sorted((v for v in manifest.versions if v.bucket == SUSPENDED), key=lambda v: v.order)
+    assert [(stored / v.part).read_bytes() for v in history] == [
+        b"kept version",
+        b"the null version",
+    ]
     drill = run_restore_drill(ctx).statement.predicate
     assert isinstance(drill, DrillPredicate)
     assert drill.result == "pass", (drill.reason, drill.fingerprint)
@@ -317,10 +335,12 @@ def _marker_id(client: Any, bucket: str, key: str) -> str:
 def test_every_kind_of_difference_in_the_sandbox_is_named(setup: Setup) -> None:
     """One restore; each change in turn must add exactly its own lines to the comparison
     (so every kind is detected on its own, and named)."""
-    with _sandbox(setup, [VERSIONED, PLAIN, LOCKED]) as (expected, sandbox):
+    with _sandbox(setup, ALL) as (expected, sandbox):
         clean = compare(expected, sandbox.fingerprint())
         assert clean.match, clean.examples
         client = client_for(sandbox.access)
+        current = client.get_object(Bucket=SUSPENDED, Key="k")["Body"].read()
+        assert current == b"the null version"  # the newest is the current object again
         seen: set[str] = set()
         for kind, change, lines in CHANGES:
             change(client)

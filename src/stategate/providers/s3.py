@@ -50,8 +50,8 @@ from stategate.providers.s3_layout import (
     Version,
     check_key,
     fingerprint_items,
+    history_orders,
     manifest_jsonl,
-    numbered,
     parse_manifest,
     version_part,
 )
@@ -305,7 +305,7 @@ def _listing(s3: S3Http, settings: BucketSettings) -> list[Listed]:
     if not settings.versioned:
         return [Listed(bucket, o.key, o.size, o.etag) for o in s3.list_objects(bucket)]
     versions = list(s3.list_versions(bucket))
-    orders = numbered([v.key for v in versions])
+    orders = history_orders([(v.key, v.latest, v.modified) for v in versions])
     return [
         Listed(bucket, v.key, v.size, v.etag, v.version_id, order, v.delete_marker)
         for v, order in zip(versions, orders, strict=True)

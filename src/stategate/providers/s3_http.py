@@ -96,6 +96,7 @@ class ListedVersion:
     delete_marker: bool
     size: int
     etag: str  # without quotes; empty for a delete marker
+    modified: str = ""  # LastModified as listed (ISO 8601)
 
 
 @dataclass(frozen=True)
@@ -550,6 +551,7 @@ def parse_versions(body: bytes) -> tuple[list[ListedVersion], tuple[str, str] | 
                 marker,
                 0 if marker else int(size or 0),
                 (item.findtext(f"{ns}ETag") or "").strip('"'),
+                item.findtext(f"{ns}LastModified") or "",
             )
         )
     if (root.findtext(f"{ns}IsTruncated") or "").strip().lower() != "true":

@@ -28,6 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from stategate.errors import ExternalError
@@ -307,15 +308,25 @@ def _version(row: dict[str, object]) -> Version:
     )
 
 
-def numbered(keys: list[str]) -> list[int]:
-    """Orders (1 = oldest) for the keys of a listing that is newest first within a key,
-    as ListObjectVersions gives it: each entry's place counted from its key's end."""
-    counts: dict[str, int] = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
-    seen: dict[str, int] = {}
-    orders = []
-    for key in keys:
-        seen[key] = seen.get(key, 0) + 1
-        orders.append(counts[key] - seen[key] + 1)
+def history_orders(entries: list[tuple[str, bool, str]]) -> list[int]:
+    """Orders (1 = oldest) for the entries (key, is latest, last modified) of a version
+    listing. Within a key the latest comes first, then the newest by time; entries of one
+    second keep the server's order (newest first, as S3 lists them). SeaweedFS lists a
+    suspended bucket's null version last although it may be the newest: its time and its
+    latest flag put it back in place."""
+    places: dict[str, list[tuple[bool, float, int]]] = {}
+    for position, (key, latest, modified) in enumerate(entries):
+        places.setdefault(key, []).append((not latest, -_seconds(modified), position))
+    orders = [0] * len(entries)
+    for ranked in places.values():
+        ranked.sort()
+        for rank, (_older, _time, position) in enumerate(ranked):
+            orders[position] = len(ranked) - rank
     return orders
+
+
+def _seconds(modified: str) -> float:
+    try:
+        return datetime.fromisoformat(modified).timestamp()
+    except ValueError:
+        return 0.0  # unreadable: the server's order decides

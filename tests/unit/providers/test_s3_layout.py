@@ -19,8 +19,8 @@ from stategate.providers.s3_layout import (
     Version,
     canonical_policy,
     fingerprint_items,
+    history_orders,
     manifest_jsonl,
-    numbered,
     parse_manifest,
 )
 from stategate.providers.s3_settings import findings, read_settings
@@ -76,8 +76,21 @@ def test_tags_and_kept_headers() -> None:
 
 
 def test_orders_count_from_the_oldest_of_each_key() -> None:
+    same = "2026-12-04T18:27:56Z"
     # newest first within a key, as ListObjectVersions lists them
-    assert numbered(["a", "a", "a", "b", "c", "c"]) == [3, 2, 1, 1, 2, 1]
+    listing = [("a", True, same), ("a", False, same), ("a", False, same), ("b", True, same)]
+    assert history_orders(listing) == [3, 2, 1, 1]
+    # SeaweedFS lists a suspended bucket's null version (the latest here) last
+    null_last = [("k", False, "2026-12-04T18:27:56Z"), ("k", True, "2026-12-04T18:27:57Z")]
+    assert history_orders(null_last) == [1, 2]
+    # and when it is not the latest, its time puts it between the others
+    middle = [
+        ("k", True, "2026-12-04T18:30:00Z"),
+        ("k", False, "2026-12-04T18:10:00.000Z"),
+        ("k", False, "2026-12-04T18:20:00Z"),
+    ]
+    assert history_orders(middle) == [3, 1, 2]
+    assert history_orders([("k", False, "?"), ("k", False, "?")]) == [2, 1]
 
 
 def _versions() -> list[Version]:
