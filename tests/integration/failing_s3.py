@@ -1,9 +1,10 @@
 """An HTTP proxy in front of a real S3 server that fails chosen requests.
 
 Everything is forwarded as sent (the Host header too, so SigV4 signatures still
-verify), except requests a predicate picks: those get a 500 ``InternalError`` after
-their body has been read, the way a server failing mid-upload answers. botocore
-retries a 500, so a request picked every time fails for good.
+verify), except requests a predicate picks: those get a 500 ``InternalError`` (or the
+status and body given: 501 ``NotImplemented``) after their body has been read, the way
+a server failing mid-upload answers. botocore retries a 500, so a request picked every
+time fails for good.
 """
 
 from __future__ import annotations
@@ -19,10 +20,23 @@ FAILURE = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
     b"<Message>injected by the test proxy</Message></Error>"
 )
+# what a server answers for a request it does not implement (MinIO, AWS)
+NOT_IMPLEMENTED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
+    b"<Message>A header you provided implies functionality that is not implemented"
+    b"</Message></Error>"
+)
 
 
 class FailingS3Proxy:
-    def __init__(self, upstream: str, fail: Callable[[str, str], bool]) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        fail: Callable[[str, str], bool],
+        *,
+        status: int = 500,
+        body: bytes = FAILURE,
+    ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.fail = fail  # (method, path with query) -> fail this request?
@@ -42,11 +56,11 @@ class FailingS3Proxy:
                 proxy.seen.append(f"{self.command} {self.path}")
                 if proxy.fail(self.command, self.path):
                     proxy.failed.append(f"{self.command} {self.path}")
-                    self.send_response(500)
+                    self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(FAILURE)))
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(FAILURE)
+                    self.wfile.write(body)
                     return
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:

@@ -21,6 +21,7 @@ from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.base import BackupHooks
 from stategate.providers.config import PostgresSource, VolumeSource
 from stategate.providers.s3 import client_for
+from stategate.providers.s3_layout import MANIFEST_PART, parse_manifest
 
 from .conftest import Workspace
 from .hostile_s3 import moto_server
@@ -127,7 +128,8 @@ def test_s3_object_corrupted_in_mirror_fails_the_drill(workspace: Workspace) -> 
     changed object fails the drill's verification, before anything is restored."""
     ctx = workspace.context("data/minio")
     pred = backup_pred(run_backup(ctx))
-    obj = next((workspace.artifacts / pred.location / "objects" / "uploads").rglob("*.bin"))
+    mirror = workspace.artifacts / pred.location / "objects" / "uploads"
+    obj = next(p for p in mirror.rglob("*") if p.is_file() and p.stat().st_size)
     obj.write_bytes(obj.read_bytes() + b"x")
     drill = drill_pred(run_restore_drill(ctx))
     assert drill.result == "fail" and not drill.artifacts_verified
@@ -295,10 +297,9 @@ def test_s3_keys_needing_encoding_round_trip(workspace: Workspace) -> None:
     ctx = workspace.context("data/minio", config, smoke=[])  # no canary bucket here
     pred = backup_pred(run_backup(ctx))
     assert pred.result == "pass", pred.reason
-    mirror = workspace.artifacts / pred.location / "objects" / "odd-keys"
-    assert {
-        p.relative_to(mirror).as_posix(): p.read_bytes() for p in mirror.rglob("*") if p.is_file()
-    } == keys
+    stored = workspace.artifacts / pred.location
+    manifest = parse_manifest((stored / MANIFEST_PART).read_bytes())
+    assert {v.key: (stored / v.part).read_bytes() for v in manifest.versions} == keys
     drill = drill_pred(run_restore_drill(ctx))
     assert drill.result == "pass", drill.reason
 

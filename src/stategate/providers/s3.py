@@ -1,25 +1,31 @@
-"""S3 object storage (MinIO or any S3 server): a keyed mirror plus a manifest.
+"""S3 object storage (MinIO or any S3 server): every object version, its metadata and
+tags, and the buckets' settings, plus a manifest.
 
-Objects are mirrored under ``objects/<bucket>/<key>`` in the backup directory
-(outside the source), hashed while they stream. The manifest (fingerprint)
-lists key, size, sha256 and etag. Keys that would escape the mirror (``..``,
-absolute paths, empty segments) fail the backup closed. Each object is fetched
-with ``If-Match`` on the listed etag, so an object changed between listing and
-download fails the backup instead of producing a mixed manifest.
+What a backup keeps and how the fingerprint compares it: :mod:`stategate.providers.s3_layout`
+(and ``docs/evidence.md``). Buckets whose versioning was ever enabled are listed with
+ListObjectVersions and each version is fetched by its id; others are listed with
+ListObjectsV2 and each object is fetched ``If-Match`` its listed etag, so an object
+changed between listing and download fails the backup instead of producing a mixed
+manifest. Metadata comes from the GET reply itself (no HEAD per object); tags are read
+only for versions whose reply says they have some (``x-amz-tagging-count``). Listing
+runs again after the copy: ``consistent`` only when both listings are the same.
 
 Listing and downloads go through the lean path of :mod:`stategate.providers.s3_http`
-(the rest, a few requests, through boto3), and the mirrored files are made
-durable together before the backup's commit.
+(bucket settings and the sandbox restore through boto3), and the stored parts are
+made durable together before the backup's commit. Backups written before layout 2
+(a mirror ``objects/<bucket>/<key>`` of current objects, no manifest) still verify,
+restore and drill: their sandbox is fingerprinted the way they were.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -31,10 +37,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.evidence.records.artifact import BackupWriter, safe_part_name
+from stategate.providers import s3_settings
 from stategate.providers.access import S3Access
 from stategate.providers.base import BackupHooks, BackupOutput, Origin, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.s3_http import S3Http
+from stategate.providers.s3_layout import (
+    MANIFEST_PART,
+    OBJECTS,
+    BucketSettings,
+    Manifest,
+    Version,
+    check_key,
+    fingerprint_items,
+    history_orders,
+    manifest_jsonl,
+    parse_manifest,
+    version_part,
+)
 from stategate.sandbox.engine import Engine
 
 T = TypeVar("T")
@@ -48,17 +68,31 @@ DOWNLOAD_WORKERS = 4
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 
+# said in every S3 backup's record: what the S3 API cannot give
+NOT_IN_S3_API = (
+    "not backed up: IAM users, groups, policies and service accounts, and the server's "
+    "own configuration (not part of the S3 API; for MinIO see mc admin cluster iam export "
+    "and mc admin config export)"
+)
+
 
 @dataclass(frozen=True)
 class Listed:
+    """One entry of a listing: an object (unversioned bucket: ``version_id`` empty), an
+    object version or a delete marker; ``order`` 1 is the key's oldest."""
+
     bucket: str
     key: str
     size: int
     etag: str
+    version_id: str = ""
+    order: int = 1
+    delete_marker: bool = False
 
 
 def object_part(bucket: str, key: str) -> str:
-    """Where an object lands in the mirror; refuses keys that would escape it."""
+    """Where an object lies in a layout-1 mirror (backups written before the manifest);
+    refuses keys that would escape it."""
     segments = key.split("/")
     if (
         not key
@@ -95,10 +129,13 @@ def client_for(access: S3Access, timeout: float = READ_TIMEOUT) -> Any:
 class S3Provider:
     name: Literal["s3"] = "s3"
 
-    def __init__(self, access: S3Access) -> None:
+    def __init__(self, access: S3Access, *, layout: int = 2) -> None:
         self.access = access
         self._client = client_for(access)
-        self._server_header: str | None = None
+        # 1: fingerprint as backups before the manifest did (a sandbox of such a backup)
+        self.layout = layout
+        # a sandbox: per bucket, the settings the backup's source did not support
+        self.unsupported_before: dict[str, tuple[str, ...]] = {}
 
     def address(self) -> str:
         return self.access.address()
@@ -116,8 +153,6 @@ class S3Provider:
             reply = self._client.list_buckets()
         except (BotoCoreError, ClientError) as exc:
             raise self._error("list buckets", exc) from exc
-        headers = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        self._server_header = headers.get("server")
         return sorted(b["Name"] for b in reply.get("Buckets", []))
 
     def identity(self) -> str:
@@ -153,36 +188,57 @@ class S3Provider:
                 ids[key] = str(headers[name])
         return Origin(None, ids)
 
-    def list_objects(self) -> list[Listed]:
-        skip = tuple(self.access.skip)
-        with self.http() as s3:
-            return [
-                Listed(bucket, o.key, o.size, o.etag)
-                for bucket in self._buckets()
-                for o in s3.list_objects(bucket)
-                if not (skip and f"{bucket}/{o.key}".startswith(skip))
-            ]
-
     def http(self) -> S3Http:
         return S3Http(self.access, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
+    def bucket_settings(self) -> list[BucketSettings]:
+        return [
+            s3_settings.read_settings(
+                self._client, b, self._error, self.unsupported_before.get(b, ())
+            )
+            for b in self._buckets()
+        ]
+
+    def list_objects(self, buckets: Iterable[BucketSettings] = ()) -> list[Listed]:
+        """Every version of every bucket in ``buckets`` (none given: current objects of
+        every bucket, as layout 1), keys checked; skipped prefixes left out."""
+        chosen = list(buckets) or [BucketSettings(b) for b in self._buckets()]
+        skip = tuple(self.access.skip)
+        with self.http() as s3:
+            listed = [e for b in chosen for e in _listing(s3, b)]
+        kept = [e for e in listed if not (skip and f"{e.bucket}/{e.key}".startswith(skip))]
+        for entry in kept:
+            check_key(entry.bucket, entry.key)
+        return kept
+
     def fingerprint(self) -> Fingerprint:
-        listed = self.list_objects()
+        if self.layout == 1:
+            listed = self.list_objects()
+            with self.http() as downloads:
+                return Fingerprint(map_in_threads(partial(_digest, downloads), listed))
+        buckets = self.bucket_settings()
+        listed = self.list_objects(buckets)
         with self.http() as downloads:
-            return Fingerprint(map_in_threads(partial(_digest, downloads), listed))
+            versions = map_in_threads(partial(_read, downloads), listed)
+        return Fingerprint(fingerprint_items(buckets, versions))
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
-        listed = self.list_objects()
-        parts = [object_part(o.bucket, o.key) for o in listed]  # refuse escapes before writing
-        _refuse_collisions(parts)
+        buckets = self.bucket_settings()
+        listed = self.list_objects(buckets)
+        parts = [version_part(e.bucket, n) for n, e in enumerate(listed)]
         hooks.fingerprinted()
         with self.http() as downloads:
-            items = map_in_threads(partial(_mirror, downloads, out), listed, parts)
+            versions = map_in_threads(partial(_keep, downloads, out), listed, parts)
+        again = self.list_objects(buckets)
+        with out.part(MANIFEST_PART) as dest:
+            dest.write(manifest_jsonl(buckets, versions))
+        findings = [f for b in buckets for f in s3_settings.findings(b)]
         return BackupOutput(
-            Fingerprint(items),
-            consistent=True,
-            note="every object fetched If-Match its listed etag",
-            covered_prefix="objects/",
+            Fingerprint(fingerprint_items(buckets, versions)),
+            consistent=again == listed,
+            note=consistency_note(listed, again, buckets),
+            findings=(*findings, NOT_IN_S3_API),
+            covered_prefix=OBJECTS,
         )
 
     def derived_fingerprint(self, directory: Path) -> None:
@@ -190,21 +246,55 @@ class S3Provider:
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[S3Provider]:
+        layout = 2 if MANIFEST_PART in {p.name for p in backup.parts} else 1
+        manifest = (
+            parse_manifest((backup.directory / MANIFEST_PART).read_bytes()) if layout == 2 else None
+        )
         with engine.s3() as access:
-            buckets = sorted({i.group for i in backup.fingerprint.items} | set(self.access.buckets))
-            restored = S3Provider(
-                S3Access(
-                    access.endpoint,
-                    access.access_key,
-                    access.secret_key,
-                    access.region,
-                    tuple(buckets),
-                )
-            )
-            restored._load(backup.directory, backup.fingerprint, buckets)
+            if manifest is not None:
+                buckets = [b.bucket for b in manifest.buckets]
+            else:
+                groups = {i.group for i in backup.fingerprint.items}
+                buckets = sorted(groups | set(self.access.buckets))
+            restored = S3Provider(replace(access, buckets=tuple(buckets)), layout=layout)
+            if manifest is not None:
+                restored.unsupported_before = {b.bucket: b.unsupported for b in manifest.buckets}
+                restored._load(backup.directory, manifest)
+            else:
+                restored._load_layout1(backup.directory, backup.fingerprint, buckets)
             yield restored
 
-    def _load(self, directory: Path, manifest: Fingerprint, buckets: list[str]) -> None:
+    def _load(self, directory: Path, manifest: Manifest) -> None:
+        """Buckets (versioning first), each key's versions oldest first with their
+        metadata and tags (a delete marker: a DELETE after the version before it), then
+        the settings that follow the objects."""
+        for settings in manifest.buckets:
+            s3_settings.create_bucket(self._client, settings, self._error)
+        chains: dict[tuple[str, str], list[Version]] = {}
+        for version in sorted(manifest.versions, key=lambda v: v.order):
+            chains.setdefault((version.bucket, version.key), []).append(version)
+        map_in_threads(partial(self._put_chain, directory), chains.values(), workers=WORKERS)
+        for settings in manifest.buckets:
+            s3_settings.finish(self._client, settings, self._error)
+
+    def _put_chain(self, directory: Path, chain: list[Version]) -> None:
+        for version in chain:
+            what = f"{version.bucket}/{version.key} (version {version.order})"
+            try:
+                if version.delete_marker:
+                    self._client.delete_object(Bucket=version.bucket, Key=version.key)
+                    continue
+                with open(directory / safe_part_name(version.part), "rb") as handle:
+                    self._client.put_object(
+                        Bucket=version.bucket,
+                        Key=version.key,
+                        Body=handle,
+                        **put_arguments(version),
+                    )
+            except (BotoCoreError, ClientError) as exc:
+                raise self._error(f"put {what}", exc) from exc
+
+    def _load_layout1(self, directory: Path, manifest: Fingerprint, buckets: list[str]) -> None:
         try:
             for bucket in buckets:
                 self._client.create_bucket(Bucket=bucket)
@@ -219,12 +309,81 @@ class S3Provider:
             except (BotoCoreError, ClientError) as exc:
                 raise self._error(f"put {item.group}/{item.name}", exc) from exc
 
-        with ThreadPoolExecutor(WORKERS) as pool:
-            for _ in pool.map(upload, manifest.items):
-                pass
+        map_in_threads(upload, manifest.items, workers=WORKERS)
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, s3=self.access)
+
+
+def _listing(s3: S3Http, settings: BucketSettings) -> list[Listed]:
+    bucket = settings.bucket
+    if not settings.versioned:
+        return [Listed(bucket, o.key, o.size, o.etag) for o in s3.list_objects(bucket)]
+    versions = list(s3.list_versions(bucket))
+    orders = history_orders([(v.key, v.latest, v.modified) for v in versions])
+    return [
+        Listed(bucket, v.key, v.size, v.etag, v.version_id, order, v.delete_marker)
+        for v, order in zip(versions, orders, strict=True)
+    ]
+
+
+def consistency_note(
+    before: list[Listed], after: list[Listed], buckets: list[BucketSettings]
+) -> str:
+    """What the two listings (before and after the copy) prove."""
+    if before != after:
+        changed = len(set(before) ^ set(after))
+        return (
+            f"the listing after the copy differs from the one before ({changed} entries "
+            "added, removed or changed): objects changed during the backup; it holds the "
+            "versions of the first listing, not one point in time"
+        )
+    if all(b.versioned for b in buckets):
+        return (
+            "listed before and after the copy, the same versions both times, each fetched "
+            "by its version id: every bucket as of the second listing (tags read once, "
+            "during the copy)"
+        )
+    return (
+        "listed before and after the copy, the same keys and etags both times, each object "
+        "fetched If-Match its listed etag: every object as both listings saw it; a change "
+        "made and undone between the listings is not seen (tags read once, during the copy)"
+    )
+
+
+def put_arguments(version: Version) -> dict[str, Any]:
+    """boto3 ``put_object`` arguments that set a version's kept headers and tags again."""
+    named = {
+        "content-type": "ContentType",
+        "cache-control": "CacheControl",
+        "content-disposition": "ContentDisposition",
+        "content-encoding": "ContentEncoding",
+        "content-language": "ContentLanguage",
+        "x-amz-object-lock-mode": "ObjectLockMode",
+        "x-amz-object-lock-retain-until-date": "ObjectLockRetainUntilDate",
+        "x-amz-object-lock-legal-hold": "ObjectLockLegalHoldStatus",
+    }
+    args: dict[str, Any] = {}
+    metadata: dict[str, str] = {}
+    for name, value in version.headers:
+        if name in named:
+            args[named[name]] = value
+        elif name == "expires":
+            args["Expires"] = _http_date(value)
+        elif name.startswith("x-amz-meta-"):
+            metadata[name[len("x-amz-meta-") :]] = value
+    if metadata:
+        args["Metadata"] = metadata
+    if version.tags:
+        args["Tagging"] = urllib.parse.urlencode(version.tags)
+    return args
+
+
+def _http_date(value: str) -> object:
+    try:
+        return email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return value  # botocore parses other forms, or names the key it refuses
 
 
 def map_in_threads(
@@ -248,29 +407,47 @@ def map_in_threads(
 
 
 def _digest(downloads: S3Http, obj: Listed) -> FingerprintItem:
+    """A layout-1 item: the current object's bytes."""
     digest = hashlib.sha256()
     got = downloads.fetch(obj.bucket, obj.key, digest.update)
     return FingerprintItem(obj.bucket, obj.key, got.size, digest.hexdigest(), obj.etag)
 
 
-def _mirror(downloads: S3Http, out: BackupWriter, obj: Listed, part: str) -> FingerprintItem:
-    """Fetch one object (the listed version only) into its part of the mirror."""
+def _fetch(downloads: S3Http, entry: Listed, sink: Callable[[memoryview], object]) -> Version:
+    """One version's bytes into ``sink``, its kept headers and (if it has any) tags."""
+    base = Version(entry.bucket, entry.key, entry.order, entry.version_id, etag=entry.etag)
+    if entry.delete_marker:
+        return replace(base, delete_marker=True)
+    got = downloads.fetch(
+        entry.bucket,
+        entry.key,
+        sink,
+        if_match=entry.etag or None,
+        version_id=entry.version_id,
+    )
+    tags = downloads.tags(entry.bucket, entry.key, entry.version_id) if got.tag_count else ()
+    return replace(base, size=got.size, headers=got.headers, tags=tags)
+
+
+def _read(downloads: S3Http, entry: Listed) -> Version:
+    digest = hashlib.sha256()
+    version = _fetch(downloads, entry, digest.update)
+    return version if entry.delete_marker else replace(version, sha256=digest.hexdigest())
+
+
+def _keep(downloads: S3Http, out: BackupWriter, entry: Listed, part: str) -> Version:
+    """Fetch one version (the listed one only) into its part."""
+    if entry.delete_marker:
+        return _fetch(downloads, entry, _nothing)
     # many parts: made durable together before the commit, not one fsync each
     with out.part(part, sync_at_commit=True) as dest:
-        downloads.fetch(obj.bucket, obj.key, dest.write, if_match=obj.etag or None)
-    if dest.size != obj.size:
-        raise ExternalError(f"s3 object {obj.bucket}/{obj.key} changed during the backup: refused")
-    return FingerprintItem(obj.bucket, obj.key, dest.size, dest.hexdigest(), obj.etag)
+        version = _fetch(downloads, entry, dest.write)
+    if dest.size != entry.size:
+        raise ExternalError(
+            f"s3 object {entry.bucket}/{entry.key} changed during the backup: refused"
+        )
+    return replace(version, part=part, sha256=dest.hexdigest())
 
 
-def _refuse_collisions(parts: list[str]) -> None:
-    """``a`` and ``a/b`` cannot both be files in a mirror: fail closed."""
-    files = set(parts)
-    for part in parts:
-        prefix = part.rsplit("/", 1)[0]
-        while prefix.count("/") >= 2:
-            if prefix in files:
-                raise ExternalError(
-                    f"s3 keys collide in the mirror: {prefix!r} is a key and a prefix"
-                )
-            prefix = prefix.rsplit("/", 1)[0]
+def _nothing(_data: memoryview) -> None:
+    return None

@@ -58,10 +58,45 @@ class ChangedDuringBackup(ExternalError):
     """The object no longer is the listed version (412, 404 or another etag)."""
 
 
+# the response headers of a GET that a restore must set again (names lower-case):
+# system metadata, user metadata (``x-amz-meta-*``) and object-lock retention
+KEPT_HEADERS = frozenset(
+    {
+        "content-type",
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "expires",
+        "x-amz-object-lock-mode",
+        "x-amz-object-lock-retain-until-date",
+        "x-amz-object-lock-legal-hold",
+    }
+)
+USER_METADATA = "x-amz-meta-"
+
+Headers = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+
+
 @dataclass(frozen=True)
 class Downloaded:
     size: int
     etag: str
+    headers: Headers = ()  # the kept headers (see KEPT_HEADERS)
+    tag_count: int = 0  # x-amz-tagging-count: 0 when the server sent none
+
+
+@dataclass(frozen=True)
+class ListedVersion:
+    """One entry of a ListObjectVersions page: a version or a delete marker."""
+
+    key: str
+    version_id: str
+    latest: bool
+    delete_marker: bool
+    size: int
+    etag: str  # without quotes; empty for a delete marker
+    modified: str = ""  # LastModified as listed (ISO 8601)
 
 
 @dataclass(frozen=True)
@@ -168,15 +203,7 @@ class S3Http:
             if token:
                 query["continuation-token"] = token
             path = "/" + urllib.parse.quote(bucket, safe="") + "?" + urllib.parse.urlencode(query)
-            response = self._send(worker, path, {}, f"list {bucket}", object_request=False)
-            try:
-                body = response.read(LISTING_LIMIT)
-            except NETWORK_ERRORS as exc:
-                _drop(worker)
-                raise self._error(f"list {bucket}: {type(exc).__name__}: {exc}") from exc
-            finally:
-                if not response.isclosed():
-                    _drop(worker)
+            body = self._read_small(worker, path, f"list {bucket}")
             try:
                 objects, token = parse_listing(body)
             except ValueError as exc:
@@ -185,16 +212,66 @@ class S3Http:
             if not token:
                 return
 
+    def list_versions(self, bucket: str) -> Iterator[ListedVersion]:
+        """Every version and delete marker of ``bucket`` (ListObjectVersions), in the
+        server's order: by key, newest first within a key."""
+        worker = self._worker()
+        marker: tuple[str, str] | None = None
+        while True:
+            query = {"versions": "", "encoding-type": "url"}
+            if marker:
+                query["key-marker"], query["version-id-marker"] = marker
+            path = "/" + urllib.parse.quote(bucket, safe="") + "?" + urllib.parse.urlencode(query)
+            body = self._read_small(worker, path, f"list versions of {bucket}")
+            try:
+                versions, marker = parse_versions(body)
+            except ValueError as exc:
+                raise self._error(f"list versions of {bucket}: {exc}") from exc
+            yield from versions
+            if not marker:
+                return
+
+    def tags(self, bucket: str, key: str, version_id: str = "") -> Headers:
+        """The tags of one object version (GetObjectTagging), sorted."""
+        path = object_path(bucket, key) + "?" + _version_query("tagging", version_id)
+        body = self._read_small(self._worker(), path, f"tags of {bucket}/{key}")
+        try:
+            return parse_tags(body)
+        except ValueError as exc:
+            raise self._error(f"tags of {bucket}/{key}: {exc}") from exc
+
     def fetch(
-        self, bucket: str, key: str, sink: Sink, *, if_match: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        sink: Sink,
+        *,
+        if_match: str | None = None,
+        version_id: str = "",
     ) -> Downloaded:
-        """Stream object ``bucket/key`` into ``sink``; with ``if_match`` (an etag without
-        quotes) only that version, else :class:`ChangedDuringBackup`."""
+        """Stream object ``bucket/key`` (``version_id``: that version) into ``sink``; with
+        ``if_match`` (an etag without quotes) only that content, else
+        :class:`ChangedDuringBackup`."""
         worker = self._worker()
         what = f"{bucket}/{key}"
         headers = {"If-Match": f'"{if_match}"'} if if_match else {}
-        response = self._send(worker, object_path(bucket, key), headers, what)
+        path = object_path(bucket, key)
+        if version_id:
+            path += "?" + _version_query("", version_id)
+        response = self._send(worker, path, headers, what)
         return self._stream(worker, response, what, if_match, sink)
+
+    def _read_small(self, worker: _Worker, path: str, what: str) -> bytes:
+        """A whole small reply (a listing, a tag set)."""
+        response = self._send(worker, path, {}, what, object_request=False)
+        try:
+            return response.read(LISTING_LIMIT)
+        except NETWORK_ERRORS as exc:
+            _drop(worker)
+            raise self._error(f"{what}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if not response.isclosed():
+                _drop(worker)
 
     def _send(
         self,
@@ -322,7 +399,8 @@ class S3Http:
         finally:
             if not done or response.will_close:
                 _drop(worker)
-        return Downloaded(size, etag)
+        kept, tag_count = kept_headers(response.getheaders())
+        return Downloaded(size, etag, kept, tag_count)
 
     def _refusal(
         self, worker: _Worker, response: http.client.HTTPResponse, what: str, object_request: bool
@@ -410,6 +488,92 @@ def parse_listing(body: bytes) -> tuple[list[ListedObject], str | None]:
     if truncated and not token:
         raise ValueError("truncated listing without a continuation token")
     return objects, token
+
+
+def kept_headers(headers: list[tuple[str, str]]) -> tuple[Headers, int]:
+    """The headers of a GET reply a restore sets again (sorted, names lower-case), and
+    the object's tag count (``x-amz-tagging-count``, 0 when absent)."""
+    kept: dict[str, str] = {}
+    tag_count = 0
+    for name, value in headers:
+        lower = name.lower()
+        if lower in KEPT_HEADERS or lower.startswith(USER_METADATA):
+            kept[lower] = value
+        elif lower == "x-amz-tagging-count":
+            tag_count = int(value) if value.strip().isdigit() else 0
+    return tuple(sorted(kept.items())), tag_count
+
+
+def _version_query(first: str, version_id: str) -> str:
+    """``first`` (a sub-resource such as ``tagging``) and the versionId, encoded."""
+    pairs = [(first, "")] if first else []
+    if version_id:
+        pairs.append(("versionId", version_id))
+    return "&".join(
+        f"{urllib.parse.quote(k, safe='')}={urllib.parse.quote(v, safe='')}" if v else k
+        for k, v in pairs
+    )
+
+
+def _root(body: bytes, expected: str) -> tuple[ET.Element, str]:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise ValueError(f"unreadable reply: {exc}") from exc
+    ns = S3_NS if root.tag.startswith(S3_NS) else ""
+    if root.tag != f"{ns}{expected}":
+        raise ValueError(f"unexpected document <{root.tag}>")
+    return root, ns
+
+
+def parse_versions(body: bytes) -> tuple[list[ListedVersion], tuple[str, str] | None]:
+    """The versions and delete markers of one ListObjectVersions page in document order
+    (the order the server lists them), and the (key, version id) markers of the next
+    page, if any; ValueError if it is not one."""
+    root, ns = _root(body, "ListVersionsResult")
+    encoded = (root.findtext(f"{ns}EncodingType") or "") == "url"
+    versions = []
+    for item in root:
+        marker = item.tag == f"{ns}DeleteMarker"
+        if not marker and item.tag != f"{ns}Version":
+            continue
+        key = item.findtext(f"{ns}Key")
+        if key is None:
+            raise ValueError("version entry without Key")
+        size = item.findtext(f"{ns}Size")
+        if not marker and size is None:
+            raise ValueError("version entry without Size")
+        versions.append(
+            ListedVersion(
+                urllib.parse.unquote_plus(key) if encoded else key,
+                item.findtext(f"{ns}VersionId") or "null",
+                (item.findtext(f"{ns}IsLatest") or "").strip().lower() == "true",
+                marker,
+                0 if marker else int(size or 0),
+                (item.findtext(f"{ns}ETag") or "").strip('"'),
+                item.findtext(f"{ns}LastModified") or "",
+            )
+        )
+    if (root.findtext(f"{ns}IsTruncated") or "").strip().lower() != "true":
+        return versions, None
+    key_marker = root.findtext(f"{ns}NextKeyMarker")
+    if not key_marker:
+        raise ValueError("truncated version listing without a key marker")
+    if encoded:
+        key_marker = urllib.parse.unquote_plus(key_marker)
+    return versions, (key_marker, root.findtext(f"{ns}NextVersionIdMarker") or "")
+
+
+def parse_tags(body: bytes) -> Headers:
+    """The TagSet of a GetObjectTagging reply, sorted; ValueError if it is not one."""
+    root, ns = _root(body, "Tagging")
+    tags = []
+    for tag in root.iter(f"{ns}Tag"):
+        key = tag.findtext(f"{ns}Key")
+        if key is None:
+            raise ValueError("tag without Key")
+        tags.append((key, tag.findtext(f"{ns}Value") or ""))
+    return tuple(sorted(tags))
 
 
 def proxy_for(endpoint: str, proxies: dict[str, str]) -> Proxy | None:

@@ -536,3 +536,55 @@ def test_parse_listing() -> None:
         )
     with pytest.raises(ValueError, match="unreadable"):
         parse_listing(b"<ListBucketResult>")
+
+
+def test_a_version_is_fetched_by_id_with_its_headers_and_tags(server: _Server) -> None:
+    headers = {
+        "ETag": f'"{ETAG}"',
+        "Content-Type": "text/csv",
+        "X-Amz-Meta-Owner": "billing",
+        "X-Amz-Tagging-Count": "1",
+    }
+    tags = b"<Tagging><TagSet><Tag><Key>k</Key><Value>v w</Value></Tag></TagSet></Tagging>"
+    server.script.replies = [lambda h: h.send(200, BODY, headers), xml_reply(tags)]
+    with downloader(server) as d:
+        got = d.fetch("bucket", "a b", lambda _: None, version_id="v+1/=")
+        assert d.tags("bucket", "a b", "v+1/=") == (("k", "v w"),)
+    assert got.headers == (("content-type", "text/csv"), ("x-amz-meta-owner", "billing"))
+    assert got.tag_count == 1
+    paths = [s.path for s in server.script.seen]
+    assert paths == [
+        "/bucket/a%20b?versionId=v%2B1%2F%3D",
+        "/bucket/a%20b?tagging&versionId=v%2B1%2F%3D",
+    ]
+    seen = server.script.seen[1]  # a sub-resource without a value is signed as "tagging="
+    when = dt.datetime.strptime(seen.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+    expected = sign(
+        "GET",
+        endpoint(server) + seen.path,
+        {},
+        credentials=Credentials(ACCESS_KEY, SECRET),
+        region="eu-central-1",
+        when=when.replace(tzinfo=dt.UTC),
+    )
+    assert seen.headers["Authorization"] == expected["Authorization"]
+
+
+def test_version_listing_follows_the_markers(server: _Server) -> None:
+    ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+    first = (
+        f"<ListVersionsResult {ns}><IsTruncated>true</IsTruncated><NextKeyMarker>k</NextKeyMarker>"
+        "<NextVersionIdMarker>v2</NextVersionIdMarker><Version><Key>k</Key><VersionId>v2"
+        "</VersionId><Size>1</Size></Version></ListVersionsResult>"
+    )
+    second = (
+        f"<ListVersionsResult {ns}><IsTruncated>false</IsTruncated><Version><Key>k</Key>"
+        "<VersionId>v1</VersionId><Size>2</Size></Version></ListVersionsResult>"
+    )
+    server.script.replies = [xml_reply(first.encode()), xml_reply(second.encode())]
+    with downloader(server) as d:
+        assert [v.version_id for v in d.list_versions("bucket")] == ["v2", "v1"]
+    assert [s.path for s in server.script.seen] == [
+        "/bucket?versions=&encoding-type=url",
+        "/bucket?versions=&encoding-type=url&key-marker=k&version-id-marker=v2",
+    ]
