@@ -36,6 +36,10 @@ CREATE ROLE app_user LOGIN PASSWORD 'not-in-any-output' CONNECTION LIMIT 20;
 CREATE ROLE auditors NOLOGIN;
 GRANT auditors TO app_user;
 ALTER ROLE app_user SET statement_timeout = '5s';
+ALTER DATABASE postgres SET work_mem = '6MB';
+COMMENT ON DATABASE postgres IS 'the maintenance database';
+GRANT CREATE ON DATABASE postgres TO app_user;
+ALTER DATABASE template1 SET search_path = 'public, sales';
 """
 
 DATABASE = """
@@ -99,6 +103,9 @@ REMOVALS = [
     ("ALTER ROLE app_user RESET statement_timeout", "(cluster)/role settings app_user: missing"),
     ("ALTER ROLE app_user CONNECTION LIMIT 5", "(cluster)/role app_user: content"),
     ("DROP TABLE sales.lines", "shop (schema)/relation sales.lines: missing"),
+    # the properties of the databases a restore cannot create anew (postgres, template1)
+    ("ALTER DATABASE postgres RESET work_mem", "postgres (schema)/database postgres: content"),
+    ("ALTER DATABASE template1 RESET search_path", "template1 (schema)/database template1"),
 ]  # fmt: skip
 
 

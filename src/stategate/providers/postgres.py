@@ -564,7 +564,12 @@ class PostgresProvider:
 
     def _restore_db(self, directory: Path, name: str) -> None:
         db = part_db(name)
-        target = ["-d", db] if db in TEMPLATE_DBS else ["--create", "-d", "postgres"]
+        # every database is created by the restore as pg_dump describes it, properties
+        # (settings, ACL, comment, encoding, locale) included; the sandbox's own postgres
+        # and template1 are dropped first (--clean: pg_dump knows template1 must stop
+        # being a template for that), from a connection to the other one
+        connect_to = "template1" if db == "postgres" else "postgres"
+        target = [*(["--clean"] if db in TEMPLATE_DBS else []), "--create", "-d", connect_to]
         # --no-tablespaces: production's tablespace locations do not exist in a sandbox
         argv = [
             self._tool("pg_restore"),
