@@ -19,9 +19,10 @@ from stategate.engines import discover
 from stategate.evidence.records.predicates import BackupPredicate
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import drilled
+from stategate.providers import pg_schema
 from stategate.providers.access import PostgresAccess
 from stategate.providers.config import PostgresSource
-from stategate.providers.fingerprint import compare
+from stategate.providers.fingerprint import Fingerprint, compare
 from stategate.providers.postgres import PostgresProvider
 from stategate.sandbox.select import engine_for
 from stategate.sandbox.servers import LocalPostgres
@@ -74,6 +75,44 @@ CREATE VIEW sales.paid AS SELECT id, total FROM sales.orders WHERE state = 'paid
 INSERT INTO sales.orders (customer, total, state, tenant)
   SELECT 'c' || i, i * 1.5, 'paid', i % 3 FROM generate_series(1, 50) i;
 SELECT lo_from_bytea(4242, 'an invoice scan');
+CREATE FUNCTION sales.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+CREATE EVENT TRIGGER ddl_watch ON ddl_command_end EXECUTE FUNCTION sales.on_ddl();
+CREATE PUBLICATION orders_pub FOR TABLE sales.orders;
+CREATE PUBLICATION other_pub FOR TABLE sales.lines;
+CREATE SUBSCRIPTION orders_sub CONNECTION 'dbname=nowhere' PUBLICATION orders_pub
+  WITH (connect = false);
+CREATE TEXT SEARCH CONFIGURATION sales.english_simple (COPY = pg_catalog.english);
+CREATE TEXT SEARCH DICTIONARY sales.simple_dict (TEMPLATE = pg_catalog.simple, STOPWORDS = english);
+CREATE FUNCTION sales.state_text(sales.state) RETURNS text LANGUAGE sql IMMUTABLE
+  AS 'SELECT format(''%s'', $1)';
+CREATE CAST (sales.state AS text) WITH FUNCTION sales.state_text(sales.state);
+CREATE FUNCTION sales.near(int, int) RETURNS bool LANGUAGE sql IMMUTABLE
+  AS 'SELECT abs($1 - $2) < 2';
+CREATE OPERATOR sales.~~~ (LEFTARG = int, RIGHTARG = int, FUNCTION = sales.near);
+CREATE OPERATOR CLASS sales.int_hash_ops FOR TYPE int USING hash AS
+  OPERATOR 1 = , FUNCTION 1 hashint4(int);
+CREATE COLLATION sales.plain (provider = libc, locale = 'C');
+CREATE STATISTICS sales.orders_stats (dependencies) ON customer, tenant FROM sales.orders;
+CREATE FOREIGN DATA WRAPPER dummy;
+CREATE SERVER far FOREIGN DATA WRAPPER dummy OPTIONS (host 'far.example');
+CREATE USER MAPPING FOR app_user SERVER far OPTIONS (user 'u', password 'not-in-any-output');
+CREATE DOMAIN sales.positive AS int DEFAULT 1 CHECK (VALUE > 0);
+CREATE TABLE sales.base (id int);
+CREATE TABLE sales.child (extra text) INHERITS (sales.base);
+ALTER TABLE sales.orders ALTER customer SET STATISTICS 500;
+ALTER TABLE sales.orders ALTER customer SET COMPRESSION pglz;
+CREATE AGGREGATE sales.total_sum(numeric) (SFUNC = numeric_add, STYPE = numeric,
+  COMBINEFUNC = numeric_add, PARALLEL = SAFE);
+CREATE FUNCTION sales.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TABLE sales.events (at date, v int) PARTITION BY RANGE (at);
+CREATE TABLE sales.events_2024 PARTITION OF sales.events
+  FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TRIGGER events_noop BEFORE INSERT ON sales.events
+  FOR EACH ROW EXECUTE FUNCTION sales.noop();
+ALTER TABLE sales.events_2024 DISABLE TRIGGER events_noop;
+CREATE EXTENSION pgcrypto;
+REVOKE EXECUTE ON FUNCTION public.digest(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.digest(text, text) TO app_user;
 """
 
 # (statement run in the sandbox after the restore, the item the drill must name)
@@ -103,6 +142,37 @@ REMOVALS = [
     ("ALTER ROLE app_user RESET statement_timeout", "(cluster)/role settings app_user: missing"),
     ("ALTER ROLE app_user CONNECTION LIMIT 5", "(cluster)/role app_user: content"),
     ("DROP TABLE sales.lines", "shop (schema)/relation sales.lines: missing"),
+    # level 2: the further kinds a restore can lose
+    ("DROP EVENT TRIGGER ddl_watch", "event trigger ddl_watch: missing"),
+    ("ALTER PUBLICATION orders_pub DROP TABLE sales.orders", "publication orders_pub: content"),
+    ("ALTER SUBSCRIPTION orders_sub SET PUBLICATION other_pub WITH (refresh = false)",
+     "subscription orders_sub: content"),
+    ("DROP TEXT SEARCH CONFIGURATION sales.english_simple",
+     "text search configuration sales.english_simple: missing"),
+    ("ALTER TEXT SEARCH DICTIONARY sales.simple_dict (STOPWORDS = french)",
+     "text search dictionary sales.simple_dict: content"),
+    ("DROP CAST (sales.state AS text)", "cast sales.state as text: missing"),
+    ("DROP OPERATOR sales.~~~ (int, int)", "operator sales.~~~(integer, integer): missing"),
+    ("DROP OPERATOR CLASS sales.int_hash_ops USING hash",
+     "operator class sales.int_hash_ops using hash: missing"),
+    ("DROP COLLATION sales.plain", "collation sales.plain: missing"),
+    ("DROP STATISTICS sales.orders_stats", "statistics sales.orders_stats: missing"),
+    ("ALTER SERVER far OPTIONS (SET host 'near.example')", "foreign server far: content"),
+    ("DROP USER MAPPING FOR app_user SERVER far", "user mapping app_user on far: missing"),
+    ("ALTER DOMAIN sales.positive DROP DEFAULT", "domain default sales.positive: missing"),
+    ("ALTER TABLE sales.child NO INHERIT sales.base", "inheritance sales.child: missing"),
+    ("ALTER TABLE sales.orders ALTER customer SET STATISTICS -1",
+     "column details sales.orders.customer: content"),
+    ("ALTER TABLE sales.orders ALTER customer SET COMPRESSION default",
+     "column details sales.orders.customer: missing"),
+    ("ALTER SEQUENCE sales.orders_id_seq OWNED BY NONE",
+     "sequence owner sales.orders_id_seq: missing"),
+    ("CREATE OR REPLACE AGGREGATE sales.total_sum(numeric) (SFUNC = numeric_add, "
+     "STYPE = numeric)", "aggregate details sales.total_sum(numeric): content"),
+    ("ALTER TABLE sales.events_2024 ENABLE TRIGGER events_noop",
+     "partition trigger state sales.events_2024.events_noop: content"),
+    ("GRANT EXECUTE ON FUNCTION public.digest(text, text) TO PUBLIC",
+     "extension members' grants pgcrypto: content"),
     # the properties of the databases a restore cannot create anew (postgres, template1)
     ("ALTER DATABASE postgres RESET work_mem", "postgres (schema)/database postgres: content"),
     ("ALTER DATABASE template1 RESET search_path", "template1 (schema)/database template1"),
@@ -144,6 +214,18 @@ def test_a_restore_matches_and_every_removed_object_is_named(
         assert done.box is not None
         sandbox = done.box.provider
         assert isinstance(sandbox, PostgresProvider)
+        # a backup from before level 2 (no level item): its sandbox is read at level 1
+        level_2 = {q.kind for q in pg_schema._QUERIES if q.level == 2}
+        older = Fingerprint(
+            i
+            for i in expected.items
+            if i.name != pg_schema.LEVEL_ITEM
+            and not any(i.name.startswith(kind + " ") for kind in level_2)
+        )
+        assert len(older.items) < len(expected.items)
+        as_old = PostgresProvider.restored(sandbox.access, older).fingerprint()
+        old_match = compare(older, as_old)
+        assert old_match.match, old_match.examples
         before: set[str] = set()
         for statement, named in REMOVALS:
             db = "postgres" if "ROLE" in statement or "REVOKE auditors" in statement else "shop"

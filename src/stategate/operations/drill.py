@@ -133,6 +133,18 @@ def judge(outcome: DrillOutcome) -> None:
         )
 
 
+def presence_findings(comparison: Comparison | None) -> list[str]:
+    """What a comparison on another major could not prove, said in the record."""
+    if comparison is None or not comparison.presence_only:
+        return []
+    return [
+        f"{comparison.presence_only} definition(s) (views, functions, defaults, indexes, "
+        "constraints, triggers, policies) were printed by another PostgreSQL major than "
+        "the backup's and compared by presence only: a drill on the backup's own major "
+        "compares their content"
+    ]
+
+
 def run_restore_drill(
     ctx: ModuleContext,
     *,
@@ -168,7 +180,7 @@ def run_restore_drill(
         sandbox=outcome.sandbox,
         fingerprint=outcome.comparison,
         smoke=outcome.smoke,
-        findings=list(bpred.findings),
+        findings=[*bpred.findings, *presence_findings(outcome.comparison)],
     )
     subjects = [Subject(name=s.name, digest=dict(s.digest)) for s in backup.statement.subject]
     return write_record(ctx.store, statement(subjects, predicate), ctx.key)

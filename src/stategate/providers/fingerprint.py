@@ -184,6 +184,9 @@ class Comparison(BaseModel):
     changed: int = 0
     # absent after restore because their TTL had passed (a redis key's expires-ms)
     expired: int = 0
+    # definitions printed by two different majors (a drill or rehearsal on another
+    # version): compared by presence only, their content not
+    presence_only: int = 0
     examples: list[str] = []  # a few "group/name: what" lines, for a human
 
 
@@ -248,6 +251,12 @@ def _field_changes(want: str, have: str) -> str | None:
     return ", ".join(parts) or None
 
 
+def _across_majors(want: str, have: str) -> bool:
+    """Two printed definitions whose printers were different majors."""
+    printed, other = _printed_major(want), _printed_major(have)
+    return printed is not None and other is not None and printed != other
+
+
 def _same(want: tuple[int, str], have: tuple[int, str]) -> bool:
     if want == have:
         return True
@@ -259,8 +268,7 @@ def _same(want: tuple[int, str], have: tuple[int, str]) -> bool:
             return int(hd[len(AT_LEAST) :]) >= int(wd[len(AT_LEAST) :])
         except ValueError:
             return False
-    printed, other = _printed_major(wd), _printed_major(hd)
-    return printed is not None and other is not None and printed != other
+    return _across_majors(wd, hd)
 
 
 def compare(
@@ -297,6 +305,7 @@ def compare(
         if expires_want[k] != expires_have[k]
     }
     changed = sorted(changed_content | moved)
+    presence_only = sum(1 for k in common if _across_majors(want[k][1], have[k][1]))
     lines = [f"{g}/{n}: missing after restore" for g, n in missing]
     lines += [f"{g}/{n}: not in the backup's fingerprint" for g, n in unexpected]
     for key in changed:
@@ -318,6 +327,7 @@ def compare(
         unexpected=len(unexpected),
         changed=len(changed),
         expired=len(expired),
+        presence_only=presence_only,
         examples=lines[:examples],
     )
 

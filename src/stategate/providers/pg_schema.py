@@ -24,7 +24,7 @@ transactions, so the dump may hold a later value, never an earlier one.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -69,9 +69,288 @@ class Query(NamedTuple):
     kind: str  # the item's name starts with it
     sql: str  # rows of (name, definition)
     printed: bool = False  # definition deparsed by the server: compared on one major only
+    level: int = 1  # the fingerprint level that added it (see LEVEL)
+
+
+# Level 1: the first schema fingerprint. Level 2 adds the kinds a restore can also lose
+# (event triggers, publications, subscriptions, text search, casts, operators and their
+# classes, collations, extended statistics, foreign data wrappers, servers and user
+# mappings, domain defaults, inheritance, column statistics and compression, sequence
+# owners, aggregate details, partitions' trigger states, extensions' members' grants).
+# A backup records its level as an item; its drill reads the sandbox at that level, so
+# a backup of an earlier level is compared on what it holds.
+LEVEL = 2
+LEVEL_ITEM = "schema fingerprint level"
+
+
+def _owner_acl(acl: str, kind: str, owner: str) -> str:
+    """Like :func:`_acl`, the owner named ``owner`` (an extension's members belong to
+    whoever created it: in a sandbox, its superuser)."""
+    return f"""(SELECT string_agg(e.entry, ',' ORDER BY e.entry) FROM (
+      SELECT format('%s:%s%s by %s',
+        CASE WHEN x.grantee = 0 THEN 'public' WHEN x.grantee = {owner} THEN 'owner'
+             ELSE pg_get_userbyid(x.grantee) END,
+        x.privilege_type, CASE WHEN x.is_grantable THEN '*' ELSE '' END,
+        CASE WHEN x.grantor = {owner} THEN 'owner' ELSE pg_get_userbyid(x.grantor) END) AS entry
+      FROM aclexplode(COALESCE({acl}, acldefault({kind}, {owner}))) x
+      WHERE x.privilege_type <> 'MAINTAIN') e)"""
 
 
 _REL_ACL_KIND = "(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::\"char\""
+
+
+_NS = "(SELECT format('%I', x.nspname) FROM pg_namespace x WHERE x.oid = {0})"
+
+_LEVEL_2: tuple[Query, ...] = (
+    Query(
+        "event trigger",
+        f"""SELECT format('%I', e.evtname), concat_ws(' | ', 'event ' || e.evtevent,
+              'owner ' || pg_get_userbyid(e.evtowner), 'function ' || e.evtfoid::regprocedure::text,
+              'enabled ' || e.evtenabled::text, 'tags ' || array_to_string(e.evttags, ','),
+              'comment ' || obj_description(e.oid, 'pg_event_trigger'))
+            FROM pg_event_trigger e WHERE {_not_in_extension("pg_event_trigger", "e.oid")}""",
+        level=2,
+    ),
+    Query(
+        "publication",
+        """SELECT format('%I', p.pubname), concat_ws(' | ', 'owner ' || pg_get_userbyid(p.pubowner),
+              'all tables ' || p.puballtables, 'insert ' || p.pubinsert,
+              'update ' || p.pubupdate, 'delete ' || p.pubdelete, 'truncate ' || p.pubtruncate,
+              'via root ' || (to_jsonb(p) ->> 'pubviaroot'),
+              'tables ' || (SELECT string_agg(to_jsonb(t)::text, ','
+                 ORDER BY t.schemaname, t.tablename) FROM pg_publication_tables t
+                 WHERE t.pubname = p.pubname),
+              'comment ' || obj_description(p.oid, 'pg_publication'))
+            FROM pg_publication p""",
+        printed=True,  # row filters are deparsed
+        level=2,
+    ),
+    Query(
+        "subscription",
+        # restored disabled and unconnected (pg_dump's connect = false): not compared
+        """SELECT format('%I', s.subname), concat_ws(' | ', 'owner ' || pg_get_userbyid(s.subowner),
+              'publications ' || array_to_string(s.subpublications, ','),
+              'slot ' || s.subslotname, 'comment ' || shobj_description(s.oid, 'pg_subscription'))
+            FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid
+            WHERE d.datname = current_database()""",
+        level=2,
+    ),
+    Query(
+        "text search configuration",
+        f"""SELECT format('%I.%I', n.nspname, c.cfgname), concat_ws(' | ',
+              'owner ' || pg_get_userbyid(c.cfgowner),
+              'parser ' || (SELECT {_NS.format("p.prsnamespace")} || '.' || format('%I', p.prsname)
+                 FROM pg_ts_parser p WHERE p.oid = c.cfgparser),
+              'mapping ' || (SELECT string_agg(m.maptokentype || ':' || m.mapseqno || ':'
+                 || m.mapdict::regdictionary::text, ',' ORDER BY m.maptokentype, m.mapseqno)
+                 FROM pg_ts_config_map m WHERE m.mapcfg = c.oid),
+              'comment ' || obj_description(c.oid, 'pg_ts_config'))
+            FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_ts_config", "c.oid")}""",
+        level=2,
+    ),
+    Query(
+        "text search dictionary",
+        f"""SELECT format('%I.%I', n.nspname, d.dictname), concat_ws(' | ',
+              'owner ' || pg_get_userbyid(d.dictowner),
+              'template ' || (SELECT {_NS.format("t.tmplnamespace")} || '.' || format('%I', t.tmplname)
+                 FROM pg_ts_template t WHERE t.oid = d.dicttemplate),
+              'options ' || d.dictinitoption,
+              'comment ' || obj_description(d.oid, 'pg_ts_dict'))
+            FROM pg_ts_dict d JOIN pg_namespace n ON n.oid = d.dictnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_ts_dict", "d.oid")}""",
+        level=2,
+    ),
+    Query(
+        "cast",
+        f"""SELECT format('%s as %s', c.castsource::regtype, c.casttarget::regtype), concat_ws(' | ',
+              'function ' || CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END,
+              'context ' || c.castcontext::text, 'method ' || c.castmethod::text,
+              'comment ' || obj_description(c.oid, 'pg_cast'))
+            FROM pg_cast c WHERE c.oid >= 16384 AND {_not_in_extension("pg_cast", "c.oid")}""",
+        level=2,
+    ),
+    Query(
+        "operator",
+        f"""SELECT format('%I.%s(%s, %s)', n.nspname, o.oprname, o.oprleft::regtype,
+                 o.oprright::regtype), concat_ws(' | ', 'owner ' || pg_get_userbyid(o.oprowner),
+              'function ' || o.oprcode::regprocedure::text, 'result ' || o.oprresult::regtype,
+              'commutator ' || o.oprcom::regoperator::text, 'negator ' || o.oprnegate::regoperator::text,
+              'restrict ' || o.oprrest::text, 'join ' || o.oprjoin::text,
+              'hashes ' || o.oprcanhash, 'merges ' || o.oprcanmerge,
+              'comment ' || obj_description(o.oid, 'pg_operator'))
+            FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_operator", "o.oid")}""",
+        level=2,
+    ),
+    Query(
+        "operator class",
+        f"""SELECT format('%I.%I using %I', n.nspname, c.opcname, a.amname), concat_ws(' | ',
+              'owner ' || pg_get_userbyid(c.opcowner), 'type ' || c.opcintype::regtype,
+              'default ' || c.opcdefault,
+              'family ' || (SELECT {_NS.format("f.opfnamespace")} || '.' || format('%I', f.opfname)
+                 FROM pg_opfamily f WHERE f.oid = c.opcfamily),
+              'operators ' || (SELECT string_agg(o.amopstrategy || ':' || o.amopopr::regoperator::text,
+                 ',' ORDER BY o.amopstrategy, o.amopopr::regoperator::text) FROM pg_amop o
+                 WHERE o.amopfamily = c.opcfamily AND o.amoplefttype = c.opcintype),
+              'functions ' || (SELECT string_agg(p.amprocnum || ':' || p.amproc::regprocedure::text,
+                 ',' ORDER BY p.amprocnum, p.amproc::regprocedure::text) FROM pg_amproc p
+                 WHERE p.amprocfamily = c.opcfamily AND p.amproclefttype = c.opcintype),
+              'comment ' || obj_description(c.oid, 'pg_opclass'))
+            FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
+            JOIN pg_am a ON a.oid = c.opcmethod
+            WHERE {_USER_NS} AND {_not_in_extension("pg_opclass", "c.oid")}""",
+        level=2,
+    ),
+    Query(
+        "collation",
+        f"""SELECT format('%I.%I', n.nspname, c.collname), concat_ws(' | ',
+              'owner ' || pg_get_userbyid(c.collowner), 'provider ' || c.collprovider::text,
+              'deterministic ' || c.collisdeterministic, 'collate ' || c.collcollate,
+              'ctype ' || c.collctype,
+              'locale ' || COALESCE(to_jsonb(c) ->> 'colllocale', to_jsonb(c) ->> 'colliculocale'),
+              'rules ' || (to_jsonb(c) ->> 'collicurules'),
+              'comment ' || obj_description(c.oid, 'pg_collation'))
+            FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_collation", "c.oid")}""",
+        printed=True,  # the catalogue's columns moved between majors
+        level=2,
+    ),
+    Query(
+        "statistics",
+        f"""SELECT format('%I.%I', n.nspname, s.stxname), concat_ws(' | ',
+              pg_get_statisticsobjdef(s.oid), 'owner ' || pg_get_userbyid(s.stxowner),
+              'target ' || NULLIF(to_jsonb(s) ->> 'stxstattarget', '-1'),
+              'comment ' || obj_description(s.oid, 'pg_statistic_ext'))
+            FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_statistic_ext", "s.oid")}""",
+        printed=True,
+        level=2,
+    ),
+    Query(
+        "foreign data wrapper",
+        f"""SELECT format('%I', w.fdwname), concat_ws(' | ', 'owner ' || pg_get_userbyid(w.fdwowner),
+              'handler ' || w.fdwhandler::regproc::text, 'validator ' || w.fdwvalidator::regproc::text,
+              'options ' || (SELECT string_agg(o, ',' ORDER BY o) FROM unnest(w.fdwoptions) o), 'acl ' || {_acl("w.fdwacl", "'F'", "w.fdwowner")},
+              'comment ' || obj_description(w.oid, 'pg_foreign_data_wrapper'))
+            FROM pg_foreign_data_wrapper w
+            WHERE {_not_in_extension("pg_foreign_data_wrapper", "w.oid")}""",
+        level=2,
+    ),
+    Query(
+        "foreign server",
+        f"""SELECT format('%I', s.srvname), concat_ws(' | ', 'owner ' || pg_get_userbyid(s.srvowner),
+              'wrapper ' || (SELECT format('%I', w.fdwname) FROM pg_foreign_data_wrapper w
+                 WHERE w.oid = s.srvfdw),
+              'type ' || s.srvtype, 'version ' || s.srvversion, 'options ' || (SELECT string_agg(o, ',' ORDER BY o) FROM unnest(s.srvoptions) o),
+              'acl ' || {_acl("s.srvacl", "'S'", "s.srvowner")},
+              'comment ' || obj_description(s.oid, 'pg_foreign_server'))
+            FROM pg_foreign_server s
+            WHERE {_not_in_extension("pg_foreign_server", "s.oid")}""",
+        level=2,
+    ),
+    Query(
+        "user mapping",
+        # its options may hold a password: only their digest is kept, like every item's
+        # (pg_dump writes every option list sorted by name)
+        """SELECT format('%s on %I', CASE WHEN m.umuser = 0 THEN 'public'
+                 ELSE pg_get_userbyid(m.umuser) END, m.srvname),
+              (SELECT string_agg(o, ',' ORDER BY o) FROM unnest(m.umoptions) o)
+            FROM pg_user_mappings m""",
+        level=2,
+    ),
+    Query(
+        "domain default",
+        f"""SELECT format('%I.%I', n.nspname, t.typname), pg_get_expr(t.typdefaultbin, 0)
+            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+            WHERE t.typtype = 'd' AND t.typdefaultbin IS NOT NULL AND {_USER_NS}
+              AND {_not_in_extension("pg_type", "t.oid")}""",
+        printed=True,
+        level=2,
+    ),
+    Query(
+        "inheritance",
+        f"""SELECT format('%I.%I', n.nspname, c.relname), string_agg(format('%I.%I', pn.nspname,
+                 p.relname), ',' ORDER BY i.inhseqno)
+            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class p ON p.oid = i.inhparent
+            JOIN pg_namespace pn ON pn.oid = p.relnamespace
+            WHERE NOT c.relispartition AND c.relkind IN ('r', 'p', 'f') AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "c.oid")}
+            GROUP BY n.nspname, c.relname""",
+        level=2,
+    ),
+    Query(
+        "column details",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, a.attname), concat_ws(' | ',
+              'statistics ' || NULLIF(to_jsonb(a) ->> 'attstattarget', '-1'),
+              'compression ' || NULLIF(to_jsonb(a) ->> 'attcompression', ''))
+            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'm', 'f')
+              AND (NULLIF(to_jsonb(a) ->> 'attstattarget', '-1') IS NOT NULL
+                   OR NULLIF(to_jsonb(a) ->> 'attcompression', '') IS NOT NULL)
+              AND {_USER_NS} AND {_not_in_extension("pg_class", "c.oid")}""",
+        level=2,
+    ),
+    Query(
+        "sequence owner",
+        f"""SELECT format('%I.%I', n.nspname, s.relname), format('%I.%I.%I', tn.nspname, t.relname,
+                 a.attname) || ' ' || d.deptype::text
+            FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+            JOIN pg_namespace n ON n.oid = s.relnamespace JOIN pg_class t ON t.oid = d.refobjid
+            JOIN pg_namespace tn ON tn.oid = t.relnamespace
+            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+            WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+              AND d.deptype IN ('a', 'i') AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "s.oid")}""",
+        level=2,
+    ),
+    Query(
+        "aggregate details",
+        f"""SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+              concat_ws(' ', 'kind ' || g.aggkind::text, 'args ' || g.aggnumdirectargs,
+              'combine ' || g.aggcombinefn::text, 'serial ' || g.aggserialfn::text,
+              'deserial ' || g.aggdeserialfn::text, 'moving ' || g.aggmtransfn::text,
+              'inverse ' || g.aggminvtransfn::text, 'moving final ' || g.aggmfinalfn::text,
+              'final extra ' || g.aggfinalextra, 'final modify ' || g.aggfinalmodify::text,
+              'sort ' || g.aggsortop::regoperator::text, 'parallel ' || p.proparallel::text,
+              'moving init ' || g.aggminitval)
+            FROM pg_aggregate g JOIN pg_proc p ON p.oid = g.aggfnoid
+            JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE {_USER_NS} AND {_not_in_extension("pg_proc", "p.oid")}""",
+        level=2,
+    ),
+    Query(
+        "partition trigger state",
+        f"""SELECT format('%I.%I.%I', n.nspname, c.relname, g.tgname), 'enabled ' || g.tgenabled::text
+            FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE NOT g.tgisinternal AND g.tgparentid <> 0 AND {_USER_NS}
+              AND {_not_in_extension("pg_class", "c.oid")}""",
+        level=2,
+    ),
+    Query(
+        "extension members' grants",
+        """SELECT format('%I', e.extname), (SELECT string_agg(m.entry, ',' ORDER BY m.entry) FROM (
+              SELECT 'relation ' || c.oid::regclass::text || ' ' || """
+        + _owner_acl("c.relacl", _REL_ACL_KIND, "c.relowner")
+        + """ AS entry
+              FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_extension'::regclass
+                AND d.refobjid = e.oid AND d.deptype = 'e' AND c.relacl IS NOT NULL
+              UNION ALL
+              SELECT 'function ' || p.oid::regprocedure::text || ' ' || """
+        + _owner_acl("p.proacl", "'f'", "p.proowner")
+        + """
+              FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+              WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass
+                AND d.refobjid = e.oid AND d.deptype = 'e' AND p.proacl IS NOT NULL) m)
+            FROM pg_extension e""",
+        level=2,
+    ),
+)
+
 
 _QUERIES: tuple[Query, ...] = (
     Query(
@@ -275,7 +554,10 @@ _QUERIES: tuple[Query, ...] = (
         "large object",
         f"""SELECT m.oid::text, concat_ws(' | ', 'owner ' || pg_get_userbyid(m.lomowner),
               'acl ' || {_acl("m.lomacl", "'L'", "m.lomowner")},
-              'sha256 ' || encode(sha256(lo_get(m.oid)), 'hex'),
+              -- in 64 MiB pieces (one bytea holds at most 1 GB): one piece's is its sha256
+              'sha256 ' || (SELECT string_agg(encode(sha256(lo_get(m.oid, o, 67108864)), 'hex'),
+                 '' ORDER BY o) FROM generate_series(0::bigint,
+                 greatest(lo_lseek64(lo_open(m.oid, 262144), 0, 2) - 1, 0), 67108864) o),
               'comment ' || obj_description(m.oid, 'pg_largeobject'))
             FROM pg_largeobject_metadata m""",
     ),
@@ -297,6 +579,7 @@ _QUERIES: tuple[Query, ...] = (
             JOIN pg_database d ON d.oid = s.setdatabase
             WHERE d.datname = current_database() AND s.setrole <> 0""",
     ),
+    *_LEVEL_2,
 )
 
 _SEQUENCES = f"""
@@ -368,6 +651,17 @@ _IN_PLACE_DATABASE = """SELECT format('%I', d.datname), concat_ws(' | ', 'acl ' 
     FROM pg_database d WHERE d.datname = current_database()"""
 
 
+def level_of(items: Iterable[FingerprintItem]) -> int:
+    """The schema fingerprint level a backup's items were read at (1: before levels)."""
+    for item in items:
+        if item.group == CLUSTER_GROUP and item.name == LEVEL_ITEM:
+            try:
+                return min(int(item.digest), LEVEL)
+            except ValueError:
+                return 1
+    return 1
+
+
 def schema_group(db: str) -> str:
     return db + SCHEMA_SUFFIX
 
@@ -429,11 +723,11 @@ def sequence_positions(conn: Conn, db: str) -> list[FingerprintItem]:
     return items
 
 
-def schema_items(conn: Conn, db: str) -> list[FingerprintItem]:
-    """Every schema and configuration item of the connected database (``db`` restored
-    in place, ``postgres`` or ``template1``: its owner is the sandbox's, not compared)."""
+def schema_items(conn: Conn, db: str, level: int = LEVEL) -> list[FingerprintItem]:
+    """Every schema and configuration item of the connected database, of the kinds of
+    fingerprint ``level`` (``postgres`` or ``template1``: its owner is not compared)."""
     with _qualified(conn):
-        items = _items(conn, schema_group(db), _QUERIES)
+        items = _items(conn, schema_group(db), tuple(q for q in _QUERIES if q.level <= level))
         if db in IN_PLACE_DBS:
             row = conn.execute(_IN_PLACE_DATABASE).fetchone()
             assert row is not None
@@ -443,11 +737,16 @@ def schema_items(conn: Conn, db: str) -> list[FingerprintItem]:
     return items
 
 
-def cluster_items(conn: Conn, *, passwords: bool = False) -> list[FingerprintItem]:
+def cluster_items(
+    conn: Conn, *, passwords: bool = False, level: int = LEVEL
+) -> list[FingerprintItem]:
     """Roles (but the connecting one), memberships and role settings; with
-    ``passwords`` (a superuser), each role's password hash, as a digest only."""
+    ``passwords`` (a superuser), each role's password hash, as a digest only; from
+    level 2 on, the level itself (what a drill reads the sandbox at)."""
     with _qualified(conn):
         items = _items(conn, CLUSTER_GROUP, _CLUSTER)
+        if level >= 2:
+            items.append(FingerprintItem(CLUSTER_GROUP, LEVEL_ITEM, 1, str(level)))
         if passwords:
             items += _items(conn, CLUSTER_GROUP, (Query(PASSWORD_KIND.strip(), _PASSWORDS),))
         return items

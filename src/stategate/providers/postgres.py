@@ -130,6 +130,7 @@ class PostgresProvider:
         schema: bool = True,
         backed_up: set[str] | None = None,
         role_passwords: bool = True,
+        schema_level: int = pg_schema.LEVEL,
     ) -> None:
         self.access = access
         self.databases = list(databases or [])
@@ -141,6 +142,7 @@ class PostgresProvider:
         self.backed_up = backed_up  # a sandbox: the databases its backup holds
         # role password hashes in the globals (and compared, as digests, by the drill)
         self.role_passwords = role_passwords
+        self.schema_level = schema_level  # a sandbox: the level its backup was read at
         self._catalogue = catalogue
         self._client: EngineBuild | None = None
 
@@ -257,7 +259,9 @@ class PostgresProvider:
         if not self.schema:
             return []
         with self.connect("postgres") as conn:
-            return pg_schema.cluster_items(conn, passwords=self.role_passwords)
+            return pg_schema.cluster_items(
+                conn, passwords=self.role_passwords, level=self.schema_level
+            )
 
     # -- fingerprint ------------------------------------------------------
     def fingerprint(self) -> Fingerprint:
@@ -268,7 +272,7 @@ class PostgresProvider:
                     items += _fingerprint_db(conn, db, self.methods)
                     if self.schema:
                         items += pg_schema.sequence_positions(conn, db)
-                        items += pg_schema.schema_items(conn, db)
+                        items += pg_schema.schema_items(conn, db, self.schema_level)
         return Fingerprint(items)
 
     @contextmanager
@@ -335,7 +339,7 @@ class PostgresProvider:
                 items += _fingerprint_db(conn, db)
                 if self.schema:
                     items += pg_schema.sequence_positions(conn, db)
-                    items += pg_schema.schema_items(conn, db)
+                    items += pg_schema.schema_items(conn, db, self.schema_level)
             hooks.fingerprinted()
             findings += self._pg_dump(out, db, snapshot=None)
         return items, "fingerprint and dump taken separately (snapshot: false)"
@@ -384,7 +388,7 @@ class PostgresProvider:
                     conn.execute("SET max_parallel_workers_per_gather = 0")
                     result.extend(_fingerprint_db(conn, db))
                     if self.schema:  # the catalogue as the dump's snapshot sees it
-                        result.extend(pg_schema.schema_items(conn, db))
+                        result.extend(pg_schema.schema_items(conn, db, self.schema_level))
                     hooks.fingerprinted()
                 except BaseException as exc:  # reported by the main thread
                     failure.append(exc)
@@ -517,6 +521,7 @@ class PostgresProvider:
             role_passwords=any(
                 i.name.startswith(pg_schema.PASSWORD_KIND) for i in fingerprint.items
             ),
+            schema_level=pg_schema.level_of(fingerprint.items),
         )
 
     def load(self, backup: StoredBackup) -> None:

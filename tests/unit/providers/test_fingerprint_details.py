@@ -211,3 +211,20 @@ def test_a_field_digest_against_another_form_is_content_differs() -> None:
         Fingerprint([FingerprintItem("volume", "f", 3, "dir")]),
     )
     assert result.examples == ["volume/f: content differs"]
+
+
+def test_definitions_printed_by_other_majors_are_counted_as_presence_only() -> None:
+    def fp(major: str, digest: str) -> Fingerprint:
+        return Fingerprint(
+            [
+                FingerprintItem("db (schema)", "view v", 1, f"printed-by:{major}:{digest}"),
+                FingerprintItem("db (schema)", "relation t", 1, "plain"),
+            ]
+        )
+
+    across = compare(fp("15", "aa"), fp("16", "bb"))
+    assert across.match and across.presence_only == 1
+    same = compare(fp("16", "aa"), fp("16", "aa"))
+    assert same.match and same.presence_only == 0
+    differs = compare(fp("16", "aa"), fp("16", "bb"))
+    assert not differs.match and differs.presence_only == 0
