@@ -227,6 +227,9 @@ def test_backups_of_a_replica_or_of_another_server_are_refused_by_the_apply_gate
         repo.replace("compose/data.yml", FROM, TO)
         repo.write("packets/redis-7-0-16.yaml", PACKET)
         backup_of(replica)
+        # a drill picks no replica's backup by itself
+        drill = _sg(workspace, "restore-drill", MODULE)
+        assert drill.returncode != 0 and "of a replica" in drill.stderr, drill.stderr
         repo.commit("a backup of the replica")
         hint = backup_hint()
         assert f"was taken of a replica ({replica.host}:{replica.port})" in hint, hint

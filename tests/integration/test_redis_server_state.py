@@ -182,3 +182,46 @@ def test_a_backup_user_that_may_not_list_users_says_a_restore_lacks_them(
     assert "acl" not in backed.fingerprint.summary().groups
     comparison = _drill(backed)
     assert comparison.match, comparison.examples
+
+
+def test_a_backup_from_before_server_state_verifies_and_drills_without_it(
+    backed: Backed,
+) -> None:
+    """A backup recorded before ACL users, settings and function libraries were kept has
+    no redis-server.json: its fingerprint is derived and compared without them."""
+    (backed.directory / SERVER_PART).unlink()
+    older = backed.source.derived_fingerprint(backed.directory)
+    assert set(older.summary().groups) == {"db0"}  # no functions, acl, config
+    old = Backed(backed.source, backed.directory, older, (), backed.version, backed.settings)
+    comparison = _drill(old)
+    assert comparison.match, comparison.examples
+    assert set(comparison.observed.groups) == {"db0"}
+
+
+def test_a_key_pattern_that_is_not_utf8_restores_as_the_same_bytes(
+    source: RedisAccess, tmp_path: Path
+) -> None:
+    admin = _admin(source)
+    admin.execute_command("ACL", "SETUSER", "latin", "on", ">pw-latin-1", b"~caf\xe9:*", "+get")
+    try:
+        backed = _backup(source, tmp_path)
+        comparison = _drill(backed)
+        assert comparison.match, comparison.examples
+        assert ("acl", "latin") in {(i.group, i.name) for i in backed.fingerprint.items}
+    finally:
+        admin.execute_command("ACL", "DELUSER", "latin")
+
+
+def test_a_container_sandbox_follows_production_persistence_on_the_running_server() -> None:
+    """What the docker engine does once its container loaded the RDB (no Docker here:
+    the same calls against a local server started as the container is, append-only off)."""
+    from stategate.sandbox.docker import _follow_setup
+    from stategate.sandbox.engine import RedisSetup
+
+    with LocalRedis() as plain:
+        client = _admin(plain)
+        client.set("k", "v")
+        _follow_setup(plain, RedisSetup(aof=True, config={"appendfsync": "always", "save": ""}))
+        assert client.info("persistence")["aof_enabled"] == 1
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+        assert client.get("k") == b"v"

@@ -37,6 +37,7 @@ from stategate.evidence.records.typed import (
     StoredRecord,
     latest_dr_drill,
     new_id,
+    of_replica,
     passing_backups,
     write_record,
 )
@@ -157,7 +158,8 @@ def run_dr_drill(
     scans = {mid: passing_backups(store, mid) for mid in members}
     choice = choose_window(
         {
-            mid: [(backup_predicate(b).started, b) for b in backups]
+            # a replica's backup is not production's: never part of its DR drill
+            mid: [(backup_predicate(b).started, b) for b in backups if not of_replica(b)]
             for mid, (backups, _) in scans.items()
         },
         window_hours,

@@ -136,6 +136,19 @@ class _Ctx:
     def need(self, rid: str, module: str | None, cls: str | None, ok: bool, hint: str) -> None:
         self.reqs.append(Requirement(rid, module, cls, "met" if ok else "missing", hint))
 
+    def backup_of(self, mid: str) -> EvidenceFact | None:
+        """The newest passing backup of ``mid`` taken of its production server (see
+        :func:`_not_production`): the one every rule about its backup stands on."""
+        found = [
+            e
+            for e in self.facts.evidence
+            if e.kind == "backup"
+            and e.module == mid
+            and e.result == "pass"
+            and _not_production(self, e, mid) is None
+        ]
+        return max(found, key=lambda e: e.finished, default=None)
+
     def rely(self, fact: EvidenceFact) -> None:
         if fact.path not in self.relied:
             self.relied.append(fact.path)
@@ -239,7 +252,7 @@ def _rehearsal(ctx: _Ctx, change: ModuleChange, cls: str, rid: str) -> None:
         return
     mid = change.module
     target = tag_version(parse_image(change.to_image).tag) if change.to_image else None
-    backup = ctx.facts.latest("backup", mid)
+    backup = ctx.backup_of(mid)
     if target is None or backup is None:
         what = "target version" if target is None else "backup to rehearse with"
         ctx.need(rid, mid, cls, False, f"no {what}: {APPLY_TEXT[A.REHEARSAL]}")
@@ -286,7 +299,7 @@ def _rehearsal(ctx: _Ctx, change: ModuleChange, cls: str, rid: str) -> None:
 def _rehearsed_rollback(ctx: _Ctx, mid: str, image: str | None) -> EvidenceFact | None:
     """The newest rehearsal of the module's latest backup, on the image the change runs,
     that found rollback needs a restore (None: none did, or nothing was rehearsed)."""
-    backup = ctx.facts.latest("backup", mid)
+    backup = ctx.backup_of(mid)
     found = [
         e
         for e in ctx.facts.evidence
@@ -335,7 +348,7 @@ def _check(
             _version_match(ctx, backup, change.from_image, mid)
         return
     if req is A.RESTORE_DRILL:
-        backup = facts.latest("backup", mid)
+        backup = ctx.backup_of(mid)
         passing: list[EvidenceFact] = []
         if backup is not None:
             passing = [
@@ -498,19 +511,20 @@ def _backup(
     mid: str,
 ) -> EvidenceFact | None:
     facts, fresh = ctx.facts, ctx.pr.policy.freshness
-    backup = facts.latest("backup", target) if target else None
-    if backup is None or target is None:
-        ctx.need(rid, mid, cls, False, f"{APPLY_TEXT[A.BACKUP]} ({target})")
-        return None
-    elsewhere = _not_production(ctx, backup, target)
-    if elsewhere:
+    latest = facts.latest("backup", target) if target else None
+    backup = ctx.backup_of(target) if target else None
+    if latest is not None and target is not None and backup is None:
+        elsewhere = _not_production(ctx, latest, target)
         ctx.need(
             rid,
             mid,
             cls,
             False,
-            f"backup {backup.backup_id} {elsewhere}: {APPLY_TEXT[A.BACKUP]}",
+            f"backup {latest.backup_id} {elsewhere}: {APPLY_TEXT[A.BACKUP]}",
         )
+        return None
+    if backup is None:
+        ctx.need(rid, mid, cls, False, f"{APPLY_TEXT[A.BACKUP]} ({target})")
         return None
     if not _age_ok(backup, facts.now, fresh.backup_max_age_hours):
         age = facts.now - backup.finished

@@ -6,6 +6,7 @@ path of a file holding them.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,7 +117,9 @@ def production_address(config: ProviderConfig) -> str | None:
         return f"{config.host}:{config.port}"
     if isinstance(config, S3Source):
         return config.endpoint
-    return config.path if config.path.startswith("/") else None
+    # as the backup records it (``str(Path(...))``: ``/srv//vol/`` is ``/srv/vol``)
+    path = PurePosixPath(config.path)
+    return str(path) if path.is_absolute() else None
 
 
 class TcpCheck(_Strict):

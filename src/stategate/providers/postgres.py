@@ -58,6 +58,10 @@ _SESSION = (
     "SET extra_float_digits = 3",
     "SET bytea_output = 'hex'",
     "SET lc_monetary = 'C'",
+    # a fingerprint query on a large table, or a snapshot held open while the databases
+    # before it are dumped, must not be ended by the role's or server's timeouts
+    "SET statement_timeout = 0",
+    "SET idle_in_transaction_session_timeout = 0",
 )
 
 _SETTINGS = """
@@ -104,6 +108,23 @@ def part_db(name: str) -> str:
     versions, compressed by pg_dump itself)."""
     stem = name.removeprefix("db/").removesuffix(compression.SUFFIX).removesuffix(DUMP_SUFFIX)
     return urllib.parse.unquote(stem)
+
+
+def _too_many_connections(exc: BaseException) -> bool:
+    """A connection refused for the role's or the server's connection limit (53300)."""
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.Error):
+        return False
+    # a refused connection carries no SQLSTATE in libpq: its message names the limit
+    text = str(cause)
+    return cause.sqlstate == "53300" or any(
+        phrase in text
+        for phrase in (
+            "too many connections",
+            "too many clients",
+            "remaining connection slots are reserved",
+        )
+    )
 
 
 @dataclass
@@ -329,10 +350,25 @@ class PostgresProvider:
         items: list[FingerprintItem] = []
         if self.snapshot:
             with ExitStack() as held:
-                snapshots, note = self._export_snapshots(databases, held)
-                hooks.snapshot_taken()
-                for taken in snapshots:
-                    items += self._backup_db_in_snapshot(out, taken, hooks, findings)
+                exported = self._export_snapshots(databases, held)
+                if exported is not None:
+                    snapshots, note = exported
+                    hooks.snapshot_taken()
+                    for taken in snapshots:
+                        items += self._backup_db_in_snapshot(out, taken, hooks, findings)
+                    return items, note
+            # more connections than the role or server allows: one database at a time
+            for db in databases:
+                with ExitStack() as held:
+                    one = self._export_snapshots([db], held)
+                    assert one is not None  # one connection at a time was always allowed
+                    hooks.snapshot_taken()
+                    items += self._backup_db_in_snapshot(out, one[0][0], hooks, findings)
+            note = (
+                "fingerprint and dump of each database read from its own exported snapshot, "
+                "one database after another (the role or server allows too few connections "
+                "to hold every database's snapshot at once)"
+            )
             return items, note
         for db in databases:
             with self.connect(db) as conn:
@@ -346,7 +382,7 @@ class PostgresProvider:
 
     def _export_snapshots(
         self, databases: list[str], held: ExitStack
-    ) -> tuple[list[_Snapshot], str]:
+    ) -> tuple[list[_Snapshot], str] | None:
         """One exported snapshot per database, all taken before any dump starts.
 
         PostgreSQL cannot share a snapshot between databases (importing one exported
@@ -357,7 +393,12 @@ class PostgresProvider:
         taken: list[_Snapshot] = []
         first = time.monotonic()
         for db in databases:
-            conn = held.enter_context(self.connect(db))
+            try:
+                conn = held.enter_context(self.connect(db))
+            except ExternalError as exc:
+                if taken and _too_many_connections(exc):
+                    return None
+                raise
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
             assert row is not None

@@ -59,13 +59,27 @@ FUNCTIONS_GROUP = "functions"  # the function libraries a snapshot holds (Redis 
 
 
 def _functions(result: dict[str, object]) -> list[FingerprintItem]:
-    """One item per function library: its name and the SHA-256 of its code."""
+    """One item per function library: its name and the SHA-256 of its code. A name
+    met twice (two libraries named alike once cut to the scanner's 127 bytes, or an
+    unnamed one's ``#<n>``) gets ``#<n>`` appended, so no library hides another."""
     found = result.get("functions", [])
     assert isinstance(found, list)
-    return [
-        FingerprintItem(FUNCTIONS_GROUP, name, 1, "sha256:" + digest.hex())
-        for name, digest in found
-    ]
+    items: list[FingerprintItem] = []
+    seen: set[str] = set()
+    for name, digest in found:
+        unique, n = str(name), 1
+        while unique in seen:
+            n += 1
+            unique = f"{name}#{n}"
+        seen.add(unique)
+        items.append(FingerprintItem(FUNCTIONS_GROUP, unique, 1, "sha256:" + digest.hex()))
+    return items
+
+
+def _without_functions(result: dict[str, object], functions: bool) -> dict[str, object]:
+    """``result`` as a scanner before function libraries would have seen it (a backup
+    recorded before they were fingerprinted is verified and compared without them)."""
+    return result if functions else {**result, "functions": []}
 
 
 def _summary(result: dict[str, object]) -> FingerprintSummary:
@@ -90,8 +104,11 @@ def _refused(what: str, error: BaseException) -> ExternalError:
     return ExternalError(f"{what} is not a valid redis snapshot: {error}")
 
 
-def scan_file(path: Path, memory_limit: int = MEMORY_LIMIT) -> tuple[FingerprintSummary, bytes]:
-    """Fingerprint an RDB file: its summary and JSON lines (in the file's key order)."""
+def scan_file(
+    path: Path, memory_limit: int = MEMORY_LIMIT, *, functions: bool = True
+) -> tuple[FingerprintSummary, bytes]:
+    """Fingerprint an RDB file: its summary and JSON lines (in the file's key order);
+    ``functions``: with its function libraries."""
     native = _native()
     chunks: list[bytes] = []
     fd = os.open(path, os.O_RDONLY)
@@ -101,6 +118,7 @@ def scan_file(path: Path, memory_limit: int = MEMORY_LIMIT) -> tuple[Fingerprint
         raise _refused(path.name, exc) from exc
     finally:
         os.close(fd)
+    result = _without_functions(result, functions)
     return _summary(result), b"".join(chunks) + _lines(result)
 
 
@@ -115,8 +133,11 @@ class RDBScanner:
         sink: Callable[[bytes], object] | None,
         what: str = "RDB",
         memory_limit: int = MEMORY_LIMIT,
+        *,
+        functions: bool = True,
     ) -> None:
         self._native = _native()
+        self._functions = functions
         self._what = what
         self._sink = sink
         self._memory_limit = memory_limit
@@ -167,11 +188,12 @@ class RDBScanner:
         self._thread.join()
         if self._error is not None or self._result is None:
             raise self._failure()
+        result = _without_functions(self._result, self._functions)
         if self._sink is not None:
-            extra = _lines(self._result)
+            extra = _lines(result)
             if extra:
                 self._sink(extra)
-        return _summary(self._result)
+        return _summary(result)
 
     def __enter__(self) -> RDBScanner:
         return self

@@ -204,8 +204,9 @@ class RedisProvider:
             text = execute.mask(str(exc), self.secrets())
             if "unknown command" in text.lower():
                 findings.append(
-                    "this server has no ACL users (before Redis 6): its password "
-                    "(requirepass) is not in the backup; set it again after a restore"
+                    "ACL LIST is not available on this server (before Redis 6, or the "
+                    "command renamed): its users and passwords (requirepass) are not in the "
+                    "backup; set them again after a restore"
                 )
             else:
                 findings.append(
@@ -246,7 +247,8 @@ class RedisProvider:
             if self.legacy:
                 return self._with_state(Fingerprint(self._digest_all()))
             chunks: list[bytes] = []
-            with RDBScanner(chunks.append, f"the RDB of {self.address()}") as scanner:
+            what = f"the RDB of {self.address()}"
+            with RDBScanner(chunks.append, what, functions=self.state) as scanner:
                 self.snapshot(scanner.feed)
                 summary = scanner.finish()
         except OSError as exc:
@@ -305,9 +307,10 @@ class RedisProvider:
         )
 
     def derived_fingerprint(self, directory: Path) -> Fingerprint:
-        summary, jsonl = scan_file(directory / RDB_PART)
         state = _stored_state(directory)
-        if state is None:  # a backup from before ACL users and settings were kept
+        # a backup from before ACL users, settings and functions were kept: as recorded
+        summary, jsonl = scan_file(directory / RDB_PART, functions=state is not None)
+        if state is None:
             return Fingerprint.prepared(summary, jsonl)
         items = state.items()
         return Fingerprint.prepared(merged(summary, items), jsonl + Fingerprint(items).to_jsonl())
@@ -410,11 +413,10 @@ def _stored_state(directory: Path) -> ServerState | None:
 
 
 def _text(value: object) -> str:
+    """A rule line as text; bytes that are not UTF-8 (a key pattern may hold any) kept
+    as surrogates, written back as the same bytes."""
     if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError as exc:
-            raise ExternalError("redis ACL LIST returned a rule that is not UTF-8") from exc
+        return value.decode("utf-8", "surrogateescape")
     return str(value)
 
 

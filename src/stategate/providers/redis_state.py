@@ -82,7 +82,8 @@ class ServerState:
             user = acl_user(line)
             if user == SANDBOX_REDIS_USER:
                 continue  # a sandbox's own access, never the backup's
-            digest = hashlib.sha256(canonical_rule(line).encode()).hexdigest()
+            rule = canonical_rule(line).encode("utf-8", "surrogateescape")
+            digest = hashlib.sha256(rule).hexdigest()
             out.append(FingerprintItem(ACL_GROUP, user, 1, "sha256:" + digest))
         return out
 

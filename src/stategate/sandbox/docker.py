@@ -25,7 +25,8 @@ from stategate.errors import ExternalError, InputError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.sandbox.engine import PLAIN_REDIS, EngineInfo, EngineUnavailable, RedisSetup
 from stategate.sandbox.ports import LOOPBACK, free_port, port_open
-from stategate.sandbox.redis_conf import SANDBOX_REDIS_USER, acl_file
+from stategate.sandbox.redis_conf import SANDBOX_REDIS_USER, TAKEN_SETTINGS, acl_bytes
+from stategate.sandbox.servers import turn_on_aof
 
 
 def require_digest(image: str | None) -> str:
@@ -214,19 +215,20 @@ class DockerEngine:
             access = RedisAccess(LOOPBACK, free_port())
             if setup.acl:
                 password = pysecrets.token_urlsafe(24)
-                (data / "users.acl").write_text(acl_file(setup.acl, password))
+                (data / "users.acl").write_bytes(acl_bytes(setup.acl, password))
                 access = RedisAccess(LOOPBACK, access.port, SANDBOX_REDIS_USER, password)
             plan = redis_plan(
                 self.docker, image, _name("redis"), access.port, data, acl=bool(setup.acl)
             )
-            self._detail = f"container {plan.name} from {image}" + (
-                # said in the drill's engine detail: the RDB is loaded as it is
-                "; the AOF restore procedure and the persistence settings are followed by "
-                "the local engine only: here the RDB is loaded as it is"
-                if setup.aof or setup.config
+            self._detail = f"container {plan.name} from {image}, loading the backup's RDB" + (
+                # said in the drill's engine detail: the container is not restarted
+                "; then CONFIG SET appendonly yes and the AOF rewritten from what it loaded "
+                "(the container is not restarted from the AOF alone, as the local engine does)"
+                if setup.aof
                 else ""
             )
             with self._container(plan):
+                _follow_setup(access, setup)
                 yield access
         finally:
             shutil.rmtree(data, ignore_errors=True)
@@ -254,6 +256,32 @@ class DockerEngine:
 
 def _name(kind: str) -> str:
     return f"stategate-sandbox-{kind}-{pysecrets.token_hex(4)}"
+
+
+def _follow_setup(access: RedisAccess, setup: RedisSetup, timeout: float = 600.0) -> None:
+    """Production's persistence settings on a running redis container: the taken
+    settings by ``CONFIG SET``, and an append-only setup the documented way (it loaded
+    the RDB with appendonly off; turning it on writes the AOF from what it holds)."""
+    import redis
+
+    client = redis.Redis(
+        host=access.host, port=access.port, username=access.username, password=access.password
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while client.info("persistence").get("loading"):
+            if time.monotonic() > deadline:
+                raise ExternalError("redis container: loading the RDB did not finish in time")
+            time.sleep(0.1)
+        for name, value in setup.config.items():
+            if name in TAKEN_SETTINGS:
+                client.config_set(name, value)
+        if setup.aof:
+            turn_on_aof(client, lambda: True, lambda: "(see the container's log)", timeout)
+    except redis.RedisError as exc:
+        raise ExternalError(f"redis container: setting it up as production failed: {exc}") from exc
+    finally:
+        client.close()
 
 
 def _wait_port(port: int, timeout: float = 120.0) -> None:

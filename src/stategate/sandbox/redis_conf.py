@@ -64,3 +64,9 @@ def redis_config_lines(config: Mapping[str, str]) -> list[str]:
             raise ExternalError(f"redis setting save is not pairs of numbers: {value!r}")
         lines += [f"save {a} {b}" for a, b in zip(numbers[::2], numbers[1::2], strict=True)]
     return lines
+
+
+def acl_bytes(lines: Sequence[str], password: str) -> bytes:
+    """:func:`acl_file` as the bytes to write: a rule's bytes that are not UTF-8 (held
+    as surrogates) written back as they were."""
+    return acl_file(lines, password).encode("utf-8", "surrogateescape")

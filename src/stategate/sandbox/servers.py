@@ -32,7 +32,7 @@ from stategate.sandbox.leftovers import (
     sweep_orphans,
 )
 from stategate.sandbox.ports import LOOPBACK, free_port, port_open
-from stategate.sandbox.redis_conf import SANDBOX_REDIS_USER, acl_file, redis_config_lines
+from stategate.sandbox.redis_conf import SANDBOX_REDIS_USER, acl_bytes, redis_config_lines
 
 if TYPE_CHECKING:
     import redis
@@ -297,6 +297,42 @@ class _Process:
 AOF_TIMEOUT = 3600.0  # the AOF rewrite and the reload from it (a sandbox's whole dataset)
 
 
+def turn_on_aof(
+    client: redis.Redis,
+    alive: Callable[[], bool],
+    log_tail: Callable[[], str],
+    timeout: float,
+) -> None:
+    """``CONFIG SET appendonly yes`` on a server that loaded an RDB, then wait for the
+    rewrite that writes the AOF from what it holds (Redis's documented way to restore an
+    RDB into an append-only setup)."""
+    import redis
+
+    # a large dataset's rewrite takes as long as it takes, while the server lives
+    timeout = max(timeout, AOF_TIMEOUT)
+    try:
+        client.config_set("appendonly", "yes")
+        deadline = time.monotonic() + timeout
+        while True:
+            if not alive():
+                raise ExternalError(f"redis-server died during the AOF rewrite: {log_tail()}")
+            info = client.info("persistence")
+            done = (
+                info.get("aof_enabled") == 1
+                and not info.get("aof_rewrite_in_progress")
+                and not info.get("aof_rewrite_scheduled")
+            )
+            if done:
+                if info.get("aof_last_bgrewrite_status") != "ok":
+                    raise ExternalError("redis-server: the AOF rewrite after loading failed")
+                return
+            if time.monotonic() > deadline:
+                raise ExternalError("redis-server: the AOF rewrite did not finish in time")
+            time.sleep(0.05)
+    except redis.RedisError as exc:
+        raise ExternalError(f"redis-server: turning on the AOF failed: {exc}") from exc
+
+
 class LocalRedis(_ServerContext[RedisAccess]):
     """A redis-server on a free loopback port, optionally loading an RDB file.
 
@@ -391,7 +427,7 @@ class LocalRedis(_ServerContext[RedisAccess]):
         lines += redis_config_lines(self.config)
         if self.acl:
             users = root / "users.acl"
-            users.write_text(acl_file(self.acl, self.password or ""))
+            users.write_bytes(acl_bytes(self.acl, self.password or ""))
             os.chmod(users, 0o600)
             lines.append(f'aclfile "{users}"')
         elif self.password:
@@ -401,36 +437,11 @@ class LocalRedis(_ServerContext[RedisAccess]):
 
     def _to_append_only(self, timeout: float) -> None:
         """The documented RDB-to-AOF restore (see the class docstring)."""
-        import redis
-
         assert self._server is not None
+        server = self._server
         client = self._client()
-        # a large dataset's rewrite and reload take as long as they take, while the
-        # server lives
-        timeout = max(timeout, AOF_TIMEOUT)
         try:
-            client.config_set("appendonly", "yes")
-            deadline = time.monotonic() + timeout
-            while True:
-                if not self._server.alive():
-                    raise ExternalError(
-                        f"redis-server died during the AOF rewrite: {self._server.log_tail()}"
-                    )
-                info = client.info("persistence")
-                done = (
-                    info.get("aof_enabled") == 1
-                    and not info.get("aof_rewrite_in_progress")
-                    and not info.get("aof_rewrite_scheduled")
-                )
-                if done:
-                    if info.get("aof_last_bgrewrite_status") != "ok":
-                        raise ExternalError("redis-server: the AOF rewrite after loading failed")
-                    break
-                if time.monotonic() > deadline:
-                    raise ExternalError("redis-server: the AOF rewrite did not finish in time")
-                time.sleep(0.05)
-        except redis.RedisError as exc:
-            raise ExternalError(f"redis-server: turning on the AOF failed: {exc}") from exc
+            turn_on_aof(client, server.alive, server.log_tail, timeout)
         finally:
             client.close()
         self._server.halt()

@@ -1037,3 +1037,36 @@ def test_a_pinned_system_identifier_must_be_the_one_reported(
     if status == "missing":
         shown = ids.get("system_identifier", "unknown")
         assert f"whose system identifier is {shown}, not 7301" in found.hint
+
+
+def test_an_older_backup_of_production_counts_past_a_newer_one_of_a_replica(
+    pr: Platforms,
+) -> None:
+    older = replace(
+        _from(PRODUCTION),
+        path="evidence/platform/postgres/backup-0.json",
+        finished=NOW - timedelta(hours=2),
+        backup_id="b0",
+    )
+    replica = _from(PRODUCTION, "replica")
+    evidence = [older, replica, replace(drill(), backup_id="b0"), rehearsal(), smoke(), dr_drill()]
+    v = judge(pr, evidence)
+    assert (
+        requirement(v, "apply/backup").hint
+        == "backup evidence/platform/postgres/backup-0.json (b0)"
+    )
+    # the drill that counts is the production backup's, not the replica's
+    assert requirement(v, "apply/restore-drill").status == "met"
+    assert BACKUP not in v.relied_evidence
+
+
+@pytest.mark.parametrize(
+    ("written", "address"),
+    [("/srv//vol/", "/srv/vol"), ("/srv/./vol", "/srv/vol"), ("data/vol", None)],
+)
+def test_a_volume_path_is_compared_as_a_backup_records_it(
+    written: str, address: str | None
+) -> None:
+    from stategate.providers.config import VolumeSource, production_address
+
+    assert production_address(VolumeSource(path=written)) == address

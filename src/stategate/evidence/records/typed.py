@@ -265,6 +265,12 @@ def passing_backups(store: EvidenceStore, module_id: str) -> tuple[list[StoredRe
     ], scan
 
 
+def of_replica(record: StoredRecord) -> bool:
+    """A backup whose server said it is a replica (it counts for no apply gate)."""
+    pred = record.statement.predicate
+    return isinstance(pred, BackupPredicate) and pred.source.role == "replica"
+
+
 def find_backup(store: EvidenceStore, module_id: str, backup_id: str | None) -> StoredRecord:
     """The passing backup record to drill: by id, or the newest one that counts.
 
@@ -272,9 +278,15 @@ def find_backup(store: EvidenceStore, module_id: str, backup_id: str | None) -> 
     (:class:`VerificationError`); without an id such records are skipped.
     """
     if backup_id is None:
-        backups, scan = passing_backups(store, module_id)
+        every, scan = passing_backups(store, module_id)
+        # a replica's backup is drilled only when named: the gate counts none of them
+        backups = [b for b in every if not of_replica(b)]
         if not backups:
-            note = scan.summary()
+            note = scan.summary() or (
+                f"{len(every)} backup(s) of a replica, drilled only when named by id"
+                if every
+                else ""
+            )
             raise InputError(
                 f"no passing backup recorded for {module_id} in {store.layout.evidence_dir}/"
                 + (f" ({note})" if note else "")
