@@ -277,3 +277,54 @@ def test_a_fingerprint_the_server_refuses_is_one_clear_error(cluster: PostgresAc
     message = str(caught.value)
     assert message.startswith(f"postgres {half.address()}: fingerprint: ")
     assert "permission denied" in message
+
+
+def _app_drill(
+    workspace: Workspace, cluster: PostgresAccess, secret: str, **settings: object
+) -> DrillPredicate:
+    """A drill whose smoke check logs in as the application's role with ``secret``."""
+    import os
+
+    from stategate.providers.config import SqlCheck
+
+    os.environ["PG_APP_PASSWORD"] = secret
+    try:
+        config = PostgresSource(
+            host=cluster.host,
+            port=cluster.port,
+            user=cluster.user,
+            app_user="app_user",
+            app_password=Credential(env="PG_APP_PASSWORD"),
+            **settings,  # type: ignore[arg-type]
+        )
+        check = SqlCheck(name="login", database="shop", query="select current_user")
+        ctx = workspace.context(
+            "data/postgres", config, smoke=[check.model_copy(update={"expect": "app_user"})]
+        )
+        assert run_backup(ctx).statement.predicate.result == "pass"
+        pred = run_restore_drill(ctx).statement.predicate
+    finally:
+        del os.environ["PG_APP_PASSWORD"]
+    assert isinstance(pred, DrillPredicate)
+    return pred
+
+
+def test_the_drill_logs_in_as_the_application_with_its_restored_password(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    drill = _app_drill(workspace, cluster, "app-secret-canary")
+    assert drill.result == "pass", drill.reason
+    assert [o.result for o in drill.smoke] == ["pass"]
+    assert "logs in with its password" in drill.engine.detail
+    # the sandbox asks for the password: a wrong one fails the drill, masked
+    wrong = _app_drill(workspace, cluster, "not-the-app-password")
+    assert wrong.result == "fail" and "password authentication failed" in (wrong.reason or "")
+    assert "not-the-app-password" not in (wrong.reason or "")
+
+
+def test_without_password_hashes_the_drill_sets_the_password_then_logs_in(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    drill = _app_drill(workspace, cluster, "app-secret-canary", role_passwords=False)
+    assert drill.result == "pass", drill.reason
+    assert any("password must be set again" in f for f in drill.findings)

@@ -69,6 +69,13 @@ class PostgresSource(_Strict):
         description="Back up role password hashes with the globals (needs a superuser); "
         "false: every login role's password must be set again after a restore.",
     )
+    app_user: str | None = Field(
+        None,
+        description="The application's own login role: smoke checks log in as it, on the "
+        "source and in a drill's sandbox, where every role but the sandbox's superuser must "
+        "give its password (so a restore that lost the role's password hash fails).",
+    )
+    app_password: Credential | None = Field(None, description="app_user's password reference.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 

@@ -21,7 +21,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Literal, NamedTuple
 
@@ -152,6 +152,7 @@ class PostgresProvider:
         backed_up: set[str] | None = None,
         role_passwords: bool = True,
         schema_level: int = pg_schema.LEVEL,
+        app: PostgresAccess | None = None,
     ) -> None:
         self.access = access
         self.databases = list(databases or [])
@@ -164,6 +165,8 @@ class PostgresProvider:
         # role password hashes in the globals (and compared, as digests, by the drill)
         self.role_passwords = role_passwords
         self.schema_level = schema_level  # a sandbox: the level its backup was read at
+        # the application's own login (smoke checks log in as it); None: the access's
+        self.app = app
         self._catalogue = catalogue
         self._client: EngineBuild | None = None
 
@@ -195,7 +198,7 @@ class PostgresProvider:
         return self.access.address()
 
     def secrets(self) -> tuple[str, ...]:
-        return self.access.secrets()
+        return self.access.secrets() + (self.app.secrets() if self.app else ())
 
     def _scalar(self, db: str, query: str) -> str:
         with self.connect(db) as conn:
@@ -543,7 +546,23 @@ class PostgresProvider:
         with engine.postgres(self.access.user, pg_version(backup.version).split(".")[0]) as access:
             restored = PostgresProvider.restored(access, backup.fingerprint)
             restored.load(backup)
+            if self.app is not None:
+                restored.app = replace(access, user=self.app.user, password=self.app.password)
+                if not restored.role_passwords and self.app.password:
+                    # the backup holds no password hashes: the documented step after a
+                    # restore, then the smoke checks log in with it
+                    restored.set_password(self.app.user, self.app.password)
             yield restored
+
+    def set_password(self, role: str, password: str) -> None:
+        """``ALTER ROLE ... PASSWORD``, as an operator does after restoring a backup taken
+        without role passwords."""
+        with self._errors(f"set the password of role {role}"), self.connect("postgres") as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+            )
 
     @classmethod
     def restored(cls, access: PostgresAccess, fingerprint: Fingerprint) -> PostgresProvider:
@@ -640,7 +659,7 @@ class PostgresProvider:
             )
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
-        return SmokeTarget(name=name, postgres=self.access)
+        return SmokeTarget(name=name, postgres=self.app or self.access)
 
 
 def _fingerprint_db(

@@ -45,6 +45,14 @@ def _postgres(config: ProviderConfig, base: Path) -> Provider:
         else None
     )
     access = PostgresAccess(config.host, config.port, config.user, password)
+    app = None
+    if config.app_user is not None:
+        app_password = (
+            resolve_credential(config.app_password, base=base, what="postgres app_password")
+            if config.app_password
+            else None
+        )
+        app = PostgresAccess(config.host, config.port, config.app_user, app_password)
     from stategate.providers.postgres import PostgresProvider
 
     return PostgresProvider(
@@ -52,6 +60,7 @@ def _postgres(config: ProviderConfig, base: Path) -> Provider:
         databases=config.databases,
         snapshot=config.snapshot,
         role_passwords=config.role_passwords,
+        app=app,
     )
 
 

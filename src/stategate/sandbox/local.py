@@ -50,8 +50,11 @@ class LocalEngine:
         else:
             bin_dir = self.catalogue().require("postgresql", major).path
         self._version = binary_version(bin_dir / "postgres")
-        self._detail = f"fresh cluster from {bin_dir}, Unix socket only"
-        with LocalPostgres(bin_dir=bin_dir, superuser=superuser) as access:
+        self._detail = (
+            f"fresh cluster from {bin_dir}, Unix socket only; every role but its superuser "
+            "logs in with its password"
+        )
+        with LocalPostgres(bin_dir=bin_dir, superuser=superuser, check_passwords=True) as access:
             yield replace(access, tools=bin_dir)
 
     def catalogue(self) -> Catalogue:

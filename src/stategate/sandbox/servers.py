@@ -118,6 +118,13 @@ def _start_on_a_port(
         raise
 
 
+def sandbox_hba(superuser: str) -> str:
+    """A sandbox's pg_hba.conf: its superuser trusted on its socket, every other role
+    asked for its password."""
+    quoted = '"' + superuser.replace('"', '""') + '"'
+    return f"local all {quoted} trust\nlocal all all md5\n"
+
+
 class LocalPostgres(_ServerContext[PostgresAccess]):
     """A fresh PostgreSQL cluster; a context manager yielding its access."""
 
@@ -130,10 +137,14 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
         tcp: bool = False,
         durable: bool = False,
         port: int | None = None,
+        check_passwords: bool = False,
     ) -> None:
         self.fixed_port = port
         self.bin_dir = bin_dir
         self.superuser = superuser
+        # every role but the superuser must give its password (md5: a SCRAM or an MD5
+        # hash), as a production cluster asks the application's login for it
+        self.check_passwords = check_passwords
         self.password = password
         self.tcp = tcp  # listen on 127.0.0.1 (with password auth) besides the socket
         self.durable = durable
@@ -205,6 +216,12 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
             execute.run(argv, user=self.user, secrets=secrets, timeout=120)
         finally:
             (self.root / "pwfile").unlink(missing_ok=True)
+        if self.check_passwords and not self.password:
+            hba = self.root / "data" / "pg_hba.conf"
+            hba.write_text(sandbox_hba(self.superuser))
+            if self.user:
+                info = pwd.getpwnam(self.user)
+                os.chown(hba, info.pw_uid, info.pw_gid)
         self.socket_dir.mkdir()
         if self.user:
             info = pwd.getpwnam(self.user)
