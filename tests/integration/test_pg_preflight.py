@@ -328,3 +328,20 @@ def test_without_password_hashes_the_drill_sets_the_password_then_logs_in(
     drill = _app_drill(workspace, cluster, "app-secret-canary", role_passwords=False)
     assert drill.result == "pass", drill.reason
     assert any("password must be set again" in f for f in drill.findings)
+
+
+def test_production_preload_libraries_are_loaded_in_the_sandbox(workspace: Workspace) -> None:
+    bin_dir = discover().require("postgresql", "15").path
+    with LocalPostgres(bin_dir=bin_dir, tcp=True, preload="pg_stat_statements") as source:
+        with _connect(source, "postgres") as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        config = PostgresSource(host=source.host, port=source.port, user=source.user)
+        ctx = workspace.context("data/postgres", config, smoke=[])
+        backup = run_backup(ctx).statement.predicate
+        assert isinstance(backup, BackupPredicate) and backup.result == "pass", backup.reason
+        assert backup.source.settings["shared_preload_libraries"] == "pg_stat_statements"
+        drill = run_restore_drill(ctx).statement.predicate
+    assert isinstance(drill, DrillPredicate) and drill.result == "pass", drill.reason
+    assert drill.sandbox is not None
+    assert drill.sandbox.settings["shared_preload_libraries"] == "pg_stat_statements"
+    assert "shared_preload_libraries = 'pg_stat_statements'" in drill.engine.detail

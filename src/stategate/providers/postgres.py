@@ -67,9 +67,10 @@ _SESSION = (
 _SETTINGS = """
 SELECT to_jsonb(d) || jsonb_build_object('encoding_name', pg_encoding_to_char(d.encoding)),
   current_setting('data_checksums'), pg_size_bytes(current_setting('wal_segment_size')),
-  current_setting('block_size')
+  current_setting('block_size'), current_setting('shared_preload_libraries')
 FROM pg_database d WHERE d.datname = 'template1'
 """
+PRELOAD = "shared_preload_libraries"
 
 _TABLES = """
 SELECT n.nspname, c.relname, c.relkind, c.oid::text
@@ -234,13 +235,16 @@ class PostgresProvider:
         with self.connect("postgres") as conn:
             row = conn.execute(_SETTINGS).fetchone()
         assert row is not None
-        template1, checksums, wal_bytes, block_size = row
-        return settings_of(
+        template1, checksums, wal_bytes, block_size, preload = row
+        found = settings_of(
             template1 if isinstance(template1, dict) else {},
             checksums=str(checksums) == "on",
             wal_segment_bytes=int(str(wal_bytes)),
             block_size=int(str(block_size)),
         )
+        if preload:  # a restore needs these libraries loaded (their extensions' objects)
+            found[PRELOAD] = str(preload)
+        return found
 
     def client(self) -> EngineBuild | None:
         """The client build used against this server: a sandbox's own, else one that can
@@ -543,7 +547,9 @@ class PostgresProvider:
                 "engine-unavailable: the backup record does not say which PostgreSQL version "
                 "it was taken of; pass --engine-version"
             )
-        with engine.postgres(self.access.user, pg_version(backup.version).split(".")[0]) as access:
+        major = pg_version(backup.version).split(".")[0]
+        preload = backup.settings.get(PRELOAD, "")
+        with engine.postgres(self.access.user, major, preload=preload) as access:
             restored = PostgresProvider.restored(access, backup.fingerprint)
             restored.load(backup)
             if self.app is not None:

@@ -66,7 +66,9 @@ def _run_prefix(docker: str, name: str, port: int, target: int) -> tuple[str, ..
     )
 
 
-def postgres_plan(docker: str, image: str, name: str, port: int, superuser: str) -> ContainerPlan:
+def postgres_plan(
+    docker: str, image: str, name: str, port: int, superuser: str, *, preload: str = ""
+) -> ContainerPlan:
     return ContainerPlan(
         name=name,
         run=(
@@ -78,6 +80,7 @@ def postgres_plan(docker: str, image: str, name: str, port: int, superuser: str)
             "--tmpfs",
             "/var/lib/postgresql/data",
             require_digest(image),
+            *(("-c", f"shared_preload_libraries={preload}") if preload else ()),
         ),
         remove=(docker, "rm", "--force", "--volumes", name),
         port=port,
@@ -193,10 +196,12 @@ class DockerEngine:
             execute.run(plan.remove, check=False, timeout=120)
 
     @contextmanager
-    def postgres(self, superuser: str, major: str | None) -> Iterator[PostgresAccess]:
+    def postgres(
+        self, superuser: str, major: str | None, *, preload: str = ""
+    ) -> Iterator[PostgresAccess]:
         image = self._require()
         port = free_port()
-        plan = postgres_plan(self.docker, image, _name("pg"), port, superuser)
+        plan = postgres_plan(self.docker, image, _name("pg"), port, superuser, preload=preload)
         self._detail = f"container {plan.name} from {image}"
         with self._container(plan):
             access = PostgresAccess(LOOPBACK, port, superuser, None)

@@ -60,8 +60,11 @@ class Engine(Protocol):
         """Describe the engine and what it started last (versions, image)."""
         ...
 
-    def postgres(self, superuser: str, major: str | None) -> AbstractContextManager[PostgresAccess]:
-        """A fresh, empty cluster whose superuser is ``superuser`` (no password)."""
+    def postgres(
+        self, superuser: str, major: str | None, *, preload: str = ""
+    ) -> AbstractContextManager[PostgresAccess]:
+        """A fresh, empty cluster whose superuser is ``superuser`` (no password), loading
+        ``preload`` (production's shared_preload_libraries) at start."""
         ...
 
     def redis(

@@ -37,7 +37,9 @@ class LocalEngine:
         return EngineInfo(name="local", available=True, version=self._version, detail=self._detail)
 
     @contextmanager
-    def postgres(self, superuser: str, major: str | None) -> Iterator[PostgresAccess]:
+    def postgres(
+        self, superuser: str, major: str | None, *, preload: str = ""
+    ) -> Iterator[PostgresAccess]:
         if self.settings.postgres_bin:  # the policy names a build: that one, as it is
             bin_dir = Path(self.settings.postgres_bin)
             if not (bin_dir / "postgres").is_file():
@@ -54,7 +56,12 @@ class LocalEngine:
             f"fresh cluster from {bin_dir}, Unix socket only; every role but its superuser "
             "logs in with its password"
         )
-        with LocalPostgres(bin_dir=bin_dir, superuser=superuser, check_passwords=True) as access:
+        if preload:
+            self._detail += f"; shared_preload_libraries = '{preload}', as production's"
+        server = LocalPostgres(
+            bin_dir=bin_dir, superuser=superuser, check_passwords=True, preload=preload
+        )
+        with server as access:
             yield replace(access, tools=bin_dir)
 
     def catalogue(self) -> Catalogue:

@@ -138,6 +138,7 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
         durable: bool = False,
         port: int | None = None,
         check_passwords: bool = False,
+        preload: str = "",
     ) -> None:
         self.fixed_port = port
         self.bin_dir = bin_dir
@@ -145,6 +146,7 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
         # every role but the superuser must give its password (md5: a SCRAM or an MD5
         # hash), as a production cluster asks the application's login for it
         self.check_passwords = check_passwords
+        self.preload = preload  # shared_preload_libraries
         self.password = password
         self.tcp = tcp  # listen on 127.0.0.1 (with password auth) besides the socket
         self.durable = durable
@@ -242,6 +244,10 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
             "shared_buffers": "128MB",
             "logging_collector": "off",
         }
+        if self.preload:
+            if "'" in self.preload or "\n" in self.preload:
+                raise ExternalError("shared_preload_libraries holds a quote or a line break")
+            settings["shared_preload_libraries"] = self.preload
         body = "".join(f"{k} = '{v}'\n" for k, v in settings.items())
         conf.write_text(body)
 
