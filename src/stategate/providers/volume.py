@@ -11,9 +11,11 @@ the archive, and the backup is ``consistent`` only when nothing changed between.
 Sockets cannot be archived (named as findings); a device node fails the backup.
 
 Before extracting, every member is checked: anything absolute, with ``..``, a
-device, a symlink leaving the tree, a hard link to anything but an earlier file, a
-member below a symlink or a name met twice fails the restore before tar extracts
-anything, as does an archive whose members GNU tar lists otherwise.
+device, a symlink leaving the tree (by its own text, or followed through the
+archive's other symlinks), a hard link to anything but an earlier file, a member
+below a symlink or a name met twice fails the restore before tar extracts anything,
+as does an archive whose members GNU tar lists otherwise; after extracting, every
+symlink is resolved on disk once more.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from stategate.providers.volume_entries import (
     tree_entries,
     walk,
 )
+from stategate.providers.volume_links import escapes
 from stategate.sandbox.engine import Engine
 
 TAR_PART = "volume.tar"
@@ -404,12 +407,13 @@ def check_member(member: tarfile.TarInfo) -> None:
 class Fence:
     """The members of one archive, in order: each checked alone and against those
     before it (a hard link names an earlier file; nothing below a symlink; no name
-    twice)."""
+    twice); once all are in, :meth:`finish` follows every symlink through the others
+    (see :mod:`volume_links`)."""
 
     def __init__(self) -> None:
         self._dirs: set[str] = set()
         self._others: set[str] = set()
-        self._symlinks: set[str] = set()
+        self._links: dict[str, str] = {}  # a symlink's path -> its text
 
     def admit(self, member: tarfile.TarInfo) -> None:
         check_member(member)
@@ -425,14 +429,25 @@ class Fence:
                     f"volume archive hard link {member.name!r} names no earlier file: "
                     f"{member.linkname!r}"
                 )
+            if first in self._links:  # tar links the symlink itself: its text, here
+                self._links[name] = self._links[first]
         (self._dirs if member.isdir() else self._others).add(name)
         if member.issym():
-            self._symlinks.add(name)
+            self._links[name] = member.linkname
 
     def _below_symlink(self, name: str, shown: str) -> None:
         for parent in PurePosixPath(name).parents:
-            if parent.as_posix() in self._symlinks:
+            if parent.as_posix() in self._links:
                 raise ExternalError(f"volume archive member {shown!r} is below a symlink")
+
+    def finish(self) -> None:
+        """Refuse the archive if any symlink, followed through the others, leaves it."""
+        found = escapes(self._links)
+        if found:
+            said = [f"{name!r} -> {self._links[name]!r}: {why}" for name, why in found]
+            raise ExternalError(
+                "volume archive symlink leaves the target through other symlinks: " + _names(said)
+            )
 
 
 def check_archive(archive: Path) -> list[str]:
@@ -447,6 +462,7 @@ def check_archive(archive: Path) -> list[str]:
                 names.append(member_name(member))
     except tarfile.TarError as exc:
         raise ExternalError(f"volume archive {archive} is unreadable: {exc}") from exc
+    fence.finish()
     return names
 
 
@@ -485,3 +501,19 @@ def extract_safely(archive: Path, target: Path) -> None:
             + ("; ".join(lines[:_SHOWN]) or f"exit status {done.returncode}")
             + hint
         )
+    check_restored_links(target)
+
+
+def check_restored_links(target: Path) -> None:
+    """Every symlink under ``target``, resolved link by link on disk (realpath),
+    stays inside it: a second look, after the member check, at what tar made."""
+    root = Path(os.path.realpath(target))
+    for _, path, st in walk(target):
+        if not stat.S_ISLNK(st.st_mode):
+            continue
+        resolved = Path(os.path.realpath(path))
+        if resolved != root and root not in resolved.parents:
+            raise ExternalError(
+                f"restored volume symlink {path} -> {os.readlink(path)!r} resolves outside "
+                f"{target}, to {resolved}: the restore is refused"
+            )
