@@ -172,6 +172,31 @@ def test_a_restore_reproduces_every_kind_of_entry(
     assert stat.S_IMODE(root.parent.stat().st_mode) == 0o700
 
 
+# GNU tar writes "=" and "%" in a PAX keyword as %3D and %25: each name must come back
+ESCAPED_NAMES = ["user.a=b", "user.p%41", "user.x%3D", "user.%25=%"]
+
+
+def test_attribute_names_tar_escapes_are_read_as_named(tmp_path: Path) -> None:
+    source = tmp_path / "volume"
+    source.mkdir()
+    _require_xattrs(source)
+    (source / "f").write_bytes(b"x")
+    for number, name in enumerate(ESCAPED_NAMES):
+        os.setxattr(source / "f", name, str(number).encode())
+    output = backup(source, tmp_path / "backup")
+    tree = VolumeProvider(VolumeAccess(source)).fingerprint()
+    result = compare(tree, output.fingerprint)
+    assert result.match, result.examples
+    with VolumeProvider(VolumeAccess(source)).restore(
+        stored(tmp_path / "backup"), LocalEngine()
+    ) as sandbox:
+        assert isinstance(sandbox, VolumeProvider)
+        restored = sandbox.access.path / "f"
+        assert sorted(os.listxattr(restored)) == sorted(ESCAPED_NAMES)
+        result = compare(output.fingerprint, sandbox.fingerprint())
+        assert result.match, result.examples
+
+
 def _refill(path: Path) -> None:
     data = path.read_bytes()
     path.unlink()

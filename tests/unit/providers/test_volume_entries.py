@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from stategate.providers.fingerprint import FIELDS
 from stategate.providers.volume import RECENT_NS, Meta, judge
-from stategate.providers.volume_entries import Entry, acl_text, items
+from stategate.providers.volume_entries import Entry, acl_text, items, xattr_name
 
 NO_ID = 0xFFFFFFFF
 
@@ -91,3 +93,17 @@ def test_changes_during_and_just_before_the_archive_are_named() -> None:
     fresh = {".": _meta(0), "a": _meta(started - RECENT_NS + 1)}
     consistent, note = judge(fresh, dict(fresh), started)
     assert not consistent and "changed just before it began (a)" in note
+
+
+@pytest.mark.parametrize(
+    ("keyword", "name"),
+    [
+        ("user.a%3Db", "user.a=b"),
+        ("user.p%2541", "user.p%41"),
+        ("user.x%253D", "user.x%3D"),  # a literal "%3D": its "%" escaped
+        ("user.%41%3d%2", "user.%41%3d%2"),  # only %3D and %25 are tar's, as it writes them
+        ("user.plain", "user.plain"),
+    ],
+)
+def test_xattr_names_are_unescaped_as_gnu_tar_escapes_them(keyword: str, name: str) -> None:
+    assert xattr_name(keyword) == name
