@@ -7,7 +7,8 @@ fingerprint is read from the archive's own stream while it is written, so it
 describes exactly what the archive holds (see :mod:`volume_entries`).
 
 A live directory is not a snapshot: the tree's metadata is read before and after
-the archive, and the backup is ``consistent`` only when nothing changed between.
+the archive, and the backup is ``consistent`` only when nothing changed between,
+nor within two ticks of the file system's timestamps before (1 s ticks: 2 s).
 Sockets cannot be archived (named as findings); a device node fails the backup.
 
 Before extracting, every member is checked: anything absolute, with ``..``, a
@@ -60,6 +61,9 @@ METADATA = ("--xattrs", "--xattrs-include=*", "--acls", "--sparse", "--numeric-o
 # a change's ctime can equal an earlier one's within the kernel's coarse clock tick
 # (a few ms): a change this recent before the first scan cannot be told apart
 RECENT_NS = 100_000_000
+# units a file system may keep timestamps in, coarsest first: 2 s (FAT's mtime), 1 s
+# (ext3, ext4 with 128-byte inodes), 10 ms; anything finer counts as fine
+GRAINS_NS = (2_000_000_000, 1_000_000_000, 10_000_000, 1)
 _SHOWN = 5  # paths named in a message
 
 
@@ -225,6 +229,36 @@ def scan(root: Path) -> tuple[Snapshot, list[str]]:
     return snapshot, sockets
 
 
+def timestamp_grain(*snapshots: Snapshot) -> int:
+    """The coarsest of :data:`GRAINS_NS` that every observed mtime and ctime is a
+    multiple of: 1 s where every nanosecond part is 0. A fine clock lands on a whole
+    10 ms once in 10**7 stamps, so a tree of any size shows it; a tree seen as coarser
+    than it is only waits longer (an empty one counts as coarsest)."""
+    stamps = [
+        t for snapshot in snapshots for m in snapshot.values() for t in (m.mtime_ns, m.ctime_ns)
+    ]
+    return next(g for g in GRAINS_NS if all(t % g == 0 for t in stamps))
+
+
+def recent_window(grain_ns: int) -> int:
+    """How long before the first scan a change cannot be told from one made during
+    the archive: two ticks of the file system's timestamps, at least RECENT_NS."""
+    return max(RECENT_NS, 2 * grain_ns)
+
+
+def _clock(grain_ns: int, window_ns: int) -> str:
+    if window_ns == RECENT_NS:
+        return f"timestamps are fine-grained: changes up to {_seconds(window_ns)} before it count"
+    return (
+        f"this file system keeps timestamps to {_seconds(grain_ns)} only (every mtime and "
+        f"ctime a multiple of it), so changes up to {_seconds(window_ns)} before it count"
+    )
+
+
+def _seconds(ns: int) -> str:
+    return f"{ns / 1e9:g} s"
+
+
 def judge(before: Snapshot, after: Snapshot, started_ns: int) -> tuple[bool, str]:
     """Whether the archive is of one point in time, and the record's note saying why."""
     how = "GNU tar archive of a live directory; fingerprint read from the archive's own stream"
@@ -232,21 +266,24 @@ def judge(before: Snapshot, after: Snapshot, started_ns: int) -> tuple[bool, str
         (before.keys() ^ after.keys())
         | {n for n in before.keys() & after.keys() if before[n] != after[n]}
     )
+    grain = timestamp_grain(before, after)
+    window = recent_window(grain)
     if changed:
         return False, (
             f"{how}; not one point in time: {len(changed)} entries changed while it was "
-            f"written ({_names(changed)})"
+            f"written ({_names(changed)}; {_clock(grain, window)})"
         )
-    recent = sorted(n for n, meta in before.items() if meta.ctime_ns > started_ns - RECENT_NS)
+    recent = sorted(n for n, meta in before.items() if meta.ctime_ns > started_ns - window)
     if recent:
         return False, (
             f"{how}; not provably one point in time: {len(recent)} entries changed just "
             f"before it began ({_names(recent)}), within the filesystem's timestamp "
-            "granularity"
+            f"granularity ({_clock(grain, window)})"
         )
     return True, (
         f"{how}; no entry changed from before the archive to after it (inode, mode, owner, "
-        "size, mtime, ctime of every entry compared), so it holds one point in time"
+        "size, mtime, ctime of every entry compared), so it holds one point in time "
+        f"({_clock(grain, window)})"
     )
 
 
