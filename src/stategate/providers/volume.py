@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import os
 import stat
 import subprocess
@@ -52,6 +53,8 @@ from stategate.providers.volume_entries import (
 )
 from stategate.providers.volume_links import escapes
 from stategate.sandbox.engine import Engine
+
+log = logging.getLogger(__name__)
 
 TAR_PART = "volume.tar"
 TAR = "tar"
@@ -100,9 +103,12 @@ def extract_argv(archive: Path, target: Path) -> list[str]:
 class VolumeProvider:
     name: Literal["volume"] = "volume"
 
-    def __init__(self, access: VolumeAccess, *, legacy: bool = False) -> None:
+    def __init__(
+        self, access: VolumeAccess, *, legacy: bool = False, restore_warnings: tuple[str, ...] = ()
+    ) -> None:
         self.access = access
         self.legacy = legacy  # fingerprint as backups before GNU tar did (content only)
+        self.restore_warnings = restore_warnings  # a sandbox's: what tar could not set
 
     def address(self) -> str:
         return self.access.address()
@@ -176,8 +182,13 @@ class VolumeProvider:
             sandbox.chmod(0o700)
             target = sandbox / "volume"
             target.mkdir()
-            extract_safely(backup.directory / TAR_PART, target)
-            yield VolumeProvider(VolumeAccess(target), legacy=legacy)
+            warnings = extract_safely(backup.directory / TAR_PART, target)
+            for line in warnings:  # the comparison fails on what is lost; this says why
+                log.warning(
+                    "%s",
+                    execute.mask(f"restoring volume into {target}: tar: {line}", self.secrets()),
+                )
+            yield VolumeProvider(VolumeAccess(target), legacy=legacy, restore_warnings=warnings)
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, volume=self.access)
@@ -518,11 +529,12 @@ def listed_by_tar(archive: Path) -> list[str]:
     ]
 
 
-def extract_safely(archive: Path, target: Path) -> None:
+def extract_safely(archive: Path, target: Path) -> tuple[str, ...]:
     """Check every member, check that GNU tar reads the same members as the check did
     (an archive two parsers read differently is refused: a header tarfile takes for the
     end and GNU tar skips would hide members from the check), then extract with GNU
-    tar as a production restore does."""
+    tar as a production restore does; tar's warnings (an extended attribute or ACL it
+    could not set: tar still exits 0), returned."""
     checked = check_archive(archive)
     if listed_by_tar(archive) != checked:
         raise ExternalError(
@@ -539,6 +551,7 @@ def extract_safely(archive: Path, target: Path) -> None:
             + hint
         )
     check_restored_links(target)
+    return tuple(tar_lines(done.stderr.decode("utf-8", "replace")))
 
 
 def check_restored_links(target: Path) -> None:
