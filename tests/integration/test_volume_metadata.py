@@ -276,7 +276,7 @@ def test_a_change_during_the_archive_is_not_one_point_in_time(volume: Path, tmp_
     hooks = BackupHooks(after_fingerprint=lambda: (volume / "late.log").write_text("late\n"))
     output = backup(volume, tmp_path / "backup", hooks)
     assert not output.consistent
-    assert "not one point in time: 2 entries changed while it was written (., late.log; " in (
+    assert "not one point in time: 2 entries changed while it was written (., late.log); " in (
         output.note
     )
 

@@ -259,10 +259,14 @@ def recent_window(grain_ns: int) -> int:
 
 def _clock(grain_ns: int, window_ns: int) -> str:
     if window_ns == RECENT_NS:
-        return f"timestamps are fine-grained: changes up to {_seconds(window_ns)} before it count"
+        return (
+            f"timestamps are fine-grained: a change up to {_seconds(window_ns)} before the "
+            "archive counts as during it"
+        )
     return (
         f"this file system keeps timestamps to {_seconds(grain_ns)} only (every mtime and "
-        f"ctime a multiple of it), so changes up to {_seconds(window_ns)} before it count"
+        f"ctime is a multiple of it): a change up to {_seconds(window_ns)} before the "
+        "archive counts as during it"
     )
 
 
@@ -282,19 +286,19 @@ def judge(before: Snapshot, after: Snapshot, started_ns: int) -> tuple[bool, str
     if changed:
         return False, (
             f"{how}; not one point in time: {len(changed)} entries changed while it was "
-            f"written ({_names(changed)}; {_clock(grain, window)})"
+            f"written ({_names(changed)}); {_clock(grain, window)}"
         )
     recent = sorted(n for n, meta in before.items() if meta.ctime_ns > started_ns - window)
     if recent:
         return False, (
             f"{how}; not provably one point in time: {len(recent)} entries changed just "
-            f"before it began ({_names(recent)}), within the filesystem's timestamp "
-            f"granularity ({_clock(grain, window)})"
+            f"before it began ({_names(recent)}), too close to tell from a change while it "
+            f"was written; {_clock(grain, window)}"
         )
     return True, (
         f"{how}; no entry changed from before the archive to after it (inode, mode, owner, "
-        "size, mtime, ctime of every entry compared), so it holds one point in time "
-        f"({_clock(grain, window)})"
+        "size, mtime, ctime of every entry compared), so it holds one point in time; "
+        + _clock(grain, window)
     )
 
 

@@ -87,7 +87,7 @@ def test_changes_during_and_just_before_the_archive_are_named() -> None:
     after = {".": _meta(0), "a": _meta(0, size=2), "new": _meta(0)}
     consistent, note = judge(before, after, started)
     assert not consistent
-    assert "not one point in time: 3 entries changed while it was written (a, gone, new; " in note
+    assert "not one point in time: 3 entries changed while it was written (a, gone, new); " in note
     fresh = {".": _meta(0), "a": _meta(started - RECENT_NS + 1)}
     consistent, note = judge(fresh, dict(fresh), started)
     assert not consistent and "changed just before it began (a)" in note
@@ -126,7 +126,10 @@ def test_on_whole_second_timestamps_a_change_two_seconds_before_counts() -> None
     consistent, note = judge(torn, dict(torn), started)
     assert not consistent
     assert "changed just before it began (a)" in note
-    assert "keeps timestamps to 1 s only" in note and "changes up to 2 s before it" in note
+    assert (
+        "keeps timestamps to 1 s only" in note
+        and "a change up to 2 s before the archive counts" in note
+    )
     quiet = {".": _meta(SECOND), "a": _meta(8 * SECOND)}  # 2.5 s before
     consistent, note = judge(quiet, dict(quiet), started)
     assert consistent and "keeps timestamps to 1 s only" in note
