@@ -258,7 +258,7 @@ def recent_window(grain_ns: int) -> int:
 
 
 def _clock(grain_ns: int, window_ns: int) -> str:
-    if window_ns == RECENT_NS:
+    if grain_ns == GRAINS_NS[-1]:
         return (
             f"timestamps are fine-grained: a change up to {_seconds(window_ns)} before the "
             "archive counts as during it"

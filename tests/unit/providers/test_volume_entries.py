@@ -140,3 +140,10 @@ def test_on_fine_timestamps_the_window_stays_short() -> None:
     tree = {".": _meta(1), "a": _meta(started - RECENT_NS - 1)}
     consistent, note = judge(tree, dict(tree), started)
     assert consistent and "timestamps are fine-grained" in note
+
+
+def test_a_hundredth_of_a_second_is_named_not_called_fine() -> None:
+    tree = {".": _meta(SECOND + 10_000_000), "a": _meta(5 * SECOND + 20_000_000)}
+    consistent, note = judge(tree, dict(tree), 10 * SECOND)
+    assert consistent
+    assert "keeps timestamps to 0.01 s only" in note and "up to 0.1 s before" in note
