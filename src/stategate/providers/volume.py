@@ -7,19 +7,23 @@ fingerprint is read from the archive's own stream while it is written, so it
 describes exactly what the archive holds (see :mod:`volume_entries`).
 
 A live directory is not a snapshot: the tree's metadata is read before and after
-the archive, and the backup is ``consistent`` only when nothing changed between.
+the archive, and the backup is ``consistent`` only when nothing changed between,
+nor within two ticks of the file system's timestamps before (1 s ticks: 2 s).
 Sockets cannot be archived (named as findings); a device node fails the backup.
 
 Before extracting, every member is checked: anything absolute, with ``..``, a
-device, a symlink leaving the tree, a hard link to anything but an earlier file, a
-member below a symlink or a name met twice fails the restore before tar extracts
-anything, as does an archive whose members GNU tar lists otherwise.
+device, a symlink leaving the tree (by its own text, or followed through the
+archive's other symlinks), a hard link to anything but an earlier file, a member
+below a symlink or a name met twice fails the restore before tar extracts anything,
+as does an archive whose members GNU tar lists otherwise; after extracting, every
+symlink is resolved on disk once more.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import os
 import stat
 import subprocess
@@ -47,7 +51,10 @@ from stategate.providers.volume_entries import (
     tree_entries,
     walk,
 )
+from stategate.providers.volume_links import escapes
 from stategate.sandbox.engine import Engine
+
+log = logging.getLogger(__name__)
 
 TAR_PART = "volume.tar"
 TAR = "tar"
@@ -57,6 +64,9 @@ METADATA = ("--xattrs", "--xattrs-include=*", "--acls", "--sparse", "--numeric-o
 # a change's ctime can equal an earlier one's within the kernel's coarse clock tick
 # (a few ms): a change this recent before the first scan cannot be told apart
 RECENT_NS = 100_000_000
+# units a file system may keep timestamps in, coarsest first: 2 s (FAT's mtime), 1 s
+# (ext3, ext4 with 128-byte inodes), 10 ms; anything finer counts as fine
+GRAINS_NS = (2_000_000_000, 1_000_000_000, 10_000_000, 1)
 _SHOWN = 5  # paths named in a message
 
 
@@ -93,9 +103,12 @@ def extract_argv(archive: Path, target: Path) -> list[str]:
 class VolumeProvider:
     name: Literal["volume"] = "volume"
 
-    def __init__(self, access: VolumeAccess, *, legacy: bool = False) -> None:
+    def __init__(
+        self, access: VolumeAccess, *, legacy: bool = False, restore_warnings: tuple[str, ...] = ()
+    ) -> None:
         self.access = access
         self.legacy = legacy  # fingerprint as backups before GNU tar did (content only)
+        self.restore_warnings = restore_warnings  # a sandbox's: what tar could not set
 
     def address(self) -> str:
         return self.access.address()
@@ -169,8 +182,13 @@ class VolumeProvider:
             sandbox.chmod(0o700)
             target = sandbox / "volume"
             target.mkdir()
-            extract_safely(backup.directory / TAR_PART, target)
-            yield VolumeProvider(VolumeAccess(target), legacy=legacy)
+            warnings = extract_safely(backup.directory / TAR_PART, target)
+            for line in warnings:  # the comparison fails on what is lost; this says why
+                log.warning(
+                    "%s",
+                    execute.mask(f"restoring volume into {target}: tar: {line}", self.secrets()),
+                )
+            yield VolumeProvider(VolumeAccess(target), legacy=legacy, restore_warnings=warnings)
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, volume=self.access)
@@ -222,6 +240,40 @@ def scan(root: Path) -> tuple[Snapshot, list[str]]:
     return snapshot, sockets
 
 
+def timestamp_grain(*snapshots: Snapshot) -> int:
+    """The coarsest of :data:`GRAINS_NS` that every observed mtime and ctime is a
+    multiple of: 1 s where every nanosecond part is 0. A fine clock lands on a whole
+    10 ms once in 10**7 stamps, so a tree of any size shows it; a tree seen as coarser
+    than it is only waits longer (an empty one counts as coarsest)."""
+    stamps = [
+        t for snapshot in snapshots for m in snapshot.values() for t in (m.mtime_ns, m.ctime_ns)
+    ]
+    return next(g for g in GRAINS_NS if all(t % g == 0 for t in stamps))
+
+
+def recent_window(grain_ns: int) -> int:
+    """How long before the first scan a change cannot be told from one made during
+    the archive: two ticks of the file system's timestamps, at least RECENT_NS."""
+    return max(RECENT_NS, 2 * grain_ns)
+
+
+def _clock(grain_ns: int, window_ns: int) -> str:
+    if grain_ns == GRAINS_NS[-1]:
+        return (
+            f"timestamps are fine-grained: a change up to {_seconds(window_ns)} before the "
+            "archive counts as during it"
+        )
+    return (
+        f"this file system keeps timestamps to {_seconds(grain_ns)} only (every mtime and "
+        f"ctime is a multiple of it): a change up to {_seconds(window_ns)} before the "
+        "archive counts as during it"
+    )
+
+
+def _seconds(ns: int) -> str:
+    return f"{ns / 1e9:g} s"
+
+
 def judge(before: Snapshot, after: Snapshot, started_ns: int) -> tuple[bool, str]:
     """Whether the archive is of one point in time, and the record's note saying why."""
     how = "GNU tar archive of a live directory; fingerprint read from the archive's own stream"
@@ -229,21 +281,24 @@ def judge(before: Snapshot, after: Snapshot, started_ns: int) -> tuple[bool, str
         (before.keys() ^ after.keys())
         | {n for n in before.keys() & after.keys() if before[n] != after[n]}
     )
+    grain = timestamp_grain(before, after)
+    window = recent_window(grain)
     if changed:
         return False, (
             f"{how}; not one point in time: {len(changed)} entries changed while it was "
-            f"written ({_names(changed)})"
+            f"written ({_names(changed)}); {_clock(grain, window)}"
         )
-    recent = sorted(n for n, meta in before.items() if meta.ctime_ns > started_ns - RECENT_NS)
+    recent = sorted(n for n, meta in before.items() if meta.ctime_ns > started_ns - window)
     if recent:
         return False, (
             f"{how}; not provably one point in time: {len(recent)} entries changed just "
-            f"before it began ({_names(recent)}), within the filesystem's timestamp "
-            "granularity"
+            f"before it began ({_names(recent)}), too close to tell from a change while it "
+            f"was written; {_clock(grain, window)}"
         )
     return True, (
         f"{how}; no entry changed from before the archive to after it (inode, mode, owner, "
-        "size, mtime, ctime of every entry compared), so it holds one point in time"
+        "size, mtime, ctime of every entry compared), so it holds one point in time; "
+        + _clock(grain, window)
     )
 
 
@@ -404,12 +459,13 @@ def check_member(member: tarfile.TarInfo) -> None:
 class Fence:
     """The members of one archive, in order: each checked alone and against those
     before it (a hard link names an earlier file; nothing below a symlink; no name
-    twice)."""
+    twice); once all are in, :meth:`finish` follows every symlink through the others
+    (see :mod:`volume_links`)."""
 
     def __init__(self) -> None:
         self._dirs: set[str] = set()
         self._others: set[str] = set()
-        self._symlinks: set[str] = set()
+        self._links: dict[str, str] = {}  # a symlink's path -> its text
 
     def admit(self, member: tarfile.TarInfo) -> None:
         check_member(member)
@@ -425,14 +481,25 @@ class Fence:
                     f"volume archive hard link {member.name!r} names no earlier file: "
                     f"{member.linkname!r}"
                 )
+            if first in self._links:  # tar links the symlink itself: its text, here
+                self._links[name] = self._links[first]
         (self._dirs if member.isdir() else self._others).add(name)
         if member.issym():
-            self._symlinks.add(name)
+            self._links[name] = member.linkname
 
     def _below_symlink(self, name: str, shown: str) -> None:
         for parent in PurePosixPath(name).parents:
-            if parent.as_posix() in self._symlinks:
+            if parent.as_posix() in self._links:
                 raise ExternalError(f"volume archive member {shown!r} is below a symlink")
+
+    def finish(self) -> None:
+        """Refuse the archive if any symlink, followed through the others, leaves it."""
+        found = escapes(self._links)
+        if found:
+            said = [f"{name!r} -> {self._links[name]!r}: {why}" for name, why in found]
+            raise ExternalError(
+                "volume archive symlink leaves the target through other symlinks: " + _names(said)
+            )
 
 
 def check_archive(archive: Path) -> list[str]:
@@ -447,6 +514,7 @@ def check_archive(archive: Path) -> list[str]:
                 names.append(member_name(member))
     except tarfile.TarError as exc:
         raise ExternalError(f"volume archive {archive} is unreadable: {exc}") from exc
+    fence.finish()
     return names
 
 
@@ -465,11 +533,12 @@ def listed_by_tar(archive: Path) -> list[str]:
     ]
 
 
-def extract_safely(archive: Path, target: Path) -> None:
+def extract_safely(archive: Path, target: Path) -> tuple[str, ...]:
     """Check every member, check that GNU tar reads the same members as the check did
     (an archive two parsers read differently is refused: a header tarfile takes for the
     end and GNU tar skips would hide members from the check), then extract with GNU
-    tar as a production restore does."""
+    tar as a production restore does; tar's warnings (an extended attribute or ACL it
+    could not set: tar still exits 0), returned."""
     checked = check_archive(archive)
     if listed_by_tar(archive) != checked:
         raise ExternalError(
@@ -485,3 +554,20 @@ def extract_safely(archive: Path, target: Path) -> None:
             + ("; ".join(lines[:_SHOWN]) or f"exit status {done.returncode}")
             + hint
         )
+    check_restored_links(target)
+    return tuple(tar_lines(done.stderr.decode("utf-8", "replace")))
+
+
+def check_restored_links(target: Path) -> None:
+    """Every symlink under ``target``, resolved link by link on disk (realpath),
+    stays inside it: a second look, after the member check, at what tar made."""
+    root = Path(os.path.realpath(target))
+    for _, path, st in walk(target):
+        if not stat.S_ISLNK(st.st_mode):
+            continue
+        resolved = Path(os.path.realpath(path))
+        if resolved != root and root not in resolved.parents:
+            raise ExternalError(
+                f"restored volume symlink {path} -> {os.readlink(path)!r} resolves outside "
+                f"{target}, to {resolved}: the restore is refused"
+            )

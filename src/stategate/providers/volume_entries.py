@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -329,10 +330,20 @@ def _member_kind(member: tarfile.TarInfo) -> Kind:
 def _pax_xattrs(member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
     # tarfile decodes PAX values as UTF-8 with surrogateescape: encoding back gives the bytes
     return [
-        (key[len(XATTR_PAX) :], value.encode("utf-8", "surrogateescape"))
+        (xattr_name(key[len(XATTR_PAX) :]), value.encode("utf-8", "surrogateescape"))
         for key, value in member.pax_headers.items()
         if key.startswith(XATTR_PAX)
     ]
+
+
+_KEYWORD_ESCAPES = re.compile("%(3D|25)")
+
+
+def xattr_name(keyword: str) -> str:
+    """An attribute's name from GNU tar's PAX keyword: tar writes ``=`` (which ends a
+    keyword) as ``%3D`` and ``%`` as ``%25``, nothing else, and reads back exactly these
+    two, left to right (``%253D`` is ``%3D``; ``%41`` stays ``%41``)."""
+    return _KEYWORD_ESCAPES.sub(lambda m: "=" if m.group(1) == "3D" else "%", keyword)
 
 
 def _hash(data: IO[bytes]) -> str:

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import io
+import logging
+import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from stategate.errors import ExternalError
+from stategate.providers.access import VolumeAccess
+from stategate.providers.base import StoredBackup
+from stategate.providers.fingerprint import Fingerprint
 from stategate.providers.registry import PROVIDERS
 from stategate.providers.s3 import object_part
 from stategate.providers.s3_layout import check_key, version_part
-from stategate.providers.volume import Fence, check_member, extract_safely
+from stategate.providers.volume import (
+    TAR_PART,
+    Fence,
+    VolumeProvider,
+    check_member,
+    extract_safely,
+)
+from stategate.sandbox.local import LocalEngine
 
 
 @pytest.mark.parametrize(
@@ -192,3 +204,26 @@ def test_a_member_named_differently_by_gnu_tar_is_refused(tmp_path: Path) -> Non
     with pytest.raises(ExternalError, match="reads differently to GNU tar and to the member check"):
         extract_safely(archive, target)
     assert list(target.iterdir()) == []
+
+
+def test_what_tar_could_not_set_is_returned_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # an attribute in a namespace no file system has: GNU tar warns and exits 0
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    with tarfile.open(backup / TAR_PART, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("./f")
+        info.size = 1
+        info.pax_headers = {"SCHILY.xattr.bogus.name": "v", "SCHILY.xattr.user.ok": "w"}
+        tar.addfile(info, io.BytesIO(b"x"))
+    stored = StoredBackup(directory=backup, parts=(), fingerprint=Fingerprint([]))
+    provider = VolumeProvider(VolumeAccess(tmp_path / "unused"))
+    with caplog.at_level(logging.WARNING), provider.restore(stored, LocalEngine()) as sandbox:
+        assert isinstance(sandbox, VolumeProvider)
+        assert os.getxattr(sandbox.access.path / "f", "user.ok") == b"w"
+    (warning,) = sandbox.restore_warnings
+    assert "Cannot set 'bogus.name' extended attribute for file './f'" in warning
+    assert [r.getMessage() for r in caplog.records] == [
+        f"restoring volume into {sandbox.access.path}: tar: {warning}"
+    ]
