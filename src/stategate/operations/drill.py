@@ -52,6 +52,7 @@ class DrillOutcome:
     comparison: Comparison | None = None
     smoke: list[CheckOutcome] = field(default_factory=list)
     read_from: StoredCopy | None = None  # the repository the backup was read back from
+    warnings: list[str] = field(default_factory=list)  # the restore's tools', masked
 
     def failed(self, result: Result, reason: str) -> None:
         if self.result == "pass" or (self.result == "fail" and result == "error"):
@@ -94,6 +95,9 @@ def drilled(
             outcome.read_from = stored.read_from
             box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
             outcome.sandbox = box.info
+            outcome.warnings = [
+                execute.mask(w, source.secrets()) for w in box.provider.restore_warnings
+            ]
             with ctx.progress(f"fingerprint sandbox of {ctx.module_id}", None):
                 observed = box.provider.fingerprint()
                 read_by = int(time.time() * 1000)  # keys with a TTL may have expired by then
@@ -180,7 +184,11 @@ def run_restore_drill(
         sandbox=outcome.sandbox,
         fingerprint=outcome.comparison,
         smoke=outcome.smoke,
-        findings=[*bpred.findings, *presence_findings(outcome.comparison)],
+        findings=[
+            *bpred.findings,
+            *presence_findings(outcome.comparison),
+            *(f"the restore warned: {w}" for w in outcome.warnings),
+        ],
     )
     subjects = [Subject(name=s.name, digest=dict(s.digest)) for s in backup.statement.subject]
     return write_record(ctx.store, statement(subjects, predicate), ctx.key)

@@ -104,6 +104,11 @@ class Provider(Protocol):
     @property
     def name(self) -> ProviderName: ...
 
+    @property
+    def restore_warnings(self) -> tuple[str, ...]:
+        """A sandbox's: what the restore's tools warned about (empty on a source)."""
+        ...
+
     def address(self) -> str:
         """Where it is, without credentials (for records and messages)."""
         ...

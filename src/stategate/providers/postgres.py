@@ -140,6 +140,8 @@ class _Snapshot:
 
 class PostgresProvider:
     name: Literal["postgres"] = "postgres"
+    # a sandbox's: the warnings of pg_restore and psql while it was restored
+    restore_warnings: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -623,6 +625,7 @@ class PostgresProvider:
                 timeout=600,
                 check=False,
             )
+        self._warned("psql globals.sql", done.stderr)
         if done.returncode != 0:
             err = done.stderr.decode("utf-8", "replace")
             errors = [line for line in err.splitlines() if "ERROR" in line]
@@ -651,18 +654,30 @@ class PostgresProvider:
         ]
         path = directory / name
         if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
-            execute.run(
+            done = execute.run(
                 [*argv, str(path)], env=self.access.env(), secrets=self.secrets(), timeout=None
             )
-            return
-        # pg_restore reads a custom-format archive from a pipe in one pass
-        with compression.decompressing(path, name) as archive:
-            execute.feed(
-                execute.with_stdio_buffers([*argv, "--format=custom"], stdin=True),
-                archive,
-                env=self.access.env(),
-                secrets=self.secrets(),
-            )
+        else:
+            # pg_restore reads a custom-format archive from a pipe in one pass
+            with compression.decompressing(path, name) as archive:
+                done = execute.feed(
+                    execute.with_stdio_buffers([*argv, "--format=custom"], stdin=True),
+                    archive,
+                    env=self.access.env(),
+                    secrets=self.secrets(),
+                )
+        self._warned(f"pg_restore {part_db(name)}", done.stderr)
+
+    def _warned(self, tool: str, stderr: bytes) -> None:
+        """Keep what a restore step warned about (masked), for the drill's record."""
+        lines = [
+            line.strip()
+            for line in stderr.decode("utf-8", "replace").splitlines()
+            if "warning" in line.lower()
+        ]
+        self.restore_warnings += tuple(
+            execute.mask(f"{tool}: {line}", self.secrets()) for line in lines
+        )
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, postgres=self.app or self.access)

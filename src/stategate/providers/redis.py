@@ -114,6 +114,7 @@ return {res[1], table.concat(out)}
 
 class RedisProvider:
     name: Literal["redis"] = "redis"
+    restore_warnings: tuple[str, ...] = ()  # the RDB loads or the server does not start
 
     def __init__(
         self,

@@ -128,6 +128,7 @@ def client_for(access: S3Access, timeout: float = READ_TIMEOUT) -> Any:
 
 class S3Provider:
     name: Literal["s3"] = "s3"
+    restore_warnings: tuple[str, ...] = ()  # every request succeeds or the restore fails
 
     def __init__(self, access: S3Access, *, layout: int = 2) -> None:
         self.access = access
