@@ -137,6 +137,9 @@ def _module_section(
             f"docker compose -f {compose_file} up -d --no-deps {service}",
             f"# restore {which} with the provider's restore procedure",
             "```",
+            "",
+            "Every manual step of that restore for this kind of module, and what each of "
+            "the backup's findings calls for: docs/restore.md.",
         ]
     else:
         out += [
