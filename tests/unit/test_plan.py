@@ -57,6 +57,7 @@ def test_plan_is_operator_gated_and_lints_clean(tmp_path: Path) -> None:
 
     assert lint_docs("plan.md", text, RUNTIME_PATTERNS, "operator-gated") == []
     assert "rolling back means restoring backup `20261127T100000Z-abcdef`" in text
+    assert "what each of the backup's findings calls for: docs/restore.md" in text
     assert "Migration note: dump and restore into 17" in text
     # the policy's smoke contract for postgres (the packet declares none), check by check
     smoke = text.split("### Smoke checks after the step\n\n")[1].split("\n\n")[0]
@@ -70,6 +71,7 @@ def test_plan_without_restore_says_repin(tmp_path: Path) -> None:
     text = _plan(tmp_path, needs_restore=False)
     assert "no restore is needed" in text
     assert "rolling back means restoring" not in text
+    assert "docs/restore.md" not in text
 
 
 def _rehearsal() -> RehearsalPredicate:
