@@ -22,10 +22,12 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -43,10 +45,12 @@ from stategate.providers.base import BackupHooks, BackupOutput, Origin, SmokeTar
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.s3_http import S3Http
 from stategate.providers.s3_layout import (
+    LAYOUT,
     MANIFEST_PART,
     OBJECTS,
     BucketSettings,
     Manifest,
+    Pairs,
     Version,
     check_key,
     fingerprint_items,
@@ -88,6 +92,9 @@ class Listed:
     version_id: str = ""
     order: int = 1
     delete_marker: bool = False
+    # unversioned buckets: LastModified, so a metadata-only change (same etag) between
+    # the listings is seen
+    modified: str = ""
 
 
 def object_part(bucket: str, key: str) -> str:
@@ -129,13 +136,17 @@ def client_for(access: S3Access, timeout: float = READ_TIMEOUT) -> Any:
 class S3Provider:
     name: Literal["s3"] = "s3"
 
-    def __init__(self, access: S3Access, *, layout: int = 2) -> None:
+    def __init__(self, access: S3Access, *, layout: int = LAYOUT) -> None:
         self.access = access
         self._client = client_for(access)
-        # 1: fingerprint as backups before the manifest did (a sandbox of such a backup)
+        # 1: fingerprint as backups before the manifest did, 2: as manifests before
+        # retention had its own item (a sandbox of such a backup)
         self.layout = layout
         # a sandbox: per bucket, the settings the backup's source did not support
         self.unsupported_before: dict[str, tuple[str, ...]] = {}
+        # a sandbox of a layout-2 backup: the retention headers (bucket, key, order) a
+        # restore could not set any more (their date had passed)
+        self.passed_retention: dict[tuple[str, str, int], Pairs] = {}
 
     def address(self) -> str:
         return self.access.address()
@@ -220,7 +231,17 @@ class S3Provider:
         listed = self.list_objects(buckets)
         with self.http() as downloads:
             versions = map_in_threads(partial(_read, downloads), listed)
-        return Fingerprint(fingerprint_items(buckets, versions))
+        if self.passed_retention:
+            versions = [self._with_passed_retention(v) for v in versions]
+        return Fingerprint(fingerprint_items(buckets, versions, self.layout))
+
+    def _with_passed_retention(self, version: Version) -> Version:
+        """Layout 2 digested retention with the other metadata: one that had passed
+        before the restore counts as the backup's (as layout 3 counts it expired)."""
+        passed = self.passed_retention.get((version.bucket, version.key, version.order))
+        if not passed or version.retention:
+            return version
+        return replace(version, headers=tuple(sorted((*version.headers, *passed))))
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
         buckets = self.bucket_settings()
@@ -233,6 +254,7 @@ class S3Provider:
         with out.part(MANIFEST_PART) as dest:
             dest.write(manifest_jsonl(buckets, versions))
         findings = [f for b in buckets for f in s3_settings.findings(b)]
+        findings += storage_findings(versions)
         return BackupOutput(
             Fingerprint(fingerprint_items(buckets, versions)),
             consistent=again == listed,
@@ -246,10 +268,12 @@ class S3Provider:
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[S3Provider]:
-        layout = 2 if MANIFEST_PART in {p.name for p in backup.parts} else 1
         manifest = (
-            parse_manifest((backup.directory / MANIFEST_PART).read_bytes()) if layout == 2 else None
+            parse_manifest((backup.directory / MANIFEST_PART).read_bytes())
+            if MANIFEST_PART in {p.name for p in backup.parts}
+            else None
         )
+        layout = manifest.layout if manifest is not None else 1
         with engine.s3() as access:
             if manifest is not None:
                 buckets = [b.bucket for b in manifest.buckets]
@@ -284,15 +308,35 @@ class S3Provider:
                 if version.delete_marker:
                     self._client.delete_object(Bucket=version.bucket, Key=version.key)
                     continue
-                with open(directory / safe_part_name(version.part), "rb") as handle:
-                    self._client.put_object(
-                        Bucket=version.bucket,
-                        Key=version.key,
-                        Body=handle,
-                        **put_arguments(version),
-                    )
+                self._put_version(directory, self._unlocked(version))
             except (BotoCoreError, ClientError) as exc:
                 raise self._error(f"put {what}", exc) from exc
+
+    def _unlocked(self, version: Version) -> Version:
+        """``version`` without its retention if its date has passed: a PUT may not set
+        a retention in the past (the comparison counts it expired)."""
+        if not version.retention_passed(datetime.now(UTC)):
+            return version
+        if self.layout == 2:
+            self.passed_retention[(version.bucket, version.key, version.order)] = version.retention
+        kept = tuple(h for h in version.headers if h not in version.retention)
+        return replace(version, headers=kept)
+
+    def _put_version(self, directory: Path, version: Version) -> None:
+        """boto3's PUT; a version with header values that are not ASCII through
+        :meth:`S3Http.put`, which sends them as the bytes the source gave."""
+        part = directory / safe_part_name(version.part)
+        if all(value.isascii() for _name, value in version.headers):
+            with open(part, "rb") as handle:
+                self._client.put_object(
+                    Bucket=version.bucket, Key=version.key, Body=handle, **put_arguments(version)
+                )
+            return
+        headers = dict(version.headers)
+        if version.tags:
+            headers["x-amz-tagging"] = urllib.parse.urlencode(version.tags)
+        with self.http() as s3:
+            s3.put(version.bucket, version.key, part, sha256=version.sha256, headers=headers)
 
     def _load_layout1(self, directory: Path, manifest: Fingerprint, buckets: list[str]) -> None:
         try:
@@ -318,7 +362,10 @@ class S3Provider:
 def _listing(s3: S3Http, settings: BucketSettings) -> list[Listed]:
     bucket = settings.bucket
     if not settings.versioned:
-        return [Listed(bucket, o.key, o.size, o.etag) for o in s3.list_objects(bucket)]
+        return [
+            Listed(bucket, o.key, o.size, o.etag, modified=o.modified)
+            for o in s3.list_objects(bucket)
+        ]
     versions = list(s3.list_versions(bucket))
     orders = history_orders([(v.key, v.latest, v.modified) for v in versions])
     return [
@@ -345,10 +392,38 @@ def consistency_note(
             "during the copy)"
         )
     return (
-        "listed before and after the copy, the same keys and etags both times, each object "
-        "fetched If-Match its listed etag: every object as both listings saw it; a change "
-        "made and undone between the listings is not seen (tags read once, during the copy)"
+        "listed before and after the copy, the same keys, etags and last-modified times "
+        "both times, each object fetched If-Match its listed etag: every object as both "
+        "listings saw it (a metadata-only change moves last-modified); a change made and "
+        "undone within one second of the listing's clock is not seen (tags read once, "
+        "during the copy)"
     )
+
+
+def storage_findings(versions: Iterable[Version]) -> list[str]:
+    """Per bucket, how many versions the server stores with server-side encryption or
+    in a storage class other than STANDARD: a restore writes them as the sandbox
+    bucket's defaults say, and no drill compares it."""
+    sse: Counter[str] = Counter()
+    classes: Counter[str] = Counter()
+    for v in versions:
+        stored = dict(v.stored)
+        if stored.get("x-amz-server-side-encryption"):
+            sse[v.bucket] += 1
+        if stored.get("x-amz-storage-class", "STANDARD") != "STANDARD":
+            classes[v.bucket] += 1
+    found = [
+        f"bucket {b}: {n} object versions stored with server-side encryption (SSE-S3/KMS): "
+        "restored as the bucket's default encryption says (with the sandbox's own keys), "
+        "not compared; the manifest names algorithm and KMS key per version"
+        for b, n in sorted(sse.items())
+    ]
+    found += [
+        f"bucket {b}: {n} object versions in a storage class other than STANDARD: "
+        "restored as STANDARD, not compared; the manifest names the class per version"
+        for b, n in sorted(classes.items())
+    ]
+    return found
 
 
 def put_arguments(version: Version) -> dict[str, Any]:
@@ -364,7 +439,7 @@ def put_arguments(version: Version) -> dict[str, Any]:
         "x-amz-object-lock-legal-hold": "ObjectLockLegalHoldStatus",
     }
     args: dict[str, Any] = {}
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str] = {}  # ASCII only (botocore refuses others): see _put_version
     for name, value in version.headers:
         if name in named:
             args[named[name]] = value
@@ -426,7 +501,7 @@ def _fetch(downloads: S3Http, entry: Listed, sink: Callable[[memoryview], object
         version_id=entry.version_id,
     )
     tags = downloads.tags(entry.bucket, entry.key, entry.version_id) if got.tag_count else ()
-    return replace(base, size=got.size, headers=got.headers, tags=tags)
+    return replace(base, size=got.size, headers=got.headers, tags=tags, stored=got.stored)
 
 
 def _read(downloads: S3Http, entry: Listed) -> Version:

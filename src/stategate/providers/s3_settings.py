@@ -35,6 +35,7 @@ NOT_SET: dict[Setting, frozenset[str]] = {
     ),
     "tags": frozenset({"NoSuchTagSet", "NoSuchTagSetError"}),
     "cors": frozenset({"NoSuchCORSConfiguration"}),
+    "encryption": frozenset({"ServerSideEncryptionConfigurationNotFoundError"}),
     "versioning": frozenset(),
 }
 
@@ -89,6 +90,11 @@ def _cors(client: Any, bucket: str) -> object:
     return {"CORSRules": canonical_rules(list(rules))}
 
 
+def _encryption(client: Any, bucket: str) -> object:
+    reply = client.get_bucket_encryption(Bucket=bucket)
+    return reply.get("ServerSideEncryptionConfiguration") or None
+
+
 READERS: dict[Setting, Callable[[Any, str], object]] = {
     "versioning": _versioning,
     "policy": _policy,
@@ -96,6 +102,7 @@ READERS: dict[Setting, Callable[[Any, str], object]] = {
     "object-lock": _object_lock,
     "tags": _tags,
     "cors": _cors,
+    "encryption": _encryption,
 }
 
 
@@ -136,7 +143,9 @@ def findings(settings: BucketSettings) -> list[str]:
 
 def create_bucket(client: Any, settings: BucketSettings, error: Error) -> None:
     """The bucket, object lock enabled at creation when the source had it, versioning
-    on before any version is restored (set to Suspended again by :func:`finish`)."""
+    on before any version is restored (set to Suspended again by :func:`finish`), and
+    its default encryption, so the restored objects are stored encrypted as the
+    source's were."""
     bucket = settings.bucket
     args: dict[str, Any] = {"Bucket": bucket}
     if settings.object_lock:
@@ -149,6 +158,16 @@ def create_bucket(client: Any, settings: BucketSettings, error: Error) -> None:
             "versioning",
             lambda: client.put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+            ),
+        )
+    encryption = settings.values.get("encryption")
+    if isinstance(encryption, dict):
+        _apply(
+            error,
+            bucket,
+            "encryption",
+            lambda: client.put_bucket_encryption(
+                Bucket=bucket, ServerSideEncryptionConfiguration=encryption
             ),
         )
 
