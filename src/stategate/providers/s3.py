@@ -11,10 +11,13 @@ only for versions whose reply says they have some (``x-amz-tagging-count``). Lis
 runs again after the copy: ``consistent`` only when both listings are the same.
 
 Listing and downloads go through the lean path of :mod:`stategate.providers.s3_http`
-(bucket settings and the sandbox restore through boto3), and the stored parts are
-made durable together before the backup's commit. Backups written before layout 2
-(a mirror ``objects/<bucket>/<key>`` of current objects, no manifest) still verify,
-restore and drill: their sandbox is fingerprinted the way they were.
+(bucket settings and the sandbox restore through boto3; a version whose kept headers
+are not ASCII through :meth:`S3Http.put`, which sends their bytes), and the stored
+parts are made durable together before the backup's commit. A retention whose date
+has passed is not restored (no PUT may set it). Backups written before layout 2 (a
+mirror ``objects/<bucket>/<key>`` of current objects, no manifest) and manifests of
+layout 2 still verify, restore and drill: their sandbox is fingerprinted the way they
+were.
 """
 
 from __future__ import annotations
@@ -308,9 +311,20 @@ class S3Provider:
                 if version.delete_marker:
                     self._client.delete_object(Bucket=version.bucket, Key=version.key)
                     continue
-                self._put_version(directory, self._unlocked(version))
+                self._put_locked(directory, version)
             except (BotoCoreError, ClientError) as exc:
                 raise self._error(f"put {what}", exc) from exc
+
+    def _put_locked(self, directory: Path, version: Version) -> None:
+        """A version with its retention, or without it if its date has passed; a PUT
+        refused because the date passed while it was sent is sent again without it."""
+        sent = self._unlocked(version)
+        try:
+            self._put_version(directory, sent)
+        except (BotoCoreError, ClientError, ExternalError):
+            if not (sent.retention and sent.retention_passed(datetime.now(UTC))):
+                raise
+            self._put_version(directory, self._unlocked(version))
 
     def _unlocked(self, version: Version) -> Version:
         """``version`` without its retention if its date has passed: a PUT may not set
@@ -395,8 +409,8 @@ def consistency_note(
         "listed before and after the copy, the same keys, etags and last-modified times "
         "both times, each object fetched If-Match its listed etag: every object as both "
         "listings saw it (a metadata-only change moves last-modified); a change made and "
-        "undone within one second of the listing's clock is not seen (tags read once, "
-        "during the copy)"
+        "undone between the listings, or a metadata-only change within the second of the "
+        "object's previous write, is not seen (tags read once, during the copy)"
     )
 
 
