@@ -12,8 +12,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stategate.errors import ExternalError
+from stategate.providers import s3 as s3_module
+from stategate.providers.access import S3Access
 from stategate.providers.fingerprint import Fingerprint, compare
-from stategate.providers.s3 import Listed, consistency_note, put_arguments, storage_findings
+from stategate.providers.s3 import (
+    Listed,
+    S3Provider,
+    consistency_note,
+    put_arguments,
+    storage_findings,
+)
 from stategate.providers.s3_http import (
     header_bytes,
     header_text,
@@ -348,3 +356,32 @@ def test_a_metadata_only_change_moves_last_modified_in_the_listing() -> None:
     before = [Listed("b", "k", 1, "e", modified=listed.modified)]
     after = [Listed("b", "k", 1, "e", modified="2026-12-04T18:59:13.000Z")]
     assert "differs from the one before" in consistency_note(before, after, [BucketSettings("b")])
+
+
+def test_a_put_refused_as_its_retention_passed_meanwhile_goes_again_without_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    until = dt.datetime(2026, 12, 6, 18, 59, 11, tzinfo=dt.UTC)
+    clock = iter([until - dt.timedelta(seconds=1), until, until])  # read before and after
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return next(clock)
+
+    monkeypatch.setattr(s3_module, "datetime", Clock)
+    sent: list[Version] = []
+
+    def put(self: S3Provider, directory: Any, version: Version) -> None:
+        sent.append(version)
+        if version.retention:
+            raise ClientError({"Error": {"Code": "InvalidRequest"}}, "PutObject")
+
+    monkeypatch.setattr(S3Provider, "_put_version", put)
+    provider = S3Provider(S3Access("http://127.0.0.1:1", "access-key-x", "secret-key-x"))
+    provider._put_chain(tmp_path, [_locked()])
+    assert [bool(v.retention) for v in sent] == [True, False]
+    # refused for another reason (the date still ahead): the refusal stands, named
+    clock = iter([until - dt.timedelta(seconds=2), until - dt.timedelta(seconds=1)])
+    with pytest.raises(ExternalError, match=r"put b/k \(version 1\)"):
+        provider._put_chain(tmp_path, [_locked()])
