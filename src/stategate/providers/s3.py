@@ -415,17 +415,20 @@ def consistency_note(
 
 
 def storage_findings(versions: Iterable[Version]) -> list[str]:
-    """Per bucket, how many versions the server stores with server-side encryption or
-    in a storage class other than STANDARD: a restore writes them as the sandbox
-    bucket's defaults say, and no drill compares it."""
+    """Per bucket, how many versions the server stores with server-side encryption, in
+    a storage class other than STANDARD or with a website redirect: a restore writes
+    them as the sandbox bucket's defaults say, and no drill compares it."""
     sse: Counter[str] = Counter()
     classes: Counter[str] = Counter()
+    redirects: Counter[str] = Counter()
     for v in versions:
         stored = dict(v.stored)
         if stored.get("x-amz-server-side-encryption"):
             sse[v.bucket] += 1
         if stored.get("x-amz-storage-class", "STANDARD") != "STANDARD":
             classes[v.bucket] += 1
+        if stored.get("x-amz-website-redirect-location"):
+            redirects[v.bucket] += 1
     found = [
         f"bucket {b}: {n} object versions stored with server-side encryption (SSE-S3/KMS): "
         "restored as the bucket's default encryption says (with the sandbox's own keys), "
@@ -436,6 +439,11 @@ def storage_findings(versions: Iterable[Version]) -> list[str]:
         f"bucket {b}: {n} object versions in a storage class other than STANDARD: "
         "restored as STANDARD, not compared; the manifest names the class per version"
         for b, n in sorted(classes.items())
+    ]
+    found += [
+        f"bucket {b}: {n} object versions with a website redirect location: not restored, "
+        "not compared; the manifest names it per version"
+        for b, n in sorted(redirects.items())
     ]
     return found
 

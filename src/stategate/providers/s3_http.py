@@ -82,12 +82,14 @@ KEPT_HEADERS = frozenset(
     }
 )
 USER_METADATA = "x-amz-meta-"
-# how the server stores a version: kept in the manifest, not restored nor compared
+# how the server stores or serves a version: kept in the manifest (and named in the
+# backup's findings), not restored nor compared
 STORED_HEADERS = frozenset(
     {
         "x-amz-server-side-encryption",
         "x-amz-server-side-encryption-aws-kms-key-id",
         "x-amz-storage-class",
+        "x-amz-website-redirect-location",
     }
 )
 

@@ -336,9 +336,11 @@ def test_storage_that_a_restore_does_not_reproduce_is_named() -> None:
         Version("b", "k", 1, "1", stored=sse),
         Version("b", "k", 2, "2", stored=(*sse, *cold)),
         Version("c", "k", 1, "1", stored=(("x-amz-storage-class", "STANDARD"),)),
+        Version("c", "r", 1, "1", stored=(("x-amz-website-redirect-location", "/x"),)),
     ]
     found = storage_findings(versions)
-    assert len(found) == 2
+    assert len(found) == 3
+    assert found[2].startswith("bucket c: 1 object versions with a website redirect")
     assert found[0].startswith("bucket b: 2 object versions stored with server-side encryption")
     assert found[1].startswith("bucket b: 1 object versions in a storage class other than")
     manifest = parse_manifest(manifest_jsonl([], [replace(_locked(), stored=sse)]))
