@@ -596,3 +596,23 @@ def test_a_metadata_only_change_in_an_unversioned_bucket_is_not_called_consisten
     assert pred.result == "pass", pred.reason
     assert not pred.consistent
     assert "differs from the one before" in pred.note
+
+
+def test_a_bucket_encrypted_with_a_kms_key_the_sandbox_lacks_still_drills(setup: Setup) -> None:
+    """The default encryption is restored after the objects: SeaweedFS without a KMS
+    refuses writes into a bucket whose default is a KMS key, so set first it would fail
+    the restore; set last, it is compared like any setting."""
+    bucket = f"meta-kms-{time.time_ns()}"
+    setup.client.create_bucket(Bucket=bucket)
+    setup.client.put_object(Bucket=bucket, Key="k", Body=b"written before the default")
+    kms = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "arn:aws:kms:us-east-1:1:key/k"}
+    setup.client.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": kms}]},
+    )
+    ctx = setup.context([bucket])
+    pred = _backup(ctx)
+    assert pred.result == "pass", pred.reason
+    drill = run_restore_drill(ctx).statement.predicate
+    assert isinstance(drill, DrillPredicate)
+    assert drill.result == "pass", (drill.reason, drill.fingerprint)

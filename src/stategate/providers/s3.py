@@ -431,8 +431,8 @@ def storage_findings(versions: Iterable[Version]) -> list[str]:
             redirects[v.bucket] += 1
     found = [
         f"bucket {b}: {n} object versions stored with server-side encryption (SSE-S3/KMS): "
-        "restored as the bucket's default encryption says (with the sandbox's own keys), "
-        "not compared; the manifest names algorithm and KMS key per version"
+        "restored as the sandbox stores objects by default (the bucket's encryption is set "
+        "after them), not compared; the manifest names algorithm and KMS key per version"
         for b, n in sorted(sse.items())
     ]
     found += [

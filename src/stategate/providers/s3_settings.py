@@ -143,9 +143,7 @@ def findings(settings: BucketSettings) -> list[str]:
 
 def create_bucket(client: Any, settings: BucketSettings, error: Error) -> None:
     """The bucket, object lock enabled at creation when the source had it, versioning
-    on before any version is restored (set to Suspended again by :func:`finish`), and
-    its default encryption, so the restored objects are stored encrypted as the
-    source's were."""
+    on before any version is restored (set to Suspended again by :func:`finish`)."""
     bucket = settings.bucket
     args: dict[str, Any] = {"Bucket": bucket}
     if settings.object_lock:
@@ -160,7 +158,15 @@ def create_bucket(client: Any, settings: BucketSettings, error: Error) -> None:
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
             ),
         )
-    encryption = settings.values.get("encryption")
+
+
+def finish(client: Any, settings: BucketSettings, error: Error) -> None:
+    """The settings that must follow the objects (a lifecycle rule or a default retention
+    would act on restored objects, a policy could refuse the restore's writes, a default
+    encryption with a KMS key the sandbox does not have would too)."""
+    bucket = settings.bucket
+    values = settings.values
+    encryption = values.get("encryption")
     if isinstance(encryption, dict):
         _apply(
             error,
@@ -170,13 +176,6 @@ def create_bucket(client: Any, settings: BucketSettings, error: Error) -> None:
                 Bucket=bucket, ServerSideEncryptionConfiguration=encryption
             ),
         )
-
-
-def finish(client: Any, settings: BucketSettings, error: Error) -> None:
-    """The settings that must follow the objects (a lifecycle rule or a default retention
-    would act on restored objects, a policy could refuse the restore's writes)."""
-    bucket = settings.bucket
-    values = settings.values
     if settings.versioning == "Suspended":
         _apply(
             error,
