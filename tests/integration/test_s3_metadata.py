@@ -461,12 +461,24 @@ def _until_passed(ms: int) -> None:
     time.sleep(max(0.0, ms / 1000 + 1.1 - time.time()))
 
 
-def test_a_retention_that_has_passed_is_not_restored_one_in_force_is_exact(setup: Setup) -> None:
+def test_a_retention_that_has_passed_is_not_restored_one_in_force_is_exact(
+    setup: Setup, tmp_path: Any
+) -> None:
     """A backup holds a retention; once its date has passed a PUT may not set it: the
     drill restores the object without it and counts it expired. One still in force is
-    restored, and a sandbox whose date differs fails naming it."""
+    restored (also by the PUT that sends UTF-8 metadata), and a sandbox whose date
+    differs fails naming it."""
+    access = setup.workspace.services.access["data/minio"]
+    assert isinstance(access, S3Access)
     bucket = f"meta-retention-{time.time_ns()}"
     short_ms = _retention_bucket(setup.client, bucket, 2)
+    body = tmp_path / "body"
+    body.write_bytes(b"c")
+    until = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lock = {"x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": until}
+    with S3Http(access) as s3:
+        sha = hashlib.sha256(b"c").hexdigest()
+        s3.put(bucket, "city", body, sha256=sha, headers={**UTF8_HEADERS, **lock})
     ctx = setup.context([bucket])
     pred = _backup(ctx)
     assert pred.result == "pass", pred.reason
@@ -481,6 +493,9 @@ def test_a_retention_that_has_passed_is_not_restored_one_in_force_is_exact(setup
     with _sandbox(setup, [bucket]) as (expected, sandbox):
         read_by = int(time.time() * 1000)
         assert compare(expected, sandbox.fingerprint(), now_ms=read_by).match
+        assert _raw(sandbox.access, bucket, "city")["x-amz-object-lock-retain-until-date"] == (
+            until.encode()
+        )
         client = client_for(sandbox.access)
         later = datetime.now(UTC) + timedelta(days=2)
         client.put_object_retention(
