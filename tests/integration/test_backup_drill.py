@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,9 +19,12 @@ from stategate.evidence.records.typed import latest_drill_of, list_records, read
 from stategate.evidence.signing.dsse import parse_envelope
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
+from stategate.operations.restore import fetched_backup
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.base import BackupHooks
 from stategate.providers.config import PostgresSource, VolumeSource
+from stategate.providers.fingerprint import compare
+from stategate.providers.registry import provider_for
 from stategate.providers.s3 import client_for
 from stategate.providers.s3_layout import MANIFEST_PART, parse_manifest
 
@@ -264,23 +269,55 @@ def test_s3_change_between_listing_and_download_fails_the_backup(workspace: Work
         run_restore_drill(ctx)
 
 
-def test_s3_key_escaping_the_target_fails_closed(workspace: Workspace) -> None:
-    """AWS S3 (and moto) store a key like ``../../etc/evil``; SeaweedFS and MinIO refuse
-    it, so this one test backs up from moto's server."""
+HOSTILE_KEYS = ["../../etc/evil", "a\\b", "/lead", "a/./b", "a//b", ".", "nul\0x"]
+
+
+class _MotoEngine:
+    """A sandbox engine whose S3 endpoint is a fresh moto server (SeaweedFS and MinIO
+    normalise or refuse these keys, AWS S3 and moto keep them)."""
+
+    @contextmanager
+    def s3(self) -> Iterator[S3Access]:
+        with moto_server() as endpoint:
+            yield S3Access(endpoint, "sandbox", "sandbox-secret")
+
+
+def test_s3_keys_a_mirror_could_not_hold_are_backed_up_and_restored(
+    workspace: Workspace,
+) -> None:
+    """AWS S3 (and moto) store keys like ``../../etc/evil``, ``a\\b`` (Windows clients)
+    or ``/lead``; no key is a path in the backup, so they are kept (nothing is written
+    outside it) and restore to a server that takes them, compared exactly."""
     access = workspace.services.access["data/minio"]
     assert isinstance(access, S3Access)
     with moto_server() as endpoint:
         client = client_for(replace(access, endpoint=endpoint))
         client.create_bucket(Bucket="hostile")
-        client.put_object(Bucket="hostile", Key="../../etc/evil", Body=b"x")
+        for key in HOSTILE_KEYS:
+            client.put_object(Bucket="hostile", Key=key, Body=key.encode())
         config = workspace.services.sources["data/minio"].model_copy(
             update={"buckets": ["hostile"], "endpoint": endpoint}
         )
-        ctx = workspace.context("data/minio", config)
-        pred = backup_pred(run_backup(ctx))
-    assert pred.result == "error" and "escape" in (pred.reason or "")
-    assert not (workspace.artifacts / pred.location).exists()
-    assert not list(workspace.artifacts.rglob("evil"))
+        ctx = workspace.context("data/minio", config, smoke=[])
+        record = run_backup(ctx)
+        pred = backup_pred(record)
+        assert pred.result == "pass", pred.reason
+        source = provider_for(ctx.require_config(), ctx.repo)
+        with (
+            fetched_backup(ctx, record, source) as stored,
+            source.restore(stored, _MotoEngine()) as sandbox,  # type: ignore[arg-type]
+        ):
+            result = compare(stored.fingerprint, sandbox.fingerprint())
+            assert result.match, result.examples
+            restored = client_for(sandbox.access)
+            for key in HOSTILE_KEYS:
+                body = restored.get_object(Bucket="hostile", Key=key)["Body"].read()
+                assert body == key.encode()
+    backup = workspace.artifacts / pred.location
+    manifest = parse_manifest((backup / MANIFEST_PART).read_bytes())
+    assert sorted(v.key for v in manifest.versions) == sorted(HOSTILE_KEYS)
+    assert not list(workspace.artifacts.parent.rglob("evil"))
+    assert all(p.parent.name == "hostile" for p in (backup / "objects").rglob("*") if p.is_file())
 
 
 def test_s3_keys_needing_encoding_round_trip(workspace: Workspace) -> None:

@@ -4,12 +4,15 @@ bucket settings; a drill names every kind of difference."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -19,11 +22,14 @@ from stategate.evidence.records.predicates import BackupPredicate, DrillPredicat
 from stategate.operations.backup import run_backup
 from stategate.operations.drill import run_restore_drill
 from stategate.operations.restore import fetched_backup, restored_sandbox
+from stategate.providers import s3 as s3_module
+from stategate.providers import s3_layout
 from stategate.providers.access import S3Access
 from stategate.providers.base import BackupHooks, BackupOutput
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem, compare
 from stategate.providers.registry import provider_for
 from stategate.providers.s3 import NOT_IN_S3_API, S3Provider, client_for, object_part
+from stategate.providers.s3_http import S3Http, header_bytes, header_text
 from stategate.providers.s3_layout import MANIFEST_PART, parse_manifest
 from stategate.sandbox.local import LocalEngine
 
@@ -51,6 +57,7 @@ LIFECYCLE = {
         {"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 7}}
     ]
 }
+ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 RICH = {
     "ContentType": "text/csv",
     "CacheControl": "max-age=60",
@@ -87,6 +94,7 @@ def _seed(client: Any) -> None:
         CORSConfiguration={"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]},
     )
     client.create_bucket(Bucket=PLAIN)
+    client.put_bucket_encryption(Bucket=PLAIN, ServerSideEncryptionConfiguration=ENCRYPTION)
     client.put_object(Bucket=PLAIN, Key="report.csv", Body=b"a,b\n1,2\n", **RICH)
     client.put_object(
         Bucket=PLAIN, Key="meta.txt", Body=b"m", ContentType="text/plain", Metadata={"m": "1"}
@@ -162,6 +170,10 @@ def test_versions_metadata_tags_and_settings_survive_backup_and_drill(setup: Set
     settings = {b.bucket: b for b in manifest.buckets}
     assert settings[VERSIONED].versioning == "Enabled"
     assert set(settings[VERSIONED].values) == {"policy", "lifecycle", "tags", "cors"}
+    assert set(settings[PLAIN].values) == {"encryption"}
+    assert any(
+        f.startswith(f"bucket {PLAIN}: ") and "server-side encryption" in f for f in pred.findings
+    ), pred.findings
     assert settings[LOCKED].object_lock
     (ledger,) = (v for v in manifest.versions if v.bucket == LOCKED)
     assert dict(ledger.headers)["x-amz-object-lock-mode"] == "GOVERNANCE"
@@ -309,6 +321,11 @@ CHANGES: list[tuple[str, Change, set[str]]] = [
         {f"{LOCKED}/(bucket) object-lock: content differs"},
     ),
     (
+        "encryption",
+        lambda c: c.delete_bucket_encryption(Bucket=PLAIN),
+        {f"{PLAIN}/(bucket) encryption: content differs"},
+    ),
+    (
         "versioning",
         lambda c: c.put_bucket_versioning(
             Bucket=VERSIONED, VersioningConfiguration={"Status": "Suspended"}
@@ -420,3 +437,197 @@ def test_a_backup_written_before_the_manifest_still_verifies_restores_and_drills
     assert (
         drill.fingerprint is not None and drill.fingerprint.expected.items == pred.fingerprint.items
     )
+
+
+def _retention_bucket(client: Any, bucket: str, seconds: float) -> int:
+    """An object-lock bucket: ``short`` retained ``seconds`` from now, ``long`` a day,
+    ``city`` with UTF-8 metadata; the short retention's date (epoch ms)."""
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    now = datetime.now(UTC)
+    short = now + timedelta(seconds=seconds)
+    for key, until in (("short", short), ("long", now + timedelta(days=1))):
+        client.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=key.encode(),
+            ObjectLockMode="GOVERNANCE",
+            ObjectLockRetainUntilDate=until,
+        )
+    return int(short.timestamp()) * 1000
+
+
+def _until_passed(ms: int) -> None:
+    """Wait until the epoch ``ms`` has passed (a retention date, second precision)."""
+    time.sleep(max(0.0, ms / 1000 + 1.1 - time.time()))
+
+
+def test_a_retention_that_has_passed_is_not_restored_one_in_force_is_exact(
+    setup: Setup, tmp_path: Any
+) -> None:
+    """A backup holds a retention; once its date has passed a PUT may not set it: the
+    drill restores the object without it and counts it expired. One still in force is
+    restored (also by the PUT that sends UTF-8 metadata), and a sandbox whose date
+    differs fails naming it."""
+    access = setup.workspace.services.access["data/minio"]
+    assert isinstance(access, S3Access)
+    bucket = f"meta-retention-{time.time_ns()}"
+    short_ms = _retention_bucket(setup.client, bucket, 2)
+    body = tmp_path / "body"
+    body.write_bytes(b"c")
+    until = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lock = {"x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": until}
+    with S3Http(access) as s3:
+        sha = hashlib.sha256(b"c").hexdigest()
+        s3.put(bucket, "city", body, sha256=sha, headers={**UTF8_HEADERS, **lock})
+    ctx = setup.context([bucket])
+    pred = _backup(ctx)
+    assert pred.result == "pass", pred.reason
+    stored = setup.workspace.artifacts / pred.location
+    manifest = parse_manifest((stored / MANIFEST_PART).read_bytes())
+    assert manifest.layout == 3
+    _until_passed(short_ms)
+    drill = run_restore_drill(ctx).statement.predicate
+    assert isinstance(drill, DrillPredicate)
+    assert drill.result == "pass", (drill.reason, drill.fingerprint)
+    assert drill.fingerprint is not None and drill.fingerprint.expired == 1
+    with _sandbox(setup, [bucket]) as (expected, sandbox):
+        read_by = int(time.time() * 1000)
+        assert compare(expected, sandbox.fingerprint(), now_ms=read_by).match
+        assert _raw(sandbox.access, bucket, "city")["x-amz-object-lock-retain-until-date"] == (
+            until.encode()
+        )
+        client = client_for(sandbox.access)
+        later = datetime.now(UTC) + timedelta(days=2)
+        client.put_object_retention(
+            Bucket=bucket, Key="long", Retention={"Mode": "GOVERNANCE", "RetainUntilDate": later}
+        )
+        result = compare(expected, sandbox.fingerprint(), now_ms=int(time.time() * 1000))
+        # (SeaweedFS also resets the content type on PutObjectRetention: a metadata line)
+        (line,) = (e for e in result.examples if "(retention)" in e)
+        assert line.startswith(f"{bucket}/long#v1 (retention): content differs, expires at")
+
+
+def _raw(access: S3Access, bucket: str, key: str) -> dict[str, bytes]:
+    """The kept headers of ``bucket/key`` as the bytes the server sent."""
+    with S3Http(access) as s3:
+        got = s3.fetch(bucket, key, lambda _data: None)
+    return {name: header_bytes(value) for name, value in got.headers}
+
+
+UTF8_HEADERS = {
+    "x-amz-meta-city": "Z\u00fcrich",
+    "x-amz-meta-raw": header_text("caf\u00e9"),  # the byte 0xE9: not UTF-8
+    "content-type": "text/plain",
+}
+
+
+def test_metadata_that_is_not_ascii_is_restored_byte_for_byte(setup: Setup, tmp_path: Any) -> None:
+    """MinIO and SeaweedFS keep x-amz-meta-* as the UTF-8 bytes sent: the manifest holds
+    the text, and the sandbox returns the very bytes production does."""
+    access = setup.workspace.services.access["data/minio"]
+    assert isinstance(access, S3Access)
+    bucket = f"meta-utf8-{time.time_ns()}"
+    setup.client.create_bucket(Bucket=bucket)
+    body = tmp_path / "body"
+    body.write_bytes(b"hello")
+    with S3Http(access) as s3:
+        s3.put(
+            bucket,
+            "k",
+            body,
+            sha256=hashlib.sha256(b"hello").hexdigest(),
+            headers={**UTF8_HEADERS, "x-amz-tagging": "a=b"},
+        )
+    source = _raw(access, bucket, "k")
+    assert source["x-amz-meta-city"] == "Z\u00fcrich".encode()
+    assert source["x-amz-meta-raw"] == b"caf\xe9"
+    with _sandbox(setup, [bucket]) as (expected, sandbox):
+        stored = setup.workspace.artifacts
+        (version,) = (
+            v
+            for path in stored.rglob(MANIFEST_PART)
+            for v in parse_manifest(path.read_bytes()).versions
+            if v.bucket == bucket
+        )
+        assert dict(version.headers)["x-amz-meta-city"] == "Z\u00fcrich"
+        assert compare(expected, sandbox.fingerprint()).match
+        assert _raw(sandbox.access, bucket, "k") == source
+        assert client_for(sandbox.access).get_object_tagging(Bucket=bucket, Key="k")["TagSet"]
+
+
+def test_a_layout_2_backup_with_a_passed_retention_and_utf8_metadata_still_drills(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Backups written before retention had its own item digested it with the metadata
+    (and kept header values as latin-1): their drill still passes once a retention has
+    passed, and restores UTF-8 metadata as its bytes."""
+    access = setup.workspace.services.access["data/minio"]
+    assert isinstance(access, S3Access)
+    bucket = f"meta-layout2-{time.time_ns()}"
+    short_ms = _retention_bucket(setup.client, bucket, 2)
+    body = tmp_path / "body"
+    body.write_bytes(b"x")
+    with S3Http(access) as s3:
+        sha = hashlib.sha256(b"x").hexdigest()
+        s3.put(bucket, "city", body, sha256=sha, headers=UTF8_HEADERS)
+    ctx = setup.context([bucket])
+    with monkeypatch.context() as patch:
+        patch.setattr(s3_module, "manifest_jsonl", partial(s3_layout.manifest_jsonl, layout=2))
+        patch.setattr(
+            s3_module, "fingerprint_items", partial(s3_layout.fingerprint_items, layout=2)
+        )
+        pred = _backup(ctx)
+    assert pred.result == "pass", pred.reason
+    stored = setup.workspace.artifacts / pred.location
+    raw = (stored / MANIFEST_PART).read_bytes()
+    assert raw.startswith(b'{"layout":"stategate.s3/2"}') and b"Z\\u00c3\\u00bcrich" in raw
+    _until_passed(short_ms)
+    drill = run_restore_drill(ctx).statement.predicate
+    assert isinstance(drill, DrillPredicate)
+    assert drill.result == "pass", (drill.reason, drill.fingerprint)
+    assert drill.fingerprint is not None and drill.fingerprint.expired == 0
+
+
+def test_a_metadata_only_change_in_an_unversioned_bucket_is_not_called_consistent(
+    setup: Setup,
+) -> None:
+    """A copy of an object onto itself with new metadata keeps its etag; its
+    last-modified time moves, and the second listing sees it."""
+    bucket = f"meta-touched-{time.time_ns()}"
+    setup.client.create_bucket(Bucket=bucket)
+    setup.client.put_object(Bucket=bucket, Key="k", Body=b"same", Metadata={"rev": "1"})
+    time.sleep(1.1)  # listings give seconds: the copy below is then a later second
+
+    def touch() -> None:
+        setup.client.copy_object(
+            Bucket=bucket,
+            Key="k",
+            CopySource={"Bucket": bucket, "Key": "k"},
+            MetadataDirective="REPLACE",
+            Metadata={"rev": "2"},
+        )
+
+    pred = _backup(setup.context([bucket]), BackupHooks(after_fingerprint=touch))
+    assert pred.result == "pass", pred.reason
+    assert not pred.consistent
+    assert "differs from the one before" in pred.note
+
+
+def test_a_bucket_encrypted_with_a_kms_key_the_sandbox_lacks_still_drills(setup: Setup) -> None:
+    """The default encryption is restored after the objects: SeaweedFS without a KMS
+    refuses writes into a bucket whose default is a KMS key, so set first it would fail
+    the restore; set last, it is compared like any setting."""
+    bucket = f"meta-kms-{time.time_ns()}"
+    setup.client.create_bucket(Bucket=bucket)
+    setup.client.put_object(Bucket=bucket, Key="k", Body=b"written before the default")
+    kms = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "arn:aws:kms:us-east-1:1:key/k"}
+    setup.client.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": kms}]},
+    )
+    ctx = setup.context([bucket])
+    pred = _backup(ctx)
+    assert pred.result == "pass", pred.reason
+    drill = run_restore_drill(ctx).statement.predicate
+    assert isinstance(drill, DrillPredicate)
+    assert drill.result == "pass", (drill.reason, drill.fingerprint)

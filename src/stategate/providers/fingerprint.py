@@ -318,6 +318,8 @@ def compare(
             what = "behind the position recorded"
         elif key not in changed_content:
             what = f"expires at {expires_have[key]} ms instead of {expires_want[key]} ms"
+        elif key in moved:  # a digest that covers the expiry too (an S3 retention)
+            what += f", expires at {expires_have[key]} ms instead of {expires_want[key]} ms"
         lines.append(f"{key[0]}/{key[1]}: {what}")
     return Comparison(
         match=not (missing or unexpected or changed),

@@ -11,10 +11,13 @@ only for versions whose reply says they have some (``x-amz-tagging-count``). Lis
 runs again after the copy: ``consistent`` only when both listings are the same.
 
 Listing and downloads go through the lean path of :mod:`stategate.providers.s3_http`
-(bucket settings and the sandbox restore through boto3), and the stored parts are
-made durable together before the backup's commit. Backups written before layout 2
-(a mirror ``objects/<bucket>/<key>`` of current objects, no manifest) still verify,
-restore and drill: their sandbox is fingerprinted the way they were.
+(bucket settings and the sandbox restore through boto3; a version whose kept headers
+are not ASCII through :meth:`S3Http.put`, which sends their bytes), and the stored
+parts are made durable together before the backup's commit. A retention whose date
+has passed is not restored (no PUT may set it). Backups written before layout 2 (a
+mirror ``objects/<bucket>/<key>`` of current objects, no manifest) and manifests of
+layout 2 still verify, restore and drill: their sandbox is fingerprinted the way they
+were.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -43,10 +48,12 @@ from stategate.providers.base import BackupHooks, BackupOutput, Origin, SmokeTar
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.s3_http import S3Http
 from stategate.providers.s3_layout import (
+    LAYOUT,
     MANIFEST_PART,
     OBJECTS,
     BucketSettings,
     Manifest,
+    Pairs,
     Version,
     check_key,
     fingerprint_items,
@@ -88,6 +95,9 @@ class Listed:
     version_id: str = ""
     order: int = 1
     delete_marker: bool = False
+    # unversioned buckets: LastModified, so a metadata-only change (same etag) between
+    # the listings is seen
+    modified: str = ""
 
 
 def object_part(bucket: str, key: str) -> str:
@@ -130,13 +140,17 @@ class S3Provider:
     name: Literal["s3"] = "s3"
     restore_warnings: tuple[str, ...] = ()  # every request succeeds or the restore fails
 
-    def __init__(self, access: S3Access, *, layout: int = 2) -> None:
+    def __init__(self, access: S3Access, *, layout: int = LAYOUT) -> None:
         self.access = access
         self._client = client_for(access)
-        # 1: fingerprint as backups before the manifest did (a sandbox of such a backup)
+        # 1: fingerprint as backups before the manifest did, 2: as manifests before
+        # retention had its own item (a sandbox of such a backup)
         self.layout = layout
         # a sandbox: per bucket, the settings the backup's source did not support
         self.unsupported_before: dict[str, tuple[str, ...]] = {}
+        # a sandbox of a layout-2 backup: the retention headers (bucket, key, order) a
+        # restore could not set any more (their date had passed)
+        self.passed_retention: dict[tuple[str, str, int], Pairs] = {}
 
     def address(self) -> str:
         return self.access.address()
@@ -221,7 +235,17 @@ class S3Provider:
         listed = self.list_objects(buckets)
         with self.http() as downloads:
             versions = map_in_threads(partial(_read, downloads), listed)
-        return Fingerprint(fingerprint_items(buckets, versions))
+        if self.passed_retention:
+            versions = [self._with_passed_retention(v) for v in versions]
+        return Fingerprint(fingerprint_items(buckets, versions, self.layout))
+
+    def _with_passed_retention(self, version: Version) -> Version:
+        """Layout 2 digested retention with the other metadata: one that had passed
+        before the restore counts as the backup's (as layout 3 counts it expired)."""
+        passed = self.passed_retention.get((version.bucket, version.key, version.order))
+        if not passed or version.retention:
+            return version
+        return replace(version, headers=tuple(sorted((*version.headers, *passed))))
 
     def backup(self, out: BackupWriter, hooks: BackupHooks) -> BackupOutput:
         buckets = self.bucket_settings()
@@ -234,6 +258,7 @@ class S3Provider:
         with out.part(MANIFEST_PART) as dest:
             dest.write(manifest_jsonl(buckets, versions))
         findings = [f for b in buckets for f in s3_settings.findings(b)]
+        findings += storage_findings(versions)
         return BackupOutput(
             Fingerprint(fingerprint_items(buckets, versions)),
             consistent=again == listed,
@@ -247,10 +272,12 @@ class S3Provider:
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[S3Provider]:
-        layout = 2 if MANIFEST_PART in {p.name for p in backup.parts} else 1
         manifest = (
-            parse_manifest((backup.directory / MANIFEST_PART).read_bytes()) if layout == 2 else None
+            parse_manifest((backup.directory / MANIFEST_PART).read_bytes())
+            if MANIFEST_PART in {p.name for p in backup.parts}
+            else None
         )
+        layout = manifest.layout if manifest is not None else 1
         with engine.s3() as access:
             if manifest is not None:
                 buckets = [b.bucket for b in manifest.buckets]
@@ -285,15 +312,46 @@ class S3Provider:
                 if version.delete_marker:
                     self._client.delete_object(Bucket=version.bucket, Key=version.key)
                     continue
-                with open(directory / safe_part_name(version.part), "rb") as handle:
-                    self._client.put_object(
-                        Bucket=version.bucket,
-                        Key=version.key,
-                        Body=handle,
-                        **put_arguments(version),
-                    )
+                self._put_locked(directory, version)
             except (BotoCoreError, ClientError) as exc:
                 raise self._error(f"put {what}", exc) from exc
+
+    def _put_locked(self, directory: Path, version: Version) -> None:
+        """A version with its retention, or without it if its date has passed; a PUT
+        refused because the date passed while it was sent is sent again without it."""
+        sent = self._unlocked(version)
+        try:
+            self._put_version(directory, sent)
+        except (BotoCoreError, ClientError, ExternalError):
+            if not (sent.retention and sent.retention_passed(datetime.now(UTC))):
+                raise
+            self._put_version(directory, self._unlocked(version))
+
+    def _unlocked(self, version: Version) -> Version:
+        """``version`` without its retention if its date has passed: a PUT may not set
+        a retention in the past (the comparison counts it expired)."""
+        if not version.retention_passed(datetime.now(UTC)):
+            return version
+        if self.layout == 2:
+            self.passed_retention[(version.bucket, version.key, version.order)] = version.retention
+        kept = tuple(h for h in version.headers if h not in version.retention)
+        return replace(version, headers=kept)
+
+    def _put_version(self, directory: Path, version: Version) -> None:
+        """boto3's PUT; a version with header values that are not ASCII through
+        :meth:`S3Http.put`, which sends them as the bytes the source gave."""
+        part = directory / safe_part_name(version.part)
+        if all(value.isascii() for _name, value in version.headers):
+            with open(part, "rb") as handle:
+                self._client.put_object(
+                    Bucket=version.bucket, Key=version.key, Body=handle, **put_arguments(version)
+                )
+            return
+        headers = dict(version.headers)
+        if version.tags:
+            headers["x-amz-tagging"] = urllib.parse.urlencode(version.tags)
+        with self.http() as s3:
+            s3.put(version.bucket, version.key, part, sha256=version.sha256, headers=headers)
 
     def _load_layout1(self, directory: Path, manifest: Fingerprint, buckets: list[str]) -> None:
         try:
@@ -319,7 +377,10 @@ class S3Provider:
 def _listing(s3: S3Http, settings: BucketSettings) -> list[Listed]:
     bucket = settings.bucket
     if not settings.versioned:
-        return [Listed(bucket, o.key, o.size, o.etag) for o in s3.list_objects(bucket)]
+        return [
+            Listed(bucket, o.key, o.size, o.etag, modified=o.modified)
+            for o in s3.list_objects(bucket)
+        ]
     versions = list(s3.list_versions(bucket))
     orders = history_orders([(v.key, v.latest, v.modified) for v in versions])
     return [
@@ -346,10 +407,46 @@ def consistency_note(
             "during the copy)"
         )
     return (
-        "listed before and after the copy, the same keys and etags both times, each object "
-        "fetched If-Match its listed etag: every object as both listings saw it; a change "
-        "made and undone between the listings is not seen (tags read once, during the copy)"
+        "listed before and after the copy, the same keys, etags and last-modified times "
+        "both times, each object fetched If-Match its listed etag: every object as both "
+        "listings saw it (a metadata-only change moves last-modified); a change made and "
+        "undone between the listings, or a metadata-only change within the second of the "
+        "object's previous write, is not seen (tags read once, during the copy)"
     )
+
+
+def storage_findings(versions: Iterable[Version]) -> list[str]:
+    """Per bucket, how many versions the server stores with server-side encryption, in
+    a storage class other than STANDARD or with a website redirect: a restore writes
+    them as the sandbox bucket's defaults say, and no drill compares it."""
+    sse: Counter[str] = Counter()
+    classes: Counter[str] = Counter()
+    redirects: Counter[str] = Counter()
+    for v in versions:
+        stored = dict(v.stored)
+        if stored.get("x-amz-server-side-encryption"):
+            sse[v.bucket] += 1
+        if stored.get("x-amz-storage-class", "STANDARD") != "STANDARD":
+            classes[v.bucket] += 1
+        if stored.get("x-amz-website-redirect-location"):
+            redirects[v.bucket] += 1
+    found = [
+        f"bucket {b}: {n} object versions stored with server-side encryption (SSE-S3/KMS): "
+        "restored as the sandbox stores objects by default (the bucket's encryption is set "
+        "after them), not compared; the manifest names algorithm and KMS key per version"
+        for b, n in sorted(sse.items())
+    ]
+    found += [
+        f"bucket {b}: {n} object versions in a storage class other than STANDARD: "
+        "restored as STANDARD, not compared; the manifest names the class per version"
+        for b, n in sorted(classes.items())
+    ]
+    found += [
+        f"bucket {b}: {n} object versions with a website redirect location: not restored, "
+        "not compared; the manifest names it per version"
+        for b, n in sorted(redirects.items())
+    ]
+    return found
 
 
 def put_arguments(version: Version) -> dict[str, Any]:
@@ -365,7 +462,7 @@ def put_arguments(version: Version) -> dict[str, Any]:
         "x-amz-object-lock-legal-hold": "ObjectLockLegalHoldStatus",
     }
     args: dict[str, Any] = {}
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str] = {}  # ASCII only (botocore refuses others): see _put_version
     for name, value in version.headers:
         if name in named:
             args[named[name]] = value
@@ -427,7 +524,7 @@ def _fetch(downloads: S3Http, entry: Listed, sink: Callable[[memoryview], object
         version_id=entry.version_id,
     )
     tags = downloads.tags(entry.bucket, entry.key, entry.version_id) if got.tag_count else ()
-    return replace(base, size=got.size, headers=got.headers, tags=tags)
+    return replace(base, size=got.size, headers=got.headers, tags=tags, stored=got.stored)
 
 
 def _read(downloads: S3Http, entry: Listed) -> Version:

@@ -15,11 +15,18 @@ Retries follow botocore's standard mode: a few attempts, jittered exponential
 backoff, on connection errors, timeouts and 429/5xx replies, as long as no body
 byte has reached the sink (a broken body fails the download, as in botocore).
 Error messages name bucket and key and are masked for the credentials.
+
+Header values are bytes on the wire; http.client reads them as latin-1. S3 servers
+(MinIO, SeaweedFS, AWS) keep user metadata as the UTF-8 bytes they were sent, so the
+kept headers are read as UTF-8 (bytes that are not UTF-8 kept as surrogate escapes:
+nothing is lost), and :meth:`S3Http.put` sends them back as those bytes, signed as
+such (botocore refuses metadata that is not ASCII).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import os
 import random
@@ -30,9 +37,10 @@ import time
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
@@ -74,6 +82,16 @@ KEPT_HEADERS = frozenset(
     }
 )
 USER_METADATA = "x-amz-meta-"
+# how the server stores or serves a version: kept in the manifest (and named in the
+# backup's findings), not restored nor compared
+STORED_HEADERS = frozenset(
+    {
+        "x-amz-server-side-encryption",
+        "x-amz-server-side-encryption-aws-kms-key-id",
+        "x-amz-storage-class",
+        "x-amz-website-redirect-location",
+    }
+)
 
 Headers = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
 
@@ -84,6 +102,7 @@ class Downloaded:
     etag: str
     headers: Headers = ()  # the kept headers (see KEPT_HEADERS)
     tag_count: int = 0  # x-amz-tagging-count: 0 when the server sent none
+    stored: Headers = ()  # see STORED_HEADERS
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,7 @@ class ListedObject:
     key: str
     size: int
     etag: str  # without quotes
+    modified: str = ""  # LastModified as listed: a metadata-only change moves it
 
 
 @dataclass(frozen=True)
@@ -261,6 +281,68 @@ class S3Http:
         response = self._send(worker, path, headers, what)
         return self._stream(worker, response, what, if_match, sink)
 
+    def put(
+        self, bucket: str, key: str, body: Path, *, sha256: str, headers: Mapping[str, str]
+    ) -> None:
+        """PUT the file ``body`` (its sha256 given, as the manifest records it) as
+        ``bucket/key`` with ``headers``, each value sent and signed as the bytes of
+        :func:`header_bytes`. Retried as a download is (the file is sent again)."""
+        worker = self._worker()
+        what = f"{bucket}/{key}"
+        md5 = hashlib.md5(usedforsecurity=False)  # Content-MD5: AWS wants it with object lock
+        with open(body, "rb") as handle:
+            for block in iter(lambda: handle.read(CHUNK), b""):
+                md5.update(block)
+        sent = {
+            **headers,
+            "Content-MD5": base64.b64encode(md5.digest()).decode("ascii"),
+            "Content-Length": str(body.stat().st_size),
+        }
+        path = object_path(bucket, key)
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = self._upload(worker, path, sent, body, sha256)
+                reply = response.read(ERROR_BODY_LIMIT)
+            except NETWORK_ERRORS as exc:
+                _drop(worker)
+                failure = Failure(f"{type(exc).__name__}: {exc}", "transient")
+            else:
+                if not response.isclosed() or response.will_close:
+                    _drop(worker)
+                if response.status == 200:
+                    return
+                code, message = error_fields(reply)
+                failure = classify(response.status, code, message, what, object_request=False)
+            if failure.kind == "fatal" or attempt == self._attempts:
+                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+                raise self._error(f"put {what}: {failure.message}{tries}")
+            self._sleep(random.random() * min(MAX_BACKOFF, 2.0 ** (attempt - 1)))
+
+    def _upload(
+        self, worker: _Worker, path: str, headers: dict[str, str], body: Path, sha256: str
+    ) -> http.client.HTTPResponse:
+        if worker.conn is None or worker.conn.sock is None:
+            _drop(worker)
+            worker.conn = self._connect()
+        path = self._prefix + path
+        url = self._endpoint + path
+        signed = sign(
+            "PUT",
+            url,
+            headers,
+            credentials=self._credentials,
+            region=self.access.region,
+            when=datetime.now(UTC),
+            payload_sha256=sha256,
+        )
+        target = url if self._proxy and not self._https else path
+        if self._proxy and not self._https and self._proxy.authorization:
+            signed["Proxy-Authorization"] = self._proxy.authorization
+        raw = {name: header_bytes(value) for name, value in signed.items()}
+        with open(body, "rb") as handle:
+            worker.conn.request("PUT", target, body=handle, headers=raw)
+        return worker.conn.getresponse()
+
     def _read_small(self, worker: _Worker, path: str, what: str) -> bytes:
         """A whole small reply (a listing, a tag set)."""
         response = self._send(worker, path, {}, what, object_request=False)
@@ -400,7 +482,7 @@ class S3Http:
             if not done or response.will_close:
                 _drop(worker)
         kept, tag_count = kept_headers(response.getheaders())
-        return Downloaded(size, etag, kept, tag_count)
+        return Downloaded(size, etag, kept, tag_count, stored_headers(response.getheaders()))
 
     def _refusal(
         self, worker: _Worker, response: http.client.HTTPResponse, what: str, object_request: bool
@@ -481,6 +563,7 @@ def parse_listing(body: bytes) -> tuple[list[ListedObject], str | None]:
                 urllib.parse.unquote_plus(key) if encoded else key,
                 int(size),
                 (item.findtext(f"{ns}ETag") or "").strip('"'),
+                item.findtext(f"{ns}LastModified") or "",
             )
         )
     truncated = (root.findtext(f"{ns}IsTruncated") or "").strip().lower() == "true"
@@ -498,10 +581,31 @@ def kept_headers(headers: list[tuple[str, str]]) -> tuple[Headers, int]:
     for name, value in headers:
         lower = name.lower()
         if lower in KEPT_HEADERS or lower.startswith(USER_METADATA):
-            kept[lower] = value
+            kept[lower] = header_text(value)
         elif lower == "x-amz-tagging-count":
             tag_count = int(value) if value.strip().isdigit() else 0
     return tuple(sorted(kept.items())), tag_count
+
+
+def stored_headers(headers: list[tuple[str, str]]) -> Headers:
+    """How the server says it stores the object (see STORED_HEADERS), sorted."""
+    return tuple(sorted((n.lower(), v) for n, v in headers if n.lower() in STORED_HEADERS))
+
+
+def header_text(value: str) -> str:
+    """A header value as http.client gives it (its bytes read as latin-1), its bytes
+    read as UTF-8; bytes that are not UTF-8 become surrogate escapes (lossless:
+    :func:`header_bytes` gives them back)."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value  # not as http.client reads it: text already
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def header_bytes(value: str) -> bytes:
+    """The bytes a header value of :func:`header_text` was."""
+    return value.encode("utf-8", "surrogateescape")
 
 
 def _version_query(first: str, version_id: str) -> str:

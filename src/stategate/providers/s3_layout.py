@@ -7,15 +7,22 @@ A backup of layout 2 stores each object version's bytes as ``objects/<bucket>/<n
 settings) and one per object version or delete marker, oldest first within a key,
 naming its part, size, sha256, etag, kept headers and tags. Backups written before
 (layout 1) mirror ``objects/<bucket>/<key>`` of current objects and have no manifest.
+Manifests of layout 2 (``stategate.s3/2``) were written before retention had its own
+item, header values were read as UTF-8 and the bucket's default encryption was kept: a
+sandbox of one is fingerprinted the way they were (:func:`fingerprint_items`).
 
 Fingerprint items, per bucket (the group):
 
 - ``<key>#v<n>``: the bytes of a key's n-th version (1 is the oldest); size and sha256
 - ``<key>#v<n> (metadata)``: its kept headers (content type, cache control, ...,
-  ``x-amz-meta-*``, object-lock retention), canonical JSON's sha256
+  ``x-amz-meta-*``, object-lock legal hold), canonical JSON's sha256
+- ``<key>#v<n> (retention)``: its object-lock retention (mode and retain-until date), if
+  it has one; detail ``expires-ms:<retain-until>``, so a retention that has passed may be
+  absent from a sandbox (a restore cannot set it any more), one in force must be exact
 - ``<key>#v<n> (tags)``: its tags, likewise
 - ``<key>#v<n> (delete marker)``: a delete marker at that place
-- ``(bucket) <setting>``: versioning, policy, lifecycle, object-lock, tags, cors;
+- ``(bucket) <setting>``: versioning, policy, lifecycle, object-lock, tags, cors,
+  encryption;
   canonical JSON's sha256, ``absent`` or ``not supported by this server``
 
 Version ids differ after any restore, so versions are compared by their order and
@@ -28,19 +35,43 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from stategate.errors import ExternalError
-from stategate.providers.fingerprint import FingerprintItem
+from stategate.providers.fingerprint import EXPIRES_MS, FingerprintItem
 
 MANIFEST_PART = "s3-manifest.jsonl"
-LAYOUT = "stategate.s3/2"
+LAYOUTS = {"stategate.s3/2": 2, "stategate.s3/3": 3}  # manifest header -> layout
+LAYOUT = 3  # what a backup writes now
 OBJECTS = "objects/"
 
 Pairs = tuple[tuple[str, str], ...]
-Setting = Literal["versioning", "policy", "lifecycle", "object-lock", "tags", "cors"]
-SETTINGS: tuple[Setting, ...] = ("versioning", "policy", "lifecycle", "object-lock", "tags", "cors")
+Setting = Literal["versioning", "policy", "lifecycle", "object-lock", "tags", "cors", "encryption"]
+SETTINGS: tuple[Setting, ...] = (
+    "versioning",
+    "policy",
+    "lifecycle",
+    "object-lock",
+    "tags",
+    "cors",
+    "encryption",
+)
+LAYOUT2_SETTINGS = SETTINGS[:6]  # no encryption
+RETENTION = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date")
+# the headers a layout-2 manifest kept (besides x-amz-meta-*)
+LAYOUT2_HEADERS = frozenset(
+    {
+        "content-type",
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+        "content-language",
+        "expires",
+        *RETENTION,
+        "x-amz-object-lock-legal-hold",
+    }
+)
 ABSENT = "absent"
 UNSUPPORTED = "not supported by this server"
 
@@ -87,10 +118,23 @@ class Version:
     etag: str = ""
     headers: Pairs = ()
     tags: Pairs = ()
+    # how the server stores it (server-side encryption, KMS key id, storage class):
+    # informative, neither restored nor compared
+    stored: Pairs = ()
 
     @property
     def name(self) -> str:
         return f"{self.key}#v{self.order}"
+
+    @property
+    def retention(self) -> Pairs:
+        """Its object-lock retention headers (mode, retain-until date), if any."""
+        return tuple((k, v) for k, v in self.headers if k in RETENTION)
+
+    def retention_passed(self, now: datetime) -> bool:
+        """Its retention's date has passed at ``now``: a PUT may not set it any more."""
+        until = retain_until_ms(self.headers)
+        return until is not None and until <= now.timestamp() * 1000
 
 
 def canonical(value: object) -> str:
@@ -130,11 +174,26 @@ def canonical_rules(rules: list[object]) -> list[object]:
     return sorted(rules, key=canonical)
 
 
-def setting_items(settings: BucketSettings) -> list[FingerprintItem]:
+def retain_until_ms(headers: Pairs) -> int | None:
+    """The retain-until date of a version's retention (epoch ms); None if it has none
+    or the date is not ISO 8601."""
+    text = dict(headers).get("x-amz-object-lock-retain-until-date")
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def setting_items(settings: BucketSettings, layout: int = LAYOUT) -> list[FingerprintItem]:
     """One item per bucket setting: its canonical JSON's sha256, ``absent`` or
     ``not supported by this server``."""
     items = []
-    for setting in SETTINGS:
+    for setting in SETTINGS if layout >= 3 else LAYOUT2_SETTINGS:
         value = settings.value(setting)
         if setting in settings.unsupported:
             digest, detail = UNSUPPORTED, UNSUPPORTED
@@ -147,41 +206,84 @@ def setting_items(settings: BucketSettings) -> list[FingerprintItem]:
     return items
 
 
-def version_items(version: Version) -> list[FingerprintItem]:
-    """A version's content, metadata and tags items (a delete marker: one item)."""
+def version_items(version: Version, layout: int = LAYOUT) -> list[FingerprintItem]:
+    """A version's content, metadata, tags and (if it has one) retention items (a
+    delete marker: one item)."""
     bucket, name = version.bucket, version.name
     if version.delete_marker:
         return [FingerprintItem(bucket, f"{name} (delete marker)", 0, "delete-marker")]
+    if layout < 3:
+        return _layout2_items(version)
+    metadata = {k: v for k, v in version.headers if k not in RETENTION}
+    items = [
+        FingerprintItem(bucket, name, version.size, version.sha256, version.etag),
+        FingerprintItem(bucket, f"{name} (metadata)", 0, _sha(canonical(metadata)), ""),
+        FingerprintItem(bucket, f"{name} (tags)", 0, _sha(canonical(dict(version.tags))), ""),
+    ]
+    if version.retention:
+        items.append(_retention_item(version))
+    return items
+
+
+def _retention_item(version: Version) -> FingerprintItem:
+    """Mode and date, the date as epoch ms (servers print it with or without
+    milliseconds); detail ``expires-ms:`` for :func:`~stategate.providers.fingerprint.compare`."""
+    retention = dict(version.retention)
+    until = retain_until_ms(version.headers)
+    mode = retention.get("x-amz-object-lock-mode", "")
+    value = {"mode": mode, "until": until if until is not None else retention.get(RETENTION[1])}
+    detail = f"{EXPIRES_MS}{until}" if until is not None else ""
+    return FingerprintItem(
+        version.bucket, f"{version.name} (retention)", 0, _sha(canonical(value)), detail
+    )
+
+
+def _layout2_items(version: Version) -> list[FingerprintItem]:
+    """As layout 2 fingerprinted a version: retention in the metadata, header values as
+    http.client decoded them (latin-1), no header it did not keep."""
+    bucket, name = version.bucket, version.name
+    metadata = {
+        k: _as_latin1(v)
+        for k, v in version.headers
+        if k in LAYOUT2_HEADERS or k.startswith("x-amz-meta-")
+    }
     return [
         FingerprintItem(bucket, name, version.size, version.sha256, version.etag),
-        FingerprintItem(
-            bucket, f"{name} (metadata)", 0, _sha(canonical(dict(version.headers))), ""
-        ),
+        FingerprintItem(bucket, f"{name} (metadata)", 0, _sha(canonical(metadata)), ""),
         FingerprintItem(bucket, f"{name} (tags)", 0, _sha(canonical(dict(version.tags))), ""),
     ]
 
 
+def _as_latin1(value: str) -> str:
+    """A header value as http.client gives it: its bytes read as latin-1."""
+    return value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def from_latin1(value: str) -> str:
+    """The inverse: a header value http.client read as latin-1, its bytes read as UTF-8
+    (bytes that are not UTF-8 kept as surrogate escapes, so nothing is lost)."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value  # not from http.client: already text
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def fingerprint_items(
-    buckets: Iterable[BucketSettings], versions: Iterable[Version]
+    buckets: Iterable[BucketSettings], versions: Iterable[Version], layout: int = LAYOUT
 ) -> list[FingerprintItem]:
-    items = [i for b in buckets for i in setting_items(b)]
-    items += [i for v in versions for i in version_items(v)]
+    """Every item of the buckets and versions, as a manifest of ``layout`` has them."""
+    items = [i for b in buckets for i in setting_items(b, layout)]
+    items += [i for v in versions for i in version_items(v, layout)]
     return items
 
 
 def check_key(bucket: str, key: str) -> None:
-    """Refuse a key a manual restore to files could not hold safely (``..``, absolute,
-    backslashes, NUL). A trailing ``/`` (a folder key) is fine: keys are never paths
-    in the backup."""
-    segments = key.split("/")
-    if (
-        not key
-        or key.startswith("/")
-        or "\\" in key
-        or "\0" in key
-        or any(s in (".", "..") for s in segments)
-    ):
-        raise ExternalError(f"s3 key {bucket}/{key!r} would escape the backup target: refused")
+    """Refuse only the empty key: no key is ever a path in the backup (parts are
+    numbered), so ``..``, ``.``, a leading ``/``, backslashes, NUL or a trailing ``/``
+    (a folder key) are all kept as the server lists them."""
+    if not key:
+        raise ExternalError(f"s3 bucket {bucket}: an object with an empty key: refused")
 
 
 def check_bucket(bucket: str) -> None:
@@ -194,39 +296,46 @@ def version_part(bucket: str, number: int) -> str:
     return f"{OBJECTS}{bucket}/{number}"
 
 
-def manifest_jsonl(buckets: Iterable[BucketSettings], versions: Iterable[Version]) -> bytes:
-    """The manifest: a header line, one line per bucket, one per version."""
-    lines = [canonical({"layout": LAYOUT})]
+def manifest_jsonl(
+    buckets: Iterable[BucketSettings], versions: Iterable[Version], layout: int = LAYOUT
+) -> bytes:
+    """The manifest: a header line, one line per bucket, one per version. ``layout`` 2
+    writes what backups before layout 3 wrote (to test that they still restore)."""
+    lines = [canonical({"layout": f"stategate.s3/{layout}"})]
     for b in buckets:
+        values = dict(b.values) if layout >= 3 else {
+            k: v for k, v in b.values.items() if k in LAYOUT2_SETTINGS
+        }  # fmt: skip
         lines.append(
             canonical(
                 {
                     "bucket": b.bucket,
                     "versioning": b.versioning,
-                    "settings": dict(b.values),
+                    "settings": values,
                     "unsupported": list(b.unsupported),
                 }
             )
         )
     # oldest first within each key: the order a restore puts them back in
     for v in sorted(versions, key=lambda v: (v.bucket, v.key, v.order)):
-        lines.append(
-            canonical(
-                {
-                    "bucket": v.bucket,
-                    "key": v.key,
-                    "order": v.order,
-                    "version_id": v.version_id,
-                    "delete_marker": v.delete_marker,
-                    "part": v.part,
-                    "size": v.size,
-                    "sha256": v.sha256,
-                    "etag": v.etag,
-                    "headers": dict(v.headers),
-                    "tags": dict(v.tags),
-                }
-            )
-        )
+        row = {
+            "bucket": v.bucket,
+            "key": v.key,
+            "order": v.order,
+            "version_id": v.version_id,
+            "delete_marker": v.delete_marker,
+            "part": v.part,
+            "size": v.size,
+            "sha256": v.sha256,
+            "etag": v.etag,
+            "headers": dict(v.headers),
+            "tags": dict(v.tags),
+            "stored": dict(v.stored),
+        }
+        if layout < 3:
+            row.pop("stored")
+            row["headers"] = {k: _as_latin1(h) for k, h in v.headers}
+        lines.append(canonical(row))
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -234,25 +343,27 @@ def manifest_jsonl(buckets: Iterable[BucketSettings], versions: Iterable[Version
 class Manifest:
     buckets: tuple[BucketSettings, ...]
     versions: tuple[Version, ...]
+    layout: int = LAYOUT
 
 
 def parse_manifest(data: bytes) -> Manifest:
     """The manifest of :func:`manifest_jsonl`; ExternalError naming the line otherwise."""
     lines = data.decode("utf-8", "surrogateescape").splitlines()
-    if not lines or _json(lines[0], 1).get("layout") != LAYOUT:
-        raise ExternalError(f"{MANIFEST_PART}: not a {LAYOUT} manifest")
+    layout = LAYOUTS.get(str(_json(lines[0], 1).get("layout"))) if lines else None
+    if layout is None:
+        raise ExternalError(f"{MANIFEST_PART}: not a manifest of layout {', '.join(LAYOUTS)}")
     buckets: list[BucketSettings] = []
     versions: list[Version] = []
     for number, line in enumerate(lines[1:], 2):
         row = _json(line, number)
         try:
             if "key" in row:
-                versions.append(_version(row))
+                versions.append(_version(row, layout))
             else:
                 buckets.append(_bucket(row))
         except (KeyError, TypeError, ValueError, ExternalError) as exc:
             raise ExternalError(f"{MANIFEST_PART} line {number}: not an entry ({exc})") from None
-    return Manifest(tuple(buckets), tuple(versions))
+    return Manifest(tuple(buckets), tuple(versions), layout)
 
 
 def _json(line: str, number: int) -> dict[str, object]:
@@ -283,7 +394,7 @@ def _bucket(row: dict[str, object]) -> BucketSettings:
     )
 
 
-def _version(row: dict[str, object]) -> Version:
+def _version(row: dict[str, object], layout: int) -> Version:
     bucket, key = str(row["bucket"]), str(row["key"])
     check_bucket(bucket)
     marker = row.get("delete_marker") is True
@@ -303,9 +414,19 @@ def _version(row: dict[str, object]) -> Version:
         size,
         str(row.get("sha256") or ""),
         str(row.get("etag") or ""),
-        _pairs(row.get("headers") or {}),
+        _headers(row.get("headers") or {}, layout),
         _pairs(row.get("tags") or {}),
+        _pairs(row.get("stored") or {}),
     )
+
+
+def _headers(value: object, layout: int) -> Pairs:
+    """Kept headers; a layout-2 manifest holds them as http.client read them (latin-1):
+    made text again, so a restore sends the bytes the server gave."""
+    pairs = _pairs(value)
+    if layout >= 3:
+        return pairs
+    return tuple((k, from_latin1(v)) for k, v in pairs)
 
 
 def history_orders(entries: list[tuple[str, bool, str]]) -> list[int]:

@@ -35,6 +35,7 @@ NOT_SET: dict[Setting, frozenset[str]] = {
     ),
     "tags": frozenset({"NoSuchTagSet", "NoSuchTagSetError"}),
     "cors": frozenset({"NoSuchCORSConfiguration"}),
+    "encryption": frozenset({"ServerSideEncryptionConfigurationNotFoundError"}),
     "versioning": frozenset(),
 }
 
@@ -89,6 +90,11 @@ def _cors(client: Any, bucket: str) -> object:
     return {"CORSRules": canonical_rules(list(rules))}
 
 
+def _encryption(client: Any, bucket: str) -> object:
+    reply = client.get_bucket_encryption(Bucket=bucket)
+    return reply.get("ServerSideEncryptionConfiguration") or None
+
+
 READERS: dict[Setting, Callable[[Any, str], object]] = {
     "versioning": _versioning,
     "policy": _policy,
@@ -96,6 +102,7 @@ READERS: dict[Setting, Callable[[Any, str], object]] = {
     "object-lock": _object_lock,
     "tags": _tags,
     "cors": _cors,
+    "encryption": _encryption,
 }
 
 
@@ -155,9 +162,20 @@ def create_bucket(client: Any, settings: BucketSettings, error: Error) -> None:
 
 def finish(client: Any, settings: BucketSettings, error: Error) -> None:
     """The settings that must follow the objects (a lifecycle rule or a default retention
-    would act on restored objects, a policy could refuse the restore's writes)."""
+    would act on restored objects, a policy could refuse the restore's writes, a default
+    encryption with a KMS key the sandbox does not have would too)."""
     bucket = settings.bucket
     values = settings.values
+    encryption = values.get("encryption")
+    if isinstance(encryption, dict):
+        _apply(
+            error,
+            bucket,
+            "encryption",
+            lambda: client.put_bucket_encryption(
+                Bucket=bucket, ServerSideEncryptionConfiguration=encryption
+            ),
+        )
     if settings.versioning == "Suspended":
         _apply(
             error,

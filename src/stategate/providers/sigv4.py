@@ -2,7 +2,8 @@
 
 Used by the lean object download path (:mod:`stategate.providers.s3_http`), which
 skips botocore's per-request machinery. Only header-based signing of requests
-without a body (or with a known payload hash) is covered; S3 paths are signed
+without a body (or with a known payload hash) is covered; header values are signed as
+their UTF-8 bytes (the restore sends metadata that is not ASCII as such); S3 paths are signed
 as sent (already percent-encoded, not encoded twice, unlike other services).
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+_SPACES = re.compile(r"[ \t\r\n\f\v]+")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # never part of the signature: hop-by-hop or rewritten by proxies (as botocore)
@@ -83,9 +86,7 @@ def sign(
         ]
     )
     scope = f"{stamp[:8]}/{region}/{service}/aws4_request"
-    to_sign = "\n".join(
-        [ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
-    )
+    to_sign = "\n".join([ALGORITHM, stamp, scope, hashlib.sha256(_wire(canonical)).hexdigest()])
     key = signing_key(credentials.secret_key, stamp[:8], region, service)
     signature = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     out["Authorization"] = (
@@ -93,6 +94,12 @@ def sign(
         f"SignedHeaders={names}, Signature={signature}"
     )
     return out
+
+
+def _wire(text: str) -> bytes:
+    """Text as sent: UTF-8, surrogate escapes as the bytes they stand for (a header
+    value that is not UTF-8 is signed as the bytes sent)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
@@ -113,8 +120,14 @@ def _canonical_headers(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         lname = name.lower().strip()
         if lname not in UNSIGNED_HEADERS:
-            merged.setdefault(lname, []).append(" ".join(value.split()))
+            merged.setdefault(lname, []).append(_trim(value))
     return {name: ",".join(merged[name]) for name in sorted(merged)}
+
+
+def _trim(value: str) -> str:
+    """Trimmed, runs of ASCII white space as one space (non-ASCII spaces are bytes of
+    the value: a no-break space in metadata is not collapsed)."""
+    return _SPACES.sub(" ", value).strip(" \t\r\n\f\v")
 
 
 def _canonical_query(query: str) -> str:

@@ -4,19 +4,37 @@ settings as the API reports them (a scripted client), restore arguments."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from stategate.errors import ExternalError
+from stategate.providers import s3 as s3_module
+from stategate.providers.access import S3Access
 from stategate.providers.fingerprint import Fingerprint, compare
-from stategate.providers.s3 import Listed, consistency_note, put_arguments
-from stategate.providers.s3_http import kept_headers, parse_tags, parse_versions
+from stategate.providers.s3 import (
+    Listed,
+    S3Provider,
+    consistency_note,
+    put_arguments,
+    storage_findings,
+)
+from stategate.providers.s3_http import (
+    header_bytes,
+    header_text,
+    kept_headers,
+    parse_listing,
+    parse_tags,
+    parse_versions,
+)
 from stategate.providers.s3_layout import (
     UNSUPPORTED,
     BucketSettings,
     Version,
+    canonical,
     canonical_policy,
     fingerprint_items,
     history_orders,
@@ -127,7 +145,7 @@ def test_manifest_round_trips_and_refuses_parts_outside_the_bucket() -> None:
     bad = manifest_jsonl([settings], _versions()).replace(b"objects/b/0", b"../../etc/x")
     with pytest.raises(ExternalError, match="line 3: not an entry"):
         parse_manifest(bad)
-    with pytest.raises(ExternalError, match=r"not a stategate\.s3/2 manifest"):
+    with pytest.raises(ExternalError, match=r"not a manifest of layout stategate\.s3/2"):
         parse_manifest(b'{"layout": "other"}\n')
 
 
@@ -228,3 +246,144 @@ def test_consistent_only_when_both_listings_are_the_same() -> None:
     assert "same versions" in consistency_note(before, list(before), versioned)
     plain = consistency_note(before, list(before), [BucketSettings("b")])
     assert "If-Match" in plain and "not seen" in plain
+
+
+LOCKED = (
+    ("content-type", "text/plain"),
+    ("x-amz-object-lock-legal-hold", "OFF"),
+    ("x-amz-object-lock-mode", "GOVERNANCE"),
+    ("x-amz-object-lock-retain-until-date", "2026-12-06T18:59:11Z"),
+)
+UNTIL_MS = int(dt.datetime(2026, 12, 6, 18, 59, 11, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def _locked(headers: tuple[tuple[str, str], ...] = LOCKED) -> Version:
+    return Version("b", "k", 1, "id", part="objects/b/0", size=1, sha256="s", headers=headers)
+
+
+def test_retention_is_its_own_item_that_may_expire_but_must_be_exact_in_force() -> None:
+    items = {i.name: i for i in fingerprint_items([], [_locked()])}
+    assert items["k#v1 (retention)"].detail == f"expires-ms:{UNTIL_MS}"
+    unlocked = _locked(LOCKED[:2])  # what a restore after the date gives
+    assert (
+        items["k#v1 (metadata)"]
+        == {i.name: i for i in fingerprint_items([], [unlocked])}["k#v1 (metadata)"]
+    )
+    expected, restored = Fingerprint(items.values()), Fingerprint(fingerprint_items([], [unlocked]))
+    after = compare(expected, restored, now_ms=UNTIL_MS + 1)
+    assert after.match and after.expired == 1
+    before = compare(expected, restored, now_ms=UNTIL_MS - 1)
+    assert before.examples == ["b/k#v1 (retention): missing after restore"]
+    # servers print the date with or without milliseconds: the same retention
+    millis = _locked((*LOCKED[:3], (LOCKED[3][0], "2026-12-06T18:59:11.000Z")))
+    assert compare(expected, Fingerprint(fingerprint_items([], [millis]))).match
+    later = _locked((*LOCKED[:3], (LOCKED[3][0], "2026-12-07T18:59:11Z")))
+    moved = compare(expected, Fingerprint(fingerprint_items([], [later])), now_ms=UNTIL_MS + 1)
+    assert not moved.match and moved.examples == [
+        f"b/k#v1 (retention): content differs, expires at {UNTIL_MS + 86_400_000} ms "
+        f"instead of {UNTIL_MS} ms"
+    ]
+    governance = _locked((*LOCKED[:2], (LOCKED[2][0], "COMPLIANCE"), LOCKED[3]))
+    assert compare(expected, Fingerprint(fingerprint_items([], [governance]))).changed == 1
+
+
+def test_a_passed_retention_is_not_replayed() -> None:
+    version = _locked()
+    assert not version.retention_passed(dt.datetime(2026, 12, 6, 18, 59, 10, tzinfo=dt.UTC))
+    assert version.retention_passed(dt.datetime(2026, 12, 6, 18, 59, 11, tzinfo=dt.UTC))
+    assert "ObjectLockMode" in put_arguments(version)
+
+
+def test_a_layout_2_manifest_is_fingerprinted_as_it_was() -> None:
+    """Layout 2 digested retention with the metadata and header values as http.client
+    read them (latin-1), and had no encryption setting."""
+    garbled = "Z\u00c3\u00bcrich"  # Zürich's UTF-8 bytes read as latin-1
+    old_headers = (*LOCKED, ("x-amz-meta-city", garbled))
+    line = canonical({"layout": "stategate.s3/2"}) + "\n" + canonical(
+        {"bucket": "b", "key": "k", "order": 1, "part": "objects/b/0", "size": 1,
+         "sha256": "s", "headers": dict(old_headers)}
+    )  # fmt: skip
+    manifest = parse_manifest(line.encode())
+    assert manifest.layout == 2
+    (version,) = manifest.versions
+    assert dict(version.headers)["x-amz-meta-city"] == "Z\u00fcrich"  # restored as such
+    items = {i.name: i for i in fingerprint_items([BucketSettings("b")], [version], 2)}
+    assert (
+        items["k#v1 (metadata)"].digest
+        == hashlib.sha256(canonical(dict(old_headers)).encode()).hexdigest()
+    )
+    assert "k#v1 (retention)" not in items and "(bucket) encryption" not in items
+    assert "(bucket) encryption" in {i.name for i in fingerprint_items([BucketSettings("b")], [])}
+
+
+def test_header_values_are_read_as_utf8_and_nothing_is_lost() -> None:
+    """http.client reads header bytes as latin-1: the kept value is their UTF-8 text,
+    bytes that are not UTF-8 survive as surrogate escapes."""
+    utf8 = "Z\u00fcrich".encode().decode("latin-1")
+    kept, _count = kept_headers([("X-Amz-Meta-City", utf8), ("X-Amz-Meta-Raw", "caf\u00e9")])
+    assert dict(kept) == {"x-amz-meta-city": "Z\u00fcrich", "x-amz-meta-raw": "caf\udce9"}
+    assert header_bytes(dict(kept)["x-amz-meta-city"]) == "Z\u00fcrich".encode()
+    assert header_bytes(dict(kept)["x-amz-meta-raw"]) == b"caf\xe9"
+    assert header_text("plain") == "plain"
+    manifest = parse_manifest(manifest_jsonl([], [_locked((("x-amz-meta-raw", "caf\udce9"),))]))
+    assert dict(manifest.versions[0].headers)["x-amz-meta-raw"] == "caf\udce9"
+
+
+def test_storage_that_a_restore_does_not_reproduce_is_named() -> None:
+    sse = (("x-amz-server-side-encryption", "aws:kms"),)
+    cold = (("x-amz-storage-class", "GLACIER"),)
+    versions = [
+        Version("b", "k", 1, "1", stored=sse),
+        Version("b", "k", 2, "2", stored=(*sse, *cold)),
+        Version("c", "k", 1, "1", stored=(("x-amz-storage-class", "STANDARD"),)),
+        Version("c", "r", 1, "1", stored=(("x-amz-website-redirect-location", "/x"),)),
+    ]
+    found = storage_findings(versions)
+    assert len(found) == 3
+    assert found[2].startswith("bucket c: 1 object versions with a website redirect")
+    assert found[0].startswith("bucket b: 2 object versions stored with server-side encryption")
+    assert found[1].startswith("bucket b: 1 object versions in a storage class other than")
+    manifest = parse_manifest(manifest_jsonl([], [replace(_locked(), stored=sse)]))
+    assert manifest.versions[0].stored == sse
+
+
+def test_a_metadata_only_change_moves_last_modified_in_the_listing() -> None:
+    """An unversioned object replaced by a copy of itself keeps its etag: the listings
+    compare its last-modified time too."""
+    page = f"""<ListBucketResult {NS}><IsTruncated>false</IsTruncated><Contents><Key>k</Key>
+      <Size>1</Size><ETag>"e"</ETag><LastModified>2026-12-04T18:59:11.000Z</LastModified>
+      </Contents></ListBucketResult>""".encode()
+    (listed,), _token = parse_listing(page)
+    assert listed.modified == "2026-12-04T18:59:11.000Z"
+    before = [Listed("b", "k", 1, "e", modified=listed.modified)]
+    after = [Listed("b", "k", 1, "e", modified="2026-12-04T18:59:13.000Z")]
+    assert "differs from the one before" in consistency_note(before, after, [BucketSettings("b")])
+
+
+def test_a_put_refused_as_its_retention_passed_meanwhile_goes_again_without_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    until = dt.datetime(2026, 12, 6, 18, 59, 11, tzinfo=dt.UTC)
+    clock = iter([until - dt.timedelta(seconds=1), until, until])  # read before and after
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return next(clock)
+
+    monkeypatch.setattr(s3_module, "datetime", Clock)
+    sent: list[Version] = []
+
+    def put(self: S3Provider, directory: Any, version: Version) -> None:
+        sent.append(version)
+        if version.retention:
+            raise ClientError({"Error": {"Code": "InvalidRequest"}}, "PutObject")
+
+    monkeypatch.setattr(S3Provider, "_put_version", put)
+    provider = S3Provider(S3Access("http://127.0.0.1:1", "access-key-x", "secret-key-x"))
+    provider._put_chain(tmp_path, [_locked()])
+    assert [bool(v.retention) for v in sent] == [True, False]
+    # refused for another reason (the date still ahead): the refusal stands, named
+    clock = iter([until - dt.timedelta(seconds=2), until - dt.timedelta(seconds=1)])
+    with pytest.raises(ExternalError, match=r"put b/k \(version 1\)"):
+        provider._put_chain(tmp_path, [_locked()])

@@ -140,3 +140,25 @@ def test_host_and_path() -> None:
     assert host_header("https://example.com:9000") == "example.com:9000"
     assert host_header("http://[::1]:9000/") == "[::1]:9000"
     assert object_path("b", "a b/c~d+e") == "/b/a%20b/c~d%2Be"
+
+
+def _signature(value: str) -> str:
+    headers = sign(
+        "PUT",
+        "http://127.0.0.1:9000/b/k",
+        {"x-amz-meta-city": value},
+        credentials=Credentials(AWS_KEY, AWS_SECRET),
+        region="us-east-1",
+        when=AWS_WHEN,
+    )
+    return headers["Authorization"].rpartition("Signature=")[2]
+
+
+def test_header_values_are_signed_as_the_bytes_sent() -> None:
+    """Metadata that is not ASCII goes out as its UTF-8 bytes (bytes that are not UTF-8
+    as surrogate escapes) and is signed as those bytes; ASCII white space is trimmed
+    and collapsed, a no-break space is a byte of the value."""
+    assert _signature("caf\udce9") != _signature("caf\udce8")  # not UTF-8: still signed
+    assert _signature("Z\u00fcrich") != _signature("Zurich")
+    assert _signature("  a \t b ") == _signature("a b")
+    assert _signature("a\u00a0b") != _signature("a b")
