@@ -43,6 +43,7 @@ class FailingS3Proxy:
         self.failed: list[str] = []
         self.seen: list[str] = []
         proxy = self
+        answer = body  # the handler's own `body` is the request's
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -58,9 +59,9 @@ class FailingS3Proxy:
                     proxy.failed.append(f"{self.command} {self.path}")
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Content-Length", str(len(answer)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    self.wfile.write(answer)
                     return
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:
