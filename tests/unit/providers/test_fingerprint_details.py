@@ -228,3 +228,40 @@ def test_definitions_printed_by_other_majors_are_counted_as_presence_only() -> N
     assert same.match and same.presence_only == 0
     differs = compare(fp("16", "aa"), fp("16", "bb"))
     assert not differs.match and differs.presence_only == 0
+
+
+def _changes(want: dict[str, str], have: dict[str, str]) -> list[str]:
+    result = compare(
+        Fingerprint([FingerprintItem("volume", "f", 1, fields_digest(want))]),
+        Fingerprint([FingerprintItem("volume", "f", 1, fields_digest(have))]),
+    )
+    return result.examples
+
+
+def test_a_field_shown_whole_up_to_its_limit_and_named_past_it() -> None:
+    at_limit, past = "a" * 40, "b" * 41
+    assert _changes({"k": at_limit}, {"k": "c" * 40}) == [
+        f"volume/f: k {'c' * 40} instead of {at_limit}"
+    ]
+    assert _changes({"k": past}, {"k": "c" * 41}) == ["volume/f: k differs"]
+    # long values: a field gone, one new
+    assert _changes({"k": past}, {}) == ["volume/f: k absent"]
+    assert _changes({}, {"k": past}) == ["volume/f: k added"]
+    # short values: both sides shown, the missing one as absent
+    assert _changes({}, {"mode": "0700"}) == ["volume/f: mode 0700 instead of absent"]
+    assert _changes({"mode": "0700"}, {}) == ["volume/f: mode absent instead of 0700"]
+
+
+def test_merged_adds_groups_as_if_summarised_together_and_refuses_a_group_twice() -> None:
+    from stategate.providers.fingerprint import merged, multiset_summary
+
+    base = [FingerprintItem("db0", "k", 1, "string:persistent:aa")]
+    extra = [
+        FingerprintItem("acl", "default", 1, "sha256:bb"),
+        FingerprintItem("config", "appendonly", 1, "yes"),
+    ]
+    together = merged(multiset_summary(base), extra)
+    assert together == multiset_summary(base + extra)
+    assert set(together.groups) == {"db0", "acl", "config"}
+    with pytest.raises(ValueError, match=r"given twice: \['db0'\]"):
+        merged(multiset_summary(base), [FingerprintItem("db0", "x", 1, "y")])
