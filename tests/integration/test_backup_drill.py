@@ -302,6 +302,9 @@ def test_s3_keys_a_mirror_could_not_hold_are_backed_up_and_restored(
         record = run_backup(ctx)
         pred = backup_pred(record)
         assert pred.result == "pass", pred.reason
+        # said up front: the local sandbox (SeaweedFS) and MinIO cannot hold them
+        (odd,) = [f for f in pred.findings if "cannot hold as written" in f]
+        assert odd.startswith("bucket hostile: ") and "a restore there refuses" in odd
         source = provider_for(ctx.require_config(), ctx.repo)
         with (
             fetched_backup(ctx, record, source) as stored,

@@ -162,7 +162,12 @@ def test_without_passwords_the_record_and_the_drill_say_so_and_the_sandbox_keeps
         "role passwords are not in this backup (role_passwords: false): after a restore, "
         "every login role's password must be set again"
     )
-    assert pred.findings == [said]
+    unread = (
+        "shared_preload_libraries not read (the backup role is neither a superuser nor a "
+        "member of pg_read_all_settings): a restore must load production's, and a drill's "
+        "sandbox loads none"
+    )
+    assert pred.findings == [said, unread]
     globals_sql = (workspace.artifacts / pred.location / "globals.sql").read_text()
     assert "PASSWORD" not in globals_sql and "ALTER ROLE reader WITH NOSUPERUSER" in globals_sql
     import os
@@ -182,7 +187,7 @@ def test_without_passwords_the_record_and_the_drill_say_so_and_the_sandbox_keeps
     dpred = drill.statement.predicate
     assert isinstance(dpred, DrillPredicate)
     assert dpred.result == "pass", dpred.reason
-    assert dpred.findings == [said]
+    assert dpred.findings == [said, unread]
 
 
 def test_a_warning_that_something_was_left_out_fails_the_backup(
@@ -345,3 +350,26 @@ def test_production_preload_libraries_are_loaded_in_the_sandbox(workspace: Works
     assert drill.sandbox is not None
     assert drill.sandbox.settings["shared_preload_libraries"] == "pg_stat_statements"
     assert "shared_preload_libraries = 'pg_stat_statements'" in drill.engine.detail
+
+
+def test_user_mapping_options_the_role_cannot_read_are_a_finding(
+    workspace: Workspace, cluster: PostgresAccess
+) -> None:
+    with _connect(cluster, "shop") as conn:
+        conn.execute("CREATE FOREIGN DATA WRAPPER dummy")
+        conn.execute("CREATE SERVER far FOREIGN DATA WRAPPER dummy")
+        conn.execute(
+            "CREATE USER MAPPING FOR app_user SERVER far OPTIONS (password 'remote-canary')"
+        )
+    try:
+        pred = _as(workspace, cluster, "reader", "reader-secret-canary", role_passwords=False)
+        assert pred.result == "pass", pred.reason
+        (finding,) = [f for f in pred.findings if "user mapping" in f]
+        assert finding.startswith("database shop: the options of user mapping(s) app_user on far")
+        assert "remote-canary" not in " ".join(pred.findings)
+        # a superuser reads them: no finding
+        assert not [f for f in _backup(workspace, cluster).findings if "user mapping" in f]
+    finally:
+        with _connect(cluster, "shop") as conn:
+            conn.execute("DROP SERVER far CASCADE")
+            conn.execute("DROP FOREIGN DATA WRAPPER dummy")

@@ -152,6 +152,36 @@ def check_rights(connect: Connect, databases: Sequence[str], *, role_passwords: 
         )
 
 
+# the user mappings whose options the connected role cannot see (pg_user_mappings shows
+# them to a superuser, the mapped user, or the server's owner, with USAGE on it): pg_dump
+# writes those mappings without their options, and says nothing
+_HIDDEN_MAPPINGS = """
+SELECT format('%s on %s', COALESCE(m.usename, 'public'), m.srvname) FROM pg_user_mappings m
+JOIN pg_foreign_server s ON s.oid = m.srvid
+WHERE NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
+  AND m.umoptions IS NULL
+  AND NOT ((m.umuser = 0 OR m.usename = current_user OR pg_get_userbyid(s.srvowner) = current_user)
+           AND has_server_privilege(s.oid, 'USAGE'))
+ORDER BY 1
+"""
+
+
+def hidden_user_mappings(connect: Connect, databases: Sequence[str]) -> list[str]:
+    """A finding per database holding user mappings whose options (a remote user and
+    password, typically) the backup role cannot read: the restore has them without."""
+    findings: list[str] = []
+    for db in databases:
+        with connect(db) as conn:
+            hidden = [str(r[0]) for r in conn.execute(_HIDDEN_MAPPINGS).fetchall()]
+        if hidden:
+            findings.append(
+                f"database {db}: the options of user mapping(s) {', '.join(hidden[:_SHOWN])} "
+                "are not readable by the backup role (not a superuser): the backup holds "
+                "those mappings without them; set them again after a restore"
+            )
+    return findings
+
+
 def warnings_of(tool: str, stderr: str) -> list[str]:
     """Every warning a dump tool printed, as findings; one that says something was left
     out fails the backup."""

@@ -70,6 +70,7 @@ class Query(NamedTuple):
     sql: str  # rows of (name, definition)
     printed: bool = False  # definition deparsed by the server: compared on one major only
     level: int = 1  # the fingerprint level that added it (see LEVEL)
+    until: int | None = None  # the last level it is read at (a later one replaced it)
 
 
 # Level 1: the first schema fingerprint. Level 2 adds the kinds a restore can also lose
@@ -332,21 +333,31 @@ _LEVEL_2: tuple[Query, ...] = (
     ),
     Query(
         "extension members' grants",
-        """SELECT format('%I', e.extname), (SELECT string_agg(m.entry, ',' ORDER BY m.entry) FROM (
-              SELECT 'relation ' || c.oid::regclass::text || ' ' || """
-        + _owner_acl("c.relacl", _REL_ACL_KIND, "c.relowner")
-        + """ AS entry
+        # only grants changed after CREATE EXTENSION (pg_init_privs holds its own): what
+        # pg_dump restores; the members themselves change with the extension's version
+        f"""SELECT format('%I', e.extname), (SELECT string_agg(m.entry, ',' ORDER BY m.entry)
+            FROM (
+              SELECT 'relation ' || c.oid::regclass::text || ' '
+                || {_owner_acl("c.relacl", _REL_ACL_KIND, "c.relowner")} AS entry
               FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+              LEFT JOIN pg_init_privs ip ON ip.objoid = c.oid
+                AND ip.classoid = 'pg_class'::regclass AND ip.objsubid = 0
               WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_extension'::regclass
-                AND d.refobjid = e.oid AND d.deptype = 'e' AND c.relacl IS NOT NULL
+                AND d.refobjid = e.oid AND d.deptype = 'e'
+                AND {_owner_acl("c.relacl", _REL_ACL_KIND, "c.relowner")} IS DISTINCT FROM
+                    {_owner_acl("ip.initprivs", _REL_ACL_KIND, "c.relowner")}
               UNION ALL
-              SELECT 'function ' || p.oid::regprocedure::text || ' ' || """
-        + _owner_acl("p.proacl", "'f'", "p.proowner")
-        + """
+              SELECT 'function ' || p.oid::regprocedure::text || ' '
+                || {_owner_acl("p.proacl", "'f'", "p.proowner")}
               FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+              LEFT JOIN pg_init_privs ip ON ip.objoid = p.oid
+                AND ip.classoid = 'pg_proc'::regclass AND ip.objsubid = 0
               WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass
-                AND d.refobjid = e.oid AND d.deptype = 'e' AND p.proacl IS NOT NULL) m)
+                AND d.refobjid = e.oid AND d.deptype = 'e'
+                AND {_owner_acl("p.proacl", "'f'", "p.proowner")} IS DISTINCT FROM
+                    {_owner_acl("ip.initprivs", "'f'", "p.proowner")}) m)
             FROM pg_extension e""",
+        printed=True,  # a member's signature may change with the target's extension version
         level=2,
     ),
 )
@@ -403,7 +414,8 @@ _QUERIES: tuple[Query, ...] = (
                  AND b.attnum > 0 AND NOT b.attisdropped AND b.attnum <= a.attnum),
               'type ' || format_type(a.atttypid, a.atttypmod),
               CASE WHEN a.attnotnull THEN 'not null' END,
-              'identity ' || NULLIF(a.attidentity::text, ''),
+              -- a partition's from its parent (inherited from PostgreSQL 17 on, not before)
+              'identity ' || CASE WHEN NOT c.relispartition THEN NULLIF(a.attidentity::text, '') END,
               'generated ' || NULLIF(a.attgenerated::text, ''),
               'collation ' || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
                  THEN (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_collation co
@@ -554,12 +566,27 @@ _QUERIES: tuple[Query, ...] = (
         "large object",
         f"""SELECT m.oid::text, concat_ws(' | ', 'owner ' || pg_get_userbyid(m.lomowner),
               'acl ' || {_acl("m.lomacl", "'L'", "m.lomowner")},
-              -- in 64 MiB pieces (one bytea holds at most 1 GB): one piece's is its sha256
-              'sha256 ' || (SELECT string_agg(encode(sha256(lo_get(m.oid, o, 67108864)), 'hex'),
-                 '' ORDER BY o) FROM generate_series(0::bigint,
-                 greatest(lo_lseek64(lo_open(m.oid, 262144), 0, 2) - 1, 0), 67108864) o),
+              'sha256 ' || encode(sha256(lo_get(m.oid)), 'hex'),
               'comment ' || obj_description(m.oid, 'pg_largeobject'))
             FROM pg_largeobject_metadata m""",
+        until=1,
+    ),
+    Query(
+        "large object",
+        # in 64 MiB pieces (one bytea holds at most 1 GB); an object in one piece (nearly
+        # all) has its plain sha256, read once, with no descriptor opened: only a larger
+        # one is measured (lo_open), and its pieces' hashes follow each other
+        f"""SELECT m.oid::text, concat_ws(' | ', 'owner ' || pg_get_userbyid(m.lomowner),
+              'acl ' || {_acl("m.lomacl", "'L'", "m.lomowner")},
+              'sha256 ' || (SELECT CASE WHEN octet_length(f.piece) < 67108864
+                   THEN encode(sha256(f.piece), 'hex')
+                   ELSE (SELECT string_agg(encode(sha256(lo_get(m.oid, o, 67108864)), 'hex'),
+                     '' ORDER BY o) FROM generate_series(0::bigint,
+                     lo_lseek64(lo_open(m.oid, 262144), 0, 2) - 1, 67108864) o) END
+                 FROM (SELECT lo_get(m.oid, 0, 67108864) AS piece) f),
+              'comment ' || obj_description(m.oid, 'pg_largeobject'))
+            FROM pg_largeobject_metadata m""",
+        level=2,
     ),
     Query(
         "database",
@@ -727,7 +754,10 @@ def schema_items(conn: Conn, db: str, level: int = LEVEL) -> list[FingerprintIte
     """Every schema and configuration item of the connected database, of the kinds of
     fingerprint ``level`` (``postgres`` or ``template1``: its owner is not compared)."""
     with _qualified(conn):
-        items = _items(conn, schema_group(db), tuple(q for q in _QUERIES if q.level <= level))
+        queries = tuple(
+            q for q in _QUERIES if q.level <= level and (q.until is None or level <= q.until)
+        )
+        items = _items(conn, schema_group(db), queries)
         if db in IN_PLACE_DBS:
             row = conn.execute(_IN_PLACE_DATABASE).fetchone()
             assert row is not None

@@ -67,7 +67,11 @@ _SESSION = (
 _SETTINGS = """
 SELECT to_jsonb(d) || jsonb_build_object('encoding_name', pg_encoding_to_char(d.encoding)),
   current_setting('data_checksums'), pg_size_bytes(current_setting('wal_segment_size')),
-  current_setting('block_size'), current_setting('shared_preload_libraries')
+  current_setting('block_size'),
+  -- readable by a superuser or a member of pg_read_all_settings only: NULL otherwise
+  CASE WHEN (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
+         OR pg_has_role('pg_read_all_settings', 'MEMBER')
+       THEN current_setting('shared_preload_libraries') END
 FROM pg_database d WHERE d.datname = 'template1'
 """
 PRELOAD = "shared_preload_libraries"
@@ -244,7 +248,7 @@ class PostgresProvider:
             wal_segment_bytes=int(str(wal_bytes)),
             block_size=int(str(block_size)),
         )
-        if preload:  # a restore needs these libraries loaded (their extensions' objects)
+        if preload is not None:  # a restore needs these loaded (their extensions' objects)
             found[PRELOAD] = str(preload)
         return found
 
@@ -329,6 +333,13 @@ class PostgresProvider:
                 "role passwords are not in this backup (role_passwords: false): after a "
                 "restore, every login role's password must be set again"
             )
+        if PRELOAD not in self.settings():
+            findings.append(
+                "shared_preload_libraries not read (the backup role is neither a superuser "
+                "nor a member of pg_read_all_settings): a restore must load production's, "
+                "and a drill's sandbox loads none"
+            )
+        findings += pg_preflight.hidden_user_mappings(self.connect, databases)
         # the globals (roles, tablespaces: small) are dumped alongside the databases
         failure: list[BaseException] = []
 

@@ -259,6 +259,7 @@ class S3Provider:
             dest.write(manifest_jsonl(buckets, versions))
         findings = [f for b in buckets for f in s3_settings.findings(b)]
         findings += storage_findings(versions)
+        findings += key_findings(versions)
         return BackupOutput(
             Fingerprint(fingerprint_items(buckets, versions)),
             consistent=again == listed,
@@ -413,6 +414,29 @@ def consistency_note(
         "undone between the listings, or a metadata-only change within the second of the "
         "object's previous write, is not seen (tags read once, during the copy)"
     )
+
+
+def key_findings(versions: Iterable[Version]) -> list[str]:
+    """Per bucket, the keys an S3 server built on a file system (MinIO, SeaweedFS: the
+    local sandbox) cannot hold as written: ``.`` or ``..`` segments, empty ones (``//``),
+    a leading ``/``, a backslash. AWS holds them; a restore into such a server refuses
+    or changes them, so a drill there fails naming them."""
+    odd: dict[str, list[str]] = {}
+    for v in versions:
+        if unportable_key(v.key) and v.key not in odd.setdefault(v.bucket, []):
+            odd[v.bucket].append(v.key)
+    return [
+        f"bucket {b}: {len(keys)} key(s) a file-system S3 server (MinIO, SeaweedFS) cannot "
+        f"hold as written, e.g. {keys[0]!r}: a restore there refuses or renames them"
+        for b, keys in sorted(odd.items())
+        if keys
+    ]
+
+
+def unportable_key(key: str) -> bool:
+    segments = key.split("/")
+    inner = segments[:-1] if key.endswith("/") else segments  # a folder key ends in /
+    return key.startswith("/") or "\\" in key or any(s in ("", ".", "..") for s in inner)
 
 
 def storage_findings(versions: Iterable[Version]) -> list[str]:

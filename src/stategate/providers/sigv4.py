@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 ALGORITHM = "AWS4-HMAC-SHA256"
-_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+# White space as the S3 servers a sandbox runs (MinIO, SeaweedFS: Go's strings.Fields,
+# unicode.IsSpace) trim and collapse it in a header value before they check a
+# signature: ASCII white space, NEL, no-break space and Unicode's other spaces. AWS
+# itself collapses ASCII spaces only; stategate's own signed requests go to sandboxes.
+_SPACE_CHARS = (
+    " \t\r\n\f\v\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_SPACES = re.compile(f"[{_SPACE_CHARS}]+")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # never part of the signature: hop-by-hop or rewritten by proxies (as botocore)
@@ -125,9 +133,8 @@ def _canonical_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _trim(value: str) -> str:
-    """Trimmed, runs of ASCII white space as one space (non-ASCII spaces are bytes of
-    the value: a no-break space in metadata is not collapsed)."""
-    return _SPACES.sub(" ", value).strip(" \t\r\n\f\v")
+    """Trimmed, runs of white space as one space, as the server does (``_SPACES``)."""
+    return _SPACES.sub(" ", value).strip(" ")
 
 
 def _canonical_query(query: str) -> str:

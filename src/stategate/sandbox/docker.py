@@ -67,16 +67,28 @@ def _run_prefix(docker: str, name: str, port: int, target: int) -> tuple[str, ..
 
 
 def postgres_plan(
-    docker: str, image: str, name: str, port: int, superuser: str, *, preload: str = ""
+    docker: str,
+    image: str,
+    name: str,
+    port: int,
+    superuser: str,
+    password: str,
+    *,
+    preload: str = "",
 ) -> ContainerPlan:
+    """Every role, its superuser too, logs in with its password (md5: a SCRAM or an MD5
+    hash): a restore that lost the application role's hash fails its smoke check."""
     return ContainerPlan(
         name=name,
         run=(
             *_run_prefix(docker, name, port, 5432),
             "--env",
-            "POSTGRES_HOST_AUTH_METHOD=trust",
+            "POSTGRES_HOST_AUTH_METHOD=md5",
             "--env",
             f"POSTGRES_USER={superuser}",
+            # the value comes from docker's own environment, so it stays off argv
+            "--env",
+            "POSTGRES_PASSWORD",
             "--tmpfs",
             "/var/lib/postgresql/data",
             require_digest(image),
@@ -84,6 +96,7 @@ def postgres_plan(
         ),
         remove=(docker, "rm", "--force", "--volumes", name),
         port=port,
+        env=(("POSTGRES_PASSWORD", password),),
     )
 
 
@@ -201,10 +214,15 @@ class DockerEngine:
     ) -> Iterator[PostgresAccess]:
         image = self._require()
         port = free_port()
-        plan = postgres_plan(self.docker, image, _name("pg"), port, superuser, preload=preload)
-        self._detail = f"container {plan.name} from {image}"
+        password = pysecrets.token_urlsafe(24)
+        plan = postgres_plan(
+            self.docker, image, _name("pg"), port, superuser, password, preload=preload
+        )
+        self._detail = (
+            f"container {plan.name} from {image}; every role logs in with its password"
+        )
         with self._container(plan):
-            access = PostgresAccess(LOOPBACK, port, superuser, None)
+            access = PostgresAccess(LOOPBACK, port, superuser, password)
             _wait_postgres(access)
             yield access
 
@@ -308,6 +326,7 @@ def _wait_postgres(access: PostgresAccess, timeout: float = 120.0) -> None:
                 host=access.host,
                 port=access.port,
                 user=access.user,
+                password=access.password,
                 dbname="postgres",
                 connect_timeout=2,
             ).close()

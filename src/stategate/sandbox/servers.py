@@ -257,7 +257,9 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
             lines = (self.root / "server.log").read_text(errors="replace").strip().splitlines()
         except OSError:
             return "no server log"
-        return lines[-1] if lines else "empty server log"
+        # what stopped it (a preload library missing, a bad setting) over "shut down"
+        fatal = [line for line in lines if "FATAL" in line]
+        return fatal[-1] if fatal else lines[-1] if lines else "empty server log"
 
     def stop(self) -> None:
         if self.root is None:

@@ -156,9 +156,12 @@ def _signature(value: str) -> str:
 
 def test_header_values_are_signed_as_the_bytes_sent() -> None:
     """Metadata that is not ASCII goes out as its UTF-8 bytes (bytes that are not UTF-8
-    as surrogate escapes) and is signed as those bytes; ASCII white space is trimmed
-    and collapsed, a no-break space is a byte of the value."""
+    as surrogate escapes) and is signed as those bytes; white space is trimmed and
+    collapsed as MinIO and SeaweedFS do (Go's unicode.IsSpace), no-break spaces too."""
     assert _signature("caf\udce9") != _signature("caf\udce8")  # not UTF-8: still signed
     assert _signature("Z\u00fcrich") != _signature("Zurich")
     assert _signature("  a \t b ") == _signature("a b")
-    assert _signature("a\u00a0b") != _signature("a b")
+    for space in ("\u00a0", "\u0085", "\u2003", "\u3000", " \u00a0\t"):
+        assert _signature(f"a{space}b") == _signature("a b")
+    assert _signature("\u3000a\u00a0") == _signature("a")
+    assert _signature("a\u200bb") != _signature("a b")  # a zero-width space is no space

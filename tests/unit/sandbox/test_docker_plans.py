@@ -15,7 +15,7 @@ IMAGE = "postgres:16.4-alpine@sha256:" + "c" * 64
 
 
 def test_postgres_plan() -> None:
-    plan = postgres_plan("docker", IMAGE, "sg-pg", 41000, "postgres")
+    plan = postgres_plan("docker", IMAGE, "sg-pg", 41000, "postgres", "pw-not-on-argv")
     assert plan.run == (
         "docker",
         "run",
@@ -28,14 +28,19 @@ def test_postgres_plan() -> None:
         "--publish",
         "127.0.0.1:41000:5432",
         "--env",
-        "POSTGRES_HOST_AUTH_METHOD=trust",
+        "POSTGRES_HOST_AUTH_METHOD=md5",
         "--env",
         "POSTGRES_USER=postgres",
+        "--env",
+        "POSTGRES_PASSWORD",
         "--tmpfs",
         "/var/lib/postgresql/data",
         IMAGE,
     )
     assert plan.remove == ("docker", "rm", "--force", "--volumes", "sg-pg")
+    # the password goes through docker's environment, never on its command line
+    assert plan.env == (("POSTGRES_PASSWORD", "pw-not-on-argv"),)
+    assert not any("pw-not-on-argv" in arg for arg in plan.run)
 
 
 def test_redis_plan_loads_the_rdb_from_a_private_dir() -> None:
