@@ -218,9 +218,7 @@ class DockerEngine:
         plan = postgres_plan(
             self.docker, image, _name("pg"), port, superuser, password, preload=preload
         )
-        self._detail = (
-            f"container {plan.name} from {image}; every role logs in with its password"
-        )
+        self._detail = f"container {plan.name} from {image}; every role logs in with its password"
         with self._container(plan):
             access = PostgresAccess(LOOPBACK, port, superuser, password)
             _wait_postgres(access)
