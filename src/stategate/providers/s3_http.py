@@ -47,7 +47,7 @@ from typing import Literal
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.providers.access import S3Access
-from stategate.providers.sigv4 import Credentials, object_path, sign
+from stategate.providers.sigv4 import EMPTY_SHA256, Credentials, object_path, sign
 
 CHUNK = 1024 * 1024
 ATTEMPTS = 3  # botocore standard mode: the first try plus two retries
@@ -321,27 +321,42 @@ class S3Http:
     def _upload(
         self, worker: _Worker, path: str, headers: dict[str, str], body: Path, sha256: str
     ) -> http.client.HTTPResponse:
+        conn, target, signed = self._signed(worker, "PUT", path, headers, sha256)
+        raw = {name: header_bytes(value) for name, value in signed.items()}
+        with open(body, "rb") as handle:
+            conn.request("PUT", target, body=handle, headers=raw)
+        return conn.getresponse()
+
+    def _signed(
+        self,
+        worker: _Worker,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        payload_sha256: str = EMPTY_SHA256,
+    ) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+        """The worker's connection (a new one if it has none), the request target (a
+        plain-http proxy takes the absolute URL) and the signed headers."""
         if worker.conn is None or worker.conn.sock is None:
-            _drop(worker)
+            _drop(worker)  # also one http.client closed after a "Connection: close"
             worker.conn = self._connect()
         path = self._prefix + path
         url = self._endpoint + path
         signed = sign(
-            "PUT",
+            method,
             url,
             headers,
             credentials=self._credentials,
             region=self.access.region,
             when=datetime.now(UTC),
-            payload_sha256=sha256,
+            payload_sha256=payload_sha256,
         )
-        target = url if self._proxy and not self._https else path
-        if self._proxy and not self._https and self._proxy.authorization:
-            signed["Proxy-Authorization"] = self._proxy.authorization
-        raw = {name: header_bytes(value) for name, value in signed.items()}
-        with open(body, "rb") as handle:
-            worker.conn.request("PUT", target, body=handle, headers=raw)
-        return worker.conn.getresponse()
+        target = path
+        if self._proxy and not self._https:
+            target = url
+            if self._proxy.authorization:
+                signed["Proxy-Authorization"] = self._proxy.authorization
+        return worker.conn, target, signed
 
     def _read_small(self, worker: _Worker, path: str, what: str) -> bytes:
         """A whole small reply (a listing, a tag set)."""
@@ -421,27 +436,10 @@ class S3Http:
     def _request(
         self, worker: _Worker, path: str, headers: dict[str, str]
     ) -> http.client.HTTPResponse:
-        if worker.conn is None or worker.conn.sock is None:
-            _drop(worker)  # also one http.client closed after a "Connection: close"
-            worker.conn = self._connect()
-        path = self._prefix + path
-        url = self._endpoint + path
-        signed = sign(
-            "GET",
-            url,
-            headers,
-            credentials=self._credentials,
-            region=self.access.region,
-            when=datetime.now(UTC),
-        )
+        conn, target, signed = self._signed(worker, "GET", path, headers)
         signed["Accept-Encoding"] = "identity"
-        target = path
-        if self._proxy and not self._https:  # a plain-http proxy takes the absolute URL
-            target = url
-            if self._proxy.authorization:
-                signed["Proxy-Authorization"] = self._proxy.authorization
-        worker.conn.request("GET", target, headers=signed)
-        return worker.conn.getresponse()
+        conn.request("GET", target, headers=signed)
+        return conn.getresponse()
 
     def _stream(
         self,
