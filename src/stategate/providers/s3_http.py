@@ -47,6 +47,7 @@ from typing import Literal
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.providers.access import S3Access
+from stategate.providers.s3_layout import LEGAL_HOLD, RETENTION, SYSTEM_METADATA
 from stategate.providers.sigv4 import EMPTY_SHA256, Credentials, object_path, sign
 
 CHUNK = 1024 * 1024
@@ -68,19 +69,7 @@ class ChangedDuringBackup(ExternalError):
 
 # the response headers of a GET that a restore must set again (names lower-case):
 # system metadata, user metadata (``x-amz-meta-*``) and object-lock retention
-KEPT_HEADERS = frozenset(
-    {
-        "content-type",
-        "cache-control",
-        "content-disposition",
-        "content-encoding",
-        "content-language",
-        "expires",
-        "x-amz-object-lock-mode",
-        "x-amz-object-lock-retain-until-date",
-        "x-amz-object-lock-legal-hold",
-    }
-)
+KEPT_HEADERS = frozenset({*SYSTEM_METADATA, *RETENTION, LEGAL_HOLD})
 USER_METADATA = "x-amz-meta-"
 # how the server stores or serves a version: kept in the manifest (and named in the
 # backup's findings), not restored nor compared

@@ -58,20 +58,19 @@ SETTINGS: tuple[Setting, ...] = (
     "encryption",
 )
 LAYOUT2_SETTINGS = SETTINGS[:6]  # no encryption
-RETENTION = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date")
-# the headers a layout-2 manifest kept (besides x-amz-meta-*)
-LAYOUT2_HEADERS = frozenset(
-    {
-        "content-type",
-        "cache-control",
-        "content-disposition",
-        "content-encoding",
-        "content-language",
-        "expires",
-        *RETENTION,
-        "x-amz-object-lock-legal-hold",
-    }
+# the system metadata a restore sets again (response header names, lower-case)
+SYSTEM_METADATA = (
+    "content-type",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
 )
+RETENTION = ("x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date")
+LEGAL_HOLD = "x-amz-object-lock-legal-hold"
+# the headers a layout-2 manifest kept (besides x-amz-meta-*)
+LAYOUT2_HEADERS = frozenset({*SYSTEM_METADATA, *RETENTION, LEGAL_HOLD})
 ABSENT = "absent"
 UNSUPPORTED = "not supported by this server"
 

@@ -54,6 +54,9 @@ def test_the_sandbox_acl_file_replaces_a_user_of_its_own_name() -> None:
 def test_a_line_that_is_not_a_rule_is_refused() -> None:
     with pytest.raises(ExternalError):
         acl_file(["requirepass secret"], "pw")
+    # a tampered state part cannot smuggle a second line (another user, a directive)
+    with pytest.raises(ExternalError, match="line break"):
+        acl_file(["user app on nopass ~* +@all\nuser root on nopass ~* +@all"], "pw")
 
 
 def test_settings_become_config_lines_save_one_pair_per_line() -> None:
