@@ -17,7 +17,8 @@ MODULE_KEYS = {
     "parent",
     "dependents",
 }
-REASON_KEYS = {"class", "reason", "file", "line"}
+# "confidence" (certain/likely) was added in issue 19: an added key, so still v1
+REASON_KEYS = {"class", "reason", "file", "line", "confidence"}
 
 
 def test_inventory_contract() -> None:
@@ -36,6 +37,7 @@ def test_inventory_contract() -> None:
         for reason in module["reasons"]:
             assert set(reason) == REASON_KEYS
             assert isinstance(reason["line"], int) and reason["line"] > 0
+            assert reason["confidence"] in ("certain", "likely")
     pg = next(m for m in doc["modules"] if m["service"] == "postgres")
     assert pg["classes"] == ["stateful", "secret-bearing"]
     assert pg["dependents"] == ["platform/app", "platform/authelia", "platform/worker"]

@@ -10,7 +10,13 @@ from rich.console import Console
 
 from stategate.commands.options import compose_options, parse_env_options
 from stategate.platform import load_platform
-from stategate.report.inventory import inventory_json, inventory_table, warning_summary
+from stategate.report.inventory import (
+    explain_json,
+    explain_lines,
+    inventory_json,
+    inventory_table,
+    warning_summary,
+)
 
 
 @click.command("classify")
@@ -18,12 +24,30 @@ from stategate.report.inventory import inventory_json, inventory_table, warning_
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--explain",
+    "explain",
+    metavar="MODULE",
+    default=None,
+    help="Show every rule that counted or nearly counted for MODULE, with file:line and why.",
+)
 def command(
-    repo: Path, files: tuple[Path, ...], profiles: tuple[str, ...], env: tuple[str, ...], fmt: str
+    repo: Path,
+    files: tuple[Path, ...],
+    profiles: tuple[str, ...],
+    env: tuple[str, ...],
+    fmt: str,
+    explain: str | None,
 ) -> int:
     """Classify every compose service of the platform (classes, tier, reasons)."""
     platform = load_platform(repo, files, profiles=profiles, env=parse_env_options(env))
-    if fmt == "json":
+    if explain is not None:
+        module = platform.module(explain)
+        if fmt == "json":
+            click.echo(json.dumps(explain_json(module), indent=2))
+        else:
+            click.echo("\n".join(explain_lines(module)))
+    elif fmt == "json":
         click.echo(json.dumps(inventory_json(platform.inventory, platform.warnings), indent=2))
     else:
         console = Console()

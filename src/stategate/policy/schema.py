@@ -228,6 +228,11 @@ class ModulePolicy(_Strict):
 
     classes: ClassOverride = Field(default_factory=ClassOverride)
     tier: Literal["core", "leaf"] | None = Field(None, description="Force the tier.")
+    parent: str | None = Field(
+        None,
+        description="Module this one moves with (sidecar-bound): confirms a likely detection "
+        "or sets one the rules missed.",
+    )
     backup_reference: bool = Field(False, description="This module stores other modules' backups.")
     backups_in: str | None = Field(
         None, description="Module holding this module's backups (default: the reference module)."

@@ -7,9 +7,10 @@ from typing import Any
 from rich.table import Table
 
 from stategate.compose.diagnostics import Warning
-from stategate.policy.classify import Inventory, Module
+from stategate.policy.classify import Inventory, Module, Reason
 
 INVENTORY_SCHEMA = "stategate.inventory/v1"
+EXPLAIN_SCHEMA = "stategate.explain/v1"
 
 
 def module_json(module: Module) -> dict[str, Any]:
@@ -20,14 +21,66 @@ def module_json(module: Module) -> dict[str, Any]:
         "file": svc.file,
         "image": svc.image,
         "classes": [c.value for c in module.classes],
-        "reasons": [
-            {"class": r.cls.value, "reason": r.reason, "file": r.loc.file, "line": r.loc.line}
-            for r in module.reasons
-        ],
+        "reasons": [_reason_json(r) for r in module.reasons],
         "tier": module.tier,
         "parent": module.parent,
         "dependents": list(module.dependents),
     }
+
+
+def _reason_json(r: Reason) -> dict[str, Any]:
+    return {
+        "class": r.cls.value,
+        "reason": r.reason,
+        "file": r.loc.file,
+        "line": r.loc.line,
+        "confidence": r.confidence,
+    }
+
+
+def explain_json(module: Module) -> dict[str, Any]:
+    """Every rule that counted for ``module`` and every one that looked and did not."""
+    return {
+        "schema": EXPLAIN_SCHEMA,
+        "module": module_json(module),
+        "near_misses": [
+            {
+                "class": n.cls.value,
+                "rule": n.rule,
+                "why": n.why,
+                "file": n.loc.file,
+                "line": n.loc.line,
+            }
+            for n in module.near_misses
+        ],
+    }
+
+
+def explain_lines(module: Module) -> list[str]:
+    """``classify --explain``: the module, then what counted and what nearly did."""
+    svc = module.service
+    lines = [
+        f"module {module.id} ({svc.file}:{svc.loc.line})",
+        f"  image: {svc.image or svc.effective_image or '-'}",
+        f"  classes: {', '.join(c.value for c in module.classes)}",
+        f"  tier: {module.tier}; parent: {module.parent or '-'}; "
+        f"dependents: {', '.join(module.dependents) or '-'}",
+        "",
+        "counted:",
+    ]
+    for r in module.reasons:
+        note = ""
+        if r.confidence == "likely":
+            note = (
+                "  [likely: confirm with `parent:` or reject with `classes: {remove: "
+                f"[{r.cls.value}]}}` under modules.{module.id} in stategate.yaml]"
+            )
+        lines.append(f"  {r.cls.value:<15} {r.loc}  {r.reason}{note}")
+    lines.append("")
+    lines.append("did not count:" if module.near_misses else "did not count: nothing came close")
+    for n in module.near_misses:
+        lines.append(f"  {n.cls.value:<15} {n.loc}  {n.rule}: {n.why}")
+    return lines
 
 
 def inventory_json(inventory: Inventory, warnings: list[Warning]) -> dict[str, Any]:

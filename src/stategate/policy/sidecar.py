@@ -1,0 +1,351 @@
+"""Sidecar-bound: the service a helper, job or companion moves with, and why.
+
+Pure. Rules run in order and the first that binds wins; every other rule that looked
+and did not bind leaves a near miss for ``classify --explain``. A binding that rests on a
+judgement (a name, a shared folder, a host setting) is ``likely``; the policy confirms
+it (``parent:``) or rejects it (``classes.remove: [sidecar-bound]``) per module.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from stategate.compose.model import Mount, Service
+from stategate.image import parse_image
+from stategate.policy.schema import UpgradeClass
+from stategate.policy.signals import (
+    BACKUP_IMAGES,
+    BACKUP_NAME,
+    HELPER_IMAGES,
+    HELPER_NAME,
+    JOB_COMMAND,
+    JOB_NAME,
+    Confidence,
+    NearMiss,
+    Reason,
+    hosts_named,
+    is_data_image,
+    is_database,
+    mount_holds_data,
+    why_not_data,
+)
+from stategate.yamlfile import Loc
+
+C = UpgradeClass
+
+
+@dataclass(frozen=True)
+class Data:
+    """One place a service keeps or reads data: a named volume or a host folder."""
+
+    kind: str  # "volume" or "bind"
+    path: str  # volume name, or the normalised host path
+
+    def within(self, other: Data) -> bool:
+        """The same data, or a folder inside ``other``'s folder."""
+        if self.kind != other.kind:
+            return False
+        if self.path == other.path:
+            return True
+        return self.kind == "bind" and self.path.startswith(other.path.rstrip("/") + "/")
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@dataclass
+class ProjectFacts:
+    """What the sidecar rules need to know about one compose project."""
+
+    project: str
+    services: dict[str, Service]
+    stateful: set[str]
+    awaited: set[str] = field(default_factory=set)
+    jobs: set[str] = field(default_factory=set)
+    containers: dict[str, str] = field(default_factory=dict)  # container name -> module id
+
+    def id(self, name: str) -> str:
+        return f"{self.project}/{name}"
+
+
+def data_of(mount: Mount) -> Data | None:
+    """The data a mount reaches, whether writable or not (None for config, sockets...)."""
+    if not mount.source or why_not_data(mount) is not None:
+        return None
+    if mount.type == "bind":
+        return Data("bind", posixpath.normpath(mount.source))
+    return Data("volume", mount.source)
+
+
+def own_data(svc: Service) -> list[Data]:
+    """The data ``svc`` writes (its writable data mounts)."""
+    return [d for m in svc.mounts if mount_holds_data(m) and (d := data_of(m)) is not None]
+
+
+def is_job(svc: Service) -> tuple[bool, str, Loc]:
+    restart = (svc.restart or "").strip('"').lower().split(":")[0]
+    if svc.deploy_restart and (svc.deploy_restart.value or "").lower() == "none":
+        return True, "deploy.restart_policy condition none", svc.deploy_restart.loc
+    if restart in ("", "no") and JOB_COMMAND.search(f"{svc.entrypoint} {svc.command}"):
+        return True, "one-shot command", svc.command_loc
+    if restart in ("", "no", "on-failure") and JOB_NAME.search(svc.name):
+        return True, f"one-shot job (restart: {restart or 'no'})", svc.restart_loc
+    return False, "", svc.loc
+
+
+def is_backup_agent(svc: Service) -> bool:
+    image = (svc.effective_image or "").lower()
+    repository = parse_image(image).repository if image else ""
+    return bool(BACKUP_NAME.search(svc.name) or (repository and BACKUP_IMAGES.search(repository)))
+
+
+def is_helper(svc: Service) -> bool:
+    image = (svc.effective_image or "").lower()
+    repository = parse_image(image).repository if image else ""
+    return (
+        bool(HELPER_NAME.search(svc.name))
+        or is_backup_agent(svc)
+        or bool(repository and HELPER_IMAGES.search(repository))
+    )
+
+
+def container_names(services: Iterable[Service]) -> dict[str, str]:
+    """Container name -> module id: ``container_name:``, else compose's default names."""
+    out: dict[str, str] = {}
+    for svc in services:
+        for name in (f"{svc.project}-{svc.name}-1", f"{svc.project}_{svc.name}_1"):
+            out.setdefault(name, svc.id)
+    for svc in services:
+        declared = svc.spec.get("container_name")
+        if isinstance(declared, str) and declared:
+            out[declared] = svc.id
+    return out
+
+
+def _same_image(a: Service, b: Service) -> bool:
+    if not a.image or not b.image:
+        return False
+    return parse_image(a.image).full_repository == parse_image(b.image).full_repository
+
+
+@dataclass
+class Binding:
+    parent: str | None = None  # module id
+    reasons: list[Reason] = field(default_factory=list)
+    near: list[NearMiss] = field(default_factory=list)
+
+    def bind(self, parent: str, reason: str, loc: Loc, confidence: Confidence = "certain") -> bool:
+        if self.parent is None:
+            self.parent = parent
+            self.reasons.append(Reason(C.SIDECAR_BOUND, reason, loc, confidence))
+            return True
+        self.miss("sidecar", f"{reason}: also true, but already bound to {self.parent}", loc)
+        return False
+
+    def miss(self, rule: str, why: str, loc: Loc) -> None:
+        self.near.append(NearMiss(C.SIDECAR_BOUND, rule, why, loc))
+
+
+def bind(svc: Service, facts: ProjectFacts) -> Binding:
+    """The parent ``svc`` moves with, if any (first rule that binds wins)."""
+    out = Binding()
+    for rule in (_network, _volumes_from, _job, _same_image_helper, _backup_agent, _shared_data):
+        rule(svc, facts, out)
+    return out
+
+
+def _network(svc: Service, facts: ProjectFacts, out: Binding) -> None:
+    if svc.network_mode is None:
+        return
+    mode = (svc.network_mode.value or "").strip()
+    loc = svc.network_mode.loc
+    if mode.startswith("service:"):
+        service = mode.split(":", 1)[1]
+        out.bind(facts.id(service), f"shares the network of {service} (network_mode)", loc)
+    elif mode.startswith("container:"):
+        name = mode.split(":", 1)[1]
+        target = facts.containers.get(name)
+        if target and target != svc.id:
+            out.bind(target, f"shares the network of container {name} ({target})", loc)
+        else:
+            out.miss(
+                "network_mode container:",
+                f"container {name} is not a container_name of any service read here; "
+                "set this module's parent in stategate.yaml",
+                loc,
+            )
+
+
+def _volumes_from(svc: Service, facts: ProjectFacts, out: Binding) -> None:
+    for ref in svc.volumes_from:
+        name = ref.name
+        if name.startswith("container:"):
+            container = name.removeprefix("container:").split(":")[0]
+            target = facts.containers.get(container)
+            if target and target != svc.id:
+                out.bind(target, f"volumes_from container {container} ({target})", ref.loc)
+            else:
+                out.miss("volumes_from", f"container {container} is not declared here", ref.loc)
+            continue
+        target = name.removeprefix("service:").split(":")[0]
+        out.bind(facts.id(target), f"volumes_from {target}", ref.loc)
+
+
+def _job_shape(svc: Service, facts: ProjectFacts) -> tuple[bool, str, Loc]:
+    job, why, loc = is_job(svc)
+    if svc.name in facts.awaited and not job:
+        return True, "others wait for it to complete", svc.loc
+    return job, why, loc
+
+
+def _deps(svc: Service, facts: ProjectFacts) -> list[str]:
+    return [d.name for d in svc.depends_on if d.name in facts.services]
+
+
+def _job(svc: Service, facts: ProjectFacts, out: Binding) -> None:
+    job, why, loc = _job_shape(svc, facts)
+    deps = _deps(svc, facts)
+    if job and deps:
+        stores = [d for d in deps if d in facts.stateful]
+        # a migration moves with the database, not with the cache beside it
+        parent = next((d for d in stores if is_data_image(facts.services[d])), None)
+        parent = parent or next(iter(stores), deps[0])
+        out.bind(facts.id(parent), f"{why}; depends on {parent}", loc)
+    elif job:
+        out.miss("one-shot job", f"{why}, but it depends on no service", loc)
+    elif deps and out.parent is None and not is_helper(svc):
+        names = ", ".join(deps)
+        out.miss(
+            "depends_on",
+            f"depends on {names}, but it is a long-running service, not a job or helper",
+            svc.at("depends_on"),
+        )
+
+
+def _same_image_helper(svc: Service, facts: ProjectFacts, out: Binding) -> None:
+    if not svc.image or not is_helper(svc) or _job_shape(svc, facts)[0]:
+        return
+    for dep in _deps(svc, facts):
+        other = facts.services[dep]
+        if dep in facts.jobs or is_helper(other):
+            continue
+        if _same_image(svc, other):
+            out.bind(facts.id(dep), f"helper of {dep} (same image, depends on it)", svc.image_loc)
+            return
+    if out.parent is None:
+        out.miss(
+            "helper",
+            "a helper by its name or image, but no service it depends on runs its image",
+            svc.image_loc,
+        )
+
+
+def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
+    """Helpers, jobs, backup agents and companions that work on another service's data.
+
+    Candidates are tried writable mounts first and the services that are neither helpers
+    nor jobs first, so a worker binds to the app rather than to a backup agent beside it.
+    """
+    job = _job_shape(svc, facts)[0]
+    helper = is_helper(svc)
+    deps = _deps(svc, facts)
+    candidates: list[tuple[Mount, Data, Service]] = []
+    for mount in svc.mounts:
+        data = data_of(mount)
+        if data is None:
+            continue
+        candidates.extend(
+            (mount, data, other)
+            for other in facts.services.values()
+            if other.name != svc.name
+            and other.name not in facts.jobs
+            and any(
+                data.within(d) or (not mount.read_only and d.within(data)) for d in own_data(other)
+            )
+        )
+    candidates.sort(key=lambda c: (c[0].read_only, is_helper(c[2])))
+    for mount, data, other in candidates:
+        how = _how(data, other, mount)
+        if (helper or job) and _same_image(svc, other):
+            what = "a job of" if job else "runs"
+            reason = f"{what} {other.name}'s own image against its data ({how})"
+            out.bind(facts.id(other.name), reason, mount.loc)
+        elif is_backup_agent(svc) and other.name in facts.stateful:
+            out.bind(facts.id(other.name), f"backup agent of {other.name} ({how})", mount.loc)
+        elif (other.name in deps and not job) or (helper and not is_helper(other)):
+            verb = "job writing" if job else "shares"
+            out.bind(facts.id(other.name), f"{verb} {how}", mount.loc, "likely")
+        elif job:
+            out.bind(facts.id(other.name), f"job writing {how}", mount.loc, "likely")
+        elif _companion(svc, other, facts):
+            reason = f"companion of {other.name}: all its data lives in its volumes ({how})"
+            out.bind(facts.id(other.name), reason, mount.loc, "likely")
+        else:
+            out.miss(
+                "shared data",
+                f"{how}, but it is no job, helper, backup agent or companion of "
+                f"{other.name} and does not depend on it",
+                mount.loc,
+            )
+        if out.parent is not None:
+            return
+
+
+def _how(data: Data, other: Service, mount: Mount) -> str:
+    what = "data volume" if data.kind == "volume" else "bind path"
+    mode = " read-only" if mount.read_only else ""
+    theirs = [d for m in other.mounts if (d := data_of(m)) is not None and data.within(d)]
+    if theirs and theirs[0].path != data.path:
+        return f"{what} {data} inside {other.name}'s {theirs[0]}{mode}"
+    return f"{what} {data} with {other.name}{mode}"
+
+
+def _companion(svc: Service, other: Service, facts: ProjectFacts) -> bool:
+    """``svc`` is named after ``other`` (``app-push`` beside ``app``), keeps all its data in
+    ``other``'s volumes and ``other`` has more: a daemon that exists for ``other`` (only
+    when no third service shares those volumes)."""
+    if not re.match(rf"{re.escape(other.name)}[-_.]", svc.name):
+        return False
+    mine, theirs = own_data(svc), own_data(other)
+    if not mine or not all(any(d.within(t) for t in theirs) for d in mine):
+        return False
+    if all(any(t.within(d) for d in mine) for t in theirs):
+        return False  # the same volumes both ways: peers, not a companion
+    for third in facts.services.values():
+        if third.name in (svc.name, other.name):
+            continue
+        if any(d.within(t) or t.within(d) for d in mine for t in own_data(third)):
+            return False
+    return True
+
+
+def _backup_agent(svc: Service, facts: ProjectFacts, out: Binding) -> None:
+    """A backup agent serves the data store it depends on, or the one database it reaches
+    by host name."""
+    if not is_backup_agent(svc):
+        return
+    deps = [d for d in _deps(svc, facts) if d in facts.stateful]
+    if deps and any(data_of(m) is not None for m in svc.mounts):
+        out.bind(
+            facts.id(deps[0]), f"backup agent of {deps[0]} (depends on it)", svc.at("depends_on")
+        )
+        return
+    found: dict[str, Loc] = {}
+    for host, loc in hosts_named(svc):
+        target = facts.services.get(host) or facts.services.get(host.split(".")[0])
+        if target is not None and target.name != svc.name and is_database(target):
+            found.setdefault(target.name, loc)
+    if len(found) == 1:
+        ((name, loc),) = found.items()
+        reason = f"backup agent reaching database {name} by host name"
+        out.bind(facts.id(name), reason, loc, "likely")
+    elif len(found) > 1:
+        names = ", ".join(sorted(found))
+        out.miss(
+            "backup agent",
+            f"reaches {len(found)} databases ({names}): not bound to one",
+            next(iter(found.values())),
+        )
