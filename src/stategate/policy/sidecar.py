@@ -8,6 +8,7 @@ it (``parent:``) or rejects it (``classes.remove: [sidecar-bound]``) per module.
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from collections.abc import Iterable
@@ -66,9 +67,41 @@ class ProjectFacts:
     awaited: set[str] = field(default_factory=set)
     jobs: set[str] = field(default_factory=set)
     containers: dict[str, str] = field(default_factory=dict)  # container name -> module id
+    own: dict[str, list[Data]] = field(init=False)  # service -> the data it writes
+    helpers: set[str] = field(init=False)
+    _writers: dict[Data, list[str]] = field(init=False)  # data -> services writing it
+    _binds: list[str] = field(init=False)  # sorted host paths somebody writes
+    _order: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.own = {name: own_data(svc) for name, svc in self.services.items()}
+        self.helpers = {name for name, svc in self.services.items() if is_helper(svc)}
+        self._writers = {}
+        for name, datas in self.own.items():
+            for data in datas:
+                self._writers.setdefault(data, []).append(name)
+        self._binds = sorted(d.path for d in self._writers if d.kind == "bind")
+        self._order = {name: at for at, name in enumerate(self.services)}
 
     def id(self, name: str) -> str:
         return f"{self.project}/{name}"
+
+    def writers(self, data: Data, *, inside: bool) -> list[str]:
+        """Services writing ``data`` or a folder holding it; with ``inside``, also those
+        writing a folder inside it. In declaration order."""
+        found = list(self._writers.get(data, ()))
+        if data.kind == "bind":
+            path = data.path
+            while (parent := posixpath.dirname(path)) != path and parent:
+                found += self._writers.get(Data("bind", parent), ())
+                path = parent
+            if inside:
+                prefix = data.path.rstrip("/") + "/"
+                at = bisect.bisect_left(self._binds, prefix)
+                while at < len(self._binds) and self._binds[at].startswith(prefix):
+                    found += self._writers[Data("bind", self._binds[at])]
+                    at += 1
+        return sorted(set(found), key=self._order.__getitem__)
 
 
 def data_of(mount: Mount) -> Data | None:
@@ -250,7 +283,7 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
     nor jobs first, so a worker binds to the app rather than to a backup agent beside it.
     """
     job = _job_shape(svc, facts)[0]
-    helper = is_helper(svc)
+    helper = svc.name in facts.helpers
     deps = _deps(svc, facts)
     candidates: list[tuple[Mount, Data, Service]] = []
     for mount in svc.mounts:
@@ -258,15 +291,11 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
         if data is None:
             continue
         candidates.extend(
-            (mount, data, other)
-            for other in facts.services.values()
-            if other.name != svc.name
-            and other.name not in facts.jobs
-            and any(
-                data.within(d) or (not mount.read_only and d.within(data)) for d in own_data(other)
-            )
+            (mount, data, facts.services[name])
+            for name in facts.writers(data, inside=not mount.read_only)
+            if name != svc.name and name not in facts.jobs
         )
-    candidates.sort(key=lambda c: (c[0].read_only, is_helper(c[2])))
+    candidates.sort(key=lambda c: (c[0].read_only, c[2].name in facts.helpers))
     for mount, data, other in candidates:
         how = _how(data, other, mount)
         if (helper or job) and _same_image(svc, other):
@@ -275,7 +304,7 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
             out.bind(facts.id(other.name), reason, mount.loc)
         elif is_backup_agent(svc) and other.name in facts.stateful:
             out.bind(facts.id(other.name), f"backup agent of {other.name} ({how})", mount.loc)
-        elif (other.name in deps and not job) or (helper and not is_helper(other)):
+        elif (other.name in deps and not job) or (helper and other.name not in facts.helpers):
             verb = "job writing" if job else "shares"
             out.bind(facts.id(other.name), f"{verb} {how}", mount.loc, "likely")
         elif job:
@@ -309,7 +338,7 @@ def _companion(svc: Service, other: Service, facts: ProjectFacts) -> bool:
     when no third service shares those volumes)."""
     if not re.match(rf"{re.escape(other.name)}[-_.]", svc.name):
         return False
-    mine, theirs = own_data(svc), own_data(other)
+    mine, theirs = facts.own[svc.name], facts.own[other.name]
     if not mine or not all(any(d.within(t) for t in theirs) for d in mine):
         return False
     if all(any(t.within(d) for d in mine) for t in theirs):
@@ -317,7 +346,7 @@ def _companion(svc: Service, other: Service, facts: ProjectFacts) -> bool:
     for third in facts.services.values():
         if third.name in (svc.name, other.name):
             continue
-        if any(d.within(t) or t.within(d) for d in mine for t in own_data(third)):
+        if any(d.within(t) or t.within(d) for d in mine for t in facts.own[third.name]):
             return False
     return True
 
