@@ -71,14 +71,15 @@ def warning_summary(warnings: list[Warning]) -> list[str]:
         else:
             other.append(str(w))
     lines = [
-        f"{name} is not set in the repo (kept as written; {len(locs)} use(s), first {locs[0]})"
+        f"{name} is not set in the repo (substituted an empty string; {len(locs)} use(s), "
+        f"first {locs[0]})"
         for name, locs in sorted(unset.items())
     ]
     return lines + other
 
 
 def _unset_name(message: str) -> str | None:
-    for prefix in ("variable ", "required variable "):
-        if message.startswith(prefix):
-            return message[len(prefix) :].split(" ", 1)[0]
+    prefix = "variable "
+    if message.startswith(prefix) and " is not set" in message:
+        return message[len(prefix) :].split(" ", 1)[0]
     return None
