@@ -439,11 +439,11 @@ CASES: list[Case] = [
         needle="invalid interpolation format",
     ),
     Case(
-        "compose-required-variable",
+        "compose-malformed-default",
         "compose.yml",
-        write("compose.yml", compose('  db:\n    image: "postgres:${TAG:?pin it}"\n')),
+        write("compose.yml", compose('  db:\n    image: "postgres:${TAG:-${ 16}}"\n')),
         COMPOSE_ALL,
-        needle="required variable TAG",
+        needle="invalid interpolation format",
     ),
     Case(
         "compose-dockerfile-fifo",

@@ -7,8 +7,11 @@ e70e961c3a3acebf0800b882f1afb3dbf1fb74a2. Vectors marked ``stategate`` are ours:
 traced by hand through compose-go's code (its pattern, ``getFirstBraceClosingIndex``
 and the substitution functions) for cases upstream does not test.
 
-One deliberate difference: the message of a missing required variable is shown as
-written (``Mandatory Variable ${FOO}``), never expanded, so no value is printed.
+Deliberate differences: the message of a missing required variable is shown as
+written (``Mandatory Variable ${FOO}``), never expanded, so no value is printed; and
+the loader (which reads the repo, never the shell) reports a missing required
+variable as a warning with an empty value, since compose refuses it only where the
+deploy environment lacks it too (see ``stategate.compose.interpolate``).
 """
 
 from __future__ import annotations
@@ -394,8 +397,7 @@ def _write(root: Path, files: dict[str, str]) -> Path:
         ('"postgres:${}"', "invalid interpolation format: '${}' names no variable"),
         ('"postgres:${ TAG}"', "invalid interpolation format"),
         ('"postgres:${TAG!}"', "invalid interpolation format"),
-        ('"postgres:${TAG:?pin the tag}"', "required variable TAG is missing a value: pin"),
-        ('"postgres:${TAG?}"', "required variable TAG is missing a value"),
+        ('"postgres:${TAG:-${}}"', "invalid interpolation format: '${}' names no variable"),
     ],
 )
 def test_the_loader_refuses_with_file_and_line(tmp_path: Path, image: str, message: str) -> None:
@@ -408,14 +410,31 @@ def test_the_loader_refuses_with_file_and_line(tmp_path: Path, image: str, messa
 
 
 def test_an_env_file_is_refused_with_file_and_line(tmp_path: Path) -> None:
-    _write(
-        tmp_path,
-        {".env": "A=1\nB=${A:?}\nC=${NOPE:?set C}\n", "compose.yml": "services: {}\n"},
-    )
+    _write(tmp_path, {".env": "A=1\nB=${A:?}\nC=${NOPE\n", "compose.yml": "services: {}\n"})
     with pytest.raises(InputError) as caught:
         load_compose(WorkTree(tmp_path))
     assert (caught.value.file, caught.value.line) == (".env", 3)
-    assert "required variable NOPE is missing a value: set C" in str(caught.value)
+    assert "invalid interpolation format: '${NOPE' is not closed" in str(caught.value)
+
+
+def test_a_required_variable_the_repo_does_not_set_is_a_warning(tmp_path: Path) -> None:
+    """The deploy host supplies it (a secret); compose refuses only where it does not."""
+    _write(
+        tmp_path,
+        {
+            ".env": "A=1\nB=${A:?}\nC=${NOPE:?set C}\n",
+            "compose.yml": "services:\n  db:\n    image: postgres:16\n    environment:\n"
+            "      PW: ${PW:?from the vault ${B}}\n      B: ${B}\n",
+        },
+    )
+    result = load_compose(WorkTree(tmp_path))
+    assert result.projects[0].services["db"].spec["environment"] == {"PW": "", "B": "1"}
+    assert [str(w) for w in result.warnings] == [
+        ".env:3: required variable NOPE is not set in the repo; substituted an empty string "
+        "(compose refuses unless the deploy environment sets it: set C)",
+        "compose.yml:5: required variable PW is not set in the repo; substituted an empty "
+        "string (compose refuses unless the deploy environment sets it: from the vault ${B})",
+    ]
 
 
 def test_unset_is_empty_and_warned_with_file_and_line(tmp_path: Path) -> None:
@@ -455,23 +474,42 @@ def test_an_image_with_an_empty_tag_is_still_recognised(
     assert ref.name == repository.rsplit("/", 1)[-1]
 
 
+def _config(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stategate", "config", "--repo", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_the_cli_exits_2_naming_file_and_line_without_a_traceback(tmp_path: Path) -> None:
     _write(
         tmp_path,
         {
             ".env": "DB_PASSWORD=hunter2-canary\n",
             "compose.yml": "services:\n  db:\n    image: postgres\n    environment:\n"
-            "      PW: ${DB_PASSWORD}\n      X: ${GONE:?ask ops}\n",
+            "      PW: ${DB_PASSWORD}\n      X: ${DB_PASSWORD:-x}${\n",
         },
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "stategate", "config", "--repo", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _config(tmp_path)
     assert proc.returncode == 2
-    assert "compose.yml:6" in proc.stderr
-    assert "required variable GONE is missing a value: ask ops" in proc.stderr
+    assert "compose.yml:6: invalid interpolation format" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "hunter2-canary" not in proc.stdout + proc.stderr
+
+
+def test_the_cli_warns_of_a_missing_required_variable_without_its_values(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            ".env": "DB_PASSWORD=hunter2-canary\n",
+            "compose.yml": "services:\n  db:\n    image: postgres\n    environment:\n"
+            "      PW: ${DB_PASSWORD}\n      X: ${GONE:?ask ops, not ${DB_PASSWORD}}\n",
+        },
+    )
+    proc = _config(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "compose.yml:6: required variable GONE is not set in the repo" in proc.stderr
+    assert "ask ops, not ${DB_PASSWORD}" in proc.stderr
     assert "hunter2-canary" not in proc.stdout + proc.stderr

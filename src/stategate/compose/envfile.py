@@ -16,9 +16,9 @@ _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=\s*(.*))
 def parse_env(text: str, shown: str, diag: Diagnostics | None = None) -> dict[str, str]:
     """Return the variables of a .env file; later definitions may use earlier ones.
 
-    References are interpolated as in compose files: an unset variable is an empty
-    string (a warning in ``diag``), a malformed reference or a missing required
-    variable refuses the file, naming it and the line. Values that expand each other
+    References are interpolated as in compose files: an unset variable (required or
+    not) is an empty string and a warning in ``diag``; a malformed reference refuses
+    the file, naming it and the line. Values that expand each other
     (``B=${A}${A}``, ``C=${B}${B}``, ...) are bounded per value and in total: past
     the limits the file is refused too.
     """
@@ -26,7 +26,7 @@ def parse_env(text: str, shown: str, diag: Diagnostics | None = None) -> dict[st
         ExpansionBudget,
         InterpolationError,
         substitute,
-        unset_warning,
+        substitution_warnings,
     )
 
     budget = ExpansionBudget(MAX_ENV_CHARS)
@@ -55,14 +55,14 @@ def parse_env(text: str, shown: str, diag: Diagnostics | None = None) -> dict[st
             if hash_at >= 0:
                 value = value[:hash_at].rstrip()
         try:
-            expanded = substitute(value, result)
+            expanded = substitute(value, result, refuse_missing_required=False)
             budget.spend(len(expanded.text))
         except InterpolationError as exc:
             raise InputError(str(exc), file=shown, line=number) from None
         result[key] = expanded.text
         if diag is not None:
-            for name in dict.fromkeys(expanded.unresolved):
-                diag.warn(Loc(shown, number), unset_warning(name))
+            for message in substitution_warnings(expanded):
+                diag.warn(Loc(shown, number), message)
     return result
 
 

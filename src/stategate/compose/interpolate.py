@@ -6,10 +6,16 @@ replacements and messages may nest further references (``${A:-${B:-x}}``), expan
 only when used.
 
 As in compose, an unset variable becomes an empty string and is reported (a warning
-naming the variable, at the file and line); a malformed reference (``${TAG``, ``${}``,
-``${ foo}``, ``${foo!}``) and a missing required variable (``${PW:?set it}``) are
-errors. An image ``postgres:${TAG}`` with ``TAG`` unset is then ``postgres:``, which
-:func:`stategate.image.parse_image` still reads as postgres (no tag).
+naming the variable, at the file and line), and a malformed reference (``${TAG``,
+``${}``, ``${ foo}``, ``${foo!}``) is an error. An image ``postgres:${TAG}`` with
+``TAG`` unset is then ``postgres:``, which :func:`stategate.image.parse_image` still
+reads as postgres (no tag).
+
+A missing required variable (``${PW:?set it}``) is an error here as in compose, but
+the loader asks for it as a warning (``refuse_missing_required=False``): it reads the
+repo, never the shell, and a required variable is how a compose file asks the deploy
+host for a secret that is deliberately not committed. Compose refuses only where the
+deploy environment lacks it too; the warning says so, the value is empty.
 
 The rules follow compose-go's regular expression
 ``\\$(?i:(\\$)|([_a-z][_a-z0-9]*)|{(?:([_a-z][_a-z0-9]*(?::?[-+?](.*))?)}|()))``
@@ -67,6 +73,9 @@ class Substitution:
     text: str
     unresolved: list[str] = field(default_factory=list)  # unset names used, in order
     limit: int = MAX_VALUE_CHARS
+    refuse_missing_required: bool = True
+    # (name, message as written) of missing required variables, when not refused
+    missing_required: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -90,16 +99,23 @@ class ExpansionBudget:
             )
 
 
-def substitute(text: str, env: Mapping[str, str], *, limit: int = MAX_VALUE_CHARS) -> Substitution:
+def substitute(
+    text: str,
+    env: Mapping[str, str],
+    *,
+    limit: int = MAX_VALUE_CHARS,
+    refuse_missing_required: bool = True,
+) -> Substitution:
     """Interpolate ``text`` as compose does; unset variables become empty strings and
     are listed in ``unresolved``.
 
     Raises :class:`InvalidTemplateError` for a malformed reference,
-    :class:`MissingRequiredError` for a missing required variable, and
-    :class:`InterpolationError` past ``limit`` characters or ``MAX_NESTING`` levels of
-    nested defaults.
+    :class:`MissingRequiredError` for a missing required variable (unless
+    ``refuse_missing_required`` is false: then it is empty and listed in
+    ``missing_required``), and :class:`InterpolationError` past ``limit`` characters or
+    ``MAX_NESTING`` levels of nested defaults.
     """
-    out = Substitution("", limit=limit)
+    out = Substitution("", limit=limit, refuse_missing_required=refuse_missing_required)
     out.text = _subst(text, env, out, 0)
     return out
 
@@ -210,7 +226,10 @@ def _operate(
     if present and value is not None:  # "?": required
         return value
     reason = _subst(arg, env, acc, depth + 1)  # a malformed message fails as in compose
-    raise MissingRequiredError(name, arg if reason else "")
+    if acc.refuse_missing_required:
+        raise MissingRequiredError(name, arg if reason else "")
+    acc.missing_required.append((name, arg if reason else ""))
+    return ""
 
 
 def _invalid(text: str, start: int) -> InvalidTemplateError:
@@ -245,9 +264,9 @@ def interpolate_tree(
 ) -> Any:
     """Interpolate every string value (not keys) in place-built copies of the tree.
 
-    An unset variable is an empty string and a warning; a malformed reference, a
-    missing required variable or an expansion past the limits is an ``InputError``
-    naming the file and line.
+    An unset variable, required or not, is an empty string and a warning; a malformed
+    reference or an expansion past the limits is an ``InputError`` naming the file
+    and line.
     """
     budget = budget if budget is not None else ExpansionBudget()
     if isinstance(node, YMap):
@@ -269,17 +288,28 @@ def interpolate_tree(
         return seq
     if isinstance(node, str) and "$" in node:
         try:
-            result = substitute(node, env)  # at most MAX_VALUE_CHARS past the budget
+            # at most MAX_VALUE_CHARS past the budget
+            result = substitute(node, env, refuse_missing_required=False)
             budget.spend(len(result.text))
         except InterpolationError as exc:
             raise InputError(str(exc), file=loc.file, line=loc.line) from None
-        for name in dict.fromkeys(result.unresolved):
-            diag.warn(loc, unset_warning(name))
+        for message in substitution_warnings(result):
+            diag.warn(loc, message)
         return result.text
     return node
 
 
-def unset_warning(name: str) -> str:
-    """The warning for an unset variable (compose: 'The "X" variable is not set.
-    Defaulting to a blank string.')."""
-    return f"variable {name} is not set; substituted an empty string"
+def substitution_warnings(result: Substitution) -> list[str]:
+    """The warnings for unset variables (compose: 'The "X" variable is not set.
+    Defaulting to a blank string.') and missing required ones, naming no value."""
+    out = [
+        f"variable {name} is not set; substituted an empty string"
+        for name in dict.fromkeys(result.unresolved)
+    ]
+    for name, message in dict.fromkeys(result.missing_required):
+        why = f": {message}" if message else ""
+        out.append(
+            f"required variable {name} is not set in the repo; substituted an empty string "
+            f"(compose refuses unless the deploy environment sets it{why})"
+        )
+    return out

@@ -79,7 +79,7 @@ def warning_summary(warnings: list[Warning]) -> list[str]:
 
 
 def _unset_name(message: str) -> str | None:
-    prefix = "variable "
-    if message.startswith(prefix) and " is not set" in message:
-        return message[len(prefix) :].split(" ", 1)[0]
+    for prefix in ("variable ", "required variable "):
+        if message.startswith(prefix) and " is not set" in message:
+            return message[len(prefix) :].split(" ", 1)[0]
     return None
