@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import re
 
-from stategate.compose.interpolate import InterpolationError, substitute
+from stategate.compose.interpolate import (
+    InterpolationError,
+    InvalidTemplateError,
+    MissingRequiredError,
+    substitute,
+)
 from stategate.compose.normalize import as_map, scalar_text
 from stategate.errors import InputError
 from stategate.source import Source, join
@@ -49,6 +54,8 @@ def base_image(source: Source, project_dir: str, build: object, loc: Loc) -> str
             env = {**defaults, **values}
             try:
                 ref = substitute(match.group("image"), env).text
+            except (InvalidTemplateError, MissingRequiredError):
+                return None  # the builder's own rules (or a build that fails): not known
             except InterpolationError as exc:
                 raise InputError(str(exc), file=path) from None
             last = stages.get(ref.lower(), ref)

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import re
 
+from stategate.compose.diagnostics import Diagnostics
 from stategate.errors import InputError
+from stategate.yamlfile import Loc
 
 MAX_ENV_CHARS = 16 * 1024 * 1024  # every value of one .env file, expanded
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=\s*(.*))?$")
 
 
-def parse_env(text: str, shown: str) -> dict[str, str]:
+def parse_env(text: str, shown: str, diag: Diagnostics | None = None) -> dict[str, str]:
     """Return the variables of a .env file; later definitions may use earlier ones.
 
-    Values that expand each other (``B=${A}${A}``, ``C=${B}${B}``, ...) are bounded
-    per value and in total: past the limits the file is refused, naming it and the line.
+    References are interpolated as in compose files: an unset variable (required or
+    not) is an empty string and a warning in ``diag``; a malformed reference refuses
+    the file, naming it and the line. Values that expand each other
+    (``B=${A}${A}``, ``C=${B}${B}``, ...) are bounded per value and in total: past
+    the limits the file is refused too.
     """
-    from stategate.compose.interpolate import ExpansionBudget, InterpolationError, substitute
+    from stategate.compose.interpolate import (
+        ExpansionBudget,
+        InterpolationError,
+        substitute,
+        substitution_warnings,
+    )
 
     budget = ExpansionBudget(MAX_ENV_CHARS)
     result: dict[str, str] = {}
@@ -45,10 +55,14 @@ def parse_env(text: str, shown: str) -> dict[str, str]:
             if hash_at >= 0:
                 value = value[:hash_at].rstrip()
         try:
-            result[key] = substitute(value, result).text
-            budget.spend(len(result[key]))
+            expanded = substitute(value, result, refuse_missing_required=False)
+            budget.spend(len(expanded.text))
         except InterpolationError as exc:
             raise InputError(str(exc), file=shown, line=number) from None
+        result[key] = expanded.text
+        if diag is not None:
+            for message in substitution_warnings(expanded):
+                diag.warn(Loc(shown, number), message)
     return result
 
 

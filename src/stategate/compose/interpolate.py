@@ -1,8 +1,25 @@
-"""Variable interpolation: ``$VAR``, ``${VAR}``, ``:-``, ``-``, ``:?``, ``?``, ``:+``, ``+``, ``$$``.
+"""Variable interpolation as compose does it (compose-go's ``template`` package).
 
-Unset variables are kept verbatim (``${TAG}``) and reported, rather than
-replaced by an empty string as compose does, so an image ``postgres:${TAG}``
-is still recognised as postgres when a repo ships without its ``.env``.
+``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}``,
+``${VAR?err}``, ``${VAR:+replacement}``, ``${VAR+replacement}`` and ``$$``; defaults,
+replacements and messages may nest further references (``${A:-${B:-x}}``), expanded
+only when used.
+
+As in compose, an unset variable becomes an empty string and is reported (a warning
+naming the variable, at the file and line), and a malformed reference (``${TAG``,
+``${}``, ``${ foo}``, ``${foo!}``) is an error. An image ``postgres:${TAG}`` with
+``TAG`` unset is then ``postgres:``, which :func:`stategate.image.parse_image` still
+reads as postgres (no tag).
+
+A missing required variable (``${PW:?set it}``) is an error here as in compose, but
+the loader asks for it as a warning (``refuse_missing_required=False``): it reads the
+repo, never the shell, and a required variable is how a compose file asks the deploy
+host for a secret that is deliberately not committed. Compose refuses only where the
+deploy environment lacks it too; the warning says so, the value is empty.
+
+The rules follow compose-go's regular expression
+``\\$(?i:(\\$)|([_a-z][_a-z0-9]*)|{(?:([_a-z][_a-z0-9]*(?::?[-+?](.*))?)}|()))``
+and its brace matching, rewritten as a scanner so a long value costs linear time.
 """
 
 from __future__ import annotations
@@ -16,24 +33,49 @@ from stategate.compose.diagnostics import Diagnostics
 from stategate.errors import InputError
 from stategate.yamlfile import Loc, YMap, YSeq
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# compose-go matches names case-insensitively against [_a-z][_a-z0-9]*; Go's case
+# folding adds the Kelvin sign (U+212A, folds to k) and the long s (U+017F, to s).
+_NAME = re.compile("[_A-Za-z\u017f\u212a][_A-Za-z0-9\u017f\u212a]*")
+_OPERATORS = (":-", ":+", ":?", "-", "+", "?")
 
 MAX_VALUE_CHARS = 1024 * 1024  # one interpolated value
 MAX_TOTAL_CHARS = 64 * 1024 * 1024  # everything interpolated while loading one platform
 MAX_NESTING = 32  # ${A:-${B:-...}} levels
 
+_ESCAPE_HINT = "write '$$' for a literal '$'"
+
 
 class InterpolationError(ValueError):
-    """An expansion past the limits (an expansion bomb, absurd nesting); the caller
-    reports it as an InputError naming the file and line."""
+    """A value compose would refuse, or one past the limits (an expansion bomb, absurd
+    nesting); the caller reports it as an InputError naming the file and line."""
+
+
+class InvalidTemplateError(InterpolationError):
+    """A malformed reference: ``${TAG``, ``${}``, ``${ foo}``, ``${foo!}``
+    (compose: "invalid interpolation format")."""
+
+
+class MissingRequiredError(InterpolationError):
+    """``${NAME:?message}`` or ``${NAME?message}`` with the variable missing.
+
+    The message is shown as written, never expanded, so no variable's value is printed.
+    """
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        self.message = message
+        text = f"required variable {variable} is missing a value"
+        super().__init__(f"{text}: {message}" if message else text)
 
 
 @dataclass
 class Substitution:
     text: str
-    unresolved: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)  # unset names used, in order
     limit: int = MAX_VALUE_CHARS
+    refuse_missing_required: bool = True
+    # (name, message as written) of missing required variables, when not refused
+    missing_required: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -57,10 +99,23 @@ class ExpansionBudget:
             )
 
 
-def substitute(text: str, env: Mapping[str, str], *, limit: int = MAX_VALUE_CHARS) -> Substitution:
-    """Interpolate ``text``; raises :class:`InterpolationError` past ``limit`` characters
-    or ``MAX_NESTING`` levels of nested defaults."""
-    out = Substitution("", limit=limit)
+def substitute(
+    text: str,
+    env: Mapping[str, str],
+    *,
+    limit: int = MAX_VALUE_CHARS,
+    refuse_missing_required: bool = True,
+) -> Substitution:
+    """Interpolate ``text`` as compose does; unset variables become empty strings and
+    are listed in ``unresolved``.
+
+    Raises :class:`InvalidTemplateError` for a malformed reference,
+    :class:`MissingRequiredError` for a missing required variable (unless
+    ``refuse_missing_required`` is false: then it is empty and listed in
+    ``missing_required``), and :class:`InterpolationError` past ``limit`` characters or
+    ``MAX_NESTING`` levels of nested defaults.
+    """
+    out = Substitution("", limit=limit, refuse_missing_required=refuse_missing_required)
     out.text = _subst(text, env, out, 0)
     return out
 
@@ -69,102 +124,135 @@ def _subst(text: str, env: Mapping[str, str], acc: Substitution, depth: int) -> 
     if depth > MAX_NESTING:
         raise InterpolationError(f"variable defaults nested deeper than {MAX_NESTING} levels")
     parts: list[str] = []
-    size = 0
+    size = 0  # characters produced by expansion
     i = 0
     n = len(text)
-    while i < n:
+    while True:
         if size > acc.limit:
             raise InterpolationError(
                 f"a value expands to more than {acc.limit} characters "
                 "(refusing a possible expansion bomb)"
             )
-        ch = text[i]
-        if ch != "$" or i + 1 >= n:
-            parts.append(ch)
-            i += 1
-            continue
-        nxt = text[i + 1]
-        if nxt == "$":
+        j = text.find("$", i)
+        if j < 0 or j + 1 >= n:
+            parts.append(text[i:])
+            break
+        parts.append(text[i:j])
+        nxt = text[j + 1]
+        if nxt == "$":  # $$: a literal $
             parts.append("$")
-            i += 2
+            i = j + 2
             continue
         if nxt == "{":
-            end = _matching_brace(text, i + 1)
-            if end < 0:
-                parts.append(text[i:])
-                acc.errors.append(f"unclosed '${{' in {text!r}")
-                break
-            expanded = _expand(text[i + 2 : end], text[i : end + 1], env, acc, depth)
+            expanded, i = _braced(text, j, env, acc, depth)
             parts.append(expanded)
             size += len(expanded)
-            i = end + 1
             continue
-        match = _NAME.match(text, i + 1)
-        if match:
-            name = match.group(0)
-            if name in env:
-                parts.append(env[name])
-                size += len(env[name])
-            else:
-                acc.unresolved.append(name)
-                parts.append(text[i : match.end()])
+        match = _NAME.match(text, j + 1)
+        if match:  # $NAME
+            value = _lookup(match.group(0), env, acc)
+            parts.append(value)
+            size += len(value)
             i = match.end()
             continue
-        parts.append(ch)
-        i += 1
-    if size > acc.limit:
-        raise InterpolationError(
-            f"a value expands to more than {acc.limit} characters "
-            "(refusing a possible expansion bomb)"
-        )
+        parts.append("$")  # "$" before anything else stays as it is
+        i = j + 1
     return "".join(parts)
 
 
-def _matching_brace(text: str, start: int) -> int:
+def _lookup(name: str, env: Mapping[str, str], acc: Substitution) -> str:
+    value = env.get(name)
+    if value is None:
+        acc.unresolved.append(name)
+        return ""
+    return value
+
+
+def _braced(
+    text: str, start: int, env: Mapping[str, str], acc: Substitution, depth: int
+) -> tuple[str, int]:
+    """Expand the ``${...}`` at ``start``; return the expansion and where scanning resumes."""
+    match = _NAME.match(text, start + 2)
+    if not match:
+        raise _invalid(text, start)
+    name = match.group(0)
+    at = match.end()
+    op = next((o for o in _OPERATORS if text.startswith(o, at)), None)
+    if op is None:
+        if text.startswith("}", at):  # ${NAME}
+            return _lookup(name, env, acc), at + 1
+        raise _invalid(text, start)
+    # compose-go's pattern takes everything up to the last "}" of the line, then cuts
+    # at the brace that closes the "${" (or keeps it all when braces do not balance).
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end < 0 else line_end
+    end = _closing_brace(text, start, line_end)
+    if end < 0:
+        end = text.rfind("}", at + len(op), line_end)
+        if end < 0:
+            raise _invalid(text, start)
+    return _operate(name, op, text[at + len(op) : end], env, acc, depth), end + 1
+
+
+def _closing_brace(text: str, start: int, stop: int) -> int:
+    """compose-go's getFirstBraceClosingIndex: a "{" also skips the character after it."""
     depth = 0
-    for j in range(start, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
+    i = start
+    while i < stop:
+        ch = text[i]
+        if ch == "}":
             depth -= 1
             if depth == 0:
-                return j
+                return i
+        if ch == "{":
+            depth += 1
+            i += 1
+        i += 1
     return -1
 
 
-def _expand(body: str, original: str, env: Mapping[str, str], acc: Substitution, depth: int) -> str:
-    match = _NAME.match(body)
-    if not match:
-        acc.errors.append(f"invalid variable expression {original!r}")
-        return original
-    name = match.group(0)
-    op_text = body[match.end() :]
+def _operate(
+    name: str, op: str, arg: str, env: Mapping[str, str], acc: Substitution, depth: int
+) -> str:
+    """``${name<op>arg}``; ``arg`` is expanded only when it is used (as compose does)."""
     value = env.get(name)
-    if not op_text:
-        if value is None:
-            acc.unresolved.append(name)
-            return original
-        return value
-    for op in (":-", ":?", ":+", "-", "?", "+"):
-        if op_text.startswith(op):
-            arg = op_text[len(op) :]
-            break
-    else:
-        acc.errors.append(f"invalid variable expression {original!r}")
-        return original
-    empty_counts_unset = op.startswith(":")
-    is_set = value is not None and (value != "" or not empty_counts_unset)
+    strict = op.startswith(":")  # an empty value counts as missing
+    present = value is not None and not (strict and value == "")
     kind = op[-1]
     if kind == "-":
-        return value if is_set and value is not None else _subst(arg, env, acc, depth + 1)
+        return value if present and value is not None else _subst(arg, env, acc, depth + 1)
     if kind == "+":
-        return _subst(arg, env, acc, depth + 1) if is_set else ""
-    # "?": required
-    if is_set and value is not None:
+        return _subst(arg, env, acc, depth + 1) if present else ""
+    if present and value is not None:  # "?": required
         return value
-    message = _subst(arg, env, acc, depth + 1) or "required"
-    acc.errors.append(f"required variable {name} is missing: {message}")
-    return original
+    reason = _subst(arg, env, acc, depth + 1)  # a malformed message fails as in compose
+    if acc.refuse_missing_required:
+        raise MissingRequiredError(name, arg if reason else "")
+    acc.missing_required.append((name, arg if reason else ""))
+    return ""
+
+
+def _invalid(text: str, start: int) -> InvalidTemplateError:
+    """What is wrong with the reference at ``start``, naming no value."""
+    match = _NAME.match(text, start + 2)
+    if match is None:
+        if start + 2 >= len(text):
+            what = "'${' is not closed"
+        elif text[start + 2] == "}":
+            what = "'${}' names no variable"
+        else:
+            what = "'${' must be followed by a variable name"
+    else:
+        name = match.group(0)
+        at = match.end()
+        op = next((o for o in _OPERATORS if text.startswith(o, at)), None)
+        if op is not None:
+            what = f"'${{{name}{op}' is not closed by '}}' on its line"
+        elif at >= len(text):
+            what = f"'${{{name}' is not closed"
+        else:
+            what = f"'${{{name}' must be followed by '}}' or one of {' '.join(_OPERATORS)}"
+    return InvalidTemplateError(f"invalid interpolation format: {what}; {_ESCAPE_HINT}")
 
 
 def interpolate_tree(
@@ -176,7 +264,9 @@ def interpolate_tree(
 ) -> Any:
     """Interpolate every string value (not keys) in place-built copies of the tree.
 
-    An expansion past the limits is an ``InputError`` naming the file and line.
+    An unset variable, required or not, is an empty string and a warning; a malformed
+    reference or an expansion past the limits is an ``InputError`` naming the file
+    and line.
     """
     budget = budget if budget is not None else ExpansionBudget()
     if isinstance(node, YMap):
@@ -198,13 +288,28 @@ def interpolate_tree(
         return seq
     if isinstance(node, str) and "$" in node:
         try:
-            result = substitute(node, env)  # at most MAX_VALUE_CHARS past the budget
+            # at most MAX_VALUE_CHARS past the budget
+            result = substitute(node, env, refuse_missing_required=False)
             budget.spend(len(result.text))
         except InterpolationError as exc:
             raise InputError(str(exc), file=loc.file, line=loc.line) from None
-        for name in dict.fromkeys(result.unresolved):
-            diag.warn(loc, f"variable {name} is not set; kept as written")
-        for error in result.errors:
-            diag.warn(loc, error)
+        for message in substitution_warnings(result):
+            diag.warn(loc, message)
         return result.text
     return node
+
+
+def substitution_warnings(result: Substitution) -> list[str]:
+    """The warnings for unset variables (compose: 'The "X" variable is not set.
+    Defaulting to a blank string.') and missing required ones, naming no value."""
+    out = [
+        f"variable {name} is not set; substituted an empty string"
+        for name in dict.fromkeys(result.unresolved)
+    ]
+    for name, message in dict.fromkeys(result.missing_required):
+        why = f": {message}" if message else ""
+        out.append(
+            f"required variable {name} is not set in the repo; substituted an empty string "
+            f"(compose refuses unless the deploy environment sets it{why})"
+        )
+    return out

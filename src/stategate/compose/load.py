@@ -211,7 +211,7 @@ class _Loader:
             if rel in self._env_cache:
                 return self._env_cache[rel]
             if self.source.is_file(rel):
-                env = parse_env(decode_text(self.source.read_bytes(rel), rel), rel)
+                env = parse_env(decode_text(self.source.read_bytes(rel), rel), rel, self.diag)
                 env.update(self.extra_env)
                 self._env_cache[rel] = env
                 return env

@@ -124,7 +124,8 @@ def warning_summary(warnings: list[Warning]) -> list[str]:
         else:
             other.append(str(w))
     lines = [
-        f"{name} is not set in the repo (kept as written; {len(locs)} use(s), first {locs[0]})"
+        f"{name} is not set in the repo (substituted an empty string; {len(locs)} use(s), "
+        f"first {locs[0]})"
         for name, locs in sorted(unset.items())
     ]
     return lines + other
@@ -132,6 +133,6 @@ def warning_summary(warnings: list[Warning]) -> list[str]:
 
 def _unset_name(message: str) -> str | None:
     for prefix in ("variable ", "required variable "):
-        if message.startswith(prefix):
+        if message.startswith(prefix) and " is not set" in message:
             return message[len(prefix) :].split(" ", 1)[0]
     return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from stategate.compose.envfile import parse_env
-from stategate.compose.interpolate import substitute
+from stategate.compose.interpolate import MissingRequiredError, substitute
 
 ENV = {"SET": "v", "EMPTY": "", "TAG": "16.4"}
 
@@ -31,15 +31,16 @@ def test_substitution_forms(text: str, expected: str) -> None:
     assert not result.unresolved
 
 
-def test_unset_variables_are_kept_and_reported() -> None:
+def test_unset_variables_are_empty_and_reported() -> None:
     result = substitute("postgres:${PGTAG}", ENV)
-    assert result.text == "postgres:${PGTAG}"
+    assert result.text == "postgres:"
     assert result.unresolved == ["PGTAG"]
 
 
 def test_required_variable_reports_its_message() -> None:
-    result = substitute("${PW:?set it in the vault}", ENV)
-    assert result.errors == ["required variable PW is missing: set it in the vault"]
+    with pytest.raises(MissingRequiredError) as caught:
+        substitute("${PW:?set it in the vault}", ENV)
+    assert str(caught.value) == "required variable PW is missing a value: set it in the vault"
 
 
 def test_env_file_quotes_comments_export_and_references() -> None:

@@ -102,9 +102,9 @@ def test_env_file_interpolation_and_unresolved_warning(tree: Tree) -> None:
     result = load_compose(WorkTree(root))
     services = result.projects[0].services
     assert services["db"].spec["image"] == "postgres:16.4"
-    assert services["app"].spec["image"] == "app:${APP_TAG}"
+    assert services["app"].spec["image"] == "app:"  # as compose: unset is empty
     assert [str(w) for w in result.warnings] == [
-        "compose.yml:5: variable APP_TAG is not set; kept as written"
+        "compose.yml:5: variable APP_TAG is not set; substituted an empty string"
     ]
 
 
