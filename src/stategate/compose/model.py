@@ -34,7 +34,13 @@ class Port:
 
     @property
     def is_published(self) -> bool:
-        return self.published is not None
+        """Every ``ports:`` entry publishes: with no host port, docker picks a free one on
+        all interfaces (``expose:`` is what stays inside the network)."""
+        return True
+
+    @property
+    def host_port(self) -> str:
+        return self.published or "random"
 
     @property
     def is_loopback(self) -> bool:

@@ -678,7 +678,7 @@ def _exposure(module: Module | None) -> set[str]:
         return set()
     svc = module.service
     out = {
-        f"port {p.host_ip or '*'}:{p.published}->{p.target}/{p.protocol}"
+        f"port {p.host_ip or '*'}:{p.host_port}->{p.target}/{p.protocol}"
         for p in svc.ports
         if p.is_published and not p.is_loopback
     }

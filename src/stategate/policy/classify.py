@@ -201,12 +201,12 @@ def _public_edge(svc: Service, near: list[NearMiss]) -> list[Reason]:
             reasons.append(
                 Reason(
                     C.PUBLIC_EDGE,
-                    f"port {port.published}:{port.target}/{port.protocol} published on {bind_to}",
+                    f"port {port.host_port}:{port.target}/{port.protocol} published on {bind_to}",
                     port.loc,
                 )
             )
         elif port.is_published:
-            why = f"port {port.published}:{port.target} published on loopback only"
+            why = f"port {port.host_port}:{port.target} published on loopback only"
             near.append(NearMiss(C.PUBLIC_EDGE, "published port", why, port.loc))
     enabled = svc.labels.get("traefik.enable")
     traefik_off = enabled is not None and (enabled.value or "").lower() == "false"

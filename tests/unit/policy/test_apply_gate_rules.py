@@ -740,8 +740,10 @@ def test_the_exposure_diff_lists_published_ports_and_routes(tmp_path: Path) -> N
         "platform/traefik",
         "public-edge",
         "met",
+        # "9100" publishes too: docker picks a free host port on all interfaces
         "exposure diff: added ['label traefik.http.routers.dash.rule=Host(`dash.example`)', "
-        "'port 10.0.0.5:8443->443/udp'], removed ['port *:443->443/tcp']",
+        "'port *:random->9100/tcp', 'port 10.0.0.5:8443->443/udp'], "
+        "removed ['port *:443->443/tcp']",
     )
 
 

@@ -414,3 +414,30 @@ def test_classify_explain_names_rules_that_counted_and_that_did_not(tree: Tree) 
     assert miss and miss[0]["line"] == 11 and "2 databases" in miss[0]["why"]
     out = _classify(root, "--explain", "nope")
     assert out.returncode == 2 and "unknown module 'nope'" in out.stderr
+
+
+def test_a_port_without_host_port_is_published_on_a_random_one(tree: Tree) -> None:
+    # compose publishes every ports: entry; "3306" and ":3306" (an unset $PORT) get a free
+    # host port on all interfaces, as `docker run -p 3306` does
+    root = tree(
+        {
+            "compose.yml": """
+                name: p
+                services:
+                  bare:
+                    image: mariadb:11.4
+                    ports: ["3306"]
+                  unset:
+                    image: mariadb:11.4
+                    ports: ["${MARIADB_PORT}:3306"]
+                  internal:
+                    image: mariadb:11.4
+                    expose: ["3306"]
+            """
+        }
+    )
+    mods = _modules(root)
+    for name in ("bare", "unset"):
+        reason = next(r for r in mods[name].reasons if r.cls.value == "public-edge")
+        assert reason.reason == "port random:3306/tcp published on all interfaces", name
+    assert "public-edge" not in [c.value for c in mods["internal"].classes]
