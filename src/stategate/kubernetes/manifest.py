@@ -310,15 +310,16 @@ def split_image(ref: str) -> tuple[str, str | None, str | None]:
 
 def override_image(image: str, layers: tuple[Layer, ...]) -> str:
     """Apply kustomize ``images:`` (innermost kustomization first), as kustomize does:
-    matched on the name as written, ``digest`` wins over ``newTag``."""
+    matched on the name as written; a ``digest`` replaces the written digest."""
     for layer in layers:
         name, tag, digest = split_image(image)
         for entry in layer.images:
             if entry.name != name:
                 continue
             new_name = entry.new_name or name
-            if entry.digest:
-                image = f"{new_name}@{entry.digest}"
+            if entry.digest:  # newTag with digest: name:tag@digest (kustomize 4.5.6 on)
+                image = new_name + (f":{entry.new_tag}" if entry.new_tag else "")
+                image += f"@{entry.digest}"
             elif entry.new_tag:
                 image = f"{new_name}:{entry.new_tag}"
             else:
