@@ -15,9 +15,11 @@ from stategate.compose.diagnostics import Warning
 from stategate.compose.load import ComposeSet, load_compose
 from stategate.compose.model import Service, services_of
 from stategate.errors import InputError
+from stategate.kubernetes.classify import classify_kubernetes
+from stategate.kubernetes.load import KubernetesSet, load_kubernetes
 from stategate.policy.classify import Inventory, Module, classify
 from stategate.policy.load import LoadedPolicy, Relaxation, load_policy
-from stategate.policy.schema import Policy
+from stategate.policy.schema import InventorySource, Policy
 from stategate.source import Source, WorkTree
 
 DECISIONS_DIR = "decisions/"
@@ -30,6 +32,16 @@ class Platform:
     compose: ComposeSet
     services: list[Service]
     inventory: Inventory
+    kubernetes: KubernetesSet | None = None
+
+    @property
+    def sources(self) -> list[InventorySource]:
+        """The inventory sources in force (compose unless turned off; kubernetes when on
+        and manifests were read)."""
+        out = [InventorySource.COMPOSE] if self.compose.projects or not self.kubernetes else []
+        if self.kubernetes is not None and self.kubernetes.files:
+            out.append(InventorySource.KUBERNETES)
+        return out
 
     @property
     def policy(self) -> Policy:
@@ -45,7 +57,7 @@ class Platform:
 
     @property
     def warnings(self) -> list[Warning]:
-        return self.compose.warnings
+        return self.compose.warnings + (self.kubernetes.warnings if self.kubernetes else [])
 
     @property
     def relaxations(self) -> list[Relaxation]:
@@ -71,28 +83,51 @@ def load_platform_from(
     env: Mapping[str, str] | None = None,
     judged_by: LoadedPolicy | None = None,
     decisions: Sequence[str] | None = None,
+    inventory: InventorySource | None = None,
 ) -> Platform:
-    """Load ``source``'s compose files and classify its modules.
+    """Load ``source``'s compose files and Kubernetes manifests and classify its modules.
 
     ``judged_by`` (with the ``decisions`` it may cite) replaces the policy found in
     ``source``: a pull request's head is classified by the policy in force on the base,
-    never by the policy the PR brings.
+    never by the policy the PR brings. ``inventory`` (``--source``) reads one source
+    only; with it set to kubernetes, ``files`` name manifest files or folders.
     """
     loaded = judged_by if judged_by is not None else load_policy(source, policy_file)
     settings = loaded.policy.compose
-    chosen = list(files) if files is not None else (list(settings.files) or None)
-    compose = load_compose(
-        source,
-        chosen,
-        env_file=settings.env_file,
-        profiles=list(profiles) or settings.profiles,
-        extra_env=env,
-    )
+    wanted = [inventory] if inventory else list(loaded.policy.inventory.sources)
+    compose_files = None if inventory is InventorySource.KUBERNETES else files
+    chosen = list(compose_files) if compose_files is not None else (list(settings.files) or None)
+    if not wanted or InventorySource.COMPOSE in wanted:
+        compose = load_compose(
+            source,
+            chosen,
+            env_file=settings.env_file,
+            profiles=list(profiles) or settings.profiles,
+            extra_env=env,
+        )
+    else:
+        compose = ComposeSet([], [])
     services = [svc for project in compose.projects for svc in services_of(project, source)]
     if decisions is None:
         decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
-    inventory = classify(services, loaded.policy, list(decisions))
-    return Platform(source, loaded, compose, services, inventory)
+    inventory_ = classify(services, loaded.policy, list(decisions))
+    kubernetes: KubernetesSet | None = None
+    # auto (no source named): manifests are looked for unless compose files were named
+    if InventorySource.KUBERNETES in wanted or (not wanted and files is None):
+        paths = list(files or ()) if inventory is InventorySource.KUBERNETES else []
+        kubernetes = load_kubernetes(source, paths or loaded.policy.inventory.kubernetes.paths)
+        modules = classify_kubernetes(kubernetes, loaded.policy, list(decisions))
+        for module_id, module in modules.items():
+            if module_id in inventory_.modules:
+                raise InputError(
+                    f"module {module_id} is both a compose service "
+                    f"({inventory_.modules[module_id].service.file}) and a Kubernetes workload",
+                    file=module.service.file,
+                    line=module.service.loc.line,
+                )
+        inventory_ = Inventory(dict(sorted({**inventory_.modules, **modules}.items())))
+        services += [m.service for m in modules.values()]
+    return Platform(source, loaded, compose, services, inventory_, kubernetes)
 
 
 def load_platform(
@@ -102,12 +137,13 @@ def load_platform(
     profiles: Sequence[str] = (),
     policy_file: str | None = None,
     env: Mapping[str, str] | None = None,
+    inventory: InventorySource | None = None,
 ) -> Platform:
     """Load the work tree at ``repo``; ``files`` are ``-f`` paths (relative to the cwd)."""
     source = WorkTree(repo)
     rel_files = [repo_relative(source.root, f) for f in files] if files else None
     return load_platform_from(
-        source, rel_files, profiles=profiles, policy_file=policy_file, env=env
+        source, rel_files, profiles=profiles, policy_file=policy_file, env=env, inventory=inventory
     )
 
 

@@ -168,12 +168,14 @@ def load_file(path: Path, shown: str, *, root: Path | None = None) -> Any:
 def _check_size(text: str, shown: str) -> None:
     """Refuse a document of more than ``MAX_EVENTS`` parse events before building any of
     it: composing a 4 MB list of one-character items would take over 500 MB. Counting
-    streams (constant memory) and stops at the limit; syntax errors are left to ``loads``."""
+    streams (constant memory) and stops at the limit; syntax errors are left to ``loads``.
+    In a stream of several documents the limit is per document."""
     parser = _Loader(text)
     count = 0
     try:
         while parser.check_event():
-            parser.get_event()
+            if isinstance(parser.get_event(), yaml.DocumentStartEvent):
+                count = 0
             count += 1
             if count > MAX_EVENTS:
                 raise InputError(
@@ -202,6 +204,29 @@ def loads(text: str, shown: str) -> Any:
     if node is None:
         return None
     return _Builder(shown).build(node)
+
+
+def loads_all(text: str, shown: str) -> list[Any]:
+    """Parse a stream of YAML documents (``---`` separated, as Kubernetes manifests and
+    ``helm template`` output are); empty documents are ``None``. One alias budget covers
+    the whole stream, so many small bombs cannot add up."""
+    _check_size(text, shown)
+    loader = _Loader(text)
+    builder = _Builder(shown)
+    out: list[Any] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            out.append(None if node is None else builder.build(node))
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", file=shown, line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", file=shown) from None
+    finally:
+        loader.dispose()
+    return out
 
 
 class _Builder:

@@ -720,6 +720,93 @@ CASES: list[Case] = [
     ),
 ]
 
+# Kubernetes manifests (discovered: a top-level apiVersion and kind line)
+K8S_ALL = ("classify", "doc", "check")
+K8S_HEAD = "apiVersion: apps/v1\nkind: Deployment\n"
+K8S_POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+    "spec: {containers: [{name: c, image: 'x:1'}]}\n"
+)
+CASES += [
+    Case(
+        "k8s-broken-yaml",
+        "k8s/app.yaml",
+        write("k8s/app.yaml", K8S_HEAD + "metadata: [\n"),
+        K8S_ALL,
+    ),
+    Case(
+        "k8s-not-a-mapping",
+        "k8s/app.yaml",
+        write("k8s/app.yaml", K8S_POD + "---\n- a\n- list\n"),
+        K8S_ALL,
+        needle="mapping",
+    ),
+    Case("k8s-alias-bomb", "k8s/app.yaml", write("k8s/app.yaml", K8S_HEAD + ALIAS_BOMB), K8S_ALL),
+    Case(
+        "k8s-huge-list",
+        "k8s/app.yaml",
+        write("k8s/app.yaml", K8S_HEAD + "x: [" + "1," * 1_800_000 + "1]\n"),
+        K8S_ALL,
+        needle="nodes",
+    ),
+    Case(
+        "k8s-wrong-type",
+        "k8s/app.yaml",
+        write(
+            "k8s/app.yaml",
+            K8S_HEAD + "metadata: {name: web}\nspec: {template: {spec: {containers: 7}}}\n",
+        ),
+        K8S_ALL,
+        needle="must be a list",
+    ),
+    Case(
+        "k8s-missing-name",
+        "k8s/app.yaml",
+        write("k8s/app.yaml", K8S_HEAD + "spec: {}\n"),
+        K8S_ALL,
+        needle="metadata.name",
+    ),
+    Case(
+        "k8s-bad-name",
+        "k8s/app.yaml",
+        write("k8s/app.yaml", K8S_POD.replace("name: p}", "name: ../../etc}")),
+        K8S_ALL,
+        needle="../../etc",
+    ),
+    Case(
+        "k8s-kustomize-outside",
+        "k8s/kustomization.yaml",
+        write("k8s/kustomization.yaml", "resources: [../../../etc]\n"),
+        K8S_ALL,
+        needle="escapes",
+    ),
+    Case(
+        "k8s-kustomize-absolute",
+        "k8s/kustomization.yaml",
+        write("k8s/kustomization.yaml", "resources: [/etc/passwd]\n"),
+        K8S_ALL,
+        needle="/etc/passwd",
+    ),
+    Case(
+        "k8s-kustomize-cycle",
+        "k8s/a",
+        both(
+            write("k8s/a/kustomization.yaml", "resources: [../b]\n"),
+            write("k8s/b/kustomization.yaml", "resources: [../a]\n"),
+            write("k8s/c/kustomization.yaml", "resources: [../a]\n"),
+        ),
+        K8S_ALL,
+        needle="cycle",
+    ),
+    Case(
+        "k8s-kustomize-remote",
+        "k8s/kustomization.yaml",
+        write("k8s/kustomization.yaml", "resources: [https://example.com/x.yaml]\n"),
+        K8S_ALL,
+        needle="remote",
+    ),
+]
+
 # paths named on the command line
 CASES += [
     Case(

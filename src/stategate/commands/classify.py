@@ -10,6 +10,7 @@ from rich.console import Console
 
 from stategate.commands.options import compose_options, parse_env_options
 from stategate.platform import load_platform
+from stategate.policy.schema import InventorySource
 from stategate.report.inventory import (
     explain_json,
     explain_lines,
@@ -31,6 +32,16 @@ from stategate.report.inventory import (
     default=None,
     help="Show every rule that counted or nearly counted for MODULE, with file:line and why.",
 )
+@click.option(
+    "--source",
+    "inventory",
+    type=click.Choice([s.value for s in InventorySource]),
+    default=None,
+    help="Read only this inventory source (default: the policy's inventory.sources, else "
+    "compose plus Kubernetes manifests when found). With kubernetes, -f names manifest "
+    "files or folders.",
+)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def command(
     repo: Path,
     files: tuple[Path, ...],
@@ -38,9 +49,18 @@ def command(
     env: tuple[str, ...],
     fmt: str,
     explain: str | None,
+    inventory: str | None,
+    directory: Path | None,
 ) -> int:
-    """Classify every compose service of the platform (classes, tier, reasons)."""
-    platform = load_platform(repo, files, profiles=profiles, env=parse_env_options(env))
+    """Classify every module of the platform (classes, tier, reasons): compose services
+    and Kubernetes workloads. DIRECTORY, when given, is the platform repo (as --repo)."""
+    platform = load_platform(
+        directory or repo,
+        files,
+        profiles=profiles,
+        env=parse_env_options(env),
+        inventory=InventorySource(inventory) if inventory else None,
+    )
     if explain is not None:
         module = platform.module(explain)
         if fmt == "json":

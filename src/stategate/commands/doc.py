@@ -32,7 +32,12 @@ def command(repo: Path, output: Path | None) -> int:
         examples = load_platform(example_root()).inventory
     source = platform.loaded_policy.file or "built-in default"
     text = render_gate_doc(
-        platform.policy, source, platform.policy_digest, examples, hazard_catalogue()
+        platform.policy,
+        source,
+        platform.policy_digest,
+        examples,
+        hazard_catalogue(),
+        sources=[s.value for s in platform.sources],
     )
     emit(text, output)
     return 0

@@ -99,6 +99,9 @@ class Service:
     profiles: tuple[str, ...]
     deploy_restart: Setting | None
     spec: YMap = field(repr=False, compare=False)
+    # (container, image) of every container after the first (a Kubernetes workload's
+    # other and init containers); a compose service runs one image and has none
+    more_images: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def id(self) -> str:

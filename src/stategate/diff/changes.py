@@ -101,7 +101,16 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
     added = {k: m for k, m in head.items() if k not in base}
     for module_id in sorted(set(base) & set(head)):
         before, after = base[module_id].service, head[module_id].service
-        kind, semver = image_change(before.effective_image, after.effective_image)
+        from_image, to_image = before.effective_image, after.effective_image
+        kind, semver = image_change(from_image, to_image)
+        if kind is None:  # the first image unchanged: a workload's other container may be
+            old_images = dict(before.more_images)
+            for container, image in after.more_images:
+                if container in old_images:
+                    kind, semver = image_change(old_images[container], image)
+                    if kind is not None:
+                        from_image, to_image = old_images[container], image
+                        break
         fields = config_fields(before, after)
         if kind is None and not fields:
             continue  # unchanged, or only moved to another file
@@ -112,8 +121,8 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
                 file=after.file,
                 line=after.image_loc.line if kind else after.loc.line,
                 kind=kind or ChangeKind.CONFIG,
-                from_image=before.effective_image,
-                to_image=after.effective_image,
+                from_image=from_image,
+                to_image=to_image,
                 semver=semver,
                 fields=fields,
             )

@@ -56,8 +56,10 @@ __all__ = [
     "Module",
     "NearMiss",
     "Reason",
+    "apply_policy",
     "classify",
     "image_name",
+    "ordered_classes",
 ]
 
 C = UpgradeClass
@@ -328,7 +330,7 @@ def classify(
             reasons = binding.reasons + found[svc.name]
             modules[svc.id] = Module(
                 service=svc,
-                classes=_ordered({r.cls for r in reasons}),
+                classes=ordered_classes({r.cls for r in reasons}),
                 reasons=reasons,
                 parent=binding.parent,
                 near_misses=binding.near + near[svc.name],
@@ -337,7 +339,7 @@ def classify(
     for module in modules.values():
         module.dependents.sort()
         module.tier = "core" if len(module.dependents) >= 2 else "leaf"
-        _apply_policy(module, policy, cited)
+        apply_policy(module, policy, cited)
         if not module.classes:
             module.classes = [C.STATELESS]
             module.reasons.append(
@@ -377,11 +379,11 @@ def _link_dependents(modules: dict[str, Module], containers: dict[str, str]) -> 
 _ORDER = list(UpgradeClass)
 
 
-def _ordered(classes: Iterable[UpgradeClass]) -> list[UpgradeClass]:
+def ordered_classes(classes: Iterable[UpgradeClass]) -> list[UpgradeClass]:
     return sorted(set(classes) - {C.STATELESS}, key=_ORDER.index)
 
 
-def _apply_policy(module: Module, policy: Policy, decisions: set[str]) -> None:
+def apply_policy(module: Module, policy: Policy, decisions: set[str]) -> None:
     """Policy overrides. Removing an always-manual class without a cited decision record is
     ignored here (the class stays) and reported by the policy loader as a relaxation."""
     entry = policy.modules.get(module.id)
@@ -408,7 +410,7 @@ def _apply_policy(module: Module, policy: Policy, decisions: set[str]) -> None:
     if entry.tier:
         module.tier = entry.tier
     module.backup_reference = entry.backup_reference
-    module.classes = _ordered(classes)
+    module.classes = ordered_classes(classes)
 
 
 def _confirm_parent(module: Module, parent: str, where: Loc) -> None:

@@ -163,6 +163,28 @@ class ComposeSettings(_Strict):
     )
 
 
+class InventorySource(enum.StrEnum):
+    COMPOSE = "compose"
+    KUBERNETES = "kubernetes"
+
+
+class KubernetesSettings(_Strict):
+    paths: list[RepoPath] = Field(
+        default_factory=list,
+        description="Manifest files or folders (a folder with a kustomization.yaml is built "
+        "as a kustomization); empty: discover YAML files carrying apiVersion and kind.",
+    )
+
+
+class InventorySettings(_Strict):
+    sources: list[InventorySource] = Field(
+        default_factory=list,
+        description="Where modules come from; empty: compose, plus kubernetes when manifests "
+        "are found (docs/kubernetes.md).",
+    )
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+
+
 class DocsLint(_Strict):
     runtime_patterns: list[str] = Field(
         default_factory=list,
@@ -256,6 +278,7 @@ class Policy(_Strict):
         None, description="Decision record justifying any policy-wide relaxation."
     )
     compose: ComposeSettings = Field(default_factory=ComposeSettings)
+    inventory: InventorySettings = Field(default_factory=InventorySettings)
     classes: dict[UpgradeClass, ClassRule] = Field(default_factory=dict)
     freshness: Freshness = Field(default_factory=Freshness)
     dr_drill: DrDrillRule = Field(default_factory=DrDrillRule)

@@ -1,0 +1,389 @@
+"""Read Kubernetes manifests through a :class:`~stategate.source.Source`: plain files
+(several documents each, ``List`` kinds), folders, and kustomizations.
+
+Discovery (no paths given) reads every ``.yaml``/``.yml`` file that carries a
+top-level ``apiVersion:`` and ``kind:`` line, outside the folders stategate
+itself owns, outside compose files and outside Helm chart sources (commit the
+``helm template`` output instead). A folder with a ``kustomization.yaml`` is
+built as a kustomization (resources, images, namePrefix/nameSuffix, namespace);
+the rest of kustomize is reported as not applied.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from stategate.compose.diagnostics import Diagnostics, Warning
+from stategate.compose.load import discover as discover_compose
+from stategate.errors import InputError
+from stategate.kubernetes.manifest import (
+    ROUTE_KINDS,
+    WORKLOAD_KINDS,
+    ImageOverride,
+    KubeService,
+    Layer,
+    Route,
+    Workload,
+    get_seq,
+    get_text,
+    kube_service,
+    maps_of,
+    object_kind,
+    route,
+    workload,
+)
+from stategate.source import Source, clean_rel, join
+from stategate.yamlfile import Loc, YMap, decode_text, loads, loads_all
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# folders stategate reads for itself (policy, packets, evidence, ...), never manifests
+OWN_DIRS = ("packets/", "evidence/", "trust/", "decisions/", "state/", ".github/")
+# bounds on one load, far above real platforms
+MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+MAX_OBJECTS = 20_000
+MAX_WORKLOADS = 2000
+MAX_KUSTOMIZE_DEPTH = 32
+_MANIFEST_LINE = re.compile(r"^apiVersion:[ \t]*\S", re.MULTILINE)
+_KIND_LINE = re.compile(r"^kind:[ \t]*\S", re.MULTILINE)
+# kustomize fields that change objects but are not applied here (said in a warning)
+_NOT_APPLIED = (
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "components",
+    "replicas",
+    "replacements",
+    "helmCharts",
+    "transformers",
+    "generators",
+    "configMapGenerator",
+    "secretGenerator",
+    "commonLabels",
+    "labels",
+    "vars",
+)
+
+
+Parsed = Workload | KubeService | Route | tuple[str, Loc]  # a kind not read, and where
+
+
+@dataclass
+class KubernetesSet:
+    workloads: list[Workload] = field(default_factory=list)
+    services: list[KubeService] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)
+
+
+def is_manifest_text(text: str) -> bool:
+    return bool(_MANIFEST_LINE.search(text) and _KIND_LINE.search(text))
+
+
+def load_kubernetes(source: Source, paths: Sequence[str] = ()) -> KubernetesSet:
+    """Workloads, Services and routes of ``paths`` (files or folders), else of discovery."""
+    return _Loader(source).load(list(paths))
+
+
+class _Loader:
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.diag = Diagnostics()
+        self.bytes = 0
+        self.objects = 0
+        self.out = KubernetesSet()
+        self.ignored: Counter[str] = Counter()
+        self.first_ignored: dict[str, Loc] = {}
+        self._files: list[str] | None = None
+        self._texts: dict[str, str] = {}
+        # (kind, namespace, name) -> index in out.workloads: a later definition wins
+        self._seen: dict[tuple[str, str, str], int] = {}
+
+    # -- files ---------------------------------------------------------------
+    def all_files(self) -> list[str]:
+        if self._files is None:
+            self._files = self.source.list_files()
+        return self._files
+
+    def text(self, rel: str) -> str:
+        if rel not in self._texts:
+            try:
+                data = self.source.read_bytes(rel)
+            except FileNotFoundError:
+                raise InputError("manifest file not found", file=rel) from None
+            self.bytes += len(data)
+            if self.bytes > MAX_MANIFEST_BYTES:
+                raise InputError(
+                    f"manifests total more than {MAX_MANIFEST_BYTES} bytes; refused", file=rel
+                )
+            self._texts[rel] = decode_text(data, rel)
+        return self._texts[rel]
+
+    def is_dir(self, rel: str) -> bool:
+        prefix = f"{rel}/" if rel else ""
+        return any(f.startswith(prefix) for f in self.all_files())
+
+    def kustomization_in(self, directory: str) -> str | None:
+        for name in KUSTOMIZATION_NAMES:
+            rel = posixpath.join(directory, name) if directory else name
+            if self.source.is_file(rel):
+                return rel
+        return None
+
+    # -- entry points ----------------------------------------------------------
+    def load(self, paths: list[str]) -> KubernetesSet:
+        if paths:
+            for given in paths:
+                rel = clean_rel(given, shown=given)
+                if rel and self.source.is_file(rel):
+                    self.file(rel, ())
+                elif self.is_dir(rel):
+                    self.folder(rel, explicit=True)
+                else:
+                    self.diag.warn(Loc(rel, 1), "manifest path not found; nothing read from it")
+        else:
+            self.folder("", explicit=False)
+        self._rename_kind_twins()
+        for kind, count in sorted(self.ignored.items()):
+            self.diag.warn(
+                self.first_ignored[kind], f"{count} {kind} object(s) not judged (kind not read)"
+            )
+        self.out.warnings = self.diag.items
+        return self.out
+
+    def folder(self, directory: str, *, explicit: bool) -> None:
+        """Every manifest under ``directory``; kustomizations built, the files under a
+        kustomization folder read only through it."""
+        prefix = f"{directory}/" if directory else ""
+        files = [f for f in self.all_files() if f.startswith(prefix)]
+        compose = set(discover_compose(self.source))
+        kustomizations = sorted(
+            posixpath.dirname(f) for f in files if posixpath.basename(f) in KUSTOMIZATION_NAMES
+        )
+        charts = sorted(
+            posixpath.dirname(f) for f in files if posixpath.basename(f) == "Chart.yaml"
+        )
+        for chart in charts:
+            self.diag.warn(
+                Loc(posixpath.join(chart, "Chart.yaml"), 1),
+                "Helm chart source not rendered; commit its `helm template` output to judge it",
+            )
+        referenced = set()
+        for directory_ in kustomizations:
+            referenced.update(self.kustomize_references(directory_))
+        for directory_ in kustomizations:
+            if directory_ not in referenced:
+                self.kustomization(directory_, ())
+        covered = [*kustomizations, *charts]
+        for rel in files:
+            if (
+                not rel.endswith((".yaml", ".yml"))
+                or posixpath.basename(rel) in KUSTOMIZATION_NAMES
+            ):
+                continue
+            if any(rel.startswith(f"{d}/") or d == "" for d in covered):
+                continue
+            if not explicit and (
+                rel in compose or rel.startswith(OWN_DIRS) or rel == "stategate.yaml"
+            ):
+                continue
+            try:
+                text = self.text(rel)
+            except InputError as exc:  # an unreadable file that may not be a manifest
+                self.diag.warn(Loc(rel, 1), f"not read ({exc.message})")
+                continue
+            if not is_manifest_text(text):
+                continue
+            if "{{" in text:  # maybe a template (Helm, Jinja): its rendered output runs
+                try:
+                    objects = self.objects_of(rel, ())
+                except InputError as exc:
+                    self.diag.warn(
+                        Loc(rel, exc.line or 1),
+                        f"a template ({{{{ ... }}}}), not a manifest ({exc.message}); not "
+                        "read: commit the rendered output to judge it",
+                    )
+                    continue
+                self.add(rel, objects)
+            else:
+                self.file(rel, ())
+
+    def file(self, rel: str, layers: tuple[Layer, ...]) -> None:
+        self.add(rel, self.objects_of(rel, layers))
+
+    def objects_of(self, rel: str, layers: tuple[Layer, ...]) -> list[Parsed]:
+        out: list[Parsed] = []
+        for doc in loads_all(self.text(rel), rel):
+            if doc is None:
+                continue
+            if not isinstance(doc, YMap):
+                raise InputError("a manifest document must be a mapping", file=rel, line=1)
+            self.document(doc, rel, layers, out, in_list=False)
+        return out
+
+    def add(self, rel: str, objects: list[Parsed]) -> None:
+        if rel not in self.out.files:
+            self.out.files.append(rel)
+        for item in objects:
+            if isinstance(item, Workload):
+                self.add_workload(item)
+            elif isinstance(item, KubeService):
+                self.out.services.append(item)
+            elif isinstance(item, Route):
+                self.out.routes.append(item)
+            else:
+                kind, loc = item
+                self.ignored[kind] += 1
+                self.first_ignored.setdefault(kind, loc)
+
+    def document(
+        self, doc: YMap, rel: str, layers: tuple[Layer, ...], out: list[Parsed], *, in_list: bool
+    ) -> None:
+        self.objects += 1
+        if self.objects > MAX_OBJECTS:
+            raise InputError(
+                f"more than {MAX_OBJECTS} Kubernetes objects; refused", file=rel, line=doc.loc.line
+            )
+        _, kind = object_kind(doc)
+        if kind == "List" or (kind.endswith("List") and "items" in doc):
+            if in_list:
+                raise InputError("a List inside a List", file=rel, line=doc.loc.line)
+            for item, _ in maps_of(get_seq(doc, "items", kind), "items"):
+                self.document(item, rel, layers, out, in_list=True)
+        elif kind in WORKLOAD_KINDS:
+            out.append(workload(doc, kind, rel, layers))
+        elif kind == "Service":
+            out.append(kube_service(doc, rel, layers))
+        elif kind in ROUTE_KINDS:
+            out.append(route(doc, kind, rel, layers))
+        else:
+            out.append((kind, doc.loc))
+
+    def add_workload(self, found: Workload) -> None:
+        key = (found.kind, found.namespace, found.name)
+        if key in self._seen:
+            index = self._seen[key]
+            earlier = self.out.workloads[index]
+            self.diag.warn(
+                found.loc,
+                f"{found.kind} {found.id} defined again (first at {earlier.loc}); "
+                "the later definition is judged, as kubectl apply would leave it",
+            )
+            self.out.workloads[index] = found
+            return
+        if len(self.out.workloads) >= MAX_WORKLOADS:
+            raise InputError(
+                f"more than {MAX_WORKLOADS} workloads; refused",
+                file=found.file,
+                line=found.loc.line,
+            )
+        self._seen[key] = len(self.out.workloads)
+        self.out.workloads.append(found)
+
+    def _rename_kind_twins(self) -> None:
+        """Two workloads of different kinds with one namespace and name both run; their
+        module ids get the kind (``default/web-deployment``), with a warning."""
+        ids: dict[str, list[int]] = {}
+        for index, found in enumerate(self.out.workloads):
+            ids.setdefault(found.id, []).append(index)
+        for module_id, indexes in ids.items():
+            if len(indexes) < 2:
+                continue
+            for index in indexes:
+                found = self.out.workloads[index]
+                renamed = replace(found, name=f"{found.name}-{found.kind.lower()}")
+                self.diag.warn(
+                    found.loc,
+                    f"{len(indexes)} workloads of different kinds are named {module_id}; "
+                    f"this {found.kind} is module {renamed.id}",
+                )
+                self.out.workloads[index] = renamed
+
+    # -- kustomize ----------------------------------------------------------
+    def kustomization_doc(self, directory: str) -> tuple[str, YMap]:
+        rel = self.kustomization_in(directory)
+        assert rel is not None
+        doc = loads(self.text(rel), rel)
+        if doc is None:
+            doc = YMap(Loc(rel, 1))
+        if not isinstance(doc, YMap):
+            raise InputError("a kustomization must be a mapping", file=rel, line=1)
+        return rel, doc
+
+    def resource_entries(self, rel: str, doc: YMap) -> list[tuple[str, Loc]]:
+        entries: list[tuple[str, Loc]] = []
+        directory = posixpath.dirname(rel)
+        for key in ("resources", "bases"):
+            seq = get_seq(doc, key, "kustomization")
+            for index, item in enumerate(seq):
+                loc = seq.item_loc(index)
+                if not isinstance(item, str | int | float) or isinstance(item, bool):
+                    raise InputError(f"{key}[{index}] must be a path", file=rel, line=loc.line)
+                text = str(item)
+                if "://" in text or text.startswith(("git@", "github.com/", "gitlab.com/")):
+                    raise InputError(
+                        f"remote resource {text!r} is not read (only files in the repository)",
+                        file=rel,
+                        line=loc.line,
+                    )
+                entries.append((join(directory, text, shown=rel, line=loc.line), loc))
+        return entries
+
+    def kustomize_references(self, directory: str) -> set[str]:
+        rel, doc = self.kustomization_doc(directory)
+        return {target for target, _ in self.resource_entries(rel, doc) if self.is_dir(target)}
+
+    def kustomization(
+        self, directory: str, outer: tuple[Layer, ...], stack: tuple[str, ...] = ()
+    ) -> None:
+        if directory in stack:
+            chain = " -> ".join(d or "." for d in (*stack, directory))
+            raise InputError(f"kustomization cycle: {chain}", file=directory or ".")
+        if len(stack) >= MAX_KUSTOMIZE_DEPTH:
+            raise InputError(
+                f"kustomizations nested deeper than {MAX_KUSTOMIZE_DEPTH}", file=directory
+            )
+        rel, doc = self.kustomization_doc(directory)
+        for key in _NOT_APPLIED:
+            if key in doc:
+                self.diag.warn(doc.key_loc(key), f"kustomization field {key} is not applied")
+        layers = (self._layer(rel, doc), *outer)
+        for target, loc in self.resource_entries(rel, doc):
+            if self.source.is_file(target):
+                self.file(target, layers)
+            elif self.is_dir(target):
+                if self.kustomization_in(target) is None:
+                    raise InputError(
+                        f"resource {target} is a folder without a kustomization.yaml",
+                        file=rel,
+                        line=loc.line,
+                    )
+                self.kustomization(target, layers, (*stack, directory))
+            else:
+                raise InputError(f"resource {target} not found", file=rel, line=loc.line)
+
+    def _layer(self, rel: str, doc: YMap) -> Layer:
+        images: list[ImageOverride] = []
+        for item, loc in maps_of(get_seq(doc, "images", "kustomization"), "images"):
+            name = get_text(item, "name", "images")
+            if not name:
+                raise InputError("images entry needs a name", file=rel, line=loc.line)
+            images.append(
+                ImageOverride(
+                    name,
+                    get_text(item, "newName", "images"),
+                    get_text(item, "newTag", "images"),
+                    get_text(item, "digest", "images"),
+                    loc,
+                )
+            )
+        return Layer(
+            namespace=get_text(doc, "namespace", "kustomization"),
+            prefix=get_text(doc, "namePrefix", "kustomization") or "",
+            suffix=get_text(doc, "nameSuffix", "kustomization") or "",
+            images=tuple(images),
+        )

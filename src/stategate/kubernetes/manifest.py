@@ -1,0 +1,620 @@
+"""Parsed manifest documents to typed objects (pure): workloads, Services, routes.
+
+Every field read is type-checked; a wrong type is an :class:`InputError` naming
+the file and line. Kustomize transformations (namespace, name prefix and
+suffix, image overrides) arrive as :class:`Layer` objects, innermost first.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from stategate.errors import InputError
+from stategate.yamlfile import Loc, YMap, YSeq
+
+WORKLOAD_KINDS = (
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "ReplicaSet",
+    "ReplicationController",
+    "Pod",
+)
+JOB_KINDS = frozenset({"Job", "CronJob"})
+ROUTE_KINDS = frozenset({"Ingress", "HTTPRoute"})
+PUBLIC_SERVICE_TYPES = frozenset({"LoadBalancer", "NodePort"})
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class ImageOverride:
+    """One entry of a kustomization's ``images:``."""
+
+    name: str
+    new_name: str | None
+    new_tag: str | None
+    digest: str | None
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Layer:
+    """What one kustomization does to the objects it includes."""
+
+    namespace: str | None = None
+    prefix: str = ""
+    suffix: str = ""
+    images: tuple[ImageOverride, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str | None  # a literal value; None when taken from elsewhere
+    source: str | None  # "secretKeyRef <secret>", "configMapKeyRef <map>", "fieldRef", ...
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class EnvFrom:
+    kind: str  # secretRef, configMapRef
+    name: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    volume: str
+    path: str
+    read_only: bool
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host_port: str
+    container_port: str
+    protocol: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    role: str  # main, init, sidecar (an init container with restartPolicy: Always)
+    image: str | None  # after kustomize image overrides
+    image_loc: Loc
+    loc: Loc
+    command: str  # command and args, shell-quoted
+    command_loc: Loc
+    env: tuple[EnvVar, ...]
+    env_from: tuple[EnvFrom, ...]
+    mounts: tuple[VolumeMount, ...]
+    privileged: Loc | None  # where securityContext.privileged: true is written
+    capabilities: tuple[Capability, ...]
+    host_ports: tuple[HostPort, ...]
+    spec: YMap
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    type: str  # persistentVolumeClaim, hostPath, emptyDir, secret, projected, configMap, ...
+    source: str | None  # claim name, host path, secret or config map name
+    read_only: bool
+    secrets: tuple[str, ...]  # secrets it projects (secret and projected volumes)
+    medium: str | None  # emptyDir medium
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class ClaimTemplate:
+    name: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str
+    namespace: str
+    name: str
+    file: str
+    loc: Loc  # where metadata.name is written
+    labels: dict[str, str]  # of the pod template
+    containers: tuple[Container, ...]  # main containers, in order
+    init_containers: tuple[Container, ...]
+    volumes: tuple[Volume, ...]
+    claim_templates: tuple[ClaimTemplate, ...]
+    host_namespaces: tuple[tuple[str, Loc], ...]  # hostNetwork/hostPID/hostIPC set true
+    doc: YMap  # the whole object as written
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def all_containers(self) -> tuple[Container, ...]:
+        return self.containers + self.init_containers
+
+    def volume(self, name: str) -> Volume | None:
+        return next((v for v in self.volumes if v.name == name), None)
+
+    def claim_names(self) -> set[str]:
+        """Claims its pods mount (StatefulSet templates name claims ``<t>-<name>-<n>``)."""
+        return {v.source for v in self.volumes if v.type == "persistentVolumeClaim" and v.source}
+
+
+@dataclass(frozen=True)
+class KubeService:
+    namespace: str
+    name: str
+    file: str
+    loc: Loc
+    type: str
+    type_loc: Loc
+    selector: dict[str, str]
+    external_ips: Loc | None  # where a non-empty externalIPs is written
+    doc: YMap
+
+    def selects(self, workload: Workload) -> bool:
+        return (
+            self.namespace == workload.namespace
+            and bool(self.selector)
+            and all(workload.labels.get(k) == v for k, v in self.selector.items())
+        )
+
+
+@dataclass(frozen=True)
+class Backend:
+    service: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str  # Ingress, HTTPRoute
+    namespace: str
+    name: str
+    file: str
+    backends: tuple[Backend, ...]
+    doc: YMap
+
+
+# -- typed access ---------------------------------------------------------------
+
+
+def _where(node: YMap, key: str) -> Loc:
+    return node.key_loc(key)
+
+
+def get_map(node: YMap, key: str, path: str) -> YMap | None:
+    value = node.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, YMap):
+        loc = _where(node, key)
+        raise InputError(f"{path}.{key} must be a mapping", file=loc.file, line=loc.line)
+    return value
+
+
+def get_seq(node: YMap, key: str, path: str) -> YSeq:
+    value = node.get(key)
+    if value is None:
+        return YSeq(node.loc)
+    if not isinstance(value, YSeq):
+        loc = _where(node, key)
+        raise InputError(f"{path}.{key} must be a list", file=loc.file, line=loc.line)
+    return value
+
+
+def get_text(node: YMap, key: str, path: str) -> str | None:
+    value = node.get(key)
+    if value is None:
+        return None
+    if isinstance(value, YMap | YSeq):
+        loc = _where(node, key)
+        raise InputError(f"{path}.{key} must be a scalar", file=loc.file, line=loc.line)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def get_true(node: YMap, key: str, path: str) -> Loc | None:
+    """Where ``key: true`` is written (None when absent or false)."""
+    text = get_text(node, key, path)
+    return _where(node, key) if text is not None and text.lower() == "true" else None
+
+
+def maps_of(seq: YSeq, path: str) -> list[tuple[YMap, Loc]]:
+    out: list[tuple[YMap, Loc]] = []
+    for index, item in enumerate(seq):
+        loc = seq.item_loc(index)
+        if not isinstance(item, YMap):
+            raise InputError(f"{path}[{index}] must be a mapping", file=loc.file, line=loc.line)
+        out.append((item, loc))
+    return out
+
+
+def string_map(node: YMap | None, path: str) -> dict[str, str]:
+    if node is None:
+        return {}
+    return {k: get_text(node, k, path) or "" for k in node}
+
+
+# -- objects ----------------------------------------------------------------
+
+
+def object_name(doc: YMap, kind: str, layers: tuple[Layer, ...]) -> tuple[str, Loc]:
+    metadata = get_map(doc, "metadata", kind)
+    name = get_text(metadata, "name", f"{kind}.metadata") if metadata is not None else None
+    loc = metadata.key_loc("name") if metadata is not None else doc.loc
+    if not name:
+        raise InputError(f"{kind} has no metadata.name", file=loc.file, line=loc.line)
+    for layer in layers:
+        name = f"{layer.prefix}{name}{layer.suffix}"
+    if len(name) > 253 or not _NAME.fullmatch(name):
+        raise InputError(
+            f"invalid {kind} name {name[:64]!r}: Kubernetes allows lowercase letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit",
+            file=loc.file,
+            line=loc.line,
+        )
+    return name, loc
+
+
+def object_namespace(doc: YMap, kind: str, layers: tuple[Layer, ...]) -> str:
+    metadata = get_map(doc, "metadata", kind)
+    namespace = get_text(metadata, "namespace", f"{kind}.metadata") if metadata else None
+    for layer in layers:
+        namespace = layer.namespace or namespace
+    namespace = namespace or "default"
+    if not _NAMESPACE.fullmatch(namespace):
+        loc = metadata.key_loc("namespace") if metadata is not None else doc.loc
+        raise InputError(
+            f"invalid namespace {namespace[:64]!r}: lowercase letters, digits and '-' only",
+            file=loc.file,
+            line=loc.line,
+        )
+    return namespace
+
+
+def prefixed(name: str, layers: tuple[Layer, ...]) -> str:
+    """A reference to another object of the same kustomization (a Service, a claim)."""
+    for layer in layers:
+        name = f"{layer.prefix}{name}{layer.suffix}"
+    return name
+
+
+def split_image(ref: str) -> tuple[str, str | None, str | None]:
+    """``name[:tag][@digest]`` to its three parts (the name keeps a registry port)."""
+    name, _, digest = ref.partition("@")
+    tag: str | None = None
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+    return name, tag, digest or None
+
+
+def override_image(image: str, layers: tuple[Layer, ...]) -> str:
+    """Apply kustomize ``images:`` (innermost kustomization first), as kustomize does:
+    matched on the name as written; a ``digest`` replaces the written digest."""
+    for layer in layers:
+        name, tag, digest = split_image(image)
+        for entry in layer.images:
+            if entry.name != name:
+                continue
+            new_name = entry.new_name or name
+            if entry.digest:  # newTag with digest: name:tag@digest (kustomize 4.5.6 on)
+                image = new_name + (f":{entry.new_tag}" if entry.new_tag else "")
+                image += f"@{entry.digest}"
+            elif entry.new_tag:
+                image = f"{new_name}:{entry.new_tag}"
+            else:
+                image = new_name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+            break
+    return image
+
+
+def _pod_paths(kind: str) -> tuple[str, ...]:
+    if kind == "Pod":
+        return ()
+    if kind == "CronJob":
+        return ("spec", "jobTemplate", "spec", "template")
+    return ("spec", "template")
+
+
+def _descend(doc: YMap, keys: tuple[str, ...], kind: str) -> YMap:
+    node, path = doc, kind
+    for key in keys:
+        child = get_map(node, key, path)
+        if child is None:
+            raise InputError(f"{kind} has no {path}.{key}", file=doc.loc.file, line=node.loc.line)
+        node, path = child, f"{path}.{key}"
+    return node
+
+
+def workload(doc: YMap, kind: str, file: str, layers: tuple[Layer, ...]) -> Workload:
+    name, loc = object_name(doc, kind, layers)
+    namespace = object_namespace(doc, kind, layers)
+    template = _descend(doc, _pod_paths(kind), kind)
+    template_meta = get_map(template, "metadata", "template") if kind != "Pod" else None
+    if kind == "Pod":
+        template_meta = get_map(doc, "metadata", kind)
+    labels = string_map(
+        get_map(template_meta, "labels", "metadata") if template_meta is not None else None,
+        "metadata.labels",
+    )
+    pod = _descend(template, ("spec",), f"{kind} pod template")
+    containers = tuple(
+        _container(item, "main", layers)
+        for item, _ in maps_of(get_seq(pod, "containers", "spec"), "containers")
+    )
+    if not containers:
+        raise InputError(f"{kind} {name} has no containers", file=loc.file, line=pod.loc.line)
+    inits = []
+    for item, _ in maps_of(get_seq(pod, "initContainers", "spec"), "initContainers"):
+        role = (
+            "sidecar" if get_text(item, "restartPolicy", "initContainers") == "Always" else "init"
+        )
+        inits.append(_container(item, role, layers))
+    volumes = tuple(
+        _volume(item, loc) for item, loc in maps_of(get_seq(pod, "volumes", "spec"), "volumes")
+    )
+    templates: list[ClaimTemplate] = []
+    if kind == "StatefulSet":
+        spec = get_map(doc, "spec", kind)
+        assert spec is not None  # _descend found spec.template
+        for item, item_loc in maps_of(
+            get_seq(spec, "volumeClaimTemplates", "spec"), "volumeClaimTemplates"
+        ):
+            meta = get_map(item, "metadata", "volumeClaimTemplates")
+            claim = get_text(meta, "name", "metadata") if meta is not None else None
+            templates.append(ClaimTemplate(claim or "", item_loc))
+    hosts = tuple(
+        (key, where)
+        for key in ("hostNetwork", "hostPID", "hostIPC")
+        if (where := get_true(pod, key, "spec")) is not None
+    )
+    return Workload(
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        file=file,
+        loc=loc,
+        labels=labels,
+        containers=containers,
+        init_containers=tuple(inits),
+        volumes=volumes,
+        claim_templates=tuple(templates),
+        host_namespaces=hosts,
+        doc=doc,
+    )
+
+
+def _command(spec: YMap) -> tuple[str, Loc]:
+    parts: list[str] = []
+    for key in ("command", "args"):
+        value = spec.get(key)
+        if value is None:
+            continue
+        if isinstance(value, YSeq):
+            parts.extend(str(v) for v in value if not isinstance(v, YMap | YSeq))
+        elif isinstance(value, YMap):
+            loc = spec.key_loc(key)
+            raise InputError(f"container {key} must be a list", file=loc.file, line=loc.line)
+        else:
+            parts.append(str(value))
+    where = "command" if "command" in spec else "args" if "args" in spec else "image"
+    return shlex.join(parts), spec.key_loc(where)
+
+
+def _container(spec: YMap, role: str, layers: tuple[Layer, ...]) -> Container:
+    path = "initContainers" if role != "main" else "containers"
+    name = get_text(spec, "name", path) or ""
+    image = get_text(spec, "image", path)
+    env: list[EnvVar] = []
+    for item, loc in maps_of(get_seq(spec, "env", path), f"{path}.env"):
+        key = get_text(item, "name", "env") or ""
+        source: str | None = None
+        value_from = get_map(item, "valueFrom", "env")
+        if value_from is not None:
+            for ref in ("secretKeyRef", "configMapKeyRef"):
+                target = get_map(value_from, ref, "valueFrom")
+                if target is not None:
+                    source = f"{ref} {get_text(target, 'name', ref) or ''}".strip()
+            source = source or next(iter(value_from), "valueFrom")
+        env.append(EnvVar(key, get_text(item, "value", "env"), source, loc))
+    env_from: list[EnvFrom] = []
+    for item, loc in maps_of(get_seq(spec, "envFrom", path), f"{path}.envFrom"):
+        for ref in ("secretRef", "configMapRef"):
+            target = get_map(item, ref, "envFrom")
+            if target is not None:
+                env_from.append(EnvFrom(ref, get_text(target, "name", ref) or "", loc))
+    mounts = tuple(
+        VolumeMount(
+            get_text(item, "name", "volumeMounts") or "",
+            get_text(item, "mountPath", "volumeMounts") or "",
+            get_true(item, "readOnly", "volumeMounts") is not None,
+            loc,
+        )
+        for item, loc in maps_of(get_seq(spec, "volumeMounts", path), f"{path}.volumeMounts")
+    )
+    security = get_map(spec, "securityContext", path)
+    privileged = get_true(security, "privileged", "securityContext") if security else None
+    caps: list[Capability] = []
+    capabilities = get_map(security, "capabilities", "securityContext") if security else None
+    if capabilities is not None:
+        added = get_seq(capabilities, "add", "capabilities")
+        for index, cap in enumerate(added):
+            caps.append(Capability(str(cap), added.item_loc(index)))
+    host_ports = tuple(
+        HostPort(
+            get_text(item, "hostPort", "ports") or "",
+            get_text(item, "containerPort", "ports") or "",
+            get_text(item, "protocol", "ports") or "TCP",
+            loc,
+        )
+        for item, loc in maps_of(get_seq(spec, "ports", path), f"{path}.ports")
+        if item.get("hostPort") not in (None, 0)
+    )
+    command, command_loc = _command(spec)
+    return Container(
+        name=name,
+        role=role,
+        image=override_image(image, layers) if image else None,
+        image_loc=spec.key_loc("image"),
+        loc=spec.loc,
+        command=command,
+        command_loc=command_loc,
+        env=tuple(env),
+        env_from=tuple(env_from),
+        mounts=mounts,
+        privileged=privileged,
+        capabilities=tuple(caps),
+        host_ports=host_ports,
+        spec=spec,
+    )
+
+
+_VOLUME_SOURCES = {
+    "persistentVolumeClaim": "claimName",
+    "hostPath": "path",
+    "secret": "secretName",
+    "configMap": "name",
+}
+
+
+def _volume(spec: YMap, loc: Loc) -> Volume:
+    name = get_text(spec, "name", "volumes") or ""
+    kind = next((k for k in spec if k != "name"), "emptyDir")
+    body = (
+        get_map(spec, kind, "volumes")
+        if kind in _VOLUME_SOURCES
+        or kind
+        in (
+            "emptyDir",
+            "projected",
+        )
+        else None
+    )
+    source = (
+        get_text(body, _VOLUME_SOURCES[kind], kind) if body and kind in _VOLUME_SOURCES else None
+    )
+    secrets: list[str] = []
+    if kind == "secret":
+        secrets.append(source or "")
+    elif kind == "projected" and body is not None:
+        for item, _ in maps_of(get_seq(body, "sources", "projected"), "projected.sources"):
+            secret = get_map(item, "secret", "sources")
+            if secret is not None:
+                secrets.append(get_text(secret, "name", "secret") or "")
+    read_only = body is not None and get_true(body, "readOnly", kind) is not None
+    medium = (
+        get_text(body, "medium", "emptyDir") if body is not None and kind == "emptyDir" else None
+    )
+    return Volume(name, kind, source, read_only, tuple(secrets), medium, loc)
+
+
+def kube_service(doc: YMap, file: str, layers: tuple[Layer, ...]) -> KubeService:
+    name, loc = object_name(doc, "Service", layers)
+    namespace = object_namespace(doc, "Service", layers)
+    spec = get_map(doc, "spec", "Service") or YMap(doc.loc)
+    service_type = get_text(spec, "type", "Service.spec") or "ClusterIP"
+    ips = get_seq(spec, "externalIPs", "Service.spec")
+    return KubeService(
+        namespace=namespace,
+        name=name,
+        file=file,
+        loc=loc,
+        type=service_type,
+        type_loc=spec.key_loc("type"),
+        selector=string_map(get_map(spec, "selector", "Service.spec"), "Service.spec.selector"),
+        external_ips=spec.key_loc("externalIPs") if ips else None,
+        doc=doc,
+    )
+
+
+def route(doc: YMap, kind: str, file: str, layers: tuple[Layer, ...]) -> Route:
+    name, _ = object_name(doc, kind, layers)
+    namespace = object_namespace(doc, kind, layers)
+    spec = get_map(doc, "spec", kind) or YMap(doc.loc)
+    backends: list[Backend] = []
+    if kind == "Ingress":
+        default = get_map(spec, "defaultBackend", "spec") or get_map(spec, "backend", "spec")
+        if default is not None:
+            backends.extend(_ingress_backend(default))
+        for rule, _ in maps_of(get_seq(spec, "rules", "spec"), "rules"):
+            http = get_map(rule, "http", "rules")
+            if http is None:
+                continue
+            for path, _ in maps_of(get_seq(http, "paths", "http"), "paths"):
+                backend = get_map(path, "backend", "paths")
+                if backend is not None:
+                    backends.extend(_ingress_backend(backend))
+    else:
+        for rule, _ in maps_of(get_seq(spec, "rules", "spec"), "rules"):
+            for ref, loc in maps_of(get_seq(rule, "backendRefs", "rules"), "backendRefs"):
+                ref_kind = get_text(ref, "kind", "backendRefs") or "Service"
+                target = get_text(ref, "name", "backendRefs")
+                if ref_kind == "Service" and target:
+                    backends.append(Backend(target, loc))
+    return Route(
+        kind,
+        namespace,
+        name,
+        file,
+        tuple(Backend(prefixed(b.service, layers), b.loc) for b in backends),
+        doc,
+    )
+
+
+def _ingress_backend(backend: YMap) -> list[Backend]:
+    service = get_map(backend, "service", "backend")
+    if service is not None:  # networking.k8s.io/v1
+        target = get_text(service, "name", "backend.service")
+        return [Backend(target, backend.key_loc("service"))] if target else []
+    target = get_text(backend, "serviceName", "backend")  # extensions/v1beta1
+    return [Backend(target, backend.key_loc("serviceName"))] if target else []
+
+
+def object_kind(doc: YMap) -> tuple[str, str]:
+    """``(apiVersion, kind)`` of a document; both are required."""
+    api = get_text(doc, "apiVersion", "object")
+    kind = get_text(doc, "kind", "object")
+    if not api or not kind:
+        missing = "kind" if api else "apiVersion"
+        raise InputError(
+            f"not a Kubernetes object: no {missing}", file=doc.loc.file, line=doc.loc.line
+        )
+    return api, kind
+
+
+def claim_of(claim: str, workload_: Workload) -> str | None:
+    """The claim template of ``workload_`` that names ``claim`` (``<t>-<name>-<n>``)."""
+    for template in workload_.claim_templates:
+        stem = f"{template.name}-{workload_.name}-"
+        if claim.startswith(stem) and claim[len(stem) :].isdigit():
+            return template.name
+    return None
+
+
+def plain_text(value: Any) -> str:
+    """Scalars of a YAML tree joined (for finding references in a container's config)."""
+    if isinstance(value, YMap):
+        return " ".join(plain_text(v) for v in value.values())
+    if isinstance(value, YSeq):
+        return " ".join(plain_text(v) for v in value)
+    return "" if value is None else str(value)
