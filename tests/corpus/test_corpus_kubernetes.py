@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,8 @@ from stategate.policy.classify import Module
 from stategate.policy.default import default_policy
 from stategate.policy.schema import UpgradeClass
 from stategate.source import WorkTree
-from tests.conftest import SHARED
+from tests.conftest import SHARED, installed_cli
+from tests.gitrepo import init_repo
 
 CORPUS = SHARED / "corpus" / "kubernetes"
 pytestmark = [
@@ -120,3 +122,30 @@ def test_the_whole_corpus_through_the_cli() -> None:
     counts = Counter(c for m in modules for c in m["classes"])
     assert counts[C.STATEFUL.value] >= 15 and counts[C.PRIVILEGED.value] >= 5
     assert all(m["reasons"] and m["reasons"][0]["line"] > 0 for m in modules)
+
+
+def test_a_statefulset_image_bump_on_the_corpus_is_blocked(tmp_path: Path) -> None:
+    # the whole kubernetes/examples corpus as a platform repo (copied to a temporary git
+    # repo, never into the project); the PR bumps cockroachdb's StatefulSet image
+    repo = init_repo(tmp_path / "platform", CORPUS)
+    repo.commit("platform")
+    repo.git("checkout", "-q", "-b", "pr")
+    rel = "_archived/cockroachdb/cockroachdb-statefulset.yaml"
+    pinned = "cockroachdb/cockroach:v1.1.9@sha256:" + "ab" * 32  # a floating tag would stop
+    repo.replace(rel, "image: cockroachdb/cockroach:v1.1.0", f"image: {pinned}")
+    repo.commit("cockroach 1.1.9")
+    proc = subprocess.run(
+        [installed_cli(), "check", "--repo", str(repo.path), "--base", "main", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    verdict = json.loads(proc.stdout)
+    assert verdict["verdict"] == "blocked"
+    (change,) = verdict["changes"]
+    assert change["module"] == "default/cockroachdb"
+    assert (change["file"], change["kind"], change["to"]) == (rel, "image-tag", pinned)
+    missing = {r["id"] for r in verdict["requirements"] if r["status"] == "missing"}
+    assert {"merge/packet", "merge/rollback-path"} <= missing
