@@ -24,7 +24,7 @@ from stategate.kubernetes.manifest import (
     claim_of,
 )
 from stategate.kubernetes.model import container_mounts, exposure, mount_type, service_of
-from stategate.policy.classify import Module, apply_policy, ordered_classes
+from stategate.policy.classify import Module, credential_reason, finish, ordered_classes
 from stategate.policy.schema import Policy, UpgradeClass
 from stategate.policy.signals import (
     AUTH_IMAGES,
@@ -33,11 +33,10 @@ from stategate.policy.signals import (
     BROAD_CAPS,
     CREDENTIAL_KEY,
     DATA_IMAGES,
-    FLAG_VALUES,
     INLINE_CREDENTIAL,
     KV_IMAGES,
     REDIS_PERSIST,
-    URL_WITH_PASSWORD,
+    NearMiss,
     Reason,
     mount_holds_data,
 )
@@ -55,7 +54,8 @@ def classify_kubernetes(
     cited = {posixpath.normpath(d) for d in decisions}
     workloads = kset.workloads
     services = {w.id: service_of(w, kset) for w in workloads}
-    found = {w.id: _own_reasons(w, services[w.id], kset) for w in workloads}
+    near: dict[str, list[NearMiss]] = {w.id: [] for w in workloads}
+    found = {w.id: _own_reasons(w, services[w.id], kset, near[w.id]) for w in workloads}
     stateful = {i for i, rs in found.items() if any(r.cls is C.STATEFUL for r in rs)}
     modules: dict[str, Module] = {}
     for w in workloads:
@@ -66,24 +66,13 @@ def classify_kubernetes(
             classes=ordered_classes({r.cls for r in reasons}),
             reasons=reasons,
             parent=parent,
+            near_misses=near[w.id],
         )
     for w in workloads:
         for target in sorted(_references(w, workloads, kset.services) | _parent_of(modules[w.id])):
             if target != w.id and target in modules:
                 modules[target].dependents.append(w.id)
-    for module in modules.values():
-        module.dependents = sorted(set(module.dependents))
-        module.tier = "core" if len(module.dependents) >= 2 else "leaf"
-        apply_policy(module, policy, cited)
-        if not module.classes:
-            module.classes = [C.STATELESS]
-            module.reasons.append(
-                Reason(
-                    C.STATELESS,
-                    "no data, sidecar, credential, exposure, auth or host-control property found",
-                    module.service.loc,
-                )
-            )
+    finish(modules.values(), policy, cited)
     return dict(sorted(modules.items()))
 
 
@@ -91,9 +80,15 @@ def _parent_of(module: Module) -> set[str]:
     return {module.parent} if module.parent else set()
 
 
-def _own_reasons(w: Workload, svc: Service, kset: KubernetesSet) -> list[Reason]:
+def _own_reasons(
+    w: Workload, svc: Service, kset: KubernetesSet, near: list[NearMiss]
+) -> list[Reason]:
     return (
-        _stateful(w) + _secret_bearing(w) + _public_edge(w, kset) + _auth(w, svc) + _privileged(w)
+        _stateful(w, near)
+        + _secret_bearing(w, near)
+        + _public_edge(w, kset)
+        + _auth(w, svc)
+        + _privileged(w)
     )
 
 
@@ -101,7 +96,7 @@ def _image_name(container: Container) -> str:
     return parse_image(container.image).name.lower() if container.image else ""
 
 
-def _stateful(w: Workload) -> list[Reason]:
+def _stateful(w: Workload, near: list[NearMiss]) -> list[Reason]:
     reasons: list[Reason] = []
     for template in w.claim_templates:
         reasons.append(
@@ -135,6 +130,12 @@ def _stateful(w: Workload) -> list[Reason]:
             elif data_mounts or w.claim_templates:
                 what = f"{name} with a data volume (RDB/AOF persist)"
                 reasons.append(Reason(C.STATEFUL, what, container.image_loc))
+            else:
+                why = (
+                    f"{name} without a claim or data volume: the image's /data lives and "
+                    "dies with the pod, so what it holds is a cache"
+                )
+                near.append(NearMiss(C.STATEFUL, "data-store image", why, container.image_loc))
     return reasons
 
 
@@ -162,7 +163,7 @@ def _host_system(path: str | None) -> bool:
     return norm == "/" or any(norm == p or norm.startswith(f"{p}/") for p in _HOST_SYSTEM)
 
 
-def _secret_bearing(w: Workload) -> list[Reason]:
+def _secret_bearing(w: Workload, near: list[NearMiss]) -> list[Reason]:
     reasons: list[Reason] = []
     for container in w.all_containers:
         for var in container.env:
@@ -170,14 +171,12 @@ def _secret_bearing(w: Workload) -> list[Reason]:
             if var.source and var.source.startswith("secretKeyRef"):
                 what = f"{var.name} from {var.source}"
                 reasons.append(Reason(C.SECRET_BEARING, what, var.loc))
-            elif (
-                CREDENTIAL_KEY.search(var.name)
-                and not var.name.upper().endswith("_FILE")
-                and (var.source is not None or value.lower() not in FLAG_VALUES)
-            ):
-                reasons.append(Reason(C.SECRET_BEARING, f"credential variable {var.name}", var.loc))
-            elif URL_WITH_PASSWORD.match(value):
-                reasons.append(Reason(C.SECRET_BEARING, f"{var.name} embeds credentials", var.loc))
+            elif var.source is not None:  # from a ConfigMap or a field: judged by its name
+                if CREDENTIAL_KEY.search(var.name) and not var.name.upper().endswith("_FILE"):
+                    what = f"credential variable {var.name}"
+                    reasons.append(Reason(C.SECRET_BEARING, what, var.loc))
+            elif (found := credential_reason(var.name, value, var.loc, near)) is not None:
+                reasons.append(found)
         for ref in container.env_from:
             if ref.kind == "secretRef":
                 what = f"envFrom secretRef {ref.name}"

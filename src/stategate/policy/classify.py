@@ -58,6 +58,8 @@ __all__ = [
     "Reason",
     "apply_policy",
     "classify",
+    "credential_reason",
+    "finish",
     "image_name",
     "ordered_classes",
 ]
@@ -146,7 +148,7 @@ def _stateful(svc: Service, near: list[NearMiss]) -> list[Reason]:
     return reasons
 
 
-def _credential(key: str, value: str, loc: Loc, near: list[NearMiss]) -> Reason | None:
+def credential_reason(key: str, value: str, loc: Loc, near: list[NearMiss]) -> Reason | None:
     if key.upper().endswith("_FILE"):
         if value.startswith("/run/secrets"):
             return Reason(C.SECRET_BEARING, f"{key} reads {value}", loc)
@@ -178,7 +180,7 @@ def _secret_bearing(svc: Service, near: list[NearMiss]) -> list[Reason]:
     for ref in svc.env_files:
         reasons.append(Reason(C.SECRET_BEARING, f"env_file {ref.name}", ref.loc))
     for key, setting in svc.environment.items():
-        found = _credential(key, setting.value or "", setting.loc, near)
+        found = credential_reason(key, setting.value or "", setting.loc, near)
         if found is not None:
             reasons.append(found)
     text = f"{svc.entrypoint} {svc.command}"
@@ -336,8 +338,15 @@ def classify(
                 near_misses=binding.near + near[svc.name],
             )
     _link_dependents(modules, containers)
-    for module in modules.values():
-        module.dependents.sort()
+    finish(modules.values(), policy, cited)
+    return Inventory(dict(sorted(modules.items())))
+
+
+def finish(modules: Iterable[Module], policy: Policy, cited: set[str]) -> None:
+    """Tier from the dependents, the policy's overrides, and stateless where nothing
+    applies (compose services and Kubernetes workloads alike)."""
+    for module in modules:
+        module.dependents = sorted(set(module.dependents))
         module.tier = "core" if len(module.dependents) >= 2 else "leaf"
         apply_policy(module, policy, cited)
         if not module.classes:
@@ -349,7 +358,6 @@ def classify(
                     module.service.loc,
                 )
             )
-    return Inventory(dict(sorted(modules.items())))
 
 
 def _link_dependents(modules: dict[str, Module], containers: dict[str, str]) -> None:

@@ -47,7 +47,7 @@ CREDENTIAL_KEY = re.compile(
     re.IGNORECASE,
 )
 FLAG_VALUES = frozenset({"0", "1", "true", "false", "yes", "no", "on", "off"})
-URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.IGNORECASE)
 KEY_FILE = re.compile(
     r"\.(key|pem|crt|cert|p12|pfx|jks|keystore)$|(^|/)(id_rsa|id_ed25519|\.ssh"
     r"|secrets?|private)(/|$)|acme\.json$",

@@ -304,3 +304,25 @@ def test_hostile_manifests_name_the_file(
         load_kubernetes(WorkTree(tree(files)), ("m.yaml",) if "m.yaml" in files else ())
     assert needle in caught.value.message
     assert str(caught.value).startswith(where)
+
+
+def test_connection_strings_and_cache_redis_are_near_misses(tree: Tree) -> None:
+    body = (
+        "      containers:\n        - name: api\n          image: example/api:1\n"
+        "          env:\n"
+        "            - {name: DATABASE_URL, value: 'postgres://pg:5432/app'}\n"
+        "            - {name: REDIS_URL, value: 'redis://:s3cret@cache:6379'}\n"
+        "            - name: API_TOKEN\n"
+        "              valueFrom: {configMapKeyRef: {name: api, key: token}}\n"
+    )
+    cache = "      containers:\n        - name: redis\n          image: redis:7.4\n"
+    found = modules(tree, {"a.yaml": pod("api", body), "b.yaml": pod("cache", cache)})
+    api = found["default/api"]
+    assert reasons(api, C.SECRET_BEARING) == [
+        "REDIS_URL embeds credentials @ a.yaml:15",  # redis' empty user: still a password
+        "credential variable API_TOKEN @ a.yaml:16",
+    ]
+    assert [(n.rule, n.loc.line) for n in api.near_misses] == [("credential variable", 14)]
+    redis = found["default/cache"]
+    assert redis.classes == [C.STATELESS]
+    assert any("lives and dies with the pod" in n.why for n in redis.near_misses)

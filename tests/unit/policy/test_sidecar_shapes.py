@@ -329,13 +329,17 @@ def test_connection_strings_without_credentials_are_not_secrets(tree: Tree) -> N
                   passthrough:
                     image: ghcr.io/example/api:1.0
                     environment: [DATABASE_URL]
+                  emptyuser:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      CACHE: redis://:hunter2@cache:6379/0
             """
         }
     )
     mods = _modules(root)
     assert [c.value for c in mods["plain"].classes] == ["stateless"]
     assert len([n for n in mods["plain"].near_misses if "connection string" in n.why]) == 2
-    for name in ("userinfo", "sentry", "keyword", "passthrough"):
+    for name in ("userinfo", "sentry", "keyword", "passthrough", "emptyuser"):
         assert "secret-bearing" in [c.value for c in mods[name].classes], name
 
 
