@@ -33,6 +33,17 @@ class ChangeKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ImageMove:
+    """Another container of the same module whose image the PR sets or changes (a
+    Kubernetes workload's sidecar or init container; compose services have none)."""
+
+    container: str
+    from_image: str | None
+    to_image: str | None
+    semver: str | None
+
+
+@dataclass(frozen=True)
 class ModuleChange:
     module: str
     service: str
@@ -44,6 +55,13 @@ class ModuleChange:
     semver: str | None
     fields: tuple[str, ...] = ()
     renamed_from: str | None = None
+    other_images: tuple[ImageMove, ...] = ()  # judged for pinning and majors like to_image
+
+    @property
+    def targets(self) -> list[str]:
+        """Every image the change makes run: the reported one and the other containers'."""
+        found = [self.to_image] + [m.to_image for m in self.other_images]
+        return [image for image in found if image]
 
 
 def runtime_digest(service: Service) -> str:
@@ -103,14 +121,13 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
         before, after = base[module_id].service, head[module_id].service
         from_image, to_image = before.effective_image, after.effective_image
         kind, semver = image_change(from_image, to_image)
-        if kind is None:  # the first image unchanged: a workload's other container may be
-            old_images = dict(before.more_images)
-            for container, image in after.more_images:
-                if container in old_images:
-                    kind, semver = image_change(old_images[container], image)
-                    if kind is not None:
-                        from_image, to_image = old_images[container], image
-                        break
+        moves = _moves(before, after)
+        if kind is None:  # the first image unchanged: report another container's change
+            first = next((m for m in moves if m.from_image and m.to_image), None)
+            if first is not None:
+                kind, semver = image_change(first.from_image, first.to_image)
+                from_image, to_image = first.from_image, first.to_image
+                moves = [m for m in moves if m is not first]
         fields = config_fields(before, after)
         if kind is None and not fields:
             continue  # unchanged, or only moved to another file
@@ -125,6 +142,7 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
                 to_image=to_image,
                 semver=semver,
                 fields=fields,
+                other_images=tuple(moves),
             )
         )
     # A service renamed within the same image is one change, not removed + added.
@@ -154,6 +172,7 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
                     semver=None,
                     fields=config_fields(old.service, svc),
                     renamed_from=twin,
+                    other_images=tuple(_moves(old.service, svc)),
                 )
             )
             continue
@@ -167,6 +186,7 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
                 None,
                 svc.effective_image,
                 None,
+                other_images=tuple(_moves(None, svc)),
             )
         )
     for old_id, old in sorted(removed.items()):
@@ -184,3 +204,15 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
             )
         )
     return sorted(changes, key=lambda c: c.module)
+
+
+def _moves(before: Service | None, after: Service) -> list[ImageMove]:
+    """The other containers whose image is new or changed, in the head's order."""
+    old = dict(before.more_images) if before is not None else {}
+    out: list[ImageMove] = []
+    for container, image in after.more_images:
+        previous = old.get(container)
+        if image != previous:
+            _, semver = image_change(previous, image)
+            out.append(ImageMove(container, previous, image, semver))
+    return out

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from stategate.compose.model import Service
 from stategate.image import parse_image
 from stategate.policy.schema import Policy, UpgradeClass
-from stategate.policy.sidecar import ProjectFacts, bind, container_names, is_job
+from stategate.policy.sidecar import Binding, ProjectFacts, bind, container_names, is_job
 from stategate.policy.signals import (
     AUTH_IMAGES,
     AUTH_REPOS,
@@ -27,6 +27,7 @@ from stategate.policy.signals import (
     INLINE_CREDENTIAL,
     KEY_DIR,
     KEY_FILE,
+    KEYWORD_PASSWORD,
     KV_IMAGES,
     PROXY_IMAGES,
     REDIS_NO_SAVE,
@@ -37,6 +38,7 @@ from stategate.policy.signals import (
     Reason,
     connection_without_credentials,
     image_name,
+    image_repository,
     is_data_image,
     why_not_data,
 )
@@ -118,7 +120,8 @@ def _stateful(svc: Service, near: list[NearMiss]) -> list[Reason]:
             what = f"writable bind mount {mount.source} -> {mount.target}"
         reasons.append(Reason(C.STATEFUL, what, mount.loc))
     if is_data_image(svc):
-        reasons.append(Reason(C.STATEFUL, f"data-store image {name}", svc.image_loc))
+        what = name if DATA_IMAGES.match(name) else image_repository(svc)
+        reasons.append(Reason(C.STATEFUL, f"data-store image {what}", svc.image_loc))
     elif KV_IMAGES.match(name):
         text = f"{svc.entrypoint} {svc.command}"
         if REDIS_PERSIST.search(text):
@@ -168,7 +171,7 @@ def credential_reason(key: str, value: str, loc: Loc, near: list[NearMiss]) -> R
             )
             return None
         return Reason(C.SECRET_BEARING, f"credential variable {key}", loc)
-    if URL_WITH_PASSWORD.match(value):
+    if URL_WITH_PASSWORD.match(value) or KEYWORD_PASSWORD.search(value):
         return Reason(C.SECRET_BEARING, f"{key} embeds credentials", loc)
     return None
 
@@ -184,7 +187,9 @@ def _secret_bearing(svc: Service, near: list[NearMiss]) -> list[Reason]:
         if found is not None:
             reasons.append(found)
     text = f"{svc.entrypoint} {svc.command}"
-    if INLINE_CREDENTIAL.search(text):
+    if INLINE_CREDENTIAL.search(text) or any(
+        URL_WITH_PASSWORD.match(token.strip("'\"")) for token in text.replace("=", " ").split()
+    ):
         reasons.append(Reason(C.SECRET_BEARING, "credential on the command line", svc.command_loc))
     for mount in svc.mounts:
         for path in (mount.source or "", mount.target):
@@ -327,8 +332,10 @@ def classify(
             jobs={n for n, s in project_services.items() if is_job(s)[0] or n in awaited},
             containers=containers,
         )
+        bindings = {name: bind(svc, facts) for name, svc in project_services.items()}
+        _break_cycles(bindings, facts)
         for svc in project_services.values():
-            binding = bind(svc, facts)
+            binding = bindings[svc.name]
             reasons = binding.reasons + found[svc.name]
             modules[svc.id] = Module(
                 service=svc,
@@ -342,13 +349,34 @@ def classify(
     return Inventory(dict(sorted(modules.items())))
 
 
+def _break_cycles(bindings: dict[str, Binding], facts: ProjectFacts) -> None:
+    """Two services bound to each other: the helper or job (else the certain side) keeps
+    its parent; the other is unbound and says why."""
+
+    def rank(name: str) -> tuple[bool, bool]:
+        certain = any(r.confidence == "certain" for r in bindings[name].reasons)
+        return (name in facts.helpers or name in facts.jobs, certain)
+
+    for name, binding in bindings.items():
+        other = (binding.parent or "").removeprefix(f"{facts.project}/")
+        if other == name or other not in bindings or bindings[other].parent != facts.id(name):
+            continue
+        lose, keep = sorted((name, other), key=rank)  # the lower rank loses its parent
+        loser = bindings[lose]
+        why = f"bound to {keep}, which is bound to it: {keep} moves with {lose}, not both ways"
+        loser.near.append(NearMiss(C.SIDECAR_BOUND, "sidecar", why, loser.reasons[0].loc))
+        loser.parent, loser.reasons = None, []
+
+
 def finish(modules: Iterable[Module], policy: Policy, cited: set[str]) -> None:
     """Tier from the dependents, the policy's overrides, and stateless where nothing
     applies (compose services and Kubernetes workloads alike)."""
-    for module in modules:
+    every = list(modules)
+    known = {m.id for m in every}
+    for module in every:
         module.dependents = sorted(set(module.dependents))
         module.tier = "core" if len(module.dependents) >= 2 else "leaf"
-        apply_policy(module, policy, cited)
+        apply_policy(module, policy, cited, known)
         if not module.classes:
             module.classes = [C.STATELESS]
             module.reasons.append(
@@ -391,7 +419,9 @@ def ordered_classes(classes: Iterable[UpgradeClass]) -> list[UpgradeClass]:
     return sorted(set(classes) - {C.STATELESS}, key=_ORDER.index)
 
 
-def apply_policy(module: Module, policy: Policy, decisions: set[str]) -> None:
+def apply_policy(
+    module: Module, policy: Policy, decisions: set[str], known: Collection[str]
+) -> None:
     """Policy overrides. Removing an always-manual class without a cited decision record is
     ignored here (the class stays) and reported by the policy loader as a relaxation."""
     entry = policy.modules.get(module.id)
@@ -403,8 +433,7 @@ def apply_policy(module: Module, policy: Policy, decisions: set[str]) -> None:
         if cls not in classes:
             classes.add(cls)
             module.reasons.append(Reason(cls, "added by policy", where))
-    if entry.parent:
-        _confirm_parent(module, entry.parent, where)
+    if entry.parent and _set_parent(module, entry.parent, where, known):
         classes.add(C.SIDECAR_BOUND)
     for cls in entry.classes.remove:
         if cls not in classes:
@@ -421,19 +450,28 @@ def apply_policy(module: Module, policy: Policy, decisions: set[str]) -> None:
     module.classes = ordered_classes(classes)
 
 
-def _confirm_parent(module: Module, parent: str, where: Loc) -> None:
-    """The policy names the parent: a detection of that parent is confirmed, any other
-    detected parent is replaced."""
-    kept: list[Reason] = []
-    for reason in module.reasons:
-        if reason.cls is not C.SIDECAR_BOUND:
-            kept.append(reason)
-        elif module.parent == parent:
-            kept.append(Reason(reason.cls, f"{reason.reason} (confirmed by policy)", reason.loc))
-    if module.parent != parent:
+def _set_parent(module: Module, parent: str, where: Loc, known: Collection[str]) -> bool:
+    """The policy names the parent: it confirms a likely detection of that parent, sets one
+    where none was found, and replaces a likely detection of another. It never replaces a
+    certain one, nor binds to something that is not a module (both: a near miss)."""
+    detected = [r for r in module.reasons if r.cls is C.SIDECAR_BOUND]
+    why = None
+    if parent not in known or parent == module.id:
+        why = f"the policy names parent {parent}, which is not another module here: ignored"
+    elif module.parent not in (None, parent) and any(r.confidence == "certain" for r in detected):
+        why = f"the policy names parent {parent}, but {module.parent} is certain: kept"
+    if why is not None:
+        module.near_misses.append(NearMiss(C.SIDECAR_BOUND, "policy parent", why, where))
+        return False
+    kept = [r for r in module.reasons if r.cls is not C.SIDECAR_BOUND]
+    if module.parent == parent:
+        confirmed = [Reason(r.cls, f"{r.reason} (confirmed by policy)", r.loc) for r in detected]
+        kept = confirmed + kept
+    else:
         kept.insert(0, Reason(C.SIDECAR_BOUND, f"parent {parent} set by policy", where))
     module.reasons = kept
     module.parent = parent
+    return True
 
 
 def _cites(decision: str | None, decisions: set[str]) -> bool:

@@ -290,21 +290,25 @@ def _change_requirements(
             file=change.file,
             line=change.line,
         )
-    pinned = change.to_image is not None and parse_image(change.to_image).is_digest_pinned
-    if change.to_image and not pinned and (C.STATEFUL in classes or C.SIDECAR_BOUND in classes):
+    # every image the change makes run counts: a workload's other containers too
+    floating = [i for i in change.targets if not parse_image(i).is_digest_pinned]
+    pinned = change.to_image is not None and not floating
+    if floating and (C.STATEFUL in classes or C.SIDECAR_BOUND in classes):
         stop(
             StopCondition.FLOATING_TAG,
-            f"{change.module} target image {change.to_image} is not pinned by digest",
+            f"{change.module} target image {floating[0]} is not pinned by digest",
             module=change.module,
             file=change.file,
             line=change.line,
         )
-    major = change.semver == "major"
+    majors = [(change.from_image, change.to_image)] if change.semver == "major" else []
+    majors += [(m.from_image, m.to_image) for m in change.other_images if m.semver == "major"]
+    major = bool(majors)
     if major and C.STATEFUL in classes and not (entry and entry.migration_note):
+        before, after = majors[0]
         stop(
             StopCondition.MAJOR_WITHOUT_MIGRATION_NOTE,
-            f"{change.module} changes major version ({change.from_image} -> {change.to_image}) "
-            "with no migration note",
+            f"{change.module} changes major version ({before} -> {after}) with no migration note",
             module=change.module,
             file=change.file,
             line=change.line,

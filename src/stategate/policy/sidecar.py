@@ -69,19 +69,19 @@ class ProjectFacts:
     containers: dict[str, str] = field(default_factory=dict)  # container name -> module id
     own: dict[str, list[Data]] = field(init=False)  # service -> the data it writes
     helpers: set[str] = field(init=False)
-    _writers: dict[Data, list[str]] = field(init=False)  # data -> services writing it
-    _binds: list[str] = field(init=False)  # sorted host paths somebody writes
-    _order: dict[str, int] = field(init=False)
+    _writers: _DataIndex = field(init=False)
+    _readers: _DataIndex = field(init=False)  # read-only data mounts
 
     def __post_init__(self) -> None:
         self.own = {name: own_data(svc) for name, svc in self.services.items()}
         self.helpers = {name for name, svc in self.services.items() if is_helper(svc)}
-        self._writers = {}
-        for name, datas in self.own.items():
-            for data in datas:
-                self._writers.setdefault(data, []).append(name)
-        self._binds = sorted(d.path for d in self._writers if d.kind == "bind")
-        self._order = {name: at for at, name in enumerate(self.services)}
+        order = {name: at for at, name in enumerate(self.services)}
+        self._writers = _DataIndex(order, self.own.items())
+        read = {
+            name: [d for m in svc.mounts if m.read_only and (d := data_of(m)) is not None]
+            for name, svc in self.services.items()
+        }
+        self._readers = _DataIndex(order, read.items())
 
     def id(self, name: str) -> str:
         return f"{self.project}/{name}"
@@ -89,17 +89,37 @@ class ProjectFacts:
     def writers(self, data: Data, *, inside: bool) -> list[str]:
         """Services writing ``data`` or a folder holding it; with ``inside``, also those
         writing a folder inside it. In declaration order."""
-        found = list(self._writers.get(data, ()))
+        return self._writers.find(data, inside=inside)
+
+    def readers(self, data: Data) -> list[str]:
+        """Services mounting ``data`` (or a folder inside it) read-only; one that mounts a
+        folder above it (the host's ``/``) reads far more than this."""
+        return self._readers.find(data, inside=True, above=False)
+
+
+class _DataIndex:
+    """Who mounts which data: exact, the folders above it, and (``inside``) below it."""
+
+    def __init__(self, order: dict[str, int], entries: Iterable[tuple[str, list[Data]]]) -> None:
+        self._order = order
+        self._by: dict[Data, list[str]] = {}
+        for name, datas in entries:
+            for data in datas:
+                self._by.setdefault(data, []).append(name)
+        self._binds = sorted(d.path for d in self._by if d.kind == "bind")
+
+    def find(self, data: Data, *, inside: bool, above: bool = True) -> list[str]:
+        found = list(self._by.get(data, ()))
         if data.kind == "bind":
             path = data.path
-            while (parent := posixpath.dirname(path)) != path and parent:
-                found += self._writers.get(Data("bind", parent), ())
+            while above and (parent := posixpath.dirname(path)) != path and parent:
+                found += self._by.get(Data("bind", parent), ())
                 path = parent
             if inside:
                 prefix = data.path.rstrip("/") + "/"
                 at = bisect.bisect_left(self._binds, prefix)
                 while at < len(self._binds) and self._binds[at].startswith(prefix):
-                    found += self._writers[Data("bind", self._binds[at])]
+                    found += self._by[Data("bind", self._binds[at])]
                     at += 1
         return sorted(set(found), key=self._order.__getitem__)
 
@@ -296,19 +316,28 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
             if name != svc.name and name not in facts.jobs
         )
     candidates.sort(key=lambda c: (c[0].read_only, c[2].name in facts.helpers))
+    backup = is_backup_agent(svc)
     for mount, data, other in candidates:
         how = _how(data, other, mount)
         if (helper or job) and _same_image(svc, other):
             what = "a job of" if job else "runs"
             reason = f"{what} {other.name}'s own image against its data ({how})"
             out.bind(facts.id(other.name), reason, mount.loc)
-        elif is_backup_agent(svc) and other.name in facts.stateful:
+        elif backup and other.name in facts.stateful:
             out.bind(facts.id(other.name), f"backup agent of {other.name} ({how})", mount.loc)
-        elif (other.name in deps and not job) or (helper and other.name not in facts.helpers):
-            verb = "job writing" if job else "shares"
-            out.bind(facts.id(other.name), f"{verb} {how}", mount.loc, "likely")
         elif job:
             out.bind(facts.id(other.name), f"job writing {how}", mount.loc, "likely")
+        elif helper and other.name not in facts.helpers:
+            out.bind(facts.id(other.name), f"shares {how}", mount.loc, "likely")
+        elif other.name in deps:
+            problem = _not_its_sidecar(svc, other, mount, data, facts)
+            if problem is not None:
+                out.miss("shared data", f"{how}, but {problem}", mount.loc)
+            elif mount.read_only:
+                reason = f"runs what it finds in {other.name}'s data ({how})"
+                out.bind(facts.id(other.name), reason, mount.loc)
+            else:
+                out.bind(facts.id(other.name), f"shares {how}", mount.loc, "likely")
         elif _companion(svc, other, facts):
             reason = f"companion of {other.name}: all its data lives in its volumes ({how})"
             out.bind(facts.id(other.name), reason, mount.loc, "likely")
@@ -319,8 +348,65 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
                 f"{other.name} and does not depend on it",
                 mount.loc,
             )
-        if out.parent is not None:
+        if out.parent is not None and not backup:
+            return  # a backup agent goes on: every other store it reaches is named
+    if out.parent is None and (helper or job):
+        _feeds(svc, facts, out)
+
+
+def _not_its_sidecar(
+    svc: Service, other: Service, mount: Mount, data: Data, facts: ProjectFacts
+) -> str | None:
+    """Why a long-running service that depends on ``other`` and mounts its data does not
+    move with it (None: it does)."""
+    if other.name in facts.helpers:
+        return f"{other.name} is a helper: a service does not move with its own helper"
+    pool = [
+        w
+        for w in facts.writers(data, inside=True)
+        if w not in (svc.name, other.name) and w not in facts.helpers and w not in facts.jobs
+    ]
+    if pool:
+        return f"the data is a pool that {', '.join([other.name, *pool])} write"
+    fronted = [
+        d.name
+        for d in svc.depends_on
+        if d.name in facts.stateful
+        and d.name not in facts.helpers
+        and d.name not in facts.jobs
+        and not is_data_image(facts.services[d.name])
+    ]
+    if len(fronted) >= 2:
+        return f"it is a front for {', '.join(fronted)}"
+    if mount.read_only:
+        runs = f"{svc.entrypoint} {svc.command}"
+        target = mount.target.rstrip("/") + "/"
+        if target not in runs:
+            return f"it only reads that data and runs nothing from {mount.target}"
+    return None
+
+
+def _feeds(svc: Service, facts: ProjectFacts, out: Binding) -> None:
+    """A helper or job that alone writes data exactly one other service reads
+    (git-sync filling a web root)."""
+    for mount in svc.mounts:
+        data = data_of(mount)
+        if data is None or mount.read_only:
+            continue
+        if [w for w in facts.writers(data, inside=True) if w != svc.name]:
+            continue
+        readers = [
+            r
+            for r in facts.readers(data)
+            if r != svc.name and r not in facts.helpers and r not in facts.jobs
+        ]
+        if len(readers) == 1:
+            reason = f"feeds {readers[0]}'s data ({data} is read-only there)"
+            out.bind(facts.id(readers[0]), reason, mount.loc, "likely")
             return
+        if readers:
+            why = f"writes {data} that {', '.join(readers)} read: not bound to one"
+            out.miss("feeds data", why, mount.loc)
 
 
 def _how(data: Data, other: Service, mount: Mount) -> str:

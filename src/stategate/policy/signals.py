@@ -7,6 +7,7 @@ and the Kubernetes rules.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -43,7 +44,7 @@ PROXY_IMAGES = re.compile(
 CREDENTIAL_KEY = re.compile(
     r"(PASSWORD|PASSWD|PASSPHRASE|PASS$|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL"
     r"|AUTH_?KEY|ENCRYPTION_KEY|SIGNING_KEY|MASTER_KEY|SALT|LICENSE_KEY|_DSN$|CLIENT_KEY"
-    r"|(?<!PUBLIC)_KEY$|DATASOURCE|DATABASE_URL|CONNECTION_STRING|CLAIM$)",
+    r"|(?<!PUBLIC)_KEY$|DATASOURCE|DATABASE_URL|CONNECTION_?STRING|CLAIM$)",
     re.IGNORECASE,
 )
 FLAG_VALUES = frozenset({"0", "1", "true", "false", "yes", "no", "on", "off"})
@@ -81,7 +82,8 @@ JOB_COMMAND = re.compile(
     r"|\bcreate[-_]?(site|bucket|db|user)|\bbootstrap\b|\binit\b",
     re.IGNORECASE,
 )
-REDIS_PERSIST = re.compile(r"--appendonly\s+yes|--save\s+(?!\"\"|''|$)\S", re.IGNORECASE)
+# quotes as the shell leaves them in the text: --appendonly "yes" is still on
+REDIS_PERSIST = re.compile(r"--appendonly\s+[\"']?yes\b|--save\s+(?!\"\"|''|$)\S", re.IGNORECASE)
 SYSTEM_FILES = (
     "/etc/localtime",
     "/etc/timezone",
@@ -137,13 +139,14 @@ PROVISIONING_DIR = re.compile(
 HOST_KEY = re.compile(r"(HOST|SERVER|ADDR|ADDRESS|URL|URI|DSN|ENDPOINT)(_?\d+)?$", re.IGNORECASE)
 HOST_FLAG = re.compile(r"(?:^|\s)(?:-h|--host|--hostname|--server)(?:=|\s+)([A-Za-z0-9_.-]+)")
 URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?(\[[^]]*\]|[^/:?#\s]+)", re.IGNORECASE)
-URL_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]+@", re.IGNORECASE)
-# keyword DSNs: "host=db user=app password=x", "Server=db;User Id=sa;Password=x"
-DSN_SECRET = re.compile(
-    r"(^|[\s;])(password|pwd|passwd|user(\s?id)?|uid|username)\s*=", re.IGNORECASE
-)
+# a parameter or keyword that may carry an identity or a secret (password=, sslpassword=,
+# user=, sentry_key=, Pwd=, auth_token=, ...)
+SECRET_PARAM = re.compile(r"pass|pwd|user|uid|key|token|secret|auth|cred|sig", re.IGNORECASE)
+# a password given as a keyword anywhere in a value: "Host=db;Password=pw", "password=x"
+KEYWORD_PASSWORD = re.compile(r"(^|[;&?\s])(password|pwd|passwd)\s*=\s*[^;&\s]", re.IGNORECASE)
+URL_FORM = re.compile(r"^[a-z][a-z0-9+.-]*://[^?#\s]*(\?[^#\s]*)?(#\S*)?$", re.IGNORECASE)
 CONNECTION_KEY = re.compile(
-    r"(DATASOURCE|DATABASE_URL|CONNECTION_STRING|_DSN$|_URL$|_URI$)", re.IGNORECASE
+    r"(DATASOURCE|DATABASE_URL|CONNECTION_?STRING|_DSN$|_URL$|_URI$)", re.IGNORECASE
 )
 REDIS_NO_SAVE = re.compile(r"--save\s+(\"\"|''|$)", re.IGNORECASE)
 
@@ -206,13 +209,14 @@ def why_not_data(mount: Mount) -> str | None:
             return f"host system file {path}"
         if KEY_FILE.search(path):
             return f"key or certificate {path}"
-    if FILE_LIKE.search(mount.target) or (mount.source and FILE_LIKE.search(mount.source)):
+    if mount.type == "bind" and (
+        FILE_LIKE.search(mount.target) or (mount.source and FILE_LIKE.search(mount.source))
+    ):  # a named volume is a folder, whatever its name (/etc/acme.sh)
         return "a single configuration or script file"
     if CERT_DIR.search(mount.target):
         return "certificate directory"
-    if mount.type == "bind" and any(
-        PROVISIONING_DIR.search(path) for path in (mount.source or "", mount.target)
-    ):
+    if mount.type == "bind" and PROVISIONING_DIR.search(posixpath.normpath(mount.target)):
+        # judged by where it lands: a folder the app reads its configuration from
         return "config-provisioning folder (dashboards, datasources, conf.d) kept in the repo"
     return None
 
@@ -222,12 +226,22 @@ def mount_holds_data(mount: Mount) -> bool:
 
 
 def connection_without_credentials(value: str) -> bool:
-    """A URL or keyword DSN that names where to connect but carries no user or password."""
-    if URL_HOST.match(value):
-        return not URL_USERINFO.match(value) and "password=" not in value.lower()
-    if "=" in value:
-        return not DSN_SECRET.search(value)
-    return False
+    """A URL or keyword DSN that names where to connect and nothing that could be a user,
+    password, key or token (``postgres://db:5432/app``, ``Server=db;Database=app``). Any
+    ``@`` (userinfo, Go's ``user:pass@tcp(db)``), or a parameter or keyword named like a
+    credential, keeps it a credential; so does anything this does not recognise."""
+    text = value.strip()
+    if not text or "@" in text:
+        return False
+    if text.lower().startswith("jdbc:"):
+        text = text[5:]
+    url = URL_FORM.match(text)
+    if url:
+        return not SECRET_PARAM.search(url.group(1) or "")
+    if "://" in text or "=" not in text:
+        return False
+    keys = re.findall(r"(?:^|[;&\s])\s*([^=;&\s][^=;&]*?)\s*=", text)
+    return bool(keys) and not any(SECRET_PARAM.search(k) for k in keys)
 
 
 def hosts_named(svc: Service) -> list[tuple[str, Loc]]:

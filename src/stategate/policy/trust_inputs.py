@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from stategate.git import ChangedPath
 from stategate.policy.load import LoadedPolicy
+from stategate.policy.schema import UpgradeClass
 
 # Policy fields that decide who may approve, where trust and evidence live, and what is
-# judged at all (which compose files are read, with which variables and profiles: a PR
-# that re-points them could compare a decoy with the original).
+# judged at all (which compose files and manifests are read, with which variables and
+# profiles: a PR that re-points them could compare a decoy with the original).
 TRUST_FIELDS: tuple[tuple[str, ...], ...] = (
     ("evidence", "trust_file"),
     ("evidence", "dir"),
@@ -25,6 +26,8 @@ TRUST_FIELDS: tuple[tuple[str, ...], ...] = (
     ("compose", "files"),
     ("compose", "env_file"),
     ("compose", "profiles"),
+    ("inventory", "sources"),
+    ("inventory", "kubernetes", "paths"),
 )
 
 
@@ -62,6 +65,7 @@ def trust_changes(
                     rel,
                 )
             )
+    found.extend(_binding_changes(base, head))
     for path in TRUST_FIELDS:
         before, after = _field(base, path), _field(head, path)
         if before != after:
@@ -76,3 +80,32 @@ def trust_changes(
                 )
             )
     return found
+
+
+def _binding_changes(base: LoadedPolicy, head: LoadedPolicy) -> list[TrustChange]:
+    """Per-module overrides that decide what a module moves with or which classes it
+    sheds (``parent``, ``classes.remove``): they judge later pull requests too."""
+    found: list[TrustChange] = []
+    for mid in sorted(set(base.policy.modules) | set(head.policy.modules)):
+        before, after = base.policy.module(mid), head.policy.module(mid)
+        for name, old, new in (
+            ("parent", before.parent, after.parent),
+            ("classes.remove", _values(before.classes.remove), _values(after.classes.remove)),
+        ):
+            if old == new:
+                continue
+            loc = head.loc_of("modules", mid, *name.split("."))
+            found.append(
+                TrustChange(
+                    f"the pull request changes modules.{mid}.{name} ({old!r} -> {new!r}), "
+                    "which decides how later pull requests are judged; merge it on its own "
+                    "with an operator's approval",
+                    head.file or base.file or "stategate.yaml",
+                    loc.line if head.file else None,
+                )
+            )
+    return found
+
+
+def _values(classes: Sequence[UpgradeClass]) -> list[str]:
+    return sorted(c.value for c in classes)

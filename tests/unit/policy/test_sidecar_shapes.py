@@ -261,6 +261,9 @@ def test_database_images_without_volumes_are_stateful(tree: Tree) -> None:
                     image: mcr.microsoft.com/mssql/server:2022-latest
                   mq:
                     image: eclipse-mosquitto:2.0
+                  aof:
+                    image: redis:7.4
+                    command: redis-server --save "" --appendonly "yes"
             """
         }
     )
@@ -272,6 +275,8 @@ def test_database_images_without_volumes_are_stateful(tree: Tree) -> None:
     assert any("snapshots off" in n.why for n in mods["nosave"].near_misses)
     assert "stateful" in [c.value for c in mods["mssql"].classes]
     assert "stateful" in [c.value for c in mods["mq"].classes]
+    # the quotes are the shell's: AOF is on
+    assert [c.value for c in mods["aof"].classes] == ["stateful"]
 
 
 def test_config_provisioning_bind_is_not_state(tree: Tree) -> None:
@@ -291,6 +296,14 @@ def test_config_provisioning_bind_is_not_state(tree: Tree) -> None:
                     volumes:
                       - ./grafana/provisioning:/etc/grafana/provisioning
                       - grafana-data:/var/lib/grafana
+                  sneaky:
+                    image: ghcr.io/example/app:1.0
+                    volumes:
+                      - ./conf.d/../userdata:/srv/data
+                  named-templates:
+                    image: ghcr.io/example/app:1.0
+                    volumes:
+                      - ./templates:/app/data
                 volumes: {grafana-data: {}}
             """
         }
@@ -300,6 +313,9 @@ def test_config_provisioning_bind_is_not_state(tree: Tree) -> None:
     why = [n.why for n in mods["grafana"].near_misses if n.rule == "data mount"]
     assert len(why) == 2 and all("config-provisioning" in w for w in why)
     assert [c.value for c in mods["grafana2"].classes] == ["stateful"]
+    # judged by where the folder lands, after normalising: data stays data
+    assert [c.value for c in mods["sneaky"].classes] == ["stateful"]
+    assert [c.value for c in mods["named-templates"].classes] == ["stateful"]
 
 
 def test_connection_strings_without_credentials_are_not_secrets(tree: Tree) -> None:
@@ -333,13 +349,34 @@ def test_connection_strings_without_credentials_are_not_secrets(tree: Tree) -> N
                     image: ghcr.io/example/api:1.0
                     environment:
                       CACHE: redis://:hunter2@cache:6379/0
+                  jdbc:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      SPRING_DATASOURCE_URL: jdbc:postgresql://db/app?user=app&password=x
+                  godsn:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      DATABASE_URL: app:hunter2@tcp(db:3306)/app?parseTime=true
+                  sslpassword:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      DB_DSN: host=db dbname=app sslpassword=hunter2
+                  slash:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      DATABASE_URL: postgresql://app:pa/ss@db/app
+                  sentryquery:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      SENTRY_DSN: https://o1.example.com/1?sentry_key=abc
             """
         }
     )
     mods = _modules(root)
     assert [c.value for c in mods["plain"].classes] == ["stateless"]
     assert len([n for n in mods["plain"].near_misses if "connection string" in n.why]) == 2
-    for name in ("userinfo", "sentry", "keyword", "passthrough", "emptyuser"):
+    others = ("jdbc", "godsn", "sslpassword", "slash", "sentryquery")
+    for name in ("userinfo", "sentry", "keyword", "passthrough", "emptyuser", *others):
         assert "secret-bearing" in [c.value for c in mods[name].classes], name
 
 
@@ -445,3 +482,140 @@ def test_a_port_without_host_port_is_published_on_a_random_one(tree: Tree) -> No
         reason = next(r for r in mods[name].reasons if r.cls.value == "public-edge")
         assert reason.reason == "port random:3306/tcp published on all interfaces", name
     assert "public-edge" not in [c.value for c in mods["internal"].classes]
+
+
+def test_policy_parent_cannot_name_a_ghost_or_override_a_certain_binding(tree: Tree) -> None:
+    root = tree(
+        {
+            "compose.yml": """
+                name: p
+                services:
+                  db:
+                    image: postgres:16.4
+                    volumes: [pg:/var/lib/postgresql/data]
+                  web:
+                    image: nginx:1.27
+                  db-backup:
+                    image: tiredofit/db-backup:4.1.4
+                    depends_on: [db]
+                    volumes: [./backups:/backup]
+                  helper:
+                    image: alpine:3.20
+                volumes: {pg: {}}
+            """,
+            "stategate.yaml": "version: 1\nmodules:\n  p/db-backup: {parent: p/web}\n"
+            "  p/helper: {parent: p/ghost}\n",
+        }
+    )
+    mods = _modules(root)
+    assert _sidecar(mods["db-backup"]) == ("p/db", "certain")
+    assert any("p/db is certain: kept" in n.why for n in mods["db-backup"].near_misses)
+    assert mods["helper"].parent is None
+    assert "sidecar-bound" not in [c.value for c in mods["helper"].classes]
+    assert any("not another module" in n.why for n in mods["helper"].near_misses)
+
+
+def test_operator_review_shapes(tree: Tree) -> None:
+    # from an operator's review of 24 real self-hosted stacks (issue 19)
+    root = tree(
+        {
+            "compose.yml": """
+                name: p
+                services:
+                  app:
+                    image: ex/app:1.0
+                    depends_on: [worker, db]
+                    ports: ["8000:8000"]
+                    volumes: [uploads:/app/uploads]
+                  worker:
+                    image: ex/app:1.0
+                    command: celery -A app worker
+                    depends_on: [db]
+                    volumes: [uploads:/app/uploads]
+                  db:
+                    image: postgres:16.4
+                    volumes: [pg:/var/lib/postgresql/data]
+                  sonarr:
+                    image: lscr.io/linuxserver/sonarr:4.0
+                    volumes: [./config/sonarr:/config, ./data:/data]
+                  radarr:
+                    image: lscr.io/linuxserver/radarr:5.0
+                    volumes: [./config/radarr:/config, ./data:/data]
+                  bazarr:
+                    image: lscr.io/linuxserver/bazarr:1.4
+                    depends_on: [sonarr, radarr]
+                    volumes: [./config/bazarr:/config, ./data/media:/data/media]
+                  web:
+                    image: nginx:1.27
+                    depends_on: [app]
+                    volumes: ["uploads:/usr/share/nginx/html/uploads:ro"]
+                  push:
+                    image: ex/push:0.7
+                    depends_on: [app]
+                    entrypoint: /app/uploads/bin/push --port 7867
+                    volumes: ["uploads:/app/uploads:ro"]
+                  site:
+                    image: nginx:1.27
+                    volumes: ["site:/usr/share/nginx/html:ro"]
+                  git-sync:
+                    image: registry.k8s.io/git-sync/git-sync:v4.2.4
+                    volumes: [site:/git]
+                  volume-backup:
+                    image: offen/docker-volume-backup:v2.43.0
+                    volumes: ["uploads:/backup/uploads:ro", "pg:/backup/pg:ro"]
+                  acme:
+                    image: neilpang/acme.sh:3.0
+                    volumes: [acme:/acme.sh]
+                volumes: {uploads: {}, pg: {}, site: {}, acme: {}}
+            """
+        }
+    )
+    mods = _modules(root)
+    # the worker moves with the app, never the app with its worker
+    assert mods["worker"].parent == "p/app" and mods["app"].parent is None
+    assert any("helper" in n.why for n in mods["app"].near_misses)
+    # one folder of a pool several apps write is nobody's sidecar data
+    assert mods["bazarr"].parent is None
+    assert any("a pool" in n.why for n in mods["bazarr"].near_misses)
+    # reading the app's files is not moving with it; running a binary from them is
+    assert mods["web"].parent is None
+    assert _sidecar(mods["push"]) == ("p/app", "certain")
+    # git-sync alone writes what one service reads
+    assert _sidecar(mods["git-sync"]) == ("p/site", "likely")
+    # a backup agent of two stores is bound to one and names the other
+    assert mods["volume-backup"].parent == "p/app"
+    assert any(
+        "p/app" in n.why and "backup agent of db" in n.why
+        for n in mods["volume-backup"].near_misses
+    )
+    # a named volume called acme.sh is a folder of state, not a script
+    assert "stateful" in [c.value for c in mods["acme"].classes]
+
+
+def test_secrets_in_values_and_on_the_command_line(tree: Tree) -> None:
+    root = tree(
+        {
+            "compose.yml": """
+                name: p
+                services:
+                  dotnet:
+                    image: ex/api:1.0
+                    environment:
+                      ConnectionStrings__Default: "Host=db;Database=app;Username=app;Password=pw"
+                  anykey:
+                    image: ex/api:1.0
+                    environment:
+                      PG_CONN: "host=db dbname=app password=pw"
+                  cli:
+                    image: ex/api:1.0
+                    command: ["--db", "postgres://app:hunter2@db/app"]
+                  clean:
+                    image: ex/api:1.0
+                    command: ["--db", "postgres://db/app"]
+            """
+        }
+    )
+    mods = _modules(root)
+    for name in ("dotnet", "anykey", "cli"):
+        assert "secret-bearing" in [c.value for c in mods[name].classes], name
+    assert [c.value for c in mods["clean"].classes] == ["stateless"]

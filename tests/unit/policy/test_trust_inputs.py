@@ -50,6 +50,20 @@ def test_any_change_of_the_trust_file_is_named(change: ChangedPath) -> None:
             "freshness.approval_max_age_hours",
             3,
         ),
+        # which inventory sources and manifests are read at all (issue 19)
+        ("version: 1\ninventory:\n  sources: [compose]\n", "inventory.sources", 3),
+        (
+            "version: 1\ninventory:\n  kubernetes:\n    paths: [decoy/]\n",
+            "inventory.kubernetes.paths",
+            4,
+        ),
+        # what a module moves with, and which classes it sheds
+        ("version: 1\nmodules:\n  p/backup:\n    parent: p/ghost\n", "modules.p/backup.parent", 4),
+        (
+            "version: 1\nmodules:\n  p/job:\n    classes: {remove: [sidecar-bound]}\n",
+            "modules.p/job.classes.remove",
+            4,
+        ),
     ],
 )
 def test_trust_fields_of_the_policy_are_named_with_their_line(
