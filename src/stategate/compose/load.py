@@ -321,9 +321,6 @@ class _Loader:
                     inc_env_file = scalar_text(env_value)
             else:
                 paths = [str(entry)]
-            if any("$" in p for p in paths):
-                self.diag.warn(loc, f"include path {paths[0]!r} has an unset variable; skipped")
-                continue
             resolved = [join(base_dir, p, shown=rel, line=loc.line) for p in paths]
             for target in resolved:
                 if not self.source.is_file(target):

@@ -165,6 +165,15 @@ def test_include_cannot_escape_the_repo(tree: Tree) -> None:
         load_compose(WorkTree(root), ["compose.yml"])
 
 
+def test_an_include_path_with_an_unset_variable_is_refused_not_skipped(tree: Tree) -> None:
+    # unset variables are empty as in compose: the path becomes /db.yml, refused with its
+    # line, where it used to be skipped with a warning and its services judged by nobody
+    root = tree({"compose.yml": "include:\n  - ${MISSING}/db.yml\nservices: {a: {image: a}}\n"})
+    with pytest.raises(InputError, match="outside the repository") as caught:
+        load_compose(WorkTree(root), ["compose.yml"])
+    assert (caught.value.file, caught.value.line) == ("compose.yml", 2)
+
+
 def test_profiles_filter_only_when_asked(tree: Tree) -> None:
     root = tree(
         {"compose.yml": "services:\n  a: {image: a}\n  dbg: {image: b, profiles: [debug]}\n"}
