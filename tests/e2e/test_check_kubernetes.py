@@ -231,3 +231,28 @@ def test_compose_and_kubernetes_in_one_repo(tmp_path: Path) -> None:
     assert {"p/cache", "data/postgres"} <= set(sides.head.modules)
     assert [c.module for c in pr.changes] == ["data/postgres"]
     assert evaluate_merge(pr).verdict.value == "blocked"
+
+
+@pytest.mark.parametrize("name", ["postgre[s]", ".*", "x|postgres"])
+def test_kustomize_image_name_pattern_is_an_image_change(repo: Repo, name: str) -> None:
+    digest = PG_NEW.split("@")[1]
+    repo.write(
+        "k8s/kustomization.yaml",
+        KUSTOMIZATION + f"images:\n  - name: '{name}'\n    newTag: '16.6'\n    digest: {digest}\n",
+    )
+    repo.commit("postgres 16.6 via a kustomize name pattern")
+    v = judge(repo)
+    assert v.verdict.value == "blocked"
+    changed = {c.module: (c.from_image, c.to_image) for c in v.changes}
+    assert changed["data/postgres"] == (PG_OLD, PG_NEW)
+
+
+def test_kustomize_image_name_that_does_not_compile_exits_2(repo: Repo) -> None:
+    repo.write(
+        "k8s/kustomization.yaml",
+        KUSTOMIZATION + "images:\n  - name: 'postgre[s'\n    newTag: '17'\n",
+    )
+    repo.commit("broken pattern")
+    proc = cli_check(repo)
+    assert proc.returncode == 2
+    assert "k8s/kustomization.yaml:5" in proc.stderr

@@ -23,6 +23,7 @@ from stategate.errors import InputError
 from stategate.kubernetes.manifest import (
     ROUTE_KINDS,
     WORKLOAD_KINDS,
+    GoRegexpError,
     ImageOverride,
     KubeService,
     Layer,
@@ -30,6 +31,7 @@ from stategate.kubernetes.manifest import (
     Workload,
     get_seq,
     get_text,
+    image_matcher,
     kube_service,
     maps_of,
     object_kind,
@@ -372,6 +374,15 @@ class _Loader:
             name = get_text(item, "name", "images")
             if not name:
                 raise InputError("images entry needs a name", file=rel, line=loc.line)
+            try:
+                patterns = image_matcher(name)
+            except GoRegexpError as exc:
+                raise InputError(
+                    f"images name {name!r} is a regular expression to kustomize and this one "
+                    f"is refused ({exc})",
+                    file=rel,
+                    line=item.key_loc("name").line,
+                ) from None
             images.append(
                 ImageOverride(
                     name,
@@ -379,6 +390,8 @@ class _Loader:
                     get_text(item, "newTag", "images"),
                     get_text(item, "digest", "images"),
                     loc,
+                    get_text(item, "tagSuffix", "images"),
+                    patterns,
                 )
             )
         return Layer(
