@@ -151,6 +151,12 @@ class Workload:
     def all_containers(self) -> tuple[Container, ...]:
         return self.containers + self.init_containers
 
+    @property
+    def running_containers(self) -> tuple[Container, ...]:
+        """Containers that run for the pod's life: the main ones and native sidecars
+        (init containers with ``restartPolicy: Always``)."""
+        return self.containers + tuple(c for c in self.init_containers if c.role == "sidecar")
+
     def volume(self, name: str) -> Volume | None:
         return next((v for v in self.volumes if v.name == name), None)
 

@@ -326,3 +326,46 @@ def test_connection_strings_and_cache_redis_are_near_misses(tree: Tree) -> None:
     redis = found["default/cache"]
     assert redis.classes == [C.STATELESS]
     assert any("lives and dies with the pod" in n.why for n in redis.near_misses)
+
+
+NATIVE_SIDECAR = (
+    "      containers:\n        - name: app\n          image: example/app:1\n"
+    "      initContainers:\n        - name: db\n          image: postgres:15.6\n"
+    "          restartPolicy: Always\n"
+    "          ports: [{containerPort: 5432, hostPort: 5432}]\n"
+    "          volumeMounts:\n            - {name: pgdata, mountPath: /var/lib/postgresql/data}\n"
+    "        - name: proxy\n          image: quay.io/oauth2-proxy/oauth2-proxy:v7.6.0\n"
+    "          restartPolicy: Always\n"
+    "      volumes:\n        - name: pgdata\n          persistentVolumeClaim: {claimName: pg}\n"
+)
+
+
+def test_native_sidecars_count_like_main_containers(tree: Tree) -> None:
+    app = modules(tree, {"a.yaml": pod("app", NATIVE_SIDECAR)})["default/app"]
+    assert reasons(app, C.STATEFUL) == [
+        "pg mounted writable at /var/lib/postgresql/data @ a.yaml:19",
+        "data-store image postgres @ a.yaml:15",
+    ]
+    assert reasons(app, C.PUBLIC_EDGE) == ["hostPort 5432:5432/TCP on the node @ a.yaml:17"]
+    assert reasons(app, C.AUTH) == [
+        "identity provider / auth gate image oauth2-proxy @ a.yaml:21"
+    ]
+
+
+def test_ordinary_init_containers_writing_a_claim_are_state_their_images_are_not(
+    tree: Tree,
+) -> None:
+    body = NATIVE_SIDECAR.replace("          restartPolicy: Always\n", "")
+    app = modules(tree, {"a.yaml": pod("app", body)})["default/app"]
+    # the claim it writes is state; a postgres image that runs to completion is not
+    assert reasons(app, C.STATEFUL) == [
+        "pg mounted writable at /var/lib/postgresql/data @ a.yaml:18"
+    ]
+    assert reasons(app, C.AUTH) == []
+    assert reasons(app, C.PUBLIC_EDGE) == ["hostPort 5432:5432/TCP on the node @ a.yaml:16"]
+    wait = (
+        "      containers:\n        - name: app\n          image: example/app:1\n"
+        "      initContainers:\n        - name: wait\n          image: postgres:16\n"
+        "          command: [sh, -c, 'until pg_isready -h db; do sleep 1; done']\n"
+    )
+    assert modules(tree, {"a.yaml": pod("app", wait)})["default/app"].classes == [C.STATELESS]
