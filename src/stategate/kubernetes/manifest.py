@@ -698,9 +698,72 @@ _VOLUME_SOURCES = {
 }
 
 
+# the volume sources of the core/v1 Volume (Kubernetes 1.33)
+VOLUME_TYPES = frozenset(
+    {
+        "hostPath",
+        "emptyDir",
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "gitRepo",
+        "secret",
+        "nfs",
+        "iscsi",
+        "glusterfs",
+        "persistentVolumeClaim",
+        "rbd",
+        "flexVolume",
+        "cinder",
+        "cephfs",
+        "flocker",
+        "downwardAPI",
+        "fc",
+        "azureFile",
+        "configMap",
+        "vsphereVolume",
+        "quobyte",
+        "azureDisk",
+        "photonPersistentDisk",
+        "projected",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
+        "csi",
+        "ephemeral",
+        "image",
+    }
+)
+
+
+def volume_type(spec: YMap, name: str) -> str:
+    """The one source a volume sets, as the API server reads it: keys set to null are
+    absent, none at all is ``emptyDir`` (its default), more than one is refused ("may
+    not specify more than 1 volume type"). An unknown key beside a known source is
+    ignored (the API server drops or refuses it); an unknown key alone is an error."""
+    known = [k for k in spec if k in VOLUME_TYPES and spec[k] is not None]
+    if len(known) > 1:
+        loc = spec.key_loc(known[1])
+        raise InputError(
+            f"volume {name!r} may not specify more than 1 volume type ({', '.join(known)})",
+            file=loc.file,
+            line=loc.line,
+        )
+    if known:
+        return known[0]
+    unknown = [k for k in spec if k != "name" and spec[k] is not None]
+    if unknown:
+        loc = spec.key_loc(unknown[0])
+        raise InputError(
+            f"volume {name!r} has an unknown volume type {unknown[0]!r}",
+            file=loc.file,
+            line=loc.line,
+        )
+    return "emptyDir"
+
+
 def _volume(spec: YMap, loc: Loc) -> Volume:
     name = get_text(spec, "name", "volumes") or ""
-    kind = next((k for k in spec if k != "name"), "emptyDir")
+    kind = volume_type(spec, name)
     body = (
         get_map(spec, kind, "volumes")
         if kind in _VOLUME_SOURCES

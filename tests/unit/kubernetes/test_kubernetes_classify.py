@@ -347,9 +347,7 @@ def test_native_sidecars_count_like_main_containers(tree: Tree) -> None:
         "data-store image postgres @ a.yaml:15",
     ]
     assert reasons(app, C.PUBLIC_EDGE) == ["hostPort 5432:5432/TCP on the node @ a.yaml:17"]
-    assert reasons(app, C.AUTH) == [
-        "identity provider / auth gate image oauth2-proxy @ a.yaml:21"
-    ]
+    assert reasons(app, C.AUTH) == ["identity provider / auth gate image oauth2-proxy @ a.yaml:21"]
 
 
 def test_ordinary_init_containers_writing_a_claim_are_state_their_images_are_not(
@@ -369,3 +367,49 @@ def test_ordinary_init_containers_writing_a_claim_are_state_their_images_are_not
         "          command: [sh, -c, 'until pg_isready -h db; do sleep 1; done']\n"
     )
     assert modules(tree, {"a.yaml": pod("app", wait)})["default/app"].classes == [C.STATELESS]
+
+
+CLAIM_MOUNT = (
+    "      containers:\n        - name: app\n          image: example/app:1\n"
+    "          volumeMounts:\n            - {name: data, mountPath: /data}\n"
+    "      volumes:\n        - name: data\n"
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "          emptyDir: null\n          persistentVolumeClaim: {claimName: x}\n",
+        "          emptyDir: ~\n          persistentVolumeClaim: {claimName: x}\n",
+        "          labels: {a: b}\n          persistentVolumeClaim: {claimName: x}\n",
+        "          persistentVolumeClaim: {claimName: x}\n          hostPath: null\n",
+    ],
+)
+def test_the_volume_type_is_the_non_null_known_source(tree: Tree, source: str) -> None:
+    app = modules(tree, {"a.yaml": pod("app", CLAIM_MOUNT + source)})["default/app"]
+    assert reasons(app, C.STATEFUL) == ["x mounted writable at /data @ a.yaml:14"]
+
+
+@pytest.mark.parametrize(
+    ("source", "needle", "line"),
+    [
+        (
+            "          emptyDir: {}\n          persistentVolumeClaim: {claimName: x}\n",
+            "may not specify more than 1 volume type",
+            18,
+        ),
+        ("          fancyDisk: {id: 1}\n", "unknown volume type 'fancyDisk'", 17),
+    ],
+)
+def test_two_volume_sources_or_an_unknown_one_are_errors(
+    tree: Tree, source: str, needle: str, line: int
+) -> None:
+    with pytest.raises(InputError) as caught:
+        modules(tree, {"a.yaml": pod("app", CLAIM_MOUNT + source)})
+    assert needle in caught.value.message
+    assert str(caught.value).startswith(f"a.yaml:{line}")
+
+
+def test_a_volume_without_a_source_is_an_empty_dir(tree: Tree) -> None:
+    app = modules(tree, {"a.yaml": pod("app", CLAIM_MOUNT + "          emptyDir: null\n")})
+    assert app["default/app"].classes == [C.STATELESS]
