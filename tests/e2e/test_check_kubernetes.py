@@ -256,3 +256,20 @@ def test_kustomize_image_name_that_does_not_compile_exits_2(repo: Repo) -> None:
     proc = cli_check(repo)
     assert proc.returncode == 2
     assert "k8s/kustomization.yaml:5" in proc.stderr
+
+
+def test_a_root_chart_yaml_does_not_hide_the_workloads(repo: Repo) -> None:
+    repo.write("Chart.yaml", "apiVersion: v2\nname: platform\nversion: 1.0.0\n")
+    repo.replace("k8s/postgres.yaml", PG_OLD, PG_NEW)
+    repo.commit("a chart at the root, and postgres 16.6")
+    v = judge(repo)
+    assert [(c.module, c.kind.value) for c in v.changes] == [("data/postgres", "image-tag")]
+    assert v.verdict.value == "blocked"
+
+
+def test_a_manifest_padded_past_the_size_limit_exits_2(repo: Repo) -> None:
+    repo.write("k8s/web.yaml", WEB + "#" * (5 * 1024 * 1024) + "\n")
+    repo.write("k8s/kustomization.yaml", "resources:\n  - postgres.yaml\n")
+    repo.commit("web too large to read")
+    proc = cli_check(repo)
+    assert proc.returncode == 2 and "k8s/web.yaml" in proc.stderr
