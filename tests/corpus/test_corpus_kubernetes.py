@@ -108,8 +108,9 @@ def test_tensorflow_serving_behind_an_ingress() -> None:
     assert where(serving, C.PUBLIC_EDGE) == ["AI/model-serving-tensorflow/ingress.yaml:14"]
 
 
-# kubernetes/examples keeps a few manifests as {{var}} templates (not Helm charts):
-# discovery refuses them, since a manifest that does not parse may hide a workload
+# kubernetes/examples keeps a few manifests as {{var}} templates (not Helm charts), each
+# named *-template.yaml: discovery skips them with a warning naming each (a manifest that
+# does not load under any other name is an error: tests/unit/kubernetes)
 def _loads(path: Path) -> bool:
     try:
         load_kubernetes(WorkTree(CORPUS), (str(path.relative_to(CORPUS)),))
@@ -125,22 +126,6 @@ TEMPLATES = sorted(
 )
 
 
-def _without_templates() -> list[str]:
-    """Folders and files of the corpus that cover everything but the templates."""
-    out: list[str] = []
-
-    def walk(folder: Path) -> None:
-        for child in sorted(folder.iterdir()):
-            rel = str(child.relative_to(CORPUS))
-            if not any(t == rel or t.startswith(f"{rel}/") for t in TEMPLATES):
-                out.append(rel)
-            elif child.is_dir():
-                walk(child)
-
-    walk(CORPUS)
-    return [p for p in out if p.endswith((".yaml", ".yml")) or (CORPUS / p).is_dir()]
-
-
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "stategate", *argv],
@@ -150,27 +135,24 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_discovery_refuses_the_templates_of_the_corpus() -> None:
-    assert TEMPLATES and all("template" in t for t in TEMPLATES)
-    proc = run_cli("classify", "--source", "kubernetes", str(CORPUS))
-    assert proc.returncode == 2
-    assert any(f"{t}:" in proc.stderr for t in TEMPLATES), proc.stderr
-
-
-def test_the_whole_corpus_but_its_templates() -> None:
-    modules = classify(*_without_templates())
-    assert len(modules) == 59
-    counts = Counter(c for m in modules.values() for c in m.classes)
-    assert counts[C.STATEFUL] >= 15 and counts[C.PRIVILEGED] >= 5
-    assert all(m.reasons and m.reasons[0].loc.line > 0 for m in modules.values())
+def test_the_whole_corpus_through_the_cli_names_its_templates() -> None:
+    assert len(TEMPLATES) == 6 and all("template" in t for t in TEMPLATES)
+    proc = run_cli("classify", "--source", "kubernetes", str(CORPUS), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert len(doc["modules"]) == 59
+    skipped = [w for w in doc["warnings"] if "template, not YAML until rendered" in w]
+    assert sorted(w.split(":", 1)[0] for w in skipped) == TEMPLATES
+    counts = Counter(c for m in doc["modules"] for c in m["classes"])
+    assert counts[C.STATEFUL.value] >= 15 and counts[C.PRIVILEGED.value] >= 5
+    assert all(m["reasons"] and m["reasons"][0]["line"] > 0 for m in doc["modules"])
 
 
 def test_a_statefulset_image_bump_on_the_corpus_is_blocked(tmp_path: Path) -> None:
     # the whole kubernetes/examples corpus as a platform repo (copied to a temporary git
     # repo, never into the project); the PR bumps cockroachdb's StatefulSet image
     repo = init_repo(tmp_path / "platform", CORPUS)
-    for template in TEMPLATES:  # refused by discovery (above)
-        (repo.path / template).unlink()
     repo.commit("platform")
     repo.git("checkout", "-q", "-b", "pr")
     rel = "_archived/cockroachdb/cockroachdb-statefulset.yaml"

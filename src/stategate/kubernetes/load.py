@@ -245,13 +245,28 @@ class _Loader:
             else:
                 # a compose file holding a manifest is not a compose file (compose has no
                 # top-level apiVersion or kind): it is read as the manifest kubectl applies
-                self.file(rel, ())
+                self.template_or_file(rel, text)
         if left_out:
             self.diag.warn(
                 Loc(left_out[0], 1),
                 f"{len(left_out)} manifest file(s) under a kustomization folder that no "
                 f"kustomization includes (first {left_out[0]}); not judged, as kustomize "
                 "builds them not",
+            )
+
+    def template_or_file(self, rel: str, text: str) -> None:
+        """A manifest; one that does not load is an error, unless it is a template by
+        its name (``*template*``, ``.tmpl``, ``.tpl``) with ``{{ }}`` placeholders outside
+        comments: what runs is its rendering, which is not in the repo (a warning)."""
+        try:
+            self.file(rel, ())
+        except InputError as exc:
+            if not _placeholder_template(rel, text):
+                raise
+            self.diag.warn(
+                Loc(rel, exc.line or 1),
+                "a {{ }} template, not YAML until rendered; not judged (commit what it "
+                "renders to, or list the rendered manifests in inventory.kubernetes.paths)",
             )
 
     def own_file(self, rel: str) -> None:
@@ -464,3 +479,12 @@ class _Loader:
             suffix=get_text(doc, "nameSuffix", "kustomization") or "",
             images=tuple(images),
         )
+
+
+_TEMPLATE_NAME = re.compile(r"template|\.tmpl\b|\.tpl\b", re.IGNORECASE)
+
+
+def _placeholder_template(rel: str, text: str) -> bool:
+    if not _TEMPLATE_NAME.search(posixpath.basename(rel)):
+        return False
+    return any("{{" in line.split("#", 1)[0] for line in text.splitlines())

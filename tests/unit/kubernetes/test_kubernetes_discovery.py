@@ -62,6 +62,33 @@ def test_a_manifest_that_does_not_load_is_an_error_even_with_braces(tree: Tree, 
     assert str(caught.value).startswith("k8s/pg.yaml:")
 
 
+BROKEN_TEMPLATE = "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: {{name}}\n"
+
+
+def test_a_template_by_its_name_is_skipped_with_a_warning(tree: Tree) -> None:
+    # kubernetes/examples' vitess *-template.yaml: placeholders, rendered by a script
+    root = tree({"k8s/etcd-template.yaml": BROKEN_TEMPLATE, "k8s/pg.yaml": PG})
+    kset = load_kubernetes(WorkTree(root))
+    assert [w.id for w in kset.workloads] == ["default/pg"]
+    (warning,) = [w for w in kset.warnings if "template" in w.message]
+    assert warning.loc.file == "k8s/etcd-template.yaml"
+
+
+@pytest.mark.parametrize(
+    ("rel", "text"),
+    [
+        ("k8s/etcd.yaml", BROKEN_TEMPLATE),  # placeholders, but not named a template
+        ("k8s/etcd-template.yaml", "# {{ x }}\n" + PG + "metadata: {name: twice}\n"),
+    ],
+)
+def test_only_a_named_template_with_real_placeholders_is_skipped(
+    tree: Tree, rel: str, text: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        ids(tree({rel: text}))
+    assert str(caught.value).startswith(f"{rel}:")
+
+
 def test_non_utf8_manifest_is_an_error_other_bytes_are_skipped(tmp_path: Path) -> None:
     (tmp_path / "pg.yaml").write_bytes(PG.encode() + b"# \xff\xfe\n")
     with pytest.raises(InputError, match="UTF-8") as caught:
