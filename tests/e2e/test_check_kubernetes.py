@@ -231,3 +231,45 @@ def test_compose_and_kubernetes_in_one_repo(tmp_path: Path) -> None:
     assert {"p/cache", "data/postgres"} <= set(sides.head.modules)
     assert [c.module for c in pr.changes] == ["data/postgres"]
     assert evaluate_merge(pr).verdict.value == "blocked"
+
+
+@pytest.mark.parametrize("name", ["postgre[s]", ".*", "x|postgres"])
+def test_kustomize_image_name_pattern_is_an_image_change(repo: Repo, name: str) -> None:
+    digest = PG_NEW.split("@")[1]
+    repo.write(
+        "k8s/kustomization.yaml",
+        KUSTOMIZATION + f"images:\n  - name: '{name}'\n    newTag: '16.6'\n    digest: {digest}\n",
+    )
+    repo.commit("postgres 16.6 via a kustomize name pattern")
+    v = judge(repo)
+    assert v.verdict.value == "blocked"
+    changed = {c.module: (c.from_image, c.to_image) for c in v.changes}
+    assert changed["data/postgres"] == (PG_OLD, PG_NEW)
+
+
+def test_kustomize_image_name_that_does_not_compile_exits_2(repo: Repo) -> None:
+    repo.write(
+        "k8s/kustomization.yaml",
+        KUSTOMIZATION + "images:\n  - name: 'postgre[s'\n    newTag: '17'\n",
+    )
+    repo.commit("broken pattern")
+    proc = cli_check(repo)
+    assert proc.returncode == 2
+    assert "k8s/kustomization.yaml:5" in proc.stderr
+
+
+def test_a_root_chart_yaml_does_not_hide_the_workloads(repo: Repo) -> None:
+    repo.write("Chart.yaml", "apiVersion: v2\nname: platform\nversion: 1.0.0\n")
+    repo.replace("k8s/postgres.yaml", PG_OLD, PG_NEW)
+    repo.commit("a chart at the root, and postgres 16.6")
+    v = judge(repo)
+    assert [(c.module, c.kind.value) for c in v.changes] == [("data/postgres", "image-tag")]
+    assert v.verdict.value == "blocked"
+
+
+def test_a_manifest_padded_past_the_size_limit_exits_2(repo: Repo) -> None:
+    repo.write("k8s/web.yaml", WEB + "#" * (5 * 1024 * 1024) + "\n")
+    repo.write("k8s/kustomization.yaml", "resources:\n  - postgres.yaml\n")
+    repo.commit("web too large to read")
+    proc = cli_check(repo)
+    assert proc.returncode == 2 and "k8s/web.yaml" in proc.stderr

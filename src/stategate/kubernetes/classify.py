@@ -105,7 +105,9 @@ def _stateful(w: Workload, near: list[NearMiss]) -> list[Reason]:
             )
         )
     data_mounts = False
-    for container in w.containers:
+    # every container that writes a claim: an init container that fills or migrates the
+    # claim writes the data the workload keeps as much as the main container does
+    for container in w.all_containers:
         for mount, typed in zip(container.mounts, container_mounts(w, container), strict=True):
             if typed.type == "volume" and not typed.read_only:
                 data_mounts = True
@@ -119,7 +121,9 @@ def _stateful(w: Workload, near: list[NearMiss]) -> list[Reason]:
                 data_mounts = True
                 what = f"writable hostPath {typed.source} -> {typed.target}"
                 reasons.append(Reason(C.STATEFUL, what, mount.loc))
-    for container in w.containers:
+    # data-store images of what runs for the pod's life (an init container with a
+    # postgres image that only waits with pg_isready holds nothing)
+    for container in w.running_containers:
         name = _image_name(container)
         if DATA_IMAGES.match(name):
             reasons.append(Reason(C.STATEFUL, f"data-store image {name}", container.image_loc))
@@ -207,7 +211,7 @@ def _public_edge(w: Workload, kset: KubernetesSet) -> list[Reason]:
             if backend.service in names:
                 what = f"{found.kind} {found.name} routes to Service {backend.service}"
                 reasons.append(Reason(C.PUBLIC_EDGE, what, backend.loc))
-    for container in w.containers:
+    for container in w.all_containers:  # an init container's port is open while it runs
         for port in container.host_ports:
             what = f"hostPort {port.host_port}:{port.container_port}/{port.protocol} on the node"
             reasons.append(Reason(C.PUBLIC_EDGE, what, port.loc))
@@ -215,7 +219,7 @@ def _public_edge(w: Workload, kset: KubernetesSet) -> list[Reason]:
 
 
 def _auth(w: Workload, svc: Service) -> list[Reason]:
-    for container in w.containers:
+    for container in w.running_containers:
         if not container.image:
             continue
         ref = parse_image(container.image)

@@ -2,9 +2,11 @@
 (several documents each, ``List`` kinds), folders, and kustomizations.
 
 Discovery (no paths given) reads every ``.yaml``/``.yml`` file that carries a
-top-level ``apiVersion:`` and ``kind:`` line, outside the folders stategate
-itself owns, outside compose files and outside Helm chart sources (commit the
-``helm template`` output instead). A folder with a ``kustomization.yaml`` is
+top-level ``apiVersion:`` and ``kind:`` line (compose-named files included),
+outside the folders stategate itself owns (a workload there is an error) and
+outside a Helm chart's ``templates/`` (commit the ``helm template`` output
+instead). A discovered file that may be a manifest and cannot be read or loaded
+is an error, never a skip: skipping would hide its workloads. A folder with a ``kustomization.yaml`` is
 built as a kustomization (resources, images, namePrefix/nameSuffix, namespace);
 the rest of kustomize is reported as not applied.
 """
@@ -18,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from stategate.compose.diagnostics import Diagnostics, Warning
-from stategate.compose.load import discover as discover_compose
 from stategate.errors import InputError
 from stategate.kubernetes.manifest import (
     ROUTE_KINDS,
     WORKLOAD_KINDS,
+    GoRegexpError,
     ImageOverride,
     KubeService,
     Layer,
@@ -30,6 +32,7 @@ from stategate.kubernetes.manifest import (
     Workload,
     get_seq,
     get_text,
+    image_matcher,
     kube_service,
     maps_of,
     object_kind,
@@ -37,7 +40,7 @@ from stategate.kubernetes.manifest import (
     workload,
 )
 from stategate.source import Source, clean_rel, join
-from stategate.yamlfile import Loc, YMap, decode_text, loads, loads_all
+from stategate.yamlfile import Loc, YMap, YSeq, decode_text, loads, loads_all
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # folders stategate reads for itself (policy, packets, evidence, ...), never manifests
@@ -49,6 +52,8 @@ MAX_WORKLOADS = 2000
 MAX_KUSTOMIZE_DEPTH = 32
 _MANIFEST_LINE = re.compile(r"^apiVersion:[ \t]*\S", re.MULTILINE)
 _KIND_LINE = re.compile(r"^kind:[ \t]*\S", re.MULTILINE)
+_MANIFEST_BYTES = re.compile(rb"^(?:\xef\xbb\xbf)?apiVersion:[ \t]*\S", re.MULTILINE)
+_KIND_BYTES = re.compile(rb"^kind:[ \t]*\S", re.MULTILINE)
 # kustomize fields that change objects but are not applied here (said in a warning)
 _NOT_APPLIED = (
     "patches",
@@ -67,6 +72,8 @@ _NOT_APPLIED = (
     "vars",
 )
 
+
+_JUDGED_KINDS = frozenset({*WORKLOAD_KINDS, "Service", *ROUTE_KINDS})
 
 Parsed = Workload | KubeService | Route | tuple[str, Loc]  # a kind not read, and where
 
@@ -100,6 +107,7 @@ class _Loader:
         self.first_ignored: dict[str, Loc] = {}
         self._files: list[str] | None = None
         self._texts: dict[str, str] = {}
+        self._counted: set[str] = set()
         # (kind, namespace, name) -> index in out.workloads: a later definition wins
         self._seen: dict[tuple[str, str, str], int] = {}
 
@@ -115,13 +123,48 @@ class _Loader:
                 data = self.source.read_bytes(rel)
             except FileNotFoundError:
                 raise InputError("manifest file not found", file=rel) from None
-            self.bytes += len(data)
-            if self.bytes > MAX_MANIFEST_BYTES:
-                raise InputError(
-                    f"manifests total more than {MAX_MANIFEST_BYTES} bytes; refused", file=rel
-                )
             self._texts[rel] = decode_text(data, rel)
         return self._texts[rel]
+
+    def count(self, rel: str) -> None:
+        """Bound the manifests read (each file once): counted when read as manifests."""
+        if rel in self._counted:
+            return
+        self._counted.add(rel)
+        self.bytes += len(self.text(rel).encode())
+        if self.bytes > MAX_MANIFEST_BYTES:
+            raise InputError(
+                f"manifests total more than {MAX_MANIFEST_BYTES} bytes; refused", file=rel
+            )
+
+    def discovered_text(self, rel: str) -> str | None:
+        """The text of a discovered YAML file, None when it is not a manifest. A file
+        that cannot be read (too large, a symlink in git, a FIFO, ...) is an error: it
+        may be a manifest, and skipping it would hide its workloads. Bytes that are not
+        UTF-8 are an error when they carry a top-level apiVersion and kind line."""
+        try:
+            data = self.source.read_bytes(rel)
+        except FileNotFoundError:
+            raise InputError("manifest file not found", file=rel) from None
+        except InputError as exc:
+            raise InputError(
+                f"{exc.message}; a discovered YAML file that may be a manifest must be "
+                "readable (or keep it out of discovery with inventory.kubernetes.paths)",
+                file=rel,
+            ) from None
+        try:
+            text = decode_text(data, rel)
+        except InputError as exc:
+            if _MANIFEST_BYTES.search(data) and _KIND_BYTES.search(data):
+                raise InputError(
+                    f"{exc.message}: a manifest (top-level apiVersion and kind) that cannot "
+                    "be read; refused",
+                    file=rel,
+                ) from None
+            self.diag.warn(Loc(rel, 1), f"not read ({exc.message}); not a manifest")
+            return None
+        self._texts[rel] = text
+        return text if is_manifest_text(text) else None
 
     def is_dir(self, rel: str) -> bool:
         prefix = f"{rel}/" if rel else ""
@@ -157,10 +200,9 @@ class _Loader:
 
     def folder(self, directory: str, *, explicit: bool) -> None:
         """Every manifest under ``directory``; kustomizations built, the files under a
-        kustomization folder read only through it."""
+        kustomization folder read only through it, a Helm chart's ``templates/`` skipped."""
         prefix = f"{directory}/" if directory else ""
         files = [f for f in self.all_files() if f.startswith(prefix)]
-        compose = set(discover_compose(self.source))
         kustomizations = sorted(
             posixpath.dirname(f) for f in files if posixpath.basename(f) in KUSTOMIZATION_NAMES
         )
@@ -170,52 +212,91 @@ class _Loader:
         for chart in charts:
             self.diag.warn(
                 Loc(posixpath.join(chart, "Chart.yaml"), 1),
-                "Helm chart source not rendered; commit its `helm template` output to judge it",
+                "Helm chart templates/ not rendered; commit its `helm template` output to judge it",
             )
+        templates = tuple(posixpath.join(chart, "templates") + "/" for chart in charts)
+        chart_files = {posixpath.join(chart, "Chart.yaml") for chart in charts}
         referenced = set()
         for directory_ in kustomizations:
             referenced.update(self.kustomize_references(directory_))
         for directory_ in kustomizations:
             if directory_ not in referenced:
                 self.kustomization(directory_, ())
-        covered = [*kustomizations, *charts]
+        left_out: list[str] = []
         for rel in files:
             if (
                 not rel.endswith((".yaml", ".yml"))
                 or posixpath.basename(rel) in KUSTOMIZATION_NAMES
+                or rel in chart_files
+                or rel.startswith(templates)  # Go templates: never rendered here
             ):
                 continue
-            if any(rel.startswith(f"{d}/") or d == "" for d in covered):
+            kustomized = any(rel.startswith(f"{d}/") or d == "" for d in kustomizations)
+            if kustomized and rel in self.out.files:
                 continue
-            if not explicit and (
-                rel in compose or rel.startswith(OWN_DIRS) or rel == "stategate.yaml"
-            ):
+            own = not explicit and (rel.startswith(OWN_DIRS) or rel == "stategate.yaml")
+            text = self.discovered_text(rel)
+            if text is None:
                 continue
-            try:
-                text = self.text(rel)
-            except InputError as exc:  # an unreadable file that may not be a manifest
-                self.diag.warn(Loc(rel, 1), f"not read ({exc.message})")
-                continue
-            if not is_manifest_text(text):
-                continue
-            if "{{" in text:  # maybe a template (Helm, Jinja): its rendered output runs
-                try:
-                    objects = self.objects_of(rel, ())
-                except InputError as exc:
-                    self.diag.warn(
-                        Loc(rel, exc.line or 1),
-                        f"a template ({{{{ ... }}}}), not a manifest ({exc.message}); not "
-                        "read: commit the rendered output to judge it",
-                    )
-                    continue
-                self.add(rel, objects)
+            if kustomized:
+                left_out.append(rel)
+            elif own:
+                self.own_file(rel)
             else:
-                self.file(rel, ())
+                # a compose file holding a manifest is not a compose file (compose has no
+                # top-level apiVersion or kind): it is read as the manifest kubectl applies
+                self.template_or_file(rel, text)
+        if left_out:
+            self.diag.warn(
+                Loc(left_out[0], 1),
+                f"{len(left_out)} manifest file(s) under a kustomization folder that no "
+                f"kustomization includes (first {left_out[0]}); not judged, as kustomize "
+                "builds them not",
+            )
+
+    def template_or_file(self, rel: str, text: str) -> None:
+        """A manifest; one that does not load is an error, unless it is a template by
+        its name (``*template*``, ``.tmpl``, ``.tpl``) with ``{{ }}`` placeholders outside
+        comments: what runs is its rendering, which is not in the repo (a warning)."""
+        try:
+            self.file(rel, ())
+        except InputError as exc:
+            if not _placeholder_template(rel, text):
+                raise
+            self.diag.warn(
+                Loc(rel, exc.line or 1),
+                "a {{ }} template, not YAML until rendered; not judged (commit what it "
+                "renders to, or list the rendered manifests in inventory.kubernetes.paths)",
+            )
+
+    def own_file(self, rel: str) -> None:
+        """A file in a folder stategate owns (or stategate.yaml) is never read as a
+        manifest; one holding a workload, Service or route is refused, so moving a
+        workload there cannot hide it."""
+        try:
+            docs = loads_all(self.text(rel), rel)
+        except InputError:
+            return  # not YAML kubectl would apply either
+        kinds = []
+        for doc in docs:
+            if isinstance(doc, YMap):
+                kinds.append(doc.get("kind"))
+                items = doc.get("items")
+                if isinstance(items, YSeq):
+                    kinds.extend(i.get("kind") for i in items if isinstance(i, YMap))
+        found = next((k for k in kinds if k in _JUDGED_KINDS), None)
+        if found is not None:
+            raise InputError(
+                f"holds a Kubernetes {found} in a place stategate owns and reads no "
+                "manifests from; move it out",
+                file=rel,
+            )
 
     def file(self, rel: str, layers: tuple[Layer, ...]) -> None:
         self.add(rel, self.objects_of(rel, layers))
 
     def objects_of(self, rel: str, layers: tuple[Layer, ...]) -> list[Parsed]:
+        self.count(rel)
         out: list[Parsed] = []
         for doc in loads_all(self.text(rel), rel):
             if doc is None:
@@ -372,6 +453,15 @@ class _Loader:
             name = get_text(item, "name", "images")
             if not name:
                 raise InputError("images entry needs a name", file=rel, line=loc.line)
+            try:
+                patterns = image_matcher(name)
+            except GoRegexpError as exc:
+                raise InputError(
+                    f"images name {name!r} is a regular expression to kustomize and this one "
+                    f"is refused ({exc})",
+                    file=rel,
+                    line=item.key_loc("name").line,
+                ) from None
             images.append(
                 ImageOverride(
                     name,
@@ -379,6 +469,8 @@ class _Loader:
                     get_text(item, "newTag", "images"),
                     get_text(item, "digest", "images"),
                     loc,
+                    get_text(item, "tagSuffix", "images"),
+                    patterns,
                 )
             )
         return Layer(
@@ -387,3 +479,12 @@ class _Loader:
             suffix=get_text(doc, "nameSuffix", "kustomization") or "",
             images=tuple(images),
         )
+
+
+_TEMPLATE_NAME = re.compile(r"template|\.tmpl\b|\.tpl\b", re.IGNORECASE)
+
+
+def _placeholder_template(rel: str, text: str) -> bool:
+    if not _TEMPLATE_NAME.search(posixpath.basename(rel)):
+        return False
+    return any("{{" in line.split("#", 1)[0] for line in text.splitlines())

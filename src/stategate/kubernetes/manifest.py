@@ -41,6 +41,9 @@ class ImageOverride:
     new_tag: str | None
     digest: str | None
     loc: Loc
+    tag_suffix: str | None = None
+    # kustomize's patterns for ``name`` (v5.5.0's sha256-only digest, and later any digest)
+    patterns: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,12 @@ class Workload:
     @property
     def all_containers(self) -> tuple[Container, ...]:
         return self.containers + self.init_containers
+
+    @property
+    def running_containers(self) -> tuple[Container, ...]:
+        """Containers that run for the pod's life: the main ones and native sidecars
+        (init containers with ``restartPolicy: Always``)."""
+        return self.containers + tuple(c for c in self.init_containers if c.role == "sidecar")
 
     def volume(self, name: str) -> Volume | None:
         return next((v for v in self.volumes if v.name == name), None)
@@ -298,34 +307,225 @@ def prefixed(name: str, layers: tuple[Layer, ...]) -> str:
 
 
 def split_image(ref: str) -> tuple[str, str | None, str | None]:
-    """``name[:tag][@digest]`` to its three parts (the name keeps a registry port)."""
-    name, _, digest = ref.partition("@")
-    tag: str | None = None
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1 :]
-    return name, tag, digest or None
+    """``name[:tag][@digest]`` to its three parts, as kustomize's ``image.Split``: the
+    first ``:`` or ``@`` after the first ``/`` (so a registry port stays in the name)."""
+    slash = ref.find("/")
+    offset = slash if slash > 0 else 0
+    search = ref[offset:]
+    at, colon = search.find("@"), search.find(":")
+    if at < 0 and colon < 0:
+        return ref, None, None
+    if at >= 0 and (colon < 0 or at < colon):
+        return ref[: offset + at], None, ref[offset + at + 1 :] or None
+    if at >= 0:
+        name, tag = ref[: offset + colon], ref[offset + colon + 1 : offset + at]
+        return name, tag or None, ref[offset + at + 1 :] or None
+    return ref[: offset + colon], ref[offset + colon + 1 :] or None, None
 
 
-def override_image(image: str, layers: tuple[Layer, ...]) -> str:
-    """Apply kustomize ``images:`` (innermost kustomization first), as kustomize does:
-    matched on the name as written; a ``digest`` replaces the written digest."""
-    for layer in layers:
-        name, tag, digest = split_image(image)
-        for entry in layer.images:
-            if entry.name != name:
-                continue
-            new_name = entry.new_name or name
-            if entry.digest:  # newTag with digest: name:tag@digest (kustomize 4.5.6 on)
-                image = new_name + (f":{entry.new_tag}" if entry.new_tag else "")
-                image += f"@{entry.digest}"
-            elif entry.new_tag:
-                image = f"{new_name}:{entry.new_tag}"
+# -- kustomize images: ------------------------------------------------------------
+
+# kustomize (api/internal/image/image.go, v5.5.0) matches an ``images:`` name as a Go
+# regexp: "^" + name + these, against the whole image string
+_KUSTOMIZE_TAIL = "(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?$"
+# later kustomize matches a digest of any OCI algorithm; where the two disagree we refuse
+_KUSTOMIZE_TAIL_ANY = (
+    "(:[a-zA-Z0-9_.{}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{}-]*)?$"
+)
+_GO_ESCAPES = {
+    "d": r"\d",
+    "D": r"\D",
+    "w": r"\w",
+    "W": r"\W",
+    "s": r"[\t\n\f\r ]",
+    "S": r"[^\t\n\f\r ]",
+    "b": r"\b",
+    "B": r"\B",
+    "A": r"\A",
+    "z": r"\Z",
+}
+_GO_CLASS_ESCAPES = {"d": r"\d", "D": r"\D", "w": r"\w", "W": r"\W", "s": r"\t\n\f\r "}
+_GO_REPEAT = re.compile(r"\{(\d+)(,(\d*))?\}")
+_GO_POSIX_CLASS = re.compile(r"\[:\^?[A-Za-z]+:\]")
+_REPEAT_OPS = "*+?{"
+
+
+class GoRegexpError(ValueError):
+    """A Go (RE2) regexp that does not compile, or that we do not translate."""
+
+
+def go_regexp(pattern: str) -> re.Pattern[str]:
+    """A Python pattern matching exactly what Go's ``regexp.MatchString`` matches, for
+    the RE2 syntax kustomize image names use (literals, ``.``, classes, groups,
+    ``|``, repetitions, Perl classes, anchors). Flags, Unicode classes, POSIX
+    classes and other escapes raise :class:`GoRegexpError`."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    repeatable = False  # the last item can take a repetition operator
+    repeated = False  # the last item is a repetition (Go refuses a second one)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 >= n:
+                raise GoRegexpError("trailing backslash")
+            nxt = pattern[i + 1]
+            if nxt.isascii() and nxt.isalnum():
+                if nxt not in _GO_ESCAPES:
+                    raise GoRegexpError(f"escape \\{nxt} not supported")
+                out.append(_GO_ESCAPES[nxt])
+                repeatable = nxt not in "bBAz"
+            elif nxt.isascii():  # escaped punctuation is the character itself
+                out.append(re.escape(nxt))
+                repeatable = True
             else:
-                image = new_name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+                raise GoRegexpError(f"escape \\{nxt} not supported")
+            repeated = False
+            i += 2
+            continue
+        if ch == "[":
+            i = _go_class(pattern, i, out)
+            repeatable, repeated = True, False
+            continue
+        if ch in "*+?" or (ch == "{" and _GO_REPEAT.match(pattern, i)):
+            if ch == "{":
+                found = _GO_REPEAT.match(pattern, i)
+                assert found is not None
+                low, high = found.group(1), found.group(3)
+                if int(low) > 1000 or (high and int(high) > 1000):
+                    raise GoRegexpError("repeat count above 1000")
+                op, i = found.group(0), found.end()
+            else:
+                op, i = ch, i + 1
+            if repeated:
+                raise GoRegexpError(f"invalid nested repetition operator {op}")
+            if not repeatable:
+                raise GoRegexpError(f"missing argument to repetition operator {op}")
+            if i < n and pattern[i] == "?":  # non-greedy
+                op += "?"
+                i += 1
+            out.append(op)
+            repeated = True
+            continue
+        repeated = False
+        if ch == "(":
+            if pattern.startswith("(?:", i):
+                out.append("(?:")
+                i += 3
+            elif pattern.startswith("(?P<", i):
+                out.append("(?P<")
+                i += 4
+            elif pattern.startswith("(?", i):
+                raise GoRegexpError("group flags not supported")
+            else:
+                out.append("(")
+                i += 1
+            repeatable = False
+            continue
+        if ch == ")":
+            out.append(")")
+            repeatable = True
+        elif ch == "|":
+            out.append("|")
+            repeatable = False
+        elif ch == "^":
+            out.append(r"\A")
+            repeatable = False
+        elif ch == "$":
+            out.append(r"\Z")
+            repeatable = False
+        elif ch == ".":
+            out.append(".")
+            repeatable = True
+        else:  # a literal ({ that is not a repetition, }, ], letters, ...)
+            out.append(re.escape(ch))
+            repeatable = True
+        i += 1
+    try:
+        return re.compile("".join(out), re.ASCII)
+    except re.error as exc:
+        raise GoRegexpError(str(exc)) from None
+
+
+def _go_class(pattern: str, start: int, out: list[str]) -> int:
+    """Translate the character class at ``start``; the index after it."""
+    i, n = start + 1, len(pattern)
+    body = ["["]
+    if i < n and pattern[i] == "^":
+        body.append("^")
+        i += 1
+    first = True
+    while True:
+        if i >= n:
+            raise GoRegexpError("missing closing ]")
+        ch = pattern[i]
+        if ch == "]" and not first:
+            body.append("]")
+            i += 1
             break
+        first = False
+        if ch == "\\":
+            if i + 1 >= n:
+                raise GoRegexpError("trailing backslash")
+            nxt = pattern[i + 1]
+            if nxt.isascii() and nxt.isalnum():
+                if nxt not in _GO_CLASS_ESCAPES:
+                    raise GoRegexpError(f"escape \\{nxt} in a class not supported")
+                body.append(_GO_CLASS_ESCAPES[nxt])
+            elif nxt.isascii():
+                body.append(re.escape(nxt))
+            else:
+                raise GoRegexpError(f"escape \\{nxt} not supported")
+            i += 2
+            continue
+        if ch == "[" and _GO_POSIX_CLASS.match(pattern, i):
+            raise GoRegexpError("POSIX classes ([:alpha:]) not supported")
+        body.append("-" if ch == "-" else re.escape(ch))
+        i += 1
+    out.append("".join(body))
+    return i
+
+
+def image_matcher(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """kustomize's pattern for an ``images:`` name (v5.5.0 and later grammars)."""
+    return go_regexp("^" + name + _KUSTOMIZE_TAIL), go_regexp("^" + name + _KUSTOMIZE_TAIL_ANY)
+
+
+def override_image(image: str, layers: tuple[Layer, ...], *, passes: int = 2) -> str:
+    """Apply kustomize ``images:`` (innermost kustomization first, entries in order) as
+    kustomize v5.5.0 does: each entry runs its legacy filter and then its field-spec
+    filter, so it applies twice to the images of ``spec.containers`` and
+    ``spec.template.spec.containers`` and once to a CronJob's (``passes``); a later
+    entry sees what an earlier one wrote."""
+    for layer in layers:
+        for entry in layer.images:
+            for _ in range(passes):
+                image = _apply_image(image, entry)
     return image
+
+
+def _apply_image(image: str, entry: ImageOverride) -> str:
+    old, new = (bool(p.search(image)) for p in entry.patterns)
+    if old != new:
+        raise InputError(
+            f"images name {entry.name!r} matches {image!r} in some kustomize versions and not "
+            "in others (digest algorithm); write the digest as sha256 or the name literally",
+            file=entry.loc.file,
+            line=entry.loc.line,
+        )
+    if not old:
+        return image
+    name, tag, digest = split_image(image)
+    if entry.new_name:
+        name = entry.new_name
+    if entry.new_tag and entry.digest:
+        tag, digest = entry.new_tag, entry.digest
+    elif entry.new_tag:
+        tag, digest = entry.new_tag, None
+    elif entry.digest:
+        tag, digest = None, entry.digest
+    elif entry.tag_suffix:
+        tag, digest = (tag or "") + entry.tag_suffix, None
+    return name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
 
 
 def _pod_paths(kind: str) -> tuple[str, ...]:
@@ -358,8 +558,9 @@ def workload(doc: YMap, kind: str, file: str, layers: tuple[Layer, ...]) -> Work
         "metadata.labels",
     )
     pod = _descend(template, ("spec",), f"{kind} pod template")
+    passes = 1 if kind == "CronJob" else 2  # kustomize's field specs miss jobTemplate
     containers = tuple(
-        _container(item, "main", layers)
+        _container(item, "main", layers, passes)
         for item, _ in maps_of(get_seq(pod, "containers", "spec"), "containers")
     )
     if not containers:
@@ -369,7 +570,7 @@ def workload(doc: YMap, kind: str, file: str, layers: tuple[Layer, ...]) -> Work
         role = (
             "sidecar" if get_text(item, "restartPolicy", "initContainers") == "Always" else "init"
         )
-        inits.append(_container(item, role, layers))
+        inits.append(_container(item, role, layers, passes))
     volumes = tuple(
         _volume(item, loc) for item, loc in maps_of(get_seq(pod, "volumes", "spec"), "volumes")
     )
@@ -421,7 +622,7 @@ def _command(spec: YMap) -> tuple[str, Loc]:
     return shlex.join(parts), spec.key_loc(where)
 
 
-def _container(spec: YMap, role: str, layers: tuple[Layer, ...]) -> Container:
+def _container(spec: YMap, role: str, layers: tuple[Layer, ...], passes: int) -> Container:
     path = "initContainers" if role != "main" else "containers"
     name = get_text(spec, "name", path) or ""
     image = get_text(spec, "image", path)
@@ -474,7 +675,7 @@ def _container(spec: YMap, role: str, layers: tuple[Layer, ...]) -> Container:
     return Container(
         name=name,
         role=role,
-        image=override_image(image, layers) if image else None,
+        image=override_image(image, layers, passes=passes) if image else None,
         image_loc=spec.key_loc("image"),
         loc=spec.loc,
         command=command,
@@ -497,9 +698,72 @@ _VOLUME_SOURCES = {
 }
 
 
+# the volume sources of the core/v1 Volume (Kubernetes 1.33)
+VOLUME_TYPES = frozenset(
+    {
+        "hostPath",
+        "emptyDir",
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "gitRepo",
+        "secret",
+        "nfs",
+        "iscsi",
+        "glusterfs",
+        "persistentVolumeClaim",
+        "rbd",
+        "flexVolume",
+        "cinder",
+        "cephfs",
+        "flocker",
+        "downwardAPI",
+        "fc",
+        "azureFile",
+        "configMap",
+        "vsphereVolume",
+        "quobyte",
+        "azureDisk",
+        "photonPersistentDisk",
+        "projected",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
+        "csi",
+        "ephemeral",
+        "image",
+    }
+)
+
+
+def volume_type(spec: YMap, name: str) -> str:
+    """The one source a volume sets, as the API server reads it: keys set to null are
+    absent, none at all is ``emptyDir`` (its default), more than one is refused ("may
+    not specify more than 1 volume type"). An unknown key beside a known source is
+    ignored (the API server drops or refuses it); an unknown key alone is an error."""
+    known = [k for k in spec if k in VOLUME_TYPES and spec[k] is not None]
+    if len(known) > 1:
+        loc = spec.key_loc(known[1])
+        raise InputError(
+            f"volume {name!r} may not specify more than 1 volume type ({', '.join(known)})",
+            file=loc.file,
+            line=loc.line,
+        )
+    if known:
+        return known[0]
+    unknown = [k for k in spec if k != "name" and spec[k] is not None]
+    if unknown:
+        loc = spec.key_loc(unknown[0])
+        raise InputError(
+            f"volume {name!r} has an unknown volume type {unknown[0]!r}",
+            file=loc.file,
+            line=loc.line,
+        )
+    return "emptyDir"
+
+
 def _volume(spec: YMap, loc: Loc) -> Volume:
     name = get_text(spec, "name", "volumes") or ""
-    kind = next((k for k in spec if k != "name"), "emptyDir")
+    kind = volume_type(spec, name)
     body = (
         get_map(spec, kind, "volumes")
         if kind in _VOLUME_SOURCES

@@ -326,3 +326,90 @@ def test_connection_strings_and_cache_redis_are_near_misses(tree: Tree) -> None:
     redis = found["default/cache"]
     assert redis.classes == [C.STATELESS]
     assert any("lives and dies with the pod" in n.why for n in redis.near_misses)
+
+
+NATIVE_SIDECAR = (
+    "      containers:\n        - name: app\n          image: example/app:1\n"
+    "      initContainers:\n        - name: db\n          image: postgres:15.6\n"
+    "          restartPolicy: Always\n"
+    "          ports: [{containerPort: 5432, hostPort: 5432}]\n"
+    "          volumeMounts:\n            - {name: pgdata, mountPath: /var/lib/postgresql/data}\n"
+    "        - name: proxy\n          image: quay.io/oauth2-proxy/oauth2-proxy:v7.6.0\n"
+    "          restartPolicy: Always\n"
+    "      volumes:\n        - name: pgdata\n          persistentVolumeClaim: {claimName: pg}\n"
+)
+
+
+def test_native_sidecars_count_like_main_containers(tree: Tree) -> None:
+    app = modules(tree, {"a.yaml": pod("app", NATIVE_SIDECAR)})["default/app"]
+    assert reasons(app, C.STATEFUL) == [
+        "pg mounted writable at /var/lib/postgresql/data @ a.yaml:19",
+        "data-store image postgres @ a.yaml:15",
+    ]
+    assert reasons(app, C.PUBLIC_EDGE) == ["hostPort 5432:5432/TCP on the node @ a.yaml:17"]
+    assert reasons(app, C.AUTH) == ["identity provider / auth gate image oauth2-proxy @ a.yaml:21"]
+
+
+def test_ordinary_init_containers_writing_a_claim_are_state_their_images_are_not(
+    tree: Tree,
+) -> None:
+    body = NATIVE_SIDECAR.replace("          restartPolicy: Always\n", "")
+    app = modules(tree, {"a.yaml": pod("app", body)})["default/app"]
+    # the claim it writes is state; a postgres image that runs to completion is not
+    assert reasons(app, C.STATEFUL) == [
+        "pg mounted writable at /var/lib/postgresql/data @ a.yaml:18"
+    ]
+    assert reasons(app, C.AUTH) == []
+    assert reasons(app, C.PUBLIC_EDGE) == ["hostPort 5432:5432/TCP on the node @ a.yaml:16"]
+    wait = (
+        "      containers:\n        - name: app\n          image: example/app:1\n"
+        "      initContainers:\n        - name: wait\n          image: postgres:16\n"
+        "          command: [sh, -c, 'until pg_isready -h db; do sleep 1; done']\n"
+    )
+    assert modules(tree, {"a.yaml": pod("app", wait)})["default/app"].classes == [C.STATELESS]
+
+
+CLAIM_MOUNT = (
+    "      containers:\n        - name: app\n          image: example/app:1\n"
+    "          volumeMounts:\n            - {name: data, mountPath: /data}\n"
+    "      volumes:\n        - name: data\n"
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "          emptyDir: null\n          persistentVolumeClaim: {claimName: x}\n",
+        "          emptyDir: ~\n          persistentVolumeClaim: {claimName: x}\n",
+        "          labels: {a: b}\n          persistentVolumeClaim: {claimName: x}\n",
+        "          persistentVolumeClaim: {claimName: x}\n          hostPath: null\n",
+    ],
+)
+def test_the_volume_type_is_the_non_null_known_source(tree: Tree, source: str) -> None:
+    app = modules(tree, {"a.yaml": pod("app", CLAIM_MOUNT + source)})["default/app"]
+    assert reasons(app, C.STATEFUL) == ["x mounted writable at /data @ a.yaml:14"]
+
+
+@pytest.mark.parametrize(
+    ("source", "needle", "line"),
+    [
+        (
+            "          emptyDir: {}\n          persistentVolumeClaim: {claimName: x}\n",
+            "may not specify more than 1 volume type",
+            18,
+        ),
+        ("          fancyDisk: {id: 1}\n", "unknown volume type 'fancyDisk'", 17),
+    ],
+)
+def test_two_volume_sources_or_an_unknown_one_are_errors(
+    tree: Tree, source: str, needle: str, line: int
+) -> None:
+    with pytest.raises(InputError) as caught:
+        modules(tree, {"a.yaml": pod("app", CLAIM_MOUNT + source)})
+    assert needle in caught.value.message
+    assert str(caught.value).startswith(f"a.yaml:{line}")
+
+
+def test_a_volume_without_a_source_is_an_empty_dir(tree: Tree) -> None:
+    app = modules(tree, {"a.yaml": pod("app", CLAIM_MOUNT + "          emptyDir: null\n")})
+    assert app["default/app"].classes == [C.STATELESS]
