@@ -242,9 +242,16 @@ def test_kustomize_image_name_pattern_is_an_image_change(repo: Repo, name: str) 
     )
     repo.commit("postgres 16.6 via a kustomize name pattern")
     v = judge(repo)
-    assert v.verdict.value == "blocked"
     changed = {c.module: (c.from_image, c.to_image) for c in v.changes}
     assert changed["data/postgres"] == (PG_OLD, PG_NEW)
+    if name != ".*":
+        assert v.verdict.value == "blocked"
+        return
+    # ".*" retags every image: the exporter beside postgres jumps v0.15.0 -> 16.6, a
+    # major change of a stateful workload's image with no migration note
+    assert v.verdict.value == "stop"
+    (major,) = [s for s in v.stops if s.condition.value == "major-without-migration-note"]
+    assert "postgres-exporter:v0.15.0 -> " in major.message
 
 
 def test_kustomize_image_name_that_does_not_compile_exits_2(repo: Repo) -> None:

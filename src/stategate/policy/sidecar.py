@@ -273,7 +273,7 @@ def _job(svc: Service, facts: ProjectFacts, out: Binding) -> None:
         names = ", ".join(deps)
         out.miss(
             "depends_on",
-            f"depends on {names}, but it is a long-running service, not a job or helper",
+            f"depends on {names}: that alone does not bind a long-running service",
             svc.at("depends_on"),
         )
 
@@ -288,7 +288,7 @@ def _same_image_helper(svc: Service, facts: ProjectFacts, out: Binding) -> None:
         if _same_image(svc, other):
             out.bind(facts.id(dep), f"helper of {dep} (same image, depends on it)", svc.image_loc)
             return
-    if out.parent is None:
+    if out.parent is None and svc.depends_on:
         out.miss(
             "helper",
             "a helper by its name or image, but no service it depends on runs its image",
@@ -320,7 +320,7 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
     for mount, data, other in candidates:
         how = _how(data, other, mount)
         if (helper or job) and _same_image(svc, other):
-            what = "a job of" if job else "runs"
+            what = "a job running" if job else "runs"
             reason = f"{what} {other.name}'s own image against its data ({how})"
             out.bind(facts.id(other.name), reason, mount.loc)
         elif backup and other.name in facts.stateful:
@@ -387,13 +387,11 @@ def _not_its_sidecar(
 
 
 def _feeds(svc: Service, facts: ProjectFacts, out: Binding) -> None:
-    """A helper or job that alone writes data exactly one other service reads
-    (git-sync filling a web root)."""
+    """A helper or job whose data no other service shares (else ``_shared_data`` bound
+    it) and exactly one other service reads (git-sync filling a web root)."""
     for mount in svc.mounts:
         data = data_of(mount)
         if data is None or mount.read_only:
-            continue
-        if [w for w in facts.writers(data, inside=True) if w != svc.name]:
             continue
         readers = [
             r
