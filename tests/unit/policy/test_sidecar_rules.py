@@ -122,6 +122,65 @@ services:
 volumes: {a1: {}, a1s: {}, a2: {}, a3: {}, a3s: {}, pg: {}, site: {}}
 """
 
+MORE = """\
+name: r
+services:
+  db:
+    image: postgres:16.4
+    volumes: [pg:/var/lib/postgresql/data]
+  db-backup:
+    image: ex/dumper:1.0
+    depends_on: [db]
+    volumes: [./dumps:/dumps]
+  web:
+    image: nginx:1.27
+  init-web:
+    image: alpine:3.20
+    restart: "no"
+    depends_on: [web]
+  app:
+    image: ex/app:1.0
+    volumes: [./files:/srv/files]
+  seed:
+    image: alpine:3.20
+    restart: "no"
+    volumes: [./files:/seed]
+  shop:
+    image: ex/shop:1.0
+    volumes: [shop:/data, ./shop-cfg:/cfg]
+  shop-daemon:
+    image: ex/shopd:1.0
+    volumes: [shop:/data]
+  lonely:
+    image: alpine:3.20
+    volumes_from: ["container:nowhere"]
+  content:
+    image: registry.k8s.io/git-sync/git-sync:v4.2.4
+    volumes: [pages:/git]
+  pages-web:
+    image: nginx:1.27
+    volumes: ["pages:/usr/share/nginx/html:ro"]
+  pages-cron:
+    image: ex/cron:1.0
+    volumes: ["pages:/pages:ro"]
+  two-sync:
+    image: ex/feeder-sync:1.0
+    volumes: [both:/out]
+  reader-a:
+    image: nginx:1.27
+    volumes: ["both:/a:ro"]
+  reader-b:
+    image: nginx:1.27
+    volumes: ["both:/b:ro"]
+  host-backup:
+    image: ex/host-backup:1.0
+    volumes: ["/:/host"]
+  hostapp:
+    image: ex/hostapp:1.0
+    volumes: ["/srv/hostapp:/data"]
+volumes: {pg: {}, shop: {}, pages: {}, both: {}}
+"""
+
 Bound = tuple[str | None, tuple[str, int, str] | None]
 
 
@@ -241,3 +300,63 @@ def test_near_miss_rules_and_lines(tree: Tree) -> None:
         "bound to p/app",
         "backup agent of sync (bind path files with sync): also true, but already bound to p/app",
     ]
+
+
+@pytest.mark.parametrize(
+    ("module", "expected", "miss"),
+    [
+        ("r/db-backup", ("r/db", ("backup agent of db (depends on it)", 8, "certain")), None),
+        (
+            "r/init-web",
+            ("r/web", ("one-shot job (restart: no); depends on web", 14, "certain")),
+            None,
+        ),
+        ("r/seed", ("r/app", ("job writing bind path files with app", 22, "likely")), None),
+        (
+            "r/shop-daemon",
+            (
+                "r/shop",
+                (
+                    "companion of shop: all its data lives in its volumes (data volume shop "
+                    "with shop)",
+                    28,
+                    "likely",
+                ),
+            ),
+            None,
+        ),
+        ("r/lonely", (None, None), ("volumes_from", 31, "container nowhere is not declared here")),
+        (
+            "r/content",
+            ("r/pages-web", ("feeds pages-web's data (pages is read-only there)", 34, "likely")),
+            None,
+        ),
+        (
+            "r/two-sync",
+            (None, None),
+            ("feeds data", 43, "writes both that reader-a, reader-b read: not bound to one"),
+        ),
+        (
+            "r/shop",
+            (None, None),
+            (
+                "shared data",
+                25,
+                "data volume shop with shop-daemon, but it is no job, helper, backup agent or "
+                "companion of shop-daemon and does not depend on it",
+            ),
+        ),
+        (
+            "r/host-backup",
+            ("r/hostapp", ("backup agent of hostapp (bind path / with hostapp)", 52, "certain")),
+            None,
+        ),
+    ],
+)
+def test_more_rules_with_their_lines(
+    tree: Tree, module: str, expected: Bound, miss: tuple[str, int, str] | None
+) -> None:
+    found = _bindings(tree, MORE)[module]
+    assert _bound(found) == expected
+    if miss is not None:
+        assert miss in [(n.rule, n.loc.line, n.why) for n in found.near_misses]
