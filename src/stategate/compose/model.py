@@ -109,8 +109,10 @@ class Service:
 
     @property
     def effective_image(self) -> str | None:
-        """What runs: the image, or for a built service its Dockerfile's base image."""
-        return self.image or self.base_image
+        """What runs: the image, or for a built service its Dockerfile's base image. An
+        ``image:`` that interpolates to nothing (a variable the repo does not set) stays
+        ``""``: an image nobody pinned, never "no image"."""
+        return self.image if self.image is not None else self.base_image
 
     def at(self, key: str) -> Loc:
         return self.spec.key_loc(key)

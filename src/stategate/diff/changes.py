@@ -61,7 +61,7 @@ class ModuleChange:
     def targets(self) -> list[str]:
         """Every image the change makes run: the reported one and the other containers'."""
         found = [self.to_image] + [m.to_image for m in self.other_images]
-        return [image for image in found if image]
+        return [image for image in found if image is not None]
 
 
 def runtime_digest(service: Service) -> str:

@@ -33,6 +33,7 @@ from stategate.policy.signals import (
     REDIS_NO_SAVE,
     REDIS_PERSIST,
     SOCKET,
+    STRONG_CREDENTIAL_KEY,
     URL_WITH_PASSWORD,
     NearMiss,
     Reason,
@@ -152,15 +153,18 @@ def _stateful(svc: Service, near: list[NearMiss]) -> list[Reason]:
 
 
 def credential_reason(key: str, value: str, loc: Loc, near: list[NearMiss]) -> Reason | None:
-    if key.upper().endswith("_FILE"):
-        if value.startswith("/run/secrets"):
-            return Reason(C.SECRET_BEARING, f"{key} reads {value}", loc)
-        return None
-    if CREDENTIAL_KEY.search(key):
+    if key.upper().endswith("_FILE") and value.startswith("/run/secrets"):
+        return Reason(C.SECRET_BEARING, f"{key} reads {value}", loc)
+    if CREDENTIAL_KEY.search(key) and not key.upper().endswith("_FILE"):
         if value.lower() in FLAG_VALUES:  # SECRETS=0: a permission flag, no credential
             near.append(NearMiss(C.SECRET_BEARING, "credential variable", f"{key} is a flag", loc))
             return None
-        if CONNECTION_KEY.search(key) and value and connection_without_credentials(value):
+        if (
+            CONNECTION_KEY.search(key)
+            and not STRONG_CREDENTIAL_KEY.search(key)
+            and value
+            and connection_without_credentials(value)
+        ):
             near.append(
                 NearMiss(
                     C.SECRET_BEARING,
@@ -389,8 +393,8 @@ def finish(modules: Iterable[Module], policy: Policy, cited: set[str]) -> None:
 
 
 def _link_dependents(modules: dict[str, Module], containers: dict[str, str]) -> None:
-    """Each module lists those that depend on it, share its network or read its volumes,
-    or are bound to it as a sidecar."""
+    """Each module lists those that depend on it, share its network or read its volumes
+    (``volumes_from``)."""
     for module in modules.values():
         svc = module.service
         targets = {f"{svc.project}/{d.name}" for d in svc.depends_on}

@@ -291,12 +291,13 @@ def _change_requirements(
             line=change.line,
         )
     # every image the change makes run counts: a workload's other containers too
-    floating = [i for i in change.targets if not parse_image(i).is_digest_pinned]
+    floating = [i for i in change.targets if not i or not parse_image(i).is_digest_pinned]
     pinned = change.to_image is not None and not floating
     if floating and (C.STATEFUL in classes or C.SIDECAR_BOUND in classes):
+        target = floating[0] or "(empty: a variable the repo does not set)"
         stop(
             StopCondition.FLOATING_TAG,
-            f"{change.module} target image {floating[0]} is not pinned by digest",
+            f"{change.module} target image {target} is not pinned by digest",
             module=change.module,
             file=change.file,
             line=change.line,

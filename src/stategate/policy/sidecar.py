@@ -9,6 +9,7 @@ it (``parent:``) or rejects it (``classes.remove: [sidecar-bound]``) per module.
 from __future__ import annotations
 
 import bisect
+import itertools
 import posixpath
 import re
 from collections.abc import Iterable
@@ -69,13 +70,21 @@ class ProjectFacts:
     containers: dict[str, str] = field(default_factory=dict)  # container name -> module id
     own: dict[str, list[Data]] = field(init=False)  # service -> the data it writes
     helpers: set[str] = field(init=False)
+    repository: dict[str, str] = field(init=False)  # service -> its image's repository
     _writers: _DataIndex = field(init=False)
     _readers: _DataIndex = field(init=False)  # read-only data mounts
+    _order: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.own = {name: own_data(svc) for name, svc in self.services.items()}
         self.helpers = {name for name, svc in self.services.items() if is_helper(svc)}
+        self.repository = {
+            name: parse_image(svc.image).full_repository
+            for name, svc in self.services.items()
+            if svc.image
+        }
         order = {name: at for at, name in enumerate(self.services)}
+        self._order = order
         self._writers = _DataIndex(order, self.own.items())
         read = {
             name: [d for m in svc.mounts if m.read_only and (d := data_of(m)) is not None]
@@ -90,6 +99,12 @@ class ProjectFacts:
         """Services writing ``data`` or a folder holding it; with ``inside``, also those
         writing a folder inside it. In declaration order."""
         return self._writers.find(data, inside=inside)
+
+    def writer_set(self, data: Data, *, inside: bool) -> frozenset[str]:
+        return self._writers.find_set(data, inside=inside)
+
+    def order(self, name: str) -> int:
+        return self._order[name]
 
     def readers(self, data: Data) -> list[str]:
         """Services mounting ``data`` (or a folder inside it) read-only; one that mounts a
@@ -107,8 +122,22 @@ class _DataIndex:
             for data in datas:
                 self._by.setdefault(data, []).append(name)
         self._binds = sorted(d.path for d in self._by if d.kind == "bind")
+        self._found: dict[tuple[Data, bool, bool], list[str]] = {}
+        self._sets: dict[tuple[Data, bool, bool], frozenset[str]] = {}
 
     def find(self, data: Data, *, inside: bool, above: bool = True) -> list[str]:
+        key = (data, inside, above)
+        if key not in self._found:  # services sharing one volume all ask the same
+            self._found[key] = self._find(data, inside=inside, above=above)
+        return self._found[key]
+
+    def find_set(self, data: Data, *, inside: bool) -> frozenset[str]:
+        key = (data, inside, True)
+        if key not in self._sets:
+            self._sets[key] = frozenset(self.find(data, inside=inside))
+        return self._sets[key]
+
+    def _find(self, data: Data, *, inside: bool, above: bool) -> list[str]:
         found = list(self._by.get(data, ()))
         if data.kind == "bind":
             path = data.path
@@ -301,22 +330,48 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
 
     Candidates are tried writable mounts first and the services that are neither helpers
     nor jobs first, so a worker binds to the app rather than to a backup agent beside it.
+    A long-running service can only bind to what it depends on or is named after, so only
+    those are tried; the other sharers of a mount make one near miss (no quadratic walk
+    when a thousand services share one volume).
     """
     job = _job_shape(svc, facts)[0]
     helper = svc.name in facts.helpers
+    backup = is_backup_agent(svc)
     deps = _deps(svc, facts)
+    named = set(deps) | _named_after(svc.name, facts)
+    mine = facts.repository.get(svc.name)
+
+    def could_bind(name: str) -> bool:
+        """Whether a helper or backup agent could bind to ``name`` at all."""
+        if backup and name in facts.stateful:
+            return True
+        return helper and (name not in facts.helpers or facts.repository.get(name) == mine)
+
     candidates: list[tuple[Mount, Data, Service]] = []
+    skipped: list[tuple[Mount, Data, list[str], int]] = []
     for mount in svc.mounts:
         data = data_of(mount)
         if data is None:
             continue
-        candidates.extend(
-            (mount, data, facts.services[name])
-            for name in facts.writers(data, inside=not mount.read_only)
-            if name != svc.name and name not in facts.jobs
-        )
+        writers = facts.writers(data, inside=not mount.read_only)
+        if helper or job or backup:
+            pool = [n for n in writers if n != svc.name and n not in facts.jobs]
+            tried = [n for n in pool if job or n in named or could_bind(n)]
+            candidates.extend((mount, data, facts.services[name]) for name in tried)
+            if len(tried) < len(pool):
+                chosen = set(tried)
+                left = [n for n in pool if n not in chosen]
+                skipped.append((mount, data, left[:3], len(left)))
+            continue
+        among = facts.writer_set(data, inside=not mount.read_only)
+        tried = sorted((n for n in named if n in among and n not in facts.jobs), key=facts.order)
+        candidates.extend((mount, data, facts.services[name]) for name in tried)
+        others = len(among) - len(tried) - (svc.name in among)
+        others -= sum(1 for n in facts.jobs if n in among and n != svc.name)
+        if others > 0:
+            rest = (n for n in writers if n != svc.name and n not in facts.jobs and n not in tried)
+            skipped.append((mount, data, list(itertools.islice(rest, 3)), others))
     candidates.sort(key=lambda c: (c[0].read_only, c[2].name in facts.helpers))
-    backup = is_backup_agent(svc)
     for mount, data, other in candidates:
         how = _how(data, other, mount)
         if (helper or job) and _same_image(svc, other):
@@ -342,16 +397,41 @@ def _shared_data(svc: Service, facts: ProjectFacts, out: Binding) -> None:
             reason = f"companion of {other.name}: all its data lives in its volumes ({how})"
             out.bind(facts.id(other.name), reason, mount.loc, "likely")
         else:
-            out.miss(
-                "shared data",
-                f"{how}, but it is no job, helper, backup agent or companion of "
-                f"{other.name} and does not depend on it",
-                mount.loc,
-            )
+            _unrelated(mount, data, [other.name], 1, facts, out)
         if out.parent is not None and not backup:
             return  # a backup agent goes on: every other store it reaches is named
+    for mount, data, names, count in skipped:
+        _unrelated(mount, data, names, count, facts, out)
     if out.parent is None and (helper or job):
         _feeds(svc, facts, out)
+
+
+def _named_after(name: str, facts: ProjectFacts) -> set[str]:
+    """Services whose name begins ``name`` before a separator (``app`` for ``app-push``)."""
+    return {
+        name[:at] for at, char in enumerate(name) if char in "-_." and name[:at] in facts.services
+    }
+
+
+def _unrelated(
+    mount: Mount, data: Data, names: list[str], count: int, facts: ProjectFacts, out: Binding
+) -> None:
+    """One near miss for the ``count`` sharers of a mount (``names``: the first few) that
+    nothing relates to it."""
+    if count == 1:
+        how = _how(data, facts.services[names[0]], mount)
+        why = (
+            f"{how}, but it is no job, helper, backup agent or companion of {names[0]} "
+            "and does not depend on it"
+        )
+    else:
+        what = "data volume" if data.kind == "volume" else "bind path"
+        more = f" and {count - len(names)} more" if count > len(names) else ""
+        why = (
+            f"{what} {data} shared with {', '.join(names)}{more}, but it is no job, helper, "
+            "backup agent or companion of any of them and depends on none"
+        )
+    out.miss("shared data", why, mount.loc)
 
 
 def _not_its_sidecar(

@@ -48,7 +48,8 @@ CREDENTIAL_KEY = re.compile(
     re.IGNORECASE,
 )
 FLAG_VALUES = frozenset({"0", "1", "true", "false", "yes", "no", "on", "off"})
-URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.IGNORECASE)
+# any user:password part, even one whose variables the repo leaves unset (amqp://:@rabbit)
+URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]*@", re.IGNORECASE)
 KEY_FILE = re.compile(
     r"\.(key|pem|crt|cert|p12|pfx|jks|keystore)$|(^|/)(id_rsa|id_ed25519|\.ssh"
     r"|secrets?|private)(/|$)|acme\.json$",
@@ -144,7 +145,12 @@ URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?(\[[^]]*\]|[^/:?#\s]+
 SECRET_PARAM = re.compile(r"pass|pwd|user|uid|key|token|secret|auth|cred|sig", re.IGNORECASE)
 # a password given as a keyword anywhere in a value: "Host=db;Password=pw", "password=x"
 KEYWORD_PASSWORD = re.compile(r"(^|[;&?\s])(password|pwd|passwd)\s*=\s*[^;&\s]", re.IGNORECASE)
-URL_FORM = re.compile(r"^[a-z][a-z0-9+.-]*://[^?#\s]*(\?[^#\s]*)?(#\S*)?$", re.IGNORECASE)
+URL_FORM = re.compile(r"^[a-z][a-z0-9+.-]*://([^?#\s]*)(\?[^#\s]*)?(#\S*)?$", re.IGNORECASE)
+# the key itself names a secret: a connection string under it is one, whatever it holds
+STRONG_CREDENTIAL_KEY = re.compile(
+    r"PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|AUTH",
+    re.IGNORECASE,
+)
 CONNECTION_KEY = re.compile(
     r"(DATASOURCE|DATABASE_URL|CONNECTION_?STRING|_DSN$|_URL$|_URI$)", re.IGNORECASE
 )
@@ -237,7 +243,10 @@ def connection_without_credentials(value: str) -> bool:
         text = text[5:]
     url = URL_FORM.match(text)
     if url:
-        return not SECRET_PARAM.search(url.group(1) or "")
+        # ;key=value parameters in the path (JDBC), the query and the fragment
+        path, query, fragment = url.group(1), url.group(2) or "", url.group(3) or ""
+        params = path.split(";", 1)[1] if ";" in path else ""
+        return not any(SECRET_PARAM.search(part) for part in (params, query, fragment))
     if "://" in text or "=" not in text:
         return False
     keys = re.findall(r"(?:^|[;&\s])\s*([^=;&\s][^=;&]*?)\s*=", text)

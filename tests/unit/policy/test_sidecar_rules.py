@@ -178,7 +178,22 @@ services:
   hostapp:
     image: ex/hostapp:1.0
     volumes: ["/srv/hostapp:/data"]
-volumes: {pg: {}, shop: {}, pages: {}, both: {}}
+  c1:
+    image: ex/c1:1.0
+    volumes: [crowd:/c]
+  c2:
+    image: ex/c2:1.0
+    volumes: [crowd:/c]
+  c3:
+    image: ex/c3:1.0
+    volumes: [crowd:/c]
+  c4:
+    image: ex/c4:1.0
+    volumes: [crowd:/c]
+  c5:
+    image: ex/c5:1.0
+    volumes: [crowd:/c]
+volumes: {pg: {}, shop: {}, pages: {}, both: {}, crowd: {}}
 """
 
 Bound = tuple[str | None, tuple[str, int, str] | None]
@@ -360,3 +375,16 @@ def test_more_rules_with_their_lines(
     assert _bound(found) == expected
     if miss is not None:
         assert miss in [(n.rule, n.loc.line, n.why) for n in found.near_misses]
+
+
+def test_many_unrelated_sharers_make_one_near_miss(tree: Tree) -> None:
+    found = _bindings(tree, MORE)["r/c1"]
+    assert found.parent is None
+    assert [(n.rule, n.loc.line, n.why) for n in found.near_misses] == [
+        (
+            "shared data",
+            58,
+            "data volume crowd shared with c2, c3, c4 and 1 more, but it is no job, helper, "
+            "backup agent or companion of any of them and depends on none",
+        )
+    ]

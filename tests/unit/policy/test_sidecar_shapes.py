@@ -369,13 +369,34 @@ def test_connection_strings_without_credentials_are_not_secrets(tree: Tree) -> N
                     image: ghcr.io/example/api:1.0
                     environment:
                       SENTRY_DSN: https://o1.example.com/1?sentry_key=abc
+                  jdbcparams:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      SPRING_DATASOURCE_URL: jdbc:sqlserver://db:1433;user=sa;password=S3cret
+                  fragment:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      DATABASE_URL: postgres://db/app#password=x
+                  fileurl:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      DB_PASSWORD_FILE: postgres://u:pw@db/app
+                  secreturl:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      WEBHOOK_SECRET_URL: https://hooks.example.com/services/T000/B000/XXXX
+                  unsetvars:
+                    image: ghcr.io/example/api:1.0
+                    environment:
+                      CELERY_BROKER_URL: amqp://${RABBIT_USER}:${RABBIT_PASS}@rabbit:5672//
             """
         }
     )
     mods = _modules(root)
     assert [c.value for c in mods["plain"].classes] == ["stateless"]
     assert len([n for n in mods["plain"].near_misses if "connection string" in n.why]) == 2
-    others = ("jdbc", "godsn", "sslpassword", "slash", "sentryquery")
+    others = ("jdbc", "godsn", "sslpassword", "slash", "sentryquery", "jdbcparams")
+    others += ("fragment", "fileurl", "secreturl", "unsetvars")
     for name in ("userinfo", "sentry", "keyword", "passthrough", "emptyuser", *others):
         assert "secret-bearing" in [c.value for c in mods[name].classes], name
 
