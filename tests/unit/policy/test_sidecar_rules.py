@@ -193,7 +193,43 @@ services:
   c5:
     image: ex/c5:1.0
     volumes: [crowd:/c]
-volumes: {pg: {}, shop: {}, pages: {}, both: {}, crowd: {}}
+  c1x:
+    image: ex/c1x:1.0
+    volumes: [crowd:/c]
+  files-tool:
+    image: ex/tool:1.0
+    depends_on: [app]
+    entrypoint: /data/bin/tool
+    volumes: ["./files:/data:ro"]
+  w-cron:
+    image: ex/w:1.0
+    volumes: [wv:/w]
+  w-beat:
+    image: ex/w:1.0
+    volumes: [wv:/w]
+  z-cron:
+    image: ex/z:1.0
+    volumes: [./hv:/hv]
+  h1-cron:
+    image: ex/h1:1.0
+    volumes: [./hv:/hv]
+  h2-cron:
+    image: ex/h2:1.0
+    volumes: [./hv:/hv]
+  h3-cron:
+    image: ex/h3:1.0
+    volumes: [./hv:/hv]
+  h4-cron:
+    image: ex/h4:1.0
+    volumes: [./hv:/hv]
+  gallery:
+    image: ex/gallery:1.0
+    depends_on: [thumbs]
+    volumes: [./g:/g]
+  thumbs:
+    image: ex/thumbs:1.0
+    volumes: [./g/thumbs:/t]
+volumes: {pg: {}, shop: {}, pages: {}, both: {}, crowd: {}, wv: {}}
 """
 
 Bound = tuple[str | None, tuple[str, int, str] | None]
@@ -384,7 +420,75 @@ def test_many_unrelated_sharers_make_one_near_miss(tree: Tree) -> None:
         (
             "shared data",
             58,
-            "data volume crowd shared with c2, c3, c4 and 1 more, but it is no job, helper, "
+            "data volume crowd shared with c2, c3, c4 and 2 more, but it is no job, helper, "
             "backup agent or companion of any of them and depends on none",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("module", "expected", "miss"),
+    [
+        (
+            "r/c1x",  # "c1" begins its name but with no separator: not its companion
+            (None, None),
+            (
+                "shared data",
+                73,
+                "data volume crowd shared with c1, c2, c3 and 2 more, but it is no job, "
+                "helper, backup agent or companion of any of them and depends on none",
+            ),
+        ),
+        (
+            "r/files-tool",
+            (
+                "r/app",
+                (
+                    "runs what it finds in app's data (bind path files with app read-only)",
+                    78,
+                    "certain",
+                ),
+            ),
+            None,
+        ),
+        (
+            "r/w-beat",
+            (
+                "r/w-cron",
+                (
+                    "runs w-cron's own image against its data (data volume wv with w-cron)",
+                    84,
+                    "certain",
+                ),
+            ),
+            None,
+        ),
+        (
+            "r/w-cron",
+            (None, None),
+            (
+                "sidecar",
+                81,
+                "bound to w-beat, which is bound to it: w-beat moves with w-cron, not both ways",
+            ),
+        ),
+        (
+            "r/z-cron",
+            (None, None),
+            (
+                "shared data",
+                87,
+                "bind path hv shared with h1-cron, h2-cron, h3-cron and 1 more, but it is no "
+                "job, helper, backup agent or companion of any of them and depends on none",
+            ),
+        ),
+        ("r/gallery", ("r/thumbs", ("shares bind path g with thumbs", 103, "likely")), None),
+    ],
+)
+def test_sharers_helpers_and_folders(
+    tree: Tree, module: str, expected: Bound, miss: tuple[str, int, str] | None
+) -> None:
+    found = _bindings(tree, MORE)[module]
+    assert _bound(found) == expected
+    if miss is not None:
+        assert miss in [(n.rule, n.loc.line, n.why) for n in found.near_misses]
