@@ -13,8 +13,8 @@ sys.path.insert(0, str(ROOT))
 
 from stategate.platform import load_platform  # noqa: E402
 from stategate.policy.schema import InventorySource  # noqa: E402
-from tests.corpus.test_corpus_classification import LABELS, _classify  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
+from tests.corpus.test_corpus_classification import LABELS, _classify  # noqa: E402
 
 
 def compose() -> None:
