@@ -266,6 +266,16 @@ def _each(seq: YSeq, entry: Callable[[Any, Loc], YMap]) -> YSeq:
     return out
 
 
+def _named_scalar(key: str, value: Any, loc: Loc) -> None:
+    """``container_name`` and ``network_mode`` are strings, and ``service:``/``container:``
+    name something, as compose requires (a sidecar is bound through them)."""
+    if not isinstance(value, str):
+        raise InputError(f"{key} must be a string", file=loc.file, line=loc.line)
+    kind, _, name = value.partition(":")
+    if key == "network_mode" and kind in ("service", "container") and not name.strip():
+        raise InputError(f"network_mode {value!r} names no {kind}", file=loc.file, line=loc.line)
+
+
 def normalize_service(raw: YMap) -> YMap:
     """Canonical copy of one service definition (locations preserved)."""
     out = YMap(raw.loc)
@@ -289,6 +299,8 @@ def normalize_service(raw: YMap) -> YMap:
             value = env_files(value, kloc)
         elif key == "build":
             value = build_map(value, kloc)
+        elif key in ("container_name", "network_mode"):
+            _named_scalar(key, value, kloc)
         elif key in (
             "expose",
             "cap_add",

@@ -207,3 +207,20 @@ def test_symlink_out_of_the_repo_is_refused(tree: Tree, tmp_path: Path) -> None:
     (root / "linked.yml").symlink_to(outside)
     with pytest.raises(InputError, match="outside the repository"):
         load_compose(WorkTree(root), ["compose.yml"])
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("container_name: 123", "container_name must be a string"),
+        ("container_name: [x]", "container_name must be a string"),
+        ("network_mode: 'service:'", "network_mode 'service:' names no service"),
+        ("network_mode: 'container: '", "network_mode 'container: ' names no container"),
+    ],
+)
+def test_what_binds_a_sidecar_must_name_something(tree: Tree, line: str, message: str) -> None:
+    # compose refuses these too; stategate used to ignore them or bind to a ghost
+    root = tree({"compose.yml": f"services:\n  a:\n    image: nginx\n    {line}\n"})
+    with pytest.raises(InputError, match=message) as caught:
+        load_compose(WorkTree(root), ["compose.yml"])
+    assert (caught.value.file, caught.value.line) == ("compose.yml", 4)
