@@ -104,6 +104,7 @@ def load_platform_from(
             env_file=settings.env_file,
             profiles=list(profiles) or settings.profiles,
             extra_env=env,
+            host_variables=settings.host_variables,
         )
     else:
         compose = ComposeSet([], [])

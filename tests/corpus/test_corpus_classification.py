@@ -57,7 +57,12 @@ def _entries() -> list[dict[str, Any]]:
 def _classify(entry: dict[str, Any]) -> dict[str, Module]:
     repo, rel = entry["path"].split("/", 1)
     files = [rel] + [o.split("/", 1)[1] for o in entry.get("overrides") or []]
-    result = load_compose(WorkTree(CORPUS / repo), files, extra_env=entry.get("env"))
+    result = load_compose(
+        WorkTree(CORPUS / repo),
+        files,
+        extra_env=entry.get("env"),
+        host_variables=entry.get("host_variables", ()),
+    )
     services = [s for p in result.projects for s in services_of(p)]
     inventory = classify(services, default_policy())
     return {m.service.name: m for m in inventory.modules.values()}

@@ -245,6 +245,9 @@ def test_invalid_templates_are_refused(upstream: str, template: str) -> None:
         substitute(template, TEMPLATE_ENV)
 
 
+_HINT = " (set it in the env file, or list it in the policy's compose.host_variables)"
+
+
 def test_an_unused_default_is_not_checked() -> None:
     """stategate: compose expands a default only when it is used."""
     assert substitute("${FOO:-${}}", TEMPLATE_ENV).text == "first"
@@ -417,24 +420,45 @@ def test_an_env_file_is_refused_with_file_and_line(tmp_path: Path) -> None:
     assert "invalid interpolation format: '${NOPE' is not closed" in str(caught.value)
 
 
-def test_a_required_variable_the_repo_does_not_set_is_a_warning(tmp_path: Path) -> None:
-    """The deploy host supplies it (a secret); compose refuses only where it does not."""
+def test_a_missing_required_variable_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    """As compose refuses it ("required variable PW is missing a value: ...")."""
     _write(
         tmp_path,
         {
-            ".env": "A=1\nB=${A:?}\nC=${NOPE:?set C}\n",
             "compose.yml": "services:\n  db:\n    image: postgres:16\n    environment:\n"
-            "      PW: ${PW:?from the vault ${B}}\n      B: ${B}\n",
+            "      PW: ${PW:?from the vault}\n",
         },
     )
-    result = load_compose(WorkTree(tmp_path))
-    assert result.projects[0].services["db"].spec["environment"] == {"PW": "", "B": "1"}
-    assert [str(w) for w in result.warnings] == [
-        ".env:3: required variable NOPE is not set in the repo; substituted an empty string "
-        "(compose refuses unless the deploy environment sets it: set C)",
-        "compose.yml:5: required variable PW is not set in the repo; substituted an empty "
-        "string (compose refuses unless the deploy environment sets it: from the vault ${B})",
-    ]
+    with pytest.raises(InputError) as caught:
+        load_compose(WorkTree(tmp_path))
+    assert caught.value.file == "compose.yml" and caught.value.line == 5
+    assert "required variable PW is missing a value: from the vault" in str(caught.value)
+    assert "compose.host_variables" in str(caught.value)
+
+
+def test_a_missing_required_variable_in_the_env_file_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, {".env": "A=1\nC=${NOPE:?set C}\n", "compose.yml": "services: {}\n"})
+    with pytest.raises(InputError) as caught:
+        load_compose(WorkTree(tmp_path))
+    assert (caught.value.file, caught.value.line) == (".env", 2)
+    assert "required variable NOPE is missing a value: set C" in str(caught.value)
+
+
+def test_a_required_variable_the_deploy_host_sets_is_accepted_empty(tmp_path: Path) -> None:
+    """Named in the policy's compose.host_variables: the host's secret store sets it."""
+    _write(
+        tmp_path,
+        {
+            ".env": "A=1\nB=${A:?}\n",
+            "compose.yml": "services:\n  db:\n    image: postgres:16\n    environment:\n"
+            "      PW: ${PW:?from the vault ${B}}\n      B: ${B}\n      U: ${PW_USER}\n",
+        },
+    )
+    result = load_compose(WorkTree(tmp_path), host_variables=["PW", "PW_USER"])
+    assert result.projects[0].services["db"].spec["environment"] == {"PW": "", "B": "1", "U": ""}
+    assert result.warnings == []  # a host variable is not a surprise
+    with pytest.raises(InputError, match="PW is missing"):
+        load_compose(WorkTree(tmp_path), host_variables=["PW_USER"])
 
 
 def test_unset_is_empty_and_warned_with_file_and_line(tmp_path: Path) -> None:
@@ -451,8 +475,8 @@ def test_unset_is_empty_and_warned_with_file_and_line(tmp_path: Path) -> None:
     assert services["db"].spec["image"] == "postgres:"
     assert services["app"].spec["image"] == "app:1"
     assert [str(w) for w in result.warnings] == [
-        ".env:1: variable MISSING is not set; substituted an empty string",
-        "compose.yml:3: variable TAG is not set; substituted an empty string",
+        ".env:1: variable MISSING is not set; substituted an empty string" + _HINT,
+        "compose.yml:3: variable TAG is not set; substituted an empty string" + _HINT,
     ]
 
 
@@ -499,7 +523,7 @@ def test_the_cli_exits_2_naming_file_and_line_without_a_traceback(tmp_path: Path
     assert "hunter2-canary" not in proc.stdout + proc.stderr
 
 
-def test_the_cli_warns_of_a_missing_required_variable_without_its_values(tmp_path: Path) -> None:
+def test_the_cli_refuses_a_missing_required_variable_without_its_values(tmp_path: Path) -> None:
     _write(
         tmp_path,
         {
@@ -509,7 +533,7 @@ def test_the_cli_warns_of_a_missing_required_variable_without_its_values(tmp_pat
         },
     )
     proc = _config(tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "compose.yml:6: required variable GONE is not set in the repo" in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert "compose.yml:6: required variable GONE is missing a value" in proc.stderr
     assert "ask ops, not ${DB_PASSWORD}" in proc.stderr
     assert "hunter2-canary" not in proc.stdout + proc.stderr

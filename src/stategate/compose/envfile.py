@@ -55,7 +55,7 @@ def parse_env(text: str, shown: str, diag: Diagnostics | None = None) -> dict[st
             if hash_at >= 0:
                 value = value[:hash_at].rstrip()
         try:
-            expanded = substitute(value, result, refuse_missing_required=False)
+            expanded = substitute(value, result)  # compose refuses a missing required one
             budget.spend(len(expanded.text))
         except InterpolationError as exc:
             raise InputError(str(exc), file=shown, line=number) from None

@@ -11,11 +11,11 @@ naming the variable, at the file and line), and a malformed reference (``${TAG``
 ``TAG`` unset is then ``postgres:``, which :func:`stategate.image.parse_image` still
 reads as postgres (no tag).
 
-A missing required variable (``${PW:?set it}``) is an error here as in compose, but
-the loader asks for it as a warning (``refuse_missing_required=False``): it reads the
-repo, never the shell, and a required variable is how a compose file asks the deploy
-host for a secret that is deliberately not committed. Compose refuses only where the
-deploy environment lacks it too; the warning says so, the value is empty.
+A missing required variable (``${PW:?set it}``) is an error here as in compose. The
+loader reads the repo, never the shell, and a required variable is how a compose file
+asks the deploy host for a secret that is deliberately not committed: the policy names
+such variables (``compose.host_variables``), and only those are accepted missing
+(``host``), substituted with an empty string, as the repo does not know their value.
 
 The rules follow compose-go's regular expression
 ``\\$(?i:(\\$)|([_a-z][_a-z0-9]*)|{(?:([_a-z][_a-z0-9]*(?::?[-+?](.*))?)}|()))``
@@ -261,12 +261,14 @@ def interpolate_tree(
     diag: Diagnostics,
     loc: Loc,
     budget: ExpansionBudget | None = None,
+    host: frozenset[str] = frozenset(),
 ) -> Any:
     """Interpolate every string value (not keys) in place-built copies of the tree.
 
-    An unset variable, required or not, is an empty string and a warning; a malformed
-    reference or an expansion past the limits is an ``InputError`` naming the file
-    and line.
+    An unset variable is an empty string and a warning; a missing required one is an
+    ``InputError`` unless the deploy host sets it (``host``: then it is empty, with no
+    warning); so is a malformed reference or an expansion past the limits, naming the
+    file and line.
     """
     budget = budget if budget is not None else ExpansionBudget()
     if isinstance(node, YMap):
@@ -275,7 +277,7 @@ def interpolate_tree(
             kloc = node.key_loc(key)
             out.put(
                 key,
-                interpolate_tree(value, env, diag, kloc, budget),
+                interpolate_tree(value, env, diag, kloc, budget, host),
                 kloc,
                 node.directives.get(key),
             )
@@ -284,7 +286,7 @@ def interpolate_tree(
         seq = YSeq(node.loc)
         for index, value in enumerate(node):
             iloc = node.item_loc(index)
-            seq.push(interpolate_tree(value, env, diag, iloc, budget), iloc)
+            seq.push(interpolate_tree(value, env, diag, iloc, budget, host), iloc)
         return seq
     if isinstance(node, str) and "$" in node:
         try:
@@ -293,23 +295,34 @@ def interpolate_tree(
             budget.spend(len(result.text))
         except InterpolationError as exc:
             raise InputError(str(exc), file=loc.file, line=loc.line) from None
-        for message in substitution_warnings(result):
+        refuse_missing_required(result, host, loc)
+        for message in substitution_warnings(result, host):
             diag.warn(loc, message)
         return result.text
     return node
 
 
-def substitution_warnings(result: Substitution) -> list[str]:
+def refuse_missing_required(result: Substitution, host: frozenset[str], loc: Loc) -> None:
+    """Compose's refusal of a missing required variable, unless the deploy host sets it."""
+    for name, message in result.missing_required:
+        if name not in host:
+            why = f": {message}" if message else ""
+            raise InputError(
+                f"required variable {name} is missing a value{why} (set it in the env "
+                "file or with --env; if the deploy host sets it, name it in the policy's "
+                "compose.host_variables)",
+                file=loc.file,
+                line=loc.line,
+            )
+
+
+def substitution_warnings(result: Substitution, host: frozenset[str] = frozenset()) -> list[str]:
     """The warnings for unset variables (compose: 'The "X" variable is not set.
-    Defaulting to a blank string.') and missing required ones, naming no value."""
-    out = [
-        f"variable {name} is not set; substituted an empty string"
+    Defaulting to a blank string.'), naming no value; none for a variable the deploy
+    host sets (``host``)."""
+    return [
+        f"variable {name} is not set; substituted an empty string (set it in the env "
+        "file, or list it in the policy's compose.host_variables)"
         for name in dict.fromkeys(result.unresolved)
+        if name not in host
     ]
-    for name, message in dict.fromkeys(result.missing_required):
-        why = f": {message}" if message else ""
-        out.append(
-            f"required variable {name} is not set in the repo; substituted an empty string "
-            f"(compose refuses unless the deploy environment sets it{why})"
-        )
-    return out

@@ -89,16 +89,19 @@ def load_compose(
     env_file: str | None = None,
     profiles: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
+    host_variables: Sequence[str] = (),
 ) -> ComposeSet:
     """Load the platform's compose projects.
 
     With ``files`` (``-f`` or the policy's list) they form one project merged in
     order (an empty list: no project). Otherwise files are discovered and grouped by project name; files of
     one project are merged in path order, as ``docker compose -f`` would.
-    ``extra_env`` (``--env KEY=VALUE``) overrides the env file's variables.
+    ``extra_env`` (``--env KEY=VALUE``) overrides the env file's variables;
+    ``host_variables`` are set by the deploy host, so a required reference to one is
+    not refused.
     """
     diag = Diagnostics()
-    loader = _Loader(source, diag, env_file, dict(extra_env or {}))
+    loader = _Loader(source, diag, env_file, dict(extra_env or {}), frozenset(host_variables))
     if files is None:
         projects = _discovered_projects(loader, source)
     else:
@@ -155,9 +158,15 @@ def _default_project_name(directory: str, root_name: str) -> str:
 
 class _Loader:
     def __init__(
-        self, source: Source, diag: Diagnostics, env_file: str | None, extra_env: dict[str, str]
+        self,
+        source: Source,
+        diag: Diagnostics,
+        env_file: str | None,
+        extra_env: dict[str, str],
+        host: frozenset[str] = frozenset(),
     ) -> None:
         self.source = source
+        self.host = host
         self.diag = diag
         self.env_file = env_file
         self.extra_env = extra_env
@@ -220,7 +229,7 @@ class _Loader:
         return dict(self.extra_env)
 
     def document(self, rel: str, env: Mapping[str, str]) -> YMap:
-        doc = interpolate_tree(self.raw(rel), env, self.diag, Loc(rel, 1), self.budget)
+        doc = interpolate_tree(self.raw(rel), env, self.diag, Loc(rel, 1), self.budget, self.host)
         assert isinstance(doc, YMap)
         return doc
 

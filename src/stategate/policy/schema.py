@@ -34,6 +34,8 @@ def _inside_repo(value: str) -> str:
 
 
 RepoPath = Annotated[str, AfterValidator(_inside_repo)]
+# an interpolation variable's name, as compose reads it
+VariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class UpgradeClass(enum.StrEnum):
@@ -160,6 +162,15 @@ class ComposeSettings(_Strict):
     )
     env_file: RepoPath | None = Field(
         None, description="Variables file for interpolation (default: .env beside the project)."
+    )
+    host_variables: list[VariableName] = Field(
+        default_factory=list,
+        description=(
+            "Variables the deploy host sets (its secret store, its shell) and the repo "
+            "deliberately does not: a required reference to one (${X:?message}) is "
+            "accepted and read as empty. Any other missing required variable is refused, "
+            "as compose refuses it."
+        ),
     )
 
 

@@ -26,6 +26,7 @@ TRUST_FIELDS: tuple[tuple[str, ...], ...] = (
     ("compose", "files"),
     ("compose", "env_file"),
     ("compose", "profiles"),
+    ("compose", "host_variables"),
     ("inventory", "sources"),
     ("inventory", "kubernetes", "paths"),
 )

@@ -105,6 +105,7 @@ def test_env_file_interpolation_and_unresolved_warning(tree: Tree) -> None:
     assert services["app"].spec["image"] == "app:"  # as compose: unset is empty
     assert [str(w) for w in result.warnings] == [
         "compose.yml:5: variable APP_TAG is not set; substituted an empty string"
+        " (set it in the env file, or list it in the policy's compose.host_variables)"
     ]
 
 
