@@ -189,10 +189,12 @@ def _expand_escapes(value: str) -> str:
         simple = _SIMPLE_ESCAPES.get(escape[1])
         if simple is not None:
             return simple
-        digits = escape[2:]  # \0NNN is octal NNN; Go wants exactly three octal digits
+        # \0NNN is octal NNN (Go wants exactly three octal digits, up to 377); when it
+        # is not, compose keeps the escape with its "0" dropped (\08 is \8)
+        digits = escape[2:]
         if len(digits) == 3 and all(d in "01234567" for d in digits) and int(digits, 8) < 256:
             return chr(int(digits, 8))
-        return escape
+        return "\\" + digits
 
     return _ESCAPE.sub(one, value)
 
