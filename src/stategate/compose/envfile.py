@@ -47,6 +47,8 @@ _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006
 _INLINE_SPACE = frozenset("\t\v\f\r \x85\xa0")  # the parser's isSpace: no line break
 _EXPORT = re.compile(r"export[\t\n\f\r ]+")  # Go's \s: ASCII, without \v
 _NAME_PUNCTUATION = frozenset("_.-[]")
+_NAME_RUN = re.compile(r"[\w\t\v\f\r \x85\xa0.\-\[\]]*")
+_BLANKS = re.compile(f"[{_GO_SPACE}]*")
 _ESCAPE = re.compile(r'\\(?:[abcfnrtv$"\\]|0[0-9]{0,3})')
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _SIMPLE_ESCAPES |= {"\\": "\\", '"': '"', "$": "$$"}  # "$$": a literal $ when interpolated
@@ -112,8 +114,7 @@ def _statement_start(text: str, pos: int) -> int:
     """Skip blanks and comment lines (parser.go's getStatementStart)."""
     n = len(text)
     while True:
-        while pos < n and text[pos] in _GO_SPACE:
-            pos += 1
+        pos = _BLANKS.match(text, pos).end()  # type: ignore[union-attr]  # matches ""
         if pos >= n or text[pos] != "#":
             return pos
         pos = text.find("\n", pos)
@@ -133,18 +134,14 @@ def _key(text: str, pos: int, shown: str, lines: _Lines) -> tuple[str, int, bool
         if pos >= n:
             raise InputError("'export' names no variable", file=shown, line=lines.at(pos - 1))
     start = pos
-    key, after, inherited = "", start, False  # no separator: the rest is the value of ""
-    for i in range(start, n):
-        char = text[i]
-        if char in "=:\n":
-            key, after, inherited = text[start:i], i + 1, char == "\n"
-            break
-        if char in _INLINE_SPACE or char in _NAME_PUNCTUATION or _letter_or_number(char):
-            continue
+    i = _name_end(text, start)
+    if i >= n:  # no separator: the rest is the value of ""
+        key, after, inherited = "", start, False
+    elif text[i] in "=:\n":
+        key, after, inherited = text[start:i], i + 1, text[i] == "\n"
+    else:
         raise InputError(
-            f"unexpected character {char!r} in a variable name",
-            file=shown,
-            line=lines.at(i),
+            f"unexpected character {text[i]!r} in a variable name", file=shown, line=lines.at(i)
         )
     key = key.rstrip(_GO_SPACE)
     if " " in key:
@@ -152,6 +149,27 @@ def _key(text: str, pos: int, shown: str, lines: _Lines) -> tuple[str, int, bool
     while after < n and text[after] in _INLINE_SPACE:
         after += 1
     return key, after, inherited
+
+
+def _name_end(text: str, start: int) -> int:
+    """Where the characters a name may hold (and inline spaces) end from ``start``."""
+    i = start
+    while True:
+        run = _NAME_RUN.match(text, i)
+        end = run.end() if run else i
+        # \w is near Go's letters and numbers: check what it lets through, and past it
+        if not text[i:end].isascii():
+            for j in range(i, end):
+                if not text[j].isascii() and not _name_char(text[j]):
+                    return j
+        if end < len(text) and _name_char(text[end]):
+            i = end + 1
+            continue
+        return end
+
+
+def _name_char(char: str) -> bool:
+    return char in _INLINE_SPACE or char in _NAME_PUNCTUATION or _letter_or_number(char)
 
 
 def _letter_or_number(char: str) -> bool:
