@@ -96,7 +96,8 @@ def load_compose(
     With ``files`` (``-f`` or the policy's list) they form one project merged in
     order (an empty list: no project). Otherwise files are discovered and grouped by project name; files of
     one project are merged in path order, as ``docker compose -f`` would.
-    ``extra_env`` (``--env KEY=VALUE``) overrides the env file's variables;
+    ``extra_env`` (``--env KEY=VALUE``) overrides the env file's variables and, as
+    compose's process environment, is what the env file's references see first;
     ``host_variables`` are set by the deploy host, so a required reference to one is
     not refused.
     """
@@ -220,7 +221,10 @@ class _Loader:
             if rel in self._env_cache:
                 return self._env_cache[rel]
             if self.source.is_file(rel):
-                env = parse_env(decode_text(self.source.read_bytes(rel), rel), rel, self.diag)
+                text = decode_text(self.source.read_bytes(rel), rel)
+                # compose looks references up in the process environment first;
+                # stategate's stand-in for it is --env, which also wins over the file
+                env = parse_env(text, rel, self.diag, lookup=self.extra_env, host=self.host)
                 env.update(self.extra_env)
                 self._env_cache[rel] = env
                 return env

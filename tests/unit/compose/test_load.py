@@ -109,6 +109,25 @@ def test_env_file_interpolation_and_unresolved_warning(tree: Tree) -> None:
     ]
 
 
+def test_env_file_references_see_extra_env_first_and_extra_env_wins(tree: Tree) -> None:
+    # compose looks a .env reference up in the process environment first (--env here)
+    root = tree(
+        {
+            ".env": "A=file\nB=${A}-${C}\nC=late\nD\n",
+            "compose.yml": "services:\n  db:\n    image: pg:${A}.${B}.${D}\n",
+        }
+    )
+    result = load_compose(WorkTree(root), extra_env={"A": "cli", "D": "d"})
+    assert result.projects[0].services["db"].spec["image"] == "pg:cli.cli-.d"
+    assert any("variable C is not set" in str(w) for w in result.warnings)
+
+
+def test_a_refused_env_file_names_the_file_and_line(tree: Tree) -> None:
+    root = tree({".env": 'A=1\nB="open\nC=2\n', "compose.yml": "services:\n  db:\n    image: pg\n"})
+    with pytest.raises(InputError, match=r"^\.env:2: unterminated quoted value"):
+        load_compose(WorkTree(root))
+
+
 def test_extends_same_file_and_other_file(tree: Tree) -> None:
     root = tree(
         {
