@@ -13,7 +13,7 @@ import posixpath
 def repo_path(base_dir: str, path: str) -> str:
     """``path`` (as written in a compose file under ``base_dir``) relative to the repo root."""
     if path.startswith(("/", "~")):
-        return go_clean(path)
+        return path  # a host path, printed as written (compose does not clean it)
     return posixpath.normpath(posixpath.join(base_dir, path) if base_dir else path)
 
 

@@ -259,6 +259,34 @@ def _env_files(spec: Spec, ctx: ServiceContext) -> Spec:
     return out
 
 
+def _implied_dependencies(spec: Spec) -> dict[str, Spec]:
+    """Services that ``network_mode: service:x`` (and ipc, pid, ...) or ``volumes_from``
+    depend on, with the conditions compose adds for them."""
+    implied: dict[str, Spec] = {}
+    for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
+        value = spec.get(key)
+        if isinstance(value, str) and value.startswith("service:"):
+            implied[value[len("service:") :]] = {
+                "condition": "service_started",
+                "restart": True,
+                "required": True,
+            }
+    for item in spec.get("volumes_from") or []:
+        if isinstance(item, str) and not item.startswith("container:"):
+            implied.setdefault(
+                item.split(":")[0],
+                {"condition": "service_started", "required": True},
+            )
+    return implied
+
+
+def _depends_on(spec: Spec, ctx: ServiceContext) -> Spec:
+    implied = _implied_dependencies(spec)
+    if not implied:
+        return spec
+    return {**spec, "depends_on": {**implied, **(spec.get("depends_on") or {})}}
+
+
 def _omit_empty(spec: Spec, ctx: ServiceContext) -> Spec:
     return {k: v for k, v in spec.items() if not (k in _OMIT_EMPTY and v in ({}, []))}
 
@@ -280,6 +308,7 @@ RULES: tuple[Rule, ...] = (
     _secrets,
     _build,
     _env_files,
+    _depends_on,
     _omit_empty,
     _default_network,
 )
