@@ -28,6 +28,8 @@ def command(
     data: object = projects[0] if len(projects) == 1 else {"projects": projects}
     # Credential values never reach output, wherever they were interpolated to.
     secrets = credential_values(platform.compose.variables, data)
+    # the printed model escapes `$` as `$$`: mask a credential in that form too
+    secrets |= {value.replace("$", "$$") for value in secrets}
     data = redact(data, secrets)
     if fmt == "json":
         text = json.dumps(data, indent=2) + "\n"
