@@ -24,10 +24,12 @@ def command(
 ) -> int:
     """Print the resolved compose model (interpolated, merged, extends and include applied)."""
     platform = load_platform(repo, files, profiles=profiles, env=parse_env_options(env))
-    projects = [canonical_project(p) for p in platform.compose.projects]
+    projects = [canonical_project(p, platform.source) for p in platform.compose.projects]
     data: object = projects[0] if len(projects) == 1 else {"projects": projects}
     # Credential values never reach output, wherever they were interpolated to.
     secrets = credential_values(platform.compose.variables, data)
+    # the printed model escapes `$` as `$$`: mask a credential in that form too
+    secrets |= {value.replace("$", "$$") for value in secrets}
     data = redact(data, secrets)
     if fmt == "json":
         text = json.dumps(data, indent=2) + "\n"

@@ -38,6 +38,7 @@ MAX_SERVICES = 2000
 MAX_COMPOSE_BYTES = 32 * 1024 * 1024
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # what compose accepts
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_NAME_VARIABLE = "COMPOSE_PROJECT_NAME"
 
 
 def _clip(text: str) -> str:
@@ -59,6 +60,7 @@ class Project:
     files: list[str]
     services: dict[str, ServiceDef] = field(default_factory=dict)
     sections: dict[str, YMap] = field(default_factory=dict)  # volumes, networks, ...
+    extensions: dict[str, Any] = field(default_factory=dict)  # top-level x-* (printed only)
 
 
 @dataclass
@@ -154,7 +156,7 @@ def _apply_profiles(project: Project, active: set[str]) -> None:
 
 def _default_project_name(directory: str, root_name: str) -> str:
     base = posixpath.basename(directory) if directory else root_name
-    return re.sub(r"[^a-z0-9_-]", "", base.lower()) or "default"
+    return re.sub(r"[^a-z0-9_-]", "", base.lower()).lstrip("_-") or "default"
 
 
 class _Loader:
@@ -248,14 +250,24 @@ class _Loader:
     ) -> Project:
         directory = posixpath.dirname(files[0])
         env = dict(env) if env is not None else self.env_for(directory)
+        name = env.get(_NAME_VARIABLE) or self._yaml_name(files, env)
+        if name and "$" not in name and not _PROJECT_NAME.fullmatch(name):
+            raise InputError(
+                f"invalid project name {_clip(name)!r}: compose allows only lowercase "
+                "letters, digits, '_' and '-', starting with a letter or digit",
+                file=files[0],
+            )
+        project_name = name or name_hint or _default_project_name(directory, self.source.root_name)
+        # compose interpolates with the project's name in COMPOSE_PROJECT_NAME
+        env[_NAME_VARIABLE] = project_name
         merged_services: dict[str, ServiceDef] = {}
         sections: dict[str, YMap] = {}
-        name: str | None = None
+        extensions: dict[str, Any] = {}
         for rel in files:
             if rel in stack:
                 raise InputError("include cycle: " + " -> ".join((*stack, rel)), file=rel)
             doc = self.document(rel, env)
-            name = scalar_text(doc.get("name")) or name
+            extensions.update((k, v) for k, v in doc.items() if k.startswith("x-"))
             for included in self._includes(doc, rel, directory, env, (*stack, rel)):
                 for svc in included.services.values():
                     if svc.name in merged_services:
@@ -297,14 +309,19 @@ class _Loader:
                 if isinstance(section_values, YMap):
                     values = section_values
                     sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
-        if name and "$" not in name and not _PROJECT_NAME.fullmatch(name):
-            raise InputError(
-                f"invalid project name {_clip(name)!r}: compose allows only lowercase "
-                "letters, digits, '_' and '-', starting with a letter or digit",
-                file=files[0],
-            )
-        project_name = name or name_hint or _default_project_name(directory, self.source.root_name)
-        return Project(project_name, directory, list(files), merged_services, sections)
+        return Project(project_name, directory, list(files), merged_services, sections, extensions)
+
+    def _yaml_name(self, files: list[str], env: Mapping[str, str]) -> str | None:
+        """The top-level ``name:`` of the last file that gives one, interpolated."""
+        name: str | None = None
+        for rel in files:
+            raw = self.raw(rel)
+            if "name" in raw:
+                value = interpolate_tree(
+                    raw.get("name"), env, Diagnostics(), raw.key_loc("name"), self.budget
+                )
+                name = scalar_text(value) or name
+        return name
 
     def _includes(
         self, doc: YMap, rel: str, directory: str, env: Mapping[str, str], stack: tuple[str, ...]

@@ -46,7 +46,7 @@ def test_override_file_merge_semantics(tree: Tree) -> None:
         }
     )
     web = _config(root, ["compose.yaml", "override.yaml"])["services"]["web"]
-    assert web["command"] == "c"  # replaced
+    assert web["command"] == ["c"]  # replaced (a string is split into words, as compose)
     assert web["environment"] == {"A": "1", "B": "3", "C": "4"}  # merged by key
     assert web["labels"] == {"x": "1", "y": "2"}
     assert [p["published"] for p in web["ports"]] == ["80", "443"]  # concatenated
@@ -89,7 +89,7 @@ def test_long_syntax_of_ports_and_volumes(tree: Tree) -> None:
     assert svc["ports"][2] == {"mode": "ingress", "target": 9000, "protocol": "tcp"}
     assert svc["ports"][3]["host_ip"] == "::1"
     assert svc["volumes"][0]["type"] == "bind" and svc["volumes"][0]["read_only"] is True
-    assert svc["volumes"][1] == {"type": "volume", "target": "/anon"}
+    assert svc["volumes"][1] == {"type": "volume", "target": "/anon", "volume": {}}
 
 
 def test_env_file_interpolation_and_unresolved_warning(tree: Tree) -> None:
