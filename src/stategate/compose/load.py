@@ -212,11 +212,12 @@ class _Loader:
         return _default_project_name(posixpath.dirname(rel), self.source.root_name)
 
     def env_for(self, directory: str, explicit: str | None = None) -> dict[str, str]:
-        """Variables for interpolation: the given env file, else .env in the project
-        directory, else .env at the repo root. The process environment is not used:
-        the gate judges the repo, not the shell it runs in."""
+        """Variables for interpolation: the given env file (compose's ``--env-file``),
+        else ``.env`` in the project directory, as compose reads them (not the repo
+        root's: compose does not read it either). The process environment is not used:
+        the gate judges the repo, not the shell it runs in (``--env`` stands for it)."""
         chosen = explicit or self.env_file
-        candidates = [chosen] if chosen else [join(directory, ".env"), ".env"]
+        candidates = [chosen] if chosen else [join(directory, ".env")]
         for rel in candidates:
             if rel is None:
                 continue
@@ -318,7 +319,7 @@ class _Loader:
             raw = self.raw(rel)
             if "name" in raw:
                 value = interpolate_tree(
-                    raw.get("name"), env, Diagnostics(), raw.key_loc("name"), self.budget
+                    raw.get("name"), env, Diagnostics(), raw.key_loc("name"), self.budget, self.host
                 )
                 name = scalar_text(value) or name
         return name
