@@ -51,6 +51,9 @@ class ServiceDef:
     file: str  # repo-relative file whose definition names this service first
     loc: Loc  # where the service key is written
     spec: YMap  # normalized, interpolated, merged definition
+    # the project directory its relative paths resolve against (compose: the first -f
+    # file's folder, for every file merged after it; an included file's own folder)
+    directory: str = ""
 
 
 @dataclass
@@ -152,6 +155,19 @@ def _apply_profiles(project: Project, active: set[str]) -> None:
         profiles = project.services[name].spec.get("profiles")
         if profiles and not active.intersection(str(p) for p in profiles):
             del project.services[name]
+
+
+def _resolve_bare_environment(spec: YMap, env: Mapping[str, str]) -> None:
+    """``environment: [NAME]`` takes NAME's value from the project's variables (the env
+    file, ``--env``), as compose resolves it; unset, it stays without a value."""
+    environment = spec.get("environment")
+    if not isinstance(environment, YMap):
+        return
+    for key, value in environment.items():
+        if value is None and key in env:
+            environment.put(
+                key, env[key], environment.key_loc(key), environment.directives.get(key)
+            )
 
 
 def _default_project_name(directory: str, root_name: str) -> str:
@@ -304,12 +320,15 @@ class _Loader:
                     prior = merged_services[svc_name]
                     prior.spec = merge_service(prior.spec, spec)
                 else:
-                    merged_services[svc_name] = ServiceDef(svc_name, rel, loc, spec)
+                    merged_services[svc_name] = ServiceDef(svc_name, rel, loc, spec, directory)
             for section in _TOP_SECTIONS:
                 section_values = doc.get(section)
                 if isinstance(section_values, YMap):
                     values = section_values
                     sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
+        for svc in merged_services.values():
+            if svc.file in files:  # an included project's were resolved with its own env
+                _resolve_bare_environment(svc.spec, env)
         return Project(project_name, directory, list(files), merged_services, sections, extensions)
 
     def _yaml_name(self, files: list[str], env: Mapping[str, str]) -> str | None:

@@ -6,7 +6,6 @@ This is the printed model only: what stategate judges is the loaded
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +39,7 @@ def canonical_project(project: Project, source: Source | None = None) -> dict[st
     services: dict[str, Any] = {}
     for name in sorted(project.services):
         svc = project.services[name]
-        ctx = ServiceContext(name, posixpath.dirname(svc.file), svc.loc, read_text)
+        ctx = ServiceContext(name, svc.directory, svc.loc, read_text)
         services[name] = canonical_service(to_plain(svc.spec), ctx)
     out: dict[str, Any] = {"name": project.name, "services": services}
     used = used_names(services)

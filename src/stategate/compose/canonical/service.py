@@ -103,6 +103,9 @@ def _sizes_and_durations(spec: Spec, ctx: ServiceContext) -> Spec:
             out[key] = ram_bytes(out[key])
     if "stop_grace_period" in out:
         out["stop_grace_period"] = duration_text(out["stop_grace_period"])
+    for key in ("cpus", "cpu_count", "cpu_percent"):
+        if key in out:
+            out[key] = _number(out[key])
     return out
 
 
@@ -150,13 +153,16 @@ def _devices(spec: Spec, ctx: ServiceContext) -> Spec:
 
 
 def _number(value: Any) -> Any:
-    if isinstance(value, str) and not isinstance(value, bool):
+    """A float as Go's JSON prints it: ``1.0`` and ``"1.0"`` are ``1``, ``1.5`` stays."""
+    number = value
+    if isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
             return value
-        return int(number) if number.is_integer() and "." not in value else number
-    return value
+    if isinstance(number, float) and number.is_integer():
+        return int(number)
+    return number
 
 
 def _resources(resources: Any) -> Any:
