@@ -72,10 +72,17 @@ class Outcome:
 
 
 def run_compose(
-    binary: Path, root: Path, files: Sequence[str], env: Mapping[str, str], profiles: Sequence[str]
+    binary: Path,
+    root: Path,
+    files: Sequence[str],
+    env: Mapping[str, str],
+    profiles: Sequence[str],
+    env_file: str | None = None,
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="compose-home-") as home:
         argv = [str(binary)]
+        if env_file:
+            argv += ["--env-file", env_file]
         for rel in files:
             argv += ["-f", rel]
         for profile in profiles or ["*"]:
@@ -92,11 +99,17 @@ def run_compose(
 
 
 def run_stategate(
-    root: Path, files: Sequence[str], env: Mapping[str, str], profiles: Sequence[str]
+    root: Path,
+    files: Sequence[str],
+    env: Mapping[str, str],
+    profiles: Sequence[str],
+    env_file: str | None = None,
 ) -> Outcome:
     source = WorkTree(root)
     try:
-        loaded = load_compose(source, list(files), extra_env=dict(env), profiles=list(profiles))
+        loaded = load_compose(
+            source, list(files), env_file=env_file, extra_env=dict(env), profiles=list(profiles)
+        )
         model = canonical_project(loaded.projects[0], source)
     except InputError as refused:
         return Outcome(None, str(refused), refused.file, refused.line)
@@ -245,7 +258,8 @@ def run_in(
     env: Mapping[str, str],
     profiles: Sequence[str],
     allowed: Sequence[Allowed],
+    env_file: str | None = None,
 ) -> Verdict:
-    compose = run_compose(binary, root, files, env, profiles)
-    ours = run_stategate(root, files, env, profiles)
+    compose = run_compose(binary, root, files, env, profiles, env_file)
+    ours = run_stategate(root, files, env, profiles, env_file)
     return judge(compose, ours, allowed)

@@ -28,6 +28,9 @@ def command(
     data: object = projects[0] if len(projects) == 1 else {"projects": projects}
     # Credential values never reach output, wherever they were interpolated to.
     secrets = credential_values(platform.compose.variables, data)
+    # what the deploy host's secret store sets is masked, whatever its name
+    host = set(platform.loaded_policy.policy.compose.host_variables)
+    secrets |= {value for name, value in platform.compose.variables if name in host and value}
     # the printed model escapes `$` as `$$`: mask a credential in that form too
     secrets |= {value.replace("$", "$$") for value in secrets}
     data = redact(data, secrets)
