@@ -7,8 +7,11 @@ Compose runs in an empty environment (``env -i``: only ``PATH``, a private ``HOM
 and the case's variables, which stategate receives as ``--env``), with
 ``--profile '*'`` unless the case names profiles (stategate's default is every
 service). Compose prints absolute host paths; they are compared after removing the
-checkout's root, which is what stategate prints relative to. Every other difference
-fails unless ``allowlist.yaml`` explains it.
+checkout's root, which is what stategate prints relative to. Both get ``PWD`` set to
+the checkout's root, as a shell that runs compose there has it (stategate never reads
+the shell, so ``${PWD}`` comes to it as ``--env PWD=...``, and the root it then prints
+is removed the same way). Every other difference fails unless ``allowlist.yaml``
+explains it.
 """
 
 from __future__ import annotations
@@ -260,6 +263,9 @@ def run_in(
     allowed: Sequence[Allowed],
     env_file: str | None = None,
 ) -> Verdict:
-    compose = run_compose(binary, root, files, env, profiles, env_file)
-    ours = run_stategate(root, files, env, profiles, env_file)
+    shell = {"PWD": str(root), **env}
+    compose = run_compose(binary, root, files, shell, profiles, env_file)
+    ours = run_stategate(root, files, shell, profiles, env_file)
+    if ours.model is not None:
+        ours = Outcome(_relative(ours.model, str(root)))
     return judge(compose, ours, allowed)

@@ -19,6 +19,7 @@ from stategate.compose.envfile import parse_env
 from stategate.compose.interpolate import ExpansionBudget, interpolate_tree
 from stategate.compose.merge import merge_service, merge_top
 from stategate.compose.normalize import normalize_service, scalar_text
+from stategate.compose.rebase import rebase_service
 from stategate.errors import InputError
 from stategate.source import Source, join
 from stategate.yamlfile import Loc, YMap, YSeq, decode_text, loads
@@ -315,7 +316,7 @@ class _Loader:
                         file=rel,
                         line=loc.line,
                     )
-                spec = self._service(rel, svc_name, raw_spec, loc, env, doc, ())
+                spec = self._service(rel, svc_name, raw_spec, loc, env, doc, (), directory)
                 if svc_name in merged_services:
                     prior = merged_services[svc_name]
                     prior.spec = merge_service(prior.spec, spec)
@@ -401,7 +402,10 @@ class _Loader:
         env: Mapping[str, str],
         doc: YMap,
         chain: tuple[tuple[str, str], ...],
+        paths_dir: str,
     ) -> YMap:
+        """The normalized service, ``extends`` applied; relative paths of a base from
+        another file are rebased onto ``paths_dir``, which this service's are relative to."""
         if raw is None:
             raw = YMap(loc)
         if not isinstance(raw, YMap):
@@ -441,7 +445,10 @@ class _Loader:
             env,
             base_doc,
             (*chain, (rel, name)),
+            posixpath.dirname(target) if base_file else paths_dir,
         )
+        if base_file:
+            base = rebase_service(base, posixpath.dirname(target), paths_dir)
         local = YMap(spec.loc)
         for key, value in spec.items():
             if key != "extends":
