@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stategate.compose.consistency import check_consistency
 from stategate.compose.diagnostics import Diagnostics, Warning
 from stategate.compose.envfile import parse_env
 from stategate.compose.interpolate import ExpansionBudget, interpolate_tree
@@ -103,6 +104,8 @@ def load_compose(
         projects = _discovered_projects(loader, source)
     else:
         projects = [loader.project(list(files))] if files else []
+    for project in projects:
+        check_consistency(project)
     if profiles:
         for project in projects:
             _apply_profiles(project, set(profiles))
@@ -284,6 +287,9 @@ class _Loader:
                 if isinstance(section_values, YMap):
                     values = section_values
                     sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
+        for svc in merged_services.values():
+            if svc.file in files:  # included services were checked in their own project
+                self._check_env_files(svc, directory, files)
         if name and "$" not in name and not _PROJECT_NAME.fullmatch(name):
             raise InputError(
                 f"invalid project name {_clip(name)!r}: compose allows only lowercase "
@@ -292,6 +298,24 @@ class _Loader:
             )
         project_name = name or name_hint or _default_project_name(directory, self.source.root_name)
         return Project(project_name, directory, list(files), merged_services, sections)
+
+    def _check_env_files(self, svc: ServiceDef, directory: str, files: list[str]) -> None:
+        """Every required ``env_file`` must exist, as compose requires ("env file ...
+        not found"); a path is relative to the project directory, or to the file of an
+        ``extends`` base defined elsewhere."""
+        entries = svc.spec.get("env_file")
+        if not isinstance(entries, YSeq):
+            return
+        for index, entry in enumerate(entries):
+            loc = entries.item_loc(index)
+            path = scalar_text(entry.get("path")) if isinstance(entry, YMap) else None
+            optional = isinstance(entry, YMap) and scalar_text(entry.get("required")) == "false"
+            if not path or optional:
+                continue
+            base = directory if loc.file in files else posixpath.dirname(loc.file)
+            target = join(base, path, shown=loc.file, line=loc.line)
+            if not self.source.is_file(target):
+                raise InputError(f"env file {target} not found", file=loc.file, line=loc.line)
 
     def _includes(
         self, doc: YMap, rel: str, directory: str, env: Mapping[str, str], stack: tuple[str, ...]

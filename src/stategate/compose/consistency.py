@@ -1,0 +1,174 @@
+"""The consistency checks compose runs on a loaded project (compose-go
+``loader/validate.go`` ``checkConsistency``): every reference a service makes
+(networks, volumes, secrets, configs, other services) must name something the
+project defines, and a service must say what it runs.
+
+Pure: takes the merged project, raises an :class:`InputError` at the first problem,
+naming the file and line of the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from stategate.compose.normalize import scalar_text
+from stategate.errors import InputError
+from stategate.yamlfile import Loc, YMap, YSeq
+
+if TYPE_CHECKING:  # load.py calls this module
+    from stategate.compose.load import Project, ServiceDef
+
+_HEALTHCHECK_KINDS = ("CMD", "CMD-SHELL", "NONE")
+
+
+def check_consistency(project: Project) -> None:
+    """Refuse what ``docker compose config`` refuses as "invalid compose project"."""
+    for svc in project.services.values():
+        _check_service(project, svc)
+    _check_secrets(project)
+    _check_cycles(project)
+
+
+def _fail(message: str, loc: Loc) -> InputError:
+    return InputError(message, file=loc.file, line=loc.line)
+
+
+def _declared(project: Project, section: str) -> YMap:
+    return project.sections.get(section) or YMap(Loc("", 0))
+
+
+def _seq(value: Any) -> Iterator[tuple[Any, Loc]]:
+    if isinstance(value, YSeq):
+        for index, item in enumerate(value):
+            yield item, value.item_loc(index)
+
+
+def _check_service(project: Project, svc: ServiceDef) -> None:
+    spec, name = svc.spec, svc.name
+    if "build" not in spec and not scalar_text(spec.get("image")) and "provider" not in spec:
+        raise _fail(f"service {name!r} has neither an image nor a build context specified", svc.loc)
+    networks = spec.get("networks")
+    if "network_mode" in spec and isinstance(networks, YMap) and networks:
+        raise _fail(
+            f"service {name!r} declares mutually exclusive 'network_mode' and 'networks'",
+            spec.key_loc("network_mode"),
+        )
+    declared_networks = _declared(project, "networks")
+    if isinstance(networks, YMap):
+        for network in networks:
+            if network != "default" and network not in declared_networks:
+                raise _fail(
+                    f"service {name!r} refers to undefined network {network}",
+                    networks.key_loc(network),
+                )
+    _check_healthcheck(spec)
+    for dependency, loc in _service_references(spec):
+        if dependency not in project.services:
+            raise _fail(f"service {name!r} depends on undefined service {dependency!r}", loc)
+    declared_volumes = _declared(project, "volumes")
+    for volume, loc in _seq(spec.get("volumes")):
+        source = scalar_text(volume.get("source")) if isinstance(volume, YMap) else None
+        named = isinstance(volume, YMap) and scalar_text(volume.get("type")) == "volume"
+        if named and source and source not in declared_volumes:
+            raise _fail(f"service {name!r} refers to undefined volume {source}", loc)
+    build = spec.get("build")
+    if isinstance(build, YMap):
+        _check_sources(project, name, build.get("secrets"), "secrets", "build secret")
+    _check_sources(project, name, spec.get("configs"), "configs", "config")
+    _check_sources(project, name, spec.get("secrets"), "secrets", "secret")
+    scale = spec.get("scale")
+    if isinstance(scale, int) and not isinstance(scale, bool) and scale < 0:
+        raise _fail(
+            f"services.{name}.scale: must be greater than or equal to 0", spec.key_loc("scale")
+        )
+    _check_mount_targets(spec, name)
+
+
+def _check_healthcheck(spec: YMap) -> None:
+    check = spec.get("healthcheck")
+    if not isinstance(check, YMap):
+        return
+    test = check.get("test")
+    if isinstance(test, YSeq) and test and scalar_text(test[0]) not in _HEALTHCHECK_KINDS:
+        raise _fail(
+            'healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"',
+            check.key_loc("test"),
+        )
+
+
+def _service_references(spec: YMap) -> Iterator[tuple[str, Loc]]:
+    """Services this one needs: compose turns ``volumes_from``, ``links`` and
+    ``network_mode: service:`` into ``depends_on`` entries."""
+    depends = spec.get("depends_on")
+    if isinstance(depends, YMap):
+        for other in depends:
+            yield other, depends.key_loc(other)
+    for item, loc in _seq(spec.get("volumes_from")):
+        text = scalar_text(item) or ""
+        if not text.startswith("container:"):
+            yield text.split(":")[0], loc
+    for item, loc in _seq(spec.get("links")):
+        yield (scalar_text(item) or "").split(":")[0], loc
+    mode = spec.get("network_mode")
+    if isinstance(mode, str) and mode.startswith("service:"):
+        yield mode[len("service:") :], spec.key_loc("network_mode")
+
+
+def _check_sources(project: Project, name: str, value: Any, section: str, what: str) -> None:
+    declared = _declared(project, section)
+    for item, loc in _seq(value):
+        source = scalar_text(item.get("source")) if isinstance(item, YMap) else scalar_text(item)
+        if source is not None and source not in declared:
+            raise _fail(f"service {name!r} refers to undefined {what} {source}", loc)
+
+
+def _check_mount_targets(spec: YMap, name: str) -> None:
+    mounted: dict[str, str] = {}
+    for index, (item, _loc) in enumerate(_seq(spec.get("tmpfs"))):
+        path = (scalar_text(item) or "").partition(":")[0]
+        mounted.setdefault(path, f"services.{name}.tmpfs[{index}]")
+    for index, (item, loc) in enumerate(_seq(spec.get("volumes"))):
+        target = scalar_text(item.get("target")) if isinstance(item, YMap) else None
+        if target is not None and target in mounted:
+            raise _fail(
+                f"services.{name}.volumes[{index}]: target {target} already mounted as "
+                f"{mounted[target]}",
+                loc,
+            )
+
+
+def _check_secrets(project: Project) -> None:
+    secrets = _declared(project, "secrets")
+    for name, secret in secrets.items():
+        if not isinstance(secret, YMap) or secret.get("external") is True:
+            continue
+        if secret.get("file") is None and secret.get("environment") is None:
+            raise _fail(
+                f"secrets.{name}: one of file|environment must be set", secrets.key_loc(name)
+            )
+
+
+def _check_cycles(project: Project) -> None:
+    """compose-go ``graph.CheckCycle``, iteratively (a long chain must not overflow)."""
+    edges = {name: list(_service_references(svc.spec)) for name, svc in project.services.items()}
+    done: set[str] = set()
+    for start in edges:
+        if start in done:
+            continue
+        path: list[str] = [start]
+        stack: list[Iterator[tuple[str, Loc]]] = [iter(edges[start])]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                done.add(path.pop())
+                stack.pop()
+                continue
+            other, loc = step
+            if other in path:
+                cycle = [*path[path.index(other) :], other]
+                raise _fail("dependency cycle detected: " + " -> ".join(cycle), loc)
+            if other in done or other not in edges:
+                continue
+            path.append(other)
+            stack.append(iter(edges[other]))
