@@ -169,7 +169,13 @@ def _port_number(value: Any, loc: Loc) -> Any:
 
 
 def is_path_source(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or (source.startswith("${") and "/" in source)
+    """A bind source, as compose-go's ``isFilePath`` reads it (a Windows drive or named
+    pipe too)."""
+    return (
+        source.startswith(("/", ".", "~", "\\\\"))
+        or (source.startswith("${") and "/" in source)
+        or (len(source) > 1 and source[0].isalpha() and source[1] == ":")
+    )
 
 
 def volume_entry(item: Any, loc: Loc) -> YMap:

@@ -26,6 +26,7 @@ class Refusal:
     line: int  # the line stategate names
     fragment: str  # in stategate's message
     twin: str  # a valid near-twin compose accepts
+    files: tuple[tuple[str, str], ...] = ()  # other files beside compose.yaml
 
 
 CASES = [
@@ -350,23 +351,145 @@ CASES = [
           s: {name: shared, external: true}
         """,
     ),
+    Refusal(
+        "env-file-missing",
+        "env file /.../missing.env not found: stat ...: no such file or directory",
+        """
+        services:
+          a:
+            image: x
+            env_file:
+              - present.env
+              - missing.env
+        """,
+        6,
+        "env file missing.env not found",
+        """
+        services:
+          a:
+            image: x
+            env_file:
+              - present.env
+              - path: missing.env
+                required: false
+        """,
+        files=(("present.env", "A=1\n"),),
+    ),
+    Refusal(
+        "volume-empty-section",
+        "invalid spec: :/data: empty section between colons",
+        """
+        services:
+          a:
+            image: x
+            volumes:
+              - ${DATA_DIR}:/data
+        """,
+        5,
+        "empty section between colons",
+        """
+        services:
+          a:
+            image: x
+            volumes:
+              - ${DATA_DIR:-./data}:/data
+              - C:/windows:/w:ro
+        """,
+    ),
+    Refusal(
+        "volume-too-many-colons",
+        "invalid spec: ./a:/b:ro:z: too many colons",
+        """
+        services:
+          a:
+            image: x
+            volumes: ["./a:/b:ro:z"]
+        """,
+        4,
+        "too many colons",
+        """
+        services:
+          a:
+            image: x
+            volumes: ["./a:/b:ro,z"]
+        """,
+    ),
+    Refusal(
+        "port-proto",
+        "invalid proto: xyz",
+        """
+        services:
+          a:
+            image: x
+            ports:
+              - 8080:80/xyz
+        """,
+        5,
+        "invalid proto: xyz",
+        """
+        services:
+          a:
+            image: x
+            ports: [8080:80/udp, "127.0.0.1:53:53/sctp", "[::1]:8000-8001:8000-8001"]
+        """,
+    ),
+    Refusal(
+        "port-container",
+        "invalid containerPort: http",
+        """
+        services:
+          a:
+            image: x
+            ports: ["8080:http"]
+        """,
+        4,
+        "invalid containerPort http",
+        """
+        services:
+          a:
+            image: x
+            ports: ["8080:80"]
+        """,
+    ),
+    Refusal(
+        "port-host-ip",
+        "invalid IP address: localhost",
+        """
+        services:
+          a:
+            image: x
+            ports: ["localhost:8080:80"]
+        """,
+        4,
+        "invalid IP address localhost",
+        """
+        services:
+          a:
+            image: x
+            ports: ["127.0.0.1:8080:80"]
+        """,
+    ),
 ]
 
 
-def _write(root: Path, text: str) -> Path:
+def _write(root: Path, case: Refusal, text: str) -> Path:
     (root / "compose.yaml").write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    for rel, content in case.files:
+        (root / rel).write_text(content, encoding="utf-8")
     return root
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_compose_refusal_is_refused_at_its_line(tmp_path: Path, case: Refusal) -> None:
     with pytest.raises(InputError) as caught:
-        load_compose(WorkTree(_write(tmp_path, case.refused)), ["compose.yaml"])
+        load_compose(WorkTree(_write(tmp_path, case, case.refused)), ["compose.yaml"])
     assert (caught.value.file, caught.value.line) == ("compose.yaml", case.line)
     assert case.fragment in caught.value.message
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_valid_twin_loads(tmp_path: Path, case: Refusal) -> None:
-    (project,) = load_compose(WorkTree(_write(tmp_path, case.twin)), ["compose.yaml"]).projects
+    (project,) = load_compose(
+        WorkTree(_write(tmp_path, case, case.twin)), ["compose.yaml"]
+    ).projects
     assert project.services
