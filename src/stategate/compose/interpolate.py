@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stategate.compose.casts import cast_typed
 from stategate.compose.diagnostics import Diagnostics
 from stategate.errors import InputError
 from stategate.yamlfile import Loc, YMap, YSeq
@@ -261,12 +262,15 @@ def interpolate_tree(
     diag: Diagnostics,
     loc: Loc,
     budget: ExpansionBudget | None = None,
+    path: tuple[str, ...] = (),
 ) -> Any:
     """Interpolate every string value (not keys) in place-built copies of the tree.
 
     An unset variable, required or not, is an empty string and a warning; a malformed
     reference or an expansion past the limits is an ``InputError`` naming the file
-    and line.
+    and line. ``path`` is where ``node`` sits in a compose document (keys, ``[]`` for a
+    list item): a string where compose expects a boolean or a number is cast to it, as
+    compose casts it (:func:`stategate.compose.casts.cast_typed`).
     """
     budget = budget if budget is not None else ExpansionBudget()
     if isinstance(node, YMap):
@@ -275,7 +279,7 @@ def interpolate_tree(
             kloc = node.key_loc(key)
             out.put(
                 key,
-                interpolate_tree(value, env, diag, kloc, budget),
+                interpolate_tree(value, env, diag, kloc, budget, (*path, key)),
                 kloc,
                 node.directives.get(key),
             )
@@ -284,7 +288,7 @@ def interpolate_tree(
         seq = YSeq(node.loc)
         for index, value in enumerate(node):
             iloc = node.item_loc(index)
-            seq.push(interpolate_tree(value, env, diag, iloc, budget), iloc)
+            seq.push(interpolate_tree(value, env, diag, iloc, budget, (*path, "[]")), iloc)
         return seq
     if isinstance(node, str) and "$" in node:
         try:
@@ -295,7 +299,9 @@ def interpolate_tree(
             raise InputError(str(exc), file=loc.file, line=loc.line) from None
         for message in substitution_warnings(result):
             diag.warn(loc, message)
-        return result.text
+        node = result.text
+    if isinstance(node, str) and path:
+        return cast_typed(node, path, loc, diag)
     return node
 
 

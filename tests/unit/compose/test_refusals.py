@@ -469,6 +469,53 @@ CASES = [
             ports: ["127.0.0.1:8080:80"]
         """,
     ),
+    Refusal(
+        "cast-boolean",
+        "error while interpolating services.a.read_only: failed to cast to expected type: "
+        "invalid boolean: maybe",
+        """
+        services:
+          a:
+            image: x
+            read_only: ${RO}
+        """,
+        4,
+        "services.a.read_only: failed to cast to expected type: invalid boolean",
+        """
+        services:
+          a:
+            image: x
+            read_only: ${RO_OK}
+            privileged: "no"
+        """,
+        files=((".env", "RO=maybe\nRO_OK=true\n"),),
+    ),
+    Refusal(
+        "cast-integer",
+        "error while interpolating services.a.ports.[].target: failed to cast to expected "
+        'type: strconv.Atoi: parsing "http": invalid syntax',
+        """
+        services:
+          a:
+            image: x
+            ports:
+              - target: ${PORT}
+                published: "8080"
+        """,
+        5,
+        "services.a.ports.[].target: failed to cast to expected type: not an integer",
+        """
+        services:
+          a:
+            image: x
+            ports:
+              - target: ${PORT_OK}
+                published: "8080"
+            ulimits:
+              nofile: {soft: "1024", hard: "2048"}
+        """,
+        files=((".env", "PORT=http\nPORT_OK=80\n"),),
+    ),
 ]
 
 
