@@ -20,6 +20,7 @@ from stategate.compose.envfile import parse_env
 from stategate.compose.interpolate import ExpansionBudget, interpolate_tree
 from stategate.compose.merge import merge_service, merge_top
 from stategate.compose.normalize import normalize_service, scalar_text
+from stategate.compose.validation import validate_document
 from stategate.errors import InputError
 from stategate.source import Source, join
 from stategate.yamlfile import Loc, YMap, YSeq, decode_text, loads
@@ -245,6 +246,7 @@ class _Loader:
             if rel in stack:
                 raise InputError("include cycle: " + " -> ".join((*stack, rel)), file=rel)
             doc = self.document(rel, env)
+            validate_document(doc, rel)
             name = scalar_text(doc.get("name")) or name
             for included in self._includes(doc, rel, directory, env, (*stack, rel)):
                 for svc in included.services.values():

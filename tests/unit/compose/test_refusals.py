@@ -516,6 +516,108 @@ CASES = [
         """,
         files=((".env", "PORT=http\nPORT_OK=80\n"),),
     ),
+    Refusal(
+        "schema-additional-property",
+        "validating compose.yaml: services.a additional properties 'imagee' not allowed",
+        """
+        services:
+          a:
+            image: x
+            imagee: y
+        """,
+        4,
+        "services.a additional properties 'imagee' not allowed",
+        """
+        services:
+          a:
+            image: x
+            x-note: y
+        """,
+    ),
+    Refusal(
+        "schema-null-environment",
+        "validating compose.yaml: services.a.environment must be a mapping",
+        """
+        services:
+          a:
+            image: x
+            environment:
+              # all set elsewhere
+        """,
+        4,
+        "services.a.environment must be a",
+        """
+        services:
+          a:
+            image: x
+            environment: {}
+        """,
+    ),
+    Refusal(
+        "schema-type",
+        "validating compose.yaml: services.a.ports.0 must be a number",
+        """
+        services:
+          a:
+            image: x
+            ports:
+              - [80, 80]
+        """,
+        5,
+        "services.a.ports.0",
+        """
+        services:
+          a:
+            image: x
+            ports:
+              - 80
+        """,
+    ),
+    Refusal(
+        "schema-top-level",
+        "validating compose.yaml: additional properties 'service' not allowed",
+        """
+        name: demo
+        service:
+          a:
+            image: x
+        """,
+        2,
+        "additional properties 'service' not allowed",
+        """
+        name: demo
+        services:
+          a:
+            image: x
+        """,
+    ),
+    Refusal(
+        "schema-enum",
+        "validating compose.yaml: services.a.depends_on.b.condition value must be one of "
+        "'service_started', ...",
+        """
+        services:
+          a:
+            image: x
+            depends_on:
+              b:
+                condition: service_ready
+          b:
+            image: x
+        """,
+        6,
+        "must be one of",
+        """
+        services:
+          a:
+            image: x
+            depends_on:
+              b:
+                condition: service_healthy
+          b:
+            image: x
+        """,
+    ),
 ]
 
 
