@@ -9,6 +9,7 @@ naming the file and line of the reference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +21,14 @@ if TYPE_CHECKING:  # load.py calls this module
     from stategate.compose.load import Project, ServiceDef
 
 _HEALTHCHECK_KINDS = ("CMD", "CMD-SHELL", "NONE")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def check_consistency(project: Project) -> None:
     """Refuse what ``docker compose config`` refuses as "invalid compose project"."""
     for svc in project.services.values():
         _check_service(project, svc)
-    _check_secrets(project)
+    _check_sections(project)
     _check_cycles(project)
 
 
@@ -83,6 +85,29 @@ def _check_service(project: Project, svc: ServiceDef) -> None:
             f"services.{name}.scale: must be greater than or equal to 0", spec.key_loc("scale")
         )
     _check_mount_targets(spec, name)
+    _check_long_forms(spec, name)
+
+
+def _check_long_forms(spec: YMap, name: str) -> None:
+    """Long-syntax entries compose refuses past the schema."""
+    for volume, loc in _seq(spec.get("volumes")):
+        if isinstance(volume, YMap) and volume.get("type") == "bind" and "source" not in volume:
+            raise _fail('invalid mount config for type "bind": field Source must not be empty', loc)
+    deploy = spec.get("deploy")
+    resources = deploy.get("resources") if isinstance(deploy, YMap) else None
+    reservations = resources.get("reservations") if isinstance(resources, YMap) else None
+    devices = reservations.get("devices") if isinstance(reservations, YMap) else None
+    for device, loc in [*_seq(devices), *_seq(spec.get("gpus"))]:
+        if not isinstance(device, YMap):
+            continue
+        if "count" in device and "device_ids" in device:
+            raise _fail(f'services.{name}: "count" and "device_ids" attributes are exclusive', loc)
+        count = device.get("count")
+        if isinstance(count, str) and count.lower() != "all" and not _INTEGER.fullmatch(count):
+            raise _fail(
+                f"invalid device count {count!r}: the only value allowed is 'all' or a number",
+                device.key_loc("count"),
+            )
 
 
 def _check_healthcheck(spec: YMap) -> None:
@@ -138,15 +163,43 @@ def _check_mount_targets(spec: YMap, name: str) -> None:
             )
 
 
-def _check_secrets(project: Project) -> None:
-    secrets = _declared(project, "secrets")
-    for name, secret in secrets.items():
-        if not isinstance(secret, YMap) or secret.get("external") is True:
-            continue
-        if secret.get("file") is None and secret.get("environment") is None:
-            raise _fail(
-                f"secrets.{name}: one of file|environment must be set", secrets.key_loc(name)
-            )
+def _check_sections(project: Project) -> None:
+    """compose-go ``validation.Validate`` and ``transformMaybeExternal`` on the
+    top-level sections."""
+    for section in ("volumes", "networks", "secrets", "configs"):
+        values = _declared(project, section)
+        for name, spec in values.items():
+            if not isinstance(spec, YMap):
+                continue
+            loc = values.key_loc(name)
+            external = spec.get("external")
+            renamed = isinstance(external, YMap) and "name" in external and "name" in spec
+            if renamed and spec["name"] != external["name"]:
+                raise _fail(
+                    f"{section}.{name}: name and external.name conflict; only use name", loc
+                )
+            if section == "volumes" and external is True:
+                for key in spec:
+                    if key not in ("name", "external") and not key.startswith("x-"):
+                        raise _fail(
+                            f'{section}.{name}: conflicting parameters "external" and "{key}" '
+                            "specified",
+                            spec.key_loc(key),
+                        )
+            if section in _CONTENT_KEYS:
+                _check_file_object(section, name, spec, loc)
+
+
+_CONTENT_KEYS = {"secrets": ("file", "environment"), "configs": ("file", "environment", "content")}
+
+
+def _check_file_object(section: str, name: str, spec: YMap, loc: Loc) -> None:
+    keys = _CONTENT_KEYS[section]
+    count = sum(key in spec for key in keys)
+    if count > 1:
+        raise _fail(f"{section}.{name}: {'|'.join(keys)} attributes are mutually exclusive", loc)
+    if count == 0 and "driver" not in spec and "external" not in spec:
+        raise _fail(f"{section}.{name}: one of {'|'.join(keys)} must be set", loc)
 
 
 def _check_cycles(project: Project) -> None:
