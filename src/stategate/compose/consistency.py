@@ -173,8 +173,8 @@ def _check_sections(project: Project) -> None:
                 continue
             loc = values.key_loc(name)
             external = spec.get("external")
-            renamed = isinstance(external, YMap) and "name" in external and "name" in spec
-            if renamed and spec["name"] != external["name"]:
+            external_name = external.get("name") if isinstance(external, YMap) else None
+            if external_name is not None and "name" in spec and spec["name"] != external_name:
                 raise _fail(
                     f"{section}.{name}: name and external.name conflict; only use name", loc
                 )
