@@ -19,6 +19,7 @@ import yaml
 
 from stategate.compose.load import load_compose
 from stategate.compose.model import services_of
+from stategate.errors import InputError
 from stategate.policy.classify import Module, classify
 from stategate.policy.default import default_policy
 from stategate.source import WorkTree
@@ -58,7 +59,17 @@ KNOWN_DISAGREEMENTS = {
 
 
 def _entries() -> list[dict[str, Any]]:
-    return list(LABELS["files"])
+    """The labelled files compose accepts (with what their deploy host provides)."""
+    return [entry for entry in LABELS["files"] if "refused" not in entry]
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in LABELS["files"] if "refused" in e], ids=lambda e: e["path"]
+)
+def test_files_compose_refuses_are_refused(entry: dict[str, Any]) -> None:
+    with pytest.raises(InputError) as caught:
+        _classify(entry)
+    assert str(caught.value) == entry["refused"]
 
 
 def _classify(entry: dict[str, Any]) -> dict[str, Module]:
