@@ -22,6 +22,23 @@ if TYPE_CHECKING:  # load.py calls this module
 
 _HEALTHCHECK_KINDS = ("CMD", "CMD-SHELL", "NONE")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# Go's time.ParseDuration: "0", or numbers each with a unit ("1h2m3.5s")
+_DURATION = re.compile(
+    r"[+-]?(?:0|(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)"
+)
+_DURATIONS = (
+    ("stop_grace_period",),
+    ("healthcheck", "interval"),
+    ("healthcheck", "timeout"),
+    ("healthcheck", "start_period"),
+    ("healthcheck", "start_interval"),
+    ("deploy", "update_config", "delay"),
+    ("deploy", "update_config", "monitor"),
+    ("deploy", "rollback_config", "delay"),
+    ("deploy", "rollback_config", "monitor"),
+    ("deploy", "restart_policy", "delay"),
+    ("deploy", "restart_policy", "window"),
+)
 
 
 def check_consistency(project: Project) -> None:
@@ -86,6 +103,7 @@ def _check_service(project: Project, svc: ServiceDef) -> None:
         )
     _check_mount_targets(spec, name)
     _check_long_forms(spec, name)
+    _check_durations(spec, name)
 
 
 def _check_long_forms(spec: YMap, name: str) -> None:
@@ -107,6 +125,20 @@ def _check_long_forms(spec: YMap, name: str) -> None:
             raise _fail(
                 f"invalid device count {count!r}: the only value allowed is 'all' or a number",
                 device.key_loc("count"),
+            )
+
+
+def _check_durations(spec: YMap, name: str) -> None:
+    """Durations compose decodes with Go's ``time.ParseDuration``."""
+    for path in _DURATIONS:
+        node: Any = spec
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, YMap) else None
+        value = node.get(path[-1]) if isinstance(node, YMap) else None
+        if isinstance(value, str) and not _DURATION.fullmatch(value):
+            raise _fail(
+                f"services.{name}.{'.'.join(path)}: invalid duration {value!r}",
+                node.key_loc(path[-1]),
             )
 
 

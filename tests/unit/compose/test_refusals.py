@@ -618,6 +618,30 @@ CASES = [
             image: x
         """,
     ),
+    Refusal(
+        "duration",
+        '\'services[a].healthcheck.interval\' time: unknown unit " s" in duration "5 s"',
+        """
+        services:
+          a:
+            image: x
+            stop_grace_period: 1m30s
+            healthcheck:
+              interval: 5 s
+        """,
+        6,
+        "services.a.healthcheck.interval: invalid duration",
+        """
+        services:
+          a:
+            image: x
+            stop_grace_period: 1m30s
+            healthcheck:
+              interval: 5s
+              timeout: "0"
+              start_period: 1.5h
+        """,
+    ),
 ]
 
 
