@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 from stategate.platform import load_platform  # noqa: E402
 from stategate.policy.schema import InventorySource  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
-from tests.corpus.test_corpus_classification import LABELS, _classify  # noqa: E402
+from tests.corpus.test_corpus_classification import _classify, _entries  # noqa: E402
 
 
 def compose() -> None:
@@ -23,7 +23,8 @@ def compose() -> None:
     fp: collections.Counter[str] = collections.Counter()
     fn: collections.Counter[str] = collections.Counter()
     total = 0
-    for entry in LABELS["files"]:
+    entries = _entries()  # the files compose accepts
+    for entry in entries:
         modules = _classify(entry)
         for module in modules.values():
             total += 1
@@ -34,7 +35,7 @@ def compose() -> None:
             tp.update(got & want)
             fp.update(got - want)
             fn.update(want - got)
-    print(f"compose corpus: {len(LABELS['files'])} labelled entries, {total} modules")
+    print(f"compose corpus: {len(entries)} labelled entries, {total} modules")
     print(f"  {'class':15} {'modules':>7} {'F1 vs labels':>12}")
     for cls in sorted(set(counts) | set(fn)):
         p = tp[cls] / (tp[cls] + fp[cls]) if tp[cls] + fp[cls] else 0.0

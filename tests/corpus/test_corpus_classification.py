@@ -7,6 +7,10 @@ here); these tests skip where it is absent, e.g. in a user's clone.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import yaml
 
 from stategate.compose.load import load_compose
 from stategate.compose.model import services_of
+from stategate.errors import InputError
 from stategate.policy.classify import Module, classify
 from stategate.policy.default import default_policy
 from stategate.source import WorkTree
@@ -47,25 +52,56 @@ KNOWN_DISAGREEMENTS = {
     # profiled one-shot key generator with no depends_on and no job-like name
     ("getlago__lago/deploy/docker-compose.production.yml", "rsa-keys"),
     ("getlago__lago/deploy/docker-compose.production.yml", "clock"),
+    # with CONFIG_DIR set (compose refuses it unset), syncthing mounts all of it, and so
+    # duplicati's own config: the rule binds duplicati to syncthing, the label does not
+    ("klutchell__mediaserver/docker-compose.yml", "duplicati"),
 }
 
 
 def _entries() -> list[dict[str, Any]]:
-    return list(LABELS["files"])
+    """The labelled files compose accepts (with what their deploy host provides)."""
+    return [entry for entry in LABELS["files"] if "refused" not in entry]
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in LABELS["files"] if "refused" in e], ids=lambda e: e["path"]
+)
+def test_files_compose_refuses_are_refused(entry: dict[str, Any]) -> None:
+    with pytest.raises(InputError) as caught:
+        _classify(entry)
+    assert str(caught.value) == entry["refused"]
 
 
 def _classify(entry: dict[str, Any]) -> dict[str, Module]:
     repo, rel = entry["path"].split("/", 1)
     files = [rel] + [o.split("/", 1)[1] for o in entry.get("overrides") or []]
-    result = load_compose(
-        WorkTree(CORPUS / repo),
-        files,
-        extra_env=entry.get("env"),
-        host_variables=entry.get("host_variables", ()),
-    )
-    services = [s for p in result.projects for s in services_of(p)]
+    with _deployed(CORPUS / repo, entry.get("deploy_files") or []) as root:
+        result = load_compose(
+            WorkTree(root),
+            files,
+            extra_env=entry.get("env"),
+            host_variables=entry.get("host_variables", ()),
+        )
+        services = [s for p in result.projects for s in services_of(p)]
     inventory = classify(services, default_policy())
     return {m.service.name: m for m in inventory.modules.values()}
+
+
+@contextlib.contextmanager
+def _deployed(repo: Path, deploy_files: list[str]) -> Iterator[Path]:
+    """The corpus repo as its deploy host has it: with the files the host creates (an
+    env_file made from a template) as empty stand-ins, in a copy, since compose refuses
+    a project whose env_file is missing."""
+    if not deploy_files:
+        yield repo
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / repo.name
+        shutil.copytree(repo, root)
+        for rel in deploy_files:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).touch()
+        yield root
 
 
 def _agrees(module: Module, label: dict[str, Any]) -> bool:

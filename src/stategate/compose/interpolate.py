@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stategate.compose.casts import cast_typed
 from stategate.compose.diagnostics import Diagnostics
 from stategate.errors import InputError
 from stategate.yamlfile import Loc, YMap, YSeq
@@ -262,13 +263,16 @@ def interpolate_tree(
     loc: Loc,
     budget: ExpansionBudget | None = None,
     host: frozenset[str] = frozenset(),
+    path: tuple[str, ...] = (),
 ) -> Any:
     """Interpolate every string value (not keys) in place-built copies of the tree.
 
     An unset variable is an empty string and a warning; a missing required one is an
     ``InputError`` unless the deploy host sets it (``host``: then it is empty, with no
     warning); so is a malformed reference or an expansion past the limits, naming the
-    file and line.
+    file and line. ``path`` is where ``node`` sits in a compose document (keys, ``[]``
+    for a list item): a string where compose expects a boolean or a number is cast to
+    it, as compose casts it (:func:`stategate.compose.casts.cast_typed`).
     """
     budget = budget if budget is not None else ExpansionBudget()
     if isinstance(node, YMap):
@@ -277,7 +281,7 @@ def interpolate_tree(
             kloc = node.key_loc(key)
             out.put(
                 key,
-                interpolate_tree(value, env, diag, kloc, budget, host),
+                interpolate_tree(value, env, diag, kloc, budget, host, (*path, key)),
                 kloc,
                 node.directives.get(key),
             )
@@ -286,7 +290,7 @@ def interpolate_tree(
         seq = YSeq(node.loc)
         for index, value in enumerate(node):
             iloc = node.item_loc(index)
-            seq.push(interpolate_tree(value, env, diag, iloc, budget, host), iloc)
+            seq.push(interpolate_tree(value, env, diag, iloc, budget, host, (*path, "[]")), iloc)
         return seq
     if isinstance(node, str) and "$" in node:
         try:
@@ -298,7 +302,9 @@ def interpolate_tree(
         refuse_missing_required(result, host, loc)
         for message in substitution_warnings(result, host):
             diag.warn(loc, message)
-        return result.text
+        node = result.text
+    if isinstance(node, str) and path:
+        return cast_typed(node, path, loc, diag)
     return node
 
 

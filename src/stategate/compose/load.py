@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stategate.compose.consistency import check_consistency
 from stategate.compose.diagnostics import Diagnostics, Warning
 from stategate.compose.envfile import parse_env
 from stategate.compose.interpolate import ExpansionBudget, interpolate_tree
 from stategate.compose.merge import merge_service, merge_top
 from stategate.compose.normalize import normalize_service, scalar_text
 from stategate.compose.rebase import rebase_service
+from stategate.compose.validation import validate_document
 from stategate.errors import InputError
 from stategate.source import Source, join
 from stategate.yamlfile import Loc, YMap, YSeq, decode_text, loads
@@ -113,6 +115,8 @@ def load_compose(
         projects = _discovered_projects(loader, source)
     else:
         projects = [loader.project(list(files))] if files else []
+    for project in projects:
+        check_consistency(project)
     if profiles:
         for project in projects:
             _apply_profiles(project, set(profiles))
@@ -286,6 +290,7 @@ class _Loader:
                 raise InputError("include cycle: " + " -> ".join((*stack, rel)), file=rel)
             doc = self.document(rel, env)
             extensions.update((k, v) for k, v in doc.items() if k.startswith("x-"))
+            validate_document(doc, rel)
             for included in self._includes(doc, rel, directory, env, (*stack, rel)):
                 for svc in included.services.values():
                     if svc.name in merged_services:
@@ -328,8 +333,9 @@ class _Loader:
                     values = section_values
                     sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
         for svc in merged_services.values():
-            if svc.file in files:  # an included project's were resolved with its own env
-                _resolve_bare_environment(svc.spec, env)
+            if svc.file in files:  # an included project's were checked in their own
+                self._check_env_files(svc, directory, files)
+                _resolve_bare_environment(svc.spec, env)  # with the project's variables
         return Project(project_name, directory, list(files), merged_services, sections, extensions)
 
     def _yaml_name(self, files: list[str], env: Mapping[str, str]) -> str | None:
@@ -343,6 +349,23 @@ class _Loader:
                 )
                 name = scalar_text(value) or name
         return name
+
+    def _check_env_files(self, svc: ServiceDef, directory: str, files: list[str]) -> None:
+        """Every required ``env_file`` must exist, as compose requires ("env file ...
+        not found"); a path is relative to the project directory (an ``extends`` base
+        from another file has had its paths rebased onto it)."""
+        entries = svc.spec.get("env_file")
+        if not isinstance(entries, YSeq):
+            return
+        for index, entry in enumerate(entries):
+            loc = entries.item_loc(index)
+            path = scalar_text(entry.get("path")) if isinstance(entry, YMap) else None
+            optional = isinstance(entry, YMap) and scalar_text(entry.get("required")) == "false"
+            if not path or optional:
+                continue
+            target = join(directory, path, shown=loc.file, line=loc.line)
+            if not self.source.is_file(target):
+                raise InputError(f"env file {target} not found", file=loc.file, line=loc.line)
 
     def _includes(
         self, doc: YMap, rel: str, directory: str, env: Mapping[str, str], stack: tuple[str, ...]

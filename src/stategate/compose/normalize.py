@@ -7,6 +7,7 @@ conditions, secrets as ``{source, target}`` entries.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any
@@ -84,6 +85,7 @@ def port_entry(item: Any, loc: Loc) -> YMap:
             "a port must be a string, a number or a mapping", file=loc.file, line=loc.line
         )
     host_ip, published, target, proto = _split_port(text, loc)
+    _check_port_spec(text, host_ip, published, target, proto, loc)
     out.put("mode", "ingress", loc)
     if host_ip:
         out.put("host_ip", host_ip, loc)
@@ -114,6 +116,51 @@ def _split_port(text: str, loc: Loc) -> tuple[str | None, str | None, str, str |
     raise InputError(f"cannot parse port {text!r}", file=loc.file, line=loc.line)
 
 
+_PROTOCOLS = ("tcp", "udp", "sctp")
+_DIGITS = re.compile("[0-9]+")
+
+
+def _check_port_spec(
+    text: str, host_ip: str | None, published: str | None, target: str, proto: str | None, loc: Loc
+) -> None:
+    """What go-connections ``nat.ParsePortSpec`` refuses in a short-syntax port."""
+
+    def refuse(why: str) -> InputError:
+        return InputError(f"invalid port {text!r}: {why}", file=loc.file, line=loc.line)
+
+    if host_ip:
+        try:
+            ipaddress.ip_address(host_ip)
+        except ValueError:
+            raise refuse(f"invalid IP address {host_ip}") from None
+    if not target:
+        raise refuse("no port specified")
+    container = _port_range(target)
+    if container is None:
+        raise refuse(f"invalid containerPort {target}")
+    if published:
+        host = _port_range(published)
+        if host is None:
+            raise refuse(f"invalid hostPort {published}")
+        if container[1] != container[0] and host[1] - host[0] != container[1] - container[0]:
+            raise refuse(
+                f"invalid ranges specified for container and host Ports: {target} and {published}"
+            )
+    if proto is not None and proto.lower() not in _PROTOCOLS:
+        raise refuse(f"invalid proto: {proto}")
+
+
+def _port_range(text: str) -> tuple[int, int] | None:
+    """``80`` or ``8000-8010`` (go-connections ``nat.ParsePortRange``), else None."""
+    start, dash, end = text.partition("-")
+    if not _DIGITS.fullmatch(start) or (dash and not _DIGITS.fullmatch(end)):
+        return None
+    first, last = int(start), int(end) if dash else int(start)
+    if first > 65535 or last > 65535 or last < first:
+        return None
+    return first, last
+
+
 def _port_number(value: Any, loc: Loc) -> Any:
     text = scalar_text(value)
     if text is None:
@@ -122,7 +169,13 @@ def _port_number(value: Any, loc: Loc) -> Any:
 
 
 def is_path_source(source: str) -> bool:
-    return source.startswith(("/", ".", "~")) or (source.startswith("${") and "/" in source)
+    """A bind source, as compose-go's ``isFilePath`` reads it (a Windows drive or named
+    pipe too)."""
+    return (
+        source.startswith(("/", ".", "~", "\\\\"))
+        or (source.startswith("${") and "/" in source)
+        or (len(source) > 1 and source[0].isalpha() and source[1] == ":")
+    )
 
 
 def volume_entry(item: Any, loc: Loc) -> YMap:
@@ -140,7 +193,7 @@ def volume_entry(item: Any, loc: Loc) -> YMap:
     text = scalar_text(item)
     if text is None:
         raise InputError("a volume must be a string or a mapping", file=loc.file, line=loc.line)
-    pieces = _split_volume(text)
+    pieces = _split_volume(text, loc)
     if len(pieces) == 1:
         out.put("type", "volume", loc)
         out.put("target", pieces[0], loc)
@@ -169,13 +222,39 @@ def volume_entry(item: Any, loc: Loc) -> YMap:
     return out
 
 
-def _split_volume(text: str) -> list[str]:
-    # A Windows drive letter (C:\...) is not a separator; compose allows it.
-    if re.match(r"^[A-Za-z]:[\\/]", text):
-        head, rest = text[:2], text[2:]
-        pieces = rest.split(":")
-        return [head + pieces[0], *pieces[1:]]
-    return text.split(":")
+def _split_volume(text: str, loc: Loc) -> list[str]:
+    """compose-go ``format.ParseVolume``: ``[source:]target[:options]``, a drive letter
+    (``C:``) is no separator, nor a ``:`` inside ``${...}``; an empty section or a
+    fourth one is refused as compose refuses it."""
+    if not text:
+        raise InputError("invalid empty volume spec", file=loc.file, line=loc.line)
+    if len(text) <= 2:
+        return [text]
+    pieces: list[str] = []
+    buffer: list[str] = []
+    nesting = 0
+    for index, char in enumerate(text):
+        if char == "$" and text[index + 1 : index + 2] == "{":
+            nesting += 1
+        elif char == "}" and nesting:
+            nesting -= 1
+        elif char == ":" and not nesting and not (len(buffer) == 1 and buffer[0].isalpha()):
+            pieces.append(_volume_section(buffer, pieces, text, loc))
+            buffer = []
+            continue
+        buffer.append(char)
+    pieces.append(_volume_section(buffer, pieces, text, loc))
+    return pieces
+
+
+def _volume_section(buffer: list[str], pieces: list[str], text: str, loc: Loc) -> str:
+    if not buffer:
+        raise InputError(
+            f"invalid volume {text!r}: empty section between colons", file=loc.file, line=loc.line
+        )
+    if len(pieces) == 3:
+        raise InputError(f"invalid volume {text!r}: too many colons", file=loc.file, line=loc.line)
+    return "".join(buffer)
 
 
 def depends_on_map(value: Any, loc: Loc) -> YMap:

@@ -23,9 +23,9 @@ def _config(tree: Tree, compose: str, **files: str) -> dict[str, Any]:
     return canonical_project(load_compose(source, ["p/compose.yaml"]).projects[0], source)
 
 
-def _service(tree: Tree, service: str, **files: str) -> dict[str, Any]:
+def _service(tree: Tree, service: str, top: str = "", **files: str) -> dict[str, Any]:
     compose = "services:\n  a:\n" + "".join(f"    {line}\n" for line in service.splitlines())
-    return _config(tree, compose, **files)["services"]["a"]
+    return _config(tree, compose + top, **files)["services"]["a"]
 
 
 def test_command_absent_is_null_and_a_string_is_split_like_go_shellwords(tree: Tree) -> None:
@@ -51,6 +51,7 @@ def test_service_volumes_in_compose_long_form(tree: Tree) -> None:
     svc = _service(
         tree,
         "image: x\nvolumes: [data:/data, ./x/:/var/mail/:Z, /srv/data:/srv, ./q/../y:/y:ro]",
+        "volumes:\n  data:\n",
     )
     assert svc["volumes"] == [
         {"type": "volume", "source": "data", "target": "/data", "volume": {}},

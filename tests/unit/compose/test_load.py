@@ -32,6 +32,7 @@ def test_override_file_merge_semantics(tree: Tree) -> None:
                     ports: ["80:80"]
                     volumes: ["data:/data", "./conf:/etc/conf:ro"]
                     dns: [1.1.1.1]
+                volumes: {data: {}, other: {}}
             """,
             "override.yaml": """
                 services:

@@ -94,6 +94,7 @@ def test_public_edge_rules(tree: Tree) -> None:
 def test_secret_privileged_auth_rules(tree: Tree) -> None:
     root = tree(
         {
+            "app.env": "A=1\n",
             "compose.yml": """
                 services:
                   s1: {image: a, environment: [API_TOKEN=x]}
@@ -110,7 +111,7 @@ def test_secret_privileged_auth_rules(tree: Tree) -> None:
                   kc: {image: quay.io/keycloak/keycloak:25.0}
                   o2p: {image: quay.io/oauth2-proxy/oauth2-proxy:v7.6.0}
                 secrets: {db: {file: ./db.txt}}
-            """
+            """,
         }
     )
     got = _classes(root)

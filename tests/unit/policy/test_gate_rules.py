@@ -505,10 +505,18 @@ def test_an_added_stateful_service_is_judged_by_its_head_module(pr: Platforms) -
 
 def test_a_removed_stateful_service_is_judged_by_its_base_module(pr: Platforms) -> None:
     text = (pr.head / "compose/redis.yml").read_text(encoding="utf-8")
-    head, sep, _ = text.partition("\nservices:\n")
-    pr.write("compose/redis.yml", head + sep + "  {}\n".replace("  {}\n", ""))
+    head, _, _ = text.partition("\nservices:\n")
+    pr.write("compose/redis.yml", head + "\nservices: {}\n")  # compose refuses a null
+    # compose refuses a depends_on naming a service that is gone: drop those too
+    dependency = "      redis:\n        condition: service_healthy\n"
+    pr.replace("compose/app.yml", dependency, "")
     v = pr.judge()
-    assert [c.module for c in v.changes] == ["platform/redis"]
+    # app and worker change too (their depends_on), judged on their own
+    assert sorted(c.module for c in v.changes) == [
+        "platform/app",
+        "platform/redis",
+        "platform/worker",
+    ]
     assert requirement(v, "merge/packet", "platform/redis").cls == "stateful"
     assert "merge/manual-red-zone" in v.labels
 

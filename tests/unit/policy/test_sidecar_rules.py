@@ -29,7 +29,7 @@ services:
     volumes: [pg:/var/lib/postgresql/data]
   reader:
     image: alpine:3.20
-    volumes_from: ["service:data:ro"]
+    volumes_from: ["data:ro"]
   app:
     image: ex/app:1.0
     volumes: [uploads:/srv/uploads, ./files:/srv/files]
