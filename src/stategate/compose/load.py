@@ -162,6 +162,19 @@ def _apply_profiles(project: Project, active: set[str]) -> None:
             del project.services[name]
 
 
+def _merge_extension(old: Any, new: Any) -> Any:
+    """A top-level ``x-`` key given by several ``-f`` files, merged as compose merges
+    them (maps by key, lists appended, anything else replaced). Printed only."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        merged = dict(old)
+        for key, value in new.items():
+            merged[key] = _merge_extension(old.get(key), value)
+        return merged
+    if isinstance(old, list) and isinstance(new, list):
+        return [*old, *new]
+    return new
+
+
 def _resolve_bare_environment(spec: YMap, env: Mapping[str, str]) -> None:
     """``environment: [NAME]`` takes NAME's value from the project's variables (the env
     file, ``--env``), as compose resolves it; unset, it stays without a value."""
@@ -289,7 +302,9 @@ class _Loader:
             if rel in stack:
                 raise InputError("include cycle: " + " -> ".join((*stack, rel)), file=rel)
             doc = self.document(rel, env)
-            extensions.update((k, v) for k, v in doc.items() if k.startswith("x-"))
+            for key, value in doc.items():
+                if key.startswith("x-"):
+                    extensions[key] = _merge_extension(extensions.get(key), value)
             validate_document(doc, rel)
             for included in self._includes(doc, rel, directory, env, (*stack, rel)):
                 for svc in included.services.values():

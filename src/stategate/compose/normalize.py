@@ -69,6 +69,8 @@ def port_entry(item: Any, loc: Loc) -> YMap:
     out = YMap(loc)
     if isinstance(item, YMap):
         target = item.get("target")
+        if item.get("name") is not None:
+            out.put("name", scalar_text(item.get("name")), loc)
         out.put("mode", scalar_text(item.get("mode")) or "ingress", loc)
         if item.get("host_ip") is not None:
             out.put("host_ip", scalar_text(item.get("host_ip")), loc)
@@ -93,6 +95,59 @@ def port_entry(item: Any, loc: Loc) -> YMap:
     if published:
         out.put("published", published, loc)
     out.put("protocol", proto or "tcp", loc)
+    return out
+
+
+def port_entries(item: Any, loc: Loc) -> list[YMap]:
+    """One ``ports`` item as compose reads it: a short-syntax container range
+    (``9000-9001:9000-9001``) is one entry per port, paired with the host range."""
+    entry = port_entry(item, loc)
+    if isinstance(item, YMap):
+        return [entry]
+    container = _port_range(str(entry.get("target")))
+    if container is None or container[0] == container[1]:
+        return [entry]
+    published = scalar_text(entry.get("published"))
+    host = _port_range(published) if published else None
+    out: list[YMap] = []
+    for offset in range(container[1] - container[0] + 1):
+        one = YMap(loc)
+        for key, value in entry.items():
+            if key == "target":
+                value = container[0] + offset
+            elif key == "published" and host is not None:
+                value = str(host[0] + offset) if host[0] != host[1] else published
+            one.put(key, value, loc)
+        out.append(one)
+    return out
+
+
+def _ports(seq: YSeq) -> YSeq:
+    """Every port in long syntax, ranges expanded and exact repeats dropped (compose
+    keeps one of each)."""
+    out = YSeq(seq.loc)
+    seen: list[YMap] = []
+    for index, item in enumerate(seq):
+        for entry in port_entries(item, seq.item_loc(index)):
+            if entry not in seen:
+                seen.append(entry)
+                out.push(entry, seq.item_loc(index))
+    return out
+
+
+def _volumes(seq: YSeq) -> YSeq:
+    """Every volume in long syntax; a later one on the same target replaces the earlier
+    in its place, as compose keeps one mount per target."""
+    entries: dict[Any, tuple[YMap, Loc]] = {}
+    for index, item in enumerate(seq):
+        iloc = seq.item_loc(index)
+        entry = volume_entry(item, iloc)
+        target = entry.get("target")
+        key = target if isinstance(target, str) else (index, "")
+        entries[key] = (entry, iloc)
+    out = YSeq(seq.loc)
+    for entry, iloc in entries.values():
+        out.push(entry, iloc)
     return out
 
 
@@ -197,6 +252,8 @@ def volume_entry(item: Any, loc: Loc) -> YMap:
     if len(pieces) == 1:
         out.put("type", "volume", loc)
         out.put("target", pieces[0], loc)
+        if len(text) > 2:  # compose-go's ParseVolume returns a spec this short early
+            out.put("volume", YMap(loc), loc)
         return out
     source, target = pieces[0], pieces[1]
     options = pieces[2].split(",") if len(pieces) > 2 else []
@@ -206,20 +263,25 @@ def volume_entry(item: Any, loc: Loc) -> YMap:
     out.put("target", target, loc)
     if "ro" in options:
         out.put("read_only", True, loc)
+    bind = YMap(loc)  # compose keeps an SELinux label on a named volume too
     if kind == "bind":
-        bind = YMap(loc)
         bind.put("create_host_path", True, loc)
-        for opt in options:
-            if opt in ("z", "Z"):
-                bind.put("selinux", opt, loc)
-            elif opt in ("shared", "rshared", "slave", "rslave", "private", "rprivate"):
-                bind.put("propagation", opt, loc)
+    for opt in options:
+        if opt in ("z", "Z"):
+            bind.put("selinux", opt, loc)
+        elif kind == "bind" and opt in _PROPAGATION:
+            bind.put("propagation", opt, loc)
+    if bind:
         out.put("bind", bind, loc)
-    elif "nocopy" in options:
+    if kind == "volume":
         vol = YMap(loc)
-        vol.put("nocopy", True, loc)
+        if "nocopy" in options:
+            vol.put("nocopy", True, loc)
         out.put("volume", vol, loc)
     return out
+
+
+_PROPAGATION = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
 
 
 def _split_volume(text: str, loc: Loc) -> list[str]:
@@ -365,9 +427,9 @@ def normalize_service(raw: YMap) -> YMap:
             sep = ":" if key == "extra_hosts" else "="
             value = as_map(value, kloc, key, separator=sep)
         elif key == "ports":
-            value = _each(as_list(value, kloc), port_entry)
+            value = _ports(as_list(value, kloc))
         elif key == "volumes":
-            value = _each(as_list(value, kloc), volume_entry)
+            value = _volumes(as_list(value, kloc))
         elif key == "depends_on":
             value = depends_on_map(value, kloc)
         elif key in ("secrets", "configs"):

@@ -26,7 +26,17 @@ _TYPE_NAMES = {"object": "mapping"}
 @functools.cache
 def _validator() -> Draft7Validator:
     text = resources.files("stategate.compose").joinpath("schema/compose-spec.json").read_text()
-    return Draft7Validator(json.loads(text))
+    return Draft7Validator(_without_unique_items(json.loads(text)))
+
+
+def _without_unique_items(node: Any) -> Any:
+    """The schema without ``uniqueItems``: compose accepts a repeated port, volume,
+    capability or profile and keeps one of each (checked with the binary)."""
+    if isinstance(node, dict):
+        return {k: _without_unique_items(v) for k, v in node.items() if k != "uniqueItems"}
+    if isinstance(node, list):
+        return [_without_unique_items(v) for v in node]
+    return node
 
 
 def validate_document(doc: YMap, rel: str) -> None:

@@ -32,31 +32,9 @@ Rule = Callable[[Spec, ServiceContext], Spec]
 
 _BYTES = ("mem_limit", "memswap_limit", "mem_reservation", "shm_size")
 _HEALTH_DURATIONS = ("interval", "timeout", "start_period", "start_interval")
-_OMIT_EMPTY = frozenset(
-    {
-        "depends_on",
-        "ports",
-        "expose",
-        "volumes",
-        "environment",
-        "labels",
-        "secrets",
-        "configs",
-        "devices",
-        "dns",
-        "cap_add",
-        "cap_drop",
-        "extra_hosts",
-        "links",
-        "external_links",
-        "tmpfs",
-        "security_opt",
-        "sysctls",
-        "annotations",
-        "volumes_from",
-        "profiles",
-    }
-)
+_KEEP_EMPTY = frozenset({"command", "entrypoint", "scale", "attach", "init"})
+# lists compose keeps one of each item of (checked with the binary)
+_UNIQUE = ("cap_add", "cap_drop", "dns", "dns_search", "expose", "profiles", "secrets", "configs")
 
 
 def _without_extensions(spec: Spec, ctx: ServiceContext) -> Spec:
@@ -115,15 +93,8 @@ def _volume(entry: Any, ctx: ServiceContext) -> Any:
     out = dict(entry)
     if isinstance(out.get("target"), str):
         out["target"] = go_clean(out["target"])
-    kind = out.get("type")
-    if kind == "volume":
-        out.setdefault("volume", {})
-    elif kind == "bind":
-        if isinstance(out.get("source"), str):
-            out["source"] = repo_path(ctx.base_dir, out["source"])
-        bind = dict(out.get("bind") or {})
-        bind.setdefault("create_host_path", True)
-        out["bind"] = bind
+    if out.get("type") == "bind" and isinstance(out.get("source"), str):
+        out["source"] = repo_path(ctx.base_dir, out["source"])
     return out
 
 
@@ -277,6 +248,12 @@ def _implied_dependencies(spec: Spec) -> dict[str, Spec]:
                 "restart": True,
                 "required": True,
             }
+    for item in spec.get("links") or []:
+        if isinstance(item, str):
+            implied.setdefault(
+                item.split(":")[0],
+                {"condition": "service_started", "restart": True, "required": True},
+            )
     for item in spec.get("volumes_from") or []:
         if isinstance(item, str) and not item.startswith("container:"):
             implied.setdefault(
@@ -293,8 +270,33 @@ def _depends_on(spec: Spec, ctx: ServiceContext) -> Spec:
     return {**spec, "depends_on": {**implied, **(spec.get("depends_on") or {})}}
 
 
+def _unique(spec: Spec, ctx: ServiceContext) -> Spec:
+    out = dict(spec)
+    for key in _UNIQUE:
+        if isinstance(out.get(key), list):
+            kept: list[Any] = []
+            for item in out[key]:
+                if item not in kept:
+                    kept.append(item)
+            out[key] = kept
+    if isinstance(out.get("labels"), dict):  # a label without a value is empty, not null
+        out["labels"] = {k: "" if v is None else v for k, v in out["labels"].items()}
+    return out
+
+
 def _omit_empty(spec: Spec, ctx: ServiceContext) -> Spec:
-    return {k: v for k, v in spec.items() if not (k in _OMIT_EMPTY and v in ({}, []))}
+    """Go's ``omitempty``: compose prints no empty string, false, zero or empty list or
+    map (``hostname: ""``, ``read_only: false``); command and entrypoint print null,
+    and ``scale`` (a pointer in compose-go) prints even when zero."""
+    return {k: v for k, v in spec.items() if k in _KEEP_EMPTY or not _empty(v)}
+
+
+def _empty(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value is False
+    if isinstance(value, int | float):
+        return value == 0
+    return value in ("", [], {})
 
 
 def _default_network(spec: Spec, ctx: ServiceContext) -> Spec:
@@ -315,6 +317,7 @@ RULES: tuple[Rule, ...] = (
     _build,
     _env_files,
     _depends_on,
+    _unique,
     _omit_empty,
     _default_network,
 )
