@@ -33,6 +33,7 @@ FEATURES = (
     "profiles",
     "env_file",
     "anchors",
+    "refusal",
 )
 
 

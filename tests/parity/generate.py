@@ -22,6 +22,7 @@ NAMES = ("db", "cache", "web", "worker", "app")
 KEYS = ("MODE", "DB_HOST", "LOG_LEVEL", "FEATURE_X", "URL")
 WORDS = ("a", "prod", "http://x:8080/p", "two words", "x=y", "100", "true", "")
 
+RARELY = st.sampled_from([False] * 7 + [True])  # about one case in eight
 REFERENCE = st.sampled_from(
     [
         "${TAG}",
@@ -53,7 +54,8 @@ DOTENV_VALUE = st.sampled_from(
         "${WORD}-x",
         "",
         '"multi\nline"',
-        "'it''s'",
+        "'multi\nsingle'",
+        '"esc \\$ \\101 \\\\"',
     ]
 )
 
@@ -162,6 +164,46 @@ def service(draw: st.DrawFn, others: list[str], named: set[str], features: set[s
     return spec
 
 
+BROKEN_VALUES = (
+    "${",
+    "${}",
+    "${ foo}",
+    "${foo!}",
+    "${TAG:-${ 16}}",
+)
+BROKEN_SERVICE = (
+    {"image": "x", "networks": ["undeclared"]},
+    {"image": "x", "volumes": ["undeclared:/data"]},
+    {"image": "x", "secrets": ["undeclared"]},
+    {"environment": {"A": "1"}},
+    {"image": "x", "ports": ["80:80/xyz"]},
+    {"image": "x", "ports": ["1.2.3:80:80"]},
+    {"image": "x", "volumes": [":/data"]},
+    {"image": "x", "read_only": "maybe"},
+    {"image": "x", "depends_on": ["nowhere"]},
+    {"image": "x", "network_mode": "service:nowhere"},
+    {"image": "x", "unknown_key": 1},
+    {"image": "x", "restart": ["always"]},
+    {"image": "x", "healthcheck": {"test": "true", "interval": "10 seconds"}},
+    {"image": "x", "env_file": "absent.env"},
+)
+BROKEN_DOTENV = ("A='it''s'\n", 'A="unterminated\n', "A='open\n", "not a line\n", "B=${\n")
+
+
+def _broken(draw: st.DrawFn, files: dict[str, str], compose_files: list[str]) -> None:
+    """Give the project one thing compose refuses: a malformed reference, a service
+    compose's checks or schema refuse (in one more ``-f`` file), or a ``.env`` line it
+    cannot read."""
+    kind = draw(st.sampled_from(["value", "service", "dotenv"]))
+    if kind == "value":
+        files["compose.yaml"] += _dump({"x-broken": draw(st.sampled_from(BROKEN_VALUES))})
+    elif kind == "service":
+        files["broken.yml"] = _dump({"services": {"broken": draw(st.sampled_from(BROKEN_SERVICE))}})
+        compose_files.append("broken.yml")
+    else:
+        files[".env"] = draw(st.sampled_from(BROKEN_DOTENV))
+
+
 def _dump(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
@@ -239,4 +281,7 @@ def cases(draw: st.DrawFn) -> Case:
     profiles: list[str] = []
     if "profiles" in features and draw(st.booleans()):
         profiles = [draw(st.sampled_from(["debug", "tools"]))]
+    if draw(RARELY):  # something compose refuses
+        features.add("refusal")
+        _broken(draw, files, compose_files)
     return Case(files, compose_files, env, profiles, frozenset(features))

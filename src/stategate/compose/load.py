@@ -57,6 +57,9 @@ class ServiceDef:
     # the project directory its relative paths resolve against (compose: the first -f
     # file's folder, for every file merged after it; an included file's own folder)
     directory: str = ""
+    # the project's interpolation variables (env file, --env): what compose's own
+    # lookups use, e.g. for references inside the service's env_file values
+    variables: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -341,7 +344,7 @@ class _Loader:
                     prior = merged_services[svc_name]
                     prior.spec = merge_service(prior.spec, spec)
                 else:
-                    merged_services[svc_name] = ServiceDef(svc_name, rel, loc, spec, directory)
+                    merged_services[svc_name] = ServiceDef(svc_name, rel, loc, spec, directory, env)
             for section in _TOP_SECTIONS:
                 section_values = doc.get(section)
                 if isinstance(section_values, YMap):

@@ -39,7 +39,7 @@ def canonical_project(project: Project, source: Source | None = None) -> dict[st
     services: dict[str, Any] = {}
     for name in sorted(project.services):
         svc = project.services[name]
-        ctx = ServiceContext(name, svc.directory, svc.loc, read_text)
+        ctx = ServiceContext(name, svc.directory, svc.loc, read_text, svc.variables)
         services[name] = canonical_service(to_plain(svc.spec), ctx)
     out: dict[str, Any] = {"name": project.name, "services": services}
     used = used_names(services)

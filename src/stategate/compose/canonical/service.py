@@ -6,8 +6,8 @@ Each rule takes the plain service mapping and returns a new one; they run in ord
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from stategate.compose.canonical.paths import go_clean, repo_path
@@ -26,6 +26,7 @@ class ServiceContext:
     base_dir: str  # repo-relative directory that relative paths are resolved against
     loc: Loc  # where the service is written, for errors
     read_text: Callable[[str], str | None] | None  # repo file -> text (None: absent)
+    variables: Mapping[str, str] = field(default_factory=dict)  # the project's, for env files
 
 
 Rule = Callable[[Spec, ServiceContext], Spec]
@@ -219,7 +220,7 @@ def _env_file_values(entry: Any, ctx: ServiceContext) -> dict[str, str]:
         raise InputError(
             f"service {ctx.name!r}: env file {rel} not found", file=ctx.loc.file, line=ctx.loc.line
         )
-    return parse_env(text, rel)
+    return parse_env(text, rel, lookup=ctx.variables)
 
 
 def _env_files(spec: Spec, ctx: ServiceContext) -> Spec:
