@@ -429,7 +429,9 @@ class _Loader:
                 else join(inc_dir, ".env")
             )
             if self.source.is_file(env_rel):
-                inc_env.update(self.env_for(inc_dir, env_rel))
+                # the including project's variables win over the included env file's,
+                # as compose reads them
+                inc_env = {**self.env_for(inc_dir, env_rel), **env}
             projects.append(self.project(resolved, env=inc_env, stack=stack))
         return projects
 

@@ -245,3 +245,17 @@ def test_what_binds_a_sidecar_must_name_something(tree: Tree, line: str, message
     with pytest.raises(InputError, match=message) as caught:
         load_compose(WorkTree(root), ["compose.yml"])
     assert (caught.value.file, caught.value.line) == ("compose.yml", 4)
+
+
+def test_the_including_projects_variables_win_over_the_included_env_file(tree: Tree) -> None:
+    """As compose reads them (checked with docker compose v2.40.3): busybox:parent-sub."""
+    root = tree(
+        {
+            ".env": "WORD=parent\n",
+            "compose.yaml": "include:\n  - sub/compose.yaml\nservices:\n  a:\n    image: x\n",
+            "sub/.env": "WORD=included\nONLY=sub\n",
+            "sub/compose.yaml": "services:\n  extra:\n    image: busybox:${WORD:-1}-${ONLY:-none}\n",
+        }
+    )
+    services = load_compose(WorkTree(root), ["compose.yaml"]).projects[0].services
+    assert services["extra"].spec["image"] == "busybox:parent-sub"
