@@ -119,10 +119,11 @@ def load_compose(
     else:
         projects = [loader.project(list(files))] if files else []
     for project in projects:
-        check_consistency(project)
-    if profiles:
-        for project in projects:
+        if profiles:  # compose checks the services the profiles enable, and only those
             _apply_profiles(project, set(profiles))
+        check_consistency(project)
+        for svc in project.services.values():
+            loader.check_env_files(svc)
     return ComposeSet(projects, diag.items, loader.variables())
 
 
@@ -351,9 +352,8 @@ class _Loader:
                     values = section_values
                     sections[section] = merge_top(sections.get(section, YMap(values.loc)), values)
         for svc in merged_services.values():
-            if svc.file in files:  # an included project's were checked in their own
-                self._check_env_files(svc, directory, files)
-                _resolve_bare_environment(svc.spec, env)  # with the project's variables
+            if svc.file in files:  # an included project's were resolved with its own
+                _resolve_bare_environment(svc.spec, env)
         return Project(project_name, directory, list(files), merged_services, sections, extensions)
 
     def _yaml_name(self, files: list[str], env: Mapping[str, str]) -> str | None:
@@ -368,7 +368,7 @@ class _Loader:
                 name = scalar_text(value) or name
         return name
 
-    def _check_env_files(self, svc: ServiceDef, directory: str, files: list[str]) -> None:
+    def check_env_files(self, svc: ServiceDef) -> None:
         """Every required ``env_file`` must exist, as compose requires ("env file ...
         not found"); a path is relative to the project directory (an ``extends`` base
         from another file has had its paths rebased onto it)."""
@@ -381,7 +381,7 @@ class _Loader:
             optional = isinstance(entry, YMap) and scalar_text(entry.get("required")) == "false"
             if not path or optional:
                 continue
-            target = join(directory, path, shown=loc.file, line=loc.line)
+            target = join(svc.directory, path, shown=loc.file, line=loc.line)
             if not self.source.is_file(target):
                 raise InputError(f"env file {target} not found", file=loc.file, line=loc.line)
 

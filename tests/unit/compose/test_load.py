@@ -259,3 +259,22 @@ def test_the_including_projects_variables_win_over_the_included_env_file(tree: T
     )
     services = load_compose(WorkTree(root), ["compose.yaml"]).projects[0].services
     assert services["extra"].spec["image"] == "busybox:parent-sub"
+
+
+def test_profiles_decide_which_services_compose_checks(tree: Tree) -> None:
+    """Checked with docker compose v2.40.3: a disabled service's missing env file is not
+    looked for, and an enabled service may not depend on a disabled one."""
+    root = tree(
+        {
+            "compose.yaml": "services:\n  a:\n    image: x\n    profiles: [p]\n"
+            "    env_file: missing.env\n  b:\n    image: x\n"
+            "  c:\n    image: x\n    profiles: [q]\n    depends_on: [a]\n",
+        }
+    )
+    loaded = load_compose(WorkTree(root), ["compose.yaml"], profiles=["other"])
+    assert sorted(loaded.projects[0].services) == ["b"]
+    with pytest.raises(InputError, match="depends on undefined service 'a'") as caught:
+        load_compose(WorkTree(root), ["compose.yaml"], profiles=["q"])
+    assert (caught.value.file, caught.value.line) == ("compose.yaml", 11)
+    with pytest.raises(InputError, match=r"env file missing\.env not found"):
+        load_compose(WorkTree(root), ["compose.yaml"], profiles=["p"])
