@@ -64,6 +64,9 @@ class YMap(dict[str, Any]):
         self.loc = loc
         self.key_locs: dict[str, Loc] = {}
         self.directives: dict[str, str] = {}
+        # keys written as something else than a string (123:, true:, null:), which the
+        # reader turns into strings; compose refuses them
+        self.nonstring_keys: set[str] = set()
 
     def key_loc(self, key: str) -> Loc:
         return self.key_locs.get(key, self.loc)
@@ -362,8 +365,16 @@ class _Builder:
                     file=self.shown,
                     line=key_node.start_mark.line + 1,
                 )
-            key = self._scalar(key_node)
-            key = "" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+            scalar = self._scalar(key_node)
+            key = (
+                ""
+                if scalar is None
+                else str(scalar).lower()
+                if isinstance(scalar, bool)
+                else str(scalar)
+            )
+            if not isinstance(scalar, str):
+                out.nonstring_keys.add(key)
             if key in out:
                 raise InputError(
                     f"duplicate key {key!r}", file=self.shown, line=key_node.start_mark.line + 1

@@ -166,6 +166,23 @@ def _apply_profiles(project: Project, active: set[str]) -> None:
             del project.services[name]
 
 
+def _refuse_nonstring_keys(node: Any, path: tuple[str, ...]) -> None:
+    """Compose refuses a key written as a number, boolean or null anywhere in a compose
+    file ("non-string key in services.s.environment: 123"); quote it to make it a string."""
+    if isinstance(node, YMap):
+        for key in sorted(node.nonstring_keys, key=lambda k: node.key_loc(k).line or 0):
+            where = ".".join(path) or "the top level"
+            loc = node.key_loc(key)
+            raise InputError(
+                f"non-string key in {where}: {_clip(key)} (quote it)", file=loc.file, line=loc.line
+            )
+        for key, value in node.items():
+            _refuse_nonstring_keys(value, (*path, key))
+    elif isinstance(node, YSeq):
+        for value in node:
+            _refuse_nonstring_keys(value, (*path, "[]"))
+
+
 def _merge_extension(old: Any, new: Any) -> Any:
     """A top-level ``x-`` key given by several ``-f`` files, merged as compose merges
     them (maps by key, lists appended, anything else replaced). Printed only."""
@@ -240,6 +257,7 @@ class _Loader:
                 doc = YMap(Loc(rel, 1))
             if not isinstance(doc, YMap):
                 raise InputError("a compose file must be a mapping at the top", file=rel, line=1)
+            _refuse_nonstring_keys(doc, ())
             self._raw[rel] = doc
         return self._raw[rel]
 

@@ -278,3 +278,30 @@ def test_profiles_decide_which_services_compose_checks(tree: Tree) -> None:
     assert (caught.value.file, caught.value.line) == ("compose.yaml", 11)
     with pytest.raises(InputError, match=r"env file missing\.env not found"):
         load_compose(WorkTree(root), ["compose.yaml"], profiles=["p"])
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "line"),
+    [
+        (
+            "services:\n  s:\n    image: x\n    environment:\n      123: x\n",
+            "services.s.environment",
+            5,
+        ),
+        ("services:\n  s:\n    image: x\n    labels:\n      true: x\n", "services.s.labels", 5),
+        ("services:\n  s:\n    image: x\nx-a:\n  1.5: {}\n", "x-a", 5),
+        ("services:\n  s:\n    image: x\nx-b:\n  ~: 1\n", "x-b", 5),
+    ],
+)
+def test_a_key_that_is_not_a_string_is_refused_as_compose_does(
+    tree: Tree, text: str, where: str, line: int
+) -> None:
+    """docker compose v2.40.3: 'non-string key in services.s.environment: 123'; quoted
+    ('123': x) it is a string and accepted."""
+    root = tree({"compose.yaml": text})
+    with pytest.raises(InputError, match=f"non-string key in {where}") as caught:
+        load_compose(WorkTree(root), ["compose.yaml"])
+    assert (caught.value.file, caught.value.line) == ("compose.yaml", line)
+    quoted = text.replace("123:", "'123':").replace("true:", "'true':")
+    quoted = quoted.replace("1.5:", "'1.5':").replace("~:", "'~':")
+    load_compose(WorkTree(tree({"compose.yaml": quoted})), ["compose.yaml"])
