@@ -234,7 +234,7 @@ def test_override_files_and_extends_report_on_the_defining_file(tmp_path: Path) 
     repo.write(
         "compose.yaml",
         "name: shop\nservices:\n  db:\n    extends: {file: base.yml, service: pg}\n"
-        "  web: {image: 'nginx:1.27.0'}\n",
+        "  web: {image: 'nginx:1.27.0'}\nvolumes: {pg: {}}\n",  # compose needs it declared
     )
     repo.write(
         "base.yml",
