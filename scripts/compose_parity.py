@@ -74,6 +74,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=5, help="differences to print")
+    parser.add_argument("--only", help="generated cases with this feature only")
     args = parser.parse_args()
     binary = oracle_binary()
     if binary is None:
@@ -93,6 +94,8 @@ def main() -> int:
             shown += 1
             print(f"corpus {corpus_case.id}:\n  {verdict.explain()[:800]}")
     batch = generated(args.examples, args.seed)
+    if args.only:
+        batch = [case for case in batch if args.only in case.features]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for case, verdict in pool.map(_judge, batch, chunksize=16):
             kind = _kind(verdict)

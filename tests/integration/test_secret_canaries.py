@@ -308,6 +308,6 @@ def test_config_shows_where_each_canary_was_masked(workspace: Workspace, tmp_pat
     assert web["environment"]["REPORTS_DATABASE_URL"] == "***"  # a credential-named variable
     assert web["labels"]["traefik.http.middlewares.auth.basicauth.users"] == "admin:***"
     assert web["labels"]["traefik.http.routers.web.rule"] == "Host(`web.example.org`)"
-    assert worker["command"] == "worker --redis-password ***"
+    assert worker["command"] == ["worker", "--redis-password", "***"]  # split, as compose
     assert worker["healthcheck"]["test"] == ["CMD-SHELL", "redis-cli -a *** ping"]
     assert doc["services"]["postgres"]["image"] == IMAGES["data/postgres"]

@@ -3,7 +3,7 @@
 ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``, ``${VAR:?err}``,
 ``${VAR?err}``, ``${VAR:+replacement}``, ``${VAR+replacement}`` and ``$$``; defaults,
 replacements and messages may nest further references (``${A:-${B:-x}}``), expanded
-only when used.
+whether used or not, as Docker Compose v2.40.3 (compose-go v2.9.1) does.
 
 As in compose, an unset variable becomes an empty string and is reported (a warning
 naming the variable, at the file and line), and a malformed reference (``${TAG``,
@@ -215,21 +215,23 @@ def _closing_brace(text: str, start: int, stop: int) -> int:
 def _operate(
     name: str, op: str, arg: str, env: Mapping[str, str], acc: Substitution, depth: int
 ) -> str:
-    """``${name<op>arg}``; ``arg`` is expanded only when it is used (as compose does)."""
+    """``${name<op>arg}``. ``arg`` is expanded whether it is used or not, as Docker
+    Compose v2.40.3 (compose-go v2.9.1) does: a malformed or missing-required reference
+    in a default that is not used is still an error (checked with the binary)."""
     value = env.get(name)
     strict = op.startswith(":")  # an empty value counts as missing
     present = value is not None and not (strict and value == "")
     kind = op[-1]
+    expanded = _subst(arg, env, acc, depth + 1)
     if kind == "-":
-        return value if present and value is not None else _subst(arg, env, acc, depth + 1)
+        return value if present and value is not None else expanded
     if kind == "+":
-        return _subst(arg, env, acc, depth + 1) if present else ""
+        return expanded if present else ""
     if present and value is not None:  # "?": required
         return value
-    reason = _subst(arg, env, acc, depth + 1)  # a malformed message fails as in compose
     if acc.refuse_missing_required:
-        raise MissingRequiredError(name, arg if reason else "")
-    acc.missing_required.append((name, arg if reason else ""))
+        raise MissingRequiredError(name, arg if expanded else "")
+    acc.missing_required.append((name, arg if expanded else ""))
     return ""
 
 

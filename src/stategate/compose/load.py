@@ -38,6 +38,7 @@ _TOP_SECTIONS = ("volumes", "networks", "secrets", "configs")
 # bounds on one load, far above real platforms (a few hundred services), so that a
 # repo of many large compose files cannot take minutes and gigabytes to judge
 MAX_SERVICES = 2000
+MAX_PORTS = 200_000  # published ports after ranges are expanded (8000-8100: 101)
 MAX_COMPOSE_BYTES = 32 * 1024 * 1024
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # what compose accepts
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -114,17 +115,44 @@ def load_compose(
     """
     diag = Diagnostics()
     loader = _Loader(source, diag, env_file, dict(extra_env or {}), frozenset(host_variables))
+    try:
+        projects = _load(loader, source, files, profiles)
+    except InputError as exc:
+        # a message may quote an interpolated value (a port, a path, a name): mask the
+        # credentials and the deploy host's variables among them (imported here:
+        # redaction reads the classifier's credential names, which read this module)
+        from stategate.redaction import credential_values, redact_text
+
+        secrets = credential_values(loader.variables(), None)
+        secrets |= {v for k, v in loader.variables() if k in loader.host and v}
+        raise InputError(redact_text(exc.message, secrets), file=exc.file, line=exc.line) from None
+    return ComposeSet(projects, diag.items, loader.variables())
+
+
+def _load(
+    loader: _Loader, source: Source, files: Sequence[str] | None, profiles: Sequence[str]
+) -> list[Project]:
     if files is None:
         projects = _discovered_projects(loader, source)
     else:
         projects = [loader.project(list(files))] if files else []
+    named: dict[str, Project] = {}
     for project in projects:
+        if project.name in named:
+            raise InputError(
+                f"two compose projects are both named {project.name!r} "
+                f"({named[project.name].files[0]} and {project.files[0]}): compose would "
+                "treat them as one; give them distinct names, or list the files in the "
+                "policy's compose.files",
+                file=project.files[0],
+            )
+        named[project.name] = project
         if profiles:  # compose checks the services the profiles enable, and only those
             _apply_profiles(project, set(profiles))
         check_consistency(project)
         for svc in project.services.values():
             loader.check_env_files(svc)
-    return ComposeSet(projects, diag.items, loader.variables())
+    return projects
 
 
 def _discovered_projects(loader: _Loader, source: Source) -> list[Project]:
@@ -183,6 +211,24 @@ def _refuse_nonstring_keys(node: Any, path: tuple[str, ...]) -> None:
             _refuse_nonstring_keys(value, (*path, "[]"))
 
 
+def _overriding(doc: YMap, defined: Mapping[str, ServiceDef]) -> YMap:
+    """``doc`` as the schema sees it after merging: a service left empty (``a:``) in a
+    later ``-f`` file overrides nothing of one defined before, which compose accepts."""
+    services = doc.get("services")
+    if not isinstance(services, YMap) or not any(
+        services[name] is None and name in defined for name in services
+    ):
+        return doc
+    patched = YMap(services.loc)
+    for name, value in services.items():
+        empty = value is None and name in defined
+        patched.put(name, YMap(services.key_loc(name)) if empty else value, services.key_loc(name))
+    out = YMap(doc.loc)
+    for key, value in doc.items():
+        out.put(key, patched if key == "services" else value, doc.key_loc(key))
+    return out
+
+
 def _merge_extension(old: Any, new: Any) -> Any:
     """A top-level ``x-`` key given by several ``-f`` files, merged as compose merges
     them (maps by key, lists appended, anything else replaced). Printed only."""
@@ -233,6 +279,7 @@ class _Loader:
         self.budget = ExpansionBudget()  # for every interpolation of this load
         self._bytes = 0  # compose bytes read
         self._services = 0  # service definitions loaded
+        self._ports = 0  # ports of those definitions, ranges expanded
 
     def variables(self) -> tuple[tuple[str, str], ...]:
         """Every (name, value) of the env files read so far and of ``--env``."""
@@ -327,7 +374,7 @@ class _Loader:
             for key, value in doc.items():
                 if key.startswith("x-"):
                     extensions[key] = _merge_extension(extensions.get(key), value)
-            validate_document(doc, rel)
+            validate_document(_overriding(doc, merged_services), rel)
             for included in self._includes(doc, rel, directory, env, (*stack, rel)):
                 for svc in included.services.values():
                     if svc.name in merged_services:
@@ -359,6 +406,14 @@ class _Loader:
                         line=loc.line,
                     )
                 spec = self._service(rel, svc_name, raw_spec, loc, env, doc, (), directory)
+                self._ports += len(spec.get("ports") or ())
+                if self._ports > MAX_PORTS:
+                    raise InputError(
+                        f"services publish more than {MAX_PORTS} ports once ranges are "
+                        "expanded; refused",
+                        file=rel,
+                        line=loc.line,
+                    )
                 if svc_name in merged_services:
                     prior = merged_services[svc_name]
                     prior.spec = merge_service(prior.spec, spec)
@@ -432,6 +487,8 @@ class _Loader:
             else:
                 paths = [str(entry)]
             resolved = [join(base_dir, p, shown=rel, line=loc.line) for p in paths]
+            if not resolved:
+                continue  # compose accepts an include with no paths, and includes nothing
             for target in resolved:
                 if not self.source.is_file(target):
                     raise InputError(f"include target {target} not found", file=rel, line=loc.line)
@@ -446,6 +503,8 @@ class _Loader:
                 if inc_env_file
                 else join(inc_dir, ".env")
             )
+            if inc_env_file and not self.source.is_file(env_rel):
+                raise InputError(f"include env file {env_rel} not found", file=rel, line=loc.line)
             if self.source.is_file(env_rel):
                 # the including project's variables win over the included env file's,
                 # as compose reads them

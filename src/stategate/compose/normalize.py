@@ -126,11 +126,12 @@ def _ports(seq: YSeq) -> YSeq:
     """Every port in long syntax, ranges expanded and exact repeats dropped (compose
     keeps one of each)."""
     out = YSeq(seq.loc)
-    seen: list[YMap] = []
+    seen: set[tuple[tuple[str, Any], ...]] = set()
     for index, item in enumerate(seq):
         for entry in port_entries(item, seq.item_loc(index)):
-            if entry not in seen:
-                seen.append(entry)
+            key = tuple(sorted(entry.items()))
+            if key not in seen:
+                seen.add(key)
                 out.push(entry, seq.item_loc(index))
     return out
 

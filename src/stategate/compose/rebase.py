@@ -7,15 +7,20 @@ import posixpath
 
 from stategate.yamlfile import YMap, YSeq
 
-_ROOT = "/r"  # a stand-in root: relpath of two repo-relative paths without the cwd
-
 
 def rebase_path(path: str, from_dir: str, to_dir: str) -> str:
-    """``path`` written in ``from_dir``, as seen from ``to_dir`` (host paths unchanged)."""
+    """``path`` written in ``from_dir``, as seen from ``to_dir`` (host paths unchanged;
+    one that leaves the repository keeps every ``..``, never clamped at its root)."""
     if not path or path.startswith(("/", "~")) or "://" in path or path.startswith("git@"):
         return path
-    absolute = posixpath.normpath(posixpath.join(_ROOT, from_dir, path))
-    return posixpath.relpath(absolute, posixpath.normpath(posixpath.join(_ROOT, to_dir)))
+    target = posixpath.normpath(posixpath.join(from_dir or ".", path)).split("/")
+    base = [part for part in posixpath.normpath(to_dir or ".").split("/") if part != "."]
+    target = [part for part in target if part != "."]
+    common = 0
+    while common < min(len(target), len(base)) and target[common] == base[common] != "..":
+        common += 1
+    parts = [".."] * (len(base) - common) + target[common:]
+    return "/".join(parts) or "."
 
 
 def rebase_service(spec: YMap, from_dir: str, to_dir: str) -> YMap:

@@ -218,7 +218,7 @@ def _env_file_values(entry: Any, ctx: ServiceContext) -> dict[str, str]:
         if required is False:
             return {}
         raise InputError(
-            f"service {ctx.name!r}: env file {rel} not found", file=ctx.loc.file, line=ctx.loc.line
+            f"service {ctx.name!r}: an env file is not found", file=ctx.loc.file, line=ctx.loc.line
         )
     return parse_env(text, rel, lookup=ctx.variables)
 
