@@ -123,15 +123,18 @@ def _basic_auth_secrets(value: str) -> list[str]:
 
 
 def redact(model: Any, secrets: Iterable[str]) -> Any:
-    """A copy of ``model`` with every secret value masked in every string value
-    (mapping keys are names, kept as they are)."""
+    """A copy of ``model`` with every secret value masked in every string, mapping keys
+    included (``labels: ["${DB_PASSWORD}"]`` makes the secret a label's name)."""
     ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
     return _redact(model, ordered)
 
 
 def _redact(node: Any, secrets: list[str]) -> Any:
     if isinstance(node, Mapping):
-        return {key: _redact(value, secrets) for key, value in node.items()}
+        return {
+            redact_text(key, secrets) if isinstance(key, str) else key: _redact(value, secrets)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
         return [_redact(item, secrets) for item in node]
     if isinstance(node, str):

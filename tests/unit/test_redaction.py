@@ -253,3 +253,20 @@ def test_hostile_strings_are_masked_in_bounded_time(tree: Tree) -> None:
     )
     assert done.returncode == 0, done.stderr[-500:]
     assert json.loads(done.stdout)["services"]["app"]["environment"]["LETTERS"] == "a" * 200_000
+
+
+def test_a_secret_in_a_mapping_key_is_masked_too(tmp_path: Path) -> None:
+    """``labels: ["${DB_PASSWORD}"]`` makes the secret a label's name (review, issue 14)."""
+    (tmp_path / ".env").write_text("DB_PASSWORD=hunter2sekrit\n")
+    (tmp_path / "compose.yml").write_text(
+        'services:\n  a:\n    image: alpine\n    labels: ["${DB_PASSWORD}", "x=${DB_PASSWORD}"]\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "stategate", "config", "--repo", str(tmp_path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hunter2sekrit" not in done.stdout + done.stderr
+    assert json.loads(done.stdout)["services"]["a"]["labels"] == {"***": "", "x": "***"}
