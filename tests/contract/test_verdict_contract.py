@@ -13,6 +13,7 @@ TOP = {
     "schema",
     "verdict",
     "stage",
+    "revisions",
     "changes",
     "requirements",
     "stops",
@@ -34,14 +35,17 @@ def test_verdict_contract_and_sarif(tmp_path: Path) -> None:
     repo.replace("compose/postgres.yml", old, "postgres:16.6-alpine")
     repo.write("docs/run.md", "docker compose up -d\n")
     repo.commit("bump without packet, ungated doc")
-    pr, _ = load_pull_request(repo.path, "main", "HEAD")
+    pr, sides = load_pull_request(repo.path, "main", "HEAD")
     verdict = evaluate_merge(pr)
-    doc = verdict_json(verdict)
+    doc = verdict_json(verdict, (sides.base_rev, sides.head_rev))
     assert VERDICT_SCHEMA == "stategate.verdict/v1" == doc["schema"]
     assert set(doc) == TOP
     # a stateful module on a floating tag is a stop, whatever else is missing
     assert doc["verdict"] == "stop"
     assert doc["stage"] == "merge"
+    # the commits judged: publish sets the commit status on the head
+    assert doc["revisions"] == {"base": sides.base_rev, "head": sides.head_rev}
+    assert all(len(sha) == 40 for sha in doc["revisions"].values())
     assert doc["changes"] and all(set(c) == CHANGE for c in doc["changes"])
     assert doc["requirements"] and all(set(r) == REQUIREMENT for r in doc["requirements"])
     assert all(r["status"] in ("met", "missing") for r in doc["requirements"])

@@ -99,7 +99,7 @@ def command(
             _print_text(verdict, Console(file=buffer, width=120, no_color=True))
             text = buffer.getvalue()
     elif fmt == "json":
-        text = json.dumps(verdict_json(verdict), indent=2) + "\n"
+        text = json.dumps(verdict_json(verdict, (sides.base_rev, sides.head_rev)), indent=2) + "\n"
     elif fmt == "markdown":
         text = verdict_markdown(verdict)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from stategate import __version__
@@ -18,11 +19,17 @@ _ICON = {
 }
 
 
-def verdict_json(v: Verdict) -> dict[str, Any]:
+def verdict_json(v: Verdict, revisions: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The contract; ``revisions`` (base, head) are the commits judged, when known."""
     return {
         "schema": VERDICT_SCHEMA,
         "verdict": v.verdict.value,
         "stage": v.stage,
+        "revisions": (
+            {"base": revisions[0], "head": revisions[1]}
+            if revisions
+            else {"base": None, "head": None}
+        ),
         "changes": [
             {
                 "module": c.module,
@@ -63,54 +70,58 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 
 
 def verdict_markdown(v: Verdict) -> str:
+    return markdown_from_json(verdict_json(v))
+
+
+def markdown_from_json(doc: Mapping[str, Any]) -> str:
+    """The PR comment, rendered from the ``stategate.verdict/v1`` JSON alone, so a later
+    ``stategate publish`` renders exactly what ``check --format markdown`` prints."""
+    kind = VerdictKind(doc["verdict"])
     lines = [
-        f"### stategate: {_ICON[v.verdict]} `{v.verdict.value}` ({v.stage} stage)",
+        f"### stategate: {_ICON[kind]} `{kind.value}` ({doc['stage']} stage)",
         "",
     ]
-    if v.verdict is VerdictKind.READY:
+    if kind is VerdictKind.READY:
         lines += [
             "Merge requirements are met. Merging records desired state only; a runtime apply "
             "still needs the apply-stage evidence and a signed operator approval.",
             "",
         ]
-    if v.stops:
+    if doc["stops"]:
         lines += ["**Stop conditions** (escalate to the operator):", ""]
-        for s in v.stops:
-            where = (
-                f" (`{s.file}:{s.line}`)"
-                if s.file and s.line
-                else f" (`{s.file}`)"
-                if s.file
-                else ""
-            )
-            lines.append(f"- `{s.condition.value}`: {s.message}{where}")
+        for s in doc["stops"]:
+            file, line = s["file"], s["line"]
+            where = f" (`{file}:{line}`)" if file and line else f" (`{file}`)" if file else ""
+            lines.append(f"- `{s['condition']}`: {s['message']}{where}")
         lines.append("")
-    if v.changes:
+    if doc["changes"]:
         lines += ["| module | change | from | to | semver |", "|---|---|---|---|---|"]
-        for c in v.changes:
-            kind = c.kind.value + (f" ({', '.join(c.fields)})" if c.fields else "")
+        for c in doc["changes"]:
+            change = c["kind"] + (f" ({', '.join(c['fields'])})" if c["fields"] else "")
             lines.append(
-                f"| `{c.module}` | {kind} | `{c.from_image or '-'}` | `{c.to_image or '-'}` "
-                f"| {c.semver or '-'} |"
+                f"| `{c['module']}` | {change} | `{c['from'] or '-'}` | `{c['to'] or '-'}` "
+                f"| {c['semver'] or '-'} |"
             )
         lines.append("")
     else:
         lines += ["Repo-only change: nothing that runs is changed.", ""]
-    missing = v.missing
+    missing = [r for r in doc["requirements"] if r["status"] != "met"]
     if missing:
         lines += ["**Missing** (what would satisfy each):", ""]
-        lines.extend(f"- [ ] `{r.id}` {r.module or ''}: {r.hint}" for r in missing)
+        lines.extend(f"- [ ] `{r['id']}` {r['module'] or ''}: {r['hint']}" for r in missing)
         lines.append("")
-    met = [r for r in v.requirements if r.status == "met"]
+    met = [r for r in doc["requirements"] if r["status"] == "met"]
     if met:
         lines += ["<details><summary>Met requirements</summary>", ""]
-        lines.extend(f"- [x] `{r.id}` {r.module or ''}" for r in met)
+        lines.extend(f"- [x] `{r['id']}` {r['module'] or ''}" for r in met)
         lines += ["", "</details>", ""]
-    if v.findings:
+    if doc["findings"]:
         lines += ["**Findings:**", ""]
-        lines.extend(f"- `{f.rule}` `{f.file}:{f.line}`: {f.message}" for f in v.findings)
+        lines.extend(
+            f"- `{f['rule']}` `{f['file']}:{f['line']}`: {f['message']}" for f in doc["findings"]
+        )
         lines.append("")
-    lines.append("Labels: " + (", ".join(f"`{label}`" for label in v.labels) or "none"))
+    lines.append("Labels: " + (", ".join(f"`{label}`" for label in doc["labels"]) or "none"))
     return "\n".join(lines) + "\n"
 
 
