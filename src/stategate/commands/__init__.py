@@ -120,6 +120,12 @@ def _engines() -> click.Command:
     return engines.command
 
 
+def _publish() -> click.Command:
+    from stategate.commands import publish
+
+    return publish.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -139,6 +145,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "rehearse": _rehearse,
     "repo": _repo,
     "prune": _prune,
+    "publish": _publish,
 }
 
 

@@ -1,0 +1,189 @@
+"""The two REST dialects publish speaks: GitHub, and Gitea (whose API Forgejo keeps).
+
+Each turns reads into a :class:`~stategate.forge.plan.ForgeState` and a plan into the
+write requests, as data, so a dry run prints exactly what a real run would send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from stategate.forge.http import Client, ForgeError, Request
+from stategate.forge.plan import Comment, ForgeState, Label, Plan
+
+ISSUES_WRITE = {
+    "github": "the 'issues: write' and 'pull-requests: write' permissions",
+    "gitea": "the 'write:issue' scope (and write access to the repository)",
+}
+STATUSES_WRITE = {
+    "github": "the 'statuses: write' permission",
+    "gitea": "the 'write:repository' scope (and write access to the repository)",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    owner: str
+    name: str
+    pr: int
+
+    @property
+    def repo(self) -> str:
+        return f"/repos/{quote(self.owner, safe='')}/{quote(self.name, safe='')}"
+
+
+class Dialect(Protocol):
+    family: str  # "github" or "gitea": the permission vocabulary
+    auth_scheme: str
+    headers: dict[str, str]
+
+    def read_state(self, client: Client, target: Target) -> ForgeState: ...
+
+    def writes(self, plan: Plan, target: Target) -> list[Request]: ...
+
+
+def _items(data: list[Any], what: str) -> list[dict[str, Any]]:
+    if not all(isinstance(item, dict) for item in data):
+        raise ForgeError(f"the forge's {what} list holds something that is not an object")
+    return data
+
+
+def _comments(data: list[Any]) -> tuple[Comment, ...]:
+    return tuple(Comment(int(c["id"]), str(c.get("body") or "")) for c in _items(data, "comments"))
+
+
+def _labels(data: list[Any]) -> tuple[Label, ...]:
+    return tuple(
+        Label(str(label["name"]), int(label["id"]) if "id" in label else None)
+        for label in _items(data, "labels")
+    )
+
+
+def _comment_writes(plan: Plan, target: Target, need: str) -> list[Request]:
+    writes: list[Request] = []
+    body = {"body": plan.comment_body}
+    if plan.update_comment is None:
+        writes.append(Request("POST", f"{target.repo}/issues/{target.pr}/comments", body, need))
+    elif not plan.comment_unchanged:
+        writes.append(
+            Request("PATCH", f"{target.repo}/issues/comments/{plan.update_comment}", body, need)
+        )
+    writes.extend(
+        Request("DELETE", f"{target.repo}/issues/comments/{comment}", None, need)
+        for comment in plan.delete_comments
+    )
+    return writes
+
+
+def _status_body(plan: Plan) -> dict[str, Any]:
+    status = plan.status
+    body: dict[str, Any] = {
+        "state": status.state,
+        "description": status.description,
+        "context": status.context,
+    }
+    if status.target_url:
+        body["target_url"] = status.target_url
+    return body
+
+
+class GitHub:
+    family = "github"
+    auth_scheme = "Bearer"
+    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+    page = "per_page=100"
+
+    def read_state(self, client: Client, target: Target) -> ForgeState:
+        need = ISSUES_WRITE[self.family]
+        issue = f"{target.repo}/issues/{target.pr}"
+        return ForgeState(
+            comments=_comments(client.get_all(f"{issue}/comments?{self.page}", need)),
+            pr_labels=_labels(client.get_all(f"{issue}/labels?{self.page}", need)),
+            repo_labels=_labels(client.get_all(f"{target.repo}/labels?{self.page}", need)),
+        )
+
+    def writes(self, plan: Plan, target: Target) -> list[Request]:
+        need = ISSUES_WRITE[self.family]
+        issue = f"{target.repo}/issues/{target.pr}"
+        writes = [
+            Request(
+                "POST",
+                f"{target.repo}/labels",
+                {"name": new.name, "color": new.color, "description": new.description},
+                need,
+            )
+            for new in plan.create_labels
+        ]
+        if plan.add_labels:
+            writes.append(
+                Request("POST", f"{issue}/labels", {"labels": list(plan.add_labels)}, need)
+            )
+        writes.extend(
+            Request("DELETE", f"{issue}/labels/{quote(label.name, safe='')}", None, need)
+            for label in plan.remove_labels
+        )
+        writes.extend(_comment_writes(plan, target, need))
+        writes.append(
+            Request(
+                "POST",
+                f"{target.repo}/statuses/{plan.status.sha}",
+                _status_body(plan),
+                STATUSES_WRITE[self.family],
+            )
+        )
+        return writes
+
+
+class Gitea:
+    """Gitea's API, and Forgejo's, which keeps these endpoints as Gitea defines them."""
+
+    family = "gitea"
+    auth_scheme = "token"
+    headers = {"Accept": "application/json"}
+
+    def read_state(self, client: Client, target: Target) -> ForgeState:
+        need = ISSUES_WRITE[self.family]
+        issue = f"{target.repo}/issues/{target.pr}"
+        # the issue's comments and labels come whole (no paging parameters in Gitea's API);
+        # the repository's labels come in pages of at most 50
+        return ForgeState(
+            comments=_comments(client.get_all(f"{issue}/comments", need)),
+            pr_labels=_labels(client.get_all(f"{issue}/labels", need)),
+            repo_labels=_labels(client.get_all(f"{target.repo}/labels?limit=50", need)),
+        )
+
+    def writes(self, plan: Plan, target: Target) -> list[Request]:
+        need = ISSUES_WRITE[self.family]
+        issue = f"{target.repo}/issues/{target.pr}"
+        writes = [
+            Request(
+                "POST",
+                f"{target.repo}/labels",
+                {"name": new.name, "color": f"#{new.color}", "description": new.description},
+                need,
+            )
+            for new in plan.create_labels
+        ]
+        if plan.add_labels:  # names are accepted here since Gitea 1.19 (and by Forgejo)
+            writes.append(
+                Request("POST", f"{issue}/labels", {"labels": list(plan.add_labels)}, need)
+            )
+        for label in plan.remove_labels:
+            if label.id is None:
+                raise ForgeError(f"the forge listed label {label.name!r} without an id")
+            writes.append(Request("DELETE", f"{issue}/labels/{label.id}", None, need))
+        writes.extend(_comment_writes(plan, target, need))
+        writes.append(
+            Request(
+                "POST",
+                f"{target.repo}/statuses/{plan.status.sha}",
+                _status_body(plan),
+                STATUSES_WRITE[self.family],
+            )
+        )
+        return writes
+
+
+DIALECTS: dict[str, Dialect] = {"github": GitHub(), "gitea": Gitea(), "forgejo": Gitea()}
