@@ -1,0 +1,202 @@
+"""``stategate publish`` end to end: the CLI as a subprocess against a fake forge that
+validates every request against the forge's own API description."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.forge.conftest import HEAD, TOKEN, publish, verdict_doc, write_verdict
+from tests.forge.server import FakeForge
+
+MARKER = "<!-- stategate:verdict -->"
+BLOCKED = ("merge/manual-stateful", "risk/runtime")
+
+
+def ours(forge: FakeForge) -> list[dict[str, object]]:
+    return [c for c in forge.comments if MARKER in str(c["body"])]
+
+
+def test_first_publish_creates_comment_labels_and_status(forge: FakeForge, tmp_path: Path) -> None:
+    forge.add_comment("looks good to me")
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 0, proc.stderr
+    (comment,) = ours(forge)
+    assert "`blocked`" in str(comment["body"]) and "merge/backup" in str(comment["body"])
+    assert forge.label_names() == sorted(BLOCKED)
+    assert {label["name"] for label in forge.repo_labels} == set(BLOCKED)
+    (status,) = forge.statuses
+    assert status["sha"] == HEAD and status["context"] == "stategate"
+    assert status["state"] == "failure"
+    assert str(status["description"]).startswith("blocked: 1 requirement missing")
+    # the token went to the forge, and only in the Authorization header
+    assert all(TOKEN in s.authorization for s in forge.seen)
+    assert "comment: created" in proc.stdout
+
+
+def test_second_publish_changes_nothing(forge: FakeForge, tmp_path: Path) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    assert publish(forge, forge.dialect, verdict).returncode == 0
+    before = len(forge.seen)
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 0, proc.stderr
+    assert len(ours(forge)) == 1
+    # no comment edit, no label churn: the only write is the status, set again
+    again = forge.writes()[-1:]
+    assert [(s.method, s.operation) for s in forge.seen[before:] if s.method != "GET"] == [
+        ("POST", "/repos/{owner}/{repo}/statuses/{sha}")
+    ] == [(s.method, s.operation) for s in again]
+    assert forge.label_names() == sorted(BLOCKED)
+    assert "comment: unchanged" in proc.stdout and "labels: unchanged" in proc.stdout
+
+
+def test_changed_verdict_updates_in_place_and_converges_labels(
+    forge: FakeForge, tmp_path: Path
+) -> None:
+    bug = forge.add_repo_label("bug")
+    exposure = forge.add_repo_label("risk/exposure")
+    forge.add_repo_label("merge/auto")
+    forge.pr_labels += [bug["id"], exposure["id"]]
+    first = write_verdict(tmp_path / "1.json", verdict_doc("blocked", BLOCKED))
+    assert publish(forge, forge.dialect, first).returncode == 0
+    (comment,) = ours(forge)
+    # stale owned label removed at once; the foreign one stays
+    assert forge.label_names() == sorted(["bug", *BLOCKED])
+
+    second = write_verdict(
+        tmp_path / "2.json",
+        verdict_doc("ready_for_operator", ("merge/manual-stateful", "class/security-sensitive")),
+    )
+    proc = publish(forge, forge.dialect, second)
+    assert proc.returncode == 0, proc.stderr
+    (updated,) = ours(forge)
+    assert updated["id"] == comment["id"]  # edited in place
+    assert "`ready_for_operator`" in str(updated["body"])
+    assert forge.label_names() == ["bug", "class/security-sensitive", "merge/manual-stateful"]
+    assert "class/security-sensitive" in {label["name"] for label in forge.repo_labels}
+    assert [s["state"] for s in forge.statuses] == ["failure", "pending"]
+
+    third = write_verdict(tmp_path / "3.json", verdict_doc("pass", ("merge/auto",)))
+    assert publish(forge, forge.dialect, third).returncode == 0
+    assert forge.label_names() == ["bug", "merge/auto"]  # existing repo label reused
+    assert forge.statuses[-1]["state"] == "success"
+    assert len(ours(forge)) == 1
+
+
+def test_lists_are_followed_across_pages(forge: FakeForge, tmp_path: Path) -> None:
+    assert forge.page_size == 2
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    for n in range(5):
+        forge.add_comment(f"comment {n}")
+    for n in range(5):
+        forge.add_repo_label(f"area/{n}")
+    forge.add_repo_label("risk/runtime")  # on the last page of the repository's labels
+    assert publish(forge, forge.dialect, verdict).returncode == 0
+    for n in range(2):
+        forge.add_comment(f"later {n}")  # our comment now sits on page 3 of 4
+    labels = [forge.add_repo_label(f"team/{n}") for n in range(3)]
+    forge.pr_labels += [label["id"] for label in labels]  # PR labels span pages too
+    proc = publish(forge, forge.dialect, write_verdict(tmp_path / "w.json", verdict_doc("stop", BLOCKED)))
+    assert proc.returncode == 0, proc.stderr
+    assert len(ours(forge)) == 1 and "`stop`" in str(ours(forge)[0]["body"])
+    assert forge.label_names() == sorted([*BLOCKED, "team/0", "team/1", "team/2"])
+    # no label was created twice (the server answers 422 to that)
+    assert sorted(label["name"] for label in forge.repo_labels).count("risk/runtime") == 1
+    pages = {s.query.get("page", ["1"])[0] for s in forge.seen if s.operation.endswith("/labels")}
+    assert {"2", "3", "4"} <= pages
+    if forge.dialect == "github":  # Gitea lists an issue's comments whole
+        comment_pages = {
+            s.query.get("page", ["1"])[0]
+            for s in forge.seen
+            if s.method == "GET" and s.operation.endswith("/comments")
+        }
+        assert {"2", "3", "4"} <= comment_pages
+
+
+def test_duplicates_from_an_older_run_are_folded(forge: FakeForge, tmp_path: Path) -> None:
+    old = forge.add_comment(f"{MARKER}\nold verdict", user="stategate-bot")
+    newer = forge.add_comment(f"{MARKER}\nnewer verdict", user="stategate-bot")
+    forge.add_comment(f"someone quoting nothing of ours")
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 0, proc.stderr
+    (kept,) = ours(forge)
+    assert kept["id"] == newer["id"] and old not in forge.comments
+    assert "deleted 1 older duplicate" in proc.stdout
+
+
+def test_dry_run_sends_no_write_and_prints_no_token(forge: FakeForge, tmp_path: Path) -> None:
+    forge.add_repo_label("risk/runtime")
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert forge.writes() == [] and forge.seen  # it read the state with the token
+    assert "POST /repos/acme/platform/issues/7/comments" in proc.stdout
+    assert f"/statuses/{HEAD}" in proc.stdout
+    assert '"name": "merge/manual-stateful"' in proc.stdout
+    assert '"name": "risk/runtime"' not in proc.stdout  # exists already: not created
+    seen = len(forge.seen)
+    without = publish(forge, forge.dialect, verdict, "--dry-run", token=None)
+    assert without.returncode == 0, without.stderr
+    assert len(forge.seen) == seen  # no token: not even a read
+    assert "no token set" in without.stdout and "POST" in without.stdout
+    assert forge.comments == [] and forge.statuses == []
+
+
+def test_token_rejected(forge: FakeForge, tmp_path: Path) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict, token=TOKEN[::-1])
+    assert proc.returncode == 2
+    assert TOKEN[::-1] not in proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "HTTP 401: the forge rejected the token" in proc.stderr
+
+
+def test_token_without_permission(forge: FakeForge, tmp_path: Path) -> None:
+    forge.forbidden = {"statuses"}
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert "HTTP 403: the token lacks permission" in line
+    assert ("statuses: write" if forge.dialect == "github" else "write:repository") in line
+    forge.forbidden = {"comments", "labels"}
+    changed = write_verdict(tmp_path / "w.json", verdict_doc("stop", ("risk/process",)))
+    proc = publish(forge, forge.dialect, changed)
+    assert proc.returncode == 2
+    assert ("issues: write" if forge.dialect == "github" else "write:issue") in proc.stderr
+
+
+def test_repo_not_found(forge: FakeForge, tmp_path: Path) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict, repo="someone-else/platform")
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert "HTTP 404: repository someone-else/platform or PR #7 not found" in line
+
+
+def test_api_url_from_the_ci_environment(forge: FakeForge, tmp_path: Path) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("pass", ("merge/auto",)))
+    if forge.dialect == "github":
+        env = {"GITHUB_API_URL": forge.url}
+    else:  # the server's root URL, as Gitea and Forgejo runners set it; the API is under /api/v1
+        variable = "FORGEJO_SERVER_URL" if forge.dialect == "forgejo" else "GITEA_SERVER_URL"
+        env = {variable: forge.url.removesuffix("/api/v1")}
+    proc = publish(forge, forge.dialect, verdict, api_url=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert forge.statuses[-1]["state"] == "success"
+    none = publish(forge, forge.dialect, verdict, api_url=False)
+    assert none.returncode == 2 and "no forge API URL" in none.stderr
+
+
+def test_not_a_verdict_is_refused_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "sarif.json"
+    bad.write_text('{"version": "2.1.0", "runs": []}', encoding="utf-8")
+    proc = publish(None, "github", bad, "--repo", "a/b", "--pr", "1", "--dry-run")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"stategate: error: {bad}: not a stategate.verdict/v1 document "
+        "(write one with `stategate check --format json -o FILE`)"
+    )
+    broken = write_verdict(tmp_path / "broken.json", verdict_doc(verdict="maybe"))
+    proc = publish(None, "github", broken, "--repo", "a/b", "--pr", "1", "--dry-run")
+    assert proc.returncode == 2 and f"{broken}: not a valid" in proc.stderr and "verdict" in proc.stderr
