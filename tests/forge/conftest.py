@@ -18,7 +18,9 @@ HEAD = "3f" * 20
 FORGES = ["github", "gitea", "forgejo"]
 
 
-def verdict_doc(verdict: str = "blocked", labels: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+def verdict_doc(
+    verdict: str = "blocked", labels: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schema": "stategate.verdict/v1",
         "verdict": verdict,

@@ -181,7 +181,9 @@ class FakeForge:
             return self._violation(f"{method} {raw_path}: outside the API base {self.prefix}")
         path = raw_path[len(self.prefix) :]
         found = [
-            (op, m) for op in self.operations if op.method == method and (m := op.pattern.match(path))
+            (op, m)
+            for op in self.operations
+            if op.method == method and (m := op.pattern.match(path))
         ]
         if not found:
             return self._violation(f"{method} {path}: no such operation in the {self.dialect} API")
@@ -201,11 +203,16 @@ class FakeForge:
             if problem:
                 return self._violation(f"{method} {op.template}: {problem}")
             scheme = "Bearer" if self.family == "github" else "token"
-            if http.headers.get("Authorization") not in (f"{scheme} {self.token}", f"token {self.token}"):
+            if http.headers.get("Authorization") not in (
+                f"{scheme} {self.token}",
+                f"token {self.token}",
+            ):
                 return 401, {}, {"message": "Bad credentials"}
             for fault in self.faults:
-                if fault.times > 0 and (fault.method in (None, method)) and (
-                    fault.path_contains is None or fault.path_contains in path
+                if (
+                    fault.times > 0
+                    and (fault.method in (None, method))
+                    and (fault.path_contains is None or fault.path_contains in path)
                 ):
                     fault.times -= 1
                     return fault.status, fault.headers, {"message": f"injected {fault.status}"}
@@ -277,14 +284,11 @@ class FakeForge:
         chunk = items[(page - 1) * size : page * size]
         headers = {"X-Total-Count": str(len(items))}
         if page * size < len(items):
-            headers["Link"] = (
-                f'<{self.url}{path}?{size_param}={asked}&page={page + 1}>; rel="next"'
-            )
+            headers["Link"] = f'<{self.url}{path}?{size_param}={asked}&page={page + 1}>; rel="next"'
         return 200, headers, chunk
 
     def _label(self, label: dict[str, Any]) -> dict[str, Any]:
-        color = label["color"].lstrip("#")
-        return {**label, "color": color if self.family == "github" else color}
+        return {**label, "color": label["color"].lstrip("#")}  # both answer without the '#'
 
     def _serve(
         self,
@@ -296,7 +300,11 @@ class FakeForge:
         path: str,
     ) -> tuple[int, dict[str, str], Any]:
         kind = (
-            "statuses" if "/statuses/" in template else "labels" if "labels" in template else "comments"
+            "statuses"
+            if "/statuses/" in template
+            else "labels"
+            if "labels" in template
+            else "comments"
         )
         if kind in self.forbidden and method in WRITES:
             return 403, {}, {"message": "Resource not accessible by integration"}
@@ -312,7 +320,14 @@ class FakeForge:
         if template.endswith("/comments") and method == "POST":
             return 201, {}, self.add_comment(body["body"], user="stategate-bot")
         if "/issues/comments/" in template:
-            comment = next((c for c in self.comments if str(c["id"]) == params.get("comment_id", params.get("id"))), None)
+            comment = next(
+                (
+                    c
+                    for c in self.comments
+                    if str(c["id"]) == params.get("comment_id", params.get("id"))
+                ),
+                None,
+            )
             if comment is None:
                 return 404, {}, {"message": "Not Found"}
             if method == "PATCH":
@@ -327,9 +342,11 @@ class FakeForge:
                 )
             if body["name"].casefold() in by_name:
                 return 422, {}, {"message": "Validation Failed: already_exists"}
-            return 201, {}, self.add_repo_label(body["name"], body["color"])
+            return 201, {}, self.add_repo_label(body["name"], body.get("color", "ededed"))
         if template.endswith("/labels") and method == "GET":
-            labels = [self._label(label) for label in self.repo_labels if label["id"] in self.pr_labels]
+            labels = [
+                self._label(label) for label in self.repo_labels if label["id"] in self.pr_labels
+            ]
             if self.family == "gitea":
                 return 200, {}, labels
             return self._page(labels, query, path, size_param)

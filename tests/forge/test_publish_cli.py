@@ -43,9 +43,11 @@ def test_second_publish_changes_nothing(forge: FakeForge, tmp_path: Path) -> Non
     assert len(ours(forge)) == 1
     # no comment edit, no label churn: the only write is the status, set again
     again = forge.writes()[-1:]
-    assert [(s.method, s.operation) for s in forge.seen[before:] if s.method != "GET"] == [
-        ("POST", "/repos/{owner}/{repo}/statuses/{sha}")
-    ] == [(s.method, s.operation) for s in again]
+    assert (
+        [(s.method, s.operation) for s in forge.seen[before:] if s.method != "GET"]
+        == [("POST", "/repos/{owner}/{repo}/statuses/{sha}")]
+        == [(s.method, s.operation) for s in again]
+    )
     assert forge.label_names() == sorted(BLOCKED)
     assert "comment: unchanged" in proc.stdout and "labels: unchanged" in proc.stdout
 
@@ -96,7 +98,9 @@ def test_lists_are_followed_across_pages(forge: FakeForge, tmp_path: Path) -> No
         forge.add_comment(f"later {n}")  # our comment now sits on page 3 of 4
     labels = [forge.add_repo_label(f"team/{n}") for n in range(3)]
     forge.pr_labels += [label["id"] for label in labels]  # PR labels span pages too
-    proc = publish(forge, forge.dialect, write_verdict(tmp_path / "w.json", verdict_doc("stop", BLOCKED)))
+    proc = publish(
+        forge, forge.dialect, write_verdict(tmp_path / "w.json", verdict_doc("stop", BLOCKED))
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(ours(forge)) == 1 and "`stop`" in str(ours(forge)[0]["body"])
     assert forge.label_names() == sorted([*BLOCKED, "team/0", "team/1", "team/2"])
@@ -116,7 +120,7 @@ def test_lists_are_followed_across_pages(forge: FakeForge, tmp_path: Path) -> No
 def test_duplicates_from_an_older_run_are_folded(forge: FakeForge, tmp_path: Path) -> None:
     old = forge.add_comment(f"{MARKER}\nold verdict", user="stategate-bot")
     newer = forge.add_comment(f"{MARKER}\nnewer verdict", user="stategate-bot")
-    forge.add_comment(f"someone quoting nothing of ours")
+    forge.add_comment("someone quoting nothing of ours")
     verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
     proc = publish(forge, forge.dialect, verdict)
     assert proc.returncode == 0, proc.stderr
@@ -199,4 +203,8 @@ def test_not_a_verdict_is_refused_naming_the_file(tmp_path: Path) -> None:
     )
     broken = write_verdict(tmp_path / "broken.json", verdict_doc(verdict="maybe"))
     proc = publish(None, "github", broken, "--repo", "a/b", "--pr", "1", "--dry-run")
-    assert proc.returncode == 2 and f"{broken}: not a valid" in proc.stderr and "verdict" in proc.stderr
+    assert (
+        proc.returncode == 2
+        and f"{broken}: not a valid" in proc.stderr
+        and "verdict" in proc.stderr
+    )
