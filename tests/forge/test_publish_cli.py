@@ -3,10 +3,14 @@ validates every request against the forge's own API description."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.forge.conftest import HEAD, TOKEN, publish, verdict_doc, write_verdict
+from tests.forge.conftest import HEAD, TOKEN, clean_env, publish, verdict_doc, write_verdict
 from tests.forge.server import FakeForge
+from tests.gitrepo import platform_repo
 
 MARKER = "<!-- stategate:verdict -->"
 BLOCKED = ("merge/manual-stateful", "risk/runtime")
@@ -208,3 +212,38 @@ def test_not_a_verdict_is_refused_naming_the_file(tmp_path: Path) -> None:
         and f"{broken}: not a valid" in proc.stderr
         and "verdict" in proc.stderr
     )
+
+
+def test_check_then_publish_on_a_real_repository(forge: FakeForge, tmp_path: Path) -> None:
+    """The two CI steps: `check` writes the verdict (with the commits it judged), `publish`
+    posts it; the status lands on the PR's head commit."""
+    repo = platform_repo(tmp_path / "p")
+    repo.replace("compose/postgres.yml", "postgres:16.4-alpine@", "postgres:16.6-alpine@")
+    repo.commit("postgres 16.6")
+    head = repo.git("rev-parse", "HEAD").strip()
+    verdict = tmp_path / "verdict.json"
+    judge = [sys.executable, "-m", "stategate", "check", "--repo", str(repo.path), "--base", "main"]
+    check = subprocess.run(
+        [*judge, "--format", "json", "-o", str(verdict)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
+    assert check.returncode in (1, 3), check.stderr
+    doc = json.loads(verdict.read_text(encoding="utf-8"))
+    assert doc["revisions"]["head"] == head
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 0, proc.stderr
+    (status,) = forge.statuses
+    assert status["sha"] == head and status["state"] == "failure"
+    assert forge.label_names() == sorted(doc["labels"]) and doc["labels"]
+    (comment,) = ours(forge)
+    markdown = subprocess.run(
+        [*judge, "--format", "markdown"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    ).stdout
+    assert comment["body"] == f"{MARKER}\n{markdown}"  # the same bytes check prints
