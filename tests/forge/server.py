@@ -99,6 +99,8 @@ class FakeForge:
         self.violations: list[str] = []
         self.faults: list[Fault] = []
         self.forbidden: set[str] = set()  # "comments", "labels", "statuses": answered 403
+        self.login = "stategate-bot"  # the user the token acts as
+        self.whoami_forbidden = False  # as GET /user is for GitHub Actions' own token
         self._next_id = 1000
         self.server: ThreadingHTTPServer | None = None
 
@@ -216,7 +218,9 @@ class FakeForge:
                 ):
                     fault.times -= 1
                     return fault.status, fault.headers, {"message": f"injected {fault.status}"}
-            if params.get("owner") != self.owner or params.get("repo") != self.name:
+            if "owner" in params and (
+                params["owner"] != self.owner or params.get("repo") != self.name
+            ):
                 return 404, {}, {"message": "Not Found"}
             return self._serve(method, op.template, params, query, body, path)
 
@@ -299,6 +303,10 @@ class FakeForge:
         body: Any,
         path: str,
     ) -> tuple[int, dict[str, str], Any]:
+        if template == "/user":
+            if self.whoami_forbidden:
+                return 403, {}, {"message": "Resource not accessible by integration"}
+            return 200, {}, {"login": self.login, "id": 1}
         kind = (
             "statuses"
             if "/statuses/" in template
@@ -318,7 +326,7 @@ class FakeForge:
                 return 200, {}, list(self.comments)
             return self._page(list(self.comments), query, path, size_param)
         if template.endswith("/comments") and method == "POST":
-            return 201, {}, self.add_comment(body["body"], user="stategate-bot")
+            return 201, {}, self.add_comment(body["body"], user=self.login)
         if "/issues/comments/" in template:
             comment = next(
                 (

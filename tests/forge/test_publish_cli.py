@@ -124,13 +124,32 @@ def test_lists_are_followed_across_pages(forge: FakeForge, tmp_path: Path) -> No
 def test_duplicates_from_an_older_run_are_folded(forge: FakeForge, tmp_path: Path) -> None:
     old = forge.add_comment(f"{MARKER}\nold verdict", user="stategate-bot")
     newer = forge.add_comment(f"{MARKER}\nnewer verdict", user="stategate-bot")
-    forge.add_comment("someone quoting nothing of ours")
+    forged = forge.add_comment(f"{MARKER}\nverdict: pass (honest)", user="mallory")
     verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
     proc = publish(forge, forge.dialect, verdict)
     assert proc.returncode == 0, proc.stderr
-    (kept,) = ours(forge)
-    assert kept["id"] == newer["id"] and old not in forge.comments
+    kept = [c for c in ours(forge) if c["user"] == {"login": "stategate-bot"}]
+    assert [c["id"] for c in kept] == [newer["id"]] and old not in forge.comments
     assert "deleted 1 older duplicate" in proc.stdout
+    # anyone can type the marker: a comment by someone else is neither edited nor deleted
+    assert forged in forge.comments and forged["body"] == f"{MARKER}\nverdict: pass (honest)"
+
+
+def test_a_token_that_may_not_ask_who_it_is(forge: FakeForge, tmp_path: Path) -> None:
+    forge.whoami_forbidden = True
+    forge.login = "github-actions[bot]" if forge.dialect == "github" else "ci-bot"
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 2 and "pass --author LOGIN" in proc.stderr
+    assert forge.writes() == []
+    if forge.dialect == "github":  # GitHub Actions' token acts as github-actions[bot]
+        env = {"GITHUB_ACTIONS": "true"}
+        for _ in range(2):
+            assert publish(forge, forge.dialect, verdict, env=env).returncode == 0
+    else:
+        for _ in range(2):
+            assert publish(forge, forge.dialect, verdict, "--author", "ci-bot").returncode == 0
+    assert len(ours(forge)) == 1
 
 
 def test_dry_run_sends_no_write_and_prints_no_token(forge: FakeForge, tmp_path: Path) -> None:

@@ -39,6 +39,12 @@ _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 )
 @click.option("--sha", default=None, help="Commit for the status (default: the verdict's head).")
 @click.option(
+    "--author",
+    default=None,
+    help="Login whose comments are stategate's (default: the token's user, from GET /user; "
+    "github-actions[bot] in GitHub Actions).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print the requests instead of sending them; reads the PR's state only if a token is set.",
@@ -50,6 +56,7 @@ def command(
     verdict_file: Path,
     api_url: str | None,
     sha: str | None,
+    author: str | None,
     dry_run: bool,
 ) -> int:
     """Post the verdict to the pull request: one comment (updated in place), the verdict's
@@ -95,7 +102,15 @@ def command(
         else None
     )
     outcome = publish(
-        verdict, dialect, target, commit, client=client, dry_run=dry_run, target_url=target_url
+        verdict,
+        dialect,
+        target,
+        commit,
+        client=client,
+        dry_run=dry_run,
+        target_url=target_url,
+        author=author,
+        ci_user=settings.ci_user(forge, env),
     )
     secrets = [token.value] if token else []
 

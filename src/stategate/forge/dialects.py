@@ -39,7 +39,7 @@ class Dialect(Protocol):
     auth_scheme: str
     headers: dict[str, str]
 
-    def read_state(self, client: Client, target: Target) -> ForgeState: ...
+    def read_state(self, client: Client, target: Target, me: str) -> ForgeState: ...
 
     def writes(self, plan: Plan, target: Target) -> list[Request]: ...
 
@@ -51,7 +51,29 @@ def _items(data: list[Any], what: str) -> list[dict[str, Any]]:
 
 
 def _comments(data: list[Any]) -> tuple[Comment, ...]:
-    return tuple(Comment(int(c["id"]), str(c.get("body") or "")) for c in _items(data, "comments"))
+    return tuple(
+        Comment(int(c["id"]), str(c.get("body") or ""), _login(c.get("user")))
+        for c in _items(data, "comments")
+    )
+
+
+def _login(user: Any) -> str:
+    return str(user.get("login") or "") if isinstance(user, dict) else ""
+
+
+def whoami(client: Client, author: str | None, ci_user: str | None) -> str:
+    """The login whose comments are ours: --author, else the token's user, else the CI's."""
+    if author:
+        return author
+    response = client.get_optional("/user", "")
+    if response is not None and _login(response.data):
+        return _login(response.data)
+    if ci_user:
+        return ci_user
+    raise ForgeError(
+        "cannot tell which user the token acts as (GET /user refused), so cannot tell "
+        "stategate's comments from others': pass --author LOGIN"
+    )
 
 
 def _labels(data: list[Any]) -> tuple[Label, ...]:
@@ -95,10 +117,11 @@ class GitHub:
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
     page = "per_page=100"
 
-    def read_state(self, client: Client, target: Target) -> ForgeState:
+    def read_state(self, client: Client, target: Target, me: str) -> ForgeState:
         need = ISSUES_WRITE[self.family]
         issue = f"{target.repo}/issues/{target.pr}"
         return ForgeState(
+            me=me,
             comments=_comments(client.get_all(f"{issue}/comments?{self.page}", need)),
             pr_labels=_labels(client.get_all(f"{issue}/labels?{self.page}", need)),
             repo_labels=_labels(client.get_all(f"{target.repo}/labels?{self.page}", need)),
@@ -143,12 +166,13 @@ class Gitea:
     auth_scheme = "token"
     headers = {"Accept": "application/json"}
 
-    def read_state(self, client: Client, target: Target) -> ForgeState:
+    def read_state(self, client: Client, target: Target, me: str) -> ForgeState:
         need = ISSUES_WRITE[self.family]
         issue = f"{target.repo}/issues/{target.pr}"
         # the issue's comments and labels come whole (no paging parameters in Gitea's API);
         # the repository's labels come in pages of at most 50
         return ForgeState(
+            me=me,
             comments=_comments(client.get_all(f"{issue}/comments", need)),
             pr_labels=_labels(client.get_all(f"{issue}/labels", need)),
             repo_labels=_labels(client.get_all(f"{target.repo}/labels?limit=50", need)),

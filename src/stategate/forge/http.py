@@ -41,6 +41,10 @@ class ForgeError(StategateError):
 
     exit_code = ExitCode.INPUT_ERROR
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass(frozen=True)
 class Request:
@@ -78,6 +82,15 @@ class Client:
 
     def send(self, request: Request) -> Response:
         return self._send(request.method, self.base_url + request.path, request)
+
+    def get_optional(self, path: str, permission: str) -> Response | None:
+        """A GET whose 403 or 404 means "not available to this token", not a failure."""
+        try:
+            return self.send(Request("GET", path, None, permission))
+        except ForgeError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
 
     def get_all(self, path: str, permission: str) -> list[Any]:
         """Every item of a list endpoint, following ``rel="next"`` links."""
@@ -187,7 +200,7 @@ class Client:
             text = f"{what}: HTTP {status}: the forge redirects; give the API URL it redirects to"
         else:
             text = f"{what}: HTTP {status}{server}"
-        return ForgeError(self._mask(text))
+        return ForgeError(self._mask(text), status=status)
 
     def _mask(self, text: str) -> str:
         return mask(text, [self.token])

@@ -1,7 +1,8 @@
 """What publishing a verdict changes on the forge, decided from the current state alone.
 
-Pure: no I/O. The comment is found by a hidden marker, so one PR carries one stategate
-comment however often CI runs; labels under the prefixes stategate owns converge on the
+Pure: no I/O. The comment is found by a hidden marker in a comment the token's own user
+wrote (anyone can type the marker; only our comments are edited or deleted), so one PR
+carries one stategate comment however often CI runs; labels under the prefixes stategate owns converge on the
 verdict's, and every other label is left alone.
 """
 
@@ -38,6 +39,7 @@ _OTHER_COLOUR = "bfd4f2"
 class Comment:
     id: int
     body: str
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Label:
 
 @dataclass(frozen=True)
 class ForgeState:
+    me: str = ""  # the login the token acts as: our comments are the ones it wrote
     comments: tuple[Comment, ...] = ()
     pr_labels: tuple[Label, ...] = ()
     repo_labels: tuple[Label, ...] = ()
@@ -125,7 +128,11 @@ def plan(
     verdict: VerdictDocument, state: ForgeState, sha: str, target_url: str | None = None
 ) -> Plan:
     body = comment_body(verdict)
-    ours = sorted((c for c in state.comments if MARKER in c.body), key=lambda c: c.id)
+    me = state.me.casefold()
+    ours = sorted(
+        (c for c in state.comments if MARKER in c.body and me and c.author.casefold() == me),
+        key=lambda c: c.id,
+    )
     newest = ours[-1] if ours else None
     wanted = list(dict.fromkeys(verdict.labels))
     on_pr = {label.name.casefold() for label in state.pr_labels}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stategate.forge.dialects import Dialect, Target
+from stategate.forge.dialects import Dialect, Target, whoami
 from stategate.forge.document import VerdictDocument
 from stategate.forge.http import Client, Request
 from stategate.forge.plan import ForgeState, Plan, plan
@@ -27,8 +27,13 @@ def publish(
     client: Client | None,
     dry_run: bool,
     target_url: str | None = None,
+    author: str | None = None,
+    ci_user: str | None = None,
 ) -> Outcome:
-    state = dialect.read_state(client, target) if client is not None else ForgeState()
+    state = ForgeState()
+    if client is not None:
+        me = whoami(client, author, ci_user)
+        state = dialect.read_state(client, target, me)
     decided = plan(verdict, state, sha, target_url)
     writes = tuple(dialect.writes(decided, target))
     if not dry_run:

@@ -95,3 +95,10 @@ def run_url(env: Mapping[str, str]) -> str | None:
     ):  # Forgejo/Gitea run pages are addressed otherwise
         return f"{server.rstrip('/')}/{repo}/actions/runs/{run}"
     return None
+
+
+def ci_user(forge: str, env: Mapping[str, str]) -> str | None:
+    """The user GitHub Actions' own token acts as (it may not ask ``GET /user``)."""
+    if forge == "github" and env.get("GITHUB_ACTIONS") == "true" and not env.get("GITEA_ACTIONS"):
+        return "github-actions[bot]"
+    return None

@@ -20,6 +20,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 GITHUB_OPERATIONS = {
+    "/user": ("get",),
     "/repos/{owner}/{repo}/issues/{issue_number}/comments": ("get", "post"),
     "/repos/{owner}/{repo}/issues/comments/{comment_id}": ("patch", "delete"),
     "/repos/{owner}/{repo}/issues/{issue_number}/labels": ("get", "post"),
@@ -28,6 +29,7 @@ GITHUB_OPERATIONS = {
     "/repos/{owner}/{repo}/statuses/{sha}": ("post",),
 }
 GITEA_OPERATIONS = {
+    "/user": ("get",),
     "/repos/{owner}/{repo}/issues/{index}/comments": ("get", "post"),
     "/repos/{owner}/{repo}/issues/comments/{id}": ("patch", "delete"),
     "/repos/{owner}/{repo}/issues/{index}/labels": ("get", "post"),

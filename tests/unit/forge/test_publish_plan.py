@@ -96,7 +96,13 @@ def test_plan_on_an_empty_pr() -> None:
 def test_plan_converges_only_owned_labels_case_insensitively() -> None:
     v = parse_verdict(doc("ready_for_operator", ("merge/manual-x", "class/auth")), "v.json")
     state = ForgeState(
-        comments=(Comment(5, f"{MARKER}\nold"), Comment(9, "not ours"), Comment(7, f"x {MARKER}")),
+        me="Bot",
+        comments=(
+            Comment(5, f"{MARKER}\nold", "bot"),
+            Comment(9, "not ours", "bot"),
+            Comment(7, f"x {MARKER}", "bot"),
+            Comment(11, f"{MARKER}\nforged", "mallory"),
+        ),
         pr_labels=(Label("Merge/Manual-X", 1), Label("risk/runtime", 2), Label("bug", 3)),
         repo_labels=(Label("CLASS/AUTH", 4),),
     )
@@ -111,8 +117,14 @@ def test_plan_converges_only_owned_labels_case_insensitively() -> None:
 def test_an_identical_comment_is_left_alone() -> None:
     v = parse_verdict(doc("pass"), "v.json")
     body = plan(v, ForgeState(), SHA).comment_body
-    p = plan(v, ForgeState(comments=(Comment(3, body),)), SHA)
+    p = plan(v, ForgeState(me="bot", comments=(Comment(3, body, "bot"),)), SHA)
     assert p.update_comment == 3 and p.comment_unchanged
+    # the same body by someone else is not ours, and without knowing who we are nothing is
+    assert (
+        plan(v, ForgeState(me="bot", comments=(Comment(3, body, "eve"),)), SHA).update_comment
+        is None
+    )
+    assert plan(v, ForgeState(comments=(Comment(3, body, ""),)), SHA).update_comment is None
 
 
 @pytest.mark.parametrize(
