@@ -93,3 +93,13 @@ def test_the_fake_forge_refuses_a_request_its_description_does_not_allow(dialect
             c.send(Request("GET", "/repos/acme/platform/labels?sort=name"))
         assert len(forge.violations) == 2
         assert "is not of type 'string'" in forge.violations[0] and "sort" in forge.violations[1]
+
+
+def test_a_rate_limit_answered_403_is_retried_then_named() -> None:
+    with FakeForge("github", TOKEN) as forge:
+        limited = {"X-RateLimit-Remaining": "0", "Retry-After": "2"}
+        forge.faults.append(Fault(403, times=99, method="POST", headers=limited))
+        delays: list[float] = []
+        with pytest.raises(ForgeError, match="HTTP 403: still rate limited after 5 attempts"):
+            run(forge, delays)
+        assert delays == [2.0, 2.0, 4.0, 8.0]

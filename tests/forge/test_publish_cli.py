@@ -266,3 +266,14 @@ def test_check_then_publish_on_a_real_repository(forge: FakeForge, tmp_path: Pat
         timeout=300,
     ).stdout
     assert comment["body"] == f"{MARKER}\n{markdown}"  # the same bytes check prints
+
+
+def test_a_token_with_a_line_break_is_refused_unprinted(tmp_path: Path) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    with FakeForge("github", TOKEN) as forge:
+        proc = publish(forge, "github", verdict, token=f"{TOKEN}\nX-Evil: 1")
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == (
+            "stategate: error: $STATEGATE_FORGE_TOKEN: the token holds spaces or control characters"
+        )
+        assert forge.seen == []

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from stategate.errors import InputError
 from stategate.report.verdict import VERDICT_SCHEMA
@@ -73,7 +73,7 @@ class _Verdict(_Model):
     requirements: list[_Requirement]
     stops: list[_Stop]
     findings: list[_Finding]
-    labels: list[str]
+    labels: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]]
 
 
 @dataclass(frozen=True)

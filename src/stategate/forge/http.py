@@ -9,6 +9,7 @@ turns 401/403/404 into one line that says what to fix. The token is sent only in
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
 import re
@@ -17,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,7 +75,6 @@ class Client:
     sleep: Callable[[float], None] = time.sleep
     max_attempts: int = MAX_ATTEMPTS
     backoff: float = BACKOFF_BASE
-    sent: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -137,7 +137,7 @@ class Client:
                 detail = _message(exc.read())
                 exc.close()
                 if not self._retryable(status, response_headers) or attempt == self.max_attempts:
-                    raise self._error(status, request, detail) from None
+                    raise self._error(status, request, detail, response_headers) from None
                 delay = self._delay(attempt, response_headers)
                 log.debug(
                     "%s %s: HTTP %s, retry %d in %.1fs",
@@ -147,7 +147,12 @@ class Client:
                     attempt,
                     delay,
                 )
-            except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+            except (
+                TimeoutError,
+                urllib.error.URLError,
+                ConnectionError,
+                http.client.HTTPException,
+            ) as exc:
                 reason = getattr(exc, "reason", exc)
                 if attempt == self.max_attempts:
                     raise ForgeError(
@@ -181,10 +186,14 @@ class Client:
     def _where(self, path: str) -> str:
         return path.split("?", 1)[0]
 
-    def _error(self, status: int, request: Request, detail: str) -> ForgeError:
+    def _error(
+        self, status: int, request: Request, detail: str, headers: Mapping[str, str]
+    ) -> ForgeError:
         what = f"{request.method} {self._where(request.path)}"
         server = f" (forge said: {detail})" if detail else ""
-        if status == 401:
+        if status in (403, 429) and self._retryable(403, headers):
+            text = f"{what}: HTTP {status}: still rate limited after {self.max_attempts} attempts{server}"
+        elif status == 401:
             text = f"{what}: HTTP 401: the forge rejected the token (expired, revoked or mistyped)"
         elif status == 403:
             need = f"; it needs {request.permission}" if request.permission else ""

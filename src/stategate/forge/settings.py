@@ -37,6 +37,9 @@ def token(forge: str, env: Mapping[str, str]) -> Token | None:
     for variable in TOKEN_VARIABLES[forge]:
         value = env.get(variable, "").strip()
         if value:
+            if not value.isprintable() or any(c.isspace() for c in value):
+                # it goes into an HTTP header; never echo it, even in this error
+                raise InputError(f"${variable}: the token holds spaces or control characters")
             return Token(value, variable)
     return None
 

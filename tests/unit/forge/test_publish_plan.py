@@ -166,6 +166,7 @@ def test_owned_prefixes_and_colours() -> None:
         ('{"schema": "stategate.verdict/v2"}', "not a stategate.verdict/v1 document"),
         ('{"schema": "stategate.verdict/v1", "verdict": "maybe"}', "verdict: Input should be"),
         ("{nope", "not JSON"),
+        (json.dumps(doc("pass", ("",))), "labels.0: String should have at least 1 character"),
     ],
 )
 def test_a_file_that_is_not_a_verdict(tmp_path: Path, text: str, problem: str) -> None:
