@@ -11,6 +11,8 @@ from stategate.forge.publish import publish
 from tests.forge.conftest import FORGES, TOKEN, verdict_doc
 from tests.forge.server import FakeForge, Fault
 
+pytestmark = pytest.mark.integration  # a real HTTP server on loopback
+
 
 def client(forge: FakeForge, delays: list[float]) -> Client:
     dialect = DIALECTS[forge.dialect]

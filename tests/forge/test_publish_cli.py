@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.forge.conftest import HEAD, TOKEN, clean_env, publish, verdict_doc, write_verdict
 from tests.forge.server import FakeForge
 from tests.gitrepo import platform_repo
+
+pytestmark = pytest.mark.integration  # a real HTTP server on loopback
 
 MARKER = "<!-- stategate:verdict -->"
 BLOCKED = ("merge/manual-stateful", "risk/runtime")
