@@ -120,6 +120,12 @@ def _engines() -> click.Command:
     return engines.command
 
 
+def _status() -> click.Command:
+    from stategate.commands import status
+
+    return status.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -139,6 +145,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "rehearse": _rehearse,
     "repo": _repo,
     "prune": _prune,
+    "status": _status,
 }
 
 
