@@ -221,9 +221,10 @@ def _entries(
         out = []
         for entry in pred.modules:
             engine = _engine(
-                entry.engine.name if entry.engine else entry.provider,
-                entry.sandbox.server_version if entry.sandbox else None,
-                entry.engine.version if entry.engine else None,
+                entry.provider,
+                (entry.sandbox.server_version if entry.sandbox else None)
+                or (entry.engine.version if entry.engine else None),
+                entry.engine.name if entry.engine else None,
             )
             state, age = _judge(pred.kind, entry.result, pred.finished, limits, now)
             reason = entry.reason or (pred.reason if entry.result != "pass" else None)
@@ -246,20 +247,16 @@ def _entries(
     if isinstance(pred, BackupPredicate):
         engine = _engine(pred.provider, pred.source.server_version, None)
     elif isinstance(pred, DrillPredicate):
-        engine = _engine(
-            pred.engine.name,
-            pred.sandbox.server_version if pred.sandbox else None,
-            pred.engine.version,
-        )
+        # the version the drill ran on: the sandbox's, not the source's
+        version = (pred.sandbox.server_version if pred.sandbox else None) or pred.engine.version
+        engine = _engine(pred.provider, version, pred.engine.name)
     elif isinstance(pred, RehearsalPredicate):
-        engine = _engine(pred.engine.name, pred.target_version, pred.engine.version)
+        version = pred.target_version or pred.engine.version
+        engine = _engine(pred.provider, version, pred.engine.name)
     else:
         assert isinstance(pred, SmokePredicate)
-        engine = _engine(
-            pred.engine.name if pred.engine else pred.provider,
-            pred.source.server_version,
-            pred.engine.version if pred.engine else None,
-        )
+        where = pred.engine.name if pred.engine else None
+        engine = _engine(pred.provider, pred.source.server_version, where)
     state, age = _judge(pred.kind, pred.result, pred.finished, limits, now)
     mark = Mark(pred.kind, pred.finished, pred.result, record.rel)
     cell = Cell(
@@ -276,9 +273,10 @@ def _entries(
     return [(pred.module, mark, cell)]
 
 
-def _engine(name: str, version: str | None, fallback: str | None) -> str | None:
-    shown = version or fallback
-    return f"{name} {shown}" if shown else name or None
+def _engine(provider: str, version: str | None, where: str | None) -> str:
+    """``postgres 16.6 (local)``: the engine and version a record ran on, and where."""
+    text = f"{provider} {version}" if version else provider
+    return f"{text} ({where})" if where else text
 
 
 def _rejected_mark(bad: Rejected) -> tuple[str, Mark] | None:
