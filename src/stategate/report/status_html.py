@@ -47,6 +47,7 @@ vertical-align:top}
 .none{color:#52525b}
 .engine{display:block;font-size:.85rem}
 .why{display:block;font-size:.8rem}
+.label{display:none}
 .timeline{width:100%;height:auto;min-width:640px;display:block;background:#fff}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;padding:0;list-style:none;font-size:.9rem}
 .sw{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:6px;
@@ -57,14 +58,14 @@ code{font-size:.85em;overflow-wrap:anywhere}
  .status thead{position:absolute;left:-9999px}
  .status tr{margin:0 0 12px;border:1px solid #a1a1aa}
  .status td{border:0;border-top:1px solid #e4e4e7}
- .status td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:#27272a}
+ .status .label{display:inline;font-weight:600}
 }
 """
 
 
 def _cell(cell: Cell) -> str:
     label = escape(KIND_TITLES[cell.kind])
-    body = f'<span class="state">{escape(cell_summary(cell))}</span>'
+    body = f'<span class="label">{label}: </span><span class="state">{escape(cell_summary(cell))}</span>'
     if cell.engine:
         body += f'<span class="engine">{escape(cell.engine)}</span>'
     if cell.finished is not None:
@@ -72,7 +73,7 @@ def _cell(cell: Cell) -> str:
     if cell.reason:
         body += f'<span class="why">{escape(cell.reason)}</span>'
     title = f' title="{escape(cell.record)}"' if cell.record else ""
-    return f'<td class="{cell.state.value}" data-label="{label}"{title}>{body}</td>'
+    return f'<td class="{cell.state.value}"{title}>{body}</td>'
 
 
 def _row(module: ModuleStatus) -> str:
@@ -81,8 +82,8 @@ def _row(module: ModuleStatus) -> str:
     classes = escape(", ".join(module.classes))
     return (
         f'<tr id="m-{escape(module.id.replace("/", "-"))}">'
-        f'<td class="mod" data-label="module">{escape(module.id)}{parent}{reference}</td>'
-        f'<td data-label="classes">{classes}<span class="sub">tier: {escape(module.tier)}'
+        f'<td class="mod">{escape(module.id)}{parent}{reference}</td>'
+        f'<td><span class="label">classes: </span>{classes}<span class="sub">tier: {escape(module.tier)}'
         f"</span></td>{''.join(_cell(c) for c in module.cells)}</tr>"
     )
 
