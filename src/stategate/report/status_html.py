@@ -37,7 +37,7 @@ table.status{border-collapse:collapse;width:100%;background:#fff}
 vertical-align:top}
 .status th{background:#f4f4f5;font-weight:600}
 .status td{overflow-wrap:anywhere}
-.mod{font-weight:600}
+.mod{font-weight:600;overflow-wrap:normal}
 .sub{display:block;color:#3f3f46;font-size:.85rem}
 .state{font-weight:600}
 .fresh{background:#dcfce7;color:#14532d}
@@ -45,6 +45,7 @@ vertical-align:top}
 .failed,.missing{background:#fee2e2;color:#7f1d1d}
 .untrusted{background:#f3e8ff;color:#581c87}
 .none{color:#52525b}
+.none .state{font-weight:400}
 .engine{display:block;font-size:.85rem}
 .why{display:block;font-size:.8rem}
 .label{display:none}
@@ -59,6 +60,7 @@ code{font-size:.85em;overflow-wrap:anywhere}
  .status tr{margin:0 0 12px;border:1px solid #a1a1aa}
  .status td{border:0;border-top:1px solid #e4e4e7}
  .status .label{display:inline;font-weight:600}
+ .status td.none{display:inline-block;width:auto;border:0;padding:2px 8px}
 }
 """
 
@@ -71,9 +73,24 @@ def _cell(cell: Cell) -> str:
     if cell.finished is not None:
         body += f'<span class="sub">{cell.finished:%Y-%m-%d %H:%M}Z</span>'
     if cell.reason:
-        body += f'<span class="why">{escape(cell.reason)}</span>'
+        body += f'<span class="why">{escape(_short(cell))}</span>'
     title = f' title="{escape(cell.record)}"' if cell.record else ""
     return f'<td class="{cell.state.value}"{title}>{body}</td>'
+
+
+def _short(cell: Cell) -> str:
+    """A cell's reason; for a record that does not verify, only its finding codes (the
+    full reasons are listed under "Records that do not verify")."""
+    reason = cell.reason or ""
+    if cell.state is not State.UNTRUSTED:
+        return reason
+    codes = [part.split(":", 1)[0].strip() for part in reason.split("; ")]
+    return ", ".join(c for c in codes if c) + " (see below)"
+
+
+def _module_name(module_id: str) -> str:
+    """Escaped, with a break opportunity after each ``/``: never split inside a name."""
+    return "/<wbr>".join(escape(part) for part in module_id.split("/"))
 
 
 def _row(module: ModuleStatus) -> str:
@@ -82,7 +99,7 @@ def _row(module: ModuleStatus) -> str:
     classes = escape(", ".join(module.classes))
     return (
         f'<tr id="m-{escape(module.id.replace("/", "-"))}">'
-        f'<td class="mod">{escape(module.id)}{parent}{reference}</td>'
+        f'<td class="mod">{_module_name(module.id)}{parent}{reference}</td>'
         f'<td><span class="label">classes: </span>{classes}<span class="sub">tier: {escape(module.tier)}'
         f"</span></td>{''.join(_cell(c) for c in module.cells)}</tr>"
     )
