@@ -44,7 +44,7 @@ def main() -> int:
     with Browser() as browser:
         browser.open((site / "index.html").as_uri(), 1280, 900, mobile=False)
         height = int(browser.evaluate("document.documentElement.scrollHeight"))
-        browser.open((site / "index.html").as_uri(), 1280, min(height, 1600), mobile=False)
+        browser.open((site / "index.html").as_uri(), 1280, min(height, 1100), mobile=False)
         data = browser.capture()
     if len(data) > MAX_BYTES:
         raise SystemExit(f"{args.out}: {len(data)} bytes, over {MAX_BYTES}: shrink the capture")

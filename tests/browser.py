@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -65,8 +66,13 @@ class Browser:
         self._from_child, from_child_w = os.pipe()
 
         def fds() -> None:  # in the child: the pipe ends at 3 and 4, where chromium looks
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
+            # first out of the way (either end may already sit at 3 or 4), then in place
+            high_r = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10)
+            high_w = fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
+            os.set_inheritable(3, True)
+            os.set_inheritable(4, True)
 
         self._proc = subprocess.Popen(
             [

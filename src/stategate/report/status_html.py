@@ -67,7 +67,11 @@ code{font-size:.85em;overflow-wrap:anywhere}
 
 def _cell(cell: Cell) -> str:
     label = escape(KIND_TITLES[cell.kind])
-    body = f'<span class="label">{label}: </span><span class="state">{escape(cell_summary(cell))}</span>'
+    # a fresh cell's limit is in its column's heading; a stale one says it again
+    summary = cell_summary(cell)
+    if cell.state is State.FRESH:
+        summary = summary.split(" (limit", 1)[0]
+    body = f'<span class="label">{label}: </span><span class="state">{escape(summary)}</span>'
     if cell.engine:
         body += f'<span class="engine">{escape(cell.engine)}</span>'
     if cell.finished is not None:
@@ -161,13 +165,13 @@ def status_html(model: StatusModel) -> str:
         f"{len(model.modules)} module(s), {model.attention} item(s) need attention.</p>"
         f'<ul class="summary">{summary}</ul>'
         f"<h2>Needs attention</h2>{_attention(model)}"
+        "<h2>Evidence timeline</h2>"
+        f'<div class="scroll">{timeline_svg(model)}</div>'
+        f'<ul class="legend">{legend}</ul>'
         '<h2>Modules</h2><div class="scroll"><table class="status">'
         '<thead><tr><th scope="col">module</th><th scope="col">classes</th>'
         f"{heads}</tr></thead><tbody>{''.join(_row(m) for m in model.modules)}</tbody>"
         "</table></div>"
-        "<h2>Evidence timeline</h2>"
-        f'<div class="scroll">{timeline_svg(model)}</div>'
-        f'<ul class="legend">{legend}</ul>'
         f"{untrusted}"
         "</main></body></html>\n"
     )

@@ -38,11 +38,11 @@ def _x(when: datetime, start: datetime, end: datetime) -> float:
 
 
 def _span(model: StatusModel) -> tuple[datetime, datetime]:
-    """From the oldest record (at least one backup window back) to now."""
+    """From the oldest record (at least ten minutes back, so marks spread out) to now."""
     end = model.now
     oldest = min((m.when for mod in model.modules for m in mod.marks), default=end)
-    start = min(oldest, end - timedelta(hours=model.limits["backup"]))
-    pad = (end - start) * 0.03
+    start = min(oldest, end - timedelta(minutes=10))
+    pad = (end - start) * 0.04
     return start - pad, end
 
 
