@@ -208,3 +208,16 @@ def test_html_needs_no_network(ev: EvidenceRepo) -> None:
     assert "<script" not in page and "<link" not in page and "@import" not in page
     assert "url(" not in page
     assert '<html lang="en">' in page and "<title>stategate status</title>" in page
+
+
+def test_a_record_from_the_future_is_not_fresh(ev: EvidenceRepo) -> None:
+    # the same records judged a day earlier: postgres's records all finished "later"
+    model = _model(ev, now=ev.now - timedelta(days=1))
+    pg = _cells(model, "platform/postgres")
+    assert pg["backup"].state is State.UNTRUSTED
+    assert "in the future" in (pg["backup"].reason or "")
+    lines = [line for line in status_lines(model) if "untrusted: in the future" in line]
+    assert any(" backup " in line for line in lines)
+    # within the signing clock skew (5 minutes) a record is simply fresh
+    near = _model(ev, now=ev.now - timedelta(hours=2, minutes=4))
+    assert _cells(near, "platform/postgres")["backup"].state is State.FRESH

@@ -7,7 +7,8 @@ renderers (``status_table``, ``status_json``, ``status_html``) only print it.
 Each module shows its newest backup, restore drill, rehearsal, smoke run and DR
 drill. A cell is ``fresh`` (passed, within the policy's limit), ``stale`` (passed,
 older than the limit), ``failed`` (the newest run did not pass), ``untrusted`` (the
-newest record file of that kind does not verify: it never counts as evidence),
+newest record file of that kind does not verify, or claims to have finished in the
+future: it never counts as evidence),
 ``missing`` (none, and the module's classes need it) or ``none`` (none, not needed).
 
 Limits come from the policy's ``freshness``: a DR drill against
@@ -33,6 +34,7 @@ from stategate.evidence.records.predicates import (
     SmokePredicate,
 )
 from stategate.evidence.records.typed import Rejected, StoredRecord
+from stategate.evidence.signing.sign import CLOCK_SKEW
 from stategate.policy.classify import Module
 from stategate.policy.schema import Freshness, UpgradeClass
 
@@ -207,9 +209,18 @@ def _judge(
     kind: str, result: str, finished: datetime, limits: Mapping[str, float], now: datetime
 ) -> tuple[State, float]:
     age = max(0.0, (now - finished.astimezone(UTC)).total_seconds() / 3600)
+    if finished.astimezone(UTC) > now + CLOCK_SKEW:
+        return State.UNTRUSTED, age  # as the apply gate: a record from the future has no age
     if result != "pass":
         return State.FAILED, age
     return (State.FRESH if age <= limits[kind] else State.STALE), age
+
+
+def _why(state: State, reason: str | None, finished: datetime) -> str | None:
+    """What a cell says about its record: why it failed, or that it claims the future."""
+    if state is State.UNTRUSTED:
+        return f"finished {finished:%Y-%m-%d %H:%M}Z, in the future: a clock is wrong"
+    return reason if state is State.FAILED else None
 
 
 def _entries(
@@ -238,7 +249,7 @@ def _entries(
                 entry.result,
                 engine,
                 record.rel,
-                reason if state is State.FAILED else None,
+                _why(state, reason, pred.finished),
             )
             out.append((entry.module, mark, cell))
         return out
@@ -268,7 +279,7 @@ def _entries(
         pred.result,
         engine,
         record.rel,
-        pred.reason if state is State.FAILED else None,
+        _why(state, pred.reason, pred.finished),
     )
     return [(pred.module, mark, cell)]
 

@@ -86,7 +86,7 @@ def _short(cell: Cell) -> str:
     """A cell's reason; for a record that does not verify, only its finding codes (the
     full reasons are listed under "Records that do not verify")."""
     reason = cell.reason or ""
-    if cell.state is not State.UNTRUSTED:
+    if cell.state is not State.UNTRUSTED or cell.result is not None:
         return reason
     codes = [part.split(":", 1)[0].strip() for part in reason.split("; ")]
     return ", ".join(c for c in codes if c) + " (see below)"

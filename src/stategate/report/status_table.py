@@ -29,7 +29,7 @@ def age_text(hours: float) -> str:
 def cell_summary(cell: Cell) -> str:
     """One line: ``fresh, 3.5 h (limit 24.0 h)``; ``missing``; ``none``."""
     if cell.state is State.UNTRUSTED:
-        return "untrusted: does not verify"
+        return "untrusted: " + ("does not verify" if cell.result is None else "in the future")
     if cell.age_hours is None:
         return cell.state.value
     age = f"{age_text(cell.age_hours)} (limit {age_text(cell.limit_hours)})"
