@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from stategate.evidence.records.predicates import (
+    PrunedBackup,
+    PrunePredicate,
+    RetentionRule,
+    Subject,
+    Tool,
+    statement,
+)
 from stategate.evidence.records.typed import scan_records, write_record
 from stategate.platform import load_platform
 from stategate.policy.schema import Freshness
@@ -221,3 +229,37 @@ def test_a_record_from_the_future_is_not_fresh(ev: EvidenceRepo) -> None:
     # within the signing clock skew (5 minutes) a record is simply fresh
     near = _model(ev, now=ev.now - timedelta(hours=2, minutes=4))
     assert _cells(near, "platform/postgres")["backup"].state is State.FRESH
+
+
+def test_a_pruned_backup_backs_nothing(tmp_path: Path) -> None:
+    other = evidence_repo(tmp_path / "p")
+    model = _model(other)
+    backup_rel = _cells(model, "platform/minio")["backup"].record
+    assert backup_rel is not None
+    at = other.now - timedelta(minutes=30)
+    prune = PrunePredicate(
+        id=f"{at:%Y%m%dT%H%M%SZ}-0000ff",
+        result="pass",
+        started=at,
+        finished=at,
+        tool=Tool(version="0.1.0"),
+        policy_digest=None,
+        rule=RetentionRule(keep_last=1),
+        pruned=[
+            PrunedBackup(
+                module="platform/minio",
+                backup_id=backup_rel.rsplit("backup-", 1)[1].removesuffix(".json"),
+                backup_record=backup_rel,
+                backup_record_sha256="0" * 64,
+                location="platform/minio/x",
+                repositories=["here"],
+            )
+        ],
+    )
+    write_record(
+        other.store,
+        statement([Subject(name="prune", digest={"sha256": "2" * 64})], prune),
+        other.key,
+    )
+    after = _model(other)
+    assert _cells(after, "platform/minio")["backup"].state is State.MISSING
