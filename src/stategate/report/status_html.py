@@ -53,6 +53,7 @@ vertical-align:top}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;padding:0;list-style:none;font-size:.9rem}
 .sw{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:6px;
 vertical-align:-1px}
+.x{font-weight:700;margin-right:6px}
 code{font-size:.85em;overflow-wrap:anywhere}
 @media (max-width:720px){
  table.status,.status tbody,.status tr,.status td{display:block;width:100%}
@@ -139,7 +140,7 @@ def status_html(model: StatusModel) -> str:
         for c, w in legend_items()
     )
     legend += (
-        f'<li><span class="sw" style="background:{FAIL_COLOUR};border-radius:0"></span>'
+        f'<li><span class="x" style="color:{FAIL_COLOUR}" aria-hidden="true">✕</span>'
         "cross: failed or could not run</li>"
         f'<li><span class="sw" style="border:2px solid {UNTRUSTED_COLOUR};border-radius:0">'
         "</span>hollow square: does not verify (untrusted)</li>"
