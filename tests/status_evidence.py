@@ -8,7 +8,7 @@ one is signed by a key nobody trusts. The ages are relative to ``now``:
 - platform/redis: backup 30 h (stale), restore drill failed 29 h ago
 - platform/minio: backup 3 h, no restore drill (missing), a smoke record signed by an
   untrusted key (untrusted)
-- a DR drill 10 days ago: postgres and redis passed, minio failed
+- a DR drill 10 days ago: postgres and redis passed, minio left out (uncovered)
 """
 
 from __future__ import annotations
@@ -144,10 +144,14 @@ def rehearsal(module: str, at: datetime, n: int, backup_rel: str, target: str) -
     return statement(_subject(f"{module}/rehearsal"), pred)
 
 
-def dr_drill(at: datetime, n: int, results: dict[str, bool]) -> Statement:
+def dr_drill(
+    at: datetime, n: int, results: dict[str, bool], *, uncovered: tuple[str, ...] = ()
+) -> Statement:
     pred = DrDrillPredicate(
         id=_rid(at, n),
         result="pass" if all(results.values()) else "fail",
+        reason=None if all(results.values()) else "a module's restore failed",
+        uncovered=list(uncovered),
         started=at - timedelta(minutes=5),
         finished=at,
         tool=TOOL,
@@ -195,7 +199,8 @@ def evidence_repo(path: Path) -> EvidenceRepo:
         dr_drill(
             now - 240 * h,
             9,
-            {"platform/postgres": True, "platform/redis": True, "platform/minio": False},
+            {"platform/postgres": True, "platform/redis": True},
+            uncovered=("platform/minio",),
         ),
         key,
     )

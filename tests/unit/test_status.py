@@ -31,7 +31,7 @@ from stategate.report.status import (
 from stategate.report.status_html import status_html
 from stategate.report.status_json import status_json
 from stategate.report.status_table import status_lines, status_table
-from tests.status_evidence import EvidenceRepo, backup, evidence_repo, smoke
+from tests.status_evidence import EvidenceRepo, backup, dr_drill, evidence_repo, smoke
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_fresh_stale_failed_missing_untrusted(ev: EvidenceRepo) -> None:
     assert minio["smoke"].state is State.UNTRUSTED and minio["smoke"].result is None
     assert "unknown-key" in (minio["smoke"].reason or "")
     assert minio["dr-drill"].state is State.FAILED
-    assert minio["dr-drill"].reason == "object manifest differs"
+    assert minio["dr-drill"].reason == "not in the drill: no evidence entry in the policy"
     assert [r.rel for r in model.untrusted] == [minio["smoke"].record]
     # a stateless module needs nothing: nothing flagged
     app = _cells(model, "platform/app")
@@ -114,7 +114,19 @@ def test_the_newest_record_decides(ev: EvidenceRepo, tmp_path: Path) -> None:
     write_record(
         other.store, smoke("platform/minio", "s3", "RELEASE.2024", other.now - h / 2, 21), other.key
     )
+    # a newer DR drill in which postgres restored but the drill as a whole failed: as the
+    # apply gate reads it, postgres is not drilled by it
+    write_record(
+        other.store,
+        dr_drill(other.now - h, 22, {"platform/postgres": True, "platform/redis": False}),
+        other.key,
+    )
     model = _model(other)
+    pg_dr = _cells(model, "platform/postgres")["dr-drill"]
+    assert pg_dr.state is State.FAILED and pg_dr.result == "fail"
+    assert pg_dr.reason == "the drill as a whole did not pass: a module's restore failed"
+    redis_dr = _cells(model, "platform/redis")["dr-drill"]
+    assert redis_dr.state is State.FAILED and redis_dr.reason == "object manifest differs"
     redis = next(m for m in model.modules if m.id == "platform/redis")
     assert _cells(model, "platform/redis")["backup"].state is State.FRESH
     assert _cells(model, "platform/redis")["backup"].engine == "redis 7.2.6"

@@ -229,30 +229,7 @@ def _entries(
     """(module, mark, cell) per module a record speaks for: one, or a DR drill's modules."""
     pred = record.statement.predicate
     if isinstance(pred, DrDrillPredicate):
-        out = []
-        for entry in pred.modules:
-            engine = _engine(
-                entry.provider,
-                (entry.sandbox.server_version if entry.sandbox else None)
-                or (entry.engine.version if entry.engine else None),
-                entry.engine.name if entry.engine else None,
-            )
-            state, age = _judge(pred.kind, entry.result, pred.finished, limits, now)
-            reason = entry.reason or (pred.reason if entry.result != "pass" else None)
-            mark = Mark(pred.kind, pred.finished, entry.result, record.rel)
-            cell = Cell(
-                pred.kind,
-                state,
-                limits[pred.kind],
-                age,
-                pred.finished,
-                entry.result,
-                engine,
-                record.rel,
-                _why(state, reason, pred.finished),
-            )
-            out.append((entry.module, mark, cell))
-        return out
+        return _dr_entries(record, pred, limits, now)
     if isinstance(pred, PrunePredicate):
         return []
     if isinstance(pred, BackupPredicate):
@@ -282,6 +259,47 @@ def _entries(
         _why(state, pred.reason, pred.finished),
     )
     return [(pred.module, mark, cell)]
+
+
+def _dr_entries(
+    record: StoredRecord, pred: DrDrillPredicate, limits: Mapping[str, float], now: datetime
+) -> list[tuple[str, Mark, Cell]]:
+    """A DR drill, per module. As the apply gate reads it: a module counts as drilled only
+    when the whole drill passed too; a stateful module left out of it is a failure."""
+    out = []
+    rows: list[tuple[str, str, str | None, str | None]] = []  # module, result, reason, engine
+    for entry in pred.modules:
+        engine = _engine(
+            entry.provider,
+            (entry.sandbox.server_version if entry.sandbox else None)
+            or (entry.engine.version if entry.engine else None),
+            entry.engine.name if entry.engine else None,
+        )
+        if entry.result != "pass":
+            rows.append((entry.module, entry.result, entry.reason or pred.reason, engine))
+        elif pred.result != "pass":
+            why = f"the drill as a whole did not pass: {pred.reason or pred.result}"
+            rows.append((entry.module, pred.result, why, engine))
+        else:
+            rows.append((entry.module, "pass", None, engine))
+    for mid in pred.uncovered:
+        rows.append((mid, "fail", "not in the drill: no evidence entry in the policy", None))
+    for mid, result, reason, shown in rows:
+        state, age = _judge(pred.kind, result, pred.finished, limits, now)
+        mark = Mark(pred.kind, pred.finished, result, record.rel)
+        cell = Cell(
+            pred.kind,
+            state,
+            limits[pred.kind],
+            age,
+            pred.finished,
+            result,
+            shown,
+            record.rel,
+            _why(state, reason, pred.finished),
+        )
+        out.append((mid, mark, cell))
+    return out
 
 
 def _engine(provider: str, version: str | None, where: str | None) -> str:
