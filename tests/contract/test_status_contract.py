@@ -71,6 +71,7 @@ def test_status_contract() -> None:
             "when": "2026-12-01T10:00:00Z",
             "result": "pass",
             "record": "evidence/backup.json",
+            "counts": True,
         }
     ]
     assert doc["untrusted"] == [{"record": "evidence/x.json", "reason": "unknown-key: ..."}]

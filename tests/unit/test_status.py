@@ -10,9 +10,11 @@ import pytest
 from rich.console import Console
 
 from stategate.evidence.records.predicates import (
+    BackupPredicate,
     PrunedBackup,
     PrunePredicate,
     RetentionRule,
+    SourceInfo,
     Subject,
     Tool,
     statement,
@@ -275,3 +277,18 @@ def test_a_pruned_backup_backs_nothing(tmp_path: Path) -> None:
     )
     after = _model(other)
     assert _cells(after, "platform/minio")["backup"].state is State.MISSING
+
+
+def test_a_replica_s_backup_fills_no_cell(tmp_path: Path) -> None:
+    other = evidence_repo(tmp_path / "p")
+    stmt = backup("platform/redis", "redis", "7.2.5", other.now - timedelta(minutes=10), 30)
+    pred = stmt.predicate
+    assert isinstance(pred, BackupPredicate)
+    replica = statement(
+        stmt.subject, pred.model_copy(update={"source": SourceInfo(address="r:1", role="replica")})
+    )
+    write_record(other.store, replica, other.key)
+    model = _model(other)
+    assert _cells(model, "platform/redis")["backup"].state is State.STALE  # the primary's
+    redis = next(m for m in model.modules if m.id == "platform/redis")
+    assert [m.counts for m in redis.marks if m.kind == "backup"] == [True, False]

@@ -75,6 +75,7 @@ class Mark:
     when: datetime  # finished (a rejected file: the time in its name)
     result: str  # pass | fail | error | untrusted
     record: str  # repo-relative path
+    counts: bool = True  # False: a replica's backup, which counts for no apply gate
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def _cell(
     rejected: Sequence[Rejected],
     limit: float,
 ) -> Cell:
-    of_kind = [m for m in marks if m.kind == kind]
+    of_kind = [m for m in marks if m.kind == kind and m.counts]
     if not of_kind:
         state = State.MISSING if _needs(module, kind) else State.NONE
         return Cell(kind, state, limit)
@@ -246,7 +247,8 @@ def _entries(
         where = pred.engine.name if pred.engine else None
         engine = _engine(pred.provider, pred.source.server_version, where)
     state, age = _judge(pred.kind, pred.result, pred.finished, limits, now)
-    mark = Mark(pred.kind, pred.finished, pred.result, record.rel)
+    replica = isinstance(pred, BackupPredicate) and pred.source.role == "replica"
+    mark = Mark(pred.kind, pred.finished, pred.result, record.rel, counts=not replica)
     cell = Cell(
         pred.kind,
         state,

@@ -8,10 +8,11 @@ Shape (times are UTC ISO 8601, ages in hours rounded to 0.1)::
      "modules": [{"id", "classes", "tier", "parent", "backup_reference",
                   "evidence": {KIND: {"state", "age_hours", "limit_hours", "finished",
                                       "result", "engine", "record", "reason"}},
-                  "timeline": [{"kind", "when", "result", "record"}]}],
+                  "timeline": [{"kind", "when", "result", "record", "counts"}]}],
      "untrusted": [{"record", "reason"}]}   # record files that do not verify
 
-KIND is one of backup, restore-drill, rehearsal, smoke, dr-drill; ``state`` one of
+``counts`` is false for a replica's backup (it counts for no apply gate, so no cell
+shows it). KIND is one of backup, restore-drill, rehearsal, smoke, dr-drill; ``state`` one of
 fresh, stale, failed, untrusted, missing, none (see :mod:`stategate.report.status`).
 """
 
@@ -53,7 +54,13 @@ def _module(module: ModuleStatus) -> dict[str, Any]:
         "backup_reference": module.backup_reference,
         "evidence": {cell.kind: _cell(cell) for cell in module.cells},
         "timeline": [
-            {"kind": m.kind, "when": _time(m.when), "result": m.result, "record": m.record}
+            {
+                "kind": m.kind,
+                "when": _time(m.when),
+                "result": m.result,
+                "record": m.record,
+                "counts": m.counts,
+            }
             for m in module.marks
         ],
     }

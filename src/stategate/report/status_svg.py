@@ -51,8 +51,9 @@ def _tick_label(when: datetime, span: timedelta) -> str:
 
 
 def _mark(mark: Mark, x: float, y: float) -> str:
+    note = "" if mark.counts else " (of a replica: counts for no apply gate)"
     title = escape(
-        f"{KIND_TITLES.get(mark.kind, mark.kind)}: {mark.result}, "
+        f"{KIND_TITLES.get(mark.kind, mark.kind)}: {mark.result}{note}, "
         f"{mark.when:%Y-%m-%d %H:%M}Z, {mark.record}"
     )
     colour = KIND_COLOURS.get(mark.kind, UNTRUSTED_COLOUR)
