@@ -109,9 +109,12 @@ def command(
     elif sys.stdout.isatty():
         from rich.console import Console
 
-        from stategate.report.status_table import status_table
+        from stategate.report.status_table import status_table, untrusted_lines
 
-        Console().print(status_table(model))
+        console = Console()
+        console.print(status_table(model))
+        for line in untrusted_lines(model):
+            console.print(line, markup=False, highlight=False)
     else:
         from stategate.report.status_table import status_lines
 

@@ -69,9 +69,7 @@ code{font-size:.85em;overflow-wrap:anywhere}
 def _cell(cell: Cell) -> str:
     label = escape(KIND_TITLES[cell.kind])
     # a fresh cell's limit is in its column's heading; a stale one says it again
-    summary = cell_summary(cell)
-    if cell.state is State.FRESH:
-        summary = summary.split(" (limit", 1)[0]
+    summary = cell_summary(cell, in_column=True)
     body = f'<span class="label">{label}: </span><span class="state">{escape(summary)}</span>'
     if cell.engine:
         body += f'<span class="engine">{escape(cell.engine)}</span>'

@@ -26,8 +26,9 @@ def age_text(hours: float) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} d"
 
 
-def cell_summary(cell: Cell) -> str:
-    """One line: ``fresh, 3.5 h (limit 24.0 h)``; ``missing``; ``none``."""
+def cell_summary(cell: Cell, *, in_column: bool = False) -> str:
+    """One line: ``fresh, 3.5 h (limit 24.0 h)``; ``missing``; ``none``. ``in_column``:
+    under a heading that gives the limit, a fresh cell leaves it out."""
     if cell.state is State.UNTRUSTED:
         return "untrusted: " + ("does not verify" if cell.result is None else "in the future")
     if cell.age_hours is None:
@@ -35,6 +36,8 @@ def cell_summary(cell: Cell) -> str:
     age = f"{age_text(cell.age_hours)} (limit {age_text(cell.limit_hours)})"
     if cell.state is State.FAILED:
         return f"failed ({cell.result}), {age}"
+    if cell.state is State.FRESH and in_column:
+        return f"fresh, {age_text(cell.age_hours)}"
     return f"{cell.state.value}, {age}"
 
 
@@ -46,7 +49,7 @@ def module_summary(module: ModuleStatus) -> str:
 
 def status_table(model: StatusModel) -> Table:
     table = Table(title="stategate status", show_lines=True)
-    table.add_column("module", no_wrap=True)
+    table.add_column("module", overflow="fold")
     table.add_column("classes / tier / parent", overflow="fold")
     for kind, title in KIND_TITLES.items():
         limit = age_text(model.limits[kind])
@@ -54,12 +57,23 @@ def status_table(model: StatusModel) -> Table:
     for module in model.modules:
         cells: list[Text] = []
         for cell in module.cells:
-            text = Text(cell_summary(cell), style=STYLES[cell.state])
+            text = Text(cell_summary(cell, in_column=True), style=STYLES[cell.state])
             if cell.engine:
                 text.append(f"\n{cell.engine}", style="dim")
             cells.append(text)
-        table.add_row(Text(module.id, style="bold"), Text(module_summary(module)), *cells)
+        about = [*module.classes, f"tier {module.tier}"]
+        about += [f"parent {module.parent}"] if module.parent else []
+        about += ["backup reference"] if module.backup_reference else []
+        table.add_row(Text(module.id, style="bold"), Text("\n".join(about)), *cells)
     return table
+
+
+def untrusted_lines(model: StatusModel) -> list[str]:
+    """The record files that do not verify (empty when there are none)."""
+    if not model.untrusted:
+        return []
+    head = f"{len(model.untrusted)} record file(s) do not verify and count for nothing:"
+    return [head, *(f"  {r.rel}: {r.reason}" for r in model.untrusted)]
 
 
 def status_lines(model: StatusModel) -> list[str]:
@@ -82,6 +96,5 @@ def status_lines(model: StatusModel) -> list[str]:
                 lines.append(f"     {'':<14} {cell.reason}")
     if model.untrusted:
         lines.append("")
-        lines.append(f"{len(model.untrusted)} record file(s) do not verify and count for nothing:")
-        lines.extend(f"  {r.rel}: {r.reason}" for r in model.untrusted)
+        lines.extend(untrusted_lines(model))
     return lines
