@@ -167,6 +167,11 @@ def test_plain_and_rich_table(ev: EvidenceRepo) -> None:
     console.print(status_table(model))
     rendered = console.export_text()
     assert "stale, 30.0 h" in rendered and "untrusted" in rendered
+    # a narrow terminal: the table shrinks to fit, it is not cut off at the right
+    narrow = Console(width=100, record=True, color_system=None)
+    narrow.print(status_table(model))
+    rows = [line for line in narrow.export_text().splitlines() if line.startswith("│")]
+    assert rows and all(len(line) <= 100 and line.endswith("│") for line in rows)
 
 
 def _hostile_model() -> StatusModel:
