@@ -37,6 +37,8 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[EvidenceRepo, Path]:
     hostile = ev.repo.path / "evidence" / "<img src=x onerror=alert(1)>" / "x"
     hostile.mkdir(parents=True)
     (hostile / "smoke-20260101T000000Z-abcdef.json").write_text("{}")
+    # digits in a record's name that are no date
+    (ev.repo.path / "evidence/platform/redis/backup-20261399T990000Z-abcdef.json").write_text("{}")
     done = _status(ev, "--html", str(root / "site"))
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == f"wrote {root / 'site' / 'index.html'}"
@@ -51,7 +53,7 @@ def test_json_and_plain_output(page: tuple[EvidenceRepo, Path]) -> None:
     assert doc["schema"] == "stategate.status/v1"
     redis = next(m for m in doc["modules"] if m["id"] == "platform/redis")
     assert redis["evidence"]["backup"]["state"] == "stale"
-    assert len(doc["untrusted"]) == 2  # the forged smoke and the hostile file
+    assert len(doc["untrusted"]) == 3  # the forged smoke and the two hostile files
     plain = _status(ev)  # piped: plain lines, no box drawing
     assert " ! backup         stale, 30.0 h (limit 24.0 h)" in plain.stdout
     assert "┃" not in plain.stdout and "│" not in plain.stdout

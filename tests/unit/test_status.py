@@ -19,7 +19,7 @@ from stategate.evidence.records.predicates import (
     Tool,
     statement,
 )
-from stategate.evidence.records.typed import scan_records, write_record
+from stategate.evidence.records.typed import Rejected, scan_records, write_record
 from stategate.platform import load_platform
 from stategate.policy.schema import Freshness
 from stategate.report.status import (
@@ -297,3 +297,22 @@ def test_a_replica_s_backup_fills_no_cell(tmp_path: Path) -> None:
     assert _cells(model, "platform/redis")["backup"].state is State.STALE  # the primary's
     redis = next(m for m in model.modules if m.id == "platform/redis")
     assert [m.counts for m in redis.marks if m.kind == "backup"] == [True, False]
+
+
+def test_untrusted_files_are_placed_by_name_or_not_at_all(ev: EvidenceRepo) -> None:
+    platform = load_platform(ev.repo.path)
+    scan = scan_records(ev.store)
+    newer = (ev.now - timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ")
+    rejected = [
+        *scan.rejected,
+        # a newer DR drill that does not verify: every stateful module's DR cell says so
+        Rejected(f"evidence/_platform/dr-drill-{newer}-abcdef.json", "bad-signature: x"),
+        # digits that are no date: listed, placed nowhere, no crash
+        Rejected("evidence/platform/redis/backup-20261399T990000Z-abcdef.json", "unknown-key"),
+    ]
+    model = build_status(platform.modules, scan.records, rejected, Freshness(), ev.now)
+    for mid in ("platform/postgres", "platform/redis", "platform/minio"):
+        assert _cells(model, mid)["dr-drill"].state is State.UNTRUSTED
+    assert _cells(model, "platform/app")["dr-drill"].state is State.NONE
+    assert _cells(model, "platform/redis")["backup"].state is State.STALE
+    assert len(model.untrusted) == 3

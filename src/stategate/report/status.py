@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from stategate.evidence.layout import PLATFORM_SCOPE
 from stategate.evidence.records.predicates import (
     BackupPredicate,
     DrDrillPredicate,
@@ -157,7 +158,13 @@ def build_status(
                 details[(mid, record.rel)] = (mark, cell)
     for bad in rejected:
         found = _rejected_mark(bad)
-        if found is not None and found[0] in marks:
+        if found is None:
+            continue
+        if found[0] == PLATFORM_SCOPE:  # a DR drill speaks for every stateful module
+            for mid, module in modules.items():
+                if module.has(UpgradeClass.STATEFUL):
+                    marks[mid].append(found[1])
+        elif found[0] in marks:
             marks[found[0]].append(found[1])
     out: list[ModuleStatus] = []
     for mid in sorted(modules):
@@ -312,10 +319,17 @@ def _engine(provider: str, version: str | None, where: str | None) -> str:
 
 def _rejected_mark(bad: Rejected) -> tuple[str, Mark] | None:
     """A file that does not verify, placed by its name: ``<dir>/<project>/<service>/
-    <kind>-<time>-<hex>.json`` (a DR drill's file names no module: not placed)."""
+    <kind>-<time>-<hex>.json`` (a module's), or ``<dir>/_platform/dr-drill-...`` (the
+    platform's: :data:`PLATFORM_SCOPE`). None when the name places it nowhere."""
     match = _FILE_RE.search(bad.rel)
     parts = bad.rel.split("/")
     if match is None or len(parts) < 3 or match.group(1) not in KINDS:
         return None
-    when = datetime.strptime(match.group(2), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    return f"{parts[-3]}/{parts[-2]}", Mark(match.group(1), when, "untrusted", bad.rel)
+    try:  # the name's digits need not be a date (a hostile file: 20261399T...)
+        when = datetime.strptime(match.group(2), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    mark = Mark(match.group(1), when, "untrusted", bad.rel)
+    if parts[-2] == PLATFORM_SCOPE:
+        return (PLATFORM_SCOPE, mark) if mark.kind == "dr-drill" else None
+    return f"{parts[-3]}/{parts[-2]}", mark
