@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import shutil
 import struct
 import subprocess
@@ -30,6 +31,9 @@ FLAGS = [
     "--no-default-browser-check",
     "--hide-scrollbars",
 ]
+
+
+TIMEOUT = 120  # seconds for one DevTools answer (a loaded machine is slow, not hung)
 
 
 def chromium() -> str:
@@ -117,6 +121,9 @@ class Browser:
 
     def _read(self) -> dict[str, Any]:
         while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._from_child], [], [], TIMEOUT)
+            if not ready:
+                raise RuntimeError(f"chromium did not answer within {TIMEOUT} s")
             chunk = os.read(self._from_child, 1 << 16)
             if not chunk:
                 raise RuntimeError("chromium closed the DevTools pipe")
