@@ -23,6 +23,9 @@ tar --version 2>/dev/null | grep -q 'GNU tar' || need+=(tar)
 command -v setpriv >/dev/null || need+=(util-linux)
 python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
+# headless Chromium and a font: the status page's browser tests (tests/e2e/test_status_page.py)
+command -v chromium >/dev/null || need+=(chromium)
+[ -n "$(fc-list 2>/dev/null)" ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need[*]}"

@@ -126,6 +126,12 @@ def _publish() -> click.Command:
     return publish.command
 
 
+def _status() -> click.Command:
+    from stategate.commands import status
+
+    return status.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -146,6 +152,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "repo": _repo,
     "prune": _prune,
     "publish": _publish,
+    "status": _status,
 }
 
 
