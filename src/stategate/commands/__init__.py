@@ -120,6 +120,12 @@ def _engines() -> click.Command:
     return engines.command
 
 
+def _schema() -> click.Command:
+    from stategate.commands import schema
+
+    return schema.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -139,6 +145,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "rehearse": _rehearse,
     "repo": _repo,
     "prune": _prune,
+    "schema": _schema,
 }
 
 
