@@ -1,8 +1,8 @@
 """The JSON Schemas of every versioned document stategate prints or signs.
 
-Each schema ships as a file in this package. The verdict, inventory, explain, audit and
-engines schemas are written by hand (their producers build plain dicts); the evidence
-statement schemas are generated from the pydantic models by
+Each schema ships as a file in this package. The verdict, inventory, explain, audit,
+engines, prune and repo-check schemas are written by hand (their producers build plain
+dicts); the evidence statement schemas are generated from the pydantic models by
 :mod:`stategate.schemas.generate`, and a test fails when a file and its model drift.
 """
 
@@ -41,6 +41,10 @@ CATALOGUE: tuple[SchemaEntry, ...] = (
         "evidence verify --format json",
     ),
     SchemaEntry("engines", "stategate.engines/v1", "engines.v1.json", "engines --format json"),
+    SchemaEntry("prune", "stategate.prune/v1", "prune.v1.json", "prune --format json"),
+    SchemaEntry(
+        "repo-check", "stategate.repo-check/v1", "repo-check.v1.json", "repo check --format json"
+    ),
     SchemaEntry(
         "evidence-result",
         "schema_version 1",
@@ -51,14 +55,14 @@ CATALOGUE: tuple[SchemaEntry, ...] = (
         "evidence-statement",
         "https://in-toto.io/Statement/v1",
         "evidence-statement.v1.json",
-        "any evidence record's statement (the DSSE payload)",
+        "the unsigned statement in evidence-result (no predicate.signer)",
     ),
     *(
         SchemaEntry(
             f"evidence-{kind}",
             f"{PREDICATE_BASE}/{kind}/v1",
             f"evidence-{kind}.v1.json",
-            f"a {kind} record's statement",
+            f"a signed {kind} record's payload",
         )
         for kind in ("backup", "restore-drill", "smoke", "dr-drill", "rehearsal", "prune")
     ),
@@ -66,7 +70,7 @@ CATALOGUE: tuple[SchemaEntry, ...] = (
         "evidence-approval",
         f"{PREDICATE_BASE}/approval/v1",
         "evidence-approval.v1.json",
-        "an operator approval's statement",
+        "a signed operator approval's payload",
     ),
 )
 

@@ -30,6 +30,7 @@ from stategate.evidence.records.predicates import (
     Statement,
     Subject,
 )
+from stategate.evidence.signing.statement import SIGNER_FIELD, SignerClaim
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://stategate.dev/schema"
@@ -64,17 +65,24 @@ def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def statement_schema(name: str, title: str, model: type[BaseModel], type_: str) -> dict[str, Any]:
-    """An in-toto Statement v1 whose predicate is ``model`` and whose type is ``type_``."""
+    """The signed payload of a record: an in-toto Statement v1 whose predicate is ``model``
+    plus the ``signer`` binding signing adds, and whose type is ``type_``."""
     predicate = _model_schema(model)
     subject = _model_schema(Subject)
     defs: dict[str, Any] = {**predicate.pop("$defs", {}), **subject.pop("$defs", {})}
+    predicate["properties"][SIGNER_FIELD] = {"$ref": "#/$defs/SignerClaim"}
+    predicate["required"].append(SIGNER_FIELD)
     defs[model.__name__] = predicate
     defs["Subject"] = subject
+    claim = _model_schema(SignerClaim)
+    defs.update(claim.pop("$defs", {}))
+    defs["SignerClaim"] = claim
     return {
         "$schema": DRAFT,
         "$id": f"{ID_BASE}/{name}.json",
         "title": title,
-        "description": f"The in-toto Statement v1 of a stategate record with predicateType {type_}.",
+        "description": f"The signed payload (in-toto Statement v1, in a DSSE envelope) of a "
+        f"stategate record with predicateType {type_}.",
         "type": "object",
         "properties": {
             "_type": {"const": STATEMENT_TYPE},
@@ -89,7 +97,8 @@ def statement_schema(name: str, title: str, model: type[BaseModel], type_: str) 
 
 
 def any_statement_schema() -> dict[str, Any]:
-    """Any evidence statement ``backup``, ``restore-drill`` ... ``prune`` writes."""
+    """Any evidence statement as ``--format json`` prints it: before signing, so without
+    the ``predicate.signer`` binding a stored record's payload has."""
     doc = _model_schema(Statement)
     doc["properties"]["predicateType"] = {"enum": sorted(PREDICATE_TYPES.values())}
     return {
