@@ -273,3 +273,27 @@ def test_a_stop_on_an_unchanged_module_points_at_its_first_packet(repo: Repo) ->
     assert v.changes == []
     found = {(r, f) for r, f, _ in results(checked(v))}
     assert ("stop/undeclared-change", "packets/redis-a.yaml") in found
+
+
+def test_file_names_become_uri_references_and_fingerprints_number_repeats() -> None:
+    from stategate.diff.scan import Finding
+    from stategate.policy.gate import VerdictKind
+
+    same = Finding("docs-runtime-instruction", "docs/my notes:#1.md", 4, "runtime instruction")
+    v = Verdict(
+        verdict=VerdictKind.BLOCKED,
+        stage="merge",
+        changes=[],
+        requirements=[],
+        stops=[],
+        findings=[same, Finding(same.rule, same.file, 9, same.message)],
+        labels=[],
+        touched_paths=[],
+    )
+    doc = checked(v)
+    found = doc["runs"][0]["results"]
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in found}
+    assert uris == {"docs/my%20notes%3A%231.md"}
+    first, second = (r["partialFingerprints"][FINGERPRINT_KEY] for r in found)
+    assert first.endswith(":1") and second.endswith(":2")
+    assert first.split(":")[0] == second.split(":")[0]

@@ -12,6 +12,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from stategate import __version__
 from stategate.policy.gate import Verdict
@@ -64,7 +65,7 @@ def verdict_sarif(v: Verdict) -> dict[str, Any]:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": r.file, "uriBaseId": SRCROOT},
+                            "artifactLocation": {"uri": _uri(r.file), "uriBaseId": SRCROOT},
                             **region,
                         }
                     }
@@ -98,6 +99,12 @@ def fingerprint(rule: str, module: str | None, file: str, text: str) -> str:
     as GitHub's own fingerprints do."""
     key = "\0".join((rule, module or "", file, text))
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _uri(path: str) -> str:
+    """A repo-relative path as a relative URI reference: spaces, ``%``, ``#``, ``?`` and
+    ``:`` (which would read as a scheme) percent-encoded, ``/`` kept."""
+    return quote(path, safe="/")
 
 
 def _stable_text(r: _Result) -> str:
