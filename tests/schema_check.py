@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import base64
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from stategate.schemas import find, load
+
+SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
+
+
+@cache
+def sarif_validator() -> Any:
+    """A validator of the vendored OASIS SARIF 2.1.0 schema (draft-04)."""
+    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 def validate(name: str, doc: Any) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ from stategate.policy.gate import Verdict, evaluate_merge
 from stategate.pullrequest import load_pull_request
 from stategate.report.sarif import FINGERPRINT_KEY, SRCROOT, verdict_sarif
 from tests.gitrepo import Repo, platform_repo
+from tests.schema_check import sarif_validator
 
-SARIF_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "sarif-schema-2.1.0.json"
 SRC = Path(__file__).resolve().parents[2] / "src"
 PG_OLD = (
     "postgres:16.4-alpine@sha256:963dbe32ce63a7c52ced1eddc8ad975efb564238419e88628e701469a8226a8e"
@@ -29,14 +28,6 @@ PG_MAJOR = "postgres:17.2-alpine@sha256:" + "cd" * 32
 REDIS_OLD = (
     "redis:7.2.5-alpine@sha256:9b09359c0f75e53b0a02347d05b2de7513c763a85500ebeeb80091d3774a7c7e"
 )
-
-
-@cache
-def sarif_validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)  # type: ignore[no-any-return]
 
 
 def judge(repo: Repo) -> Verdict:

@@ -12,8 +12,7 @@ import json
 
 import pytest
 
-from tests.contract.test_sarif import sarif_validator
-from tests.schema_check import validate, validate_records
+from tests.schema_check import sarif_validator, validate, validate_records
 
 from .conftest import Workspace, key_file
 from .test_apply_stage_cli import FROM, MODULE, PACKET, TO, _ok, _platform, _sg
