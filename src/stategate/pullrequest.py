@@ -21,7 +21,7 @@ from stategate.packet import is_packet_path, load_packet
 from stategate.platform import DECISIONS_DIR, Platform, load_platform_from
 from stategate.policy.gate import PullRequest
 from stategate.policy.hazards import Bump, find_hazards
-from stategate.policy.load import load_policy
+from stategate.policy.load import POLICY_FILE, load_policy
 from stategate.policy.schema import Policy
 from stategate.policy.trust_inputs import trust_changes
 from stategate.source import clean_rel
@@ -115,6 +115,7 @@ def load_pull_request(
             doc_findings=doc_findings,
             hazard_findings=find_hazards(bumps, hazard_catalogue()),
             trust_changes=trust_changes(base_platform.loaded_policy, head_own, touched),
+            policy_file=base_platform.loaded_policy.file or POLICY_FILE,
         )
     finally:
         _close(base_tree, head_tree)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stategate.evidence.audit import VERIFY_SCHEMA, VerifyReport
 from stategate.evidence.findings import Finding, FindingCode
+from tests.schema_check import validate
 
 FINDING_CODES = {
     "ledger-malformed",
@@ -52,3 +53,4 @@ def test_evidence_verify_contract() -> None:
         {"file": "evidence/x.json", "line": None, "code": "record-edited", "message": "edited"},
     ]
     assert {c.value for c in FindingCode} == FINDING_CODES
+    validate("evidence-verify", doc)  # the published schema agrees

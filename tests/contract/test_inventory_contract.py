@@ -5,6 +5,7 @@ from __future__ import annotations
 from stategate.platform import load_platform
 from stategate.report.inventory import INVENTORY_SCHEMA, inventory_json
 from tests.conftest import EXAMPLE
+from tests.schema_check import validate
 
 MODULE_KEYS = {
     "id",
@@ -26,6 +27,7 @@ def test_inventory_contract() -> None:
     doc = inventory_json(platform.inventory, platform.warnings)
     assert INVENTORY_SCHEMA == "stategate.inventory/v1"
     assert set(doc) == {"schema", "modules", "warnings"}
+    validate("inventory", doc)  # the published schema agrees
     assert doc["schema"] == "stategate.inventory/v1"
     assert all(isinstance(w, str) for w in doc["warnings"])
     for module in doc["modules"]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from stategate.policy.gate import evaluate_merge
 from stategate.pullrequest import load_pull_request
-from stategate.report.verdict import VERDICT_SCHEMA, verdict_json, verdict_sarif
+from stategate.report.sarif import verdict_sarif
+from stategate.report.verdict import VERDICT_SCHEMA, verdict_json
 from tests.gitrepo import platform_repo
 
 TOP = {

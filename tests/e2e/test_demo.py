@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import installed_cli
+from tests.schema_check import sarif_validator, validate, validate_records
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +71,13 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert re.search(r"read back from: minio \(http://127\.0\.0\.1:\d+/backups/stategate\)", flat)
     sarif = json.loads((out / "reports" / "check.sarif").read_text())
     assert sarif["version"] == "2.1.0"
+    # what peers read: SARIF GitHub accepts, the verdict and every signed record as published
+    sarif_validator().validate(sarif)
+    results = sarif["runs"][0]["results"]  # ready_for_operator: possibly none
+    assert all(r["locations"] and r["partialFingerprints"] for r in results)
+    validate("verdict", apply)
+    kinds = {k.rsplit("/", 2)[1] for k in validate_records(out / "platform")}
+    assert {"backup", "restore-drill", "smoke", "dr-drill", "rehearsal", "approval"} <= kinds
     assert "Stand-in services stopped" in text
     # the demo's own leak check searched every seeded credential (plain and encoded) in
     # every raw command output, report, record, decoded signed payload and the ledger

@@ -25,6 +25,7 @@ from stategate.providers.config import RedisSource
 from stategate.providers.s3 import client_for
 from stategate.sandbox.servers import LocalS3
 from tests.gitrepo import Repo, init_repo
+from tests.schema_check import validate, validate_records
 
 from .conftest import Workspace, key_file
 
@@ -87,12 +88,15 @@ class Platform:
 
     def backup(self) -> dict[str, str]:
         doc = json.loads(self.sg("backup", MODULE, "--format", "json").stdout)
+        validate("evidence-result", doc)
         pred = doc["statement"]["predicate"]
         return {"id": pred["backup_id"], "record": doc["record"], "location": pred["location"]}
 
     def prune(self, *args: str, ok: bool = True) -> tuple[int, dict[str, object]]:
         done = self.sg("prune", "--format", "json", *args, ok=ok)
-        return done.returncode, json.loads(done.stdout)
+        doc = json.loads(done.stdout)
+        validate("prune", doc)
+        return done.returncode, doc
 
     def stored(self, location: str) -> list[str]:
         listed = client_for(self.offsite).list_objects_v2(
@@ -254,6 +258,7 @@ def test_prune_keeps_what_the_gate_relies_on_says_why_and_deletes_the_rest(
 
     # repo check tells pruned from lost
     check = json.loads(p.sg("repo", "check", "--format", "json").stdout)
+    validate("repo-check", check)
     reports = {r["repository"]: r for r in check["repositories"]}
     assert reports["offsite"]["pruned"] == 3 and reports["offsite"]["backups"] == 3
     assert reports["offsite"]["missing"] == [] and reports["offsite"]["clean"] is True
@@ -269,6 +274,7 @@ def test_prune_keeps_what_the_gate_relies_on_says_why_and_deletes_the_rest(
     left.write_bytes(b"left behind")
     check_done = p.sg("repo", "check", "--format", "json", ok=False)
     assert check_done.returncode == 1
+    validate("repo-check", json.loads(check_done.stdout))
     here = {r["repository"]: r for r in json.loads(check_done.stdout)["repositories"]}["here"]
     assert [o["reason"] for o in here["orphans"]] == [
         f"left by {record} (cut short): prune --yes removes it"
@@ -278,6 +284,9 @@ def test_prune_keeps_what_the_gate_relies_on_says_why_and_deletes_the_rest(
     assert again["leftovers_removed"] == [f"{b5['location']} from here"]
     assert not left.parent.exists()
     assert p.sg("repo", "check").returncode == 0
+    # every record written on the way matches the published schema of its type
+    kinds = {k.rsplit("/", 2)[1] for k in validate_records(p.repo.path)}
+    assert kinds == {"backup", "restore-drill", "rehearsal", "dr-drill", "prune", "approval"}
 
 
 def test_prune_deletes_nothing_while_evidence_does_not_verify(platform: Platform) -> None:

@@ -132,6 +132,12 @@ def _status() -> click.Command:
     return status.command
 
 
+def _schema() -> click.Command:
+    from stategate.commands import schema
+
+    return schema.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -153,6 +159,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "prune": _prune,
     "publish": _publish,
     "status": _status,
+    "schema": _schema,
 }
 
 

@@ -17,7 +17,8 @@ from stategate.evidence.trust.roots import operator_trust_file, trust_at_revisio
 from stategate.git import Git
 from stategate.policy.gate import PullRequest, Verdict, VerdictKind, evaluate_merge
 from stategate.pullrequest import Sides, load_pull_request
-from stategate.report.verdict import verdict_json, verdict_markdown, verdict_sarif
+from stategate.report.sarif import verdict_sarif
+from stategate.report.verdict import verdict_json, verdict_markdown
 
 EXIT = {
     VerdictKind.PASS: ExitCode.OK,

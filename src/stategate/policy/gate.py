@@ -17,7 +17,7 @@ from stategate.git import ChangedPath
 from stategate.image import parse_image
 from stategate.packet import LoadedPacket, PacketModule
 from stategate.policy.classify import Inventory, Module
-from stategate.policy.load import Relaxation
+from stategate.policy.load import POLICY_FILE, Relaxation
 from stategate.policy.requirements import apply_requirements, is_manual, labels_for
 from stategate.policy.schema import MergeRequirement, Policy, StopCondition, UpgradeClass
 from stategate.policy.text import MERGE_TEXT, STOP_TEXT
@@ -42,6 +42,9 @@ class Requirement:
     cls: str | None
     status: str  # met | missing
     hint: str
+    # Where the requirement points (SARIF locations); not part of its identity.
+    file: str | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class Verdict:
     touched_paths: list[str]
     packets: list[str] = field(default_factory=list)
     relied_evidence: list[str] = field(default_factory=list)  # apply stage
+    # Where findings without a file of their own point: the policy in force, and the
+    # packet file that declares each module (SARIF needs a location for every result).
+    policy_file: str = POLICY_FILE
+    packet_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[Requirement]:
@@ -85,6 +92,7 @@ class PullRequest:
     doc_findings: list[Finding] = field(default_factory=list)
     trust_changes: list[TrustChange] = field(default_factory=list)
     hazard_findings: list[Finding] = field(default_factory=list)  # known image hazards
+    policy_file: str = POLICY_FILE  # the base's policy file (the default's name if absent)
 
 
 def matches(path: str, patterns: Sequence[str]) -> bool:
@@ -191,6 +199,7 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
                     None,
                     "met" if ok else "missing",
                     f"packet {dep} is merged before {loaded.packet.id}",
+                    file=loaded.path,
                 )
             )
     for finding in pr.doc_findings:
@@ -202,6 +211,8 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
                 "missing",
                 f"{finding.file}:{finding.line}: put runtime instructions inside an "
                 f"operator-gated block ({policy.docs.gate_marker}) or describe the evidence instead",
+                file=finding.file,
+                line=finding.line,
             )
         )
     changed_ids = {c.module for c in pr.changes} | {
@@ -232,6 +243,7 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
                         "missing",
                         f"packet {loaded.packet.id} declares {entry.module}, which the diff does "
                         "not change: the packet must match the diff exactly",
+                        file=loaded.path,
                     )
                 )
     for change in pr.changes:
@@ -272,6 +284,12 @@ def evaluate_merge(pr: PullRequest) -> Verdict:
         labels=sorted(labels),
         touched_paths=touched,
         packets=[loaded.packet.id for loaded in pr.packets],
+        policy_file=pr.policy_file,
+        packet_files={
+            entry.module: loaded.path
+            for loaded in reversed(pr.packets)  # the first declaration wins
+            for entry in loaded.packet.modules
+        },
     )
 
 

@@ -1,11 +1,10 @@
-"""The verdict as the ``stategate.verdict/v1`` JSON contract, a PR comment, or SARIF 2.1.0."""
+"""The verdict as the ``stategate.verdict/v1`` JSON contract or a PR comment (SARIF: report.sarif)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from stategate import __version__
 from stategate.policy.gate import Verdict, VerdictKind
 
 VERDICT_SCHEMA = "stategate.verdict/v1"
@@ -123,54 +122,3 @@ def markdown_from_json(doc: Mapping[str, Any]) -> str:
         lines.append("")
     lines.append("Labels: " + (", ".join(f"`{label}`" for label in doc["labels"]) or "none"))
     return "\n".join(lines) + "\n"
-
-
-_LEVEL = {"stop": "error", "missing": "warning", "finding": "warning"}
-
-
-def verdict_sarif(v: Verdict) -> dict[str, Any]:
-    rules: dict[str, dict[str, Any]] = {}
-    results: list[dict[str, Any]] = []
-
-    def add(rule_id: str, text: str, level: str, file: str | None, line: int | None) -> None:
-        rules.setdefault(rule_id, {"id": rule_id, "shortDescription": {"text": rule_id}})
-        result: dict[str, Any] = {"ruleId": rule_id, "level": level, "message": {"text": text}}
-        if file:
-            region = {"startLine": line} if line else {}
-            result["locations"] = [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": file},
-                        **({"region": region} if region else {}),
-                    }
-                }
-            ]
-        results.append(result)
-
-    files = {c.module: (c.file, c.line) for c in v.changes}
-    for s in v.stops:
-        add(f"stop/{s.condition.value}", s.message, "error", s.file, s.line)
-    for r in v.missing:
-        file, line = files.get(r.module or "", (None, None))
-        add(r.id, f"{r.module or 'PR'}: {r.hint}", "warning", file, line)
-    for f in v.findings:
-        if f.rule == "secret-value":
-            continue  # reported as a stop already
-        add(f.rule, f.message, "warning", f.file, f.line)
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "stategate",
-                        "version": __version__,
-                        "informationUri": "https://stategate.dev",
-                        "rules": sorted(rules.values(), key=lambda r: str(r["id"])),
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
