@@ -139,6 +139,7 @@ def test_the_verdict_schema_catches_drift() -> None:
         "schema": "stategate.verdict/v1",
         "verdict": "pass",
         "stage": "merge",
+        "revisions": {"base": "a" * 40, "head": "b" * 40},
         "changes": [],
         "requirements": [],
         "stops": [],
@@ -153,6 +154,8 @@ def test_the_verdict_schema_catches_drift() -> None:
         {**good, "extra": 1},
         {k: v for k, v in good.items() if k != "labels"},
         {**good, "verdict": "maybe"},
+        {**good, "revisions": {"base": "main", "head": "b" * 40}},
+        {k: v for k, v in good.items() if k != "revisions"},
         {**good, "schema": "stategate.verdict/v2"},
         {**good, "stops": [{"condition": "floating-tag", "module": None, "message": "m"}]},
     ):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import jsonschema
+
 from stategate.evidence.records.typed import Rejected
 from stategate.report.status import KINDS, Cell, Mark, ModuleStatus, State, StatusModel
 from stategate.report.status_json import status_json
+from stategate.schemas import find, load
 
 WHEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -42,6 +45,7 @@ def test_status_contract() -> None:
         "untrusted",
     ]
     assert doc["schema"] == "stategate.status/v1"
+    jsonschema.Draft202012Validator(load(find("status"))).validate(doc)
     assert doc["generated"] == "2026-12-01T10:00:00Z"
     assert doc["attention"] == 5
     (mod,) = doc["modules"]

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from stategate.schemas import find, load
 from tests.browser import Browser, png_colours, png_size, screenshot
 from tests.status_evidence import EvidenceRepo, evidence_repo
 
@@ -51,6 +53,9 @@ def test_json_and_plain_output(page: tuple[EvidenceRepo, Path]) -> None:
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["schema"] == "stategate.status/v1"
+    jsonschema.Draft202012Validator(
+        load(find("status")), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    ).validate(doc)
     redis = next(m for m in doc["modules"] if m["id"] == "platform/redis")
     assert redis["evidence"]["backup"]["state"] == "stale"
     assert len(doc["untrusted"]) == 3  # the forged smoke and the two hostile files

@@ -45,6 +45,7 @@ CATALOGUE: tuple[SchemaEntry, ...] = (
     SchemaEntry(
         "repo-check", "stategate.repo-check/v1", "repo-check.v1.json", "repo check --format json"
     ),
+    SchemaEntry("status", "stategate.status/v1", "status.v1.json", "status --format json"),
     SchemaEntry(
         "evidence-result",
         "schema_version 1",
