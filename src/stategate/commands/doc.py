@@ -8,6 +8,7 @@ import click
 
 from stategate.catalogues import hazard_catalogue
 from stategate.commands.options import emit, repo_option
+from stategate.errors import ExitCode, InputError
 from stategate.example import example_root
 from stategate.platform import load_platform
 from stategate.report.gatedoc import EXAMPLE_SERVICES, render_gate_doc
@@ -21,8 +22,19 @@ from stategate.report.gatedoc import EXAMPLE_SERVICES, render_gate_doc
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the document to this file instead of standard output.",
 )
-def command(repo: Path, output: Path | None) -> int:
-    """Render the gate document (Markdown) from the policy in force."""
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: exit 1 when the -o file differs from a fresh rendering (stale).",
+)
+def command(repo: Path, output: Path | None, check: bool) -> int:
+    """Render the gate document (Markdown) from the policy in force.
+
+    With --check (for CI and pre-commit) the committed document is compared instead, so
+    it can never drift from the policy that is enforced.
+    """
+    if check and output is None:
+        raise click.UsageError("--check needs -o FILE: the committed document to compare")
     platform = load_platform(repo)
     names = {m.service.name for m in platform.modules.values()}
     # Worked examples come from this platform when it has the four reference modules,
@@ -39,5 +51,27 @@ def command(repo: Path, output: Path | None) -> int:
         hazard_catalogue(),
         sources=[s.value for s in platform.sources],
     )
+    if check:
+        assert output is not None  # refused above
+        return _compare(text, output)
     emit(text, output)
     return 0
+
+
+def _compare(text: str, committed: Path) -> int:
+    try:
+        current = committed.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise InputError(
+            f"missing; render it with: stategate doc -o {committed}", file=str(committed)
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=str(committed)) from None
+    if current != text:
+        click.echo(
+            f"{committed}: stale: it differs from the policy in force; "
+            f"render it again with: stategate doc -o {committed}"
+        )
+        return int(ExitCode.BLOCKED)
+    click.echo(f"{committed}: up to date")
+    return int(ExitCode.OK)
