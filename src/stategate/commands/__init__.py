@@ -120,6 +120,12 @@ def _engines() -> click.Command:
     return engines.command
 
 
+def _docs_lint() -> click.Command:
+    from stategate.commands import docs_lint
+
+    return docs_lint.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -139,6 +145,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "rehearse": _rehearse,
     "repo": _repo,
     "prune": _prune,
+    "docs-lint": _docs_lint,
 }
 
 

@@ -11,7 +11,9 @@ from stategate.commands.options import emit, repo_option
 from stategate.errors import ExitCode, InputError
 from stategate.example import example_root
 from stategate.platform import load_platform
+from stategate.regularfile import read_regular
 from stategate.report.gatedoc import EXAMPLE_SERVICES, render_gate_doc
+from stategate.yamlfile import MAX_FILE_BYTES, decode_text
 
 
 @click.command("doc")
@@ -59,19 +61,16 @@ def command(repo: Path, output: Path | None, check: bool) -> int:
 
 
 def _compare(text: str, committed: Path) -> int:
+    shown = str(committed)
     try:
-        current = committed.read_bytes().decode("utf-8")
+        data = read_regular(committed, MAX_FILE_BYTES, shown=shown)
     except FileNotFoundError:
-        raise InputError(
-            f"missing; render it with: stategate doc -o {committed}", file=str(committed)
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", file=str(committed)) from None
-    if current != text:
+        raise InputError(f"missing; render it with: stategate doc -o {shown}", file=shown) from None
+    if decode_text(data, shown) != text:
         click.echo(
-            f"{committed}: stale: it differs from the policy in force; "
-            f"render it again with: stategate doc -o {committed}"
+            f"{shown}: stale: it differs from the policy in force; "
+            f"render it again with: stategate doc -o {shown}"
         )
         return int(ExitCode.BLOCKED)
-    click.echo(f"{committed}: up to date")
+    click.echo(f"{shown}: up to date")
     return int(ExitCode.OK)
