@@ -240,8 +240,8 @@ def test_a_blocked_pr_is_still_published_then_the_job_fails_with_1(
 def test_an_input_error_publishes_nothing_and_fails_with_2(repo: Repo, tmp_path: Path) -> None:
     repo.write("state/cycle/W8-notes.md", "# Notes\n")
     repo.commit("docs")
-    # the extra args reach `check`: a compose file that exists on neither side
-    run = run_action(repo, tmp_path, {"args": "-f  compose/nothing.yml"}, pr_event(repo))
+    # the extra args (a multi-line input) reach `check`: a compose file on neither side
+    run = run_action(repo, tmp_path, {"args": "-f\n  compose/nothing.yml\n"}, pr_event(repo))
     assert run.code == 2, run.log
     assert "compose/nothing.yml" in run.log
     assert run.outputs == {"exit-code": "2"}
