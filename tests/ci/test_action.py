@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -23,12 +22,12 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.ci.expressions import evaluate
 from tests.conftest import REPO_ROOT
 from tests.gitrepo import Repo, platform_repo
 
 ACTION = REPO_ROOT / "action.yml"
 SCHEMA = REPO_ROOT / "tests" / "ci" / "schemastore" / "github-action.json"
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 
 def load_action() -> dict[str, Any]:
@@ -82,25 +81,6 @@ class Run:
     published: list[str] | None = None
     token_seen: bool = False
     steps_run: list[str] = field(default_factory=list)
-
-
-def evaluate(value: str, context: dict[str, Any]) -> str:
-    """``${{ a.b || c.d }}`` inside a string: dotted lookups and ``||``, nothing more."""
-
-    def lookup(path: str) -> str:
-        node: Any = context
-        for part in path.split("."):
-            node = node.get(part, "") if isinstance(node, dict) else ""
-        return "" if node is None else str(node)
-
-    def one(match: re.Match[str]) -> str:
-        for alternative in match.group(1).split("||"):
-            found = lookup(alternative.strip())
-            if found:
-                return found
-        return ""
-
-    return EXPRESSION.sub(one, value)
 
 
 STUB = """#!/bin/bash

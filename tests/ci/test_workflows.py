@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.ci.expressions import evaluate
 from tests.conftest import REPO_ROOT
 
 JS = REPO_ROOT / "tests" / "js"
@@ -129,8 +130,6 @@ def run_step(
     import os
 
     import yaml
-
-    from tests.ci.test_action import evaluate
 
     doc = yaml.safe_load(WORKFLOWS[workflow].read_text(encoding="utf-8"))
     (step,) = [s for s in doc["jobs"][job]["steps"] if s.get("name") == name]
