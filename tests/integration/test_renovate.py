@@ -275,3 +275,5 @@ def test_corpus_platforms(
         assert deps[grouped]["groupName"] == deps[held]["groupName"] is not None
     for dep in deps.values():
         assert dep["automerge"] is False, dep
+        if not dep["labels"]:  # no rule of a module names it: the catch-all holds it
+            assert dep["dependencyDashboardApproval"] is True, dep

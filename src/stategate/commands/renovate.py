@@ -13,15 +13,16 @@ from stategate.policy.schema import InventorySource
 from stategate.report.renovate import renovate_config, renovate_lines
 
 
-def compose_files(platform: Platform) -> list[str]:
-    """Every compose file the platform was read from (repo-relative, sorted)."""
-    files = {f for project in platform.compose.projects for f in project.files}
-    files.update(
-        m.service.file
-        for m in platform.modules.values()
-        if any(m.service.project == p.name for p in platform.compose.projects)
-    )
-    return sorted(files)
+def compose_projects(platform: Platform) -> dict[str, list[str]]:
+    """Each compose project's files (repo-relative, sorted): any of them may set a
+    service's image (an override), so Renovate must read them all."""
+    out: dict[str, set[str]] = {}
+    for project in platform.compose.projects:
+        out.setdefault(project.name, set()).update(project.files)
+    for module in platform.modules.values():
+        if module.service.project in out:
+            out[module.service.project].add(module.service.file)
+    return {name: sorted(files) for name, files in sorted(out.items())}
 
 
 @click.command("renovate")
@@ -67,13 +68,13 @@ def command(
         click.echo(f"stategate: stop: {relaxation}", err=True)
     if platform.relaxations:
         return 3  # a policy that relaxes an always-manual class never shapes Renovate
-    paths = compose_files(platform)
-    if not paths:
+    projects = compose_projects(platform)
+    if not any(projects.values()):
         raise click.UsageError("no compose files found: nothing for Renovate to watch")
     if fmt == "json":
-        config = renovate_config(platform.inventory, platform.policy, paths)
+        config = renovate_config(platform.inventory, platform.policy, projects)
         text = json.dumps(config, indent=2, sort_keys=False) + "\n"
     else:
-        text = "\n".join(renovate_lines(platform.inventory, platform.policy, paths)) + "\n"
+        text = "\n".join(renovate_lines(platform.inventory, platform.policy, projects)) + "\n"
     emit(text, output)
     return 0

@@ -12,7 +12,7 @@ files, which Renovate's default pattern misses (``compose/postgres.yml``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ class ImageRule:
     names: tuple[str, ...]  # every way Renovate may spell the package name
     written: str  # the image as the first module writes it, without tag and digest
     modules: tuple[Module, ...]
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # every file of the modules' projects: an override may set it
     gated: bool
     labels: tuple[str, ...]
     group: str | None
@@ -100,12 +100,14 @@ def _roots(inventory: Inventory) -> dict[str, str]:
     return out
 
 
-def image_rules(inventory: Inventory, policy: Policy, files: Iterable[str]) -> list[ImageRule]:
-    """One rule per image run by a compose module of ``files``, sorted by package name."""
-    compose_files = set(files)
+def image_rules(
+    inventory: Inventory, policy: Policy, projects: Mapping[str, Sequence[str]]
+) -> list[ImageRule]:
+    """One rule per image run by a module of the compose ``projects`` (name -> files),
+    sorted by module."""
     by_image: dict[tuple[str, ...], list[Module]] = {}
     for module in inventory.modules.values():
-        if not module.image or module.service.build or module.service.file not in compose_files:
+        if not module.image or module.service.build or module.service.project not in projects:
             continue  # Renovate leaves a service with build: alone; manifests are not ours
         by_image.setdefault(package_names(module.image), []).append(module)
     # Modules linked by a parent or by sharing an image update together: one group each.
@@ -144,7 +146,7 @@ def image_rules(inventory: Inventory, policy: Policy, files: Iterable[str]) -> l
                     names=names,
                     written=repository_as_written(modules[0].image or ""),
                     modules=tuple(modules),
-                    files=tuple(sorted({m.service.file for m in modules})),
+                    files=tuple(sorted({f for m in modules for f in projects[m.service.project]})),
                     gated=is_gated,
                     labels=tuple(sorted(labels)),
                     group=group,
@@ -162,11 +164,16 @@ def _description(rule: ImageRule) -> str:
     return "stategate: " + "; ".join(parts)
 
 
+def _all_files(projects: Mapping[str, Sequence[str]]) -> list[str]:
+    return sorted({f for files in projects.values() for f in files})
+
+
 def renovate_config(
-    inventory: Inventory, policy: Policy, compose_files: Sequence[str]
+    inventory: Inventory, policy: Policy, projects: Mapping[str, Sequence[str]]
 ) -> dict[str, Any]:
-    """The ``renovate.json`` fragment: deterministic (sorted), JSON-ready."""
-    files = sorted(set(compose_files))
+    """The ``renovate.json`` fragment for the compose ``projects`` (name -> repo-relative
+    files): deterministic (sorted), JSON-ready."""
+    files = _all_files(projects)
     rules: list[dict[str, Any]] = []
     if files:
         # Fail closed: an image of the platform that no later rule names (Renovate spelling
@@ -181,7 +188,7 @@ def renovate_config(
                 "dependencyDashboardApproval": True,
             }
         )
-    for rule in image_rules(inventory, policy, files):
+    for rule in image_rules(inventory, policy, projects):
         entry: dict[str, Any] = {
             "description": _description(rule),
             "matchManagers": [MANAGER],
@@ -202,11 +209,13 @@ def renovate_config(
     return config
 
 
-def renovate_lines(inventory: Inventory, policy: Policy, compose_files: Sequence[str]) -> list[str]:
+def renovate_lines(
+    inventory: Inventory, policy: Policy, projects: Mapping[str, Sequence[str]]
+) -> list[str]:
     """A human summary of the same configuration."""
-    files = sorted(set(compose_files))
+    files = _all_files(projects)
     lines = [f"compose files ({len(files)}): {', '.join(files) or 'none'}", "pinDigests: true"]
-    for rule in image_rules(inventory, policy, files):
+    for rule in image_rules(inventory, policy, projects):
         mode = (
             "held for Dependency Dashboard approval, never automerged"
             if rule.gated
