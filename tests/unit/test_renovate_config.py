@@ -68,3 +68,23 @@ def test_a_service_with_build_is_left_to_renovate(tree: Tree) -> None:
     repo = tree({"compose/app.yml": "services:\n  app:\n    build: .\n    image: example/app:1\n"})
     platform = load_platform(repo)
     assert image_rules(platform.inventory, default_policy(), compose_projects(platform)) == []
+
+
+def test_a_credential_in_an_image_never_reaches_the_output(tree: Tree) -> None:
+    from click.testing import CliRunner
+
+    from stategate.commands.renovate import command
+
+    secret = "s3cr3t-T0ken-4f9a1c77"
+    repo = tree(
+        {
+            "compose/.env": f"REGISTRY_TOKEN={secret}\n",
+            "compose/app.yml": "services:\n  app:\n"
+            "    image: registry.example.com/${REGISTRY_TOKEN}/app:1\n",
+        }
+    )
+    for fmt in ("json", "text"):
+        result = CliRunner().invoke(command, ["--repo", str(repo), "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert "registry.example.com/***/app" in result.output  # interpolated, then masked
+        assert secret not in result.output

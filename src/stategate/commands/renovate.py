@@ -10,6 +10,7 @@ import click
 from stategate.commands.options import compose_options, emit, parse_env_options
 from stategate.platform import Platform, load_platform
 from stategate.policy.schema import InventorySource
+from stategate.redaction import credential_values, redact_text
 from stategate.report.renovate import renovate_config, renovate_lines
 
 
@@ -76,5 +77,10 @@ def command(
         text = json.dumps(config, indent=2, sort_keys=False) + "\n"
     else:
         text = "\n".join(renovate_lines(platform.inventory, platform.policy, projects)) + "\n"
-    emit(text, output)
+    # An image interpolated from a credential (a token in a registry path) never reaches
+    # the output: masked, its rule matches nothing and the catch-all holds the image.
+    secrets = credential_values(platform.compose.variables, None)
+    host = set(platform.policy.compose.host_variables)
+    secrets |= {value for name, value in platform.compose.variables if name in host and value}
+    emit(redact_text(text, secrets), output)
     return 0
