@@ -88,3 +88,20 @@ def test_a_credential_in_an_image_never_reaches_the_output(tree: Tree) -> None:
         assert result.exit_code == 0, result.output
         assert "registry.example.com/***/app" in result.output  # interpolated, then masked
         assert secret not in result.output
+
+
+def test_a_repo_without_compose_files_is_a_one_line_error(tree: Tree) -> None:
+    import subprocess
+
+    from tests.conftest import installed_cli
+
+    repo = tree({"README.md": "nothing here\n"})
+    proc = subprocess.run(
+        [installed_cli(), "renovate", "--repo", str(repo)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == f"stategate: error: {repo}: no compose files found: nothing for Renovate to watch"
+    )
+    assert proc.stdout == ""

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from stategate.commands.options import compose_options, emit, parse_env_options
+from stategate.errors import InputError
 from stategate.platform import Platform, load_platform
 from stategate.policy.schema import InventorySource
 from stategate.redaction import credential_values, redact_text
@@ -71,7 +72,9 @@ def command(
         return 3  # a policy that relaxes an always-manual class never shapes Renovate
     projects = compose_projects(platform)
     if not any(projects.values()):
-        raise click.UsageError("no compose files found: nothing for Renovate to watch")
+        raise InputError(
+            "no compose files found: nothing for Renovate to watch", file=str(directory or repo)
+        )
     if fmt == "json":
         config = renovate_config(platform.inventory, platform.policy, projects)
         text = json.dumps(config, indent=2, sort_keys=False) + "\n"
