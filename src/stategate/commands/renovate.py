@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from stategate.commands.options import compose_options, emit, parse_env_options
 from stategate.errors import InputError
-from stategate.platform import Platform, load_platform
-from stategate.policy.schema import InventorySource
-from stategate.redaction import credential_values, redact_text
-from stategate.report.renovate import renovate_config, renovate_lines
+
+if TYPE_CHECKING:
+    from stategate.platform import Platform
 
 
 def compose_projects(platform: Platform) -> dict[str, list[str]]:
@@ -59,6 +59,12 @@ def command(
     the platform's compose files for the docker-compose manager, and one package rule
     per image (gated modules held for approval and never automerged, a sidecar grouped
     with its parent, our labels). DIRECTORY, when given, is the platform repo."""
+    # imported here: `stategate --help` loads every command module for its summary line
+    from stategate.platform import load_platform
+    from stategate.policy.schema import InventorySource
+    from stategate.redaction import credential_values, redact_text
+    from stategate.report.renovate import renovate_config, renovate_lines
+
     platform = load_platform(
         directory or repo,
         files,
