@@ -219,6 +219,7 @@ def test_the_documented_merge_recipe(example: tuple[Path, dict[str, Any]], tmp_p
     mine = {
         "$schema": "https://docs.renovatebot.com/renovate-schema.json",
         "extends": ["config:recommended"],
+        "labels": ["dependencies"],
         "docker-compose": {"managerFilePatterns": ["/(^|/)deploy/[^/]+\\.ya?ml$/"]},
         "packageRules": [{"matchPackageNames": ["*"], "automerge": True}],
     }
@@ -243,6 +244,10 @@ def test_the_documented_merge_recipe(example: tuple[Path, dict[str, Any]], tmp_p
     # the operator's blanket automerge comes first, so the gate's rules still win
     assert deps["postgres"]["automerge"] is False
     assert deps["postgres"]["dependencyDashboardApproval"] is True
+    # the verdict's labels are added to the operator's own
+    assert {"dependencies", "risk/runtime", "merge/manual-red-zone"} <= set(
+        deps["postgres"]["labels"]
+    )
 
 
 @pytest.mark.corpus

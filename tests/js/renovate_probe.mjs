@@ -44,7 +44,7 @@ for (const file of files) {
       skipReason: out.skipReason ?? null,
       automerge: out.automerge ?? null,
       dependencyDashboardApproval: out.dependencyDashboardApproval ?? null,
-      labels: out.labels ?? [],
+      labels: [...(out.labels ?? []), ...(out.addLabels ?? [])].sort(),
       groupName: out.groupName ?? null,
       pinDigests: out.pinDigests ?? null,
     });

@@ -200,7 +200,7 @@ def renovate_config(
         if rule.gated:
             entry["automerge"] = False
         entry["dependencyDashboardApproval"] = rule.gated
-        entry["labels"] = list(rule.labels)
+        entry["addLabels"] = list(rule.labels)  # mergeable: the repo's own labels stay
         rules.append(entry)
     config: dict[str, Any] = {"$schema": SCHEMA_URL, "pinDigests": True}
     if files:
