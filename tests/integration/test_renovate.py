@@ -293,3 +293,20 @@ def test_corpus_platforms(
         assert dep["automerge"] is False, dep
         if not dep["labels"]:  # no rule of a module names it: the catch-all holds it
             assert dep["dependencyDashboardApproval"] is True, dep
+
+
+def test_a_file_name_with_glob_characters_is_still_matched_exactly(tmp_path: Path) -> None:
+    # read as a glob, "[db]" would mean the file "d.yml" or "b.yml": the rule would miss it
+    repo = tmp_path / "repo"
+    (repo / "compose").mkdir(parents=True)
+    (repo / "compose" / "[db] main+1.yml").write_text(
+        "name: weird\nservices:\n  db:\n    image: postgres:16.4\n"
+        "    volumes: [pgdata:/var/lib/postgresql/data]\nvolumes:\n  pgdata: {}\n"
+    )
+    config = emit(repo, tmp_path)
+    assert validate(config).returncode == 0
+    found = probe(config, repo)
+    assert found["files"] == ["compose/[db] main+1.yml"]  # read by the docker-compose manager
+    dep = by_name(found["deps"])["postgres"]
+    assert dep["dependencyDashboardApproval"] is True
+    assert "risk/runtime" in dep["labels"]

@@ -8,6 +8,7 @@ from stategate.commands.renovate import compose_projects
 from stategate.platform import load_platform
 from stategate.policy.default import default_policy
 from stategate.report.renovate import (
+    file_name_match,
     file_pattern,
     image_rules,
     package_names,
@@ -31,6 +32,12 @@ def test_file_pattern_is_anchored_and_escaped() -> None:
     assert body.match("compose/pg (main)+[x].yml")
     assert not body.match("compose/pg (main)+[x]Xyml")
     assert not body.match("other/compose/pg (main)+[x].yml")
+
+
+def test_file_name_match_is_plain_unless_a_glob_would_misread_it() -> None:
+    assert file_name_match("compose/postgres.yml") == "compose/postgres.yml"
+    assert file_name_match("compose/[db].yml") == file_pattern("compose/[db].yml")
+    assert file_name_match("!compose.yml").startswith("/^")
 
 
 def test_rules_on_the_example() -> None:

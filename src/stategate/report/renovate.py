@@ -33,6 +33,8 @@ GROUP_PREFIX = "stategate "
 _HUB_REGISTRIES = ("docker.io", "index.docker.io")
 # JavaScript (and RE2) regex syntax characters: escaped so a path matches only itself
 _REGEX_SPECIAL = re.compile(r"[\\^$.*+?()\[\]{}|/]")
+# what minimatch (Renovate's globs) reads specially, and a leading "!" (negation)
+_GLOB_SPECIAL = re.compile(r"[*?\[\]{}()!+@\\]|^/")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ def package_names(image: str) -> tuple[str, ...]:
 def file_pattern(path: str) -> str:
     """A Renovate regex pattern (``/.../``) matching exactly the repo-relative ``path``."""
     return "/^" + _REGEX_SPECIAL.sub(lambda m: "\\" + m.group(0), path) + "$/"
+
+
+def file_name_match(path: str) -> str:
+    """A ``matchFileNames`` entry for exactly ``path``: the path itself, read by Renovate as
+    a glob, unless it holds a glob or negation character; then the anchored regex."""
+    return file_pattern(path) if _GLOB_SPECIAL.search(path) else path
 
 
 def _roots(inventory: Inventory) -> dict[str, str]:
@@ -183,7 +191,7 @@ def renovate_config(
                 "description": "stategate: every image of the platform's compose files is "
                 "held for approval unless a rule below says otherwise",
                 "matchManagers": [MANAGER],
-                "matchFileNames": files,
+                "matchFileNames": [file_name_match(f) for f in files],
                 "automerge": False,
                 "dependencyDashboardApproval": True,
             }
@@ -192,7 +200,7 @@ def renovate_config(
         entry: dict[str, Any] = {
             "description": _description(rule),
             "matchManagers": [MANAGER],
-            "matchFileNames": list(rule.files),
+            "matchFileNames": [file_name_match(f) for f in rule.files],
             "matchPackageNames": list(rule.names),
         }
         if rule.group:
