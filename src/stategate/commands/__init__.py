@@ -144,6 +144,12 @@ def _docs_lint() -> click.Command:
     return docs_lint.command
 
 
+def _renovate() -> click.Command:
+    from stategate.commands import renovate
+
+    return renovate.command
+
+
 COMMANDS: dict[str, Callable[[], click.Command]] = {
     "check": _check,
     "classify": _classify,
@@ -167,6 +173,7 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
     "status": _status,
     "schema": _schema,
     "docs-lint": _docs_lint,
+    "renovate": _renovate,
 }
 
 
