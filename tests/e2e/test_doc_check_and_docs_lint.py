@@ -107,3 +107,14 @@ def test_docs_lint_input_errors(platform: Path, files: list[str], needle: str) -
     done = run("docs-lint", *files, cwd=platform)
     assert done.returncode == 2
     assert needle in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_generated_gate_document_passes_the_docs_lint(platform: Path) -> None:
+    """The gate document names runtime steps (pg_upgrade in the rehearsal and the hazard
+    advice): rendered inside operator-gated regions, so a PR that commits it is not
+    blocked by the lint it describes."""
+    assert run("doc", "-o", "gate.md", cwd=platform).returncode == 0
+    text = (platform / "gate.md").read_text(encoding="utf-8")
+    assert "pg_upgrade" in text
+    linted = run("docs-lint", "gate.md", cwd=platform)
+    assert linted.returncode == 0, linted.stdout + linted.stderr

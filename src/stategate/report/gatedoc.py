@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from stategate.policy.backups import REFERENCE_RULE
@@ -147,7 +148,23 @@ def render_gate_doc(
         module = next((m for m in examples.modules.values() if m.service.name == name), None)
         if module is not None:
             lines.extend(_example(module, policy, examples))
-    return "\n".join(lines).rstrip() + "\n"
+    gated = gate_runtime_lines(lines, policy.docs.runtime_patterns, policy.docs.gate_marker)
+    return "\n".join(gated).rstrip() + "\n"
+
+
+def gate_runtime_lines(lines: Sequence[str], patterns: Sequence[str], marker: str) -> list[str]:
+    """The lines, each that names a runtime step (hazard advice, the rehearsal's
+    ``pg_upgrade`` path) inside an operator-gated comment region, so that the generated
+    document passes the docs lint it describes: only an operator performs those steps."""
+    compiled = [re.compile(p, re.IGNORECASE) for p in patterns]
+    out: list[str] = []
+    for line in lines:
+        if any(c.search(line) for c in compiled):
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [f"{indent}<!-- {marker} -->", line, f"{indent}<!-- /{marker} -->"]
+        else:
+            out.append(line)
+    return out
 
 
 def _repositories(policy: Policy) -> list[str]:
