@@ -32,9 +32,9 @@ def coloured(text: str) -> bool:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS")}
+    unset = ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "CI")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update({"PYTHONPATH": str(SRC), "TERM": "xterm-256color", **extra})
-    env.pop("CI", None)
     return env
 
 
@@ -297,3 +297,56 @@ def test_help_lists_each_commands_own_summary() -> None:
     for name, loader in COMMANDS.items():
         summary = loader().get_short_help_str(limit=45)
         assert re.search(rf"^  {re.escape(name)}\s+{re.escape(summary[:30])}", text, re.M), name
+
+
+# --- progress: a person watching a terminal, nobody else -------------------------------------
+
+_PROGRESS = """
+import sys, time
+from stategate import terminal
+from stategate.commands.evidence_output import progress_factory
+terminal.set_quiet("quiet" in sys.argv)
+with progress_factory("text")("backup data/postgres", 1000) as bar:
+    for _ in range(10):
+        bar.advance(100)
+        time.sleep(0.05)
+print("done")
+"""
+
+
+def _progress_in_pty(*args: str, **env: str) -> str:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PROGRESS, *args],
+        env=_env(COLUMNS="100", **env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_shows_on_a_terminal_only_and_never_with_quiet() -> None:
+    assert "backup data/postgres" in _progress_in_pty()
+    assert _progress_in_pty("quiet") == ""
+    assert _progress_in_pty(CI="true") == ""
+    piped = subprocess.run(
+        [sys.executable, "-c", _PROGRESS],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert piped.stdout == "done\n" and piped.stderr == ""
