@@ -81,8 +81,8 @@ def verify(
             else "artifacts not checked (no --artifacts)"
         )
         verdict = "ok" if report.ok else f"{len(report.findings)} finding(s)"
-        for record, name, why in report.unreachable:
-            click.echo(f"unreachable artifact {name} of {record}: {why}")
+        for (record, why), names in _grouped(report.unreachable).items():
+            click.echo(f"unreachable in {record}: {', '.join(names)}: {why}")
         click.echo(f"{verdict}: {report.records} ledgered records; {artifacts_line}")
         if trust is None:
             terminal.info(
@@ -90,6 +90,14 @@ def verify(
                 "a pull request with its base's"
             )
     return int(ExitCode.OK if report.ok else ExitCode.BLOCKED)
+
+
+def _grouped(unreachable: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    """Unreachable artifacts by record and reason: one line each, every name kept."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for record, name, why in unreachable:
+        groups.setdefault((record, why), []).append(name)
+    return groups
 
 
 def _default_artifacts(repo: Path, configured: str | None) -> Path | None:
