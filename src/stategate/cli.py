@@ -27,14 +27,15 @@ if TYPE_CHECKING:
 
 def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     # only stategate's own loggers go verbose: library debug logs (botocore,
-    # urllib3) print request headers, which carry credentials
-    if value:
-        logging.getLogger("stategate").setLevel(logging.DEBUG)
+    # urllib3) print request headers, which carry credentials. The group's option
+    # sets the level for the run (so no earlier run leaks into it); a command's adds to it
+    if value or ctx.parent is None:
+        logging.getLogger("stategate").setLevel(logging.DEBUG if value else logging.NOTSET)
 
 
 def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        terminal.set_quiet(True)
+    if value or ctx.parent is None:
+        terminal.set_quiet(value)
 
 
 def _global_options() -> list[click.Parameter]:
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(int(ExitCode.INPUT_ERROR))
     except BrokenPipeError:  # a reader left before stategate could tolerate it: as shells do
-        _silence(sys.stdout.fileno())
+        _silence(1)
         sys.exit(141)
     except OSError as exc:  # a file or folder the user named is missing or unreadable
         where = f"{exc.filename}: " if exc.filename else ""
@@ -188,7 +189,7 @@ def _silence(fd: int) -> None:
 def _tolerate_closed_readers() -> None:
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if not isinstance(stream, io.TextIOWrapper):
+        if stream is None or stream is not getattr(sys, f"__{name}__"):
             continue  # not the process's own stream (a test runner's capture): leave it
         try:
             fd = stream.fileno()
