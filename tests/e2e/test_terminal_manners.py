@@ -256,6 +256,10 @@ def test_classify_warnings_go_to_stderr_with_what_to_do(tmp_path: Path) -> None:
     assert "warning" not in done.stdout and "DB_PASSWORD" not in done.stdout
     assert "stategate: warning: DB_PASSWORD is not set" in done.stderr
     assert "--env NAME=VALUE" in done.stderr
+    config = sg("config", "--repo", "plat", cwd=tmp_path)
+    assert config.returncode == 0 and "warning" not in config.stdout
+    warned = [line for line in config.stderr.splitlines() if "DB_PASSWORD" in line]
+    assert warned and all(line.endswith("--env NAME=VALUE") for line in warned)
 
 
 # --- start-up stays light -----------------------------------------------------------------

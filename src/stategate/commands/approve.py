@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from stategate import terminal
 from stategate.apply_inputs import runtime_configs, with_configs
 from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode, StategateError
@@ -164,5 +165,5 @@ def _relied_evidence(
         if r.status != "met" and r.id not in ("apply/operator-approval", "apply/artifacts-verified")
     ]
     for req in missing:
-        click.echo(f"warning: still missing {req.id} {req.module or ''}: {req.hint}", err=True)
+        terminal.warn(f"still missing {req.id} {req.module or ''}".rstrip(), req.hint)
     return tuple(repo / p for p in verdict.relied_evidence)

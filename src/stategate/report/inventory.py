@@ -139,6 +139,11 @@ def warning_summary(warnings: list[Warning]) -> list[tuple[str, str]]:
     return lines + [(line, OTHER_TODO) for line in other]
 
 
+def warning_todo(warning: Warning) -> str:
+    """What to do about one compose warning."""
+    return UNSET_TODO if _unset_name(warning.message) else OTHER_TODO
+
+
 def _unset_name(message: str) -> str | None:
     for prefix in ("variable ", "required variable "):
         if message.startswith(prefix) and " is not set" in message:
