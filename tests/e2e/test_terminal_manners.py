@@ -221,12 +221,12 @@ def test_check_warns_about_uncommitted_edits_that_matter(blocked_pr: Repo) -> No
     assert "packets/new.yaml, stategate.yaml" in warning[0]
     assert "docs/notes.md" not in warning[0]
     assert "commit them" in warning[0]
-    # judging another revision than HEAD: the work tree is not the question
+    # HEAD named by its hash is still the checkout; another revision is not
     head = blocked_pr.git("rev-parse", "HEAD").strip()
-    assert (
-        "uncommitted"
-        not in sg("check", "--base", "main", "--head", head, cwd=blocked_pr.path).stderr
-    )
+    by_hash = sg("check", "--base", "main", "--head", head, cwd=blocked_pr.path)
+    assert "uncommitted" in by_hash.stderr
+    other = sg("check", "--base", "main", "--head", "main", cwd=blocked_pr.path)
+    assert other.returncode == 0 and "uncommitted" not in other.stderr
 
 
 # --- classify without compose files --------------------------------------------------------

@@ -94,7 +94,7 @@ def command(
         verdict = _apply_verdict(repo, pr, sides, base, operator_file, artifacts)
     else:
         verdict = evaluate_merge(pr)
-    if head is None or head == "HEAD":
+    if sides.head_rev == Git(repo).rev_parse("HEAD"):  # the checkout is what is judged
         _warn_uncommitted(repo, sides.head.policy.evidence.dir)
     if fmt == "text":
         if output is None:
