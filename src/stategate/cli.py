@@ -61,7 +61,9 @@ def _global_options() -> list[click.Parameter]:
 
 def _with_global_options(command: click.Command) -> click.Command:
     if not getattr(command, "_stategate_globals", False):
-        command.params.extend(_global_options())
+        taken = {flag for p in command.params for flag in [*p.opts, *p.secondary_opts]}
+        # a command's own -v or -q (none today) wins over the global one: never two meanings
+        command.params.extend(o for o in _global_options() if not taken & set(o.opts))
         command._stategate_globals = True  # type: ignore[attr-defined]
         if isinstance(command, click.Group):
             for sub in command.commands.values():

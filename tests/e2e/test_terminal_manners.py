@@ -354,3 +354,19 @@ def test_progress_shows_on_a_terminal_only_and_never_with_quiet() -> None:
         timeout=60,
     )
     assert piped.stdout == "done\n" and piped.stderr == ""
+
+
+def test_a_commands_own_short_flag_is_never_shadowed() -> None:
+    import click
+
+    from stategate.cli import _with_global_options
+
+    @click.command()
+    @click.option("-v", "--version-of", "version_of")
+    def own(version_of: str | None) -> None:
+        """A command with its own -v."""
+
+    flags = [flag for p in _with_global_options(own).params for flag in p.opts]
+    assert flags.count("-v") == 1 and "--verbose" not in flags
+    assert "-q" in flags and "--quiet" in flags
+    assert _with_global_options(own).params == own.params  # added once

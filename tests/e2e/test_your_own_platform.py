@@ -136,13 +136,14 @@ def test_following_the_guide_on_a_fresh_repo(tmp_path: Path) -> None:
         # every credential the guide exported came from the environment, none was written
         missing = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
         assert missing <= credentials
-        tracked = subprocess.run(
-            ["git", "-C", str(repo), "grep", "-I", "-l", "-F", "-e", secrets[0]],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **extra},
-        )
-        assert tracked.stdout == ""
+        for secret in secrets:  # in no tracked file, nor in any output
+            tracked = subprocess.run(
+                ["git", "-C", str(repo), "grep", "-I", "-l", "-F", "-e", secret],
+                capture_output=True,
+                text=True,
+                env={**os.environ, **extra},
+            )
+            assert tracked.returncode == 1 and tracked.stdout == ""
         assert not any(secret in out for secret in secrets for out in outputs)
     # what the guide promised: evidence in the repo, a blocked PR naming its needs
     assert list((repo / "evidence").rglob("*backup*"))
