@@ -131,7 +131,8 @@ class _Demo:
             (self.reports / save).write_text(done.text(), encoding="utf-8")
             self.console.print(f"  (written to reports/{save})")
         else:
-            self.console.print(out.rstrip(), highlight=False, markup=False)
+            # the step's own lines, unwrapped: a fingerprint or file:line stays whole
+            self.console.print(out.rstrip(), highlight=False, markup=False, soft_wrap=True)
         if done.returncode not in expect:
             raise click.ClickException(
                 f"demo step failed: {shown} exited {done.returncode}\n{out.strip()}"
