@@ -30,7 +30,7 @@ def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     # urllib3) print request headers, which carry credentials. The group's option
     # sets the level for the run (so no earlier run leaks into it); a command's adds to it
     if value or ctx.parent is None:
-        logging.getLogger("stategate").setLevel(logging.DEBUG if value else logging.NOTSET)
+        logging.getLogger("stategate").setLevel(logging.DEBUG if value else logging.WARNING)
 
 
 def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -177,7 +177,7 @@ class _ReaderGone(io.RawIOBase):
             except BrokenPipeError:
                 self.gone = True
                 _silence(self._fd)
-        return len(memoryview(data))
+        return memoryview(data).nbytes
 
 
 def _silence(fd: int) -> None:

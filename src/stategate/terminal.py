@@ -55,8 +55,8 @@ def console(*, stderr: bool = False, highlight: bool = False) -> Console:
 def stream_console(stream: IO[str], *, terminal: bool = False, highlight: bool = False) -> Console:
     """A console writing to ``stream``; ``terminal`` says whether a person reads it live.
 
-    Not a terminal (a pipe, a file, a report): plain and unwrapped unless the user
-    set ``COLUMNS`` or ``FORCE_COLOR``.
+    Not a terminal (a pipe, a file): unwrapped unless the user set ``COLUMNS``, and
+    plain unless ``FORCE_COLOR`` asks for colour.
     """
     from rich.console import Console
 
@@ -69,6 +69,22 @@ def stream_console(stream: IO[str], *, terminal: bool = False, highlight: bool =
         width=width or PIPE_WIDTH,
         highlight=highlight,
         soft_wrap=width is None,
+        emoji=False,
+    )
+
+
+def report_console(stream: IO[str]) -> Console:
+    """A console writing a report file (``-o``): plain text, never wrapped, never
+    coloured, whatever the environment says."""
+    from rich.console import Console
+
+    return Console(
+        file=stream,
+        width=PIPE_WIDTH,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        soft_wrap=True,
         emoji=False,
     )
 

@@ -164,6 +164,9 @@ def test_force_color_colours_a_pipe_and_no_color_wins_on_a_terminal(blocked_pr: 
     args, cwd = ("check", "--base", "main"), blocked_pr.path
     assert not coloured(sg(*args, cwd=cwd).stdout)
     assert coloured(sg(*args, cwd=cwd, FORCE_COLOR="1").stdout)
+    report = cwd.parent / "report.txt"
+    sg(*args, "-o", str(report), cwd=cwd, FORCE_COLOR="1")
+    assert "verdict: " in report.read_text() and not ANSI.search(report.read_text())
     code, out = in_pty(*args, cwd=cwd)
     assert code in (1, 3) and coloured(out)
     code, out = in_pty(*args, cwd=cwd, NO_COLOR="1")

@@ -102,7 +102,7 @@ def command(
             _print_text(verdict, terminal.console())
         else:  # the same text, without colours, into the report file
             buffer = io.StringIO()
-            _print_text(verdict, terminal.stream_console(buffer))
+            _print_text(verdict, terminal.report_console(buffer))
             text = buffer.getvalue()
     elif fmt == "json":
         text = json.dumps(verdict_json(verdict), indent=2) + "\n"
