@@ -242,7 +242,7 @@ def test_classify_without_compose_files_is_an_input_error(tmp_path: Path) -> Non
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("stategate: error: empty: no compose files found")
+    assert lines[0].startswith("stategate: error: empty: no compose files ")
     assert "-f FILE" in lines[0] and "compose.files" in lines[0]
 
 

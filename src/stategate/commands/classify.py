@@ -85,8 +85,12 @@ def _nothing_found(platform: Platform) -> str:
     if platform.compose.projects:
         files = ", ".join(f for p in platform.compose.projects for f in p.files)
         return f"the compose files ({files}) define no service (check --profile)"
+    if platform.kubernetes is not None and not platform.compose.projects:
+        found = "no compose files and no Kubernetes workloads found"
+    else:
+        found = "no compose files found"
     return (
-        "no compose files found (looked for compose.yaml, docker-compose.yml and "
-        "compose/*.yml); name them with -f FILE, or list them under compose.files in "
-        "stategate.yaml, or pass the platform repo as DIRECTORY"
+        f"{found} (looked for compose.yaml, docker-compose.yml and compose/*.yml); name "
+        "them with -f FILE, or list them under compose.files in stategate.yaml, or pass "
+        "the platform repo as DIRECTORY"
     )
