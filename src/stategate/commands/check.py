@@ -6,11 +6,15 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+from stategate import terminal
 from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode
 from stategate.evidence.trust.roots import operator_trust_file, trust_at_revision, trust_revision
@@ -91,13 +95,15 @@ def command(
         verdict = _apply_verdict(repo, pr, sides, base, operator_file, artifacts)
     else:
         verdict = evaluate_merge(pr)
+    if sides.head_rev == Git(repo).rev_parse("HEAD"):  # the checkout is what is judged
+        _warn_uncommitted(repo, sides.head.policy.evidence.dir)
     if fmt == "text":
         if output is None:
             text = None
-            _print_text(verdict, Console())
+            _print_text(verdict, terminal.console())
         else:  # the same text, without colours, into the report file
             buffer = io.StringIO()
-            _print_text(verdict, Console(file=buffer, width=120, no_color=True))
+            _print_text(verdict, terminal.report_console(buffer))
             text = buffer.getvalue()
     elif fmt == "json":
         text = json.dumps(verdict_json(verdict, (sides.base_rev, sides.head_rev)), indent=2) + "\n"
@@ -108,10 +114,21 @@ def command(
     if text is not None:
         if output:
             output.write_text(text, encoding="utf-8")
-            click.echo(f"stategate: {verdict.verdict.value}; report written to {output}", err=True)
+            terminal.info(f"{verdict.verdict.value}; report written to {output}")
         else:
             click.echo(text, nl=False)
     return int(EXIT[verdict.verdict])
+
+
+def _warn_uncommitted(repo: Path, evidence_dir: str) -> None:
+    from stategate import worktree_drift
+
+    paths = worktree_drift.uncommitted(Git(repo), evidence_dir)
+    if paths:
+        terminal.warn(
+            f"uncommitted changes not judged: {worktree_drift.summary(paths)}",
+            "check judges commits (HEAD); commit them, or stash them, and run check again",
+        )
 
 
 def _apply_verdict(

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 
+from stategate import terminal
 from stategate.commands.options import compose_options, parse_env_options
-from stategate.platform import load_platform
+from stategate.errors import InputError
+from stategate.platform import Platform, load_platform
 from stategate.policy.schema import InventorySource
 from stategate.report.inventory import (
     explain_json,
@@ -61,6 +62,8 @@ def command(
         env=parse_env_options(env),
         inventory=InventorySource(inventory) if inventory else None,
     )
+    if not platform.modules:
+        raise InputError(_nothing_found(platform), file=str(directory or repo))
     if explain is not None:
         module = platform.module(explain)
         if fmt == "json":
@@ -70,10 +73,24 @@ def command(
     elif fmt == "json":
         click.echo(json.dumps(inventory_json(platform.inventory, platform.warnings), indent=2))
     else:
-        console = Console()
-        console.print(inventory_table(platform.inventory))
-        for line in warning_summary(platform.warnings):
-            console.print(f"[yellow]warning[/]: {line}", highlight=False)
+        terminal.console().print(inventory_table(platform.inventory))
+        for line, todo in warning_summary(platform.warnings):
+            terminal.warn(line, todo)
     for relaxation in platform.relaxations:
         click.echo(f"stategate: stop: {relaxation}", err=True)
     return 3 if platform.relaxations else 0
+
+
+def _nothing_found(platform: Platform) -> str:
+    if platform.compose.projects:
+        files = ", ".join(f for p in platform.compose.projects for f in p.files)
+        return f"the compose files ({files}) define no service (check --profile)"
+    if platform.kubernetes is not None and not platform.compose.projects:
+        found = "no compose files and no Kubernetes workloads found"
+    else:
+        found = "no compose files found"
+    return (
+        f"{found} (looked for compose.yaml, docker-compose.yml and compose/*.yml); name "
+        "them with -f FILE, or list them under compose.files in stategate.yaml, or pass "
+        "the platform repo as DIRECTORY"
+    )

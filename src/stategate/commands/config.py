@@ -12,6 +12,7 @@ from stategate.commands.options import compose_options, parse_env_options
 from stategate.compose.canonical import canonical_project
 from stategate.platform import load_platform
 from stategate.redaction import credential_values, redact, redact_text
+from stategate.report.inventory import warning_todo
 
 
 @click.command("config")
@@ -40,5 +41,6 @@ def command(
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     click.echo(text, nl=False)
     for warning in platform.warnings:
-        click.echo(redact_text(f"stategate: warning: {warning}", secrets), err=True)
+        todo = warning_todo(warning)
+        click.echo(redact_text(f"stategate: warning: {warning}; {todo}", secrets), err=True)
     return 0

@@ -15,12 +15,15 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from stategate import execute
+from stategate import execute, terminal
 from stategate.example import example_root
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PG_FROM = (
     "postgres:16.4-alpine@sha256:963dbe32ce63a7c52ced1eddc8ad975efb564238419e88628e701469a8226a8e"
@@ -88,8 +91,9 @@ class _Demo:
         self.extra_env = {
             "STATEGATE_KEYS": str(workdir / "keys"),
             "STATEGATE_ARTIFACTS": str(workdir / "artifacts"),
-            "COLUMNS": os.environ.get("COLUMNS", str(console.width)),
         }
+        if console.is_terminal:  # the steps' output is shown in this terminal: its width
+            self.extra_env["COLUMNS"] = os.environ.get("COLUMNS", str(console.width))
         self.secrets: list[str] = []
         self.outputs: list[tuple[str, bytes]] = []  # each step's raw output, for the leak check
 
@@ -99,7 +103,10 @@ class _Demo:
         return {**os.environ, **self.extra_env}
 
     def step(self, title: str) -> None:
-        self.console.rule(f"[bold]{title}")
+        if self.console.is_terminal:
+            self.console.rule(f"[bold]{title}")
+        else:  # a rule would be as wide as a pipe's console
+            self.console.print(f"== {title} ==", highlight=False, markup=False)
 
     def git(self, *args: str) -> None:
         execute.run(["git", "-C", str(self.repo), *args], env=self.env)
@@ -124,7 +131,8 @@ class _Demo:
             (self.reports / save).write_text(done.text(), encoding="utf-8")
             self.console.print(f"  (written to reports/{save})")
         else:
-            self.console.print(out.rstrip(), highlight=False, markup=False)
+            # the step's own lines, unwrapped: a fingerprint or file:line stays whole
+            self.console.print(out.rstrip(), highlight=False, markup=False, soft_wrap=True)
         if done.returncode not in expect:
             raise click.ClickException(
                 f"demo step failed: {shown} exited {done.returncode}\n{out.strip()}"
@@ -143,7 +151,7 @@ def command(out: Path | None) -> int:
     from stategate.sandbox.services import point_policy_at, production_services
     from stategate.workspace import open_workspace
 
-    console = Console()
+    console = terminal.console()
     workdir = (out or Path(tempfile.mkdtemp(prefix="stategate-demo-"))).resolve()
     demo = _Demo(console, workdir)
     if demo.repo.exists():
@@ -179,7 +187,7 @@ def command(out: Path | None) -> int:
         _chain(demo)
         _major_rehearsals(demo)
         _leak_check(demo)
-    console.rule("[bold]Done")
+    demo.step("Done")
     console.print(
         f"platform repo: {demo.repo}\nreports:       {demo.reports}\n"
         "Stand-in services stopped; nothing else is left running.",

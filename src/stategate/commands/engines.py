@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from stategate import terminal
 from stategate.engines import discover
 from stategate.errors import ExitCode
 
@@ -31,7 +31,7 @@ def command(fmt: str) -> int:
         table.add_column(column, overflow="fold")
     for build in catalogue.builds:
         table.add_row(build.engine, build.version, build.major, build.source, str(build.path))
-    Console().print(table)
+    terminal.console().print(table)
     if not catalogue.builds:
-        click.echo("no engine builds found; run scripts/setup.sh", err=True)
+        terminal.warn("no engine builds found", "run scripts/setup.sh")
     return int(ExitCode.OK)

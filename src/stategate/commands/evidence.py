@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from stategate import terminal
 from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode
 from stategate.evidence.audit import verify as verify_evidence
@@ -80,14 +81,23 @@ def verify(
             else "artifacts not checked (no --artifacts)"
         )
         verdict = "ok" if report.ok else f"{len(report.findings)} finding(s)"
+        for (record, why), names in _grouped(report.unreachable).items():
+            click.echo(f"unreachable in {record}: {', '.join(names)}: {why}")
         click.echo(f"{verdict}: {report.records} ledgered records; {artifacts_line}")
         if trust is None:
-            click.echo(
+            terminal.info(
                 "note: trust roots from the checkout's own trust file; pass --base to judge "
-                "a pull request with its base's",
-                err=True,
+                "a pull request with its base's"
             )
     return int(ExitCode.OK if report.ok else ExitCode.BLOCKED)
+
+
+def _grouped(unreachable: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    """Unreachable artifacts by record and reason: one line each, every name kept."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for record, name, why in unreachable:
+        groups.setdefault((record, why), []).append(name)
+    return groups
 
 
 def _default_artifacts(repo: Path, configured: str | None) -> Path | None:

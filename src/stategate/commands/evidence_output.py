@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from stategate import terminal
 from stategate.commands.options import F, repo_option
 from stategate.errors import ExitCode
 from stategate.evidence.records.artifact import Progress as ProgressSink
@@ -94,8 +93,9 @@ class _Bar:
 
 
 def progress_factory(fmt: str) -> ProgressFactory:
-    """A rich progress bar on an interactive stderr; nothing in CI, pipes or JSON mode."""
-    if fmt == "json" or os.environ.get("CI") or not sys.stderr.isatty():
+    """A rich progress bar on an interactive stderr; nothing in CI, pipes, JSON mode or
+    with --quiet."""
+    if fmt == "json" or not terminal.progress_allowed():
         return no_progress
 
     @contextmanager
@@ -108,7 +108,7 @@ def progress_factory(fmt: str) -> ProgressFactory:
             TransferSpeedColumn(),
             TimeElapsedColumn(),
         ]
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        with Progress(*columns, console=terminal.console(stderr=True), transient=True) as progress:
             yield _Bar(progress, progress.add_task(label, total=total))
 
     factory: Callable[[str, int | None], AbstractContextManager[ProgressSink]] = bar
@@ -145,7 +145,7 @@ def report_record(
             )
         )
     else:
-        console = Console(highlight=False, soft_wrap=True)
+        console = terminal.console()
         body(console)
         if pred.reason:
             console.print(f"  reason: {pred.reason}", markup=False)

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from stategate import terminal
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -71,6 +73,6 @@ def emit(text: str, output: Path | None) -> None:
     """Write a report to ``output``, or to standard output."""
     if output:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        terminal.info(f"wrote {output}")
     else:
         click.echo(text, nl=False)

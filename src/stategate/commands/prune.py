@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
 
+from stategate import terminal
 from stategate.commands.evidence_output import key_option
 from stategate.commands.options import repo_option, trust_option
 from stategate.errors import ExitCode, InputError
@@ -147,7 +147,7 @@ def _print(
         }
         click.echo(json.dumps(doc, indent=2))
         return
-    console = Console(highlight=False, soft_wrap=True)
+    console = terminal.console()
     for d in decisions:
         where = ", ".join(d.backup.repositories) or "artifacts folder"
         verdict = "keep" if d.keep else ("deleted" if outcome else "would delete")

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from stategate import terminal
 from stategate.commands.options import repo_option
 from stategate.errors import ExitCode
 from stategate.evidence.records.predicates import BackupPredicate
@@ -76,7 +76,7 @@ def _print(reports: list[RepoReport], fmt: str) -> None:
         doc = {"schema": SCHEMA, "repositories": [r.to_json() for r in reports]}
         click.echo(json.dumps(doc, indent=2))
         return
-    console = Console()
+    console = terminal.console()
     for report in reports:
         state = "clean" if report.clean else "needs attention"
         console.print(

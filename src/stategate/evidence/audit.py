@@ -40,6 +40,12 @@ class VerifyReport:
     artifacts_checked: int = 0
     artifacts_unreachable: int = 0
     findings: list[Finding] = field(default_factory=list)
+    # (record, artifact, why) for each unreachable artifact, so none is left unnamed
+    unreachable: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add_unreachable(self, record: str, artifact: str, why: str) -> None:
+        self.artifacts_unreachable += 1
+        self.unreachable.append((record, artifact, why))
 
     @property
     def ok(self) -> bool:
@@ -53,6 +59,10 @@ class VerifyReport:
             "artifacts": {
                 "checked": self.artifacts_checked,
                 "unreachable": self.artifacts_unreachable,
+                "unreachable_files": [
+                    {"record": rec, "artifact": name, "why": why}
+                    for rec, name, why in self.unreachable
+                ],
             },
             "findings": [
                 {"file": f.file, "line": f.line, "code": f.code.value, "message": f.message}
@@ -192,11 +202,21 @@ def _check_artifacts(
         try:
             name = safe_relpath(subject_name)
         except InputError:
-            report.artifacts_unreachable += 1
+            report.add_unreachable(rel, subject_name, "not a file path (an image or a remote)")
             continue
         path = Path(os.path.realpath(resolved_root / name))
-        if not path.is_relative_to(resolved_root) or not path.is_file():
-            report.artifacts_unreachable += 1
+        if not path.is_relative_to(resolved_root):
+            report.add_unreachable(rel, name, "leads outside the artifacts folder")
+            continue
+        if not path.is_file():
+            sealed = path.with_name(path.name + ".age").is_file()
+            why = (
+                "stored encrypted (.age): its plaintext digest needs the age identity; "
+                "the stored part is checked instead"
+                if sealed
+                else f"not found under {root}"
+            )
+            report.add_unreachable(rel, name, why)
             continue
         if path not in hashed:
             hashed[path] = sha256_file(path)

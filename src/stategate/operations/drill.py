@@ -93,7 +93,8 @@ def drilled(
             )
             outcome.verified = True
             outcome.read_from = stored.read_from
-            box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
+            with ctx.progress(f"restore {ctx.module_id} into a sandbox", None):
+                box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
             outcome.sandbox = box.info
             outcome.warnings = [
                 execute.mask(w, source.secrets()) for w in box.provider.restore_warnings

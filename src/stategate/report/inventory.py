@@ -113,8 +113,13 @@ def inventory_table(inventory: Inventory) -> Table:
     return table
 
 
-def warning_summary(warnings: list[Warning]) -> list[str]:
-    """Warnings for a terminal: unset variables grouped by name, the rest as they are."""
+UNSET_TODO = "set it in the policy's compose.env_file (or .env) or pass --env NAME=VALUE"
+OTHER_TODO = "stategate read it as docker compose would; fix the file if that is not what you meant"
+
+
+def warning_summary(warnings: list[Warning]) -> list[tuple[str, str]]:
+    """Warnings for a terminal, each with what to do about it: unset variables grouped
+    by name, the rest as they are."""
     unset: dict[str, list[str]] = {}
     other: list[str] = []
     for w in warnings:
@@ -124,11 +129,19 @@ def warning_summary(warnings: list[Warning]) -> list[str]:
         else:
             other.append(str(w))
     lines = [
-        f"{name} is not set in the repo (substituted an empty string; {len(locs)} use(s), "
-        f"first {locs[0]})"
+        (
+            f"{name} is not set in the repo (substituted an empty string; {len(locs)} use(s), "
+            f"first {locs[0]})",
+            UNSET_TODO,
+        )
         for name, locs in sorted(unset.items())
     ]
-    return lines + other
+    return lines + [(line, OTHER_TODO) for line in other]
+
+
+def warning_todo(warning: Warning) -> str:
+    """What to do about one compose warning."""
+    return UNSET_TODO if _unset_name(warning.message) else OTHER_TODO
 
 
 def _unset_name(message: str) -> str | None:

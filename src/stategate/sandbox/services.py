@@ -26,7 +26,8 @@ from pathlib import Path
 import yaml
 
 from stategate.engines import discover
-from stategate.errors import InputError
+from stategate.errors import InputError, StategateError
+from stategate.execute import mask
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.config import (
     Credential,
@@ -97,56 +98,90 @@ def production_services(
     services = ProductionServices()
     with ExitStack() as stack:
         for module_id, config in (sources or default_sources()).items():
-            if isinstance(config, PostgresSource):
-                password = "pg-" + secrets.token_urlsafe(18)
-                server = LocalPostgres(
-                    bin_dir=_postgres_bin((majors or {}).get(module_id)),
-                    superuser=config.user,
-                    password=password,
-                    tcp=True,
-                )
-                access: PostgresAccess | RedisAccess | S3Access = stack.enter_context(server)
-                _export(services, config.password, password, module_id)
-                if seed:
-                    seed_postgres(server.access(), config.databases or ["app"], scale=scale)
-            elif isinstance(config, RedisSource):
-                password = "redis-" + secrets.token_urlsafe(18)
-                access = stack.enter_context(
-                    LocalRedis(
-                        binary=_redis_bin((majors or {}).get(module_id)),
-                        password=password,
-                        persistent=True,
-                        aof=True,  # as the example's compose runs it (--appendonly yes)
-                    )
-                )
-                _export(services, config.password, password, module_id)
-                if seed:
-                    seed_redis(access, keys=2000 * scale)
-            elif isinstance(config, S3Source):
-                if urllib.parse.urlsplit(config.endpoint).hostname not in (LOOPBACK, "localhost"):
-                    raise InputError(f"{module_id}: stand-in S3 needs a loopback endpoint")
-                access_key, secret_key = "platform-admin", "s3-" + secrets.token_urlsafe(24)
-                access = stack.enter_context(
-                    LocalS3(
-                        binary=discover().newest("seaweedfs").path,
-                        access_key=access_key,
-                        secret_key=secret_key,
-                    )
-                )
-                _export(services, config.access_key, access_key, module_id)
-                _export(services, config.secret_key, secret_key, module_id)
-                if seed:
-                    seed_s3(access, config.buckets or ["uploads"], objects=60 * scale)
-            else:
-                services.sources[module_id] = config
-                continue  # volumes need no server
-            services.access[module_id] = access
-            services.sources[module_id] = _listening_on(config, access)
+            minted: list[str] = []
+            with _naming_the_stand_in(module_id, config, minted):
+                _start(stack, services, module_id, config, minted, seed, scale, majors)
         if export_env:
             saved = {k: os.environ.get(k) for k in services.env}
             stack.callback(_restore_env, saved, True)
             os.environ.update(services.env)
         yield services
+
+
+@contextmanager
+def _naming_the_stand_in(
+    module_id: str, config: ProviderConfig, minted: list[str]
+) -> Iterator[None]:
+    """A stand-in that cannot start is an environment problem (exit 2) that says which
+    stand-in it was, never a bare "blocked"; the credentials minted for it are masked."""
+    try:
+        yield
+    except (StategateError, OSError) as exc:
+        kind = type(config).__name__.removesuffix("Source").lower()
+        why = mask(str(exc), minted)
+        raise InputError(
+            f"the stand-in {kind} server for {module_id} did not start: {why}"
+        ) from exc
+
+
+def _start(
+    stack: ExitStack,
+    services: ProductionServices,
+    module_id: str,
+    config: ProviderConfig,
+    minted: list[str],
+    seed: bool,
+    scale: int,
+    majors: Mapping[str, str] | None,
+) -> None:
+    if isinstance(config, PostgresSource):
+        password = "pg-" + secrets.token_urlsafe(18)
+        minted.append(password)
+        server = LocalPostgres(
+            bin_dir=_postgres_bin((majors or {}).get(module_id)),
+            superuser=config.user,
+            password=password,
+            tcp=True,
+        )
+        access: PostgresAccess | RedisAccess | S3Access = stack.enter_context(server)
+        _export(services, config.password, password, module_id)
+        if seed:
+            seed_postgres(server.access(), config.databases or ["app"], scale=scale)
+    elif isinstance(config, RedisSource):
+        password = "redis-" + secrets.token_urlsafe(18)
+        minted.append(password)
+        access = stack.enter_context(
+            LocalRedis(
+                binary=_redis_bin((majors or {}).get(module_id)),
+                password=password,
+                persistent=True,
+                aof=True,  # as the example's compose runs it (--appendonly yes)
+            )
+        )
+        _export(services, config.password, password, module_id)
+        if seed:
+            seed_redis(access, keys=2000 * scale)
+    elif isinstance(config, S3Source):
+        if urllib.parse.urlsplit(config.endpoint).hostname not in (LOOPBACK, "localhost"):
+            raise InputError(f"{module_id}: stand-in S3 needs a loopback endpoint")
+        access_key, secret_key = "platform-admin", "s3-" + secrets.token_urlsafe(24)
+        minted.append(secret_key)
+        access = stack.enter_context(
+            LocalS3(
+                binary=discover().newest("seaweedfs").path,
+                access_key=access_key,
+                secret_key=secret_key,
+            )
+        )
+        _export(services, config.access_key, access_key, module_id)
+        _export(services, config.secret_key, secret_key, module_id)
+        if seed:
+            seed_s3(access, config.buckets or ["uploads"], objects=60 * scale)
+    else:
+        services.sources[module_id] = config
+        return  # volumes need no server
+    services.access[module_id] = access
+    services.sources[module_id] = _listening_on(config, access)
 
 
 def _postgres_bin(major: str | None) -> Path:
