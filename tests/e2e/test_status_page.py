@@ -43,7 +43,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[EvidenceRepo, Path]:
     (ev.repo.path / "evidence/platform/redis/backup-20261399T990000Z-abcdef.json").write_text("{}")
     done = _status(ev, "--html", str(root / "site"))
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip() == f"wrote {root / 'site' / 'index.html'}"
+    assert done.stderr.strip() == f"stategate: wrote {root / 'site' / 'index.html'}"
     return ev, root / "site" / "index.html"
 
 

@@ -101,17 +101,18 @@ def command(
 
         page = html_dir / "index.html"
         atomic_write(page, status_html(model).encode("utf-8"))
-        click.echo(f"wrote {page}", err=True)
+        from stategate.terminal import info
+
+        info(f"wrote {page}")
     if fmt == "json":
         from stategate.report.status_json import status_json
 
         click.echo(json.dumps(status_json(model), indent=2))
     elif sys.stdout.isatty():
-        from rich.console import Console
-
         from stategate.report.status_table import status_table, untrusted_lines
+        from stategate.terminal import console as terminal_console
 
-        console = Console()
+        console = terminal_console()
         console.print(status_table(model))
         for line in untrusted_lines(model):
             console.print(line, markup=False, highlight=False)
