@@ -6,6 +6,7 @@ write requests, as data, so a dry run prints exactly what a real run would send.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -111,6 +112,46 @@ def _status_body(plan: Plan) -> dict[str, Any]:
     return body
 
 
+def _writes(
+    family: str,
+    plan: Plan,
+    target: Target,
+    *,
+    colour: Callable[[str], str],
+    remove: Callable[[Label], str],
+) -> list[Request]:
+    """The plan's writes, in order: labels created, added, removed; the comment; the
+    status. ``colour`` and ``remove`` are where the dialects differ (a label's colour,
+    the path segment naming a label to take off the PR)."""
+    need = ISSUES_WRITE[family]
+    issue = f"{target.repo}/issues/{target.pr}"
+    writes = [
+        Request(
+            "POST",
+            f"{target.repo}/labels",
+            {"name": new.name, "color": colour(new.color), "description": new.description},
+            need,
+        )
+        for new in plan.create_labels
+    ]
+    if plan.add_labels:
+        writes.append(Request("POST", f"{issue}/labels", {"labels": list(plan.add_labels)}, need))
+    writes.extend(
+        Request("DELETE", f"{issue}/labels/{remove(label)}", None, need)
+        for label in plan.remove_labels
+    )
+    writes.extend(_comment_writes(plan, target, need))
+    writes.append(
+        Request(
+            "POST",
+            f"{target.repo}/statuses/{plan.status.sha}",
+            _status_body(plan),
+            STATUSES_WRITE[family],
+        )
+    )
+    return writes
+
+
 class GitHub:
     family = "github"
     auth_scheme = "Bearer"
@@ -128,35 +169,10 @@ class GitHub:
         )
 
     def writes(self, plan: Plan, target: Target) -> list[Request]:
-        need = ISSUES_WRITE[self.family]
-        issue = f"{target.repo}/issues/{target.pr}"
-        writes = [
-            Request(
-                "POST",
-                f"{target.repo}/labels",
-                {"name": new.name, "color": new.color, "description": new.description},
-                need,
-            )
-            for new in plan.create_labels
-        ]
-        if plan.add_labels:
-            writes.append(
-                Request("POST", f"{issue}/labels", {"labels": list(plan.add_labels)}, need)
-            )
-        writes.extend(
-            Request("DELETE", f"{issue}/labels/{quote(label.name, safe='')}", None, need)
-            for label in plan.remove_labels
-        )
-        writes.extend(_comment_writes(plan, target, need))
-        writes.append(
-            Request(
-                "POST",
-                f"{target.repo}/statuses/{plan.status.sha}",
-                _status_body(plan),
-                STATUSES_WRITE[self.family],
-            )
-        )
-        return writes
+        def remove(label: Label) -> str:
+            return quote(label.name, safe="")
+
+        return _writes(self.family, plan, target, colour=lambda c: c, remove=remove)
 
 
 class Gitea:
@@ -179,35 +195,14 @@ class Gitea:
         )
 
     def writes(self, plan: Plan, target: Target) -> list[Request]:
-        need = ISSUES_WRITE[self.family]
-        issue = f"{target.repo}/issues/{target.pr}"
-        writes = [
-            Request(
-                "POST",
-                f"{target.repo}/labels",
-                {"name": new.name, "color": f"#{new.color}", "description": new.description},
-                need,
-            )
-            for new in plan.create_labels
-        ]
-        if plan.add_labels:  # names are accepted here since Gitea 1.19 (and by Forgejo)
-            writes.append(
-                Request("POST", f"{issue}/labels", {"labels": list(plan.add_labels)}, need)
-            )
-        for label in plan.remove_labels:
+        # label names are accepted when adding since Gitea 1.19 (and by Forgejo);
+        # removing one takes its id
+        def remove(label: Label) -> str:
             if label.id is None:
                 raise ForgeError(f"the forge listed label {label.name!r} without an id")
-            writes.append(Request("DELETE", f"{issue}/labels/{label.id}", None, need))
-        writes.extend(_comment_writes(plan, target, need))
-        writes.append(
-            Request(
-                "POST",
-                f"{target.repo}/statuses/{plan.status.sha}",
-                _status_body(plan),
-                STATUSES_WRITE[self.family],
-            )
-        )
-        return writes
+            return str(label.id)
+
+        return _writes(self.family, plan, target, colour=lambda c: f"#{c}", remove=remove)
 
 
 DIALECTS: dict[str, Dialect] = {"github": GitHub(), "gitea": Gitea(), "forgejo": Gitea()}
