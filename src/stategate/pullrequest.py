@@ -41,7 +41,11 @@ def resolve_revisions(git: Git, base: str | None, head: str | None) -> tuple[str
         raise InputError("not a git repository", file=str(git.repo))
     head_rev = git.rev_parse(head or "HEAD")
     if base:
-        return git.rev_parse(base), head_rev
+        # a pull request's changes are those since it branched off (what the forge
+        # shows): with a base branch that moved on, its tip would show the base's own
+        # newer commits as the PR reverting them. Trust still comes from the base as
+        # given (trust_revision), so a key revoked there after the fork is revoked here.
+        return git.merge_base(git.rev_parse(base), head_rev), head_rev
     branch = git.default_branch()
     if branch is None:
         raise InputError("no default branch found; pass --base REV", file=str(git.repo))

@@ -60,6 +60,22 @@ def test_docs_only_pr_passes(repo: Repo) -> None:
     assert v.touched_paths == ["state/cycle/W8-notes.md"]
 
 
+def test_a_pr_behind_its_base_is_judged_from_where_it_branched_off(repo: Repo) -> None:
+    """CI passes the base branch's tip (the forge's base.sha): the base's own newer
+    commits are not the PR's, neither as changes nor reverted."""
+    repo.write("state/cycle/W8-notes.md", "# Notes\n")
+    repo.commit("docs")
+    repo.git("checkout", "-q", "main")
+    repo.replace("compose/redis.yml", REDIS_OLD, "redis:7.2.6-alpine@sha256:" + "ef" * 32)
+    main_tip = repo.commit("redis 7.2.6 on main")
+    repo.git("checkout", "-q", "pr")
+    pr, sides = load_pull_request(repo.path, main_tip, "pr")
+    v = evaluate_merge(pr)
+    assert (v.verdict.value, v.changes) == ("pass", [])
+    assert v.touched_paths == ["state/cycle/W8-notes.md"]
+    assert sides.base_rev == repo.git("merge-base", "main", "pr").strip() != main_tip
+
+
 def test_docs_with_ungated_runtime_instruction_is_blocked(repo: Repo) -> None:
     repo.write(
         "state/cycle/W8-notes.md",

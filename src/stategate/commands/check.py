@@ -35,7 +35,11 @@ EXIT = {
 
 @click.command("check")
 @repo_option
-@click.option("--base", help="Base revision (default: merge base with the default branch).")
+@click.option(
+    "--base",
+    help="Base branch or revision: the PR is judged from its merge base with --head, "
+    "its trust roots from --base itself (default: the default branch).",
+)
 @click.option("--head", help="Head revision (default: HEAD).")
 @click.option(
     "-f",
