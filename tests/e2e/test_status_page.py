@@ -135,3 +135,35 @@ def test_phone_width_has_no_page_overflow_and_shows_the_stale_module(
         assert browser.evaluate(fits) is True
         marks = browser.evaluate("document.querySelectorAll('svg.timeline g.mark').length")
         assert marks == 12  # 8 module records, the DR drill once per module (3), 1 untrusted
+
+
+def test_an_uncommitted_policy_edit_does_not_relax_the_status(
+    page: tuple[EvidenceRepo, Path],
+) -> None:
+    """Classes come from the trusted policy (the base's), as check classifies a PR:
+    a work-tree edit removing postgres's stateful class, with a decision, changes nothing."""
+    ev, _ = page
+    policy = ev.repo.path / "stategate.yaml"
+    decision = ev.repo.path / "decisions" / "0099-postgres-is-scratch.md"
+    before = json.loads(_status(ev, "--format", "json").stdout)
+    original = policy.read_text(encoding="utf-8")
+    try:
+        decision.write_text("# postgres is scratch\n", encoding="utf-8")
+        policy.write_text(
+            original.replace(
+                "modules:\n",
+                "modules:\n  platform/postgres:\n    decision: decisions/0099-postgres-is-scratch.md\n"
+                "    classes: {remove: [stateful, secret-bearing]}\n",
+                1,
+            ),
+            encoding="utf-8",
+        )
+        after = _status(ev, "--format", "json")
+    finally:
+        policy.write_text(original, encoding="utf-8")
+        decision.unlink()
+    assert after.returncode == 0, after.stderr
+    doc = json.loads(after.stdout)
+    postgres = next(m for m in doc["modules"] if m["id"] == "platform/postgres")
+    assert "stateful" in postgres["classes"]
+    assert doc["attention"] == before["attention"]

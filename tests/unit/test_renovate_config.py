@@ -38,6 +38,11 @@ def test_file_name_match_is_plain_unless_a_glob_would_misread_it() -> None:
     assert file_name_match("compose/postgres.yml") == "compose/postgres.yml"
     assert file_name_match("compose/[db].yml") == file_pattern("compose/[db].yml")
     assert file_name_match("!compose.yml").startswith("/^")
+    # minimatch reads a leading "#" as a comment that matches nothing: the rule holding a
+    # stateful image would then apply to no file
+    assert file_name_match("#postgres.yml") == file_pattern("#postgres.yml")
+    assert file_name_match("compose/my db.yml") == file_pattern("compose/my db.yml")
+    assert file_name_match("compose/.hidden/db.yml") == "compose/.hidden/db.yml"
 
 
 def test_rules_on_the_example() -> None:

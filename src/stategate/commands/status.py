@@ -74,16 +74,25 @@ def command(
         trust_revision,
     )
     from stategate.git import Git
-    from stategate.platform import load_platform
+    from stategate.platform import DECISIONS_DIR, load_platform_from
     from stategate.report.status import build_status
+    from stategate.source import WorkTree
 
     now = _now(now_text)
     if html_dir is not None and html_dir.exists() and not html_dir.is_dir():
         raise InputError("--html wants a folder; this is a file", file=str(html_dir))
     operator_file = operator_trust_file(repo, trust_file)
-    platform = load_platform(repo)
     git = Git(repo)
-    trust = trust_at_revision(git, trust_revision(git, base), operator_file)
+    rev = trust_revision(git, base)
+    trust = trust_at_revision(git, rev, operator_file)
+    # the work tree's services, classified by the trusted policy (and the decisions it
+    # may cite) of the base, as check classifies a PR's head: an uncommitted policy edit
+    # must not turn a stateful module's missing evidence into "none needed"
+    platform = load_platform_from(
+        WorkTree(repo),
+        judged_by=trust.policy,
+        decisions=[f for f in git.tree(rev).list_files() if f.startswith(DECISIONS_DIR)],
+    )
     layout = RepoLayout.from_policy(repo, trust.policy.policy)
     store = EvidenceStore(layout, trust.roots, now=now)
     scan = scan_records(store)

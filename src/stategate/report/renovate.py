@@ -33,8 +33,10 @@ GROUP_PREFIX = "stategate "
 _HUB_REGISTRIES = ("docker.io", "index.docker.io")
 # JavaScript (and RE2) regex syntax characters: escaped so a path matches only itself
 _REGEX_SPECIAL = re.compile(r"[\\^$.*+?()\[\]{}|/]")
-# what minimatch (Renovate's globs) reads specially, and a leading "!" (negation)
-_GLOB_SPECIAL = re.compile(r"[*?\[\]{}()!+@\\]|^/")
+# a path Renovate's globs (minimatch) read as itself: plain characters only. Anything
+# else (glob syntax, a leading "!" negation or "#" comment, spaces) gets the anchored
+# regex: an allow-list, so a character minimatch reads specially can never slip through
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/-]*")
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,8 @@ def file_pattern(path: str) -> str:
 
 def file_name_match(path: str) -> str:
     """A ``matchFileNames`` entry for exactly ``path``: the path itself, read by Renovate as
-    a glob, unless it holds a glob or negation character; then the anchored regex."""
-    return file_pattern(path) if _GLOB_SPECIAL.search(path) else path
+    a glob, when it holds plain characters only; else the anchored regex."""
+    return path if _PLAIN_PATH.fullmatch(path) else file_pattern(path)
 
 
 def _roots(inventory: Inventory) -> dict[str, str]:
