@@ -48,7 +48,9 @@ def _is_tty(stream: IO[str]) -> bool:
 
 def console(*, stderr: bool = False, highlight: bool = False) -> Console:
     """The console for standard output (results) or standard error (everything else)."""
-    stream = sys.stderr if stderr else sys.stdout
+    stream: IO[str] | None = sys.stderr if stderr else sys.stdout
+    if stream is None:  # started with that descriptor closed (`>&-`): nobody reads it
+        stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
     return stream_console(stream, terminal=_is_tty(stream), highlight=highlight)
 
 

@@ -210,19 +210,25 @@ def test_global_options_on_a_nested_command(tmp_path: Path) -> None:
 # --- check judges commits, and says so ----------------------------------------------------
 
 
-def test_check_warns_about_uncommitted_edits_that_matter(blocked_pr: Repo) -> None:
+def test_check_warns_about_uncommitted_edits(blocked_pr: Repo) -> None:
     clean = sg("check", "--base", "main", cwd=blocked_pr.path)
     assert "uncommitted" not in clean.stderr
-    blocked_pr.write("docs/notes.md", "not a thing check reads\n")
+    # ignored files are not the PR's
+    blocked_pr.write(".gitignore", "*.log\n")
+    blocked_pr.commit("ignore logs")
+    clean = sg("check", "--base", "main", cwd=blocked_pr.path)
+    blocked_pr.write("run.log", "not in the repository\n")
     assert "uncommitted" not in sg("check", "--base", "main", cwd=blocked_pr.path).stderr
+    # Markdown (the docs lint) and any added file (the secret scan, forbidden paths) count
+    blocked_pr.write("docs/notes.md", "Then run docker compose up -d postgres.\n")
     blocked_pr.write("packets/new.yaml", "id: new\n")
     blocked_pr.replace("stategate.yaml", "\n", "\n# edited\n")
     done = sg("check", "--base", "main", cwd=blocked_pr.path)
     assert done.returncode == clean.returncode and done.stdout == clean.stdout
     warning = [line for line in done.stderr.splitlines() if "uncommitted" in line]
     assert len(warning) == 1
-    assert "packets/new.yaml, stategate.yaml" in warning[0]
-    assert "docs/notes.md" not in warning[0]
+    assert "docs/notes.md, packets/new.yaml, stategate.yaml" in warning[0]
+    assert "run.log" not in warning[0]
     assert "commit them" in warning[0]
     # HEAD named by its hash is still the checkout; another revision is not
     head = blocked_pr.git("rev-parse", "HEAD").strip()
@@ -373,3 +379,20 @@ def test_a_commands_own_short_flag_is_never_shadowed() -> None:
     assert flags.count("-v") == 1 and "--verbose" not in flags
     assert "-q" in flags and "--quiet" in flags
     assert _with_global_options(own).params == own.params  # added once
+
+
+def test_a_closed_stdout_still_gives_the_verdict(blocked_pr: Repo) -> None:
+    """Started with standard output closed (`>&-`): nothing to print to, no internal
+    error, the verdict's exit code."""
+    done = subprocess.run(
+        [sys.executable, "-m", "stategate", "check", "--base", "main"],
+        cwd=blocked_pr.path,
+        env=_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # the child's own stdout
+    )
+    verdict = sg("check", "--base", "main", cwd=blocked_pr.path).returncode
+    assert verdict in (1, 3) and done.returncode == verdict, done.stderr
+    assert "internal error" not in done.stderr

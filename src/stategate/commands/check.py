@@ -100,7 +100,7 @@ def command(
     else:
         verdict = evaluate_merge(pr)
     if sides.head_rev == Git(repo).rev_parse("HEAD"):  # the checkout is what is judged
-        _warn_uncommitted(repo, sides.head.policy.evidence.dir)
+        _warn_uncommitted(repo)
     if fmt == "text":
         if output is None:
             text = None
@@ -124,10 +124,10 @@ def command(
     return int(EXIT[verdict.verdict])
 
 
-def _warn_uncommitted(repo: Path, evidence_dir: str) -> None:
+def _warn_uncommitted(repo: Path) -> None:
     from stategate import worktree_drift
 
-    paths = worktree_drift.uncommitted(Git(repo), evidence_dir)
+    paths = worktree_drift.uncommitted(Git(repo))
     if paths:
         terminal.warn(
             f"uncommitted changes not judged: {worktree_drift.summary(paths)}",
