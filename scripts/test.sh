@@ -3,7 +3,7 @@
 # mutation run (the critical modules this commit changed, else a small sample).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+STATEGATE_SETUP=full bash scripts/setup.sh  # everything, the test tools too (never --runtime)
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== ruff format"; ruff format --check .

@@ -85,6 +85,14 @@ class Run:
 
 STUB = """#!/bin/bash
 # stategate, with `publish` recorded instead of reaching a forge
+if [ "$1" = check ] && [ -n "${FAKE_VERDICT:-}" ]; then
+  # a verdict this repository cannot reach without operator approvals (approved): the
+  # judgement is stubbed, the action's handling of it is what runs
+  out=""; prev=""
+  for arg in "$@"; do [ "$prev" = -o ] && out="$arg"; prev="$arg"; done
+  printf '{"verdict": "%s"}\\n' "$FAKE_VERDICT" > "$out"
+  exit "${FAKE_CODE:-0}"
+fi
 if [ "$1" = publish ]; then
   printf '%s\\n' "$@" > "$PUBLISH_LOG"
   [ -n "${STATEGATE_FORGE_TOKEN:-}" ] && echo token > "$PUBLISH_LOG.token"
@@ -94,7 +102,14 @@ exec "$STATEGATE_PYTHON" -m stategate "$@"
 """
 
 
-def run_action(repo: Repo, tmp: Path, inputs: dict[str, str], event: dict[str, Any] | None) -> Run:
+def run_action(
+    repo: Repo,
+    tmp: Path,
+    inputs: dict[str, str],
+    event: dict[str, Any] | None,
+    env: dict[str, str] | None = None,
+    actor: str = "someone",
+) -> Run:
     action = load_action()
     given = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
     given["token"] = "test-token-not-a-secret"
@@ -114,6 +129,7 @@ def run_action(repo: Repo, tmp: Path, inputs: dict[str, str], event: dict[str, A
             "repository": "platform/infra",
             "api_url": "https://forge.example.test/api/v1",
             "event": event or {},
+            "actor": actor,
         },
         "runner": {"temp": str(temp)},
         "steps": {},
@@ -125,6 +141,7 @@ def run_action(repo: Repo, tmp: Path, inputs: dict[str, str], event: dict[str, A
         "STATEGATE_PYTHON": sys.executable,
         "PUBLISH_LOG": str(log),
         "RUNNER_TEMP": str(temp),
+        **(env or {}),
     }
     result = Run(code=0, outputs={}, log="")
     for index, step in enumerate(action["runs"]["steps"]):
@@ -166,12 +183,15 @@ def run_action(repo: Repo, tmp: Path, inputs: dict[str, str], event: dict[str, A
     return result
 
 
-def pr_event(repo: Repo, number: int = 7) -> dict[str, Any]:
+def pr_event(repo: Repo, number: int = 7, head_repo: str = "platform/infra") -> dict[str, Any]:
     return {
         "pull_request": {
             "number": number,
             "base": {"sha": repo.git("rev-parse", "main").strip()},
-            "head": {"sha": repo.git("rev-parse", "HEAD").strip()},
+            "head": {
+                "sha": repo.git("rev-parse", "HEAD").strip(),
+                "repo": {"full_name": head_repo},
+            },
         }
     }
 
@@ -249,3 +269,101 @@ def test_without_a_pull_request_nothing_is_published(repo: Repo, tmp_path: Path)
     run = run_action(repo, tmp_path, {"base": "main", "head": head}, event=None)
     assert run.code == 0, run.log
     assert run.published is None and "nothing published" in run.log
+
+
+# --- the apply stage: only `approved` authorises ---------------------------------------
+
+
+@pytest.mark.integration
+def test_the_apply_stage_fails_on_a_pass(repo: Repo, tmp_path: Path) -> None:
+    repo.write("state/cycle/W8-notes.md", "# Notes\n\nThe backup of postgres must exist.\n")
+    head = repo.commit("docs")
+    run = run_action(
+        repo, tmp_path, {"stage": "apply", "publish": "false", "base": "main", "head": head}, None
+    )
+    assert run.outputs["exit-code"] == "0", run.log
+    assert run.outputs["verdict"] != "approved"
+    assert run.code == 1, run.log
+    assert "only when the verdict is approved" in run.log
+
+
+@pytest.mark.parametrize(
+    ("verdict", "code"),
+    [("approved", 0), ("pass", 1), ("ready_for_operator", 1)],
+)
+def test_the_apply_stage_succeeds_only_on_approved(
+    repo: Repo, tmp_path: Path, verdict: str, code: int
+) -> None:
+    repo.write("state/cycle/W8-notes.md", "# Notes\n")
+    head = repo.commit("docs")
+    inputs = {"stage": "apply", "publish": "false", "base": "main", "head": head}
+    run = run_action(repo, tmp_path, inputs, None, env={"FAKE_VERDICT": verdict})
+    assert run.outputs["verdict"] == verdict, run.log
+    assert run.code == code, run.log
+    # the merge stage takes the same verdicts as a success
+    run = run_action(
+        repo, tmp_path / "merge", {**inputs, "stage": "merge"}, None, env={"FAKE_VERDICT": verdict}
+    )
+    assert run.code == 0, run.log
+
+
+def test_an_apply_after_the_merge_is_refused(repo: Repo, tmp_path: Path) -> None:
+    """After the PR merged, main is the merge commit: judged from main, nothing changed."""
+    repo.write("state/cycle/W8-notes.md", "# Notes\n")
+    head = repo.commit("docs")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "merge", head)
+    merged = repo.git("rev-parse", "HEAD").strip()
+    for base, given_head in (("main", merged), ("main", head), (merged, "")):
+        inputs = {"stage": "apply", "publish": "false", "base": base, "head": given_head}
+        run = run_action(repo, tmp_path / f"{base}-{given_head}", inputs, None)
+        assert run.code == 2, run.log
+        assert "give the pre-merge base and the merge commit as base/head" in run.log
+        assert run.outputs == {"exit-code": "2"}
+    # the fix the message names: the pre-merge base and the merge commit
+    pre_merge = repo.git("rev-parse", "main^1").strip()
+    inputs = {"stage": "apply", "publish": "false", "base": pre_merge, "head": merged}
+    run = run_action(repo, tmp_path / "fixed", inputs, None, env={"FAKE_VERDICT": "approved"})
+    assert run.code == 0, run.log
+
+
+def test_the_apply_stage_needs_a_base(repo: Repo, tmp_path: Path) -> None:
+    run = run_action(repo, tmp_path, {"stage": "apply", "publish": "false"}, None)
+    assert run.code == 2 and "the apply stage needs a base" in run.log
+
+
+# --- publishing: forks, Dependabot, a failed publish ----------------------------------
+
+
+@pytest.mark.integration
+def test_a_pr_from_a_fork_is_not_published(repo: Repo, tmp_path: Path) -> None:
+    repo.write("state/cycle/W8-notes.md", "# Notes\n\nThen run docker compose up -d postgres.\n")
+    repo.commit("docs")
+    run = run_action(repo, tmp_path, {}, pr_event(repo, head_repo="someone/infra"))
+    assert run.published is None and "comes from another repository" in run.log
+    assert run.code == 1, run.log  # the verdict still decides the job
+    run = run_action(repo, tmp_path / "bot", {}, pr_event(repo), actor="dependabot[bot]")
+    assert run.published is None and "Dependabot" in run.log
+    assert run.code == 1, run.log
+
+
+@pytest.mark.parametrize(("verdict", "code"), [("blocked", 1), ("stop", 3), ("pass", 2)])
+def test_a_failed_publish_never_hides_the_verdict(
+    repo: Repo, tmp_path: Path, verdict: str, code: int
+) -> None:
+    repo.write("state/cycle/W8-notes.md", "# Notes\n")
+    repo.commit("docs")
+    run = run_action(
+        repo,
+        tmp_path,
+        {},
+        pr_event(repo),
+        env={"FAKE_VERDICT": verdict, "FAKE_CODE": str(code if verdict != "pass" else 0),
+             "PUBLISH_EXIT": "2"},
+    )  # fmt: skip
+    assert run.published is not None, run.log
+    assert "publish failed (exit 2)" in run.log
+    assert run.steps_run[-1] == "Fail the job with the verdict's exit code"
+    assert run.code == code, run.log
+    if verdict == "pass":
+        assert "publishing it failed" in run.log

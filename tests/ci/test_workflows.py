@@ -173,7 +173,7 @@ def test_forgejo_merge_check_records_the_verdict_code(tmp_path: Path, verdict_co
         {"github": PR_EVENT}, CHECK_EXIT=str(verdict_code),
     )  # fmt: skip
     assert code == 0, log  # the step itself goes on: publish runs next
-    assert outputs == {"code": str(verdict_code)}
+    assert outputs == {"code": str(verdict_code), "verdict": "blocked"}
     assert argv == [
         "check", "--stage", "merge", "--base", "b" * 40, "--head", "h" * 40,
         "--format", "json", "-o", "verdict.json",
@@ -181,41 +181,151 @@ def test_forgejo_merge_check_records_the_verdict_code(tmp_path: Path, verdict_co
     assert (tmp_path / "verdict.json").exists()
 
 
+def _pr_repo(path: Path) -> tuple[str, str]:
+    """A git repository at path: main, and a PR branch one commit ahead (checked out)."""
+    from tests.gitrepo import init_repo
+
+    repo = init_repo(path)
+    repo.write("compose.yaml", "services: {}\n")
+    repo.commit("platform")
+    repo.git("checkout", "-q", "-b", "pr")
+    repo.write("notes.md", "# Notes\n")
+    return repo.git("rev-parse", "main").strip(), repo.commit("notes")
+
+
 def test_forgejo_apply_check(tmp_path: Path) -> None:
+    _, head = _pr_repo(tmp_path)
     context: dict[str, Any] = {"inputs": {"pr": "", "base": "main", "head": ""}}
     code, log, outputs, argv = run_step(
         "forgejo", "apply-gate", "stategate check --stage apply", tmp_path, context, CHECK_EXIT="1"
     )
-    assert (code, outputs) == (0, {"code": "1"}), log
+    assert (code, outputs) == (0, {"code": "1", "verdict": "blocked"}), log
     assert argv == [
-        "check",
-        "--stage",
-        "apply",
-        "--base",
-        "main",
-        "--format",
-        "json",
-        "-o",
-        "verdict.json",
-    ]
+        "check", "--stage", "apply", "--base", "main", "--head", "HEAD",
+        "--format", "json", "-o", "verdict.json",
+    ]  # fmt: skip
     context["inputs"]["pr"] = "5; touch injected"
     code, log, outputs, argv = run_step(
         "forgejo", "apply-gate", "stategate check --stage apply", tmp_path, context
     )
     assert code == 2 and "pr must be a number" in log and argv == [] and outputs == {}
     assert not (tmp_path / "injected").exists()
+    context["inputs"] = {"pr": "", "base": "", "head": head}
+    code, log, outputs, argv = run_step(
+        "forgejo", "apply-gate", "stategate check --stage apply", tmp_path, context
+    )
+    assert code == 2 and "must both name commits" in log and argv == []
 
 
-@pytest.mark.parametrize(("recorded", "expected"), [("0", 0), ("1", 1), ("3", 3), ("", 70)])
+def test_forgejo_apply_after_the_merge_is_refused(tmp_path: Path) -> None:
+    """After the PR merged, main contains the head: the job must not go green on nothing."""
+    main, head = _pr_repo(tmp_path)
+    subprocess.run(["git", "-C", str(tmp_path), "checkout", "-q", "main"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "merge", "-q", "--no-ff", "-m", "merge", head], check=True
+    )
+    for base, given in (("main", head), ("main", "main"), ("main", "")):
+        context = {"inputs": {"pr": "", "base": base, "head": given}}
+        code, log, outputs, argv = run_step(
+            "forgejo", "apply-gate", "stategate check --stage apply", tmp_path, context
+        )
+        assert code == 2, log
+        assert "give the pre-merge base and the merge commit as base/head" in log
+        assert argv == [] and outputs == {}
+    context = {"inputs": {"pr": "", "base": main, "head": "main"}}  # what the message asks
+    code, log, outputs, argv = run_step(
+        "forgejo", "apply-gate", "stategate check --stage apply", tmp_path, context
+    )
+    assert code == 0 and argv[:5] == ["check", "--stage", "apply", "--base", main], log
+
+
+MERGE_END = ("merge-gate", "Fail on blocked, input error or stop")
+APPLY_END = ("apply-gate", "Fail with the verdict's exit code (only approved authorises an apply)")
+
+
+@pytest.mark.parametrize(
+    ("recorded", "verdict", "merge", "apply"),
+    [
+        ("0", "approved", 0, 0),
+        ("0", "pass", 0, 1),
+        ("0", "ready_for_operator", 0, 1),
+        ("1", "blocked", 1, 1),
+        ("3", "stop", 3, 3),
+        ("2", "", 2, 2),
+        ("", "", 70, 70),
+    ],
+)
 def test_forgejo_job_ends_with_the_verdict_code(
-    tmp_path: Path, recorded: str, expected: int
+    tmp_path: Path, recorded: str, verdict: str, merge: int, apply: int
 ) -> None:
-    context = {"steps": {"check": {"outputs": {"code": recorded}}}}
-    for job, name in (
-        ("merge-gate", "Fail on blocked, input error or stop"),
-        ("apply-gate", "Fail with the verdict's exit code (only approved authorises an apply)"),
-    ):
-        assert run_step("forgejo", job, name, tmp_path, context)[0] == expected
+    context = {"steps": {"check": {"outputs": {"code": recorded, "verdict": verdict}}}}
+    assert run_step("forgejo", *MERGE_END, tmp_path, context)[0] == merge
+    code, log, _, _ = run_step("forgejo", *APPLY_END, tmp_path, context)
+    assert code == apply, log
+    if (recorded, apply) == ("0", 1):
+        assert "only an approved verdict authorises an apply" in log
+
+
+@pytest.mark.parametrize(
+    ("recorded", "verdict", "expected"), [("1", "blocked", 1), ("0", "pass", 2)]
+)
+def test_forgejo_a_failed_publish_never_hides_the_verdict(
+    tmp_path: Path, recorded: str, verdict: str, expected: int
+) -> None:
+    (tmp_path / "verdict.json").write_text("{}")
+    event = json.loads(json.dumps({"github": {**PR_EVENT, "repository": "platform/infra"}}))
+    event["github"]["event"]["pull_request"]["head"]["repo"] = {"full_name": "platform/infra"}
+    code, log, outputs, argv = run_step(
+        "forgejo", "merge-gate", "stategate publish", tmp_path, event, CHECK_EXIT="2"
+    )
+    assert code == 0 and argv[:3] == ["publish", "--forge", "forgejo"], log
+    assert outputs == {"code": "2"} and "publish failed (exit 2)" in log
+    context = {
+        "steps": {
+            "check": {"outputs": {"code": recorded, "verdict": verdict}},
+            "publish": {"outputs": outputs},
+        }
+    }
+    assert run_step("forgejo", *MERGE_END, tmp_path, context)[0] == expected
+
+
+def test_forgejo_a_pr_from_a_fork_is_not_published(tmp_path: Path) -> None:
+    event = json.loads(json.dumps({"github": {**PR_EVENT, "repository": "platform/infra"}}))
+    event["github"]["event"]["pull_request"]["head"]["repo"] = {"full_name": "fork/infra"}
+    code, log, outputs, argv = run_step(
+        "forgejo", "merge-gate", "stategate publish", tmp_path, event
+    )
+    assert code == 0 and argv == [] and outputs == {}, log
+    assert "comes from a fork (fork/infra)" in log
+
+
+def test_the_example_workflows_install_and_queue_as_documented() -> None:
+    import yaml
+
+    for forge, path in WORKFLOWS.items():
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        group = doc["concurrency"]["group"]
+        assert "github.event.pull_request.number" in group, forge
+        assert doc["concurrency"]["cancel-in-progress"] is True
+        assert doc[True]["workflow_dispatch"]["inputs"]["base"]["required"] is True
+    forgejo = yaml.safe_load(WORKFLOWS["forgejo"].read_text(encoding="utf-8"))
+    # a `runs-on: docker` container has no setup-python build: the image's python3
+    assert all(
+        not str(s.get("uses", "")).startswith("actions/setup-python")
+        for j in forgejo["jobs"].values()
+        for s in j["steps"]
+    )
+    assert forgejo["env"]["STATEGATE_SPEC"].startswith("stategate==")
+    installs = [
+        s["run"]
+        for j in forgejo["jobs"].values()
+        for s in j["steps"]
+        if s.get("name") == "Install stategate"
+    ]
+    assert len(installs) == 2
+    assert all(
+        "apt-get install" in r and "python3-venv" in r and "python3 -m venv" in r for r in installs
+    )
 
 
 def test_github_manual_run_refuses_a_pr_that_is_not_a_number(tmp_path: Path) -> None:
