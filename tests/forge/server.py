@@ -101,6 +101,9 @@ class FakeForge:
         self.forbidden: set[str] = set()  # "comments", "labels", "statuses": answered 403
         self.login = "stategate-bot"  # the user the token acts as
         self.whoami_forbidden = False  # as GET /user is for GitHub Actions' own token
+        self.pr_head = "3f" * 20  # the PR's current head commit
+        self.pr_state = "open"
+        self.pr_merged = False
         self._next_id = 1000
         self.server: ThreadingHTTPServer | None = None
 
@@ -307,6 +310,20 @@ class FakeForge:
             if self.whoami_forbidden:
                 return 403, {}, {"message": "Resource not accessible by integration"}
             return 200, {}, {"login": self.login, "id": 1}
+        if "/pulls/" in template:
+            number = params.get("pull_number") or params.get("index")
+            if number is None or int(number) != self.pr:
+                return 404, {}, {"message": "Not Found"}
+            return (
+                200,
+                {},
+                {
+                    "number": self.pr,
+                    "state": self.pr_state,
+                    "merged": self.pr_merged,
+                    "head": {"sha": self.pr_head, "ref": "feature"},
+                },
+            )
         kind = (
             "statuses"
             if "/statuses/" in template
