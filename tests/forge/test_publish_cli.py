@@ -146,10 +146,15 @@ def test_a_token_that_may_not_ask_who_it_is(forge: FakeForge, tmp_path: Path) ->
     proc = publish(forge, forge.dialect, verdict)
     assert proc.returncode == 2 and "pass --author LOGIN" in proc.stderr
     assert forge.writes() == []
-    if forge.dialect == "github":  # GitHub Actions' token acts as github-actions[bot]
+    if forge.dialect == "github":  # GitHub Actions' own token acts as github-actions[bot]
         env = {"GITHUB_ACTIONS": "true"}
+        # ... but any other token in Actions (a PAT, an app's) may act as anyone
+        proc = publish(forge, forge.dialect, verdict, env=env)
+        assert proc.returncode == 2 and "pass --author LOGIN" in proc.stderr
+        assert forge.writes() == []
+        env["GITHUB_TOKEN"] = TOKEN
         for _ in range(2):
-            assert publish(forge, forge.dialect, verdict, env=env).returncode == 0
+            assert publish(forge, forge.dialect, verdict, env=env, token=None).returncode == 0
     else:
         for _ in range(2):
             assert publish(forge, forge.dialect, verdict, "--author", "ci-bot").returncode == 0
@@ -256,6 +261,7 @@ def test_check_then_publish_on_a_real_repository(forge: FakeForge, tmp_path: Pat
     assert check.returncode in (1, 3), check.stderr
     doc = json.loads(verdict.read_text(encoding="utf-8"))
     assert doc["revisions"]["head"] == head
+    forge.pr_head = head
     proc = publish(forge, forge.dialect, verdict)
     assert proc.returncode == 0, proc.stderr
     (status,) = forge.statuses
