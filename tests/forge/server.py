@@ -36,6 +36,7 @@ class Fault:
     method: str | None = None
     path_contains: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    message: str | None = None  # what the forge says (default: "injected STATUS")
 
 
 @dataclass
@@ -220,7 +221,8 @@ class FakeForge:
                     and (fault.path_contains is None or fault.path_contains in path)
                 ):
                     fault.times -= 1
-                    return fault.status, fault.headers, {"message": f"injected {fault.status}"}
+                    message = fault.message or f"injected {fault.status}"
+                    return fault.status, fault.headers, {"message": message}
             if "owner" in params and (
                 params["owner"] != self.owner or params.get("repo") != self.name
             ):

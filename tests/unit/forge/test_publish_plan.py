@@ -10,7 +10,9 @@ import pytest
 
 from stategate.diff.changes import ChangeKind
 from stategate.errors import InputError
+from stategate.forge.dialects import Target, _labels, pull_request
 from stategate.forge.document import parse_verdict, read_verdict
+from stategate.forge.http import ForgeError, Response
 from stategate.forge.plan import (
     MARKER,
     Comment,
@@ -313,3 +315,28 @@ def test_a_deeply_nested_verdict_is_an_input_error(tmp_path: Path) -> None:
     path.write_text('{"schema": "stategate.verdict/v1", "x": ' + "[" * 5000 + "]" * 5000 + "}")
     with pytest.raises(InputError):
         read_verdict(path)
+
+
+@pytest.mark.parametrize(
+    ("items", "problem"),
+    [
+        ([{"id": 1, "color": "ededed"}], "a label without a name"),
+        ([{"id": None, "name": "risk/x"}], "label 'risk/x' without a numeric id"),
+        ([{"id": True, "name": "risk/x"}], "without a numeric id"),
+        (["risk/x"], "something that is not an object"),
+    ],
+)
+def test_malformed_labels_from_the_forge(items: list[object], problem: str) -> None:
+    with pytest.raises(ForgeError, match=re.escape(problem)) as caught:
+        _labels(items)
+    assert caught.value.exit_code == 2
+
+
+def test_pull_request_without_a_head_is_a_forge_error() -> None:
+    class Answer:
+        def send(self, request: object) -> Response:
+            return Response(200, {}, {"state": "open", "head": {}})
+
+    target = Target("acme", "platform", 7)
+    with pytest.raises(ForgeError, match="PR #7 without a head commit"):
+        pull_request(Answer(), target, "")  # type: ignore[arg-type]
