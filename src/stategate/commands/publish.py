@@ -72,7 +72,7 @@ def command(
     from stategate.forge import settings
     from stategate.forge.dialects import DIALECTS, Target
     from stategate.forge.document import read_verdict
-    from stategate.forge.http import Client
+    from stategate.forge.http import Client, printable
     from stategate.forge.publish import publish
 
     if not _REPO.match(repo):
@@ -117,7 +117,8 @@ def command(
     secrets = [token.value] if token else []
 
     def say(text: str) -> None:
-        click.echo(mask(text, secrets))
+        # label names the forge listed reach the terminal: no control characters in them
+        click.echo("\n".join(printable(line) for line in mask(text, secrets).split("\n")))
 
     if dry_run:
         if outcome.plan.skipped:
