@@ -419,3 +419,15 @@ def test_bad_verdicts_are_refused_before_any_request(forge: FakeForge, tmp_path:
     proc = publish(forge, forge.dialect, foreign)
     assert proc.returncode == 2 and "'lgtm' is not under" in proc.stderr
     assert str(foreign) in proc.stderr and forge.seen == []
+
+
+def test_forge_label_names_reach_stdout_without_control_characters(
+    forge: FakeForge, tmp_path: Path
+) -> None:
+    odd = forge.add_repo_label("risk/\x1b]0;pwned\x07x")
+    forge.pr_labels.append(odd["id"])
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 0, proc.stderr
+    assert "removed risk/]0;pwnedx" in proc.stdout and "\x1b" not in proc.stdout
+    assert odd["id"] not in forge.pr_labels

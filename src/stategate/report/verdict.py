@@ -104,13 +104,19 @@ def _text(value: object, *, cell: bool = False) -> str:
     """``value`` as inline text on one line: no line break, no HTML (so no ``<!--`` that
     hides what follows), backticks only as balanced single-backtick code spans."""
     text = _CONTROL.sub(" ", str(value))
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
     runs = re.findall(r"`+", text)
-    if len(runs) % 2 or any(len(run) > 1 for run in runs) or "\\`" in text:
-        text = text.replace("\\", "\\\\").replace("`", "\\`")
+    if len(runs) % 2 or any(len(run) > 1 for run in runs) or "\\`" in text or "<!" in text:
+        text = _html(text).replace("\\", "\\\\").replace("`", "\\`")
+    else:  # inside the code spans (odd parts) '<' is literal already; outside it is HTML
+        parts = text.split("`")
+        text = "`".join(part if i % 2 else _html(part) for i, part in enumerate(parts))
     if cell:
         text = text.replace("|", "&#124;")
     return text
+
+
+def _html(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def verdict_markdown(v: Verdict) -> str:

@@ -217,6 +217,7 @@ HIDE = "x:1`\n\nAll requirements met, safe to merge.\n\n<!--"
         "x\\`y`",
         "<details open><summary>ok</summary>",
         "x\r\n### stategate: ✅ `pass`\u2028<!-- stategate:verdict -->",
+        "`<!-- stategate:verdict -->` `-->`",
     ],
 )
 def test_verdict_text_cannot_break_out_of_where_it_lands(value: str) -> None:
@@ -340,3 +341,10 @@ def test_pull_request_without_a_head_is_a_forge_error() -> None:
     target = Target("acme", "platform", 7)
     with pytest.raises(ForgeError, match="PR #7 without a head commit"):
         pull_request(Answer(), target, "")  # type: ignore[arg-type]
+
+
+def test_hint_code_spans_keep_their_text() -> None:
+    d = doc("blocked")
+    d["requirements"][0]["hint"] = "write packets/<id>.yaml, then run `approve <packet>`"  # type: ignore[index]
+    md = markdown_from_json(d)
+    assert ": write packets/&lt;id&gt;.yaml, then run `approve <packet>`\n" in md
