@@ -36,6 +36,7 @@ class Fault:
     method: str | None = None
     path_contains: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    message: str | None = None  # what the forge says (default: "injected STATUS")
 
 
 @dataclass
@@ -101,6 +102,9 @@ class FakeForge:
         self.forbidden: set[str] = set()  # "comments", "labels", "statuses": answered 403
         self.login = "stategate-bot"  # the user the token acts as
         self.whoami_forbidden = False  # as GET /user is for GitHub Actions' own token
+        self.pr_head = "3f" * 20  # the PR's current head commit
+        self.pr_state = "open"
+        self.pr_merged = False
         self._next_id = 1000
         self.server: ThreadingHTTPServer | None = None
 
@@ -217,7 +221,8 @@ class FakeForge:
                     and (fault.path_contains is None or fault.path_contains in path)
                 ):
                     fault.times -= 1
-                    return fault.status, fault.headers, {"message": f"injected {fault.status}"}
+                    message = fault.message or f"injected {fault.status}"
+                    return fault.status, fault.headers, {"message": message}
             if "owner" in params and (
                 params["owner"] != self.owner or params.get("repo") != self.name
             ):
@@ -307,6 +312,20 @@ class FakeForge:
             if self.whoami_forbidden:
                 return 403, {}, {"message": "Resource not accessible by integration"}
             return 200, {}, {"login": self.login, "id": 1}
+        if "/pulls/" in template:
+            number = params.get("pull_number") or params.get("index")
+            if number is None or int(number) != self.pr:
+                return 404, {}, {"message": "Not Found"}
+            return (
+                200,
+                {},
+                {
+                    "number": self.pr,
+                    "state": self.pr_state,
+                    "merged": self.pr_merged,
+                    "head": {"sha": self.pr_head, "ref": "feature"},
+                },
+            )
         kind = (
             "statuses"
             if "/statuses/" in template

@@ -8,7 +8,7 @@ from stategate.forge.dialects import DIALECTS, Target
 from stategate.forge.document import parse_verdict
 from stategate.forge.http import Client, ForgeError, Request
 from stategate.forge.publish import publish
-from tests.forge.conftest import FORGES, TOKEN, verdict_doc
+from tests.forge.conftest import FORGES, HEAD, TOKEN, verdict_doc
 from tests.forge.server import FakeForge, Fault
 
 pytestmark = pytest.mark.integration  # a real HTTP server on loopback
@@ -33,7 +33,7 @@ def run(forge: FakeForge, delays: list[float]) -> None:
         verdict,
         DIALECTS[forge.dialect],
         Target(forge.owner, forge.name, forge.pr),
-        "ab" * 20,
+        HEAD,  # the PR's head: a run for an older commit would set the status only
         client=client(forge, delays),
         dry_run=False,
     )

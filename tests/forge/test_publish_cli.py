@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.forge.conftest import HEAD, TOKEN, clean_env, publish, verdict_doc, write_verdict
-from tests.forge.server import FakeForge
+from tests.forge.server import FakeForge, Fault
 from tests.gitrepo import platform_repo
 
 pytestmark = pytest.mark.integration  # a real HTTP server on loopback
@@ -146,10 +146,15 @@ def test_a_token_that_may_not_ask_who_it_is(forge: FakeForge, tmp_path: Path) ->
     proc = publish(forge, forge.dialect, verdict)
     assert proc.returncode == 2 and "pass --author LOGIN" in proc.stderr
     assert forge.writes() == []
-    if forge.dialect == "github":  # GitHub Actions' token acts as github-actions[bot]
+    if forge.dialect == "github":  # GitHub Actions' own token acts as github-actions[bot]
         env = {"GITHUB_ACTIONS": "true"}
+        # ... but any other token in Actions (a PAT, an app's) may act as anyone
+        proc = publish(forge, forge.dialect, verdict, env=env)
+        assert proc.returncode == 2 and "pass --author LOGIN" in proc.stderr
+        assert forge.writes() == []
+        env["GITHUB_TOKEN"] = TOKEN
         for _ in range(2):
-            assert publish(forge, forge.dialect, verdict, env=env).returncode == 0
+            assert publish(forge, forge.dialect, verdict, env=env, token=None).returncode == 0
     else:
         for _ in range(2):
             assert publish(forge, forge.dialect, verdict, "--author", "ci-bot").returncode == 0
@@ -256,6 +261,7 @@ def test_check_then_publish_on_a_real_repository(forge: FakeForge, tmp_path: Pat
     assert check.returncode in (1, 3), check.stderr
     doc = json.loads(verdict.read_text(encoding="utf-8"))
     assert doc["revisions"]["head"] == head
+    forge.pr_head = head
     proc = publish(forge, forge.dialect, verdict)
     assert proc.returncode == 0, proc.stderr
     (status,) = forge.statuses
@@ -281,3 +287,147 @@ def test_a_token_with_a_line_break_is_refused_unprinted(tmp_path: Path) -> None:
             "stategate: error: $STATEGATE_FORGE_TOKEN: the token holds spaces or control characters"
         )
         assert forge.seen == []
+
+
+APPLY_MARKER = "<!-- stategate:verdict:apply -->"
+
+
+def test_a_run_for_an_older_head_sets_the_status_only(forge: FakeForge, tmp_path: Path) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    assert publish(forge, forge.dialect, verdict).returncode == 0
+    (comment,) = ours(forge)
+    before = str(comment["body"])
+    # a newer commit was pushed and its run published; this older run finishes late
+    forge.pr_head = "4e" * 20
+    stale = write_verdict(tmp_path / "old.json", verdict_doc("pass", ()))
+    proc = publish(forge, forge.dialect, stale)
+    assert proc.returncode == 0, proc.stderr
+    assert "head is now 4e4e4e4e4e4e, not 3f3f3f3f3f3f" in proc.stderr
+    assert [str(c["body"]) for c in ours(forge)] == [before]
+    assert forge.label_names() == sorted(BLOCKED)
+    assert [(s["sha"], s["state"]) for s in forge.statuses] == [
+        (HEAD, "failure"),
+        (HEAD, "success"),
+    ]
+    # --sha names the commit the run judged: the PR's head, so it publishes in full
+    proc = publish(forge, forge.dialect, stale, "--sha", "4e" * 20)
+    assert proc.returncode == 0 and "head is now" not in proc.stderr
+    assert "`pass`" in str(ours(forge)[0]["body"]) and forge.label_names() == []
+
+
+def test_a_closed_pr_keeps_its_comment_and_labels(forge: FakeForge, tmp_path: Path) -> None:
+    forge.pr_state, forge.pr_merged = "closed", True
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 0, proc.stderr
+    assert "closed or merged" in proc.stderr
+    assert ours(forge) == [] and forge.label_names() == [] and len(forge.statuses) == 1
+
+
+def test_apply_stage_publishes_apart_from_the_merge_stage(forge: FakeForge, tmp_path: Path) -> None:
+    merge = write_verdict(tmp_path / "m.json", verdict_doc("blocked", BLOCKED))
+    assert publish(forge, forge.dialect, merge).returncode == 0
+    merge_comment = dict(ours(forge)[0])
+    apply_doc = verdict_doc("blocked", ("risk/runtime",), stage="apply")
+    applied = write_verdict(tmp_path / "a.json", apply_doc)
+    for _ in range(2):
+        proc = publish(forge, forge.dialect, applied)
+        assert proc.returncode == 0, proc.stderr
+    assert "labels: untouched" in proc.stdout
+    apply_comments = [c for c in forge.comments if str(c["body"]).startswith(APPLY_MARKER)]
+    assert len(apply_comments) == 1
+    assert ours(forge) == [merge_comment]  # the merge comment is as it was
+    assert forge.label_names() == sorted(BLOCKED)  # labels are the merge stage's
+    contexts = [s["context"] for s in forge.statuses]
+    assert contexts == ["stategate", "stategate/apply", "stategate/apply"]
+    # a later merge-stage run leaves the apply comment alone
+    passed = write_verdict(tmp_path / "p.json", verdict_doc("pass", ()))
+    assert publish(forge, forge.dialect, passed).returncode == 0
+    assert [c["id"] for c in forge.comments if str(c["body"]).startswith(APPLY_MARKER)] == [
+        apply_comments[0]["id"]
+    ]
+    assert "`pass`" in str(ours(forge)[0]["body"]) and forge.label_names() == []
+
+
+def test_a_marker_quoted_in_another_comment_is_not_ours(forge: FakeForge, tmp_path: Path) -> None:
+    quoted = forge.add_comment(f"> {MARKER}\n> quoting the bot", user=forge.login)
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    assert publish(forge, forge.dialect, verdict).returncode == 0
+    assert quoted in forge.comments and quoted["body"].startswith("> ")
+    assert len([c for c in forge.comments if str(c["body"]).startswith(MARKER)]) == 1
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ({"body": "x", "user": {"login": "a"}}, "a comment without a numeric id"),
+        ({"id": 5, "user": {"login": "a"}}, "a comment without a text body"),
+        ({"id": 5, "body": "x"}, "a comment without a user login"),
+        ({"id": "5", "body": "x", "user": {"login": "a"}}, "without a numeric id"),
+    ],
+)
+def test_malformed_forge_items_are_one_line(
+    forge: FakeForge, tmp_path: Path, item: dict[str, object], problem: str
+) -> None:
+    forge.comments.append(item)
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 2 and problem in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and forge.writes() == []
+    forge.violations.clear()  # the malformed item was ours, not the client's
+
+
+def test_server_messages_lose_control_characters(forge: FakeForge, tmp_path: Path) -> None:
+    forge.faults.append(
+        Fault(403, method="POST", message="no\x1b[2J\x1b]0;pwned\x07 way\r\nreally")
+    )
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 2
+    assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr and "\r" not in proc.stderr
+    assert "forge said: no[2J]0;pwned way really" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [("ftp://x:SECRET@host", "SECRET"), ("https://u:S3CR%2FT@[::1", "S3CR")],
+)
+def test_credentials_in_the_api_url_never_reach_the_terminal(
+    tmp_path: Path, url: str, secret: str
+) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    args = ("--repo", "acme/platform", "--pr", "7", "--api-url", url)
+    proc = publish(None, "gitea", verdict, *args)
+    assert proc.returncode == 2 and "credentials in the URL" in proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+
+
+def test_a_malformed_api_url_is_one_line(tmp_path: Path) -> None:
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    args = ("--repo", "acme/platform", "--pr", "7", "--api-url", "https://[::1")
+    proc = publish(None, "gitea", verdict, *args)
+    assert proc.returncode == 2 and "not a valid URL" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bad_verdicts_are_refused_before_any_request(forge: FakeForge, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    proc = publish(forge, forge.dialect, deep)
+    assert proc.returncode == 2 and "nested too deeply" in proc.stderr and str(deep) in proc.stderr
+    foreign = write_verdict(tmp_path / "f.json", verdict_doc("blocked", ("merge/x", "lgtm")))
+    proc = publish(forge, forge.dialect, foreign)
+    assert proc.returncode == 2 and "'lgtm' is not under" in proc.stderr
+    assert str(foreign) in proc.stderr and forge.seen == []
+
+
+def test_forge_label_names_reach_stdout_without_control_characters(
+    forge: FakeForge, tmp_path: Path
+) -> None:
+    odd = forge.add_repo_label("risk/\x1b]0;pwned\x07x")
+    forge.pr_labels.append(odd["id"])
+    verdict = write_verdict(tmp_path / "v.json", verdict_doc("blocked", BLOCKED))
+    proc = publish(forge, forge.dialect, verdict)
+    assert proc.returncode == 0, proc.stderr
+    assert "removed risk/]0;pwnedx" in proc.stdout and "\x1b" not in proc.stdout
+    assert odd["id"] not in forge.pr_labels

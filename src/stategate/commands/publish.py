@@ -42,7 +42,7 @@ _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
     "--author",
     default=None,
     help="Login whose comments are stategate's (default: the token's user, from GET /user; "
-    "github-actions[bot] in GitHub Actions).",
+    "github-actions[bot] for GitHub Actions' own GITHUB_TOKEN).",
 )
 @click.option(
     "--dry-run",
@@ -61,7 +61,9 @@ def command(
 ) -> int:
     """Post the verdict to the pull request: one comment (updated in place), the verdict's
     labels (stale merge/, risk/ and class/ labels removed, others untouched) and a commit
-    status named `stategate`.
+    status named `stategate`. An apply-stage verdict has its own comment and status
+    (`stategate/apply`) and sets no label. When the PR's head has moved past the verdict's
+    commit, or the PR is closed, only the commit status is set.
 
     The token comes from $STATEGATE_FORGE_TOKEN, else GITHUB_TOKEN (github), GITEA_TOKEN
     then GITHUB_TOKEN (gitea), FORGEJO_TOKEN, GITEA_TOKEN then GITHUB_TOKEN (forgejo).
@@ -70,7 +72,7 @@ def command(
     from stategate.forge import settings
     from stategate.forge.dialects import DIALECTS, Target
     from stategate.forge.document import read_verdict
-    from stategate.forge.http import Client
+    from stategate.forge.http import Client, printable
     from stategate.forge.publish import publish
 
     if not _REPO.match(repo):
@@ -110,14 +112,19 @@ def command(
         dry_run=dry_run,
         target_url=target_url,
         author=author,
-        ci_user=settings.ci_user(forge, env),
+        ci_user=settings.ci_user(forge, env, token),
     )
     secrets = [token.value] if token else []
 
     def say(text: str) -> None:
-        click.echo(mask(text, secrets))
+        # label names the forge listed reach the terminal: no control characters in them
+        click.echo("\n".join(printable(line) for line in mask(text, secrets).split("\n")))
 
     if dry_run:
+        if outcome.plan.skipped:
+            click.echo(
+                f"stategate: {outcome.plan.skipped}; only the commit status is set", err=True
+            )
         say(
             f"dry run against {base}: nothing is sent; "
             + (
@@ -132,7 +139,12 @@ def command(
                 say(json.dumps(request.body, indent=2, ensure_ascii=False))
         return 0
     p = outcome.plan
-    say(f"stategate: published {verdict.verdict} to {repo}#{pr}")
+    say(f"stategate: published {verdict.verdict} ({verdict.stage} stage) to {repo}#{pr}")
+    if p.skipped:
+        click.echo(f"stategate: {p.skipped}; only the commit status is set", err=True)
+        say(f"comment and labels: skipped ({p.skipped})")
+        say(f"status: {p.status.state} on {commit[:12]} ({p.status.context})")
+        return 0
     if p.update_comment is None:
         comment = "created"
     else:
@@ -157,6 +169,8 @@ def command(
         )
         if (p.add_labels or p.remove_labels)
         else "labels: unchanged"
+        if verdict.stage == "merge"
+        else "labels: untouched (the apply stage sets none)"
     )
     say(f"status: {p.status.state} on {commit[:12]} ({p.status.context})")
     return 0

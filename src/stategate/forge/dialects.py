@@ -51,19 +51,50 @@ def _items(data: list[Any], what: str) -> list[dict[str, Any]]:
     return data
 
 
+def _id(item: dict[str, Any], what: str) -> int:
+    value = item.get("id")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ForgeError(f"the forge listed {what} without a numeric id")
+    return value
+
+
 def _comments(data: list[Any]) -> tuple[Comment, ...]:
-    return tuple(
-        Comment(int(c["id"]), str(c.get("body") or ""), _login(c.get("user")))
-        for c in _items(data, "comments")
-    )
+    comments = []
+    for c in _items(data, "comments"):
+        body, user = c.get("body"), c.get("user")
+        if not isinstance(body, str | None) or "body" not in c:
+            raise ForgeError("the forge listed a comment without a text body")
+        if not isinstance(user, dict) or not isinstance(user.get("login"), str):
+            raise ForgeError("the forge listed a comment without a user login")
+        comments.append(Comment(_id(c, "a comment"), body or "", user["login"]))
+    return tuple(comments)
 
 
 def _login(user: Any) -> str:
     return str(user.get("login") or "") if isinstance(user, dict) else ""
 
 
+@dataclass(frozen=True)
+class PullRequest:
+    head: str  # the head commit's SHA, lower case
+    open: bool  # False: closed or merged
+
+
+def pull_request(client: Client, target: Target, permission: str) -> PullRequest:
+    """The PR as it is now (the same path in both dialects' APIs)."""
+    data = client.send(Request("GET", f"{target.repo}/pulls/{target.pr}", None, permission)).data
+    head = data.get("head") if isinstance(data, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
+    if not isinstance(sha, str) or not sha:
+        raise ForgeError(f"the forge described PR #{target.pr} without a head commit")
+    assert isinstance(data, dict)
+    is_open = data.get("state") == "open" and not data.get("merged")
+    return PullRequest(sha.lower(), is_open)
+
+
 def whoami(client: Client, author: str | None, ci_user: str | None) -> str:
-    """The login whose comments are ours: --author, else the token's user, else the CI's."""
+    """The login whose comments are ours: --author, else the token's user, else the CI's
+    (``ci_user`` is given only for GitHub Actions' own GITHUB_TOKEN)."""
     if author:
         return author
     response = client.get_optional("/user", "")
@@ -72,20 +103,25 @@ def whoami(client: Client, author: str | None, ci_user: str | None) -> str:
     if ci_user:
         return ci_user
     raise ForgeError(
-        "cannot tell which user the token acts as (GET /user refused), so cannot tell "
-        "stategate's comments from others': pass --author LOGIN"
+        "cannot tell which user the token acts as (GET /user refused, as for an app's "
+        "token), so cannot tell stategate's comments from others': pass --author LOGIN"
     )
 
 
 def _labels(data: list[Any]) -> tuple[Label, ...]:
-    return tuple(
-        Label(str(label["name"]), int(label["id"]) if "id" in label else None)
-        for label in _items(data, "labels")
-    )
+    labels = []
+    for label in _items(data, "labels"):
+        name = label.get("name")
+        if not isinstance(name, str) or not name:
+            raise ForgeError("the forge listed a label without a name")
+        labels.append(Label(name, _id(label, f"label {name!r}") if "id" in label else None))
+    return tuple(labels)
 
 
 def _comment_writes(plan: Plan, target: Target, need: str) -> list[Request]:
     writes: list[Request] = []
+    if not plan.write_comment:
+        return writes
     body = {"body": plan.comment_body}
     if plan.update_comment is None:
         writes.append(Request("POST", f"{target.repo}/issues/{target.pr}/comments", body, need))

@@ -17,6 +17,8 @@ from stategate.errors import InputError
 from stategate.report.verdict import VERDICT_SCHEMA
 
 MAX_BYTES = 4 * 1024 * 1024  # a verdict is a few KB; refuse to slurp a stray huge file
+MAX_LABELS = 64  # a verdict sets a handful; more is a broken or hostile file
+OWNED_PREFIXES = ("merge/", "risk/", "class/")  # the labels stategate sets and removes
 
 Kind = Literal["pass", "ready_for_operator", "approved", "blocked", "stop"]
 
@@ -67,7 +69,7 @@ class _Finding(_Model):
 class _Verdict(_Model):
     schema_: Literal["stategate.verdict/v1"] = Field(alias="schema")
     verdict: Kind
-    stage: str
+    stage: Literal["merge", "apply"]
     revisions: _Revisions = _Revisions()
     changes: list[_Change]
     requirements: list[_Requirement]
@@ -93,12 +95,47 @@ class VerdictDocument:
     """What publish needs from the verdict, typed; ``raw`` is the JSON the comment renders."""
 
     verdict: Kind
-    stage: str
+    stage: Literal["merge", "apply"]
     head: str | None
     labels: tuple[str, ...]
     stops: tuple[StopItem, ...]
     missing: tuple[MissingItem, ...]
     raw: dict[str, Any]
+
+
+def ascii_lower(text: str) -> str:
+    """Lower case for A-Z only: label names compare the way the forges compare them, and
+    no Unicode folding makes "ri\\u017fk/x" (long s) or a Kelvin sign pass for ``risk/``."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def owned(label: str) -> bool:
+    return ascii_lower(label).startswith(OWNED_PREFIXES)
+
+
+def _labels(labels: list[str], file: str) -> tuple[str, ...]:
+    """The verdict's labels, deduplicated (ASCII case-insensitively, first spelling kept);
+    only labels under stategate's own prefixes are accepted."""
+    unique: dict[str, str] = {}
+    for label in labels:
+        if not label.isprintable():
+            raise InputError(f"labels: {label!r} holds control characters", file=file)
+        if not owned(label):
+            raise InputError(
+                f"labels: {label!r} is not under stategate's prefixes "
+                f"({', '.join(OWNED_PREFIXES)}); publish sets no other label",
+                file=file,
+            )
+        unique.setdefault(ascii_lower(label), label)
+    if len(unique) > MAX_LABELS:
+        raise InputError(
+            f"labels: {len(unique)} labels, more than the {MAX_LABELS} a verdict may set",
+            file=file,
+        )
+    return tuple(unique.values())
 
 
 def parse_verdict(raw: object, file: str) -> VerdictDocument:
@@ -120,7 +157,7 @@ def parse_verdict(raw: object, file: str) -> VerdictDocument:
         verdict=model.verdict,
         stage=model.stage,
         head=model.revisions.head,
-        labels=tuple(model.labels),
+        labels=_labels(model.labels, file),
         stops=tuple(StopItem(s.condition, s.module) for s in model.stops),
         missing=tuple(MissingItem(r.id, r.module) for r in model.requirements if r.status != "met"),
         raw=raw,
@@ -143,4 +180,9 @@ def read_verdict(path: Path) -> VerdictDocument:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise InputError(f"not JSON: {exc}", file=name, line=line) from None
-    return parse_verdict(raw, name)
+    except RecursionError:
+        raise InputError("JSON nested too deeply: not a verdict", file=name) from None
+    try:
+        return parse_verdict(raw, name)
+    except RecursionError:
+        raise InputError("JSON nested too deeply: not a verdict", file=name) from None

@@ -153,7 +153,7 @@ class Client:
                 ConnectionError,
                 http.client.HTTPException,
             ) as exc:
-                reason = getattr(exc, "reason", exc)
+                reason = printable(str(getattr(exc, "reason", exc)))
                 if attempt == self.max_attempts:
                     raise ForgeError(
                         self._mask(f"cannot reach the forge at {self._origin}: {reason}")
@@ -250,7 +250,13 @@ def _message(body: bytes) -> str:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return ""
     text = data.get("message", "") if isinstance(data, dict) else ""
-    return " ".join(str(text).split())[:200]
+    return " ".join(printable(str(text)).split())[:200]
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (an ESC sequence from a server would drive
+    the operator's terminal): line breaks and tabs become spaces, the rest is dropped."""
+    return "".join(c if c.isprintable() else " " if c in "\t\n\r" else "" for c in text)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -1,21 +1,24 @@
 """What publishing a verdict changes on the forge, decided from the current state alone.
 
-Pure: no I/O. The comment is found by a hidden marker in a comment the token's own user
-wrote (anyone can type the marker; only our comments are edited or deleted), so one PR
-carries one stategate comment however often CI runs; labels under the prefixes stategate owns converge on the
-verdict's, and every other label is left alone.
+Pure: no I/O. The comment is found by the hidden marker it starts with, in a comment the
+token's own user wrote (anyone can type the marker; only our comments are edited or
+deleted), so one PR carries one stategate comment per stage however often CI runs. The
+merge stage's labels under the prefixes stategate owns converge on the verdict's, and every
+other label is left alone; the apply stage has its own comment and status and sets no label.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stategate.forge.document import VerdictDocument
+from stategate.forge.document import OWNED_PREFIXES, VerdictDocument, ascii_lower, owned
 from stategate.report.verdict import markdown_from_json
 
-MARKER = "<!-- stategate:verdict -->"
-STATUS_CONTEXT = "stategate"
-OWNED_PREFIXES = ("merge/", "risk/", "class/")
+MARKERS = {"merge": "<!-- stategate:verdict -->", "apply": "<!-- stategate:verdict:apply -->"}
+MARKER = MARKERS["merge"]
+CONTEXTS = {"merge": "stategate", "apply": "stategate/apply"}
+STATUS_CONTEXT = CONTEXTS["merge"]
+__all__ = ["OWNED_PREFIXES", "owned"]
 STATUS_DESCRIPTION_MAX = 140  # GitHub refuses longer commit status descriptions
 
 _STATE = {
@@ -82,10 +85,18 @@ class Plan:
     add_labels: tuple[str, ...]
     remove_labels: tuple[Label, ...]
     status: Status
+    write_comment: bool = True  # False: the status only (a stale run, a closed PR)
+    skipped: str = ""  # why the comment and labels were left alone
 
 
-def owned(label: str) -> bool:
-    return label.casefold().startswith(OWNED_PREFIXES)
+def ours(comment: Comment, stage: str, me: str) -> bool:
+    """Our comment for this stage: our user wrote it and it starts with the stage's marker
+    (a marker quoted further down, or another stage's, is not ours)."""
+    return (
+        bool(me)
+        and comment.author.casefold() == me.casefold()
+        and comment.body.startswith(MARKERS[stage] + "\n")
+    )
 
 
 def colour(label: str) -> str:
@@ -97,7 +108,7 @@ def colour(label: str) -> str:
 
 
 def comment_body(verdict: VerdictDocument) -> str:
-    return f"{MARKER}\n{markdown_from_json(verdict.raw)}"
+    return f"{MARKERS[verdict.stage]}\n{markdown_from_json(verdict.raw)}"
 
 
 def status_description(verdict: VerdictDocument) -> str:
@@ -125,37 +136,52 @@ def status_description(verdict: VerdictDocument) -> str:
 
 
 def plan(
-    verdict: VerdictDocument, state: ForgeState, sha: str, target_url: str | None = None
+    verdict: VerdictDocument,
+    state: ForgeState,
+    sha: str,
+    target_url: str | None = None,
+    *,
+    skip: str = "",
 ) -> Plan:
+    """What to write. ``skip`` (a reason) leaves the comment and labels alone: the status
+    on ``sha`` is still set."""
     body = comment_body(verdict)
-    me = state.me.casefold()
-    ours = sorted(
-        (c for c in state.comments if MARKER in c.body and me and c.author.casefold() == me),
-        key=lambda c: c.id,
+    status = Status(
+        sha,
+        _STATE[verdict.verdict],
+        status_description(verdict),
+        context=CONTEXTS[verdict.stage],
+        target_url=target_url,
     )
-    newest = ours[-1] if ours else None
-    wanted = list(dict.fromkeys(verdict.labels))
-    on_pr = {label.name.casefold() for label in state.pr_labels}
-    in_repo = {label.name.casefold() for label in state.repo_labels}
-    wanted_folded = {name.casefold() for name in wanted}
-    add = tuple(name for name in wanted if name.casefold() not in on_pr)
+    if skip:
+        return Plan(body, None, False, (), (), (), (), status, write_comment=False, skipped=skip)
+    mine = sorted(
+        (c for c in state.comments if ours(c, verdict.stage, state.me)), key=lambda c: c.id
+    )
+    newest = mine[-1] if mine else None
+    comment = (newest.id if newest else None, newest is not None and newest.body == body)
+    if verdict.stage != "merge":  # labels are the merge stage's
+        return Plan(body, *comment, tuple(c.id for c in mine[:-1]), (), (), (), status)
+    wanted = list(verdict.labels)
+    on_pr = {ascii_lower(label.name) for label in state.pr_labels}
+    in_repo = {ascii_lower(label.name) for label in state.repo_labels}
+    wanted_lower = {ascii_lower(name) for name in wanted}
+    add = tuple(name for name in wanted if ascii_lower(name) not in on_pr)
     return Plan(
         comment_body=body,
-        update_comment=newest.id if newest else None,
-        comment_unchanged=newest is not None and newest.body == body,
-        delete_comments=tuple(c.id for c in ours[:-1]),
+        update_comment=comment[0],
+        comment_unchanged=comment[1],
+        delete_comments=tuple(c.id for c in mine[:-1]),
         create_labels=tuple(
             NewLabel(name, colour(name), "set by stategate")
             for name in add
-            if name.casefold() not in in_repo
+            if ascii_lower(name) not in in_repo
         ),
         add_labels=add,
         remove_labels=tuple(
             label
             for label in state.pr_labels
-            if owned(label.name) and label.name.casefold() not in wanted_folded
+            if owned(label.name) and ascii_lower(label.name) not in wanted_lower
         ),
-        status=Status(
-            sha, _STATE[verdict.verdict], status_description(verdict), target_url=target_url
-        ),
+        status=status,
     )

@@ -64,11 +64,18 @@ def api_url(forge: str, option: str | None, env: Mapping[str, str]) -> str:
 
 
 def _checked(url: str, source: str) -> str:
-    parts = urllib.parse.urlsplit(url.strip())
+    # before anything echoes the URL: an '@' is userinfo (or hides it), never repeated
+    if "@" in url:
+        raise InputError(
+            f"{source}: credentials in the URL (it holds an '@'); give the token in the environment"
+        )
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        parts.port  # noqa: B018 - parsing it is the check (a port out of range raises)
+    except ValueError as exc:
+        raise InputError(f"{source}: not a valid URL: {url!r} ({exc})") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InputError(f"{source}: not an http(s) URL: {url!r}")
-    if parts.username or parts.password:
-        raise InputError(f"{source}: credentials in the URL; give the token in the environment")
     if parts.query or parts.fragment:
         raise InputError(f"{source}: an API base URL has no query or fragment")
     if parts.scheme == "http" and not _loopback(parts.hostname):
@@ -100,8 +107,12 @@ def run_url(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def ci_user(forge: str, env: Mapping[str, str]) -> str | None:
-    """The user GitHub Actions' own token acts as (it may not ask ``GET /user``)."""
-    if forge == "github" and env.get("GITHUB_ACTIONS") == "true" and not env.get("GITEA_ACTIONS"):
+def ci_user(forge: str, env: Mapping[str, str], used: Token | None) -> str | None:
+    """The user GitHub Actions' own token acts as (it may not ask ``GET /user``): only when
+    the token publish uses is that GITHUB_TOKEN; any other token's user must be asked for,
+    or given with --author."""
+    in_actions = env.get("GITHUB_ACTIONS") == "true" and not env.get("GITEA_ACTIONS")
+    github_token = env.get("GITHUB_TOKEN", "").strip()
+    if forge == "github" and in_actions and used is not None and used.value == github_token:
         return "github-actions[bot]"
     return None

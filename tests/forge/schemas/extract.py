@@ -27,6 +27,7 @@ GITHUB_OPERATIONS = {
     "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}": ("delete",),
     "/repos/{owner}/{repo}/labels": ("get", "post"),
     "/repos/{owner}/{repo}/statuses/{sha}": ("post",),
+    "/repos/{owner}/{repo}/pulls/{pull_number}": ("get",),
 }
 GITEA_OPERATIONS = {
     "/user": ("get",),
@@ -36,6 +37,7 @@ GITEA_OPERATIONS = {
     "/repos/{owner}/{repo}/issues/{index}/labels/{id}": ("delete",),
     "/repos/{owner}/{repo}/labels": ("get", "post"),
     "/repos/{owner}/{repo}/statuses/{sha}": ("post",),
+    "/repos/{owner}/{repo}/pulls/{index}": ("get",),
 }
 TOP_KEYS = ("openapi", "swagger", "info", "basePath", "consumes", "produces")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stategate.errors import InputError
-from stategate.forge.settings import api_url, ci_user, run_url, token
+from stategate.forge.settings import Token, api_url, ci_user, run_url, token
 
 
 def test_api_url_sources_in_order() -> None:
@@ -68,5 +68,31 @@ def test_run_url_and_ci_user() -> None:
     assert run_url(actions) == "https://github.com/acme/platform/actions/runs/42"
     assert run_url({**actions, "GITEA_ACTIONS": "true"}) is None
     assert run_url({**actions, "STATEGATE_TARGET_URL": "https://ci/1"}) == "https://ci/1"
-    assert ci_user("github", actions) == "github-actions[bot]"
-    assert ci_user("forgejo", actions) is None and ci_user("github", {}) is None
+    own = Token("ghs_actions", "GITHUB_TOKEN")
+    actions["GITHUB_TOKEN"] = own.value
+    assert ci_user("github", actions, own) == "github-actions[bot]"
+    assert ci_user("forgejo", actions, own) is None and ci_user("github", {}, own) is None
+    # a token that is not Actions' own GITHUB_TOKEN may act as anyone: ask, never assume
+    pat = Token("ghp_personal", "STATEGATE_FORGE_TOKEN")
+    assert ci_user("github", actions, pat) is None and ci_user("github", actions, None) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("ftp://x:SECRET@host", "SECRET"),
+        ("https://x:SE/CRET@forge.example/api/v1", "CRET"),  # '/' in the password
+        ("https://[::1@SECRET", "SECRET"),
+    ],
+)
+def test_credentials_in_the_url_are_never_echoed(url: str, secret: str) -> None:
+    for forge, option, env in (("gitea", url, {}), ("github", None, {"GITHUB_API_URL": url})):
+        with pytest.raises(InputError, match="credentials in the URL") as caught:
+            api_url(forge, option, env)
+        assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://host:99999/api", "http://[fe80::1"])
+def test_a_malformed_url_is_an_input_error(url: str) -> None:
+    with pytest.raises(InputError, match="not a valid URL"):
+        api_url("gitea", url, {})
