@@ -9,16 +9,14 @@ distinct exit code (see ``stategate.errors.ExitCode``).
 from __future__ import annotations
 
 import io
-import logging
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from stategate import __version__, terminal
-from stategate.commands import LazyGroup
+from stategate.commands import SUMMARIES, LazyGroup
 from stategate.errors import ExitCode, StategateError
 
 if TYPE_CHECKING:
@@ -30,6 +28,8 @@ def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     # urllib3) print request headers, which carry credentials. The group's option
     # sets the level for the run (so no earlier run leaks into it); a command's adds to it
     if value or ctx.parent is None:
+        import logging  # here, not at the top: --help and --version never log
+
         logging.getLogger("stategate").setLevel(logging.DEBUG if value else logging.WARNING)
 
 
@@ -77,33 +77,18 @@ class _Group(LazyGroup):
         return _with_global_options(command) if command is not None else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # --help lists every command without importing one: each summary is read from
-        # its module's source (the command's docstring), so it cannot drift either
+        # --help lists every command without importing one: the summaries are a table
+        # (tests check each against its command's own help, so they cannot drift)
         names = self.list_commands(ctx)
         if not names:
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = [
-            (name, click.Command(name, help=_docstring(name)).get_short_help_str(limit))
+            (name, click.Command(name, help=SUMMARIES[name]).get_short_help_str(limit))
             for name in names
         ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _docstring(name: str) -> str | None:
-    """The docstring of ``def command`` in ``stategate/commands/<name>.py``, unimported."""
-    import ast
-
-    path = Path(__file__).parent / "commands" / (name.replace("-", "_") + ".py")
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "command":
-            return ast.get_docstring(node)
-    return None
 
 
 @_with_global_options
@@ -111,6 +96,8 @@ def _docstring(name: str) -> str | None:
 @click.version_option(__version__, prog_name="stategate")
 def cli() -> None:
     """Gate upgrades of stateful, sidecar-bound, secret-bearing and public-edge services."""
+    import logging
+
     logging.basicConfig(level=logging.WARNING, format="stategate: %(message)s", stream=sys.stderr)
 
 
@@ -139,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("stategate: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # a bug: say so plainly, keep the detail for -v
+        import logging
+
         logging.getLogger("stategate").debug("internal error", exc_info=True)
         click.echo(
             f"stategate: internal error: {type(exc).__name__}: {exc} (run with -v for details)",

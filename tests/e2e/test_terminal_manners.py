@@ -280,7 +280,12 @@ try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-heavy = sorted(m for m in sys.modules if m.startswith(("stategate.commands.", "rich", "pydantic")))
+ours = sorted(m for m in sys.modules if m == "stategate" or m.startswith("stategate."))
+heavy = sorted(
+    m for m in sys.modules
+    if m.split(".")[0] in ("rich", "pydantic", "yaml", "jsonschema", "logging", "json")
+)
+print(",".join(ours), file=sys.stderr)
 print(",".join(heavy), file=sys.stderr)
 """
 
@@ -296,7 +301,17 @@ def test_help_and_version_import_no_command_module(tmp_path: Path, args: list[st
         timeout=60,
     )
     assert done.stdout.strip()
-    assert done.stderr.strip() == ""
+    # exactly the entry point, the command table, the console and the errors: no command
+    # module, no model, no YAML, not even logging (set up only when a command runs)
+    ours, heavy = done.stderr.splitlines()
+    assert ours.split(",") == [
+        "stategate",
+        "stategate.cli",
+        "stategate.commands",
+        "stategate.errors",
+        "stategate.terminal",
+    ]
+    assert heavy == ""
 
 
 def test_help_lists_each_commands_own_summary() -> None:
@@ -307,7 +322,12 @@ def test_help_lists_each_commands_own_summary() -> None:
 
     with click.Context(cli) as ctx:
         text = cli.get_help(ctx)
+    from stategate.commands import SUMMARIES
+
+    assert list(SUMMARIES) == list(COMMANDS)
     for name, loader in COMMANDS.items():
+        # the table --help reads is each command's own first sentence, word for word
+        assert SUMMARIES[name] == loader().get_short_help_str(limit=10_000), name
         summary = loader().get_short_help_str(limit=45)
         assert re.search(rf"^  {re.escape(name)}\s+{re.escape(summary[:30])}", text, re.M), name
 

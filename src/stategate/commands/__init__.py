@@ -177,6 +177,35 @@ COMMANDS: dict[str, Callable[[], click.Command]] = {
 }
 
 
+# Each command's summary for `stategate --help` (its help's first sentence), so listing
+# the commands imports none of them: tests/unit/test_cli_startup.py checks each one.
+SUMMARIES: dict[str, str] = {
+    "check": "Judge the pull request base..head: changes, requirements, stops, verdict, labels.",
+    "classify": "Classify every module of the platform (classes, tier, reasons): compose services and Kubernetes workloads.",
+    "config": "Print the resolved compose model (interpolated, merged, extends and include applied).",
+    "doc": "Render the gate document (Markdown) from the policy in force.",
+    "policy": "The policy file (stategate.yaml): its JSON Schema, validation, the policy in force.",
+    "backup": "Back up MODULE (artifact outside git, evidence record in the repo).",
+    "restore-drill": "Verify MODULE's backup, restore it into a sandbox, compare content, run smoke.",
+    "smoke": "Run MODULE's smoke checks (each with its timeout) against source or sandbox.",
+    "dr-drill": "Restore the newest backups of every stateful module together, verify, smoke, record.",
+    "keys": "Manage the keys that sign evidence and approvals.",
+    "evidence": "Work with the evidence records of a platform repo.",
+    "approve": "Approve the runtime apply of PACKET_FILE, bound to its exact image digests.",
+    "plan": "Render the apply runbook for PACKET: operator-gated steps, evidence, smoke, rollback.",
+    "demo": "Run stategate's whole chain on a copy of the bundled example platform.",
+    "engines": "List the PostgreSQL, Redis, Valkey and SeaweedFS builds that drills and rehearsals can run on: engine, version, major, where each came from, and its path.",
+    "rehearse": "Rehearse PACKET's upgrade of MODULE with the backup its drill verified: restore on the target version, compare content, run smoke, and find the rollback path.",
+    "repo": "Backup repositories: what they hold against what the evidence records.",
+    "prune": "Delete backups no retention rule keeps and nothing relies on: a live approval, an open packet's drill or rehearsal, the newest passing DR drill, the newest passing backup of a module.",
+    "publish": "Post the verdict to the pull request: one comment (updated in place), the verdict's labels (stale merge/, risk/ and class/ labels removed, others untouched) and a commit status named `stategate`.",
+    "status": "Show every module's classes and the age of its backup, restore drill, rehearsal, smoke run and DR drill against the policy's freshness limits.",
+    "schema": "Print the JSON Schema (Draft 2020-12) of a versioned output.",
+    "docs-lint": "Lint Markdown FILES (repo-relative): runtime instructions outside operator-gated blocks.",
+    "renovate": "Print the Renovate configuration the classification implies: pinned digests, the platform's compose files for the docker-compose manager, and one package rule per image (gated modules held for approval and never automerged, a sidecar grouped with its parent, our labels).",
+}
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands come from :data:`COMMANDS`, imported on first use."""
 
