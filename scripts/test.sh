@@ -8,5 +8,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check .
 echo "== ruff format"; ruff format --check .
 echo "== mypy (strict)"; mypy
-echo "== pytest"; python -m pytest -q -p no:cacheprovider "$@"
+echo "== pytest"; python -m pytest -q -p no:cacheprovider --durations=30 "$@"
 echo "== mutation (bounded)"; bash scripts/mutation.sh --changed
