@@ -106,8 +106,8 @@ def pg_size(bin_dir: Path, env: dict[str, str], db: str = "bench") -> int:
 
 REDIS_FILL = """
 local n = tonumber(ARGV[1]); local start = tonumber(ARGV[2])
-local pad = string.rep('x', 60)
 for i = start, start + n - 1 do
+  local pad = redis.sha1hex('a' .. i) .. redis.sha1hex('b' .. i)  -- 80 bytes, not compressible
   local t = i % 10
   if t <= 2 then redis.call('SET', 's:' .. i, pad .. i)
   elseif t == 3 then redis.call('SET', 'ttl:' .. i, 'Grüße ' .. pad .. i, 'EX', 86400)
