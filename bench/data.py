@@ -44,7 +44,7 @@ SELECT i,
        (i * 3.14159)::numeric(20, 6),
        ARRAY[i, i * 2, i % 1000, -i],
        ARRAY['x' || i, 'Grüße ' || (i % 97), '東京' || (i % 13)],
-       'Zürich – 東京 – Καλημέρα – ' || md5(i::text) || ' 🚀 ' || repeat('ß', i % 20),
+       'Zürich · 東京 · Καλημέρα · ' || md5(i::text) || ' 🚀 ' || repeat('ß', i % 20),
        timestamptz '2024-01-01 00:00+00' + i * interval '17 seconds'
 FROM generate_series(1, {mixed}) AS i;
 CREATE INDEX mixed_doc ON mixed USING gin (doc);

@@ -45,7 +45,10 @@ def main() -> None:
 
         def bare() -> None:
             subprocess.run(
-                ["pg_dump", "-Fc", "-f", str(out), "bench"], check=True, env=env, capture_output=True
+                ["pg_dump", "-Fc", "-f", str(out), "bench"],
+                check=True,
+                env=env,
+                capture_output=True,
             )
 
         def ours() -> None:
