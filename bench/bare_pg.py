@@ -28,7 +28,7 @@ THROWAWAY = (
 def as_pg(argv: list[str], *, shell: bool = False, cwd: Path | None = None) -> None:
     user = postgres_run_user()
     if shell:
-        argv = ["sh", "-c", argv[0]]
+        argv = ["bash", "-c", "set -o pipefail; " + argv[0]]
     full = ["runuser", "-u", user, "--", *argv] if user else argv
     done = subprocess.run(full, capture_output=True, cwd=cwd)
     if done.returncode != 0:

@@ -219,6 +219,37 @@ def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
     return result
 
 
+def restore_jobs(record: object) -> int | None:
+    """The restore job count a drill or rehearsal record (the CLI's JSON) states: the
+    first ``jobs``-like field anywhere in it; None when it states none (single-job)."""
+    if isinstance(record, dict):
+        for key in ("jobs", "restore_jobs", "parallel_jobs"):
+            value = record.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        record = list(record.values())
+    if isinstance(record, list):
+        for item in record:
+            found = restore_jobs(item)
+            if found is not None:
+                return found
+    return None
+
+
+def find(record: object, key: str) -> object:
+    """The first value of ``key`` anywhere in a record (the CLI's JSON), else None."""
+    if isinstance(record, dict):
+        if key in record:
+            return record[key]
+        record = list(record.values())
+    if isinstance(record, list):
+        for item in record:
+            found = find(item, key)
+            if found is not None:
+                return found
+    return None
+
+
 def report(
     name: str, ours: float, bare: float, bare_name: str, *, kind: str, target: str, size: int
 ) -> None:

@@ -14,27 +14,21 @@ from __future__ import annotations
 import subprocess
 
 from bare_pg import Scratch, readable
-from common import bench_line, cli_job, cli_repo, paired, parser, postgres_bin, rm, workdir
+from common import (
+    bench_line,
+    cli_job,
+    cli_repo,
+    paired,
+    parser,
+    postgres_bin,
+    restore_jobs,
+    rm,
+    workdir,
+)
 from data import pg_fill, pg_size
 
 from stategate.providers.config import PostgresSource
 from stategate.sandbox.servers import LocalPostgres
-
-
-def restore_jobs(record: object) -> int | None:
-    """The restore job count a drill record states (the first ``jobs``-like field)."""
-    if isinstance(record, dict):
-        for key in ("jobs", "restore_jobs", "parallel_jobs"):
-            value = record.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-        record = list(record.values())
-    if isinstance(record, list):
-        for item in record:
-            found = restore_jobs(item)
-            if found is not None:
-                return found
-    return None
 
 
 def main() -> None:
@@ -70,22 +64,22 @@ def main() -> None:
         records.append(result)
 
     scratch = Scratch()
-    jobs = args.jobs
+
+    def jobs() -> int:
+        """The bare -j: --jobs, else our drill's (each round runs ours first)."""
+        return args.jobs or restore_jobs(records[-1]) or 1
 
     def bare() -> None:
-        assert jobs is not None
         scratch.clear()
-        scratch.restore(bin_dir, "drill", dump, jobs)
+        scratch.restore(bin_dir, "drill", dump, jobs())
         scratch.stop(bin_dir, scratch.root / "drill", "immediate")
 
     try:
-        if jobs is None:  # our job count, from a first (untimed) drill's record
-            ours()
-            jobs = restore_jobs(records[-1]) or 1
-        how = f"-j{jobs}" + (" (ours is single-job)" if restore_jobs(records[-1]) is None else "")
         t_ours, t_bare = paired(args.rounds, ours, bare)
     finally:
         scratch.remove()
+    single = restore_jobs(records[-1]) is None
+    how = f"-j{jobs()}" + (" (ours is single-job)" if single else "")
     bench_line(
         "restore drill",
         t_ours,

@@ -17,7 +17,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "platform"
 
 def main() -> None:
     p = parser(__doc__ or "", 1.0)
-    p.add_argument("--repeat", type=int, default=5, help="runs of each side per round")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each side per round")
     args = p.parse_args()
     env = stategate_env()
     rounds = max(1, args.rounds) * max(1, args.repeat)
