@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-PG_MIXED_ROWS = 360_000  # ~230 MB with its indexes at scale 1.0
-PG_EVENTS_ROWS = 200_000  # ~45 MB
+PG_MIXED_ROWS = 210_000  # ~187 MB with its indexes at scale 1.0
+PG_EVENTS_ROWS = 200_000  # ~40 MB in four partitions (pgbench 30: ~470 MB)
 
 PG_SQL = """
 CREATE TABLE mixed (
