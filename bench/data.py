@@ -146,11 +146,11 @@ def s3_sizes(scale: float, seed: int = 13) -> list[int]:
     sizes = []
     for i in range(count):
         if i % 100 == 0:
-            sizes.append(3 * 1024 * 1024)
+            sizes.append(3_000_000)
         elif i % 10 == 0:
-            sizes.append(200 * 1024)
+            sizes.append(200_000)
         else:
-            sizes.append(rng.randint(1024, 20 * 1024))
+            sizes.append(rng.randint(1_000, 20_000))
     return sizes
 
 
