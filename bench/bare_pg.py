@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -46,11 +47,20 @@ class Scratch:
         os.chmod(self.sock, 0o777)
 
     def clear(self) -> None:
+        """Delete the previous round's clusters (each round stops its own)."""
         for child in self.root.iterdir():
             if child != self.sock:
                 shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
 
     def remove(self) -> None:
+        """Stop what a failed round left running (each server by its postmaster.pid),
+        then delete the folder."""
+        for pid_file in self.root.glob("*/postmaster.pid"):
+            try:
+                pid = int(pid_file.read_text().splitlines()[0])
+                os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+            except (OSError, ValueError, IndexError):
+                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def initdb(self, bin_dir: Path, name: str, *extra: str) -> Path:
