@@ -71,26 +71,21 @@ ANALYZE;
 """
 
 
+def _run(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> None:
+    done = subprocess.run(argv, input=stdin, env=env, capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{Path(argv[0]).name} failed: {done.stderr.decode()[-800:]}")
+
+
 def pg_fill(bin_dir: Path, env: dict[str, str], scale: float, db: str = "bench") -> None:
     """Fill the (existing, empty) database ``db`` on the server ``env`` points at."""
     pgbench_scale = max(1, round(30 * scale))
-    subprocess.run(
-        [str(bin_dir / "pgbench"), "-i", "-q", "-s", str(pgbench_scale), db],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    _run([str(bin_dir / "pgbench"), "-i", "-q", "-s", str(pgbench_scale), db], env)
     sql = PG_SQL.format(
         mixed=max(1_000, int(PG_MIXED_ROWS * scale)),
         events=max(1_000, int(PG_EVENTS_ROWS * scale)),
     )
-    subprocess.run(
-        [str(bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db],
-        input=sql.encode(),
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    _run([str(bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db], env, sql.encode())
 
 
 def pg_size(bin_dir: Path, env: dict[str, str], db: str = "bench") -> int:
