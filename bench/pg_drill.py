@@ -70,12 +70,11 @@ def main() -> None:
         return args.jobs or restore_jobs(records[-1]) or 1
 
     def bare() -> None:
-        scratch.clear()
         scratch.restore(bin_dir, "drill", dump, jobs())
         scratch.stop(bin_dir, scratch.root / "drill", "immediate")
 
     try:
-        t_ours, t_bare = paired(args.rounds, ours, bare)
+        t_ours, t_bare = paired(args.rounds, ours, (scratch.clear, bare))  # clear: untimed
     finally:
         scratch.remove()
     single = restore_jobs(records[-1]) is None

@@ -98,7 +98,6 @@ def main() -> None:
         return now
 
     def bare() -> None:
-        scratch.clear()
         old, new = scratch.root / "old", scratch.root / "new"
         t = time.perf_counter()
         scratch.restore(old_bin, "old", dump, jobs)
@@ -136,7 +135,7 @@ def main() -> None:
         timed("fingerprint", t)
 
     try:
-        t_ours, t_bare = paired(args.rounds, ours, bare)
+        t_ours, t_bare = paired(args.rounds, ours, (scratch.clear, bare))  # clear: untimed
     finally:
         scratch.remove()
     single = restore_jobs(records[-1]) is None and restore_jobs(drill) is None
