@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,84 @@ def parser(description: str, default_scale: float) -> argparse.ArgumentParser:
         default=default_scale,
         help=f"data size factor (default {default_scale}; use a small one for a quick run)",
     )
-    p.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best time counts")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="paired rounds (stategate, bare, stategate, bare, ...; default 3)",
+    )
     return p
+
+
+Candidate = Callable[[], object] | tuple[Callable[[], object], Callable[[], object]]
+
+
+def paired(rounds: int, ours: Candidate, bare: Candidate) -> tuple[list[float], list[float]]:
+    """Alternate ``ours`` and ``bare`` ``rounds`` times (ours first each round); the wall
+    times of each side. A candidate given as ``(clear, run)`` has ``clear`` (removing the
+    previous round's output) run untimed first; then dirty pages are written out
+    (``sync``), so neither side pays for the other's deferred writeback."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(max(1, rounds)):
+        for side, candidate in enumerate((ours, bare)):
+            clear, run = candidate if isinstance(candidate, tuple) else (None, candidate)
+            if clear is not None:
+                clear()
+            os.sync()
+            start = time.perf_counter()
+            run()
+            times[side].append(time.perf_counter() - start)
+    return times
+
+
+def bench_line(
+    row: str,
+    ours: list[float],
+    bare: list[float],
+    bare_name: str,
+    *,
+    kind: str,
+    target: str,
+    detail: str,
+    size: int | None = None,
+) -> None:
+    """Print the human line(s) and the one machine-readable ``BENCH {...}`` line of a
+    table row: median and min per side, and the ratio of medians (ours/bare for a time,
+    bare/ours for a throughput, so that above 1.0 is better there)."""
+    med_o, med_b = statistics.median(ours), statistics.median(bare)
+    ratio = med_o / med_b if kind == "time" else med_b / med_o
+    print(
+        f"{row}: stategate median {med_o:.3f}s (min {min(ours):.3f}s), {bare_name} median "
+        f"{med_b:.3f}s (min {min(bare):.3f}s), {len(ours)} paired round(s) "
+        f"-> {kind} ratio {ratio:.3f} (target {target}) [{detail}]"
+    )
+    if kind == "throughput" and size:
+        print(
+            f"{row}: stategate {size / 1e6 / med_o:.1f} MB/s, "
+            f"{bare_name} {size / 1e6 / med_b:.1f} MB/s (medians)"
+        )
+    line = {
+        "row": row,
+        "ours_s": round(med_o, 4),
+        "bare_s": round(med_b, 4),
+        "ours_min_s": round(min(ours), 4),
+        "bare_min_s": round(min(bare), 4),
+        "ratio": round(ratio, 4),
+        "kind": kind,
+        "target": target,
+        "detail": detail,
+    }
+    print("BENCH " + json.dumps(line, ensure_ascii=False), flush=True)
+
+
+def stategate_argv(*argv: str) -> list[str]:
+    """``python -m stategate ARGV...`` with this checkout's sources."""
+    return [sys.executable, "-m", "stategate", *argv]
+
+
+def stategate_env() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    return {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 Run = Callable[[], None]
@@ -118,14 +195,9 @@ def cli_repo(work: Path, module_id: str, config: ProviderConfig, image: str) -> 
 def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
     """Run ``stategate ARGV...`` as its own process, as a user or CI would; its JSON.
     ``repo`` is one :func:`cli_repo` made."""
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "stategate",
-            *argv,
+            *stategate_argv(*argv),
             "--repo",
             str(repo),
             "--artifacts",
@@ -135,7 +207,7 @@ def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
             "--format",
             "json",
         ],
-        env=env,
+        env=stategate_env(),
         capture_output=True,
         text=True,
     )
@@ -145,6 +217,37 @@ def cli_job(repo: Path, artifacts: Path, *argv: str) -> dict[str, object]:
         )
     result: dict[str, object] = json.loads(done.stdout)
     return result
+
+
+def restore_jobs(record: object) -> int | None:
+    """The restore job count a drill or rehearsal record (the CLI's JSON) states: the
+    first ``jobs``-like field anywhere in it; None when it states none (single-job)."""
+    if isinstance(record, dict):
+        for key in ("jobs", "restore_jobs", "parallel_jobs"):
+            value = record.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        record = list(record.values())
+    if isinstance(record, list):
+        for item in record:
+            found = restore_jobs(item)
+            if found is not None:
+                return found
+    return None
+
+
+def find(record: object, key: str) -> object:
+    """The first value of ``key`` anywhere in a record (the CLI's JSON), else None."""
+    if isinstance(record, dict):
+        if key in record:
+            return record[key]
+        record = list(record.values())
+    if isinstance(record, list):
+        for item in record:
+            found = find(item, key)
+            if found is not None:
+                return found
+    return None
 
 
 def report(

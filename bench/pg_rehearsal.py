@@ -1,140 +1,115 @@
-"""stategate rehearse (a PostgreSQL 16 -> 18 major upgrade) step by step vs the same
-bare steps run by hand with the tools of each major: restore into 18 (initdb + start +
-pg_restore of a pg_dump -Fc file), restore into 16, pg_upgrade --check, pg_upgrade --link
-(+ start), vacuumdb --analyze-in-stages. stategate's steps also verify the backup's
-artifacts and fingerprint the content (the bare steps verify nothing). Data: pgbench -i
-at --scale. Times are each step's own duration as the rehearsal records it, against the
-bare step's wall time, in the same run."""
+"""Row "upgrade rehearsal": ``stategate rehearse`` (a PostgreSQL 16 -> 18 major upgrade)
+as its own process vs the bare steps an operator runs by hand with the tools of each
+major, alternating rounds.
+
+Bare steps (bench/bare_pg.py; throwaway settings on every cluster):
+  restore into the source major   initdb 16 + start + createdb + pg_restore -j N + stop
+  check                           initdb 18 + pg_upgrade --link --check
+  upgrade                         pg_upgrade --link + start 18
+  fingerprint                     pg_dump --data-only bench | sha256sum (every table read
+                                  once and hashed: the bare equivalent of a content
+                                  fingerprint; it compares nothing) + stop
+
+stategate's rehearsal does more than these: it verifies the backup's artifacts, restores
+on the target major too (with a fingerprint compare and smoke), probes the rollback, runs
+pg_upgrade --check twice (the target's defaults, then the derived initdb flags) and
+vacuumdb --analyze-in-stages. Its per-step durations (the record's steps[]) are printed
+below the row, so where the time goes is visible. N is the rehearsal's own restore job
+count when its drill's record states one, else 1 (ours restores from a pipe, single-job).
+Data: bench/data.py (~706 MB database at --scale 1)."""
 
 from __future__ import annotations
 
-import os
+import statistics
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
-from common import parser, pgbench_source, postgres_bin, report, rm, workdir
+from bare_pg import Scratch, as_pg, readable
+from common import (
+    bench_line,
+    cli_job,
+    cli_repo,
+    find,
+    paired,
+    parser,
+    postgres_bin,
+    restore_jobs,
+    rm,
+    workdir,
+)
+from data import pg_fill, pg_size
 
-from stategate.evidence.records.predicates import BackupPredicate, RehearsalPredicate
-from stategate.operations.backup import run_backup
-from stategate.operations.drill import run_restore_drill
-from stategate.operations.rehearse import run_rehearsal
-from stategate.packet import load_packet
+from stategate.providers.config import PostgresSource
 from stategate.sandbox.ports import free_port
-from stategate.sandbox.servers import LocalPostgres, postgres_run_user
-from stategate.source import WorkTree
+from stategate.sandbox.servers import LocalPostgres
 
 DIGEST = "sha256:" + "ab" * 32
 
 
-def _as_pg(argv: list[str], **kwargs: object) -> None:
-    user = postgres_run_user()
-    full = ["runuser", "-u", user, "--", *argv] if user else argv
-    done = subprocess.run(full, capture_output=True, **kwargs)  # type: ignore[call-overload]
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode()[-800:]}")
+def main() -> None:
+    p = parser(__doc__ or "", 1.0)
+    p.add_argument("--jobs", type=int, help="the bare pg_restore's -j (default: ours)")
+    args = p.parse_args()
+    work = workdir()
+    old_bin, new_bin = postgres_bin("16"), postgres_bin("18")
+    dump = work / "bare" / "bare.dump"
+    dump.parent.mkdir()
+    with LocalPostgres(bin_dir=old_bin, superuser="postgres") as access:
+        env = {
+            "PGHOST": access.host,
+            "PGPORT": str(access.port),
+            "PGUSER": "postgres",
+            "PATH": f"{old_bin}:/usr/bin:/bin",
+        }
+        subprocess.run(["createdb", "bench"], check=True, env=env)
+        pg_fill(old_bin, env, args.scale)
+        db_size = pg_size(old_bin, env)
+        subprocess.run(["pg_dump", "-Fc", "-f", str(dump), "bench"], check=True, env=env)
+        config = PostgresSource(host=access.host, port=access.port, databases=["bench"])
+        repo = cli_repo(work, "bench/postgres", config, f"postgres:16.4@{DIGEST}")
+        packet = repo / "packets" / "up.yaml"
+        packet.parent.mkdir()
+        packet.write_text(
+            "id: up\nmodules:\n  - module: bench/postgres\n"
+            f"    from: postgres:16.4@{DIGEST}\n    to: postgres:18.1@{DIGEST}\n"
+            "allowed_paths: []\n"
+        )
+        artifacts = work / "artifacts"
+        backup = cli_job(repo, artifacts, "backup", "bench/postgres")
+        assert backup["result"] == "pass", backup
+        drill = cli_job(repo, artifacts, "restore-drill", "bench/postgres")
+        assert drill["result"] == "pass", drill
+    readable(dump)
+    records: list[dict[str, object]] = []
 
+    def ours() -> None:
+        result = cli_job(repo, artifacts, "rehearse", "bench/postgres", "--packet", str(packet))
+        assert result["result"] == "pass", result
+        records.append(result)
 
-class Bare:
-    """The operator's steps by hand, timed one by one."""
+    scratch = Scratch()
+    bare_steps: dict[str, list[float]] = {}
+    # the bare -j: --jobs, else the drill's (the rehearsal restores as the drill does)
+    jobs = args.jobs or restore_jobs(drill) or 1
 
-    def __init__(self, old: Path, new: Path, dump: Path) -> None:
-        self.old, self.new, self.dump = old, new, dump
-        self.root = Path(tempfile.mkdtemp(prefix="stategate-bench-bare-"))
-        os.chmod(self.root, 0o777)
-        self.sock = self.root / "sock"
-        self.sock.mkdir()
-        os.chmod(self.sock, 0o777)
-        self.times: dict[str, float] = {}
+    def timed(name: str, started: float) -> float:
+        now = time.perf_counter()
+        bare_steps.setdefault(name, []).append(now - started)
+        return now
 
-    def timed(self, name: str, *steps: list[str]) -> None:
-        start = time.perf_counter()
-        for argv in steps:
-            _as_pg(argv, cwd=self.root)
-        self.times[name] = time.perf_counter() - start
-
-    def restore(self, bin_dir: Path, data: Path) -> list[list[str]]:
-        port = str(free_port())
-        opts = f"-p {port} -k {self.sock} -c listen_addresses= -c fsync=off"
-        return [
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--auth=trust",
-                "--no-sync",
-                *(["--no-data-checksums"] if bin_dir == self.new else []),
-            ],
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-w",
-                "-o",
-                opts,
-                "-l",
-                str(data.parent / f"{data.name}.log"),
-                "start",
-            ],
-            [
-                str(bin_dir / "createdb"),
-                "-h",
-                str(self.sock),
-                "-p",
-                port,
-                "-U",
-                "postgres",
-                "bench",
-            ],
-            [
-                str(bin_dir / "pg_restore"),
-                "-h",
-                str(self.sock),
-                "-p",
-                port,
-                "-U",
-                "postgres",
-                "-j2",
-                "--exit-on-error",
-                "-d",
-                "bench",
-                str(self.dump),
-            ],
-        ]
-
-    def stop(self, bin_dir: Path, data: Path, mode: str = "fast") -> list[str]:
-        return [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "stop"]
-
-    def run(self) -> None:
-        self.timed("restore-on-target", *self.restore(self.new, self.root / "target"))
-        _as_pg(self.stop(self.new, self.root / "target", "immediate"))
-        old, new = self.root / "old", self.root / "new"
-        self.timed("restore-on-source", *self.restore(self.old, old), self.stop(self.old, old))
-        initdb_new = [
-            str(self.new / "initdb"),
-            "-D",
-            str(new),
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--auth=trust",
-            "--no-sync",
-            "--no-data-checksums",
-        ]
+    def bare() -> None:
+        old, new = scratch.root / "old", scratch.root / "new"
+        t = time.perf_counter()
+        scratch.restore(old_bin, "old", dump, jobs)
+        scratch.stop(old_bin, old)
+        t = timed("restore-on-source", t)
+        scratch.initdb(new_bin, "new", "--no-data-checksums")  # 16 was made without
         upgrade = [
-            str(self.new / "pg_upgrade"),
+            str(new_bin / "pg_upgrade"),
             "-b",
-            str(self.old),
+            str(old_bin),
             "-B",
-            str(self.new),
+            str(new_bin),
             "-d",
             str(old),
             "-D",
@@ -142,109 +117,50 @@ class Bare:
             "-U",
             "postgres",
             "-s",
-            str(self.sock),
+            str(scratch.sock),
             "-p",
             str(free_port()),
             "-P",
             str(free_port()),
+            "--link",
         ]
-        self.timed("upgrade-check", initdb_new, [*upgrade, "--check"])
-        port = str(free_port())
-        opts = f"-p {port} -k {self.sock} -c listen_addresses="
-        self.timed(
-            "upgrade-in-place",
-            [*upgrade, "--link"],
-            [
-                str(self.new / "pg_ctl"),
-                "-D",
-                str(new),
-                "-w",
-                "-o",
-                opts,
-                "-l",
-                str(self.root / "new.log"),
-                "start",
-            ],
-        )
-        self.timed(
-            "analyze",
-            [
-                str(self.new / "vacuumdb"),
-                "-h",
-                str(self.sock),
-                "-p",
-                port,
-                "-U",
-                "postgres",
-                "--all",
-                "--analyze-in-stages",
-            ],
-        )
-        _as_pg(self.stop(self.new, new, "immediate"))
+        as_pg([*upgrade, "--check"], cwd=scratch.root)
+        t = timed("upgrade-check", t)
+        as_pg(upgrade, cwd=scratch.root)
+        port = scratch.start(new_bin, new)
+        t = timed("upgrade-in-place", t)
+        dump_cmd = " ".join([*scratch.client(new_bin, "pg_dump", port), "--data-only", "bench"])
+        as_pg([f"{dump_cmd} | sha256sum >/dev/null"], shell=True)
+        scratch.stop(new_bin, new, "immediate")
+        timed("fingerprint", t)
 
-
-def main() -> None:
-    args = parser(__doc__ or "", 30).parse_args()
-    work = workdir()
-    old_bin, new_bin = postgres_bin("16"), postgres_bin("18")
-    with LocalPostgres(bin_dir=old_bin, superuser="postgres") as access:
-        env, ctx = pgbench_source(work, access, old_bin, args.scale)
-        backup = run_backup(ctx).statement.predicate
-        assert isinstance(backup, BackupPredicate) and backup.result == "pass", backup.reason
-        drill = run_restore_drill(ctx).statement.predicate
-        assert drill.result == "pass", drill.reason
-        packets = ctx.repo / "packets"
-        packets.mkdir(exist_ok=True)
-        (packets / "up.yaml").write_text(
-            "id: up\nmodules:\n  - module: bench/postgres\n"
-            f"    from: postgres:16.4@{DIGEST}\n    to: postgres:18.1@{DIGEST}\n"
-            "allowed_paths: []\n"
-        )
-        packet = load_packet(WorkTree(ctx.repo), "packets/up.yaml")
-        rehearsal = run_rehearsal(ctx, packet).statement.predicate
-        assert isinstance(rehearsal, RehearsalPredicate)
-        assert rehearsal.result == "pass", rehearsal.reason
-        dump = work / "bare.dump"
-        subprocess.run(["pg_dump", "-Fc", "-f", str(dump), "bench"], check=True, env=env)
-    os.chmod(work, 0o755)  # the bare steps run as the postgres user
-    os.chmod(dump, 0o644)
-    size = sum(a.size for a in backup.artifacts)
-    bare = Bare(old_bin, new_bin, dump)
     try:
-        bare.run()
+        t_ours, t_bare = paired(args.rounds, ours, (scratch.clear, bare))  # clear: untimed
     finally:
-        rm(bare.root)
-    ours = {s.name: s.duration_s for s in rehearsal.steps}
-    for name, bare_name in (
-        ("restore-on-target", "initdb 18 + start + pg_restore -j2"),
-        ("restore-on-source", "initdb 16 + start + pg_restore -j2 + stop"),
-        ("upgrade-check", "initdb 18 + pg_upgrade --check"),
-        ("upgrade-in-place", "pg_upgrade --link + start"),
-        ("analyze", "vacuumdb --analyze-in-stages"),
-    ):
-        report(
-            f"rehearsal step {name}",
-            ours[name],
-            bare.times[name],
-            bare_name,
-            kind="time",
-            target="<= 1.25 overall",
-            size=size,
-        )
-    steps = [n for n in bare.times]
-    report(
-        "rehearsal (these steps together)",
-        sum(ours[n] for n in steps),
-        sum(bare.times.values()),
-        "the same bare steps",
+        scratch.remove()
+    single = restore_jobs(records[-1]) is None and restore_jobs(drill) is None
+    how = f"-j{jobs}" + (" (ours is single-job)" if single else "")
+    bench_line(
+        "upgrade rehearsal",
+        t_ours,
+        t_bare,
+        "restore on 16 + pg_upgrade --check + pg_upgrade + pg_dump|sha256sum",
         kind="time",
         target="<= 1.25",
-        size=size,
+        detail=f"PostgreSQL 16 -> 18, database {db_size / 1e6:.0f} MB, pg_restore {how}, "
+        f"scale {args.scale:g}",
     )
+    steps = find(records[-1], "steps")
+    if isinstance(steps, list):
+        parts = [
+            f"{s.get('name')} {float(s.get('duration_s', 0.0)):.2f}s"
+            for s in steps
+            if isinstance(s, dict)
+        ]
+        print("upgrade rehearsal, stategate's steps (last round): " + ", ".join(parts))
     print(
-        f"(also in the rehearsal, not in the bare run: verify-backup {ours['verify-backup']:.2f}s, "
-        f"upgrade-check-defaults {ours['upgrade-check-defaults']:.2f}s, rollback-probe "
-        f"{ours['rollback-probe']:.2f}s)"
+        "upgrade rehearsal, bare steps (medians): "
+        + ", ".join(f"{n} {statistics.median(v):.2f}s" for n, v in bare_steps.items())
     )
     rm(work)
 

@@ -341,7 +341,7 @@ def compare(setup: Setup, names: list[str], rounds: int) -> None:
             start = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - start)
-    mb = setup.count * 1024 * 1024 / 1e6
+    mb = setup.size / 1e6
     r_best, r_median = min(times["rclone"]), statistics.median(times["rclone"])
     for name, runs in times.items():
         b, m = min(runs), statistics.median(runs)

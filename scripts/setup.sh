@@ -34,6 +34,12 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 if full; then command -v rclone >/dev/null || need+=(rclone); fi
+# the benches (bench/run-all, run by scripts/test.sh) need redis-cli and rclone (above),
+# pgbench, psql and pg_upgrade (the engine wheels, below), runuser and sha256sum
+if full; then
+  command -v runuser >/dev/null || need+=(util-linux)
+  command -v sha256sum >/dev/null || need+=(coreutils)
+fi
 # the age CLI: the by-hand decryption of an encrypted backup part (docs/evidence.md)
 command -v age >/dev/null || need+=(age)
 # the native RDB scanner (src/stategate/native) is compiled at install: a C compiler

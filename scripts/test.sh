@@ -9,4 +9,8 @@ echo "== ruff"; ruff check .
 echo "== ruff format"; ruff format --check .
 echo "== mypy (strict)"; mypy
 echo "== pytest"; python -m pytest -q -p no:cacheprovider --durations=30 "$@"
+# every bench at a tiny scale, one round: a bench that breaks fails CI; its figures are
+# not asserted (bench/README.md)
+echo "== benches (bench/run-all --scale 0.01 --rounds 1)"
+python bench/run-all --scale 0.01 --rounds 1
 echo "== mutation (bounded)"; bash scripts/mutation.sh --changed
