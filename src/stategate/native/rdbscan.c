@@ -694,7 +694,8 @@ static int cmp_elem(const void *x, const void *y, void *ctx) {
 }
 
 static void put_len(unsigned char *dst, uint64_t n) {
-    for (int i = 0; i < 8; i++) dst[i] = (unsigned char)(n >> (56 - 8 * i));
+    uint64_t v = __builtin_bswap64(n); /* big-endian on the little-endian hosts built for */
+    memcpy(dst, &v, 8);
 }
 
 /* A SHA-256 whose input is gathered into blocks: most elements are a few dozen bytes,
@@ -732,7 +733,7 @@ static void feed_final(Feed *f, unsigned char md[32]) {
 
 static void feed_elem(Feed *h, Scan *s, const Elem *e) {
     unsigned char n[8];
-    for (int i = 0; i < 8; i++) n[i] = (unsigned char)((uint64_t)e->len >> (56 - 8 * i));
+    put_len(n, e->len);
     feed_put(h, n, 8);
     feed_put(h, s->arena.data + e->off, e->len);
 }
@@ -741,7 +742,7 @@ static void feed_score(Feed *h, double d) {
     uint64_t u;
     memcpy(&u, &d, 8);
     unsigned char n[8];
-    for (int i = 0; i < 8; i++) n[i] = (unsigned char)(u >> (56 - 8 * i));
+    put_len(n, u);
     feed_put(h, n, 8);
 }
 
