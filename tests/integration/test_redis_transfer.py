@@ -340,6 +340,7 @@ def test_replies_are_read_as_resp2_and_anything_else_is_refused() -> None:
     assert parse(b"$4\r\na\r\nb\r\n") == b"a\r\nb"
     with pytest.raises(ReplyError, match="NOPERM no"):
         parse(b"-NOPERM no\r\n")
-    for bad in (b"", b"$5\r\nabc\r\n", b"*2\r\n:1\r\n", b"?what\r\n", b":x\r\n", b"+OK"):
+    nested = b"*1\r\n" * 10_000 + b":1\r\n"
+    for bad in (b"", b"$5\r\nabc\r\n", b"*2\r\n:1\r\n", b"?what\r\n", b":x\r\n", b"+OK", nested):
         with pytest.raises(ProtocolError):
             parse(bad)

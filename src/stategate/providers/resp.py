@@ -19,6 +19,7 @@ from stategate.providers.access import RedisAccess
 # a reply larger than this is not an answer to INFO, CONFIG GET or ACL LIST
 MAX_REPLY = 64 * 1024 * 1024
 MAX_ITEMS = 1024 * 1024
+MAX_DEPTH = 8  # arrays in arrays: none of those replies nests more than twice
 
 Reply = bytes | int | None | list["Reply"]
 
@@ -44,7 +45,7 @@ def encode(args: list[str]) -> bytes:
     return b"".join(out)
 
 
-def read_reply(reader: IO[bytes]) -> Reply:
+def read_reply(reader: IO[bytes], depth: int = 0) -> Reply:
     """One RESP2 reply; an error reply raises :class:`ReplyError`."""
     line = reader.readline(MAX_REPLY)
     if not line.endswith(b"\r\n"):
@@ -67,12 +68,14 @@ def read_reply(reader: IO[bytes]) -> Reply:
             raise ProtocolError("redis closed the connection mid-reply")
         return data[:-2]
     if kind == b"*":
+        if depth >= MAX_DEPTH:
+            raise ProtocolError("redis sent arrays nested too deep")
         count = _number(body)
         if count < 0:
             return None
         if count > MAX_ITEMS:
             raise ProtocolError(f"redis announced a {count}-item reply")
-        return [read_reply(reader) for _ in range(count)]
+        return [read_reply(reader, depth + 1) for _ in range(count)]
     raise ProtocolError("unexpected reply from redis (not RESP2)")
 
 
