@@ -84,7 +84,7 @@ def _seed(c: redis.Redis) -> None:
 
 def _rdb(access: RedisAccess) -> bytes:
     chunks: list[bytes] = []
-    RedisProvider(access).snapshot(chunks.append)
+    RedisProvider(access).snapshot(lambda view: chunks.append(bytes(view)))
     return b"".join(chunks)
 
 

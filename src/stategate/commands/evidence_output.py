@@ -6,19 +6,9 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 
 from stategate import terminal
 from stategate.commands.options import F, repo_option
@@ -36,6 +26,10 @@ from stategate.evidence.trust.signer import load_evidence_key
 from stategate.operations.context import ModuleContext, ProgressFactory, no_progress
 from stategate.operations.module import module_context
 from stategate.workspace import open_workspace
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 JSON_SCHEMA_VERSION = 1
 
@@ -100,6 +94,17 @@ def progress_factory(fmt: str) -> ProgressFactory:
 
     @contextmanager
     def bar(label: str, total: int | None) -> Iterator[ProgressSink]:
+        # rich only when a bar is shown: a JSON or piped run (CI, a bench) never pays for it
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
         columns = [
             SpinnerColumn(),
             TextColumn("{task.description}"),

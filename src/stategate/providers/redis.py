@@ -18,10 +18,9 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from io import BufferedReader
 from pathlib import Path
-from typing import IO, Literal, cast
-
-import redis
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 from stategate import execute
 from stategate.errors import ExternalError
@@ -37,12 +36,15 @@ from stategate.providers.base import (
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem, bulk, merged
 from stategate.providers.rdb import RDBScanner, scan_file
 from stategate.providers.redis_state import SERVER_PART, ServerState
+from stategate.providers.resp import Connection, LoginRefused, ReplyError, encode, parse_info
 from stategate.sandbox.engine import Engine, RedisSetup
 from stategate.sandbox.redis_conf import TAKEN_SETTINGS
 
+if TYPE_CHECKING:
+    import redis
+
 RDB_PART = "dump.rdb"
 PERSISTENCE_SETTINGS = ("appendonly", "appendfsync", "aof-use-rdb-preamble", "save")
-CHUNK = 1024 * 1024
 GATHER = 256 * 1024
 EOF_MARK_LEN = 40  # a diskless stream ends with the 40 bytes announced as $EOF:<mark>
 SCAN_BATCH = 1000
@@ -138,6 +140,10 @@ class RedisProvider:
         self.app = app
 
     def _client(self, db: int = 0) -> redis.Redis:
+        """A redis-py client (the legacy digests): the backup's own questions go over a
+        plain :class:`~stategate.providers.resp.Connection`, which needs no import."""
+        import redis
+
         return redis.Redis(
             host=self.access.host,
             port=self.access.port,
@@ -158,13 +164,21 @@ class RedisProvider:
     def secrets(self) -> tuple[str, ...]:
         return self.access.secrets() + (self.app.secrets() if self.app else ())
 
-    def _info(self, section: str) -> dict[str, object]:
+    def _connect(self) -> Connection:
         try:
-            with self._client() as client:
-                info: dict[str, object] = client.info(section)
-                return info
-        except redis.RedisError as exc:
+            return Connection(self.access, self.timeout)
+        except (OSError, LoginRefused) as exc:
             raise self._error(exc) from exc
+
+    def _info(self, section: str) -> dict[str, str]:
+        try:
+            with self._connect() as conn:
+                reply = conn.command("INFO", section)
+        except (OSError, ReplyError) as exc:
+            raise self._error(exc) from exc
+        if not isinstance(reply, bytes):
+            raise self._error(ValueError(f"INFO {section} did not answer with text"))
+        return parse_info(reply)
 
     def identity(self) -> str:
         return f"redis:{self._info('server').get('run_id', 'unknown')}"
@@ -181,16 +195,19 @@ class RedisProvider:
     def settings(self) -> dict[str, str]:
         """How the server persists (a restore must end up the same: append-only or
         not); empty when ``CONFIG`` is renamed or disabled."""
+        found: dict[str, str] = {}
         try:
-            with self._client() as client:
-                found = client.config_get("appendonly")
-                for name in PERSISTENCE_SETTINGS[1:]:
-                    found.update(client.config_get(name))
-        except redis.ResponseError:
+            with self._connect() as conn:
+                for name in PERSISTENCE_SETTINGS:
+                    reply = conn.command("CONFIG", "GET", name)
+                    pairs = reply if isinstance(reply, list) else []
+                    for key, value in zip(pairs[::2], pairs[1::2], strict=True):
+                        found[_text(key)] = _text(value)
+        except ReplyError:
             return {}
-        except redis.RedisError as exc:
+        except (OSError, ValueError) as exc:
             raise self._error(exc) from exc
-        return {str(k): str(v) for k, v in sorted(found.items()) if k in PERSISTENCE_SETTINGS}
+        return {k: v for k, v in sorted(found.items()) if k in PERSISTENCE_SETTINGS}
 
     def server_state(self) -> tuple[ServerState, list[str]]:
         """The ACL users (``ACL LIST``: rule lines with password hashes) and persistence
@@ -198,10 +215,12 @@ class RedisProvider:
         findings: list[str] = []
         acl: tuple[str, ...] | None = None
         try:
-            with self._client() as client:
-                reply = client.execute_command("ACL", "LIST")
+            with self._connect() as conn:
+                reply = conn.command("ACL", "LIST")
+            if not isinstance(reply, list):
+                raise self._error(ValueError("ACL LIST did not answer with a list"))
             acl = tuple(_text(line) for line in reply)
-        except redis.ResponseError as exc:
+        except ReplyError as exc:
             text = execute.mask(str(exc), self.secrets())
             if "unknown command" in text.lower():
                 findings.append(
@@ -214,7 +233,7 @@ class RedisProvider:
                     "ACL users not backed up: the backup user may not run ACL LIST "
                     f"({text}); a restore must recreate every user and its password"
                 )
-        except redis.RedisError as exc:
+        except OSError as exc:
             raise self._error(exc) from exc
         return ServerState(acl, self.settings()), findings
 
@@ -244,9 +263,9 @@ class RedisProvider:
 
     def fingerprint(self) -> Fingerprint:
         """Every key's digest, from a snapshot the server sends (or, legacy, via Lua)."""
+        if self.legacy:
+            return self._legacy_fingerprint()
         try:
-            if self.legacy:
-                return self._with_state(Fingerprint(self._digest_all()))
             chunks: list[bytes] = []
             what = f"the RDB of {self.address()}"
             with RDBScanner(chunks.append, what, functions=self.state) as scanner:
@@ -254,13 +273,20 @@ class RedisProvider:
                 summary = scanner.finish()
         except OSError as exc:
             raise self._error(exc) from exc
+        return self._with_state(Fingerprint.prepared(summary, b"".join(chunks)))
+
+    def _legacy_fingerprint(self) -> Fingerprint:
+        import redis
+
+        try:
+            return self._with_state(Fingerprint(self._digest_all()))
         except redis.RedisError as exc:
             raise self._error(exc) from exc
-        return self._with_state(Fingerprint.prepared(summary, b"".join(chunks)))
 
     def _digest_all(self) -> list[FingerprintItem]:
         items: list[FingerprintItem] = []
-        keyspace = self._info("keyspace")
+        with self._client() as client:
+            keyspace: dict[str, object] = client.info("keyspace")
         with bulk():
             for name in sorted(keyspace):
                 if not name.startswith("db"):
@@ -282,7 +308,7 @@ class RedisProvider:
                 RDBScanner(None, f"the RDB of {self.address()}") as scanner,
             ):
 
-                def write(chunk: bytes) -> None:
+                def write(chunk: memoryview) -> None:
                     dest.write(chunk)
                     scanner.feed(chunk)
 
@@ -294,8 +320,6 @@ class RedisProvider:
             with out.part(SERVER_PART) as dest:
                 dest.write(state.to_json())
         except OSError as exc:
-            raise self._error(exc) from exc
-        except redis.RedisError as exc:
             raise self._error(exc) from exc
         hooks.fingerprinted()
         return BackupOutput(
@@ -316,18 +340,19 @@ class RedisProvider:
         items = state.items()
         return Fingerprint.prepared(merged(summary, items), jsonl + Fingerprint(items).to_jsonl())
 
-    def snapshot(self, write: Callable[[bytes], object]) -> None:
-        """Have the server fork a snapshot and stream its RDB bytes to ``write``."""
+    def snapshot(self, write: Callable[[memoryview], object]) -> None:
+        """Have the server fork a snapshot and stream its RDB bytes to ``write``, as views
+        of a reused buffer (valid during the call: copy what is kept)."""
         with self._replica() as reader:
             self._receive_rdb(reader, write)
 
     @contextmanager
-    def _replica(self) -> Iterator[IO[bytes]]:
+    def _replica(self) -> Iterator[BufferedReader]:
         """A replication connection whose snapshot has been forked; yields its reader."""
         with socket.create_connection(
             (self.access.host, self.access.port), timeout=self.timeout
         ) as sock:
-            reader = cast(IO[bytes], sock.makefile("rb", buffering=1024 * 1024))
+            reader = cast(BufferedReader, sock.makefile("rb", buffering=1024 * 1024))
             if self.access.password:
                 auth = ["AUTH", self.access.password]
                 if self.access.username:
@@ -339,47 +364,50 @@ class RedisProvider:
             _command(sock, reader, ["REPLCONF", "capa", "eof"], (), optional=True)
             # PSYNC answers +FULLRESYNC as soon as the snapshot is forked; a server
             # without PSYNC gets SYNC, whose snapshot starts when it is read
-            sock.sendall(_resp(["PSYNC", "?", "-1"]))
+            sock.sendall(encode(["PSYNC", "?", "-1"]))
             line = _read_line(reader)
             if line.startswith(b"-"):
-                sock.sendall(_resp(["SYNC"]))
+                sock.sendall(encode(["SYNC"]))
             elif not line.startswith(b"+FULLRESYNC"):
                 raise ExternalError("unexpected reply from redis to PSYNC")
             yield reader
 
-    def _receive_rdb(self, reader: IO[bytes], write: Callable[[bytes], object]) -> None:
+    def _receive_rdb(self, reader: BufferedReader, write: Callable[[memoryview], object]) -> None:
         """Stream the snapshot to ``write``: a bulk of announced length, or (diskless)
-        bytes up to an end mark announced in advance."""
-        header = _read_bulk_header(reader)
-        if isinstance(header, bytes):
-            self._receive_until_mark(reader, write, header)
-            return
-        remaining = header
-        while remaining:
-            chunk = reader.read(min(remaining, CHUNK))
-            if not chunk:
-                raise ExternalError(f"redis {self.address()}: RDB transfer ended early")
-            write(chunk)
-            remaining -= len(chunk)
+        bytes up to an end mark announced in advance.
 
-    def _receive_until_mark(
-        self, reader: IO[bytes], write: Callable[[bytes], object], mark: bytes
-    ) -> None:
-        # the socket hands over ~16 KiB at a time: gathered into larger writes, the
-        # artifact and the scanner see a few hundred calls instead of thousands
-        pending = bytearray()  # ends with the last len(mark) bytes seen
-        read1 = cast(Callable[[int], bytes], getattr(reader, "read1", reader.read))
-        while True:
-            chunk = read1(CHUNK)
-            if not chunk:
+        The bytes are read into one reused buffer, gathered into writes of up to
+        ``GATHER`` bytes (a few hundred calls instead of one per ~16 KiB the socket hands
+        over) and passed on as views of it, valid only during the call: the artifact,
+        its hash and the scanner each consume them at once, and nothing is copied on
+        the way. A stream that ends before its announced length or end mark is an
+        error: the caller's artifact and scan never complete from a partial one."""
+        header = _read_bulk_header(reader)
+        mark = header if isinstance(header, bytes) else b""
+        remaining = header if isinstance(header, int) else -1
+        keep = len(mark)  # the last bytes seen may be the start of the end mark
+        buf = bytearray(GATHER + keep)
+        view = memoryview(buf)
+        held = 0
+        while remaining:
+            room = len(buf) - held if remaining < 0 else min(len(buf) - held, remaining)
+            got = reader.readinto1(view[held : held + room])
+            if not got:
                 raise ExternalError(f"redis {self.address()}: RDB transfer ended early")
-            pending += chunk
-            if pending.endswith(mark):
-                write(bytes(pending[: -len(mark)]))
+            held += got
+            if remaining > 0:
+                remaining -= got
+                if held == len(buf) or not remaining:
+                    write(view[:held])
+                    held = 0
+                continue
+            if held >= keep and view[held - keep : held] == mark:
+                write(view[: held - keep])
                 return
-            if len(pending) >= GATHER:
-                write(bytes(pending[: -len(mark)]))
-                del pending[: -len(mark)]
+            if held == len(buf):
+                write(view[: held - keep])
+                buf[:keep] = view[held - keep : held]
+                held = keep
 
     @contextmanager
     def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[RedisProvider]:
@@ -443,14 +471,6 @@ def _digest_db(client: redis.Redis, group: str, ttl: bool, items: list[Fingerpri
             return
 
 
-def _resp(args: list[str]) -> bytes:
-    out = [f"*{len(args)}\r\n".encode()]
-    for arg in args:
-        raw = arg.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-    return b"".join(out)
-
-
 def _command(
     sock: socket.socket,
     reader: IO[bytes],
@@ -459,7 +479,7 @@ def _command(
     *,
     optional: bool = False,
 ) -> None:
-    sock.sendall(_resp(args))
+    sock.sendall(encode(args))
     line = reader.readline()
     if not line.startswith(b"+"):
         if optional:

@@ -53,10 +53,10 @@ from stategate.repository.crypt import (
     parse_recipients,
 )
 from stategate.repository.local import LocalStore
-from stategate.repository.s3 import S3Store
 
 if TYPE_CHECKING:
     from stategate.policy.schema import EvidenceSettings
+    from stategate.repository.s3 import S3Store  # imports botocore: only when S3 is used
 
 
 LEGACY_NAME = "local"  # the artifacts folder when the policy names no repository
@@ -461,7 +461,7 @@ def _local_root(config: LocalRepository, repo: Path, artifacts: Path) -> Path:
 
 def s3_store(config: S3Repository, repo: Path) -> S3Store:
     """An S3 repository's store, credentials resolved (never shown)."""
-    from stategate.repository.s3 import client_for
+    from stategate.repository.s3 import S3Store, client_for
 
     what = f"repository {config.name}"
     access = _outside(config.access_key, repo, f"{what} access_key")
