@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stategate.compose.cache import ComposeCache
 from stategate.compose.diagnostics import Warning
 from stategate.compose.load import ComposeSet, load_compose
 from stategate.compose.model import Service, services_of
@@ -84,6 +85,7 @@ def load_platform_from(
     judged_by: LoadedPolicy | None = None,
     decisions: Sequence[str] | None = None,
     inventory: InventorySource | None = None,
+    cache: ComposeCache | None = None,
 ) -> Platform:
     """Load ``source``'s compose files and Kubernetes manifests and classify its modules.
 
@@ -91,6 +93,7 @@ def load_platform_from(
     ``source``: a pull request's head is classified by the policy in force on the base,
     never by the policy the PR brings. ``inventory`` (``--source``) reads one source
     only; with it set to kubernetes, ``files`` name manifest files or folders.
+    ``cache`` shares compose documents with another load (the other side of a PR).
     """
     loaded = judged_by if judged_by is not None else load_policy(source, policy_file)
     settings = loaded.policy.compose
@@ -105,6 +108,7 @@ def load_platform_from(
             profiles=list(profiles) or settings.profiles,
             extra_env=env,
             host_variables=settings.host_variables,
+            cache=cache,
         )
     else:
         compose = ComposeSet([], [])

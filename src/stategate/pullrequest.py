@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stategate.catalogues import hazard_catalogue
+from stategate.compose.cache import ComposeCache
 from stategate.compose.model import Service
 from stategate.diff.changes import diff_modules
 from stategate.diff.scan import Finding, lint_docs, scan_secrets
@@ -65,7 +66,8 @@ def load_pull_request(
         tree.prefetch([p for p in tree.list_files() if _compose_relevant(p)])
     try:
         _check_files(files, base_tree, head_tree)
-        base_platform = load_platform_from(base_tree, _present(base_tree, files))
+        cache = ComposeCache()  # most files are the same on both sides
+        base_platform = load_platform_from(base_tree, _present(base_tree, files), cache=cache)
         # The head is judged by the base's policy: the PR's own policy counts only for
         # the stops it earns (relaxations, trust inputs), never for how its modules are
         # classified or which compose files are read.
@@ -76,6 +78,7 @@ def load_pull_request(
             head_files,
             judged_by=base_platform.loaded_policy,
             decisions=[f for f in base_tree.list_files() if f.startswith(DECISIONS_DIR)],
+            cache=cache,
         )
         touched = git.changed_paths(base_rev, head_rev)
         packets = [
