@@ -18,7 +18,7 @@ from stategate.compose.model import Service, services_of
 from stategate.errors import InputError
 from stategate.kubernetes.classify import classify_kubernetes
 from stategate.kubernetes.load import KubernetesSet, load_kubernetes
-from stategate.policy.classify import Inventory, Module, classify
+from stategate.policy.classify import ClassifyCache, Inventory, Module, classify
 from stategate.policy.load import LoadedPolicy, Relaxation, load_policy
 from stategate.policy.schema import InventorySource, Policy
 from stategate.source import Source, WorkTree
@@ -86,6 +86,7 @@ def load_platform_from(
     decisions: Sequence[str] | None = None,
     inventory: InventorySource | None = None,
     cache: ComposeCache | None = None,
+    classified: ClassifyCache | None = None,
 ) -> Platform:
     """Load ``source``'s compose files and Kubernetes manifests and classify its modules.
 
@@ -93,7 +94,8 @@ def load_platform_from(
     ``source``: a pull request's head is classified by the policy in force on the base,
     never by the policy the PR brings. ``inventory`` (``--source``) reads one source
     only; with it set to kubernetes, ``files`` name manifest files or folders.
-    ``cache`` shares compose documents with another load (the other side of a PR).
+    ``cache`` and ``classified`` share compose documents and the projects classified
+    with another load (the other side of a pull request).
     """
     loaded = judged_by if judged_by is not None else load_policy(source, policy_file)
     settings = loaded.policy.compose
@@ -115,7 +117,7 @@ def load_platform_from(
     services = [svc for project in compose.projects for svc in services_of(project, source)]
     if decisions is None:
         decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
-    inventory_ = classify(services, loaded.policy, list(decisions))
+    inventory_ = classify(services, loaded.policy, list(decisions), classified)
     kubernetes: KubernetesSet | None = None
     # auto (no source named): manifests are looked for unless compose files were named
     if InventorySource.KUBERNETES in wanted or (not wanted and files is None):
