@@ -334,9 +334,10 @@ class _Project:
 
 class ClassifyCache:
     """Projects classified before, by name: the other side of a pull request. A project
-    whose services (every field, locations included) and the container names they look
-    up in the platform are equal is not classified again; dependents and the policy are always applied anew,
-    over every module, so a change in one project still reaches the modules of another."""
+    whose services (every field, locations included, in the same order) and the
+    container names they look up in the platform are equal is not classified again;
+    dependents and the policy are always applied anew, over every module, so a change in
+    one project still reaches the modules of another."""
 
     def __init__(self) -> None:
         self._projects: dict[str, _Project] = {}
@@ -345,7 +346,9 @@ class ClassifyCache:
         self, project: str, services: dict[str, Service], containers: dict[str, str]
     ) -> dict[str, _Found] | None:
         known = self._projects.get(project)
-        if known is None or known.services != services or known.key_locs != _key_locs(services):
+        if known is None or known.services != services or list(known.services) != list(services):
+            return None  # the order counts too: some rules break ties by it
+        if known.key_locs != _key_locs(services):
             return None
         if known.lookups != container_lookups(services.values(), containers):
             return None
