@@ -13,7 +13,7 @@ and a PR that bumps 50 images (some in compose files, some through an env file).
 Both sides are run as processes, alternating, ``--rounds`` times each:
 
 - ours: ``python -m stategate check --repo R --base main --head pr --format json``;
-- the floor: ``python bench/check_speed.py --floor R main pr``, one process that reads
+- the floor: ``python bench/check_speed.py --floor R``, one process that reads
   every compose YAML and env file at both revisions from git (``ls-tree``, one
   ``cat-file --batch`` per revision) and parses the YAML with PyYAML's C loader.
 
