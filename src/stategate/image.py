@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ class ImageRef:
         return text
 
 
+@functools.lru_cache(maxsize=8192)  # the classifier's rules each ask about the same image
 def parse_image(text: str) -> ImageRef:
     rest, _, digest = text.strip().partition("@")
     tag: str | None = None

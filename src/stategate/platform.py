@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stategate.compose.cache import ComposeCache
 from stategate.compose.diagnostics import Warning
 from stategate.compose.load import ComposeSet, load_compose
 from stategate.compose.model import Service, services_of
 from stategate.errors import InputError
 from stategate.kubernetes.classify import classify_kubernetes
 from stategate.kubernetes.load import KubernetesSet, load_kubernetes
-from stategate.policy.classify import Inventory, Module, classify
+from stategate.policy.classify import ClassifyCache, Inventory, Module, classify
 from stategate.policy.load import LoadedPolicy, Relaxation, load_policy
 from stategate.policy.schema import InventorySource, Policy
 from stategate.source import Source, WorkTree
@@ -84,6 +85,8 @@ def load_platform_from(
     judged_by: LoadedPolicy | None = None,
     decisions: Sequence[str] | None = None,
     inventory: InventorySource | None = None,
+    cache: ComposeCache | None = None,
+    classified: ClassifyCache | None = None,
 ) -> Platform:
     """Load ``source``'s compose files and Kubernetes manifests and classify its modules.
 
@@ -91,6 +94,8 @@ def load_platform_from(
     ``source``: a pull request's head is classified by the policy in force on the base,
     never by the policy the PR brings. ``inventory`` (``--source``) reads one source
     only; with it set to kubernetes, ``files`` name manifest files or folders.
+    ``cache`` and ``classified`` share compose documents and the projects classified
+    with another load (the other side of a pull request).
     """
     loaded = judged_by if judged_by is not None else load_policy(source, policy_file)
     settings = loaded.policy.compose
@@ -105,13 +110,14 @@ def load_platform_from(
             profiles=list(profiles) or settings.profiles,
             extra_env=env,
             host_variables=settings.host_variables,
+            cache=cache,
         )
     else:
         compose = ComposeSet([], [])
     services = [svc for project in compose.projects for svc in services_of(project, source)]
     if decisions is None:
         decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
-    inventory_ = classify(services, loaded.policy, list(decisions))
+    inventory_ = classify(services, loaded.policy, list(decisions), classified)
     kubernetes: KubernetesSet | None = None
     # auto (no source named): manifests are looked for unless compose files were named
     if InventorySource.KUBERNETES in wanted or (not wanted and files is None):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stategate.catalogues import hazard_catalogue
+from stategate.compose.cache import ComposeCache
 from stategate.compose.model import Service
 from stategate.diff.changes import diff_modules
 from stategate.diff.scan import Finding, lint_docs, scan_secrets
@@ -19,6 +20,7 @@ from stategate.errors import InputError
 from stategate.git import MAX_ADDED_BYTES, MAX_ADDED_LINES, AddedText, Git, GitTree
 from stategate.packet import is_packet_path, load_packet
 from stategate.platform import DECISIONS_DIR, Platform, load_platform_from
+from stategate.policy.classify import ClassifyCache
 from stategate.policy.gate import PullRequest
 from stategate.policy.hazards import Bump, find_hazards
 from stategate.policy.load import POLICY_FILE, load_policy
@@ -54,10 +56,19 @@ def resolve_revisions(git: Git, base: str | None, head: str | None) -> tuple[str
 
 
 def load_pull_request(
-    repo: Path, base: str | None, head: str | None, files: Sequence[str] | None = None
+    repo: Path,
+    base: str | None,
+    head: str | None,
+    files: Sequence[str] | None = None,
+    *,
+    share: bool = True,
 ) -> tuple[PullRequest, Sides]:
     """Load both sides; ``files`` (``-f``) name the compose files on each side, a file
-    missing on one side (added or deleted by the PR) counting as empty there."""
+    missing on one side (added or deleted by the PR) counting as empty there.
+
+    The head reuses what loading the base found where its inputs are the same (parsed,
+    interpolated and validated documents, classified projects); ``share=False`` loads
+    each side on its own, which judges the same (a test holds them to it)."""
     git = Git(repo)
     base_rev, head_rev = resolve_revisions(git, base, head)
     base_tree, head_tree = git.tree(base_rev), git.tree(head_rev)
@@ -65,7 +76,12 @@ def load_pull_request(
         tree.prefetch([p for p in tree.list_files() if _compose_relevant(p)])
     try:
         _check_files(files, base_tree, head_tree)
-        base_platform = load_platform_from(base_tree, _present(base_tree, files))
+        # most files are the same on both sides
+        cache = ComposeCache() if share else None
+        classified = ClassifyCache() if share else None
+        base_platform = load_platform_from(
+            base_tree, _present(base_tree, files), cache=cache, classified=classified
+        )
         # The head is judged by the base's policy: the PR's own policy counts only for
         # the stops it earns (relaxations, trust inputs), never for how its modules are
         # classified or which compose files are read.
@@ -76,6 +92,8 @@ def load_pull_request(
             head_files,
             judged_by=base_platform.loaded_policy,
             decisions=[f for f in base_tree.list_files() if f.startswith(DECISIONS_DIR)],
+            cache=cache,
+            classified=classified,
         )
         touched = git.changed_paths(base_rev, head_rev)
         packets = [

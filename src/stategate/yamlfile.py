@@ -29,6 +29,7 @@ from stategate.regularfile import read_regular
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 500_000
 MAX_EVENTS = 200_000  # parse events (about two per node) of one document as written
+_EVENTS_PER_CHAR = 4  # more than any YAML text yields (see _check_size)
 MAX_DEPTH = 64
 
 RESET = "reset"
@@ -172,7 +173,14 @@ def _check_size(text: str, shown: str) -> None:
     """Refuse a document of more than ``MAX_EVENTS`` parse events before building any of
     it: composing a 4 MB list of one-character items would take over 500 MB. Counting
     streams (constant memory) and stops at the limit; syntax errors are left to ``loads``.
-    In a stream of several documents the limit is per document."""
+    In a stream of several documents the limit is per document.
+
+    A text too short to hold that many events is not counted (the common case: a
+    second pass through the parser costs a fifth of the parse). The densest texts
+    yield one event per character (``[[[...]]]``, ``{a,a,...}``, ``?`` lines); the
+    bound below allows four."""
+    if len(text) * _EVENTS_PER_CHAR < MAX_EVENTS:
+        return
     parser = _Loader(text)
     count = 0
     try:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from stategate.compose.load import MAX_SERVICES
 from tests.conftest import installed_cli
 from tests.hostile.repo import COMPOSE, PACKET, HostileRepo, build_repo, copy_repo
 
@@ -325,7 +326,10 @@ CASES: list[Case] = [
     Case(
         "compose-many-services",
         "compose.yml",
-        write("compose.yml", compose("".join(f"  s{i}: {{image: x}}\n" for i in range(2001)))),
+        write(
+            "compose.yml",
+            compose("".join(f"  s{i}: {{image: x}}\n" for i in range(MAX_SERVICES + 1))),
+        ),
         COMPOSE_ALL,
         needle="services",
     ),

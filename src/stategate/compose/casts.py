@@ -101,16 +101,46 @@ CASTS: dict[tuple[str, ...], Cast] = {
     ("secrets", "*", "external"): _to_bool,
     ("configs", "*", "external"): _to_bool,
 }
-_BY_LENGTH: dict[int, list[tuple[tuple[str, ...], Cast]]] = {}
-for _pattern, _cast in CASTS.items():
-    _BY_LENGTH.setdefault(len(_pattern), []).append((_pattern, _cast))
+
+
+class _Node:
+    """A trie of the patterns, one step per level: every string leaf of every compose
+    document is looked up, so a lookup walks the path once instead of every pattern."""
+
+    __slots__ = ("cast", "steps")
+
+    def __init__(self) -> None:
+        self.steps: dict[str, _Node] = {}
+        self.cast: tuple[int, Cast] | None = None  # (pattern order, cast) ending here
+
+
+_TRIE = _Node()
+for _order, (_pattern, _cast) in enumerate(CASTS.items()):
+    _at = _TRIE
+    for _step in _pattern:
+        _at = _at.steps.setdefault(_step, _Node())
+    _at.cast = (_order, _cast)
+
+
+def _match(node: _Node, path: tuple[str, ...], depth: int) -> tuple[int, Cast] | None:
+    if depth == len(path):
+        return node.cast
+    best = None
+    exact = node.steps.get(path[depth])
+    if exact is not None:
+        best = _match(exact, path, depth + 1)
+    star = node.steps.get("*")
+    if star is not None and star is not exact:
+        hit = _match(star, path, depth + 1)
+        if hit is not None and (best is None or hit[0] < best[0]):
+            best = hit
+    return best
 
 
 def caster_for(path: tuple[str, ...]) -> Cast | None:
-    for pattern, cast in _BY_LENGTH.get(len(path), ()):
-        if all(want in ("*", step) for want, step in zip(pattern, path, strict=True)):
-            return cast
-    return None
+    """The cast of the first pattern (in ``CASTS`` order) matching ``path``, if any."""
+    hit = _match(_TRIE, path, 0)
+    return hit[1] if hit is not None else None
 
 
 def cast_typed(text: str, path: tuple[str, ...], loc: Loc, diag: Diagnostics) -> object:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stategate.compose.cache import ComposeCache, Interpolated, env_key
 from stategate.compose.consistency import check_consistency
 from stategate.compose.diagnostics import Diagnostics, Warning
 from stategate.compose.envfile import parse_env
@@ -35,9 +36,10 @@ _DISCOVER = (
     "*.compose.yml",
 )
 _TOP_SECTIONS = ("volumes", "networks", "secrets", "configs")
-# bounds on one load, far above real platforms (a few hundred services), so that a
-# repo of many large compose files cannot take minutes and gigabytes to judge
-MAX_SERVICES = 2000
+# bounds on one load, far above real platforms (a few hundred services; the gate is
+# measured at 10,000), so that a repo of many large compose files cannot take minutes
+# and gigabytes to judge
+MAX_SERVICES = 20_000
 MAX_PORTS = 200_000  # published ports after ranges are expanded (8000-8100: 101)
 MAX_COMPOSE_BYTES = 32 * 1024 * 1024
 _SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # what compose accepts
@@ -102,6 +104,7 @@ def load_compose(
     profiles: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
     host_variables: Sequence[str] = (),
+    cache: ComposeCache | None = None,
 ) -> ComposeSet:
     """Load the platform's compose projects.
 
@@ -111,10 +114,13 @@ def load_compose(
     ``extra_env`` (``--env KEY=VALUE``) overrides the env file's variables and, as
     compose's process environment, is what the env file's references see first;
     ``host_variables`` are set by the deploy host, so a required reference to one is
-    not refused.
+    not refused. ``cache`` shares parsed, interpolated and validated documents with other
+    loads (the other side of a pull request).
     """
     diag = Diagnostics()
-    loader = _Loader(source, diag, env_file, dict(extra_env or {}), frozenset(host_variables))
+    loader = _Loader(
+        source, diag, env_file, dict(extra_env or {}), frozenset(host_variables), cache
+    )
     try:
         projects = _load(loader, source, files, profiles)
     except InputError as exc:
@@ -268,13 +274,16 @@ class _Loader:
         env_file: str | None,
         extra_env: dict[str, str],
         host: frozenset[str] = frozenset(),
+        cache: ComposeCache | None = None,
     ) -> None:
         self.source = source
+        self.cache = cache if cache is not None else ComposeCache()
         self.host = host
         self.diag = diag
         self.env_file = env_file
         self.extra_env = extra_env
         self._raw: dict[str, Any] = {}
+        self._data: dict[str, bytes] = {}  # the bytes each raw document was parsed from
         self._env_cache: dict[str, dict[str, str]] = {}
         self.budget = ExpansionBudget()  # for every interpolation of this load
         self._bytes = 0  # compose bytes read
@@ -299,14 +308,23 @@ class _Loader:
                 raise InputError(
                     f"compose files total more than {MAX_COMPOSE_BYTES} bytes; refused", file=rel
                 )
-            doc = loads(decode_text(data, rel), rel)
+            doc = self.cache.parsed.get((rel, data))
             if doc is None:
-                doc = YMap(Loc(rel, 1))
-            if not isinstance(doc, YMap):
-                raise InputError("a compose file must be a mapping at the top", file=rel, line=1)
-            _refuse_nonstring_keys(doc, ())
+                doc = self._parse(rel, data)
+                self.cache.parsed[(rel, data)] = doc
             self._raw[rel] = doc
+            self._data[rel] = data
         return self._raw[rel]
+
+    @staticmethod
+    def _parse(rel: str, data: bytes) -> YMap:
+        doc = loads(decode_text(data, rel), rel)
+        if doc is None:
+            doc = YMap(Loc(rel, 1))
+        if not isinstance(doc, YMap):
+            raise InputError("a compose file must be a mapping at the top", file=rel, line=1)
+        _refuse_nonstring_keys(doc, ())
+        return doc
 
     def peek_name(self, rel: str) -> str:
         name = scalar_text(self.raw(rel).get("name"))
@@ -339,9 +357,20 @@ class _Loader:
         return dict(self.extra_env)
 
     def document(self, rel: str, env: Mapping[str, str]) -> YMap:
-        doc = interpolate_tree(self.raw(rel), env, self.diag, Loc(rel, 1), self.budget, self.host)
-        assert isinstance(doc, YMap)
-        return doc
+        """``rel`` interpolated with ``env``: once per file and variables (an ``extends``
+        base file is read by every service extending it), its warnings replayed."""
+        raw = self.raw(rel)
+        key = (rel, self._data[rel], env_key(env), self.host)
+        done = self.cache.interpolated.get(key)
+        if done is None:
+            diag = Diagnostics()
+            doc = interpolate_tree(raw, env, diag, Loc(rel, 1), self.budget, self.host)
+            assert isinstance(doc, YMap)
+            done = Interpolated(doc, diag.items)
+            self.cache.interpolated[key] = done
+        for warning in done.warnings:
+            self.diag.warn(warning.loc, warning.message)
+        return done.document
 
     # -- projects --------------------------------------------------------
     def project(
@@ -374,7 +403,7 @@ class _Loader:
             for key, value in doc.items():
                 if key.startswith("x-"):
                     extensions[key] = _merge_extension(extensions.get(key), value)
-            validate_document(_overriding(doc, merged_services), rel)
+            validate_document(_overriding(doc, merged_services), rel, self.cache.valid)
             for included in self._includes(doc, rel, directory, env, (*stack, rel)):
                 for svc in included.services.values():
                     if svc.name in merged_services:

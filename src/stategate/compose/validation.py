@@ -39,9 +39,16 @@ def _without_unique_items(node: Any) -> Any:
     return node
 
 
-def validate_document(doc: YMap, rel: str) -> None:
-    """Refuse a compose file (interpolated, typed) that the compose schema rejects."""
-    errors = list(_validator().iter_errors(_plain(doc)))
+def validate_document(doc: YMap, rel: str, known_valid: set[str] | None = None) -> None:
+    """Refuse a compose file (interpolated, typed) that the compose schema rejects.
+
+    ``known_valid`` holds the parts of files found valid before (their canonical JSON):
+    a part seen before (an unchanged service on the other side of a pull request, a
+    setting many services share) is not validated again; valid new ones are added."""
+    plain = _plain(doc)
+    if _valid_in_parts(plain, known_valid if known_valid is not None else set()):
+        return
+    errors = list(_validator().iter_errors(plain))
     if not errors:
         return
     error = _most_specific(errors)
@@ -53,6 +60,83 @@ def validate_document(doc: YMap, rel: str) -> None:
             loc = node.key_loc(extra[0])
     where = ".".join(str(step) for step in path) or "(top level)"
     raise InputError(f"{where} {_describe(error)}", file=loc.file, line=loc.line)
+
+
+# Keywords that check an object's keys one by one: under them a mapping is valid exactly
+# when each of its keys (with its value) is. The compose schema checks a file's services
+# and a service's settings this way, so a file is valid when its skeleton (every service
+# emptied) and every setting of every service are; those parts repeat across services and
+# across the two sides of a pull request, and each distinct part is validated once.
+_PER_KEY = frozenset(
+    {"type", "description", "title", "properties", "patternProperties", "additionalProperties"}
+)
+_SERVICE_REF = {"$ref": "#/definitions/service"}
+
+
+@functools.cache
+def _service_validator() -> Draft7Validator | None:
+    """A validator of one service's settings, when the schema checks services and their
+    settings key by key (None: whole files are validated)."""
+    root = _validator()
+    schema = root.schema
+    if not isinstance(schema, dict) or not set(schema) <= _PER_KEY | {"$schema", "$id"} | {
+        "definitions"
+    }:
+        return None
+    services = schema.get("properties", {}).get("services")
+    service = schema.get("definitions", {}).get("service")
+    if (
+        not isinstance(services, dict)
+        or not set(services) <= _PER_KEY
+        or "properties" in services
+        or list(services.get("patternProperties", {}).values()) != [_SERVICE_REF]
+        or any(re.search(p, "services") for p in schema.get("patternProperties", {}))
+        or not isinstance(service, dict)
+        or not set(service) <= _PER_KEY
+        or service.get("type") != "object"
+    ):
+        return None
+    return root.evolve(schema=service)
+
+
+def _valid_in_parts(plain: Any, known_valid: set[str]) -> bool:
+    """Whether the file is valid, checked in parts (its skeleton, then each setting of
+    each service), a part found valid before skipped and one found valid now remembered.
+    False when a part is not valid: the whole file is then validated, naming the error."""
+    services = plain.get("services") if isinstance(plain, dict) else None
+    service = _service_validator()
+    if (
+        service is None
+        or not isinstance(services, dict)
+        or not all(isinstance(spec, dict) for spec in services.values())
+    ):
+        return _valid_part(_validator(), "file", plain, known_valid)
+    skeleton = {**plain, "services": {name: {} for name in services}}
+    return _valid_part(_validator(), "file", skeleton, known_valid) and all(
+        _valid_part(service, "service", {key: value}, known_valid)
+        for spec in services.values()
+        for key, value in spec.items()
+    )
+
+
+def _valid_part(validator: Draft7Validator, kind: str, part: Any, known_valid: set[str]) -> bool:
+    text = _canonical(part)
+    key = f"{kind}:{text}" if text is not None else None
+    if key is not None and key in known_valid:
+        return True
+    if not validator.is_valid(part):
+        return False
+    if key is not None:
+        known_valid.add(key)
+    return True
+
+
+def _canonical(plain: Any) -> str | None:
+    """One text per JSON value (None for a value JSON cannot hold: never shared)."""
+    try:
+        return json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
 
 
 def _plain(node: Any) -> Any:

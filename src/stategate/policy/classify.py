@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from stategate.compose.model import Service
 from stategate.image import parse_image
 from stategate.policy.schema import Policy, UpgradeClass
-from stategate.policy.sidecar import Binding, ProjectFacts, bind, container_names, is_job
+from stategate.policy.sidecar import (
+    Binding,
+    ProjectFacts,
+    bind,
+    container_lookups,
+    container_names,
+    is_job,
+)
 from stategate.policy.signals import (
     AUTH_IMAGES,
     AUTH_REPOS,
@@ -305,11 +312,74 @@ def _privileged(svc: Service, near: list[NearMiss]) -> list[Reason]:
 RULES = (_stateful, _secret_bearing, _public_edge, _auth, _privileged)
 
 
+@dataclass(frozen=True)
+class _Found:
+    """What the rules found for one service, before the policy and the dependents."""
+
+    reasons: tuple[Reason, ...]
+    parent: str | None
+    near: tuple[NearMiss, ...]
+
+
+@dataclass(frozen=True)
+class _Project:
+    """One project's findings and everything they were found from: its services and the
+    platform's container names they look up (a sidecar may name another's container)."""
+
+    services: dict[str, Service]
+    key_locs: dict[str, tuple[Loc, dict[str, Loc]]]  # where settings are written (.at)
+    lookups: dict[str, str | None]
+    found: dict[str, _Found]
+
+
+class ClassifyCache:
+    """Projects classified before, by name: the other side of a pull request. A project
+    whose services (every field, locations included, in the same order) and the
+    container names they look up in the platform are equal is not classified again;
+    dependents and the policy are always applied anew, over every module, so a change in
+    one project still reaches the modules of another."""
+
+    def __init__(self) -> None:
+        self._projects: dict[str, _Project] = {}
+
+    def find(
+        self, project: str, services: dict[str, Service], containers: dict[str, str]
+    ) -> dict[str, _Found] | None:
+        known = self._projects.get(project)
+        if known is None or known.services != services or list(known.services) != list(services):
+            return None  # the order counts too: some rules break ties by it
+        if known.key_locs != _key_locs(services):
+            return None
+        if known.lookups != container_lookups(services.values(), containers):
+            return None
+        return known.found
+
+    def keep(
+        self,
+        project: str,
+        services: dict[str, Service],
+        containers: dict[str, str],
+        found: dict[str, _Found],
+    ) -> None:
+        lookups = container_lookups(services.values(), containers)
+        self._projects[project] = _Project(services, _key_locs(services), lookups, found)
+
+
+def _key_locs(services: dict[str, Service]) -> dict[str, tuple[Loc, dict[str, Loc]]]:
+    """Where each service's settings are written: ``Service.at`` reads them from the spec,
+    which service equality leaves out."""
+    return {name: (svc.spec.loc, dict(svc.spec.key_locs)) for name, svc in services.items()}
+
+
 def classify(
-    services: Sequence[Service], policy: Policy, decisions: Iterable[str] = ()
+    services: Sequence[Service],
+    policy: Policy,
+    decisions: Iterable[str] = (),
+    cache: ClassifyCache | None = None,
 ) -> Inventory:
     """Classify ``services``; ``decisions`` are the decision records present in the repo
-    (a policy may only remove an always-manual class from a module by citing one)."""
+    (a policy may only remove an always-manual class from a module by citing one).
+    ``cache`` holds projects classified before (the other side of a pull request)."""
     cited = {posixpath.normpath(d) for d in decisions}
     by_project: dict[str, dict[str, Service]] = {}
     for svc in services:
@@ -317,40 +387,57 @@ def classify(
     containers = container_names(services)
     modules: dict[str, Module] = {}
     for project, project_services in by_project.items():
-        awaited = {
-            d.name
-            for s in project_services.values()
-            for d in s.depends_on
-            if d.detail == "service_completed_successfully"
-        }
-        found: dict[str, list[Reason]] = {}
-        near: dict[str, list[NearMiss]] = {}
+        found = cache.find(project, project_services, containers) if cache else None
+        if found is None:
+            found = _classify_project(project, project_services, containers)
+            if cache is not None:
+                cache.keep(project, project_services, containers, found)
         for svc in project_services.values():
-            near[svc.name] = []
-            found[svc.name] = [r for rule in RULES for r in rule(svc, near[svc.name])]
-        facts = ProjectFacts(
-            project=project,
-            services=project_services,
-            stateful={n for n, rs in found.items() if any(r.cls is C.STATEFUL for r in rs)},
-            awaited=awaited,
-            jobs={n for n, s in project_services.items() if is_job(s)[0] or n in awaited},
-            containers=containers,
-        )
-        bindings = {name: bind(svc, facts) for name, svc in project_services.items()}
-        _break_cycles(bindings, facts)
-        for svc in project_services.values():
-            binding = bindings[svc.name]
-            reasons = binding.reasons + found[svc.name]
+            one = found[svc.name]
             modules[svc.id] = Module(
                 service=svc,
-                classes=ordered_classes({r.cls for r in reasons}),
-                reasons=reasons,
-                parent=binding.parent,
-                near_misses=binding.near + near[svc.name],
+                classes=ordered_classes({r.cls for r in one.reasons}),
+                reasons=list(one.reasons),
+                parent=one.parent,
+                near_misses=list(one.near),
             )
     _link_dependents(modules, containers)
     finish(modules.values(), policy, cited)
     return Inventory(dict(sorted(modules.items())))
+
+
+def _classify_project(
+    project: str, project_services: dict[str, Service], containers: dict[str, str]
+) -> dict[str, _Found]:
+    awaited = {
+        d.name
+        for s in project_services.values()
+        for d in s.depends_on
+        if d.detail == "service_completed_successfully"
+    }
+    found: dict[str, list[Reason]] = {}
+    near: dict[str, list[NearMiss]] = {}
+    for svc in project_services.values():
+        near[svc.name] = []
+        found[svc.name] = [r for rule in RULES for r in rule(svc, near[svc.name])]
+    facts = ProjectFacts(
+        project=project,
+        services=project_services,
+        stateful={n for n, rs in found.items() if any(r.cls is C.STATEFUL for r in rs)},
+        awaited=awaited,
+        jobs={n for n, s in project_services.items() if is_job(s)[0] or n in awaited},
+        containers=containers,
+    )
+    bindings = {name: bind(svc, facts) for name, svc in project_services.items()}
+    _break_cycles(bindings, facts)
+    return {
+        name: _Found(
+            tuple(bindings[name].reasons + found[name]),
+            bindings[name].parent,
+            tuple(bindings[name].near + near[name]),
+        )
+        for name in project_services
+    }
 
 
 def _break_cycles(bindings: dict[str, Binding], facts: ProjectFacts) -> None:

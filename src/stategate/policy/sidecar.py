@@ -12,7 +12,7 @@ import bisect
 import itertools
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from stategate.compose.model import Mount, Service
@@ -204,6 +204,25 @@ def container_names(services: Iterable[Service]) -> dict[str, str]:
         declared = svc.spec.get("container_name")
         if isinstance(declared, str) and declared:
             out[declared] = svc.id
+    return out
+
+
+def container_lookups(
+    services: Iterable[Service], containers: Mapping[str, str]
+) -> dict[str, str | None]:
+    """What :func:`bind` looks up in ``containers`` for ``services`` (``network_mode:
+    container:``, ``volumes_from: container:``): all it reads beyond their project."""
+    out: dict[str, str | None] = {}
+    for svc in services:
+        mode = (svc.network_mode.value or "").strip() if svc.network_mode else ""
+        names = [mode.split(":", 1)[1]] if mode.startswith("container:") else []
+        names += [
+            ref.name.removeprefix("container:").split(":")[0]
+            for ref in svc.volumes_from
+            if ref.name.startswith("container:")
+        ]
+        for name in names:
+            out[name] = containers.get(name)
     return out
 
 
