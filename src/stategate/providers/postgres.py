@@ -33,6 +33,7 @@ from stategate.engines import Catalogue, EngineBuild, EngineUnavailable, discove
 from stategate.errors import ExternalError
 from stategate.evidence.records import compression
 from stategate.evidence.records.artifact import BackupWriter
+from stategate.evidence.records.steps import StepClock
 from stategate.providers import pg_preflight, pg_schema
 from stategate.providers.access import PostgresAccess
 from stategate.providers.base import (
@@ -554,7 +555,9 @@ class PostgresProvider:
         return None  # every backup stores its listing part
 
     @contextmanager
-    def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[PostgresProvider]:
+    def restore(
+        self, backup: StoredBackup, engine: Engine, steps: StepClock | None = None
+    ) -> Iterator[PostgresProvider]:
         if backup.version is None:
             raise EngineUnavailable(
                 "engine-unavailable: the backup record does not say which PostgreSQL version "
@@ -562,9 +565,14 @@ class PostgresProvider:
             )
         major = pg_version(backup.version).split(".")[0]
         preload = backup.settings.get(PRELOAD, "")
-        with engine.postgres(self.access.user, major, preload=preload) as access:
+        clock = steps or StepClock()
+        with ExitStack() as held:
+            with clock.step("sandbox-start"):
+                access = held.enter_context(
+                    engine.postgres(self.access.user, major, preload=preload)
+                )
             restored = PostgresProvider.restored(access, backup.fingerprint)
-            restored.load(backup)
+            restored.load(backup, clock)
             if self.app is not None:
                 restored.app = replace(access, user=self.app.user, password=self.app.password)
                 if not restored.role_passwords and self.app.password:
@@ -603,13 +611,16 @@ class PostgresProvider:
             schema_level=pg_schema.level_of(fingerprint.items),
         )
 
-    def load(self, backup: StoredBackup) -> None:
+    def load(self, backup: StoredBackup, steps: StepClock | None = None) -> None:
+        clock = steps or StepClock()
         names = [p.name for p in backup.parts]
         if GLOBALS_PART in names:
-            self._load_globals(backup.directory / GLOBALS_PART)
+            with clock.step("restore-globals"):
+                self._load_globals(backup.directory / GLOBALS_PART)
         for name in names:
             if name.startswith("db/"):
-                self._restore_db(backup.directory, name)
+                with clock.step(f"restore-db {part_db(name)}"):
+                    self._restore_db(backup.directory, name)
 
     def _load_globals(self, path: Path) -> None:
         """Roles, memberships, settings, tablespaces: every statement must succeed
