@@ -132,6 +132,7 @@ def drilled(
                 outcome.result = "error"
         if outcome.reason:
             outcome.reason = execute.mask(outcome.reason, source.secrets())
+        clock.steps[:] = clock.masked(source.secrets())  # a failed step holds the error
         stack.callback(_start_teardown, outcome)
         yield Drilled(outcome, box if outcome.sandbox is not None else None, source)
 

@@ -178,7 +178,7 @@ def run_rehearsal(
         backup_record=backup.rel,
         backup_record_sha256=backup.sha256,
         engine=engine.info(),
-        steps=steps.steps,
+        steps=steps.masked(source.secrets()),
         fingerprint=outcome.comparison,
         smoke=outcome.smoke,
         rollback=rollback,

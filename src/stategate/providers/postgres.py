@@ -46,7 +46,9 @@ from stategate.providers.base import (
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.pg_preflight import globals_for
 from stategate.sandbox.engine import Engine
+from stategate.sandbox.leftovers import mark_owner, remove_sandbox
 from stategate.sandbox.pg_upgrade import settings_of
+from stategate.sandbox.servers import restore_jobs
 
 GLOBALS_PART = "globals.sql"
 TEMPLATE_DBS = pg_preflight.IN_PLACE_DBS
@@ -675,16 +677,30 @@ class PostgresProvider:
             *target,
         ]
         path = directory / name
+        jobs = restore_jobs()
         if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
             done = execute.run(
-                [*argv, str(path)], env=self.access.env(), secrets=self.secrets(), timeout=None
+                [*argv, f"--jobs={jobs}", str(path)],
+                env=self.access.env(),
+                secrets=self.secrets(),
+                timeout=None,
             )
+        elif jobs > 1:
+            # parallel jobs need the archive as a file they can seek in: the part is
+            # decompressed (its whole frame and checksum checked) next to the sandbox
+            with archive_file(path, name) as archive:
+                done = execute.run(
+                    [*argv, "--format=custom", f"--jobs={jobs}", str(archive)],
+                    env=self.access.env(),
+                    secrets=self.secrets(),
+                    timeout=None,
+                )
         else:
-            # pg_restore reads a custom-format archive from a pipe in one pass
-            with compression.decompressing(path, name) as archive:
+            # one job reads a custom-format archive from a pipe in one pass
+            with compression.decompressing(path, name) as stream:
                 done = execute.feed(
                     execute.with_stdio_buffers([*argv, "--format=custom"], stdin=True),
-                    archive,
+                    stream,
                     env=self.access.env(),
                     secrets=self.secrets(),
                 )
@@ -703,6 +719,24 @@ class PostgresProvider:
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, postgres=self.app or self.access)
+
+
+@contextmanager
+def archive_file(path: Path, name: str) -> Iterator[Path]:
+    """The zstd part ``path`` decompressed into a private temporary folder (removed on
+    exit, or by the next sandbox's sweep if this process is killed). Yields only once
+    the whole frame and its checksum held: a damaged part is an error before any of it
+    is restored."""
+    root = Path(tempfile.mkdtemp(prefix="stategate-pg-restore-"))
+    try:
+        mark_owner(root)
+        target = root / "archive.dump"
+        with compression.decompressing(path, name) as stream, open(target, "wb") as out:
+            while chunk := stream.read(compression.CHUNK):
+                out.write(chunk)
+        yield target
+    finally:
+        remove_sandbox(root)
 
 
 def _fingerprint_db(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from stategate.errors import StategateError
+from stategate.execute import mask
 from stategate.evidence.records.predicates import RehearsalStep
 from stategate.sandbox.engine import EngineUnavailable
 
@@ -53,6 +54,10 @@ class StepClock:
         result = "fail" if notes.failed else "pass"
         detail = "; ".join(d for d in notes.detail if d)
         self.add(name, result, time.monotonic() - started, detail)
+
+    def masked(self, secrets: tuple[str, ...]) -> list[RehearsalStep]:
+        """The steps, with any secret in their details masked (a tool's error text)."""
+        return [s.model_copy(update={"detail": mask(s.detail, secrets)}) for s in self.steps]
 
     def add(self, name: str, result: str, seconds: float, detail: str = "") -> None:
         self.steps.append(
