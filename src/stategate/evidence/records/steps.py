@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from stategate.errors import StategateError
-from stategate.execute import mask
 from stategate.evidence.records.predicates import RehearsalStep
+from stategate.execute import mask
 from stategate.sandbox.engine import EngineUnavailable
 
 
