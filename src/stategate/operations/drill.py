@@ -4,6 +4,11 @@
 restore into a sandbox, compare fingerprints, run the smoke contract) and keeps
 the sandbox up while its block runs, so the DR drill can hold every module's
 sandbox up together and run cross-module checks against them.
+
+Each step is timed (``steps`` in the record, shown by the CLI and the status page),
+so an operator sees where a drill's time goes. A PostgreSQL sandbox of the local
+engine is a throwaway cluster tuned for the load (``sandbox.servers.restore_settings``)
+restored with one pg_restore job per core, and fingerprinted one connection per core.
 """
 
 from __future__ import annotations
