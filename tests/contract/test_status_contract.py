@@ -68,6 +68,9 @@ def test_status_contract() -> None:
         "engine": "redis 7.2.5",
         "record": "evidence/backup.json",
         "reason": None,
+        # added to v1 as an optional key (documents of earlier versions lack it): a
+        # restore drill's or rehearsal's steps, empty for the other kinds
+        "steps": [],
     }
     assert mod["timeline"] == [
         {

@@ -20,6 +20,7 @@ from stategate.evidence.records.predicates import (
     DrillPredicate,
     ModulePredicate,
     RehearsalPredicate,
+    RehearsalStep,
 )
 from stategate.evidence.records.typed import StoredRecord
 from stategate.evidence.trust.signer import load_evidence_key
@@ -159,6 +160,19 @@ def report_record(
     return int(ExitCode.OK if pred.result == "pass" else ExitCode.BLOCKED)
 
 
+def _step_lines(steps: list[RehearsalStep]) -> list[str]:
+    """Where a drill's time went: one line per step, with its share of the total."""
+    total = sum(s.duration_s for s in steps)
+    if not steps:
+        return []
+    lines = [f"steps: {total:.1f} s in all"]
+    for s in steps:
+        share = f", {s.duration_s / total:.0%}" if total > 0 else ""
+        status = "" if s.result == "pass" else f" {s.result}"
+        lines.append(f"  {s.name}: {s.duration_s:.2f} s{share}{status}")
+    return lines
+
+
 def _signer_text(record: StoredRecord) -> str:
     return f"{record.signer.name or 'unknown'} ({record.signer.keyid})"
 
@@ -212,6 +226,7 @@ def _details(pred: ModulePredicate) -> list[str]:
             )
             lines += [f"  {e}" for e in fp.examples]
         lines += [f"smoke {o.name}: {o.result} {o.detail}" for o in pred.smoke]
+        lines += _step_lines(pred.steps)
         lines += [f"the backup's finding: {f}" for f in pred.findings]
     elif isinstance(pred, RehearsalPredicate):
         lines.append(

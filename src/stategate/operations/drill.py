@@ -4,6 +4,11 @@
 restore into a sandbox, compare fingerprints, run the smoke contract) and keeps
 the sandbox up while its block runs, so the DR drill can hold every module's
 sandbox up together and run cross-module checks against them.
+
+Each step is timed (``steps`` in the record, shown by the CLI and the status page),
+so an operator sees where a drill's time goes. A PostgreSQL sandbox of the local
+engine is a throwaway cluster tuned for the load (``sandbox.servers.restore_settings``)
+restored with one pg_restore job per core, and fingerprinted one connection per core.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from types import TracebackType
 
 from stategate import execute
 from stategate.errors import StategateError
@@ -24,6 +31,7 @@ from stategate.evidence.records.predicates import (
     Subject,
     statement,
 )
+from stategate.evidence.records.steps import StepClock
 from stategate.evidence.records.typed import StoredRecord, find_backup, new_id, write_record
 from stategate.operations.context import ModuleContext, now
 from stategate.operations.restore import (
@@ -53,6 +61,8 @@ class DrillOutcome:
     smoke: list[CheckOutcome] = field(default_factory=list)
     read_from: StoredCopy | None = None  # the repository the backup was read back from
     warnings: list[str] = field(default_factory=list)  # the restore's tools', masked
+    clock: StepClock = field(default_factory=StepClock)  # each step's duration
+    teardown_from: float | None = None  # when tearing the sandbox down started
 
     def failed(self, result: Result, reason: str) -> None:
         if self.result == "pass" or (self.result == "fail" and result == "error"):
@@ -85,25 +95,36 @@ def drilled(
     source = provider_for(ctx.require_config(), ctx.repo)
     bpred = backup_predicate(backup)
     outcome = DrillOutcome()
+    clock = outcome.clock
     box: Sandbox | None = None
     with ExitStack() as stack:
+        # the last thing unwound; the first one pushed after the sandbox is up starts it
+        stack.push(partial(_end_teardown, outcome))
         try:
-            stored = stack.enter_context(
-                fetched_backup(ctx, backup, source, engine_version, repository)
-            )
+            with clock.step("verify-artifacts"):
+                stored = stack.enter_context(
+                    fetched_backup(ctx, backup, source, engine_version, repository)
+                )
             outcome.verified = True
             outcome.read_from = stored.read_from
             with ctx.progress(f"restore {ctx.module_id} into a sandbox", None):
-                box = stack.enter_context(restored_sandbox(source, stored, engine, bpred.source))
+                box = stack.enter_context(
+                    restored_sandbox(source, stored, engine, bpred.source, clock)
+                )
             outcome.sandbox = box.info
             outcome.warnings = [
                 execute.mask(w, source.secrets()) for w in box.provider.restore_warnings
             ]
-            with ctx.progress(f"fingerprint sandbox of {ctx.module_id}", None):
+            with (
+                ctx.progress(f"fingerprint sandbox of {ctx.module_id}", None),
+                clock.step("fingerprint"),
+            ):
                 observed = box.provider.fingerprint()
                 read_by = int(time.time() * 1000)  # keys with a TTL may have expired by then
+            with clock.step("compare"):
                 outcome.comparison = compare(stored.fingerprint, observed, now_ms=read_by)
-            outcome.smoke = run_checks(ctx.smoke, box.target, source.secrets())
+            with clock.step("smoke"):
+                outcome.smoke = run_checks(ctx.smoke, box.target, source.secrets())
             judge(outcome)
         except ArtifactMismatch as exc:
             outcome.failed("fail", str(exc))
@@ -116,7 +137,27 @@ def drilled(
                 outcome.result = "error"
         if outcome.reason:
             outcome.reason = execute.mask(outcome.reason, source.secrets())
+        clock.steps[:] = clock.masked(source.secrets())  # a failed step holds the error
+        stack.callback(_start_teardown, outcome)
         yield Drilled(outcome, box if outcome.sandbox is not None else None, source)
+
+
+def _start_teardown(outcome: DrillOutcome) -> None:
+    outcome.teardown_from = time.monotonic()
+
+
+def _end_teardown(
+    outcome: DrillOutcome,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    """The sandbox stopped and removed, the fetched copy of the backup deleted (or an
+    exception on the way, which goes on)."""
+    if outcome.teardown_from is not None:
+        result = "pass" if exc is None else "fail"
+        detail = "" if exc is None else f"{type(exc).__name__} while tearing down"
+        outcome.clock.add("teardown", result, time.monotonic() - outcome.teardown_from, detail)
 
 
 def judge(outcome: DrillOutcome) -> None:
@@ -185,6 +226,7 @@ def run_restore_drill(
         sandbox=outcome.sandbox,
         fingerprint=outcome.comparison,
         smoke=outcome.smoke,
+        steps=outcome.clock.steps,
         findings=[
             *bpred.findings,
             *presence_findings(outcome.comparison),

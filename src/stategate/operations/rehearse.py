@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack
 from pathlib import Path
 
 from stategate import execute
@@ -32,11 +30,11 @@ from stategate.evidence.records.predicates import (
     BackupPredicate,
     InPlaceUpgrade,
     RehearsalPredicate,
-    RehearsalStep,
     RollbackFinding,
     Subject,
     statement,
 )
+from stategate.evidence.records.steps import StepClock
 from stategate.evidence.records.typed import (
     StoredRecord,
     list_records,
@@ -58,49 +56,6 @@ from stategate.providers.registry import provider_for
 from stategate.sandbox.engine import Engine, EngineName, EngineUnavailable
 from stategate.sandbox.select import engine_for
 from stategate.smoke.checks import run_checks
-
-
-@dataclass
-class _Step:
-    detail: list[str] = field(default_factory=list)
-    failed: bool = False
-
-    def append(self, text: str) -> None:
-        self.detail.append(text)
-
-
-@dataclass
-class _Steps:
-    steps: list[RehearsalStep] = field(default_factory=list)
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[_Step]:
-        """Time a step; the block adds details or marks it failed; an exception fails it
-        (and propagates)."""
-        started = time.monotonic()
-        current = _Step()
-        try:
-            yield current
-        except EngineUnavailable as exc:
-            self._add(name, "error", str(exc), started)
-            raise
-        except (StategateError, OSError) as exc:
-            self._add(name, "fail", str(exc), started)
-            raise
-        result = "fail" if current.failed else "pass"
-        self._add(name, result, "; ".join(d for d in current.detail if d), started)
-
-    def _add(self, name: str, result: str, detail: str, started: float) -> None:
-        self.steps.append(
-            RehearsalStep.model_validate(
-                {
-                    "name": name,
-                    "result": result,
-                    "detail": detail,
-                    "duration_s": round(time.monotonic() - started, 3),
-                }
-            )
-        )
 
 
 def target_entry(packet: LoadedPacket, module_id: str) -> PacketModule:
@@ -163,7 +118,7 @@ def run_rehearsal(
     bpred = backup_predicate(backup)
     engine = engine_for(config.sandbox, override=engine_name, module_image=entry.to)
     started = now()
-    steps = _Steps()
+    steps = StepClock()
     outcome = DrillOutcome()
     rollback = RollbackFinding(kind="unknown", detail="the rehearsal did not get that far")
     in_place: InPlaceUpgrade | None = None
@@ -223,7 +178,7 @@ def run_rehearsal(
         backup_record=backup.rel,
         backup_record_sha256=backup.sha256,
         engine=engine.info(),
-        steps=steps.steps,
+        steps=steps.masked(source.secrets()),
         fingerprint=outcome.comparison,
         smoke=outcome.smoke,
         rollback=rollback,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from stategate.errors import ExternalError, InputError
 from stategate.evidence.records.artifact import PartInfo, StoredPart
 from stategate.evidence.records.predicates import Artifact, BackupPredicate, SourceInfo
+from stategate.evidence.records.steps import StepClock
 from stategate.evidence.records.typed import StoredRecord
 from stategate.operations.context import ModuleContext, host_port
 from stategate.providers.base import (
@@ -90,27 +91,40 @@ class Sandbox:
 
 @contextmanager
 def restored_sandbox(
-    source: Provider, backup: StoredBackup, engine: Engine, recorded: SourceInfo
+    source: Provider,
+    backup: StoredBackup,
+    engine: Engine,
+    recorded: SourceInfo,
+    steps: StepClock | None = None,
 ) -> Iterator[Sandbox]:
-    """Restore ``backup`` into a fresh sandbox; refuse one that is the source itself."""
-    with source.restore(backup, engine) as copy:
-        identity, address = copy.identity(), copy.address()
-        same_identity = recorded.identity is not None and identity == recorded.identity
-        here, there = host_port(address), host_port(source.address())
-        if same_identity or address == source.address() or (here and here == there):
-            raise ExternalError(
-                f"refused: the sandbox at {address} resolves to the source {source.address()}"
-            )
-        info = SourceInfo(
-            address=address,
-            identity=identity,
-            server_version=copy.server_version(),
-            settings=copy.settings(),
+    """Restore ``backup`` into a fresh sandbox; refuse one that is the source itself.
+    ``steps``: where the restore's steps are timed."""
+    clock = steps or StepClock()
+    with source.restore(backup, engine, clock) as copy:
+        with clock.step("sandbox-check"):
+            sandbox = _checked(source, copy, recorded)
+        yield sandbox
+
+
+def _checked(source: Provider, copy: Provider, recorded: SourceInfo) -> Sandbox:
+    """``copy`` described, once it is known not to be the source itself."""
+    identity, address = copy.identity(), copy.address()
+    same_identity = recorded.identity is not None and identity == recorded.identity
+    here, there = host_port(address), host_port(source.address())
+    if same_identity or address == source.address() or (here and here == there):
+        raise ExternalError(
+            f"refused: the sandbox at {address} resolves to the source {source.address()}"
         )
-        target = copy.smoke_target("sandbox")
-        if here and there:
-            target.rewrites[f"{there[0]}:{there[1]}"] = f"{here[0]}:{here[1]}"
-            src = source.address()
-            if "://" not in src and src.count(":") == 1:
-                target.rewrites[src] = f"{here[0]}:{here[1]}"
-        yield Sandbox(copy, info, target)
+    info = SourceInfo(
+        address=address,
+        identity=identity,
+        server_version=copy.server_version(),
+        settings=copy.settings(),
+    )
+    target = copy.smoke_target("sandbox")
+    if here and there:
+        target.rewrites[f"{there[0]}:{there[1]}"] = f"{here[0]}:{here[1]}"
+        src = source.address()
+        if "://" not in src and src.count(":") == 1:
+            target.rewrites[src] = f"{here[0]}:{here[1]}"
+    return Sandbox(copy, info, target)

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 from stategate.evidence.records.artifact import BackupWriter, PartInfo
 from stategate.evidence.records.predicates import StoredCopy
+from stategate.evidence.records.steps import StepClock
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access, VolumeAccess
 from stategate.providers.fingerprint import Fingerprint
 from stategate.sandbox.engine import Engine
@@ -147,8 +148,11 @@ class Provider(Protocol):
         whose backups store no listing (None: the listing part holds it)."""
         ...
 
-    def restore(self, backup: StoredBackup, engine: Engine) -> AbstractContextManager[Provider]:
-        """Start a throwaway server holding ``backup``; yield a provider bound to it."""
+    def restore(
+        self, backup: StoredBackup, engine: Engine, steps: StepClock | None = None
+    ) -> AbstractContextManager[Provider]:
+        """Start a throwaway server holding ``backup``; yield a provider bound to it.
+        ``steps``: where the restore's own steps (sandbox start, load) are timed."""
         ...
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget: ...

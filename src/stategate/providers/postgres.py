@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from stategate.engines import Catalogue, EngineBuild, EngineUnavailable, discove
 from stategate.errors import ExternalError
 from stategate.evidence.records import compression
 from stategate.evidence.records.artifact import BackupWriter
+from stategate.evidence.records.steps import StepClock
 from stategate.providers import pg_preflight, pg_schema
 from stategate.providers.access import PostgresAccess
 from stategate.providers.base import (
@@ -45,7 +47,9 @@ from stategate.providers.base import (
 from stategate.providers.fingerprint import Fingerprint, FingerprintItem
 from stategate.providers.pg_preflight import globals_for
 from stategate.sandbox.engine import Engine
+from stategate.sandbox.leftovers import mark_owner, remove_sandbox
 from stategate.sandbox.pg_upgrade import settings_of
+from stategate.sandbox.servers import restore_jobs
 
 GLOBALS_PART = "globals.sql"
 TEMPLATE_DBS = pg_preflight.IN_PLACE_DBS
@@ -303,11 +307,63 @@ class PostgresProvider:
             items: list[FingerprintItem] = self._cluster_items()
             for db in self._list_databases():
                 with self.connect(db) as conn:
-                    items += _fingerprint_db(conn, db, self.methods)
+                    if self.backed_up is not None:  # a sandbox, idle but for this
+                        items += self._fingerprint_tables_in_parallel(conn, db)
+                    else:
+                        items += _fingerprint_db(conn, db, self.methods)
                     if self.schema:
                         items += pg_schema.sequence_positions(conn, db)
                         items += pg_schema.schema_items(conn, db, self.schema_level)
         return Fingerprint(items)
+
+    def _fingerprint_tables_in_parallel(
+        self, conn: psycopg.Connection[tuple[object, ...]], db: str
+    ) -> list[FingerprintItem]:
+        """:func:`_fingerprint_db` with the tables shared among one connection per core,
+        largest first: each table is still read once, by one query. Only for a sandbox:
+        nothing writes to it, so what the connections read is one state."""
+        tables = conn.execute(_TABLES).fetchall()
+        columns = _table_columns(conn, [str(r[3]) for r in tables if r[2] == "r"])
+        rows = conn.execute(
+            "SELECT c.oid::text, pg_relation_size(c.oid) FROM pg_class c "
+            "WHERE c.oid = ANY(%s::oid[])",
+            ([str(r[3]) for r in tables],),
+        ).fetchall()
+        sizes = {str(oid): int(str(size)) for oid, size in rows}
+        queue = sorted(tables, key=lambda r: -sizes.get(str(r[3]), 0))
+        jobs = min(restore_jobs(), max(1, len(queue)))
+        lock = threading.Lock()
+
+        def work(own: psycopg.Connection[tuple[object, ...]]) -> list[FingerprintItem]:
+            done: list[FingerprintItem] = []
+            try:
+                while True:
+                    with lock:
+                        if not queue:
+                            return done
+                        schema, rel, kind, oid = queue.pop(0)
+                    name = f"{schema}.{rel}"
+                    if kind == "S":  # only its presence counts (see _fingerprint_db)
+                        done.append(FingerprintItem(db, name, 0, "sequence"))
+                        continue
+                    ident = sql.Identifier(str(schema), str(rel))
+                    expected = (self.methods or {}).get((db, name))
+                    cols = columns.get(str(oid), [])
+                    done.append(_table_item(own, db, name, ident, cols, expected))
+            except BaseException:
+                with lock:
+                    queue.clear()  # the others stop after their current table
+                raise
+
+        if jobs <= 1:
+            return work(conn)
+        with ExitStack() as held, ThreadPoolExecutor(jobs - 1) as pool:
+            others = [held.enter_context(self.connect(db)) for _ in range(jobs - 1)]
+            futures = [pool.submit(work, other) for other in others]
+            items = work(conn)
+            for future in futures:
+                items += future.result()
+        return items
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -554,7 +610,9 @@ class PostgresProvider:
         return None  # every backup stores its listing part
 
     @contextmanager
-    def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[PostgresProvider]:
+    def restore(
+        self, backup: StoredBackup, engine: Engine, steps: StepClock | None = None
+    ) -> Iterator[PostgresProvider]:
         if backup.version is None:
             raise EngineUnavailable(
                 "engine-unavailable: the backup record does not say which PostgreSQL version "
@@ -562,9 +620,14 @@ class PostgresProvider:
             )
         major = pg_version(backup.version).split(".")[0]
         preload = backup.settings.get(PRELOAD, "")
-        with engine.postgres(self.access.user, major, preload=preload) as access:
+        clock = steps or StepClock()
+        with ExitStack() as held:
+            with clock.step("sandbox-start"):
+                access = held.enter_context(
+                    engine.postgres(self.access.user, major, preload=preload)
+                )
             restored = PostgresProvider.restored(access, backup.fingerprint)
-            restored.load(backup)
+            restored.load(backup, clock)
             if self.app is not None:
                 restored.app = replace(access, user=self.app.user, password=self.app.password)
                 if not restored.role_passwords and self.app.password:
@@ -603,13 +666,16 @@ class PostgresProvider:
             schema_level=pg_schema.level_of(fingerprint.items),
         )
 
-    def load(self, backup: StoredBackup) -> None:
+    def load(self, backup: StoredBackup, steps: StepClock | None = None) -> None:
+        clock = steps or StepClock()
         names = [p.name for p in backup.parts]
         if GLOBALS_PART in names:
-            self._load_globals(backup.directory / GLOBALS_PART)
+            with clock.step("restore-globals"):
+                self._load_globals(backup.directory / GLOBALS_PART)
         for name in names:
             if name.startswith("db/"):
-                self._restore_db(backup.directory, name)
+                with clock.step(f"restore-db {part_db(name)}"):
+                    self._restore_db(backup.directory, name)
 
     def _load_globals(self, path: Path) -> None:
         """Roles, memberships, settings, tablespaces: every statement must succeed
@@ -664,16 +730,30 @@ class PostgresProvider:
             *target,
         ]
         path = directory / name
+        jobs = restore_jobs()
         if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
             done = execute.run(
-                [*argv, str(path)], env=self.access.env(), secrets=self.secrets(), timeout=None
+                [*argv, f"--jobs={jobs}", str(path)],
+                env=self.access.env(),
+                secrets=self.secrets(),
+                timeout=None,
             )
+        elif jobs > 1:
+            # parallel jobs need the archive as a file they can seek in: the part is
+            # decompressed (its whole frame and checksum checked) next to the sandbox
+            with archive_file(path, name) as archive:
+                done = execute.run(
+                    [*argv, "--format=custom", f"--jobs={jobs}", str(archive)],
+                    env=self.access.env(),
+                    secrets=self.secrets(),
+                    timeout=None,
+                )
         else:
-            # pg_restore reads a custom-format archive from a pipe in one pass
-            with compression.decompressing(path, name) as archive:
+            # one job reads a custom-format archive from a pipe in one pass
+            with compression.decompressing(path, name) as stream:
                 done = execute.feed(
                     execute.with_stdio_buffers([*argv, "--format=custom"], stdin=True),
-                    archive,
+                    stream,
                     env=self.access.env(),
                     secrets=self.secrets(),
                 )
@@ -692,6 +772,24 @@ class PostgresProvider:
 
     def smoke_target(self, name: Literal["source", "sandbox"]) -> SmokeTarget:
         return SmokeTarget(name=name, postgres=self.app or self.access)
+
+
+@contextmanager
+def archive_file(path: Path, name: str) -> Iterator[Path]:
+    """The zstd part ``path`` decompressed into a private temporary folder (removed on
+    exit, or by the next sandbox's sweep if this process is killed). Yields only once
+    the whole frame and its checksum held: a damaged part is an error before any of it
+    is restored."""
+    root = Path(tempfile.mkdtemp(prefix="stategate-pg-restore-"))
+    try:
+        mark_owner(root)
+        target = root / "archive.dump"
+        with compression.decompressing(path, name) as stream, open(target, "wb") as out:
+            while chunk := stream.read(compression.CHUNK):
+                out.write(chunk)
+        yield target
+    finally:
+        remove_sandbox(root)
 
 
 def _fingerprint_db(

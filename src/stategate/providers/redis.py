@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from io import BufferedReader
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, cast
@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Literal, cast
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.evidence.records.artifact import BackupWriter
+from stategate.evidence.records.steps import StepClock
 from stategate.providers.access import RedisAccess
 from stategate.providers.base import (
     BackupHooks,
@@ -410,7 +411,9 @@ class RedisProvider:
                 held = keep
 
     @contextmanager
-    def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[RedisProvider]:
+    def restore(
+        self, backup: StoredBackup, engine: Engine, steps: StepClock | None = None
+    ) -> Iterator[RedisProvider]:
         items = backup.fingerprint.items
         legacy = bool(items) and len(items[0].digest.rpartition(":")[2]) == LEGACY_DIGEST_HEX
         state = _stored_state(backup.directory)
@@ -419,7 +422,11 @@ class RedisProvider:
             acl=(state.acl or ()) if state else (),
             config={k: v for k, v in backup.settings.items() if k in TAKEN_SETTINGS},
         )
-        with engine.redis(backup.directory / RDB_PART, backup.version, setup) as access:
+        with ExitStack() as held:
+            with (steps or StepClock()).step("sandbox-start-and-load"):  # it loads the RDB
+                access = held.enter_context(
+                    engine.redis(backup.directory / RDB_PART, backup.version, setup)
+                )
             app = None
             if setup.acl:  # the application's own user, restored with the rest
                 app = RedisAccess(

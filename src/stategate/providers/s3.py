@@ -28,7 +28,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -42,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.evidence.records.artifact import BackupWriter, safe_part_name
+from stategate.evidence.records.steps import StepClock
 from stategate.providers import s3_settings
 from stategate.providers.access import S3Access
 from stategate.providers.base import BackupHooks, BackupOutput, Origin, SmokeTarget, StoredBackup
@@ -272,25 +273,33 @@ class S3Provider:
         return None  # every backup stores its listing part
 
     @contextmanager
-    def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[S3Provider]:
+    def restore(
+        self, backup: StoredBackup, engine: Engine, steps: StepClock | None = None
+    ) -> Iterator[S3Provider]:
+        clock = steps or StepClock()
         manifest = (
             parse_manifest((backup.directory / MANIFEST_PART).read_bytes())
             if MANIFEST_PART in {p.name for p in backup.parts}
             else None
         )
         layout = manifest.layout if manifest is not None else 1
-        with engine.s3() as access:
+        with ExitStack() as held:
+            with clock.step("sandbox-start"):
+                access = held.enter_context(engine.s3())
             if manifest is not None:
                 buckets = [b.bucket for b in manifest.buckets]
             else:
                 groups = {i.group for i in backup.fingerprint.items}
                 buckets = sorted(groups | set(self.access.buckets))
             restored = S3Provider(replace(access, buckets=tuple(buckets)), layout=layout)
-            if manifest is not None:
-                restored.unsupported_before = {b.bucket: b.unsupported for b in manifest.buckets}
-                restored._load(backup.directory, manifest)
-            else:
-                restored._load_layout1(backup.directory, backup.fingerprint, buckets)
+            with clock.step("restore-objects"):
+                if manifest is not None:
+                    restored.unsupported_before = {
+                        b.bucket: b.unsupported for b in manifest.buckets
+                    }
+                    restored._load(backup.directory, manifest)
+                else:
+                    restored._load_layout1(backup.directory, backup.fingerprint, buckets)
             yield restored
 
     def _load(self, directory: Path, manifest: Manifest) -> None:

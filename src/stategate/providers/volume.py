@@ -38,6 +38,7 @@ from typing import IO, Literal, NamedTuple
 from stategate import execute
 from stategate.errors import ExternalError
 from stategate.evidence.records.artifact import CHUNK, BackupWriter, HashingFile
+from stategate.evidence.records.steps import StepClock
 from stategate.providers.access import VolumeAccess
 from stategate.providers.base import BackupHooks, BackupOutput, Origin, SmokeTarget, StoredBackup
 from stategate.providers.fingerprint import FIELDS, Fingerprint, FingerprintItem
@@ -174,7 +175,9 @@ class VolumeProvider:
         return None  # every backup stores its listing part
 
     @contextmanager
-    def restore(self, backup: StoredBackup, engine: Engine) -> Iterator[VolumeProvider]:
+    def restore(
+        self, backup: StoredBackup, engine: Engine, steps: StepClock | None = None
+    ) -> Iterator[VolumeProvider]:
         legacy = not any(i.digest.startswith(FIELDS) for i in backup.fingerprint.items)
         with engine.volume() as sandbox:
             # one level down: the archive's "." gives the volume its own mode (0755, say)
@@ -182,7 +185,8 @@ class VolumeProvider:
             sandbox.chmod(0o700)
             target = sandbox / "volume"
             target.mkdir()
-            warnings = extract_safely(backup.directory / TAR_PART, target)
+            with (steps or StepClock()).step("restore-files"):
+                warnings = extract_safely(backup.directory / TAR_PART, target)
             for line in warnings:  # the comparison fails on what is lost; this says why
                 log.warning(
                     "%s",

@@ -80,6 +80,15 @@ class Mark:
 
 
 @dataclass(frozen=True)
+class StepTime:
+    """One step of a drill or rehearsal and how long it took."""
+
+    name: str
+    seconds: float
+    result: str  # pass | fail | error | skipped
+
+
+@dataclass(frozen=True)
 class Cell:
     """One kind of evidence of one module: its newest record, judged."""
 
@@ -92,6 +101,13 @@ class Cell:
     engine: str | None = None  # e.g. "postgres 16.4"
     record: str | None = None
     reason: str | None = None  # why it failed or does not verify
+    # a restore drill's or rehearsal's steps in the order they ran (older records: none)
+    steps: tuple[StepTime, ...] = ()
+
+    @property
+    def took(self) -> float | None:
+        """The steps' total (None without steps)."""
+        return sum(s.seconds for s in self.steps) if self.steps else None
 
 
 @dataclass(frozen=True)
@@ -254,6 +270,9 @@ def _entries(
         where = pred.engine.name if pred.engine else None
         engine = _engine(pred.provider, pred.source.server_version, where)
     state, age = _judge(pred.kind, pred.result, pred.finished, limits, now)
+    steps: tuple[StepTime, ...] = ()
+    if isinstance(pred, DrillPredicate | RehearsalPredicate):
+        steps = tuple(StepTime(s.name, s.duration_s, s.result) for s in pred.steps)
     replica = isinstance(pred, BackupPredicate) and pred.source.role == "replica"
     mark = Mark(pred.kind, pred.finished, pred.result, record.rel, counts=not replica)
     cell = Cell(
@@ -266,6 +285,7 @@ def _entries(
         engine,
         record.rel,
         _why(state, pred.reason, pred.finished),
+        steps,
     )
     return [(pred.module, mark, cell)]
 

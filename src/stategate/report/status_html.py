@@ -18,7 +18,7 @@ from stategate.report.status_svg import (
     legend_items,
     timeline_svg,
 )
-from stategate.report.status_table import age_text, cell_summary
+from stategate.report.status_table import age_text, cell_summary, steps_summary
 
 CSS = """
 *{box-sizing:border-box}
@@ -48,6 +48,8 @@ vertical-align:top}
 .none .state{font-weight:400}
 .engine{display:block;font-size:.85rem}
 .why{display:block;font-size:.8rem}
+.steps{font-size:.8rem}
+.steps ol{margin:.2rem 0;padding-left:1.2rem}
 .label{display:none}
 .timeline{width:100%;height:auto;min-width:640px;display:block;background:#fff}
 .legend{display:flex;flex-wrap:wrap;gap:6px 16px;padding:0;list-style:none;font-size:.9rem}
@@ -77,6 +79,17 @@ def _cell(cell: Cell) -> str:
         body += f'<span class="sub">{cell.finished:%Y-%m-%d %H:%M}Z</span>'
     if cell.reason:
         body += f'<span class="why">{escape(_short(cell))}</span>'
+    took = steps_summary(cell)
+    if took:
+        items = "".join(
+            f"<li>{escape(s.name)}: {s.seconds:.2f} s"
+            + ("" if s.result == "pass" else f" ({escape(s.result)})")
+            + "</li>"
+            for s in cell.steps
+        )
+        body += (
+            f'<details class="steps"><summary>{escape(took)}</summary><ol>{items}</ol></details>'
+        )
     title = f' title="{escape(cell.record)}"' if cell.record else ""
     return f'<td class="{cell.state.value}"{title}>{body}</td>'
 

@@ -7,11 +7,14 @@ Shape (times are UTC ISO 8601, ages in hours rounded to 0.1)::
      "attention": N,                       # cells that are not fresh (or not needed)
      "modules": [{"id", "classes", "tier", "parent", "backup_reference",
                   "evidence": {KIND: {"state", "age_hours", "limit_hours", "finished",
-                                      "result", "engine", "record", "reason"}},
+                                      "result", "engine", "record", "reason",
+                                      "steps": [{"name", "result", "duration_s"}]}},
                   "timeline": [{"kind", "when", "result", "record", "counts"}]}],
      "untrusted": [{"record", "reason"}]}   # record files that do not verify
 
-``counts`` is false for a replica's backup (it counts for no apply gate, so no cell
+``steps`` is a restore drill's or rehearsal's steps in the order they ran, with their
+durations in seconds (empty for the other kinds, and for records written before steps
+were kept). ``counts`` is false for a replica's backup (it counts for no apply gate, so no cell
 shows it). KIND is one of backup, restore-drill, rehearsal, smoke, dr-drill; ``state`` one of
 fresh, stale, failed, untrusted, missing, none (see :mod:`stategate.report.status`).
 """
@@ -42,6 +45,9 @@ def _cell(cell: Cell) -> dict[str, Any]:
         "engine": cell.engine,
         "record": cell.record,
         "reason": cell.reason,
+        "steps": [
+            {"name": s.name, "result": s.result, "duration_s": s.seconds} for s in cell.steps
+        ],
     }
 
 

@@ -41,6 +41,23 @@ def cell_summary(cell: Cell, *, in_column: bool = False) -> str:
     return f"{cell.state.value}, {age}"
 
 
+def steps_summary(cell: Cell) -> str | None:
+    """``took 26.7 s, most in restore-db app (21.4 s)``; None without steps."""
+    took = cell.took
+    if took is None:
+        return None
+    slowest = max(cell.steps, key=lambda s: s.seconds)
+    return f"took {took:.1f} s, most in {slowest.name} ({slowest.seconds:.1f} s)"
+
+
+def steps_text(cell: Cell) -> str:
+    """Every step: ``verify-artifacts 0.08 s, sandbox-start 2.20 s, ...``."""
+    return ", ".join(
+        f"{s.name} {s.seconds:.2f} s" + ("" if s.result == "pass" else f" ({s.result})")
+        for s in cell.steps
+    )
+
+
 def module_summary(module: ModuleStatus) -> str:
     related = f"; parent {module.parent}" if module.parent else ""
     reference = "; backup reference" if module.backup_reference else ""
@@ -60,6 +77,9 @@ def status_table(model: StatusModel) -> Table:
             text = Text(cell_summary(cell, in_column=True), style=STYLES[cell.state])
             if cell.engine:
                 text.append(f"\n{cell.engine}", style="dim")
+            took = steps_summary(cell)
+            if took:
+                text.append(f"\n{took}", style="dim")
             cells.append(text)
         about = [*module.classes, f"tier {module.tier}"]
         about += [f"parent {module.parent}"] if module.parent else []
@@ -94,6 +114,8 @@ def status_lines(model: StatusModel) -> list[str]:
             )
             if cell.reason:
                 lines.append(f"     {'':<14} {cell.reason}")
+            if cell.steps:
+                lines.append(f"     {'':<14} steps: {steps_text(cell)}")
     if model.untrusted:
         lines.append("")
         lines.extend(untrusted_lines(model))

@@ -58,8 +58,15 @@ class LocalEngine:
         )
         if preload:
             self._detail += f"; shared_preload_libraries = '{preload}', as production's"
+        self._detail += (
+            "; tuned for the restore (wal_level minimal, autovacuum off, parallel pg_restore)"
+        )
         server = LocalPostgres(
-            bin_dir=bin_dir, superuser=superuser, check_passwords=True, preload=preload
+            bin_dir=bin_dir,
+            superuser=superuser,
+            check_passwords=True,
+            preload=preload,
+            restore_target=True,
         )
         with server as access:
             yield replace(access, tools=bin_dir)

@@ -118,6 +118,34 @@ def _start_on_a_port(
         raise
 
 
+def restore_jobs() -> int:
+    """How many pg_restore jobs a sandbox restore runs: one per core this process may
+    use (at most 8: beyond, the restore waits on the disk, not the cores)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def restore_settings() -> dict[str, str]:
+    """Settings of a throwaway cluster a backup is restored into, besides the ones every
+    non-durable cluster has (fsync, full_page_writes, synchronous_commit off): nothing
+    reads its WAL (no archive, no standby) and it is never crash-recovered; what was
+    restored is checked by its fingerprint, not by the server's bookkeeping.
+
+    - ``wal_level = minimal`` (needs ``max_wal_senders = 0``): a parallel pg_restore
+      truncates each table in the transaction that loads it, so the load and the index
+      builds write next to no WAL (measured: 16 MB instead of 224 MB for a 264 MB
+      database, and a fifth off the restore);
+    - ``autovacuum = off``: no vacuum or analyze of the freshly loaded tables competing
+      with the restore and the fingerprint for the cores.
+
+    A larger ``maintenance_work_mem`` was measured too and made no difference here.
+    """
+    return {"wal_level": "minimal", "max_wal_senders": "0", "autovacuum": "off"}
+
+
 def sandbox_hba(superuser: str) -> str:
     """A sandbox's pg_hba.conf: its superuser trusted on its socket, every other role
     asked for its password."""
@@ -139,8 +167,11 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
         port: int | None = None,
         check_passwords: bool = False,
         preload: str = "",
+        restore_target: bool = False,
     ) -> None:
         self.fixed_port = port
+        # a throwaway cluster a backup is restored into: tuned for the bulk load
+        self.restore_target = restore_target and not durable
         self.bin_dir = bin_dir
         self.superuser = superuser
         # every role but the superuser must give its password (md5: a SCRAM or an MD5
@@ -244,6 +275,8 @@ class LocalPostgres(_ServerContext[PostgresAccess]):
             "shared_buffers": "128MB",
             "logging_collector": "off",
         }
+        if self.restore_target:
+            settings.update(restore_settings())
         if self.preload:
             if "'" in self.preload or "\n" in self.preload:
                 raise ExternalError("shared_preload_libraries holds a quote or a line break")

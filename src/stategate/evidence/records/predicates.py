@@ -158,6 +158,15 @@ class BackupPredicate(_Common):
     )
 
 
+class RehearsalStep(_Model):
+    """One step of a rehearsal or a restore drill: its result and duration (seconds)."""
+
+    name: str
+    result: Literal["pass", "fail", "error", "skipped"]
+    detail: str = ""
+    duration_s: float
+
+
 class DrillPredicate(_Common):
     kind: Literal["restore-drill"] = "restore-drill"
     backup_id: str
@@ -171,6 +180,12 @@ class DrillPredicate(_Common):
     sandbox: SourceInfo | None = None
     fingerprint: Comparison | None = None
     smoke: list[CheckOutcome] = Field(default_factory=list)
+    steps: list[RehearsalStep] = Field(
+        default_factory=list,
+        description="The drill's steps in the order they ran, each with its duration: "
+        "one after another, so they add up to at most the drill's own time (empty in "
+        "records written before steps were kept).",
+    )
     findings: list[str] = Field(
         default_factory=list, description="The backup's findings: what this restore lacked."
     )
@@ -229,15 +244,6 @@ class DrDrillPredicate(_Run):
         default_factory=list,
         description="Stateful modules without an evidence: entry, so not part of the drill.",
     )
-
-
-class RehearsalStep(_Model):
-    """One step of an upgrade rehearsal, with its result and how long it took."""
-
-    name: str
-    result: Literal["pass", "fail", "error", "skipped"]
-    detail: str = ""
-    duration_s: float
 
 
 class RollbackFinding(_Model):
