@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -233,6 +234,9 @@ def restore_jobs(record: object) -> int | None:
             found = restore_jobs(item)
             if found is not None:
                 return found
+    if isinstance(record, str):  # a step's detail: "pg_restore --jobs=2"
+        jobs = re.search(r"--jobs=(\d+)", record)
+        return int(jobs.group(1)) if jobs else None
     return None
 
 

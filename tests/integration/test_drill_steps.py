@@ -84,6 +84,9 @@ def test_postgres_drill_records_its_steps(
     assert pred.result == "pass", pred.reason
     assert pred.fingerprint is not None and pred.fingerprint.match
     _check_steps(drill, POSTGRES_STEPS)
+    # the restore says how many jobs it ran (the benches give the bare pg_restore as many)
+    restore = next(s for s in pred.steps if s.name == "restore-db app")
+    assert restore.detail.startswith(f"pg_restore --jobs={jobs}"), restore.detail
     # the operator sees the breakdown
     lines = _details(pred)
     at = lines.index(next(line for line in lines if line.startswith("steps: ")))

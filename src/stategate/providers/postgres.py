@@ -674,8 +674,8 @@ class PostgresProvider:
                 self._load_globals(backup.directory / GLOBALS_PART)
         for name in names:
             if name.startswith("db/"):
-                with clock.step(f"restore-db {part_db(name)}"):
-                    self._restore_db(backup.directory, name)
+                with clock.step(f"restore-db {part_db(name)}") as notes:
+                    notes.append(self._restore_db(backup.directory, name))
 
     def _load_globals(self, path: Path) -> None:
         """Roles, memberships, settings, tablespaces: every statement must succeed
@@ -713,7 +713,9 @@ class PostgresProvider:
                 )
             )
 
-    def _restore_db(self, directory: Path, name: str) -> None:
+    def _restore_db(self, directory: Path, name: str) -> str:
+        """Restore one database part; how it was restored (the step's detail: the job
+        count, which the benches give the bare pg_restore too)."""
         db = part_db(name)
         # every database is created by the restore as pg_dump describes it, properties
         # (settings, ACL, comment, encoding, locale) included; the sandbox's own postgres
@@ -731,6 +733,7 @@ class PostgresProvider:
         ]
         path = directory / name
         jobs = restore_jobs()
+        how = f"pg_restore --jobs={jobs}"
         if not name.endswith(compression.SUFFIX):  # an earlier version's plain archive
             done = execute.run(
                 [*argv, f"--jobs={jobs}", str(path)],
@@ -750,6 +753,7 @@ class PostgresProvider:
                 )
         else:
             # one job reads a custom-format archive from a pipe in one pass
+            how = "pg_restore --jobs=1, streamed"
             with compression.decompressing(path, name) as stream:
                 done = execute.feed(
                     execute.with_stdio_buffers([*argv, "--format=custom"], stdin=True),
@@ -758,6 +762,7 @@ class PostgresProvider:
                     secrets=self.secrets(),
                 )
         self._warned(f"pg_restore {part_db(name)}", done.stderr)
+        return how
 
     def _warned(self, tool: str, stderr: bytes) -> None:
         """Keep what a restore step warned about (masked), for the drill's record."""
