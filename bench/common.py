@@ -240,6 +240,19 @@ def restore_jobs(record: object) -> int | None:
     return None
 
 
+def print_steps(row: str, record: object) -> None:
+    """The steps[] of stategate's record (the CLI's JSON) with their durations: where
+    its time went, beside the row's figures."""
+    steps = find(record, "steps")
+    if isinstance(steps, list):
+        parts = [
+            f"{s.get('name')} {float(s.get('duration_s', 0.0)):.2f}s"
+            for s in steps
+            if isinstance(s, dict)
+        ]
+        print(f"{row}, stategate's steps (last round): " + ", ".join(parts))
+
+
 def find(record: object, key: str) -> object:
     """The first value of ``key`` anywhere in a record (the CLI's JSON), else None."""
     if isinstance(record, dict):

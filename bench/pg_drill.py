@@ -21,6 +21,7 @@ from common import (
     paired,
     parser,
     postgres_bin,
+    print_steps,
     restore_jobs,
     rm,
     workdir,
@@ -88,6 +89,7 @@ def main() -> None:
         target="<= 1.30",
         detail=f"database {db_size / 1e6:.0f} MB, pg_restore {how}, scale {args.scale:g}",
     )
+    print_steps("restore drill", records[-1])
     ours_size = sum(f.stat().st_size for f in (work / "artifacts").rglob("*") if f.is_file())
     print(
         f"restore drill input: stategate {ours_size / 1e6:.1f} MB (zstd), "

@@ -29,10 +29,10 @@ from common import (
     bench_line,
     cli_job,
     cli_repo,
-    find,
     paired,
     parser,
     postgres_bin,
+    print_steps,
     restore_jobs,
     rm,
     workdir,
@@ -150,14 +150,7 @@ def main() -> None:
         detail=f"PostgreSQL 16 -> 18, database {db_size / 1e6:.0f} MB, pg_restore {how}, "
         f"scale {args.scale:g}",
     )
-    steps = find(records[-1], "steps")
-    if isinstance(steps, list):
-        parts = [
-            f"{s.get('name')} {float(s.get('duration_s', 0.0)):.2f}s"
-            for s in steps
-            if isinstance(s, dict)
-        ]
-        print("upgrade rehearsal, stategate's steps (last round): " + ", ".join(parts))
+    print_steps("upgrade rehearsal", records[-1])
     print(
         "upgrade rehearsal, bare steps (medians): "
         + ", ".join(f"{n} {statistics.median(v):.2f}s" for n, v in bare_steps.items())
