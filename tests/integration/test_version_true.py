@@ -213,6 +213,9 @@ def test_a_major_upgrade_to_18_is_rehearsed_in_place_with_the_flags_it_needs(
     assert pred.result == "pass", pred.reason
     steps = {s.name: s for s in pred.steps}
     assert list(steps) == [*LOGICAL_STEPS, *IN_PLACE_STEPS]
+    # both restores say how many pg_restore jobs ran (the benches give the bare one as many)
+    for restore in ("restore-on-target", "restore-on-source"):
+        assert "pg_restore --jobs=" in steps[restore].detail, steps[restore].detail
     # the logical path: the backup restored into 18 reads back the same content
     assert (pred.target_version or "").startswith("18.")
     assert pred.fingerprint is not None and pred.fingerprint.match

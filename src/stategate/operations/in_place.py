@@ -22,6 +22,7 @@ from typing import Protocol
 from stategate import execute
 from stategate.engines import Catalogue, discover
 from stategate.evidence.records.predicates import InPlaceUpgrade
+from stategate.evidence.records.steps import StepClock
 from stategate.operations.context import ModuleContext
 from stategate.operations.drill import DrillOutcome, judge
 from stategate.providers.base import StoredBackup
@@ -74,7 +75,9 @@ def rehearse_in_place(
             box.initdb("old", like_production or ["-U", superuser, "-E", "UTF8", "--locale=C"])
             access = box.start("old")
             old = PostgresProvider.restored(access, stored.fingerprint)
-            old.load(stored)
+            inner = StepClock()
+            old.load(stored, inner)
+            detail.append(inner.restore_detail())
             with old.connect("postgres") as conn:
                 row = conn.execute(_TEMPLATE1).fetchone()
             template1 = row[0] if row and isinstance(row[0], dict) else {}

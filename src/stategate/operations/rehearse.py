@@ -132,9 +132,11 @@ def run_rehearsal(
                 detail.append(f"{len(stored.parts)} part(s) match backup {bpred.backup_id}")
             with ExitStack() as stack:
                 with steps.step("restore-on-target") as detail:
+                    inner = StepClock()
                     box = stack.enter_context(
-                        restored_sandbox(source, stored, engine, bpred.source)
+                        restored_sandbox(source, stored, engine, bpred.source, inner)
                     )
+                    detail.append(inner.restore_detail())
                     outcome.sandbox = box.info
                     observed = box.provider.fingerprint()
                     outcome.comparison = compare(

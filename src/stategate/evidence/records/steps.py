@@ -71,3 +71,10 @@ class StepClock:
                 }
             )
         )
+
+    def restore_detail(self) -> str:
+        """How the databases were restored (the ``restore-db`` steps' details, e.g. the
+        pg_restore job count), for a step that times a whole restore as one."""
+        return "; ".join(
+            s.detail for s in self.steps if s.name.startswith("restore-db ") and s.detail
+        )
