@@ -48,14 +48,14 @@ def parser(description: str, default_scale: float) -> argparse.ArgumentParser:
 Candidate = Callable[[], object] | tuple[Callable[[], object], Callable[[], object]]
 
 
-def paired(rounds: int, ours: Candidate, bare: Candidate) -> tuple[list[float], list[float]]:
-    """Alternate ``ours`` and ``bare`` ``rounds`` times (ours first each round); the wall
-    times of each side. A candidate given as ``(clear, run)`` has ``clear`` (removing the
-    previous round's output) run untimed first; then dirty pages are written out
-    (``sync``), so neither side pays for the other's deferred writeback."""
-    times: tuple[list[float], list[float]] = ([], [])
+def alternating(rounds: int, *runs: Candidate) -> list[list[float]]:
+    """Run the candidates alternately ``rounds`` times (at least once, in the order
+    given each round); the wall times of each. A candidate given as ``(clear, run)`` has
+    ``clear`` (removing the previous round's output) run untimed first; then dirty pages
+    are written out (``sync``), so no candidate pays for another's deferred writeback."""
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(max(1, rounds)):
-        for side, candidate in enumerate((ours, bare)):
+        for side, candidate in enumerate(runs):
             clear, run = candidate if isinstance(candidate, tuple) else (None, candidate)
             if clear is not None:
                 clear()
@@ -64,6 +64,12 @@ def paired(rounds: int, ours: Candidate, bare: Candidate) -> tuple[list[float], 
             run()
             times[side].append(time.perf_counter() - start)
     return times
+
+
+def paired(rounds: int, ours: Candidate, bare: Candidate) -> tuple[list[float], list[float]]:
+    """:func:`alternating` for stategate (first each round) and its bare baseline."""
+    t_ours, t_bare = alternating(rounds, ours, bare)
+    return t_ours, t_bare
 
 
 def bench_line(
@@ -119,23 +125,9 @@ def stategate_env() -> dict[str, str]:
 Run = Callable[[], None]
 
 
-def best(rounds: int, *runs: Run | tuple[Run, Run]) -> list[float]:
-    """Run the candidates alternately ``rounds`` times; the best time of each.
-
-    A candidate given as ``(clear, run)`` has ``clear`` (removing the previous round's
-    output) run untimed before it; then dirty pages are written out (``sync``), so no
-    candidate pays for another's deferred writeback."""
-    times = [float("inf")] * len(runs)
-    for _ in range(rounds):
-        for i, candidate in enumerate(runs):
-            clear, run = candidate if isinstance(candidate, tuple) else (None, candidate)
-            if clear is not None:
-                clear()
-            os.sync()
-            start = time.perf_counter()
-            run()
-            times[i] = min(times[i], time.perf_counter() - start)
-    return times
+def best(rounds: int, *runs: Candidate) -> list[float]:
+    """:func:`alternating`, the best time of each candidate."""
+    return [min(times) for times in alternating(rounds, *runs)]
 
 
 def workdir() -> Path:
