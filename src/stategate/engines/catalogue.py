@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -120,11 +120,18 @@ def version_key(version: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Every build found, in discovery order (pure queries)."""
+    """Every build found, in discovery order (pure queries); when ``engines`` is set, only
+    those engines were looked for, and asking about another is a programming error."""
 
     builds: tuple[EngineBuild, ...]
+    engines: frozenset[EngineKind] | None = None
+
+    def _looked_for(self, engine: EngineKind) -> None:
+        if self.engines is not None and engine not in self.engines:
+            raise RuntimeError(f"the catalogue did not look for {engine} builds")
 
     def of(self, engine: EngineKind) -> list[EngineBuild]:
+        self._looked_for(engine)
         return sorted(
             (b for b in self.builds if b.engine == engine), key=lambda b: version_key(b.version)
         )
@@ -146,6 +153,7 @@ class Catalogue:
     def require(self, engine: EngineKind, major: str) -> EngineBuild:
         """A build of ``major`` (the first found, so configured builds win), or a refusal
         naming what is installed: never another major."""
+        self._looked_for(engine)
         for build in self.builds:
             if build.engine == engine and build.major == major:
                 return build
@@ -178,6 +186,7 @@ class Catalogue:
         """A client build that can read a server of ``server_version``: the same major,
         else the nearest newer one (PostgreSQL's pg_dump reads older servers only)."""
         major = version_key(server_version)[:1]
+        self._looked_for(engine)
         same = [b for b in self.builds if b.engine == engine and version_key(b.major) == major]
         if same:
             return same[0]
@@ -200,8 +209,11 @@ def engines_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(configured) if configured else Path(sys.prefix) / "engines"
 
 
-def discover(environ: Mapping[str, str] | None = None) -> Catalogue:
-    """Every build installed here (see the module docstring for the sources)."""
+def discover(
+    environ: Mapping[str, str] | None = None, engines: Collection[EngineKind] | None = None
+) -> Catalogue:
+    """Every build installed here (see the module docstring for the sources); of
+    ``engines`` only, when given (each build found is asked its version, a process each)."""
     env = os.environ if environ is None else environ
     candidates: list[tuple[EngineKind, Path, str]] = []  # (engine, server binary, source)
     if env.get("STATEGATE_PG_BIN"):
@@ -219,7 +231,10 @@ def discover(environ: Mapping[str, str] | None = None) -> Catalogue:
         found = shutil.which(binary, path=env.get("PATH", os.defpath))
         if found:
             candidates.append((engine, Path(found), "path"))
-    return Catalogue(tuple(_builds(candidates)))
+    if engines is None:
+        return Catalogue(tuple(_builds(candidates)))
+    wanted = frozenset(engines)
+    return Catalogue(tuple(_builds([c for c in candidates if c[0] in wanted])), wanted)
 
 
 def _split(value: str) -> list[str]:
@@ -269,20 +284,24 @@ def _build(engine: EngineKind, server: Path, version: str, source: str) -> Engin
     return EngineBuild(engine, version, source, server, tools)
 
 
-_VERSIONS: dict[tuple[Path, int], str | None] = {}
+_ASKED: dict[tuple[Path, int, str], execute.Completed] = {}
+
+
+def asked_version(binary: Path, arg: str = "--version") -> execute.Completed:
+    """What ``binary ARG`` answered, its exit status unchecked: asked once per path and
+    modification time in a process (the catalogue and the sandbox ask the same binary)."""
+    key = (binary, binary.stat().st_mtime_ns, arg)
+    if key not in _ASKED:
+        _ASKED[key] = execute.run([str(binary), arg], timeout=30, check=False)
+    return _ASKED[key]
 
 
 def _version(engine: EngineKind, binary: Path) -> str | None:
-    """The version a binary reports (cached per path and modification time)."""
-    key = (binary, binary.stat().st_mtime_ns)
-    if key not in _VERSIONS:
-        argv = [str(binary), "version" if engine == "seaweedfs" else "--version"]
-        try:
-            done = execute.run(argv, timeout=20, check=False)
-        except (ExternalError, OSError):
-            _VERSIONS[key] = None
-        else:
-            text = done.text() + done.stderr.decode("utf-8", "replace")
-            match = _VERSION_RE[engine].search(text)
-            _VERSIONS[key] = match.group(1) if match else None
-    return _VERSIONS[key]
+    """The version a binary reports."""
+    try:
+        done = asked_version(binary, "version" if engine == "seaweedfs" else "--version")
+    except (ExternalError, OSError):
+        return None
+    text = done.text() + done.stderr.decode("utf-8", "replace")
+    match = _VERSION_RE[engine].search(text)
+    return match.group(1) if match else None

@@ -63,7 +63,7 @@ def rehearse_in_place(
     catalogue: Catalogue | None = None,
 ) -> InPlaceUpgrade:
     """Run the in-place steps; failures go into ``outcome`` (and the step), never pass."""
-    engines = catalogue or discover()
+    engines = catalogue or discover(engines=["postgresql"])
     old_major = major_of(source_version)
     old_bin = engines.require("postgresql", str(old_major)).path
     new_bin = engines.require("postgresql", str(target_major)).path

@@ -262,7 +262,7 @@ class PostgresProvider:
         if self.access.tools is not None:
             return None
         if self._client is None:
-            catalogue = self._catalogue or discover()
+            catalogue = self._catalogue or discover(engines=["postgresql"])
             self._client = catalogue.client_for("postgresql", pg_version(self.server_version()))
         return self._client
 

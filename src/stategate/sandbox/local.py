@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from stategate.engines import Catalogue, discover
+from stategate.engines import Catalogue, EngineKind, discover
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.providers.config import SandboxSettings
 from stategate.sandbox.engine import PLAIN_REDIS, EngineInfo, EngineUnavailable, RedisSetup
@@ -31,7 +31,7 @@ class LocalEngine:
         self.settings = settings or SandboxSettings()
         self._version: str | None = None
         self._detail = ""
-        self._catalogue: Catalogue | None = None
+        self._catalogues: dict[EngineKind, Catalogue] = {}
 
     def info(self) -> EngineInfo:
         return EngineInfo(name="local", available=True, version=self._version, detail=self._detail)
@@ -50,7 +50,7 @@ class LocalEngine:
                 "taken of; pass --engine-version"
             )
         else:
-            bin_dir = self.catalogue().require("postgresql", major).path
+            bin_dir = self.catalogue("postgresql").require("postgresql", major).path
         self._version = binary_version(bin_dir / "postgres")
         self._detail = (
             f"fresh cluster from {bin_dir}, Unix socket only; every role but its superuser "
@@ -71,10 +71,11 @@ class LocalEngine:
         with server as access:
             yield replace(access, tools=bin_dir)
 
-    def catalogue(self) -> Catalogue:
-        if self._catalogue is None:
-            self._catalogue = discover()
-        return self._catalogue
+    def catalogue(self, engine: EngineKind) -> Catalogue:
+        """The builds of ``engine`` here (looked for once; not those of other engines)."""
+        if engine not in self._catalogues:
+            self._catalogues[engine] = discover(engines=[engine])
+        return self._catalogues[engine]
 
     @contextmanager
     def redis(
@@ -91,7 +92,7 @@ class LocalEngine:
             kind: Literal["redis", "valkey"] = "redis"
             if version.startswith(VALKEY_PREFIX):
                 kind, version = "valkey", version.removeprefix(VALKEY_PREFIX)
-            binary = str(self.catalogue().require_at_least(kind, version).path)
+            binary = str(self.catalogue(kind).require_at_least(kind, version).path)
         self._version = binary_version(binary)
         self._detail = f"{binary} on a free loopback port, loading the backup's RDB" + (
             ", then restored into an AOF setup (CONFIG SET appendonly yes, rewrite, restart "
@@ -109,7 +110,7 @@ class LocalEngine:
 
     @contextmanager
     def s3(self) -> Iterator[S3Access]:
-        build = self.catalogue().newest("seaweedfs")
+        build = self.catalogue("seaweedfs").newest("seaweedfs")
         self._version = f"SeaweedFS {build.version}"
         self._detail = (
             f"fresh SeaweedFS {build.version} S3 server from {build.path} on free loopback "

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from stategate import execute
+from stategate.engines.catalogue import asked_version
 from stategate.errors import ExternalError
 from stategate.providers.access import PostgresAccess, RedisAccess, S3Access
 from stategate.sandbox.leftovers import (
@@ -46,7 +47,10 @@ def postgres_run_user() -> str | None:
 
 
 def binary_version(binary: Path | str) -> str:
-    done = execute.run([str(binary), "--version"], timeout=30)
+    """What the server binary says its version is (asked once: the catalogue asked too)."""
+    done = asked_version(Path(binary))
+    if done.returncode != 0:
+        raise ExternalError(f"{binary} --version exited with {done.returncode}")
     return done.text().strip()
 
 

@@ -168,7 +168,7 @@ def _start(
         minted.append(secret_key)
         access = stack.enter_context(
             LocalS3(
-                binary=discover().newest("seaweedfs").path,
+                binary=discover(engines=["seaweedfs"]).newest("seaweedfs").path,
                 access_key=access_key,
                 secret_key=secret_key,
             )
@@ -185,14 +185,14 @@ def _start(
 
 
 def _postgres_bin(major: str | None) -> Path:
-    catalogue = discover()
+    catalogue = discover(engines=["postgresql"])
     if major is not None:
         return catalogue.require("postgresql", major).path
     return catalogue.newest("postgresql").path
 
 
 def _redis_bin(major: str | None) -> str:
-    catalogue = discover()
+    catalogue = discover(engines=["redis"])
     if major is not None:
         return str(catalogue.require_at_least("redis", major).path)
     return str(catalogue.newest("redis").path)

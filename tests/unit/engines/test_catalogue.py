@@ -136,3 +136,21 @@ def test_newest_is_the_highest_version_or_a_refusal_naming_the_engine() -> None:
     assert str(refused.value).startswith(
         "engine-unavailable: no SeaweedFS build is installed; run scripts/setup.sh"
     )
+
+
+def test_looking_for_one_engine_asks_no_other_binary_its_version(tmp_path: Path) -> None:
+    # a drill of a PostgreSQL module starts no redis-server or weed to learn its version
+    folder = _pg(tmp_path / "pg" / "bin", "16.4")
+    asked = tmp_path / "asked"
+    (tmp_path / "r").mkdir()
+    redis = tmp_path / "r" / "redis-server"
+    redis.write_text(f"#!/bin/sh\ntouch {asked}\necho 'Redis server v=7.2.4 sha=0'\n")
+    redis.chmod(0o755)
+    env = _env(tmp_path, STATEGATE_ENGINE_PATH=f"{folder}:{tmp_path / 'r'}")
+    only = discover(env, engines=["postgresql"])
+    assert only.require("postgresql", "16").path == folder
+    assert not asked.exists()
+    with pytest.raises(RuntimeError, match="did not look for redis"):
+        only.newest("redis")
+    assert discover(env, engines=["redis"]).newest("redis").version == "7.2.4"
+    assert asked.exists()
