@@ -3,6 +3,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,14 @@ def test_fsync_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(OSError) as err:
         writeback.fsync_path(tmp_path / "obj")
     assert err.value.errno == errno.EIO and str(tmp_path / "obj") in str(err.value)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_writeback_uses_sync_file_range_without_starting_a_process() -> None:
+    # libc's sync_file_range is found among the process's own symbols (no ldconfig run)
+    assert writeback._SYNC_FILE_RANGE is not None
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        writeback.start_writeback(fd)
+    finally:
+        os.close(fd)

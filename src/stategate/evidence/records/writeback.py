@@ -18,7 +18,6 @@ that matters is in any case verified by its drill, which reads every byte.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 import threading
@@ -34,7 +33,8 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # the process's own symbols, libc's among them (find_library would run ldconfig)
+        libc = ctypes.CDLL(None, use_errno=True)
         function = libc.sync_file_range
     except (OSError, AttributeError):
         return None
