@@ -56,7 +56,11 @@ def _strip(node: Any) -> Any:
 def generate() -> str:
     import fastjsonschema  # type: ignore[import-untyped]
 
+    from stategate.compose import validation
+
     raw = SCHEMA.read_bytes()
+    # whether parts (a file's skeleton, each setting of each service) may be checked alone
+    per_key = validation._per_key_services(validation._without_unique_items(json.loads(raw)))
     # without uniqueItems, as compose/validation.py validates (compose keeps one of each)
     code: str = fastjsonschema.compile_to_code(
         _strip(json.loads(raw)), use_formats=False, detailed_exceptions=False
@@ -68,6 +72,7 @@ def generate() -> str:
         f"# with fastjsonschema {fastjsonschema.VERSION}. Do not edit; run the script.\n"
         "# mypy: ignore-errors\n"
         f'SCHEMA_SHA256 = "{hashlib.sha256(raw).hexdigest()}"\n'
+        f"PER_KEY_SERVICES = {per_key}\n"
     )
     return header + code.replace(_IMPORT, _OWN_EXCEPTIONS).rstrip("\n") + "\n"
 

@@ -2,6 +2,7 @@
 # with fastjsonschema 2.22.3. Do not edit; run the script.
 # mypy: ignore-errors
 SCHEMA_SHA256 = "89f4bdc4ba651ff024118917a7cdb67d9d78c1af4bab9b12ec2fc85f5b7d90d3"
+PER_KEY_SERVICES = True
 VERSION = "2.22.3"
 from decimal import Decimal
 import re
