@@ -155,8 +155,9 @@ def test_the_compiled_check_never_passes_what_jsonschema_refuses() -> None:
                 got, want = fast(candidate), reference(candidate)
                 assert got == want, f"{name}: {kind} part judged {got}, jsonschema {want}"
                 counts["agree-valid" if want else "agree-invalid"] += 1
-    # both verdicts are exercised, many times over
-    assert counts["agree-valid"] > 1_000 and counts["agree-invalid"] > 1_000, counts
+    # both verdicts are exercised, many times over (fewer without the corpus)
+    least = 1_000 if CORPUS.is_dir() else 100
+    assert counts["agree-valid"] > least and counts["agree-invalid"] > least, counts
 
 
 def test_a_valid_file_does_not_import_jsonschema(tmp_path: Path) -> None:
