@@ -47,8 +47,13 @@ def postgres_run_user() -> str | None:
 
 
 def binary_version(binary: Path | str) -> str:
-    """What the server binary says its version is (asked once: the catalogue asked too)."""
-    done = asked_version(Path(binary))
+    """What the server binary says its version is (asked once: the catalogue asked too).
+    A bare name is looked up on ``PATH``, as running it would."""
+    found = shutil.which(str(binary)) if os.sep not in str(binary) else str(binary)
+    try:
+        done = asked_version(Path(found or str(binary)))
+    except OSError as exc:
+        raise ExternalError(f"command not found: {binary}") from exc
     if done.returncode != 0:
         raise ExternalError(f"{binary} --version exited with {done.returncode}")
     return done.text().strip()
