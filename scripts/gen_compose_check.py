@@ -43,10 +43,18 @@ class JsonSchemaValuesException(ValueError):
 '''
 
 
-def _strip(node: Any) -> Any:
+# Maps whose keys are names (of properties, of definitions), never keywords.
+_NAMED = frozenset({"properties", "patternProperties", "definitions"})
+
+
+def _strip(node: Any, named: bool = False) -> Any:
+    """The schema without its annotations (a property that happens to be called
+    ``description`` is kept)."""
     if isinstance(node, dict):
         return {
-            k: _strip(v) for k, v in node.items() if k not in _ANNOTATIONS and k != "uniqueItems"
+            k: _strip(v, not named and k in _NAMED)
+            for k, v in node.items()
+            if named or k not in _ANNOTATIONS
         }
     if isinstance(node, list):
         return [_strip(v) for v in node]
@@ -59,11 +67,12 @@ def generate() -> str:
     from stategate.compose import validation
 
     raw = SCHEMA.read_bytes()
+    # the schema as compose/validation.py validates with it (no uniqueItems)
+    schema = validation._without_unique_items(json.loads(raw))
     # whether parts (a file's skeleton, each setting of each service) may be checked alone
-    per_key = validation._per_key_services(validation._without_unique_items(json.loads(raw)))
-    # without uniqueItems, as compose/validation.py validates (compose keeps one of each)
+    per_key = validation._per_key_services(schema)
     code: str = fastjsonschema.compile_to_code(
-        _strip(json.loads(raw)), use_formats=False, detailed_exceptions=False
+        _strip(schema), use_formats=False, detailed_exceptions=False
     )
     if _IMPORT not in code:
         raise SystemExit("gen_compose_check: fastjsonschema's generated imports changed")
