@@ -17,6 +17,7 @@ from stategate import execute
 from stategate.errors import ExternalError, InputError
 from stategate.source import MAX_FILE_BYTES, clean_rel
 
+BLOB_CACHE_BYTES = 64 * 1024 * 1024
 _PIPELINE = 64  # blobs per pipelined cat-file exchange (keeps pipes from filling)
 
 
@@ -47,6 +48,20 @@ class AddedText:
 class Git:
     def __init__(self, repo: Path) -> None:
         self.repo = repo
+        # blob contents by object id, shared by every tree read from this repo: both sides
+        # of a pull request hold mostly the same blobs (bounded: BLOB_CACHE_BYTES)
+        self.blobs: dict[str, bytes] = {}
+        self._blob_bytes = 0
+
+    def keep(self, sha: str, data: bytes) -> bool:
+        """Keep a blob's bytes for the next read of the same object id, within the bound."""
+        if sha in self.blobs:
+            return True
+        if self._blob_bytes + len(data) > BLOB_CACHE_BYTES:
+            return False
+        self.blobs[sha] = data
+        self._blob_bytes += len(data)
+        return True
 
     def run(self, *args: str, check: bool = True) -> str:
         done = execute.run(
@@ -195,14 +210,19 @@ class GitTree:
 
     def prefetch(self, paths: list[str]) -> None:
         """Read many blobs in one pipelined exchange instead of one round trip each."""
-        wanted = [
-            p
-            for p in paths
-            if p in self._blobs
-            and p not in self._cache
-            and self._sizes[p] <= MAX_FILE_BYTES
-            and self._blobs[p][0] != "120000"
-        ]
+        wanted: list[str] = []
+        shas: set[str] = set()
+        for p in paths:
+            if (
+                p in self._blobs
+                and p not in self._cache
+                and self._sizes[p] <= MAX_FILE_BYTES
+                and self._blobs[p][0] != "120000"
+                and self._blobs[p][1] not in self.git.blobs
+                and self._blobs[p][1] not in shas
+            ):
+                wanted.append(p)
+                shas.add(self._blobs[p][1])
         for start in range(0, len(wanted), _PIPELINE):
             chunk = wanted[start : start + _PIPELINE]
             proc = self._process()
@@ -210,12 +230,15 @@ class GitTree:
             proc.stdin.write(b"".join(self._blobs[p][1].encode() + b"\n" for p in chunk))
             proc.stdin.flush()
             for path in chunk:
-                self._cache[path] = self._read_one(path)
+                data = self._read_one(path)
+                if not self.git.keep(self._blobs[path][1], data):
+                    self._cache[path] = data
 
     def _cat(self, sha: str, rel: str) -> bytes:
         path = clean_rel(rel)
-        if path in self._cache:
-            data = self._cache.pop(path)
+        kept = self.git.blobs.get(sha)
+        if kept is not None or path in self._cache:
+            data = kept if kept is not None else self._cache.pop(path)
             if len(data) > MAX_FILE_BYTES:
                 raise InputError(
                     f"file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
@@ -230,6 +253,7 @@ class GitTree:
             raise InputError(
                 f"file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
             )
+        self.git.keep(sha, data)
         return data
 
     def _process(self) -> subprocess.Popen[bytes]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from stategate.compose.cache import ComposeCache
 from stategate.compose.diagnostics import Warning
-from stategate.compose.load import ComposeSet, load_compose
+from stategate.compose.load import ComposeSet, Project, load_compose
+from stategate.compose.memo import Recording, RecordingSource, same_answers
 from stategate.compose.model import Service, services_of
 from stategate.errors import InputError
 from stategate.kubernetes.classify import classify_kubernetes
@@ -114,7 +115,7 @@ def load_platform_from(
         )
     else:
         compose = ComposeSet([], [])
-    services = [svc for project in compose.projects for svc in services_of(project, source)]
+    services = [svc for project in compose.projects for svc in _typed(project, source, cache)]
     if decisions is None:
         decisions = [f for f in source.list_files() if f.startswith(DECISIONS_DIR)]
     inventory_ = classify(services, loaded.policy, list(decisions), classified)
@@ -135,6 +136,22 @@ def load_platform_from(
         inventory_ = Inventory(dict(sorted({**inventory_.modules, **modules}.items())))
         services += [m.service for m in modules.values()]
     return Platform(source, loaded, compose, services, inventory_, kubernetes)
+
+
+def _typed(project: Project, source: Source, cache: ComposeCache | None) -> list[Service]:
+    """:func:`services_of`; a project the other side reused (the same object) keeps its
+    typed services when its Dockerfiles read the same here."""
+    if cache is None:
+        return services_of(project, source)
+    known = cache.services.get(id(project))
+    if known is not None and known[0] is project and same_answers(known[1].reads(), source):
+        return list(known[2])
+    recorder = RecordingSource(source)
+    recording = Recording()
+    recorder.open.append(recording)
+    typed = services_of(project, recorder)
+    cache.services[id(project)] = (project, recording, typed)
+    return list(typed)
 
 
 def load_platform(

@@ -126,8 +126,43 @@ def dependents_across(repo: Repo) -> None:
     )
 
 
+def shared_template(repo: Repo) -> None:
+    """The file every stack's services extend changes: no project may be reused."""
+    _edit(repo, "common/base.yml", "      QUEUE_CONCURRENCY: \"4\"", "      QUEUE_CONCURRENCY: \"8\"")
+
+
+def dockerfile(repo: Repo) -> None:
+    """Only a built service's Dockerfile changes: its project's compose files do not,
+    but its image (the Dockerfile's base) does."""
+    _edit(repo, "stacks/s00001/tool/Dockerfile", "FROM alpine:3.19", "FROM alpine:3.20")
+
+
+def env_removed(repo: Repo) -> None:
+    """A stack's .env goes: its compose files are the same, their interpolation is not
+    (and it warns of the variables now unset)."""
+    (repo.path / "stacks/s00002/.env").unlink()
+
+
+def override_added(repo: Repo) -> None:
+    """A stack gains an override file, merged after its compose.yaml."""
+    repo.write(
+        "stacks/s00003/compose.override.yaml",
+        f"services:\n  {gen._name(3, 3)}:\n    image: ghcr.io/example/override:2.0.0@sha256:"
+        + "ab" * 32
+        + "\n",
+    )
+
+
 def _base(repo: Repo) -> None:
     gen.write_files(repo.path, gen.platform_files(gen.Layout(SERVICES), after=False))
+    # a service built from a Dockerfile of its stack (its image is the Dockerfile's base)
+    _edit(
+        repo,
+        "stacks/s00001/compose.yaml",
+        "services:\n",
+        "services:\n  tool:\n    build: ./tool\n",
+    )
+    repo.write("stacks/s00001/tool/Dockerfile", "FROM alpine:3.19\nRUN true\n")
     # a sidecar in stack 0 shares the network of a container stack 5 names
     _edit(
         repo,
@@ -150,6 +185,10 @@ DIFFS: dict[str, Callable[[Repo], None]] = {
     "include": include,
     "removed-service": removed,
     "dependents-across-projects": dependents_across,
+    "shared-template": shared_template,
+    "dockerfile": dockerfile,
+    "env-file-removed": env_removed,
+    "override-added": override_added,
 }
 
 
@@ -183,3 +222,32 @@ def test_a_binding_across_projects_is_seen_by_the_diff(platform: Repo) -> None:
     sidecar = f"s00000/{gen._name(0, 4)}"
     assert shared["base"][sidecar]["parent"] == f"s00005/{gen._name(5, 5)}"
     assert shared["head"][sidecar]["parent"] == f"s00005/{gen._name(5, 2)}"
+
+
+def test_only_projects_whose_inputs_are_unchanged_are_reused(
+    platform: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head reuses a project the base loaded exactly when every file it read reads
+    the same (one stack touched: the other five reused; the shared template touched:
+    none)."""
+    from stategate.compose import load
+
+    replayed: list[tuple[str, bool]] = []
+    original = load._Loader._replay
+
+    def counting(self: Any, memo: Any) -> bool:
+        done = original(self, memo)
+        replayed.append((memo.project.name, done))
+        return done
+
+    monkeypatch.setattr(load._Loader, "_replay", counting)
+    repo = platform
+    stacks = [f"s{i:05d}" for i in range(SERVICES // gen.STACK)]
+    for name, touched in (("volume", {"s00001"}), ("shared-template", set(stacks))):
+        repo.git("checkout", "-q", "-B", f"pr-reuse-{name}", "main")
+        DIFFS[name](repo)
+        repo.commit(name)
+        replayed.clear()
+        judged(repo, share=True)
+        reused = {project for project, done in replayed if done}
+        assert reused == set(stacks) - touched, name

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stategate.compose.diagnostics import Warning
+from stategate.compose.memo import ProjectMemo, Recording
 from stategate.yamlfile import YMap
+
+if TYPE_CHECKING:
+    from stategate.compose.load import Project
+    from stategate.compose.model import Service
 
 EnvKey = frozenset[tuple[str, str]]
 
@@ -33,6 +39,11 @@ class ComposeCache:
         default_factory=dict
     )
     valid: set[str] = field(default_factory=set)  # canonical JSON of schema-valid parts
+    # a top-level project's inputs (files, name, profiles, env file, --env, host
+    # variables, repo name) -> how it was loaded (compose.memo)
+    projects: dict[tuple[object, ...], ProjectMemo] = field(default_factory=dict)
+    # id of a loaded project -> (the project, what typing its services read, the services)
+    services: dict[int, tuple[Project, Recording, list[Service]]] = field(default_factory=dict)
 
 
 def env_key(env: Mapping[str, str]) -> EnvKey:

@@ -19,6 +19,18 @@ from stategate.compose.consistency import check_consistency
 from stategate.compose.diagnostics import Diagnostics, Warning
 from stategate.compose.envfile import parse_env
 from stategate.compose.interpolate import ExpansionBudget, interpolate_tree
+from stategate.compose.memo import (
+    Compose,
+    EnvUsed,
+    ProjectMemo,
+    Read,
+    Recording,
+    RecordingDiagnostics,
+    RecordingSource,
+    Spent,
+    Warned,
+    same_answers,
+)
 from stategate.compose.merge import merge_service, merge_top
 from stategate.compose.normalize import normalize_service, scalar_text
 from stategate.compose.rebase import rebase_service
@@ -138,10 +150,11 @@ def load_compose(
 def _load(
     loader: _Loader, source: Source, files: Sequence[str] | None, profiles: Sequence[str]
 ) -> list[Project]:
+    key = tuple(profiles)
     if files is None:
-        projects = _discovered_projects(loader, source)
+        projects = _discovered_projects(loader, source, key)
     else:
-        projects = [loader.project(list(files))] if files else []
+        projects = [loader.top_project(list(files), profiles=key)] if files else []
     named: dict[str, Project] = {}
     for project in projects:
         if project.name in named:
@@ -155,13 +168,16 @@ def _load(
         named[project.name] = project
         if profiles:  # compose checks the services the profiles enable, and only those
             _apply_profiles(project, set(profiles))
-        check_consistency(project)
+        if id(project) not in loader.reused:  # a reused project passed it on its side
+            check_consistency(project)
         for svc in project.services.values():
             loader.check_env_files(svc)
     return projects
 
 
-def _discovered_projects(loader: _Loader, source: Source) -> list[Project]:
+def _discovered_projects(
+    loader: _Loader, source: Source, profiles: tuple[str, ...]
+) -> list[Project]:
     groups: dict[str, list[str]] = {}
     for rel in discover(source):
         if _is_override_of_sibling(rel, source):
@@ -176,7 +192,7 @@ def _discovered_projects(loader: _Loader, source: Source) -> list[Project]:
             override = _override_sibling(rel, source)
             if override:
                 files.append(override)
-        projects.append(loader.project(files, name_hint=name))
+        projects.append(loader.top_project(files, name_hint=name, profiles=profiles))
     return projects
 
 
@@ -276,15 +292,19 @@ class _Loader:
         host: frozenset[str] = frozenset(),
         cache: ComposeCache | None = None,
     ) -> None:
-        self.source = source
+        # every answer and warning is noted into the recordings of the projects being
+        # loaded (compose.memo): the other side of a pull request may reuse them
+        self.source = RecordingSource(source)
         self.cache = cache if cache is not None else ComposeCache()
         self.host = host
-        self.diag = diag
+        self.diag: Diagnostics = RecordingDiagnostics(diag, self.source)
         self.env_file = env_file
         self.extra_env = extra_env
         self._raw: dict[str, Any] = {}
         self._data: dict[str, bytes] = {}  # the bytes each raw document was parsed from
         self._env_cache: dict[str, dict[str, str]] = {}
+        self._env_bytes: dict[str, bytes] = {}  # the bytes each cached env file was read from
+        self.reused: set[int] = set()  # ids of the projects reused from the cache
         self.budget = ExpansionBudget()  # for every interpolation of this load
         self._bytes = 0  # compose bytes read
         self._services = 0  # service definitions loaded
@@ -298,7 +318,9 @@ class _Loader:
 
     # -- files -----------------------------------------------------------
     def raw(self, rel: str) -> Any:
-        if rel not in self._raw:
+        if rel in self._raw:
+            self.source.note(Read("file", rel, self._data[rel]))
+        else:
             try:
                 data = self.source.read_bytes(rel)
             except FileNotFoundError:
@@ -314,6 +336,7 @@ class _Loader:
                 self.cache.parsed[(rel, data)] = doc
             self._raw[rel] = doc
             self._data[rel] = data
+        self.source.note(Compose(rel, len(self._data[rel])))
         return self._raw[rel]
 
     @staticmethod
@@ -343,18 +366,27 @@ class _Loader:
             if rel is None:
                 continue
             if rel in self._env_cache:
+                self.source.note(Read("exists", rel, True))
+                self.source.note(Read("file", rel, self._env_bytes[rel]))
+                self.source.note(EnvUsed(rel))
                 return self._env_cache[rel]
             if self.source.is_file(rel):
-                text = decode_text(self.source.read_bytes(rel), rel)
-                # compose looks references up in the process environment first;
-                # stategate's stand-in for it is --env, which also wins over the file
-                env = parse_env(text, rel, self.diag, lookup=self.extra_env, host=self.host)
-                env.update(self.extra_env)
-                self._env_cache[rel] = env
-                return env
+                data = self.source.read_bytes(rel)
+                self.source.note(EnvUsed(rel))
+                return self._parse_env(rel, data)
             if chosen:
                 raise InputError("env file not found", file=rel)
         return dict(self.extra_env)
+
+    def _parse_env(self, rel: str, data: bytes) -> dict[str, str]:
+        text = decode_text(data, rel)
+        # compose looks references up in the process environment first;
+        # stategate's stand-in for it is --env, which also wins over the file
+        env = parse_env(text, rel, self.diag, lookup=self.extra_env, host=self.host)
+        env.update(self.extra_env)
+        self._env_cache[rel] = env
+        self._env_bytes[rel] = data
+        return env
 
     def document(self, rel: str, env: Mapping[str, str]) -> YMap:
         """``rel`` interpolated with ``env``: once per file and variables (an ``extends``
@@ -373,6 +405,65 @@ class _Loader:
         return done.document
 
     # -- projects --------------------------------------------------------
+    def top_project(
+        self, files: list[str], *, name_hint: str | None = None, profiles: tuple[str, ...] = ()
+    ) -> Project:
+        """:meth:`project`, or the same project another load of this cache loaded from
+        the same inputs (``compose.memo``), replayed into this load."""
+        key = (
+            tuple(files),
+            name_hint,
+            profiles,
+            self.env_file,
+            frozenset(self.extra_env.items()),
+            self.host,
+            self.source.root_name,
+        )
+        memo = self.cache.projects.get(key)
+        if memo is not None and self._replay(memo):
+            self.reused.add(id(memo.project))
+            return memo.project
+        recording = Recording()
+        services, ports = self._services, self._ports
+        self.source.open.append(recording)
+        try:
+            project = self.project(files, name_hint=name_hint)
+        finally:
+            self.source.open.remove(recording)
+        self.cache.projects[key] = ProjectMemo(
+            recording, project, self._services - services, self._ports - ports
+        )
+        return project
+
+    def _replay(self, memo: ProjectMemo) -> bool:
+        """Replay ``memo`` into this load when this side answers every read as it did
+        and no limit would be crossed (else False, and nothing was changed)."""
+        events = memo.recording.events
+        if not same_answers(memo.recording.reads(), self.source.inner):
+            return False
+        first_reads = {e.rel: e.size for e in events if isinstance(e, Compose)}
+        added = sum(size for rel, size in first_reads.items() if rel not in self._raw)
+        spent = sum(e.chars for e in events if isinstance(e, Spent))
+        if (
+            self._bytes + added > MAX_COMPOSE_BYTES
+            or self._services + memo.services > MAX_SERVICES
+            or self._ports + memo.ports > MAX_PORTS
+            or spent > self.budget.remaining
+        ):
+            return False  # loaded again: it fails where a fresh load fails
+        for event in events:
+            if isinstance(event, Compose):
+                self.raw(event.rel)
+            elif isinstance(event, EnvUsed) and event.rel not in self._env_cache:
+                self._parse_env(event.rel, self.source.inner.read_bytes(event.rel))
+            elif isinstance(event, Warned):
+                self.diag.warn(event.warning.loc, event.warning.message)
+            elif isinstance(event, Spent):
+                self.budget.spend(event.chars)
+        self._services += memo.services
+        self._ports += memo.ports
+        return True
+
     def project(
         self,
         files: list[str],
@@ -382,7 +473,8 @@ class _Loader:
         stack: tuple[str, ...] = (),
     ) -> Project:
         directory = posixpath.dirname(files[0])
-        env = dict(env) if env is not None else self.env_for(directory)
+        # a copy: the project's name is added to it, never to the env file's cached variables
+        env = dict(env) if env is not None else dict(self.env_for(directory))
         name = env.get(_NAME_VARIABLE) or self._yaml_name(files, env)
         if name and "$" not in name and not _PROJECT_NAME.fullmatch(name):
             raise InputError(
@@ -464,9 +556,12 @@ class _Loader:
         for rel in files:
             raw = self.raw(rel)
             if "name" in raw:
+                before = self.budget.remaining
                 value = interpolate_tree(
                     raw.get("name"), env, Diagnostics(), raw.key_loc("name"), self.budget, self.host
                 )
+                # spent on every load (not cached): a reused project spends it again
+                self.source.note(Spent(before - self.budget.remaining))
                 name = scalar_text(value) or name
         return name
 
