@@ -128,7 +128,7 @@ def dependents_across(repo: Repo) -> None:
 
 def shared_template(repo: Repo) -> None:
     """The file every stack's services extend changes: no project may be reused."""
-    _edit(repo, "common/base.yml", "      QUEUE_CONCURRENCY: \"4\"", "      QUEUE_CONCURRENCY: \"8\"")
+    _edit(repo, "common/base.yml", '      QUEUE_CONCURRENCY: "4"', '      QUEUE_CONCURRENCY: "8"')
 
 
 def dockerfile(repo: Repo) -> None:
