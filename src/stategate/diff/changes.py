@@ -119,6 +119,8 @@ def diff_modules(base: dict[str, Module], head: dict[str, Module]) -> list[Modul
     added = {k: m for k, m in head.items() if k not in base}
     for module_id in sorted(set(base) & set(head)):
         before, after = base[module_id].service, head[module_id].service
+        if before is after:  # one service, loaded once for both sides: nothing differs
+            continue
         from_image, to_image = before.effective_image, after.effective_image
         kind, semver = image_change(from_image, to_image)
         moves = _moves(before, after)
