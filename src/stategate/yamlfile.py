@@ -60,8 +60,10 @@ class Loc:
 class YMap(dict[str, Any]):
     """A mapping that remembers where it and each of its keys were written."""
 
+    # slots: a large platform builds hundreds of thousands of these
+    __slots__ = ("directives", "key_locs", "loc", "nonstring_keys")
+
     def __init__(self, loc: Loc) -> None:
-        super().__init__()
         self.loc = loc
         self.key_locs: dict[str, Loc] = {}
         self.directives: dict[str, str] = {}
@@ -77,15 +79,16 @@ class YMap(dict[str, Any]):
         self.key_locs[key] = loc
         if directive:
             self.directives[key] = directive
-        else:
+        elif self.directives:
             self.directives.pop(key, None)
 
 
 class YSeq(list[Any]):
     """A list that remembers where it and each of its items were written."""
 
+    __slots__ = ("item_locs", "loc")
+
     def __init__(self, loc: Loc) -> None:
-        super().__init__()
         self.loc = loc
         self.item_locs: list[Loc] = []
 
