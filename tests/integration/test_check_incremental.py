@@ -251,3 +251,26 @@ def test_only_projects_whose_inputs_are_unchanged_are_reused(
         judged(repo, share=True)
         reused = {project for project, done in replayed if done}
         assert reused == set(stacks) - touched, name
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["    cpus: nan\n", "    deploy:\n      update_config:\n        max_failure_ratio: nan\n"],
+)
+def test_a_nan_setting_left_alone_is_no_change(tmp_path: Path, setting: str) -> None:
+    """A NaN (compose casts ``nan`` to a float) equals itself: the unchanged stateful
+    service is no config change, whether its project is loaded once or twice."""
+    repo = init_repo(tmp_path / "nan")
+    repo.write(
+        "a/compose.yaml",
+        f"services:\n  db:\n    image: postgres:16.4\n{setting}"
+        "    volumes: ['pgdata:/var/lib/postgresql/data']\nvolumes:\n  pgdata: {}\n",
+    )
+    repo.write("b/compose.yaml", "services:\n  web:\n    image: nginx:1.25\n")
+    repo.commit("base")
+    repo.git("checkout", "-q", "-b", "pr")
+    repo.write("b/compose.yaml", "services:\n  web:\n    image: nginx:1.27\n")
+    repo.commit("bump")
+    shared, separate = judged(repo, share=True), judged(repo, share=False)
+    assert shared == separate
+    assert [c["module"] for c in shared["verdict"]["changes"]] == ["b/web"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from stategate.compose.diagnostics import Warning
 from stategate.compose.memo import ProjectMemo, Recording
-from stategate.yamlfile import YMap
+from stategate.yamlfile import Loc, YMap
 
 if TYPE_CHECKING:
     from stategate.compose.load import Project
@@ -30,6 +30,8 @@ EnvKey = frozenset[tuple[str, str]]
 class Interpolated:
     document: YMap
     warnings: list[Warning]
+    # the interpolation budget it spent, where: spent again by every load that uses it
+    spends: tuple[tuple[Loc, int], ...] = ()
 
 
 @dataclass

@@ -86,12 +86,17 @@ class ExpansionBudget:
 
     total: int = MAX_TOTAL_CHARS
     remaining: int = -1
+    # where and how much was spent, while a caller keeps a log (a cached document's
+    # interpolation spends the same again each time it is used)
+    log: list[tuple[Loc, int]] | None = None
 
     def __post_init__(self) -> None:
         if self.remaining < 0:
             self.remaining = self.total
 
-    def spend(self, chars: int) -> None:
+    def spend(self, chars: int, loc: Loc | None = None) -> None:
+        if self.log is not None and loc is not None:
+            self.log.append((loc, chars))
         self.remaining -= chars
         if self.remaining < 0:
             raise InterpolationError(
@@ -298,7 +303,7 @@ def interpolate_tree(
         try:
             # at most MAX_VALUE_CHARS past the budget
             result = substitute(node, env, refuse_missing_required=False)
-            budget.spend(len(result.text))
+            budget.spend(len(result.text), loc)
         except InterpolationError as exc:
             raise InputError(str(exc), file=loc.file, line=loc.line) from None
         refuse_missing_required(result, host, loc)

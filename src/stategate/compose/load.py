@@ -18,7 +18,7 @@ from stategate.compose.cache import ComposeCache, Interpolated, env_key
 from stategate.compose.consistency import check_consistency
 from stategate.compose.diagnostics import Diagnostics, Warning
 from stategate.compose.envfile import parse_env
-from stategate.compose.interpolate import ExpansionBudget, interpolate_tree
+from stategate.compose.interpolate import ExpansionBudget, InterpolationError, interpolate_tree
 from stategate.compose.memo import (
     Compose,
     EnvUsed,
@@ -172,6 +172,9 @@ def _load(
             check_consistency(project)
         for svc in project.services.values():
             loader.check_env_files(svc)
+        memo = loader.recorded.get(id(project))
+        if memo is not None:  # passed every check: another load may reuse it
+            memo.checked = True
     return projects
 
 
@@ -305,6 +308,7 @@ class _Loader:
         self._env_cache: dict[str, dict[str, str]] = {}
         self._env_bytes: dict[str, bytes] = {}  # the bytes each cached env file was read from
         self.reused: set[int] = set()  # ids of the projects reused from the cache
+        self.recorded: dict[int, ProjectMemo] = {}  # id of a project loaded here -> its memo
         self.budget = ExpansionBudget()  # for every interpolation of this load
         self._bytes = 0  # compose bytes read
         self._services = 0  # service definitions loaded
@@ -396,10 +400,23 @@ class _Loader:
         done = self.cache.interpolated.get(key)
         if done is None:
             diag = Diagnostics()
-            doc = interpolate_tree(raw, env, diag, Loc(rel, 1), self.budget, self.host)
+            spends: list[tuple[Loc, int]] = []
+            self.budget.log = spends
+            try:
+                doc = interpolate_tree(raw, env, diag, Loc(rel, 1), self.budget, self.host)
+            finally:
+                self.budget.log = None
             assert isinstance(doc, YMap)
-            done = Interpolated(doc, diag.items)
+            done = Interpolated(doc, diag.items, tuple(spends))
             self.cache.interpolated[key] = done
+        else:
+            # what interpolating it again would spend, refused where it would refuse
+            for loc, chars in done.spends:
+                try:
+                    self.budget.spend(chars)
+                except InterpolationError as exc:
+                    raise InputError(str(exc), file=loc.file, line=loc.line) from None
+        self.source.note(Spent(sum(chars for _loc, chars in done.spends)))
         for warning in done.warnings:
             self.diag.warn(warning.loc, warning.message)
         return done.document
@@ -420,7 +437,7 @@ class _Loader:
             self.source.root_name,
         )
         memo = self.cache.projects.get(key)
-        if memo is not None and self._replay(memo):
+        if memo is not None and memo.checked and self._replay(memo):
             self.reused.add(id(memo.project))
             return memo.project
         recording = Recording()
@@ -430,9 +447,9 @@ class _Loader:
             project = self.project(files, name_hint=name_hint)
         finally:
             self.source.open.remove(recording)
-        self.cache.projects[key] = ProjectMemo(
-            recording, project, self._services - services, self._ports - ports
-        )
+        memo = ProjectMemo(recording, project, self._services - services, self._ports - ports)
+        self.cache.projects[key] = memo
+        self.recorded[id(project)] = memo
         return project
 
     def _replay(self, memo: ProjectMemo) -> bool:

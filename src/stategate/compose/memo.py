@@ -44,7 +44,7 @@ class Compose:
 
 @dataclass(frozen=True)
 class Spent:
-    """Interpolation budget spent where nothing is cached (a project's ``name:``)."""
+    """Interpolation budget spent (a document's, cached or not; a project's ``name:``)."""
 
     chars: int
 
@@ -80,6 +80,9 @@ class ProjectMemo:
     project: Project
     services: int  # service definitions it counted (the load's limit)
     ports: int  # ports it counted
+    # it passed the checks that follow loading (consistency, env files): only then is
+    # it reused, and those checks are not run again for it
+    checked: bool = False
 
 
 class RecordingSource:

@@ -10,6 +10,7 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from stategate.compose.model import Service
@@ -79,7 +80,7 @@ def config_fields(before: Service, after: Service) -> tuple[str, ...]:
     b: dict[str, Any] = to_plain(after.spec)
     changed: list[str] = []
     for key in sorted(set(a) | set(b)):
-        if key in _IGNORED or key == "extends" or a.get(key) == b.get(key):
+        if key in _IGNORED or key == "extends" or _same(a.get(key), b.get(key)):
             continue
         changed.append(key)
         if key in _MAP_FIELDS:
@@ -96,8 +97,17 @@ def _changed_keys(old: Any, new: Any) -> list[str]:
     old = old if isinstance(old, dict) else {}
     new = new if isinstance(new, dict) else {}
     return sorted(
-        k for k in set(old) | set(new) if k not in old or k not in new or old[k] != new[k]
+        k for k in set(old) | set(new) if k not in old or k not in new or not _same(old[k], new[k])
     )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, a NaN (``cpus: nan``) equal to itself: an unchanged setting is never
+    a change (and a service loaded once for both sides compares as unchanged)."""
+    if a == b:
+        return True
+    canonical = partial(json.dumps, sort_keys=True, default=str)
+    return bool(canonical(a) == canonical(b))
 
 
 def image_change(before: str | None, after: str | None) -> tuple[ChangeKind | None, str | None]:

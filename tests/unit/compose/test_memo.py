@@ -175,3 +175,40 @@ def test_a_limit_a_reuse_would_cross_is_refused_as_a_fresh_load_refuses(
     monkeypatch.setattr(load, "MAX_SERVICES", 4)
     _reused(base, head, monkeypatch)
     assert "more than 4 services" in _judged(MemorySource(head), None)
+
+
+def test_a_cached_interpolation_spends_the_budget_a_fresh_one_spends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unchanged project (its interpolated documents cached, or the project reused)
+    spends the expansion budget again, so a head crossing it is refused as a fresh load
+    refuses it, at the same file and line."""
+    from stategate.compose import interpolate
+
+    monkeypatch.setattr(load, "ExpansionBudget", lambda: interpolate.ExpansionBudget(3000))
+    value = "v" * 100
+
+    def compose(name: str, count: int) -> str:
+        env = "".join(f"      K{i}: ${{V}}\n" for i in range(count))
+        return f"services:\n  {name}:\n    image: nginx:1.25\n    environment:\n{env}"
+
+    base = {
+        "a/compose.yaml": compose("a", 20),
+        "a/.env": f"V={value}\n",
+        "b/.env": f"V={value}\n",
+        "b/compose.yaml": "services:\n  b:\n    image: nginx:1.25\n",
+    }
+    head = {**base, "b/compose.yaml": compose("b", 15)}
+    _reused(base, head, monkeypatch)
+    assert "more than 3000 characters" in _judged(MemorySource(head), None)
+
+
+def test_a_project_that_failed_its_checks_is_never_reused() -> None:
+    """A project refused after loading (here: a dependency on no service) is refused by
+    every later load through the same cache, as a fresh load refuses it."""
+    files = {"a/compose.yaml": "services:\n  web:\n    image: nginx:1\n    depends_on: [nope]\n"}
+    cache = ComposeCache()
+    fresh = _judged(MemorySource(files), None)
+    assert fresh.startswith("refused: ") and "nope" in fresh
+    assert _judged(MemorySource(files), cache) == fresh
+    assert _judged(MemorySource(files), cache) == fresh
