@@ -61,34 +61,9 @@ from stategate.evidence.trust.trustfile import Role, parse_trust
 from stategate.packet import load_packet
 from stategate.platform import load_platform_from
 from stategate.policy.load import load_policy
-from stategate.source import clean_rel
 from stategate.yamlfile import decode_text, loads
 from tests.fuzz.profile import COUNTS, FUZZ
-
-# -- an in-memory repo ----------------------------------------------------------
-
-
-class MemorySource:
-    """A :class:`~stategate.source.Source` over a dict of files (no disk, no git)."""
-
-    label = "<fuzz>"
-    root_name = "fuzz"
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-
-    def read_bytes(self, rel: str) -> bytes:
-        path = clean_rel(rel, shown=rel)
-        if path not in self.files:
-            raise FileNotFoundError(rel)
-        return self.files[path]
-
-    def is_file(self, rel: str) -> bool:
-        return clean_rel(rel, shown=rel) in self.files
-
-    def list_files(self) -> list[str]:
-        return sorted(self.files)
-
+from tests.memory_source import MemorySource
 
 # -- strategies -------------------------------------------------------------------
 

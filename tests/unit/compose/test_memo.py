@@ -12,31 +12,15 @@ from stategate.compose import load
 from stategate.compose.cache import ComposeCache
 from stategate.compose.load import load_compose
 from stategate.errors import InputError
-from stategate.source import clean_rel
 from stategate.yamlfile import to_plain
+from tests.memory_source import MemorySource as Memory
 
 
-class MemorySource:
-    label = "<memory>"
-    root_name = "repo"
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = {k: v.encode() for k, v in files.items()}
-
-    def read_bytes(self, rel: str) -> bytes:
-        path = clean_rel(rel, shown=rel)
-        if path not in self.files:
-            raise FileNotFoundError(rel)
-        return self.files[path]
-
-    def is_file(self, rel: str) -> bool:
-        return clean_rel(rel, shown=rel) in self.files
-
-    def list_files(self) -> list[str]:
-        return sorted(self.files)
+def MemorySource(files: dict[str, str]) -> Memory:
+    return Memory({k: v.encode() for k, v in files.items()})
 
 
-def _judged(source: MemorySource, cache: ComposeCache | None) -> str:
+def _judged(source: Memory, cache: ComposeCache | None) -> str:
     try:
         loaded = load_compose(source, cache=cache)
     except InputError as exc:
