@@ -14,9 +14,11 @@ import json
 import os
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from types import TracebackType
@@ -43,29 +45,56 @@ def chromium() -> str:
     return found
 
 
+def _remove_profile(path: str, group: int | None) -> None:
+    """Stop what is left of Chromium's process group (its helpers can outlive the
+    browser process and keep writing into the profile), then delete the profile."""
+    if group is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    for _ in range(50):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    shutil.rmtree(path)
+
+
 def screenshot(url: str, out: Path, width: int, height: int) -> None:
     """Chromium's own ``--screenshot`` at a window size."""
-    with tempfile.TemporaryDirectory(prefix="sg-chromium-") as profile:
-        subprocess.run(
-            [
-                chromium(),
-                *FLAGS,
-                f"--user-data-dir={profile}",
-                f"--screenshot={out}",
-                f"--window-size={width},{height}",
-                url,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    profile = tempfile.mkdtemp(prefix="sg-chromium-")
+    proc = subprocess.Popen(
+        [
+            chromium(),
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={out}",
+            f"--window-size={width},{height}",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        process_group=0,
+    )
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        _remove_profile(profile, proc.pid)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, stderr=err)
 
 
 class Browser:
     """One Chromium driven over ``--remote-debugging-pipe``; one page at a time."""
 
     def __init__(self) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="sg-chromium-")
+        self._profile = tempfile.mkdtemp(prefix="sg-chromium-")
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
 
@@ -82,7 +111,7 @@ class Browser:
             [
                 chromium(),
                 *FLAGS,
-                f"--user-data-dir={self._profile.name}",
+                f"--user-data-dir={self._profile}",
                 "--remote-debugging-pipe",
                 "about:blank",
             ],
@@ -92,6 +121,7 @@ class Browser:
             close_fds=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            process_group=0,  # its helpers too, so that close() stops every one of them
         )
         os.close(to_child_r)
         os.close(from_child_w)
@@ -117,7 +147,7 @@ class Browser:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-        self._profile.cleanup()
+        _remove_profile(self._profile, self._proc.pid)
 
     def _read(self) -> dict[str, Any]:
         while b"\0" not in self._buffer:
