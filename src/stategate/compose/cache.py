@@ -24,22 +24,23 @@ if TYPE_CHECKING:
     from stategate.compose.model import Service
 
 EnvKey = frozenset[tuple[str, str]]
+# a document interpolated: its path and bytes, the variables and the deploy host's names
+InterpolationKey = tuple[str, bytes, EnvKey, frozenset[str]]
 
 
 @dataclass
 class Interpolated:
     document: YMap
     warnings: list[Warning]
-    # the interpolation budget it spent, where: spent again by every load that uses it
+    # the interpolation budget it spent, where: spent again (once) by every other load
+    # that uses it
     spends: tuple[tuple[Loc, int], ...] = ()
 
 
 @dataclass
 class ComposeCache:
     parsed: dict[tuple[str, bytes], YMap] = field(default_factory=dict)
-    interpolated: dict[tuple[str, bytes, EnvKey, frozenset[str]], Interpolated] = field(
-        default_factory=dict
-    )
+    interpolated: dict[InterpolationKey, Interpolated] = field(default_factory=dict)
     valid: set[str] = field(default_factory=set)  # canonical JSON of schema-valid parts
     # a top-level project's inputs (files, name, profiles, env file, --env, host
     # variables, repo name) -> how it was loaded (compose.memo)

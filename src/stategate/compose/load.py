@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stategate.compose.cache import ComposeCache, Interpolated, env_key
+from stategate.compose.cache import ComposeCache, Interpolated, InterpolationKey, env_key
 from stategate.compose.consistency import check_consistency
 from stategate.compose.diagnostics import Diagnostics, Warning
 from stategate.compose.envfile import parse_env
@@ -22,6 +22,7 @@ from stategate.compose.interpolate import ExpansionBudget, InterpolationError, i
 from stategate.compose.memo import (
     Compose,
     EnvUsed,
+    Interpolation,
     ProjectMemo,
     Read,
     Recording,
@@ -307,6 +308,9 @@ class _Loader:
         self._data: dict[str, bytes] = {}  # the bytes each raw document was parsed from
         self._env_cache: dict[str, dict[str, str]] = {}
         self._env_bytes: dict[str, bytes] = {}  # the bytes each cached env file was read from
+        # interpolated documents whose budget this load has spent (once per load, as
+        # interpolating each once would)
+        self._charged: set[InterpolationKey] = set()
         self.reused: set[int] = set()  # ids of the projects reused from the cache
         self.recorded: dict[int, ProjectMemo] = {}  # id of a project loaded here -> its memo
         self.budget = ExpansionBudget()  # for every interpolation of this load
@@ -409,14 +413,17 @@ class _Loader:
             assert isinstance(doc, YMap)
             done = Interpolated(doc, diag.items, tuple(spends))
             self.cache.interpolated[key] = done
-        else:
-            # what interpolating it again would spend, refused where it would refuse
+            self._charged.add(key)
+        elif key not in self._charged:
+            # interpolated by another load: this load spends what interpolating it here
+            # would, once, and is refused where it would be
+            self._charged.add(key)
             for loc, chars in done.spends:
                 try:
                     self.budget.spend(chars)
                 except InterpolationError as exc:
                     raise InputError(str(exc), file=loc.file, line=loc.line) from None
-        self.source.note(Spent(sum(chars for _loc, chars in done.spends)))
+        self.source.note(Interpolation(key))
         for warning in done.warnings:
             self.diag.warn(warning.loc, warning.message)
         return done.document
@@ -461,6 +468,8 @@ class _Loader:
         first_reads = {e.rel: e.size for e in events if isinstance(e, Compose)}
         added = sum(size for rel, size in first_reads.items() if rel not in self._raw)
         spent = sum(e.chars for e in events if isinstance(e, Spent))
+        uncharged = {e.key for e in events if isinstance(e, Interpolation)} - self._charged
+        spent += sum(c for k in uncharged for _loc, c in self.cache.interpolated[k].spends)
         if (
             self._bytes + added > MAX_COMPOSE_BYTES
             or self._services + memo.services > MAX_SERVICES
@@ -477,6 +486,9 @@ class _Loader:
                 self.diag.warn(event.warning.loc, event.warning.message)
             elif isinstance(event, Spent):
                 self.budget.spend(event.chars)
+            elif isinstance(event, Interpolation) and event.key not in self._charged:
+                self._charged.add(event.key)
+                self.budget.spend(sum(c for _loc, c in self.cache.interpolated[event.key].spends))
         self._services += memo.services
         self._ports += memo.ports
         return True

@@ -21,6 +21,7 @@ from stategate.source import Source
 from stategate.yamlfile import Loc
 
 if TYPE_CHECKING:
+    from stategate.compose.cache import InterpolationKey
     from stategate.compose.load import Project
 
 
@@ -44,9 +45,17 @@ class Compose:
 
 @dataclass(frozen=True)
 class Spent:
-    """Interpolation budget spent (a document's, cached or not; a project's ``name:``)."""
+    """Interpolation budget spent where nothing is cached (a project's ``name:``)."""
 
     chars: int
+
+
+@dataclass(frozen=True)
+class Interpolation:
+    """An interpolated document used (by its cache key): the first use in a load spends
+    its budget."""
+
+    key: InterpolationKey
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class Warned:
     warning: Warning
 
 
-Event = Read | Compose | Spent | EnvUsed | Warned
+Event = Read | Compose | Spent | Interpolation | EnvUsed | Warned
 
 
 @dataclass

@@ -196,3 +196,30 @@ def test_a_project_that_failed_its_checks_is_never_reused() -> None:
     assert fresh.startswith("refused: ") and "nope" in fresh
     assert _judged(MemorySource(files), cache) == fresh
     assert _judged(MemorySource(files), cache) == fresh
+
+
+def test_a_document_extended_many_times_spends_its_budget_once_per_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ``extends`` base file read by five services is interpolated once per load, so
+    its expansion counts once, with a shared cache or without."""
+    from stategate.compose import interpolate
+
+    monkeypatch.setattr(load, "ExpansionBudget", lambda: interpolate.ExpansionBudget(1500))
+    template = "services:\n  base:\n    environment:\n" + "".join(
+        f"      K{i}: ${{V}}\n" for i in range(10)
+    )  # 10 x 100 characters
+    users = "".join(
+        f"  s{i}:\n    extends: {{file: base.yml, service: base}}\n    image: x:1\n"
+        for i in range(5)
+    )
+    base = {
+        "a/base.yml": template,
+        "a/.env": f"V={'v' * 100}\n",
+        "a/compose.yaml": "services:\n" + users,
+        "b/compose.yaml": "services:\n  b:\n    image: nginx:1.25\n",
+    }
+    head = {**base, "b/compose.yaml": "services:\n  b:\n    image: nginx:1.27\n"}
+    assert not _judged(MemorySource(base), None).startswith("refused")
+    assert _reused(base, head, monkeypatch) == 1
+    assert not _judged(MemorySource(head), None).startswith("refused")
