@@ -314,6 +314,25 @@ def test_help_and_version_import_no_command_module(tmp_path: Path, args: list[st
     assert heavy == ""
 
 
+def test_classify_as_json_imports_no_table_renderer(tmp_path: Path) -> None:
+    """The JSON output of the command a bench times on every platform renders no table:
+    rich is imported by the table output alone."""
+    example = Path(__file__).resolve().parents[2] / "examples/platform"
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS, "classify", str(example), "--format", "json"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(done.stdout)["modules"]
+    ours, heavy = done.stderr.splitlines()[-2:]
+    assert "stategate.report.inventory" in ours.split(",")
+    assert "pydantic" in heavy.split(",")  # the policy is validated: the probe sees imports
+    assert not [m for m in heavy.split(",") if m.split(".")[0] == "rich"]
+
+
 def test_help_lists_each_commands_own_summary() -> None:
     import click
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from stategate.compose.diagnostics import Warning
 from stategate.policy.classify import Inventory, Module, Reason
+
+if TYPE_CHECKING:  # rich is imported by the table output alone (start-up of --format json)
+    from rich.table import Table
 
 INVENTORY_SCHEMA = "stategate.inventory/v1"
 EXPLAIN_SCHEMA = "stategate.explain/v1"
@@ -94,6 +95,8 @@ def inventory_json(inventory: Inventory, warnings: list[Warning]) -> dict[str, A
 def inventory_table(inventory: Inventory) -> Table:
     """One row per module; each class with the file:line of its first reason
     (``--format json`` carries every reason in full)."""
+    from rich.table import Table
+
     table = Table(title="stategate inventory")
     table.add_column("module", style="bold", no_wrap=True)
     table.add_column("classes (why: file:line)", overflow="fold")
