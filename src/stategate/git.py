@@ -235,25 +235,22 @@ class GitTree:
                     self._cache[path] = data
 
     def _cat(self, sha: str, rel: str) -> bytes:
-        path = clean_rel(rel)
-        kept = self.git.blobs.get(sha)
-        if kept is not None or path in self._cache:
-            data = kept if kept is not None else self._cache.pop(path)
-            if len(data) > MAX_FILE_BYTES:
-                raise InputError(
-                    f"file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
-                )
-            return data
-        proc = self._process()
-        assert proc.stdin is not None
-        proc.stdin.write(sha.encode() + b"\n")
-        proc.stdin.flush()
-        data = self._read_one(rel)
+        data = self.git.blobs.get(sha)
+        if data is None:
+            data = self._cache.pop(clean_rel(rel), None)
+        fetched = data is None
+        if data is None:
+            proc = self._process()
+            assert proc.stdin is not None
+            proc.stdin.write(sha.encode() + b"\n")
+            proc.stdin.flush()
+            data = self._read_one(rel)
         if len(data) > MAX_FILE_BYTES:
             raise InputError(
                 f"file is {len(data)} bytes, over the {MAX_FILE_BYTES}-byte limit", file=rel
             )
-        self.git.keep(sha, data)
+        if fetched:
+            self.git.keep(sha, data)
         return data
 
     def _process(self) -> subprocess.Popen[bytes]:
